@@ -1,0 +1,29 @@
+// The N-API addon backend (native/). Loading is explicit (loadAddon) so that
+// importing this file never fails; the first caller gets a clear error if the
+// addon was not built.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import type { Sys } from './types.ts';
+
+/** The package root: this file is <root>/lib/sys/addon.ts. */
+export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const ADDON_PATH = join(PACKAGE_ROOT, 'build', 'Release', 'iommufd_native.node');
+
+type NativeModule = Omit<Sys, 'backend'>;
+
+let loaded: Sys | undefined;
+
+/** The addon's Sys; loads build/Release/iommufd_native.node on first use. */
+export function loadAddon(): Sys {
+  if (loaded) return loaded;
+  if (!existsSync(ADDON_PATH)) {
+    throw new Error(`native addon not built: run \`npm ci\` (or \`npx node-gyp rebuild\`) in ${PACKAGE_ROOT} (missing ${ADDON_PATH})`);
+  }
+  const native = createRequire(import.meta.url)(ADDON_PATH) as NativeModule;
+  // Spreading copies the native functions themselves: sys.ioctl is the
+  // addon's function, with no JS wrapper on the hot path.
+  loaded = Object.freeze({ backend: 'addon' as const, ...native });
+  return loaded;
+}

@@ -1,0 +1,84 @@
+// The system-call surface the rest of the project sees. Two backends implement
+// the core of it (the N-API addon in native/, and koffi); the addon alone
+// implements the extras that need C (fork, capabilities, fail-nth).
+//
+// Convention: kernel errors are values, not exceptions. A call returns its
+// result (>= 0) or a negative errno. A wrong *argument* (wrong JS type, a
+// negative length, a short buffer) throws a TypeError or RangeError that names
+// the argument.
+
+/** Anything an ioctl can take as its third argument. */
+export type IoctlArg =
+  | ArrayBufferView   // passed as a pointer to its first byte
+  | bigint            // passed by value as an unsigned long (also raw, possibly bad, pointers)
+  | number            // passed by value (non-negative safe integer)
+  | null;             // NULL
+
+/** An anonymous or file mapping made by mmap. */
+export interface Mapping {
+  /** Address of the first byte in this process. */
+  readonly address: bigint;
+  readonly length: number;
+  /** A view of the mapping's bytes; detached (byteLength 0) once unmapped. */
+  readonly buffer: ArrayBuffer;
+}
+
+export interface SysCore {
+  readonly backend: 'addon' | 'koffi';
+  open(path: string, flags: number, mode?: number): number;
+  close(fd: number): number;
+  ioctl(fd: number, request: number, arg: IoctlArg): number;
+  /** Address of a view's first byte, for structs that carry user pointers. */
+  addressOf(view: ArrayBufferView): bigint;
+  /** Returns a Mapping, or a negative errno. */
+  mmap(length: number, prot: number, flags: number, fd?: number, offset?: number): Mapping | number;
+  /** Unmaps [offset, offset+length) of a mapping made by mmap (default: all of it). The view is detached. */
+  munmap(mapping: Mapping, offset?: number, length?: number): number;
+}
+
+export interface RLimit {
+  cur: bigint;
+  max: bigint;
+}
+
+export interface Capabilities {
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+}
+
+export interface ForkedIoctl {
+  /** The child's pid. */
+  pid: number;
+  /** The ioctl's result in the child (>= 0, or -errno). */
+  ret: number;
+  /** The argument buffer's bytes as the child saw them after its ioctl. */
+  out: Uint8Array;
+}
+
+export interface Sys extends SysCore {
+  mprotect(mapping: Mapping, offset: number, length: number, prot: number): number;
+  madvise(mapping: Mapping, offset: number, length: number, advice: number): number;
+  memfdCreate(name: string, flags: number): number;
+  ftruncate(fd: number, length: number): number;
+  getrlimit(resource: number): RLimit | number;
+  setrlimit(resource: number, limit: RLimit): number;
+  /** The calling thread's capability sets (capget, version 3). */
+  capget(): Capabilities | number;
+  /** Sets the calling thread's capability sets (capset, version 3). */
+  capset(caps: Capabilities): number;
+  /**
+   * Forks; the child issues one ioctl on fd with a copy of arg, reports the
+   * result and the argument's bytes back, then exits at once (keepAlive false,
+   * the selftests' fork_gone) or waits until forkRelease (fork_present).
+   */
+  forkIoctl(fd: number, request: number, arg: ArrayBufferView, keepAlive: boolean): ForkedIoctl | number;
+  /** Lets a kept-alive child exit and reaps it; returns its exit status or -errno. */
+  forkRelease(pid: number): number;
+  /**
+   * Writes nth to /proc/thread-self/fail-nth, issues one ioctl on the same
+   * thread, then reads fail-nth back and disarms it. `injected` is true when
+   * the nth fault site was reached (the kernel's counter reached 0).
+   */
+  ioctlFailNth(fd: number, request: number, arg: IoctlArg, nth: number): { ret: number; injected: boolean } | number;
+}

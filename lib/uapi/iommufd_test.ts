@@ -1,0 +1,114 @@
+// drivers/iommu/iommufd/iommufd_test.h of Linux 6.12: the selftest mock
+// interface (CONFIG_IOMMUFD_TEST). Not a uapi header, but the kernel's own
+// selftests (tools/testing/selftests/iommu/) include it, and so does the
+// layout check. All-caps number exports are the header's constants, except
+// those listed in NOT_IN_IOMMUFD_TEST_H.
+import { _IO } from './ioctl.ts';
+import { IOMMUFD_CMD_BASE, IOMMUFD_TYPE, ioctlOp } from './iommufd.ts';
+import { aligned_u64, anonymousStruct, anonymousUnion, struct, u32, u64 } from './layout.ts';
+
+// enum { IOMMU_TEST_OP_ADD_RESERVED = 1, ... } (values follow on from 1)
+export const IOMMU_TEST_OP_ADD_RESERVED = 1;
+export const IOMMU_TEST_OP_MOCK_DOMAIN = 2;
+export const IOMMU_TEST_OP_MD_CHECK_MAP = 3;
+export const IOMMU_TEST_OP_MD_CHECK_REFS = 4;
+export const IOMMU_TEST_OP_CREATE_ACCESS = 5;
+export const IOMMU_TEST_OP_DESTROY_ACCESS_PAGES = 6;
+export const IOMMU_TEST_OP_ACCESS_PAGES = 7;
+export const IOMMU_TEST_OP_ACCESS_RW = 8;
+export const IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT = 9;
+export const IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE = 10;
+export const IOMMU_TEST_OP_ACCESS_REPLACE_IOAS = 11;
+export const IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS = 12;
+export const IOMMU_TEST_OP_DIRTY = 13;
+export const IOMMU_TEST_OP_MD_CHECK_IOTLB = 14;
+export const IOMMU_TEST_OP_TRIGGER_IOPF = 15;
+
+export const MOCK_APERTURE_START = 2 ** 24;
+export const MOCK_APERTURE_LAST = 2 ** 31 - 1;
+
+// IOMMU_TEST_OP_CREATE_ACCESS / ACCESS_PAGES flags
+export const MOCK_FLAGS_ACCESS_WRITE = 1 << 0;
+export const MOCK_FLAGS_ACCESS_SYZ = 1 << 16;
+
+// IOMMU_TEST_OP_ACCESS_RW flags
+export const MOCK_ACCESS_RW_WRITE = 1 << 0;
+export const MOCK_ACCESS_RW_SLOW_PATH = 1 << 2;
+
+export const MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES = 1 << 0;
+
+// IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS dev_flags
+export const MOCK_FLAGS_DEVICE_NO_DIRTY = 1 << 0;
+export const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1;
+
+export const MOCK_NESTED_DOMAIN_IOTLB_ID_MAX = 3;
+export const MOCK_NESTED_DOMAIN_IOTLB_NUM = 4;
+
+export const iommu_test_cmd = struct('iommu_test_cmd', {
+  size: u32,
+  op: u32,
+  id: u32,
+  __reserved: u32,
+  // A TS-only label: C's union is anonymous, its members are iommu_test_cmd's.
+  union: anonymousUnion({
+    add_reserved: anonymousStruct({ start: aligned_u64, length: aligned_u64 }),
+    mock_domain: anonymousStruct({ out_stdev_id: u32, out_hwpt_id: u32, out_idev_id: u32 }),
+    mock_domain_flags: anonymousStruct({ out_stdev_id: u32, out_hwpt_id: u32, out_idev_id: u32, dev_flags: u32 }),
+    mock_domain_replace: anonymousStruct({ pt_id: u32 }),
+    check_map: anonymousStruct({ iova: aligned_u64, length: aligned_u64, uptr: aligned_u64 }),
+    check_refs: anonymousStruct({ length: aligned_u64, uptr: aligned_u64, refs: u32 }),
+    create_access: anonymousStruct({ out_access_fd: u32, flags: u32 }),
+    destroy_access_pages: anonymousStruct({ access_pages_id: u32 }),
+    access_pages: anonymousStruct({ flags: u32, out_access_pages_id: u32, iova: aligned_u64, length: aligned_u64, uptr: aligned_u64 }),
+    access_rw: anonymousStruct({ iova: aligned_u64, length: aligned_u64, uptr: aligned_u64, flags: u32 }),
+    memory_limit: anonymousStruct({ limit: u32 }),
+    access_replace_ioas: anonymousStruct({ ioas_id: u32 }),
+    dirty: anonymousStruct({
+      flags: u32,
+      iova: aligned_u64,
+      length: aligned_u64,
+      page_size: aligned_u64,
+      uptr: aligned_u64,
+      out_nr_dirty: aligned_u64,
+    }),
+    check_iotlb: anonymousStruct({ id: u32, iotlb: u32 }),
+    trigger_iopf: anonymousStruct({ dev_id: u32, pasid: u32, grpid: u32, perm: u32, addr: u64 }),
+  }),
+  last: u32,
+});
+export const IOMMU_TEST_CMD = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_BASE + 32);
+
+/** main.c: IOCTL_OP(IOMMU_TEST_CMD, iommufd_test, struct iommu_test_cmd, last). */
+export const IOMMU_TEST_CMD_OP = ioctlOp('IOMMU_TEST_CMD', IOMMU_TEST_CMD, iommu_test_cmd, 'last');
+
+// Mock data for IOMMU_GET_HW_INFO
+export const IOMMU_HW_INFO_TYPE_SELFTEST = 0xfeedbeef;
+export const IOMMU_HW_INFO_SELFTEST_REGVAL = 0xdeadbeef;
+
+export const iommu_test_hw_info = struct('iommu_test_hw_info', { flags: u32, test_reg: u32 });
+
+/** A data_type no real driver uses (enum iommu_hwpt_data_type). */
+export const IOMMU_HWPT_DATA_SELFTEST = 0xdead;
+export const IOMMU_TEST_IOTLB_DEFAULT = 0xbadbeef;
+
+/** IOMMU_HWPT_ALLOC data for IOMMU_HWPT_DATA_SELFTEST. */
+export const iommu_hwpt_selftest = struct('iommu_hwpt_selftest', { iotlb: u32 });
+
+/** A data_type no real driver uses (enum iommu_hwpt_invalidate_data_type). */
+export const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
+export const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef;
+
+export const IOMMU_TEST_INVALIDATE_FLAG_ALL = 1 << 0;
+
+/** IOMMU_HWPT_INVALIDATE entry for IOMMU_HWPT_INVALIDATE_DATA_SELFTEST. */
+export const iommu_hwpt_invalidate_selftest = struct('iommu_hwpt_invalidate_selftest', { flags: u32, iotlb_id: u32 });
+
+// The mock domain's page sizes. They come from drivers/iommu/iommufd/selftest.c
+// (MOCK_IO_PAGE_SIZE = PAGE_SIZE / 2, MOCK_HUGE_PAGE_SIZE = 512 * MOCK_IO_PAGE_SIZE),
+// not from the header; the selftests call the first one MOCK_PAGE_SIZE.
+// x86_64 PAGE_SIZE is 4096.
+export const MOCK_PAGE_SIZE = 4096 / 2;
+export const MOCK_HUGE_PAGE_SIZE = 512 * MOCK_PAGE_SIZE;
+
+/** Constants exported here that iommufd_test.h does not define (the layout check skips them). */
+export const NOT_IN_IOMMUFD_TEST_H: readonly string[] = Object.freeze(['MOCK_PAGE_SIZE', 'MOCK_HUGE_PAGE_SIZE']);

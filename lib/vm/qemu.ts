@@ -1,0 +1,161 @@
+// Boots the guest: host root read-only over 9p, the results folder writable,
+// lib/vm/guest-init.sh as PID 1. Streams the console, times the boot, ends a
+// hung guest, and returns the job's exit code with whatever the kernel
+// reported that should fail the run.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SetupError } from '../kbuild/source.ts';
+import type { Accel } from './accel.ts';
+import type { Profile } from './profiles.ts';
+import { kernelProblems } from './kernel-log.ts';
+
+export const GUEST_INIT = resolve(dirname(fileURLToPath(import.meta.url)), 'guest-init.sh');
+const MARK = '@@iommufd-conformance:';
+
+export interface BootRequest {
+  bzImage: string;
+  profile: Profile;
+  accel: Accel;
+  /** A bash script run in the guest as root, in `cwd`. */
+  script: string;
+  cwd: string;
+  env?: Record<string, string>;
+  /** Writable in the guest, at the same path. Must exist; no spaces. */
+  resultsDir: string;
+  timeoutSeconds: number;
+  memoryMiB?: number;
+  cpus?: number;
+  /** Called with each console line (the job's output and kernel errors). */
+  onLine?: (line: string) => void;
+}
+
+export interface BootResult {
+  /** The job's exit code; null when the guest never reported one. */
+  exitCode: number | null;
+  timedOut: boolean;
+  /** ms from starting QEMU to the init script's first line. */
+  bootMs: number | null;
+  /** ms from starting QEMU to the first test (a marker the reporter prints). */
+  firstTestMs: number | null;
+  totalMs: number;
+  console: string;
+  dmesg: string;
+  /** Panics, oopses, WARNs, BUGs, KASAN and lockdep reports found in the logs. */
+  problems: string[];
+}
+
+export function qemuBinary(): string {
+  const r = spawnSync('sh', ['-c', 'command -v qemu-system-x86_64']);
+  if (r.status !== 0) throw new SetupError('qemu-system-x86_64 is not installed', 'apt-get install qemu-system-x86');
+  return r.stdout.toString().trim();
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** What the guest mounts (devtmpfs is mounted by the kernel: DEVTMPFS_MOUNT). */
+export function guestFstab(resultsDir: string): string {
+  return [
+    'proc /proc proc defaults 0 0',
+    'sysfs /sys sysfs defaults 0 0',
+    'debugfs /sys/kernel/debug debugfs defaults 0 0',
+    'tmpfs /tmp tmpfs mode=1777 0 0',
+    `results ${resultsDir} 9p trans=virtio,version=9p2000.L,msize=512000,access=any 0 0`,
+    '',
+  ].join('\n');
+}
+
+export function qemuArgs(req: BootRequest): string[] {
+  const kernelArgs = [
+    'console=ttyS0', 'quiet', 'panic=-1', 'oops=panic', 'ro',
+    'root=/dev/root', 'rootfstype=9p', 'rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose',
+    `init=${GUEST_INIT}`, 'hugepages=32',
+    `IOMMUFD_CONFORMANCE_RESULTS=${req.resultsDir}`,
+    ...req.profile.kernelArgs,
+  ];
+  const accel = req.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
+  return [
+    ...accel,
+    '-machine', 'q35',
+    '-m', `${req.memoryMiB ?? 2048}M`,
+    '-smp', String(req.cpus ?? 2),
+    '-nodefaults', '-display', 'none', '-no-reboot', '-serial', 'stdio',
+    '-kernel', req.bzImage,
+    '-append', kernelArgs.join(' '),
+    '-fsdev', 'local,id=root,path=/,security_model=none,readonly=on,multidevs=remap',
+    '-device', 'virtio-9p-pci,fsdev=root,mount_tag=/dev/root',
+    '-fsdev', `local,id=results,path=${req.resultsDir},security_model=none,multidevs=remap`,
+    '-device', 'virtio-9p-pci,fsdev=results,mount_tag=results',
+    ...req.profile.qemuArgs,
+  ];
+}
+
+export function boot(req: BootRequest): Promise<BootResult> {
+  if (/\s/.test(req.resultsDir)) throw new RangeError(`results folder ${req.resultsDir} has white space: the kernel command line cannot carry it`);
+  if (!existsSync(req.bzImage)) throw new SetupError(`kernel image ${req.bzImage} is missing`, 'run `iommufd-conformance vm` to build it, or pass --kernel');
+  const vm = join(req.resultsDir, '.vm');
+  rmSync(vm, { recursive: true, force: true });
+  mkdirSync(vm, { recursive: true });
+  writeFileSync(join(vm, 'job.sh'), `${req.script}\n`);
+  writeFileSync(join(vm, 'cwd'), req.cwd);
+  writeFileSync(join(vm, 'fstab'), guestFstab(req.resultsDir));
+  writeFileSync(
+    join(vm, 'job.env'),
+    Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join(''),
+  );
+  const started = Date.now();
+  const child = spawn(qemuBinary(), qemuArgs(req), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let consoleText = '';
+  let pending = '';
+  let bootMs: number | null = null;
+  let firstTestMs: number | null = null;
+  let timedOut = false;
+  const onText = (chunk: Buffer) => {
+    const text = pending + chunk.toString('utf8').replace(/\r/g, '');
+    const lines = text.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      consoleText += `${line}\n`;
+      if (line.startsWith(`${MARK}ready`)) bootMs ??= Date.now() - started;
+      else if (line.startsWith(`${MARK}first-test`)) firstTestMs ??= Date.now() - started;
+      else if (!line.startsWith(MARK)) req.onLine?.(line);
+    }
+  };
+  child.stdout.on('data', onText);
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, req.timeoutSeconds * 1000);
+  return new Promise((done, reject) => {
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (pending) onText(Buffer.from('\n'));
+      const exitFile = join(vm, 'exit-code');
+      const exitCode = existsSync(exitFile) ? Number(readFileSync(exitFile, 'utf8').trim()) : null;
+      const dmesgFile = join(vm, 'dmesg.txt');
+      const dmesg = existsSync(dmesgFile) ? readFileSync(dmesgFile, 'utf8') : '';
+      if (exitCode === null && !timedOut && code !== 0 && stderr.trim()) {
+        consoleText += `\n[qemu exited ${code}] ${stderr.trim()}\n`;
+      }
+      done({
+        exitCode,
+        timedOut,
+        bootMs,
+        firstTestMs,
+        totalMs: Date.now() - started,
+        console: consoleText,
+        dmesg,
+        problems: kernelProblems(`${consoleText}\n${dmesg}`),
+      });
+    });
+  });
+}

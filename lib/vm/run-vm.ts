@@ -1,0 +1,97 @@
+// `iommufd-conformance vm`: builds (or reuses) the guest kernel, boots one
+// guest per profile, runs the suites (or a user command) inside, and reports
+// what happened in the guest: exit code, kernel problems, timings.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PACKAGE_ROOT } from '../cli/paths.ts';
+import { chooseAccel, type Accel } from './accel.ts';
+import { ensureGuestKernel, type KernelFlavour } from './kernel.ts';
+import { profiles, type ProfileName } from './profiles.ts';
+import { boot, qemuBinary, type BootResult } from './qemu.ts';
+
+export interface VmRunOptions {
+  profiles: ProfileName[];
+  out: string;
+  flavour: KernelFlavour;
+  kernel?: string;
+  kernelSrc?: string;
+  accel: 'auto' | Accel;
+  timeoutSeconds: number;
+  /** A user command instead of the suites. */
+  exec?: string;
+  /** Extra arguments for the guest's `run` (e.g. --grep). */
+  runArgs?: string[];
+  log?: (line: string) => void;
+}
+
+export interface ProfileOutcome {
+  profile: ProfileName;
+  ok: boolean;
+  result: BootResult;
+  reasons: string[];
+}
+
+function seconds(ms: number | null): string {
+  return ms === null ? 'n/a' : `${(ms / 1000).toFixed(2)} s`;
+}
+
+export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcomes: ProfileOutcome[] }> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const t0 = Date.now();
+  qemuBinary(); // fail early, with the fix, when QEMU is missing
+  const kernel = await ensureGuestKernel({ flavour: opts.flavour, sourceDir: opts.kernelSrc, bzImage: opts.kernel, log });
+  const { accel, why } = await chooseAccel(kernel.bzImage, opts.accel);
+  log(`guest kernel: ${kernel.bzImage} (${kernel.cached ? 'cached' : `built in ${kernel.buildSeconds.toFixed(0)} s`}); accelerator: ${accel} (${why})`);
+  const out = resolve(opts.out);
+  const outcomes: ProfileOutcome[] = [];
+  for (const name of opts.profiles) {
+    const profile = profiles[name];
+    const resultsDir = join(out, name);
+    mkdirSync(resultsDir, { recursive: true });
+    const script = opts.exec ?? [
+      `exec node ${join(PACKAGE_ROOT, 'bin/iommufd-conformance.js')} run --profile ${name} --out ${resultsDir}`,
+      ...(opts.runArgs ?? []).map((a) => `'${a.replace(/'/g, `'\\''`)}'`),
+    ].join(' ');
+    log(`--- profile ${name}: ${profile.description}`);
+    const result = await boot({
+      bzImage: kernel.bzImage,
+      profile,
+      accel,
+      script,
+      cwd: process.cwd(),
+      env: { IOMMUFD_CONFORMANCE_IN_VM: '1', IOMMUFD_CONFORMANCE_PROFILE: name, ...(process.env.CI ? { CI: process.env.CI } : {}) },
+      resultsDir,
+      timeoutSeconds: opts.timeoutSeconds,
+      onLine: (line) => process.stdout.write(`${line}\n`),
+    });
+    writeFileSync(join(resultsDir, 'console.log'), result.console);
+    writeFileSync(join(resultsDir, 'dmesg.txt'), result.dmesg);
+    const reasons: string[] = [];
+    if (result.timedOut) reasons.push(`the guest did not finish within ${opts.timeoutSeconds} s and was killed (raise --timeout, or see ${join(resultsDir, 'console.log')})`);
+    else if (result.exitCode === null) reasons.push(`the guest stopped without reporting an exit code (crash or panic: see ${join(resultsDir, 'console.log')})`);
+    else if (result.exitCode !== 0) reasons.push(`the guest command exited with ${result.exitCode}`);
+    if (result.problems.length > 0) {
+      reasons.push(`the guest kernel reported ${result.problems.length} problem(s):\n    ${result.problems.join('\n    ')}`);
+    }
+    log(`profile ${name}: boot ${seconds(result.bootMs)}, boot to first test ${seconds(result.firstTestMs)}, total ${seconds(result.totalMs)}`);
+    for (const r of reasons) log(`profile ${name}: FAILED: ${r}`);
+    outcomes.push({ profile: name, ok: reasons.length === 0, result, reasons });
+  }
+  const ok = outcomes.every((o) => o.ok);
+  log(`kernel build ${kernel.cached ? '0 s (cached)' : `${kernel.buildSeconds.toFixed(0)} s`}; total ${seconds(Date.now() - t0)}; ${ok ? 'all profiles passed' : 'FAILED'}`);
+  writeFileSync(
+    join(out, 'vm-run.json'),
+    JSON.stringify(
+      {
+        kernel: { image: kernel.bzImage, version: kernel.version, buildSeconds: kernel.buildSeconds, cached: kernel.cached },
+        accel,
+        accelReason: why,
+        totalMs: Date.now() - t0,
+        profiles: outcomes.map((o) => ({ profile: o.profile, ok: o.ok, reasons: o.reasons, exitCode: o.result.exitCode, bootMs: o.result.bootMs, firstTestMs: o.result.firstTestMs, totalMs: o.result.totalMs, problems: o.result.problems })),
+      },
+      null,
+      2,
+    ),
+  );
+  return { ok, outcomes };
+}

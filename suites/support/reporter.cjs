@@ -1,0 +1,87 @@
+// The project reporter: mocha's spec output on the console, skips counted by
+// reason, and a closing line "summary: N passed, N failed, N skipped".
+//
+// With the reporter option `out=DIR` it also writes, through mocha's own
+// reporters, DIR/results.json (json), DIR/results.tap (tap) and
+// DIR/results.xml (xunit). mocha's tap reporter only writes to stdout, so it
+// is fed through a second event emitter while stdout is redirected to a file.
+//
+// In a test VM (IOMMUFD_CONFORMANCE_IN_VM=1) it prints a marker when the first
+// test starts, so the host can time boot-to-first-test.
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const { EventEmitter } = require('node:events');
+const Mocha = require('mocha');
+const { Spec, JSON: JSONReporter, TAP, XUnit } = Mocha.reporters;
+const { EVENT_RUN_END, EVENT_TEST_PENDING, EVENT_TEST_BEGIN } = Mocha.Runner.constants;
+
+function reasonOf(test) {
+  for (let node = test; node; node = node.parent) {
+    if (node.skipReason) return node.skipReason;
+  }
+  return 'skipped without a stated reason';
+}
+
+/** Runs `reporterClass` with its stdout going to `file`. */
+function attachToFile(runner, ReporterClass, file, options) {
+  const proxy = new EventEmitter();
+  for (const key of ['stats', 'total', 'suite']) {
+    Object.defineProperty(proxy, key, { get: () => runner[key] });
+  }
+  // eslint-disable-next-line no-new
+  new ReporterClass(proxy, options);
+  const fd = fs.openSync(file, 'w');
+  const events = Object.values(Mocha.Runner.constants).filter((v) => typeof v === 'string' && !v.startsWith('EVENT_'));
+  for (const event of new Set(events)) {
+    runner.on(event, (...args) => {
+      const write = process.stdout.write;
+      process.stdout.write = (chunk, encoding, cb) => {
+        fs.writeSync(fd, typeof chunk === 'string' ? chunk : Buffer.from(chunk));
+        if (typeof encoding === 'function') encoding();
+        else if (typeof cb === 'function') cb();
+        return true;
+      };
+      try {
+        proxy.emit(event, ...args);
+      } finally {
+        process.stdout.write = write;
+      }
+      if (event === EVENT_RUN_END) fs.closeSync(fd);
+    });
+  }
+}
+
+class ConformanceReporter extends Spec {
+  constructor(runner, options) {
+    super(runner, options);
+    const opts = (options && options.reporterOption) || {};
+    const out = opts.out || process.env.IOMMUFD_CONFORMANCE_OUT;
+    if (out) {
+      fs.mkdirSync(out, { recursive: true });
+      // eslint-disable-next-line no-new
+      new JSONReporter(runner, { reporterOption: { output: path.join(out, 'results.json') } });
+      new XUnit(runner, { reporterOptions: { output: path.join(out, 'results.xml'), suiteName: opts.suiteName || 'iommufd-conformance' } });
+      attachToFile(runner, TAP, path.join(out, 'results.tap'), { reporterOptions: { tapVersion: '13' } });
+    }
+    if (process.env.IOMMUFD_CONFORMANCE_IN_VM === '1') {
+      runner.once(EVENT_TEST_BEGIN, () => console.log('@@iommufd-conformance:first-test'));
+    }
+    const reasons = new Map();
+    runner.on(EVENT_TEST_PENDING, (test) => {
+      const reason = reasonOf(test);
+      reasons.set(reason, (reasons.get(reason) || 0) + 1);
+    });
+    runner.once(EVENT_RUN_END, () => {
+      const s = runner.stats;
+      if (reasons.size > 0) {
+        console.log('  skipped, by reason:');
+        for (const [reason, n] of [...reasons].sort((a, b) => b[1] - a[1])) console.log(`    ${n} × ${reason}`);
+        console.log('');
+      }
+      console.log(`summary: ${s.passes} passed, ${s.failures} failed, ${s.pending} skipped`);
+    });
+  }
+}
+
+module.exports = ConformanceReporter;
