@@ -3,6 +3,7 @@ import { SetupError } from '../kbuild/source.ts';
 import { parseProfiles, PROFILES, profiles, type ProfileName } from '../vm/profiles.ts';
 import { parseOptions, UsageError, usageOf, type OptionSpec } from './args.ts';
 import { runSuites } from './run.ts';
+import { testAll } from './test-all.ts';
 
 const vmSpec: OptionSpec = {
   profile: { type: 'string', default: 'all', help: `${PROFILES.join('|')}|all, comma-separated` },
@@ -29,6 +30,7 @@ usage:
 ${usageOf(vmSpec)}
   iommufd-conformance run [options]    run the suites on this host (needs /dev/iommu)
 ${usageOf(runSpec)}
+  iommufd-conformance test [--out DIR] unit suites here, then the VM suites of every profile (npm test)
 `;
 
 async function vmCommand(argv: string[]): Promise<number> {
@@ -74,6 +76,10 @@ export async function main(argv: string[]): Promise<number> {
         return await vmCommand(rest);
       case 'run':
         return await runCommand(rest);
+      case 'test': {
+        const { options } = parseOptions(rest, { out: { type: 'string', default: 'out', help: '' } });
+        return await testAll(options.out as string);
+      }
       case undefined:
       case 'help':
       case '--help':

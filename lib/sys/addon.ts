@@ -19,7 +19,7 @@ let loaded: Sys | undefined;
 export function loadAddon(): Sys {
   if (loaded) return loaded;
   if (!existsSync(ADDON_PATH)) {
-    throw new Error(`native addon not built: run \`npm ci\` (or \`npx node-gyp rebuild\`) in ${PACKAGE_ROOT} (missing ${ADDON_PATH})`);
+    throw new Error(`native addon not built: run \`npm ci\` (or \`npm run build:native\`) in ${PACKAGE_ROOT} (missing ${ADDON_PATH})`);
   }
   const native = createRequire(import.meta.url)(ADDON_PATH) as NativeModule;
   // Spreading copies the native functions themselves: sys.ioctl is the

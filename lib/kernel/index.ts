@@ -1,0 +1,5 @@
+export * from './ioctl-call.ts';
+export * from './iommufd.ts';
+export * from './vfio.ts';
+export * from './features.ts';
+export * from './pci.ts';

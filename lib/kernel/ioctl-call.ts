@@ -1,0 +1,71 @@
+// The one place a typed client turns a struct into an ioctl: encode, issue,
+// decode. Kernel errors come back as `errno` (0 on success), never thrown.
+import { coreSys, type SysCore } from '../sys/index.ts';
+import type { AnyStructLayout, EncodeOptions } from '../uapi/layout.ts';
+
+export interface Errno {
+  /** 0 on success, else the positive errno the ioctl failed with. */
+  errno: number;
+}
+
+export interface StructCall<T> extends Errno {
+  /** The ioctl's return value (>= 0) when it succeeded. */
+  ret: number;
+  /** The argument struct as the kernel left it. */
+  out: T;
+  /** The raw argument bytes after the call. */
+  bytes: Uint8Array;
+}
+
+export function errnoOf(ret: number): number {
+  return ret < 0 ? -ret : 0;
+}
+
+/** Encodes `input` with `layout`, issues `request` on `fd`, and decodes the struct back. */
+export function callStruct<L extends AnyStructLayout>(
+  sys: SysCore,
+  fd: number,
+  request: number,
+  layout: L,
+  input: Parameters<L['encode']>[0],
+  opts?: EncodeOptions,
+): StructCall<ReturnType<L['decode']>> {
+  const bytes = layout.encode(input, opts);
+  const ret = sys.ioctl(fd, request, bytes);
+  return { errno: errnoOf(ret), ret: Math.max(ret, 0), out: layout.decode(bytes) as ReturnType<L['decode']>, bytes };
+}
+
+/** An open character device (/dev/iommu, /dev/vfio/vfio, a VFIO group or device). */
+export class DeviceFile {
+  #fd: number;
+  constructor(readonly path: string, fd: number, readonly sys: SysCore) {
+    this.#fd = fd;
+  }
+
+  get fd(): number {
+    if (this.#fd < 0) throw new Error(`${this.path} is closed`);
+    return this.#fd;
+  }
+
+  get closed(): boolean {
+    return this.#fd < 0;
+  }
+
+  /** Any ioctl with any argument, for malformed structs and unknown numbers. */
+  ioctl(request: number, arg: Parameters<SysCore['ioctl']>[2]): Errno & { ret: number } {
+    const ret = this.sys.ioctl(this.fd, request, arg);
+    return { errno: errnoOf(ret), ret: Math.max(ret, 0) };
+  }
+
+  close(): Errno {
+    if (this.#fd < 0) return { errno: 0 };
+    const ret = this.sys.close(this.#fd);
+    this.#fd = -1;
+    return { errno: errnoOf(ret) };
+  }
+}
+
+export function openDevice(path: string, flags: number, sys: SysCore = coreSys()): { errno: number; fd: number } {
+  const fd = sys.open(path, flags);
+  return fd < 0 ? { errno: -fd, fd: -1 } : { errno: 0, fd };
+}

@@ -1,0 +1,75 @@
+// Smoke test of the viommu profile: QEMU's edu device bound to vfio-pci, its
+// group driven through a real type1 container and through iommufd's compat.
+import { expect } from 'chai';
+import { bindVfioPci, findPciDevices, iommuGroupOf, IommuFd, QEMU_EDU, VfioContainer, VfioGroup } from '../../../lib/kernel/index.ts';
+import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, sys, type Mapping } from '../../../lib/sys/index.ts';
+import * as U from '../../../lib/uapi/index.ts';
+import { requireVfioContainer } from '../../support/kernel.ts';
+import { skipBecause } from '../../support/skip.ts';
+
+const SIZE = 1024 * 1024;
+const IOVA = 0x100000;
+const RW = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
+
+describe('smoke.viommu', () => {
+  let groupId: number;
+  let buffer: Mapping;
+
+  before(function () {
+    requireVfioContainer(this);
+    const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
+    if (!edu) skipBecause(this, "no QEMU edu device (PCI 1234:11e8): run in the viommu profile");
+    const group = iommuGroupOf(edu.bdf);
+    if (group === null) skipBecause(this, `${edu.bdf} has no IOMMU group (no vIOMMU)`);
+    const err = bindVfioPci(edu.bdf);
+    expect(err, 'binding the edu device to vfio-pci').to.equal(null);
+    groupId = group;
+    const m = sys().mmap(SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+    if (typeof m === 'number') throw new Error(`mmap failed: errno ${-m}`);
+    buffer = m;
+  });
+  after(() => {
+    if (buffer) sys().munmap(buffer);
+  });
+
+  function mapUnmapThrough(container: VfioContainer) {
+    const { group } = VfioGroup.open(groupId);
+    expect(group, `/dev/vfio/${groupId} opens`).to.not.equal(null);
+    try {
+      expect(group!.getStatus().viable).to.equal(true);
+      expect(group!.setContainer(container.fd).errno).to.equal(0);
+      expect(group!.getStatus().containerSet).to.equal(true);
+      expect(container.setIommu(U.VFIO_TYPE1v2_IOMMU).errno).to.equal(0);
+      expect(container.mapDma({ flags: RW, vaddr: buffer.address, iova: IOVA, size: SIZE }).errno).to.equal(0);
+      // A second map of the same IOVA overlaps: EEXIST on both implementations.
+      expect(container.mapDma({ flags: RW, vaddr: buffer.address, iova: IOVA, size: SIZE }).errno).to.equal(17);
+      const unmap = container.unmapDma({ iova: IOVA, size: SIZE });
+      expect(unmap.errno).to.equal(0);
+      expect(unmap.size).to.equal(BigInt(SIZE));
+      expect(group!.unsetContainer().errno).to.equal(0);
+    } finally {
+      group!.close();
+    }
+  }
+
+  it('maps and unmaps through a real type1 container', () => {
+    const { container } = VfioContainer.open();
+    expect(container).to.not.equal(null);
+    try {
+      expect(container!.kind).to.equal('type1');
+      mapUnmapThrough(container!);
+    } finally {
+      container!.close();
+    }
+  });
+
+  it("maps and unmaps through iommufd's vfio compat on /dev/iommu, with the same group", () => {
+    const { iommufd } = IommuFd.open();
+    expect(iommufd, '/dev/iommu opens').to.not.equal(null);
+    try {
+      mapUnmapThrough(VfioContainer.compatOn(iommufd!));
+    } finally {
+      iommufd!.close();
+    }
+  });
+});
