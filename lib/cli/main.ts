@@ -2,7 +2,8 @@
 import { SetupError } from '../kbuild/source.ts';
 import { parseProfiles, PROFILES, profiles, type ProfileName } from '../vm/profiles.ts';
 import { parseOptions, UsageError, usageOf, type OptionSpec } from './args.ts';
-import { runSuites } from './run.ts';
+import { readFileSync } from 'node:fs';
+import { runSuites, testFilesIn } from './run.ts';
 import { testAll } from './test-all.ts';
 
 const vmSpec: OptionSpec = {
@@ -21,6 +22,7 @@ const runSpec: OptionSpec = {
   profile: { type: 'string', help: `the suites of this profile (${PROFILES.join('|')}); default: all suites` },
   out: { type: 'string', default: 'out', help: 'folder for results.json, results.tap, results.xml' },
   grep: { type: 'string', help: 'only tests whose full title matches' },
+  manifest: { type: 'string', help: 'run the bundled test files listed in this guest manifest (used inside test VMs)' },
 };
 
 const HELP = `iommufd-conformance: conformance tests for the Linux iommufd uAPI and its VFIO compat layer
@@ -61,10 +63,15 @@ async function vmCommand(argv: string[]): Promise<number> {
 
 async function runCommand(argv: string[]): Promise<number> {
   const { options: o } = parseOptions(argv, runSpec);
-  const folders = o.profile
-    ? profiles[parseProfiles(o.profile as string)[0] as ProfileName].suites
-    : [...new Set(PROFILES.flatMap((p) => profiles[p].suites))];
-  const failures = await runSuites({ folders, out: o.out as string, grep: o.grep as string | undefined });
+  const selected: ProfileName[] = o.profile ? parseProfiles(o.profile as string) : [...PROFILES];
+  let files: string[];
+  if (o.manifest) {
+    const manifest = JSON.parse(readFileSync(o.manifest as string, 'utf8')) as { suites: Record<ProfileName, string[]> };
+    files = selected.flatMap((p) => manifest.suites[p] ?? []);
+  } else {
+    files = selected.flatMap((p) => profiles[p].suites.flatMap(testFilesIn));
+  }
+  const failures = await runSuites({ files, out: o.out as string, grep: o.grep as string | undefined });
   return failures === 0 ? 0 : 1;
 }
 

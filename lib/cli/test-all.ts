@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SetupError } from '../kbuild/source.ts';
 import { PROFILES } from '../vm/profiles.ts';
-import { runSuites } from './run.ts';
+import { runSuites, testFilesIn } from './run.ts';
 
 interface Counts {
   passed: number;
@@ -32,7 +32,7 @@ export async function testAll(out: string): Promise<number> {
   const lines: string[] = [];
 
   process.stdout.write('=== unit suites (this host)\n');
-  const unitFailures = await runSuites({ folders: ['suites/unit'], out: join(root, 'unit') });
+  const unitFailures = await runSuites({ files: testFilesIn('suites/unit'), out: join(root, 'unit') });
   add(countsOf(join(root, 'unit', 'results.json')));
   lines.push(`unit: ${unitFailures === 0 ? 'passed' : `${unitFailures} failed`}`);
 

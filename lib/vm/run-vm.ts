@@ -1,12 +1,13 @@
 // `iommufd-conformance vm`: builds (or reuses) the guest kernel, boots one
 // guest per profile, runs the suites (or a user command) inside, and reports
 // what happened in the guest: exit code, kernel problems, timings.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PACKAGE_ROOT } from '../cli/paths.ts';
 import { chooseAccel, type Accel } from './accel.ts';
 import { ensureGuestKernel, type KernelFlavour } from './kernel.ts';
 import { profiles, type ProfileName } from './profiles.ts';
+import { bundleGuest } from './guest-bundle.ts';
 import { boot, qemuBinary, type BootResult } from './qemu.ts';
 
 export interface VmRunOptions {
@@ -43,13 +44,16 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
   const { accel, why } = await chooseAccel(kernel.bzImage, opts.accel);
   log(`guest kernel: ${kernel.bzImage} (${kernel.cached ? 'cached' : `built in ${kernel.buildSeconds.toFixed(0)} s`}); accelerator: ${accel} (${why})`);
   const out = resolve(opts.out);
+  const manifest = opts.exec ? null : await bundleGuest();
   const outcomes: ProfileOutcome[] = [];
   for (const name of opts.profiles) {
     const profile = profiles[name];
     const resultsDir = join(out, name);
+    // Results of an earlier run must not pass for this one's.
+    for (const f of ['results.json', 'results.tap', 'results.xml']) rmSync(join(resultsDir, f), { force: true });
     mkdirSync(resultsDir, { recursive: true });
     const script = opts.exec ?? [
-      `exec node ${join(PACKAGE_ROOT, 'bin/iommufd-conformance.js')} run --profile ${name} --out ${resultsDir}`,
+      `exec node ${manifest!.main} run --profile ${name} --out ${resultsDir} --manifest ${join(PACKAGE_ROOT, 'build/guest/manifest.json')}`,
       ...(opts.runArgs ?? []).map((a) => `'${a.replace(/'/g, `'\\''`)}'`),
     ].join(' ');
     log(`--- profile ${name}: ${profile.description}`);
@@ -70,6 +74,12 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
     if (result.timedOut) reasons.push(`the guest did not finish within ${opts.timeoutSeconds} s and was killed (raise --timeout, or see ${join(resultsDir, 'console.log')})`);
     else if (result.exitCode === null) reasons.push(`the guest stopped without reporting an exit code (crash or panic: see ${join(resultsDir, 'console.log')})`);
     else if (result.exitCode !== 0) reasons.push(`the guest command exited with ${result.exitCode}`);
+    if (!opts.exec && result.exitCode !== null) {
+      // A guest that ran no test proves nothing: that is a failure, not a pass.
+      const resultsJson = join(resultsDir, 'results.json');
+      const tests = existsSync(resultsJson) ? (JSON.parse(readFileSync(resultsJson, 'utf8')).stats?.tests ?? 0) : 0;
+      if (tests === 0) reasons.push(`no test ran in the guest (${existsSync(resultsJson) ? 'results.json counts 0 tests' : 'no results.json written'})`);
+    }
     if (result.problems.length > 0) {
       reasons.push(`the guest kernel reported ${result.problems.length} problem(s):\n    ${result.problems.join('\n    ')}`);
     }

@@ -17,7 +17,7 @@ describe('project reporter', () => {
     const r = spawnSync(
       process.execPath,
       [join(root, 'node_modules/mocha/bin/mocha.js'), '--no-config', '--node-option', 'import=tsx',
-        '--reporter', join(root, 'suites/support/reporter.cjs'), '--reporter-option', `out=${out}`,
+        '--reporter', join(root, 'lib/report/reporter.cjs'), '--reporter-option', `out=${out}`,
         join(root, 'suites/unit/fixtures/skip-reasons.fixture.ts')],
       { cwd: root, encoding: 'utf8' },
     );
