@@ -1,4 +1,7 @@
 // Runs every benchmark in turn: npx tsx bench/index.ts (npm run bench).
-import { benchIoctl } from './ioctl.ts';
+// Where /dev/iommu exists the ioctl figures come from a real iommufd ioctl;
+// elsewhere from ENOTTY on /dev/null (the system-call path alone).
+import { iommufdIovaRangesTarget } from './iommufd-target.ts';
+import { benchIoctl, NULL_ENOTTY_TARGET } from './ioctl.ts';
 
-await benchIoctl();
+await benchIoctl(iommufdIovaRangesTarget() ?? NULL_ENOTTY_TARGET);

@@ -5,7 +5,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, rmSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensurePackages } from './apt.ts';
 import { cacheDir } from './cache.ts';
+import { SetupError } from './setup-error.ts';
+
+export { SetupError };
 
 export const DEBIAN_SOURCE_PACKAGE = 'linux-source-6.12';
 const TARBALL = `/usr/src/${DEBIAN_SOURCE_PACKAGE}.tar.xz`;
@@ -19,13 +23,6 @@ export interface KernelSource {
   key: string;
 }
 
-export class SetupError extends Error {
-  constructor(message: string, readonly fix: string) {
-    super(`${message}\n  fix: ${fix}`);
-    this.name = 'SetupError';
-  }
-}
-
 export function kernelVersionOf(dir: string): string {
   const makefile = readFileSync(join(dir, 'Makefile'), 'utf8');
   const get = (name: string) => new RegExp(`^${name}[ \\t]*=[ \\t]*(\\S*)`, 'm').exec(makefile)?.[1] ?? '';
@@ -35,30 +32,6 @@ export function kernelVersionOf(dir: string): string {
 function debianPackageVersion(pkg: string): string | null {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Version}', pkg], { encoding: 'utf8' });
   return r.status === 0 && r.stdout.trim() !== '' && existsSync(TARBALL) ? r.stdout.trim() : null;
-}
-
-function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
-
-/** Installs the Debian source package when it is missing and we are root. */
-function installDebianSource(log: (line: string) => void): void {
-  if (!isRoot()) {
-    throw new SetupError(
-      `${TARBALL} is missing and installing it needs root`,
-      `sudo apt-get install ${DEBIAN_SOURCE_PACKAGE}   (or pass --kernel-src DIR / --kernel BZIMAGE)`,
-    );
-  }
-  log(`installing ${DEBIAN_SOURCE_PACKAGE} with apt-get`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let r = spawnSync('apt-get', ['install', '-y', '-qq', DEBIAN_SOURCE_PACKAGE], { stdio: 'inherit', env });
-  if (r.status !== 0) {
-    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    r = spawnSync('apt-get', ['install', '-y', '-qq', DEBIAN_SOURCE_PACKAGE], { stdio: 'inherit', env });
-  }
-  if (r.status !== 0 || !existsSync(TARBALL)) {
-    throw new SetupError(`apt-get could not install ${DEBIAN_SOURCE_PACKAGE}`, `apt-get update && apt-get install ${DEBIAN_SOURCE_PACKAGE}`);
-  }
 }
 
 /**
@@ -75,7 +48,7 @@ export function ensureKernelSource(userTree?: string, log: (line: string) => voi
   }
   let pkgVersion = debianPackageVersion(DEBIAN_SOURCE_PACKAGE);
   if (!pkgVersion) {
-    installDebianSource(log);
+    ensurePackages([DEBIAN_SOURCE_PACKAGE], 'building the guest kernel', log);
     pkgVersion = debianPackageVersion(DEBIAN_SOURCE_PACKAGE);
     if (!pkgVersion) throw new SetupError(`${DEBIAN_SOURCE_PACKAGE} is not installed`, `apt-get install ${DEBIAN_SOURCE_PACKAGE}`);
   }

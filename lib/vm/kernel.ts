@@ -7,6 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensurePackages } from '../kbuild/apt.ts';
 import { cacheDir } from '../kbuild/cache.ts';
 import { ensureKernelSource, SetupError, type KernelSource } from '../kbuild/source.ts';
 
@@ -34,13 +35,8 @@ function compilerId(): string {
   return r.stdout.split('\n')[0] ?? '';
 }
 
-function checkBuildTools(): void {
-  const missing = ['make', 'bc', 'flex', 'bison'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
-  if (!existsSync('/usr/include/libelf.h')) missing.push('libelf-dev');
-  if (!existsSync('/usr/include/openssl/ssl.h')) missing.push('libssl-dev');
-  if (missing.length > 0) {
-    throw new SetupError(`missing kernel build tools: ${missing.join(', ')}`, 'apt-get install make bc flex bison libelf-dev libssl-dev');
-  }
+function checkBuildTools(log: (line: string) => void): void {
+  ensurePackages(['make', 'gcc', 'bc', 'flex', 'bison', 'libelf-dev', 'libssl-dev'], 'building the guest kernel', log);
 }
 
 /** Options as `NAME -> value` ("y", "m", a string, or "n" for "is not set"). */
@@ -138,7 +134,7 @@ export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestK
   if (existsSync(image) && existsSync(config)) {
     return { bzImage: image, config, version: src.version, buildSeconds: 0, cached: true };
   }
-  checkBuildTools();
+  checkBuildTools(log);
   const build = join(dir, 'build');
   mkdirSync(build, { recursive: true });
   const started = Date.now();

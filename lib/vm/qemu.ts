@@ -6,7 +6,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SetupError } from '../kbuild/source.ts';
+import { ensurePackages } from '../kbuild/apt.ts';
+import { SetupError } from '../kbuild/setup-error.ts';
 import type { Accel } from './accel.ts';
 import type { Profile } from './profiles.ts';
 import { kernelProblems } from './kernel-log.ts';
@@ -46,8 +47,10 @@ export interface BootResult {
   problems: string[];
 }
 
-export function qemuBinary(): string {
-  const r = spawnSync('sh', ['-c', 'command -v qemu-system-x86_64']);
+export function qemuBinary(log?: (line: string) => void): string {
+  const find = () => spawnSync('sh', ['-c', 'command -v qemu-system-x86_64']);
+  if (find().status !== 0) ensurePackages(['qemu-system-x86'], 'booting the test VM', log);
+  const r = find();
   if (r.status !== 0) throw new SetupError('qemu-system-x86_64 is not installed', 'apt-get install qemu-system-x86');
   return r.stdout.toString().trim();
 }

@@ -39,7 +39,7 @@ function seconds(ms: number | null): string {
 export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcomes: ProfileOutcome[] }> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const t0 = Date.now();
-  qemuBinary(); // fail early, with the fix, when QEMU is missing
+  qemuBinary(log); // fail early, with the fix, when QEMU is missing
   const kernel = await ensureGuestKernel({ flavour: opts.flavour, sourceDir: opts.kernelSrc, bzImage: opts.kernel, log });
   const { accel, why } = await chooseAccel(kernel.bzImage, opts.accel);
   log(`guest kernel: ${kernel.bzImage} (${kernel.cached ? 'cached' : `built in ${kernel.buildSeconds.toFixed(0)} s`}); accelerator: ${accel} (${why})`);
