@@ -27,6 +27,21 @@ export interface IoctlBenchTarget {
   request: number;
   /** The argument, passed as a pointer to these bytes; null passes NULL. */
   arg: Uint8Array | null;
+  /**
+   * A u64 user pointer inside arg, at `offset`, that each runner points at a
+   * zeroed buffer of `bytes` bytes of its own (the C loop is another process:
+   * a pointer into this one would fault there).
+   */
+  scratch?: { offset: number; bytes: number };
+}
+
+/** arg with its scratch pointer aimed at a buffer of this process (kept alive by the returned pair). */
+function withScratch(s: SysCore, target: IoctlBenchTarget): { arg: Uint8Array | null; scratch: Uint8Array | null } {
+  if (!target.arg || !target.scratch) return { arg: target.arg, scratch: null };
+  const arg = target.arg.slice();
+  const scratch = new Uint8Array(target.scratch.bytes);
+  new DataView(arg.buffer).setBigUint64(target.scratch.offset, s.addressOf(scratch), true);
+  return { arg, scratch };
 }
 
 export interface IoctlBenchOptions {
@@ -62,19 +77,22 @@ function buildCLoop(): string {
 interface Sample { nsPerOp: number; ret: number }
 
 function runJs(s: SysCore, fd: number, target: IoctlBenchTarget, iterations: number): Sample {
-  const { request, arg } = target;
+  const { request } = target;
+  const { arg, scratch } = withScratch(s, target);
   const ioctl = s.ioctl;
   let ret = 0;
   const start = process.hrtime.bigint();
   for (let i = 0; i < iterations; i++) ret = ioctl(fd, request, arg);
   const elapsed = process.hrtime.bigint() - start;
+  scratch?.fill(0); // keeps the scratch buffer alive until the loop is done
   return { nsPerOp: Number(elapsed) / iterations, ret };
 }
 
 function runC(binary: string, fd: number, target: IoctlBenchTarget, iterations: number): Sample {
   const argHex = target.arg === null ? '-' : Buffer.from(target.arg.buffer, target.arg.byteOffset, target.arg.byteLength).toString('hex') || '-';
   // The child sees the bench's fd as its fd 3.
-  const result = spawnSync(binary, ['3', `0x${target.request.toString(16)}`, argHex, String(iterations)], {
+  const scratchArg = target.scratch ? [`${target.scratch.offset}:${target.scratch.bytes}`] : [];
+  const result = spawnSync(binary, ['3', `0x${target.request.toString(16)}`, argHex, String(iterations), ...scratchArg], {
     stdio: ['ignore', 'pipe', 'inherit', fd],
     encoding: 'utf8',
   });

@@ -1,8 +1,7 @@
 // The benchmark target where /dev/iommu exists: IOMMU_IOAS_IOVA_RANGES on a
 // fresh IOAS, a read-only ioctl that really enters iommufd (object lookup,
-// the reserved-range walk, the response copy). num_iovas is 0, so it ends in
-// EMSGSIZE after all that work: no user pointer in the struct, which the C
-// loop (another process, another address space) could not share.
+// the reserved-range walk, the copy of the range out, the response copy).
+// The first call reports one range; every later call stores it.
 import { IommuFd } from '../lib/kernel/index.ts';
 import * as U from '../lib/uapi/index.ts';
 import type { IoctlBenchTarget } from './ioctl.ts';
@@ -14,12 +13,12 @@ export function iommufdIovaRangesTarget(): IoctlBenchTarget | null {
   let iommufd: IommuFd | null = null;
   const arg = new Uint8Array(U.iommu_ioas_iova_ranges.sizeof);
   return {
-    label: '/dev/iommu IOMMU_IOAS_IOVA_RANGES (num_iovas 0)',
+    label: '/dev/iommu IOMMU_IOAS_IOVA_RANGES',
     open() {
       iommufd = IommuFd.open().iommufd!;
       const { errno, ioasId } = iommufd.ioasAlloc();
       if (errno !== 0) throw new Error(`IOMMU_IOAS_ALLOC failed: errno ${errno}`);
-      arg.set(U.iommu_ioas_iova_ranges.encode({ ioas_id: ioasId, num_iovas: 0 }));
+      arg.set(U.iommu_ioas_iova_ranges.encode({ ioas_id: ioasId, num_iovas: 4 }));
       return iommufd.fd;
     },
     close() {
@@ -27,5 +26,6 @@ export function iommufdIovaRangesTarget(): IoctlBenchTarget | null {
     },
     request: U.IOMMU_IOAS_IOVA_RANGES,
     arg,
+    scratch: { offset: U.iommu_ioas_iova_ranges.offsetOf('allowed_iovas'), bytes: 4 * U.iommu_iova_range.sizeof },
   };
 }

@@ -1,7 +1,11 @@
 /*
  * The baseline for bench/ioctl.ts: the same ioctl issued N times from C.
  *
- *   ioctl_loop <fd> <request (hex or decimal)> <arg bytes as hex, or "-" for NULL> <iterations>
+ *   ioctl_loop <fd> <request (hex or decimal)> <arg bytes as hex, or "-" for NULL> <iterations> [<offset>:<bytes>]
+ *
+ * With <offset>:<bytes>, the u64 at that offset of the argument is set to the
+ * address of a zeroed buffer of that many bytes in this process (a user
+ * pointer the struct carries, such as allowed_iovas).
  *
  * Issues ioctl(fd, request, arg) iterations times on an fd inherited from
  * the bench process (so any setup done on it, such as an IOAS, is shared), and
@@ -34,8 +38,8 @@ static int parse_hex(const char *text, size_t *length) {
 }
 
 int main(int argc, char **argv) {
-	if (argc != 5) {
-		fprintf(stderr, "usage: %s <fd> <request> <arg-hex|-> <iterations>\n", argv[0]);
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: %s <fd> <request> <arg-hex|-> <iterations> [<offset>:<bytes>]\n", argv[0]);
 		return 2;
 	}
 	unsigned long request = strtoul(argv[2], NULL, 0);
@@ -48,6 +52,16 @@ int main(int argc, char **argv) {
 			return 2;
 		}
 		arg = arg_bytes;
+	}
+	if (argc == 6) {
+		size_t offset = 0, bytes = 0;
+		if (sscanf(argv[5], "%zu:%zu", &offset, &bytes) != 2 || offset + 8 > length) {
+			fprintf(stderr, "bad scratch spec\n");
+			return 2;
+		}
+		void *scratch = calloc(1, bytes ? bytes : 1);
+		unsigned long long address = (unsigned long long)(unsigned long)scratch;
+		memcpy(arg_bytes + offset, &address, sizeof(address));
 	}
 	int fd = atoi(argv[1]);
 	struct timespec start, end;

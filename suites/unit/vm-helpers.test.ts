@@ -1,0 +1,77 @@
+// The host-side pieces of the VM runner that need no QEMU: config checks,
+// kernel-log scanning, the guest's fstab, option parsing.
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseOptions, UsageError } from '../../lib/cli/args.ts';
+import { parseConfig, unmetOptions } from '../../lib/vm/kernel.ts';
+import { kernelProblems } from '../../lib/vm/kernel-log.ts';
+import { parseProfiles } from '../../lib/vm/profiles.ts';
+import { guestFstab, qemuArgs } from '../../lib/vm/qemu.ts';
+import { profiles } from '../../lib/vm/profiles.ts';
+
+describe('vm helpers', () => {
+  describe('kernel config', () => {
+    it('parses set and unset options', () => {
+      const c = parseConfig('CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="x"\n# comment\n');
+      expect([...c]).to.deep.equal([['CONFIG_A', 'y'], ['CONFIG_B', 'n'], ['CONFIG_C', '"x"']]);
+    });
+    it('reports fragment options the final config lost', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'frag-'));
+      const frag = join(dir, 'f.config');
+      writeFileSync(frag, 'CONFIG_IOMMUFD=y\nCONFIG_IOMMUFD_TEST=y\n# CONFIG_VT is not set\n');
+      expect(unmetOptions([frag], 'CONFIG_IOMMUFD=y\n# CONFIG_IOMMUFD_TEST is not set\n')).to.deep.equal([
+        'CONFIG_IOMMUFD_TEST: wanted y, got n',
+      ]);
+      expect(unmetOptions([frag], 'CONFIG_IOMMUFD=y\nCONFIG_IOMMUFD_TEST=y\nCONFIG_VT=y\n')).to.deep.equal(['CONFIG_VT: wanted n, got y']);
+    });
+  });
+
+  describe('kernel log', () => {
+    it('finds WARN, BUG, KASAN, lockdep and panics', () => {
+      const log = [
+        '[    1.0] ok',
+        '[    2.0] WARNING: CPU: 0 PID: 1 at drivers/iommu/iommufd/pages.c:1 foo+0x1/0x2',
+        '[    3.0] BUG: kernel NULL pointer dereference, address: 0000000000000000',
+        '[    4.0] BUG: KASAN: slab-use-after-free in iopt_unmap+0x1/0x2',
+        '[    5.0] WARNING: possible circular locking dependency detected',
+        '[    6.0] Kernel panic - not syncing: Fatal exception',
+      ].join('\n');
+      const kinds = kernelProblems(log).map((p) => p.split(':')[0]);
+      expect(kinds).to.include.members(['WARN', 'BUG', 'KASAN', 'lockdep', 'panic']);
+    });
+    it('passes a clean log, including fault-injection notices', () => {
+      expect(kernelProblems('[ 1.0] FAULT_INJECTION: forcing a failure.\n[ 1.1] iommufd: ok\n')).to.deep.equal([]);
+    });
+  });
+
+  describe('guest', () => {
+    it('mounts the results folder writable at its host path', () => {
+      expect(guestFstab('/x/out/mock')).to.match(/^results \/x\/out\/mock 9p trans=virtio/m);
+    });
+    it('shares the host root read-only', () => {
+      const args = qemuArgs({ bzImage: '/k', profile: profiles.mock, accel: 'tcg', script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 });
+      expect(args.join(' ')).to.match(/local,id=root,path=\/,security_model=none,readonly=on/);
+      expect(args.join(' ')).to.not.match(/intel-iommu/);
+      const viommu = qemuArgs({ bzImage: '/k', profile: profiles.viommu, accel: 'tcg', script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 });
+      expect(viommu.join(' ')).to.match(/intel-iommu.*edu/);
+    });
+  });
+
+  describe('command line', () => {
+    it('parses options and rejects unknown ones', () => {
+      expect(parseOptions(['--out', 'x', '--grep=y', 'rest'], { out: { type: 'string', help: '' }, grep: { type: 'string', help: '' } })).to.deep.equal({
+        options: { out: 'x', grep: 'y' },
+        rest: ['rest'],
+      });
+      expect(() => parseOptions(['--nope'], {})).to.throw(UsageError, /unknown option --nope/);
+      expect(() => parseOptions(['--out'], { out: { type: 'string', help: '' } })).to.throw(UsageError, /needs a value/);
+    });
+    it('parses profiles', () => {
+      expect(parseProfiles('all')).to.deep.equal(['mock', 'viommu']);
+      expect(parseProfiles('viommu')).to.deep.equal(['viommu']);
+      expect(() => parseProfiles('kvm')).to.throw(RangeError, /unknown profile 'kvm'/);
+    });
+  });
+});
