@@ -10,7 +10,7 @@
 # starts few: one mount for everything (the fstab is read through the
 # read-only root before the results folder is mounted over it).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export HOME=/tmp TERM=dumb LANG=C.UTF-8
+export TMPDIR=/run/tmp HOME=/run/home TERM=dumb LANG=C.UTF-8
 
 results=$IOMMUFD_CONFORMANCE_RESULTS
 vm=$results/.vm
@@ -23,6 +23,7 @@ if ! mount -a -T "$vm/fstab"; then
   echo "@@iommufd-conformance:error mounting $vm/fstab failed"
   power_off
 fi
+mkdir -p "$TMPDIR" "$HOME"
 # /proc/uptime's first field is seconds since the kernel started.
 read -r uptime _ < /proc/uptime
 echo "@@iommufd-conformance:ready uptime=$uptime"

@@ -3,7 +3,7 @@
 // compiler. A cached kernel costs nothing; a fresh one prints its progress.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,18 @@ function compilerId(): string {
   const r = spawnSync('gcc', ['--version'], { encoding: 'utf8' });
   if (r.status !== 0) throw new SetupError('no C compiler (gcc) to build the guest kernel', 'apt-get install gcc make bc flex bison libelf-dev libssl-dev');
   return r.stdout.split('\n')[0] ?? '';
+}
+
+/** A fresh build needs about 1.5 GB (source tree and objects); say so before starting rather than failing midway. */
+function checkDiskSpace(dir: string, neededBytes = 2e9): void {
+  const fs = statfsSync(dir);
+  const free = Number(fs.bavail) * Number(fs.bsize);
+  if (free < neededBytes) {
+    throw new SetupError(
+      `only ${(free / 1e9).toFixed(1)} GB free under ${dir}; building the guest kernel needs about ${(neededBytes / 1e9).toFixed(1)} GB`,
+      'free some disk space, or set IOMMUFD_CONFORMANCE_CACHE to a folder on a larger disk',
+    );
+  }
 }
 
 function checkBuildTools(log: (line: string) => void): void {
@@ -135,6 +147,7 @@ export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestK
     return { bzImage: image, config, version: src.version, buildSeconds: 0, cached: true };
   }
   checkBuildTools(log);
+  checkDiskSpace(dir);
   const build = join(dir, 'build');
   mkdirSync(build, { recursive: true });
   const started = Date.now();

@@ -13,6 +13,7 @@ import type { Profile } from './profiles.ts';
 import { kernelProblems } from './kernel-log.ts';
 
 export const GUEST_INIT = resolve(dirname(fileURLToPath(import.meta.url)), 'guest-init.sh');
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MARK = '@@iommufd-conformance:';
 
 export interface BootRequest {
@@ -59,13 +60,20 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** What the guest mounts (devtmpfs is mounted by the kernel: DEVTMPFS_MOUNT). */
-export function guestFstab(resultsDir: string): string {
+/**
+ * What the guest mounts (devtmpfs is mounted by the kernel: DEVTMPFS_MOUNT).
+ * Scratch space is a tmpfs on /run (TMPDIR=/run/tmp). /tmp gets a tmpfs too,
+ * unless a host path the guest needs lies under it: a tmpfs there would hide
+ * the clone or the results folder.
+ */
+export function guestFstab(resultsDir: string, neededPaths: string[] = []): string {
+  const underTmp = [resultsDir, ...neededPaths].some((p) => p === '/tmp' || p.startsWith('/tmp/'));
   return [
     'proc /proc proc defaults 0 0',
     'sysfs /sys sysfs defaults 0 0',
     'debugfs /sys/kernel/debug debugfs defaults 0 0',
-    'tmpfs /tmp tmpfs mode=1777 0 0',
+    'tmpfs /run tmpfs mode=0755 0 0',
+    ...(underTmp ? [] : ['tmpfs /tmp tmpfs mode=1777 0 0']),
     `results ${resultsDir} 9p trans=virtio,version=9p2000.L,msize=512000,access=any 0 0`,
     '',
   ].join('\n');
@@ -104,7 +112,7 @@ export function boot(req: BootRequest): Promise<BootResult> {
   mkdirSync(vm, { recursive: true });
   writeFileSync(join(vm, 'job.sh'), `${req.script}\n`);
   writeFileSync(join(vm, 'cwd'), req.cwd);
-  writeFileSync(join(vm, 'fstab'), guestFstab(req.resultsDir));
+  writeFileSync(join(vm, 'fstab'), guestFstab(req.resultsDir, [req.cwd, PACKAGE_ROOT]));
   writeFileSync(
     join(vm, 'job.env'),
     Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join(''),

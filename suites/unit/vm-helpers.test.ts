@@ -50,6 +50,12 @@ describe('vm helpers', () => {
     it('mounts the results folder writable at its host path', () => {
       expect(guestFstab('/x/out/mock')).to.match(/^results \/x\/out\/mock 9p trans=virtio/m);
     });
+    it('keeps a tmpfs off /tmp when the clone or the results live there', () => {
+      expect(guestFstab('/work/out/mock', ['/work'])).to.match(/^tmpfs \/tmp /m);
+      expect(guestFstab('/tmp/clone/out/mock', ['/tmp/clone'])).to.not.match(/^tmpfs \/tmp /m);
+      expect(guestFstab('/work/out', ['/tmp/clone'])).to.not.match(/^tmpfs \/tmp /m);
+      expect(guestFstab('/work/out')).to.match(/^tmpfs \/run /m);
+    });
     it('shares the host root read-only', () => {
       const args = qemuArgs({ bzImage: '/k', profile: profiles.mock, accel: 'tcg', script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 });
       expect(args.join(' ')).to.match(/local,id=root,path=\/,security_model=none,readonly=on/);
