@@ -79,6 +79,10 @@ class ConformanceReporter extends Spec {
         for (const [reason, n] of [...reasons].sort((a, b) => b[1] - a[1])) console.log(`    ${n} × ${reason}`);
         console.log('');
       }
+      // The lockstep layer (lib/lockstep/stats.ts) leaves its figures here.
+      const lockstep = globalThis[Symbol.for('iommufd-conformance.lockstep')];
+      const line = lockstep && typeof lockstep.describe === 'function' ? lockstep.describe() : null;
+      if (line) console.log(`  ${line}\n`);
       console.log(`summary: ${s.passes} passed, ${s.failures} failed, ${s.pending} skipped`);
     });
   }

@@ -1,9 +1,10 @@
 // Smoke test of the mock profile: the path every iommufd suite stands on.
 import { expect } from 'chai';
-import { IommuFd } from '../../../lib/kernel/index.ts';
-import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, sys, type Mapping } from '../../../lib/sys/index.ts';
+import type { IommuFd } from '../../../lib/kernel/index.ts';
+import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '../../../lib/sys/index.ts';
 import * as U from '../../../lib/uapi/index.ts';
 import { requireMockDomain } from '../../support/kernel.ts';
+import { lockstep } from '../../support/lockstep.ts';
 
 const BUFFER_SIZE = 2 * 1024 * 1024;
 const RW = U.IOMMU_IOAS_MAP_READABLE | U.IOMMU_IOAS_MAP_WRITEABLE;
@@ -14,18 +15,14 @@ describe('smoke.mock', () => {
 
   before(function () {
     requireMockDomain(this);
-    const m = sys().mmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
-    if (typeof m === 'number') throw new Error(`mmap failed: errno ${-m}`);
-    buffer = m;
+    buffer = lockstep().mmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
   });
   beforeEach(() => {
-    const opened = IommuFd.open();
-    expect(opened.errno).to.equal(0);
-    fd = opened.iommufd!;
+    fd = lockstep().openIommufd();
   });
   afterEach(() => fd?.close());
   after(() => {
-    if (buffer) sys().munmap(buffer);
+    if (buffer) lockstep().munmap(buffer);
   });
 
   it('maps a buffer into a mock domain, checks the mapping, and unmaps it', () => {

@@ -1,10 +1,11 @@
 // Smoke test of the viommu profile: QEMU's edu device bound to vfio-pci, its
 // group driven through a real type1 container and through iommufd's compat.
 import { expect } from 'chai';
-import { bindVfioPci, findPciDevices, iommuGroupOf, IommuFd, QEMU_EDU, VfioContainer, VfioGroup } from '../../../lib/kernel/index.ts';
-import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, sys, type Mapping } from '../../../lib/sys/index.ts';
+import { bindVfioPci, findPciDevices, iommuGroupOf, QEMU_EDU, type VfioContainer } from '../../../lib/kernel/index.ts';
+import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '../../../lib/sys/index.ts';
 import * as U from '../../../lib/uapi/index.ts';
 import { requireVfioContainer } from '../../support/kernel.ts';
+import { lockstep } from '../../support/lockstep.ts';
 import { skipBecause } from '../../support/skip.ts';
 
 const SIZE = 1024 * 1024;
@@ -24,21 +25,18 @@ describe('smoke.viommu', () => {
     const err = bindVfioPci(edu.bdf);
     expect(err, 'binding the edu device to vfio-pci').to.equal(null);
     groupId = group;
-    const m = sys().mmap(SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
-    if (typeof m === 'number') throw new Error(`mmap failed: errno ${-m}`);
-    buffer = m;
+    buffer = lockstep().mmap(SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
   });
   after(() => {
-    if (buffer) sys().munmap(buffer);
+    if (buffer) lockstep().munmap(buffer);
   });
 
   function mapUnmapThrough(container: VfioContainer) {
-    const { group } = VfioGroup.open(groupId);
-    expect(group, `/dev/vfio/${groupId} opens`).to.not.equal(null);
+    const group = lockstep().openGroup(groupId);
     try {
-      expect(group!.getStatus().viable).to.equal(true);
-      expect(group!.setContainer(container.fd).errno).to.equal(0);
-      expect(group!.getStatus().containerSet).to.equal(true);
+      expect(group.getStatus().viable).to.equal(true);
+      expect(group.setContainer(container.fd).errno).to.equal(0);
+      expect(group.getStatus().containerSet).to.equal(true);
       expect(container.setIommu(U.VFIO_TYPE1v2_IOMMU).errno).to.equal(0);
       expect(container.mapDma({ flags: RW, vaddr: buffer.address, iova: IOVA, size: SIZE }).errno).to.equal(0);
       // A second map of the same IOVA overlaps: EEXIST on both implementations.
@@ -46,30 +44,28 @@ describe('smoke.viommu', () => {
       const unmap = container.unmapDma({ iova: IOVA, size: SIZE });
       expect(unmap.errno).to.equal(0);
       expect(unmap.size).to.equal(BigInt(SIZE));
-      expect(group!.unsetContainer().errno).to.equal(0);
+      expect(group.unsetContainer().errno).to.equal(0);
     } finally {
-      group!.close();
+      group.close();
     }
   }
 
   it('maps and unmaps through a real type1 container', () => {
-    const { container } = VfioContainer.open();
-    expect(container).to.not.equal(null);
+    const container = lockstep().openContainer();
     try {
-      expect(container!.kind).to.equal('type1');
-      mapUnmapThrough(container!);
+      expect(container.kind).to.equal('type1');
+      mapUnmapThrough(container);
     } finally {
-      container!.close();
+      container.close();
     }
   });
 
   it("maps and unmaps through iommufd's vfio compat on /dev/iommu, with the same group", () => {
-    const { iommufd } = IommuFd.open();
-    expect(iommufd, '/dev/iommu opens').to.not.equal(null);
+    const iommufd = lockstep().openIommufd();
     try {
-      mapUnmapThrough(VfioContainer.compatOn(iommufd!));
+      mapUnmapThrough(lockstep().compatOn(iommufd));
     } finally {
-      iommufd!.close();
+      iommufd.close();
     }
   });
 });

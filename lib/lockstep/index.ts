@@ -1,0 +1,3 @@
+export * from './compare.ts';
+export * from './session.ts';
+export * from './stats.ts';

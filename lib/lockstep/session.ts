@@ -1,0 +1,288 @@
+// Lockstep: every operation a suite issues runs on the kernel and on the
+// model, and the first difference in errno, an output field, or the
+// accounting that can be read back (VmPin, VmLck) fails with a readable
+// report. Three modes:
+//   lockstep  kernel and model, compared (the default where a kernel is there)
+//   kernel    the kernel alone (nothing checked against the model)
+//   model     the model alone: for development without kernel support, and
+//             always labelled as such, never reported as conformance.
+// An operation the model does not know yet runs on the kernel alone and is
+// counted as unchecked (lib/lockstep/stats.ts); every run prints the share.
+import { readFileSync } from 'node:fs';
+import { IommuFd, VfioContainer, VfioGroup, type DeviceFile } from '../kernel/index.ts';
+import { ModelProcess, PROT_READ, PROT_WRITE } from '../model/process.ts';
+import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, MAP_SHARED, RLIMIT_MEMLOCK, sys, type Mapping } from '../sys/index.ts';
+import { differences, show, type FieldDifference } from './compare.ts';
+import { countOp, lockstepStats } from './stats.ts';
+
+export type LockstepMode = 'lockstep' | 'kernel' | 'model';
+export const MODE_ENV = 'IOMMUFD_CONFORMANCE_MODE';
+
+export function lockstepModeFromEnv(): LockstepMode {
+  const v = process.env[MODE_ENV] ?? 'lockstep';
+  if (v !== 'lockstep' && v !== 'kernel' && v !== 'model') throw new RangeError(`${MODE_ENV}=${v}: use lockstep, kernel or model`);
+  return v;
+}
+
+type Method = (...args: any[]) => any;
+type AnyObject = Record<string, unknown>;
+
+/** What a model factory must give: an object with (some of) the kernel client's methods. */
+export interface ModelFactories {
+  iommufd(process: ModelProcess): AnyObject;
+  /** The VFIO compat model of an iommufd model context. */
+  compat?(iommufdModel: AnyObject): AnyObject;
+  type1?(process: ModelProcess): AnyObject;
+}
+
+export interface HistoryEntry {
+  target: string;
+  op: string;
+  args: unknown[];
+  kernel?: unknown;
+  model?: unknown;
+}
+
+export class DivergenceError extends Error {
+  override name = 'DivergenceError';
+  constructor(
+    readonly op: string,
+    readonly diffs: FieldDifference[],
+    readonly report: string,
+  ) {
+    super(report);
+  }
+}
+
+/** Result fields never compared: numbers the kernel and the model pick independently. */
+const OPAQUE_OUTPUTS = ['accessFd', 'faultFd', 'bytes'];
+/** Argument fields that carry an access fd and must be translated for the model. */
+const FD_INPUTS = ['accessFd'];
+
+// After these, pinned and locked page counts may have changed.
+const ACCOUNTING_OPS = new Set([
+  'ioasMap', 'ioasCopy', 'ioasUnmap', 'destroy', 'close', 'closeAccess',
+  'testMockDomain', 'testMockDomainFlags', 'testMockDomainReplace', 'testAccessPages', 'testDestroyAccessPages', 'testAccessReplaceIoas',
+  'hwptAlloc', 'option', 'mapDma', 'unmapDma', 'setIommu', 'setContainer', 'unsetContainer', 'vfioIoas',
+]);
+
+function statusPages(field: 'VmPin' | 'VmLck'): bigint {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? BigInt(m[1]!) / 4n : 0n;
+}
+
+export class LockstepProcess {
+  readonly model = new ModelProcess();
+  readonly history: HistoryEntry[] = [];
+  #fdMap = new Map<number, number>();
+  #basePin = 0n;
+  #baseLck = 0n;
+
+  constructor(
+    readonly mode: LockstepMode,
+    readonly factories: ModelFactories | null,
+  ) {
+    lockstepStats().mode = mode;
+    if (mode !== 'model') {
+      this.#basePin = statusPages('VmPin');
+      this.#baseLck = statusPages('VmLck');
+      // The model starts from the process's real credentials and limit.
+      const caps = sys().capget();
+      if (typeof caps !== 'number') {
+        this.model.credentials = {
+          ipcLock: (caps.effective & capBit(CAP_IPC_LOCK)) !== 0n,
+          sysResource: (caps.effective & capBit(CAP_SYS_RESOURCE)) !== 0n,
+        };
+      }
+      const lim = sys().getrlimit(RLIMIT_MEMLOCK);
+      if (typeof lim !== 'number') this.model.memlockLimit = lim.cur;
+    }
+  }
+
+  get checking(): boolean {
+    return this.mode === 'lockstep' && this.factories !== null;
+  }
+
+  // ------------------------------------------------------------ memory, mirrored into the model
+
+  mmap(length: number, prot: number, flags: number, fd = -1, offset = 0): Mapping {
+    const m = sys().mmap(length, prot, flags, fd, offset);
+    if (typeof m === 'number') throw new Error(`mmap(${length}) failed: errno ${-m}`);
+    this.model.memory.map(m.address, BigInt(m.length), prot, (flags & MAP_SHARED) !== 0);
+    return m;
+  }
+
+  munmap(mapping: Mapping, offset = 0, length = mapping.length - offset): number {
+    const r = sys().munmap(mapping, offset, length);
+    if (r === 0) this.model.memory.unmap(mapping.address + BigInt(offset), BigInt(length));
+    return r;
+  }
+
+  mprotect(mapping: Mapping, offset: number, length: number, prot: number): number {
+    const r = sys().mprotect(mapping, offset, length, prot);
+    if (r === 0) this.model.memory.protect(mapping.address + BigInt(offset), BigInt(length), prot & (PROT_READ | PROT_WRITE));
+    return r;
+  }
+
+  madviseDontNeed(mapping: Mapping, offset: number, length: number): number {
+    const r = sys().madvise(mapping, offset, length, 4 /* MADV_DONTNEED */);
+    if (r === 0) this.model.memory.adviseDontNeed(mapping.address + BigInt(offset), BigInt(length));
+    return r;
+  }
+
+  // ------------------------------------------------------------ credentials and limits
+
+  /** Raises or drops a capability in the calling thread's effective set (where ioctls run), and tells the model. */
+  setCapability(cap: number, on: boolean): number {
+    const caps = sys().capget();
+    if (typeof caps === 'number') return caps;
+    const bit = capBit(cap);
+    const r = sys().capset({ ...caps, effective: on ? caps.effective | bit : caps.effective & ~bit });
+    if (r === 0) {
+      if (cap === CAP_IPC_LOCK) this.model.credentials.ipcLock = on;
+      if (cap === CAP_SYS_RESOURCE) this.model.credentials.sysResource = on;
+    }
+    return r;
+  }
+
+  setMemlockLimit(bytes: bigint): number {
+    const lim = sys().getrlimit(RLIMIT_MEMLOCK);
+    if (typeof lim === 'number') return lim;
+    const r = sys().setrlimit(RLIMIT_MEMLOCK, { cur: bytes, max: lim.max > bytes ? lim.max : bytes });
+    if (r === 0) this.model.memlockLimit = bytes;
+    return r;
+  }
+
+  // ------------------------------------------------------------ devices
+
+  /** /dev/iommu in lockstep: typed as the kernel client, every call checked. */
+  openIommufd(): IommuFd & { readonly modelContext: AnyObject | null } {
+    let kernel: IommuFd | null = null;
+    if (this.mode !== 'model') {
+      const opened = IommuFd.open();
+      if (!opened.iommufd) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
+      kernel = opened.iommufd;
+    }
+    const model = this.factories && this.mode !== 'kernel' ? this.factories.iommufd(this.model) : null;
+    return this.wrap('iommufd', kernel, model) as IommuFd & { readonly modelContext: AnyObject | null };
+  }
+
+  /** The VFIO container ioctls on an iommufd opened by openIommufd (iommufd's vfio compat). */
+  compatOn(iommufd: IommuFd & { readonly modelContext: AnyObject | null }): VfioContainer {
+    const kernel = this.mode !== 'model' ? VfioContainer.compatOn(iommufd as unknown as DeviceFile) : null;
+    const model = iommufd.modelContext && this.factories?.compat ? this.factories.compat(iommufd.modelContext) : null;
+    return this.wrap('compat', kernel, model) as VfioContainer;
+  }
+
+  /** The real VFIO container (/dev/vfio/vfio, type1) in lockstep with the type1 model. */
+  openContainer(): VfioContainer {
+    let kernel: VfioContainer | null = null;
+    if (this.mode !== 'model') {
+      const opened = VfioContainer.open();
+      if (!opened.container) throw new Error(`cannot open /dev/vfio/vfio: errno ${opened.errno}`);
+      kernel = opened.container;
+    }
+    const model = this.factories?.type1 && this.mode !== 'kernel' ? this.factories.type1(this.model) : null;
+    return this.wrap('type1', kernel, model) as VfioContainer;
+  }
+
+  /** A VFIO group: kernel side only for now (the models learn of attaches through their own hooks). */
+  openGroup(groupId: number): VfioGroup {
+    const opened = VfioGroup.open(groupId);
+    if (!opened.group) throw new Error(`cannot open /dev/vfio/${groupId}: errno ${opened.errno}`);
+    return opened.group;
+  }
+
+  // ------------------------------------------------------------ the lockstep core
+
+  /** Puts any kernel object and model object in lockstep under one name (tests use it for fakes). */
+  pair<T extends object>(target: string, kernel: T | null, model: AnyObject | null): T {
+    return this.wrap(target, kernel as AnyObject | null, model) as T;
+  }
+
+  private wrap(target: string, kernel: AnyObject | DeviceFile | null, model: AnyObject | null): unknown {
+    const self = this;
+    const base = (kernel ?? model) as AnyObject;
+    if (!base) throw new Error(`${target}: neither a kernel object nor a model`);
+    return new Proxy(base, {
+      get(obj, prop, receiver) {
+        if (prop === 'modelContext') return model;
+        const kernelMember = kernel ? Reflect.get(kernel as object, prop) : undefined;
+        const modelMember = model ? Reflect.get(model, prop) : undefined;
+        const member = kernel ? kernelMember : modelMember;
+        if (typeof member !== 'function' || typeof prop !== 'string' || prop === 'constructor') {
+          return kernel ? Reflect.get(kernel as object, prop, kernel) : Reflect.get(obj, prop, receiver);
+        }
+        return (...args: unknown[]) => self.call(target, prop, kernel, model, args);
+      },
+    });
+  }
+
+  private translateArgs(args: unknown[]): unknown[] {
+    return args.map((a) => {
+      if (typeof a !== 'object' || a === null || Array.isArray(a) || a instanceof Uint8Array) return a;
+      const copy: AnyObject = { ...(a as AnyObject) };
+      for (const key of FD_INPUTS) {
+        if (typeof copy[key] === 'number') copy[key] = this.#fdMap.get(copy[key] as number) ?? copy[key];
+      }
+      return copy;
+    });
+  }
+
+  private call(target: string, op: string, kernel: AnyObject | DeviceFile | null, model: AnyObject | null, args: unknown[]): unknown {
+    const entry: HistoryEntry = { target, op, args };
+    this.history.push(entry);
+    if (this.history.length > 40) this.history.shift();
+    // closeAccess takes the fd itself as its argument.
+    const modelArgs = op === 'closeAccess' ? args.map((a) => (typeof a === 'number' ? this.#fdMap.get(a) ?? a : a)) : this.translateArgs(args);
+    const modelMethod = model ? (model[op] as Method | undefined) : undefined;
+    if (this.mode === 'model') {
+      if (!modelMethod) throw new Error(`model-only mode: the model has no ${target}.${op} yet`);
+      entry.model = modelMethod.apply(model, modelArgs);
+      countOp(`${target}.${op}`, true);
+      return entry.model;
+    }
+    const kernelResult = ((kernel as unknown as AnyObject)[op] as Method).apply(kernel, args);
+    entry.kernel = kernelResult;
+    if (!this.checking || !modelMethod) {
+      countOp(`${target}.${op}`, false);
+      return kernelResult;
+    }
+    const modelResult = modelMethod.apply(model, modelArgs);
+    entry.model = modelResult;
+    countOp(`${target}.${op}`, true);
+    if (kernelResult && typeof kernelResult === 'object' && modelResult && typeof modelResult === 'object') {
+      for (const key of ['accessFd', 'faultFd']) {
+        const k = (kernelResult as AnyObject)[key];
+        const m = (modelResult as AnyObject)[key];
+        if (typeof k === 'number' && typeof m === 'number' && (kernelResult as AnyObject).errno === 0) this.#fdMap.set(k, m);
+      }
+    }
+    const diffs = differences(kernelResult, modelResult, OPAQUE_OUTPUTS);
+    if (ACCOUNTING_OPS.has(op)) diffs.push(...this.accountingDifferences());
+    if (diffs.length > 0) throw new DivergenceError(`${target}.${op}`, diffs, this.report(`${target}.${op}`, args, diffs));
+    return kernelResult;
+  }
+
+  /** VmPin and VmLck, as /proc/self/status shows them, against the model's counters. */
+  accountingDifferences(): FieldDifference[] {
+    const out: FieldDifference[] = [];
+    const pin = statusPages('VmPin') - this.#basePin;
+    const lck = statusPages('VmLck') - this.#baseLck;
+    if (pin !== this.model.mmPinnedVm) out.push({ path: 'VmPin (pages, since the session began)', kernel: pin, model: this.model.mmPinnedVm });
+    if (lck !== this.model.mmLockedVm) out.push({ path: 'VmLck (pages, since the session began)', kernel: lck, model: this.model.mmLockedVm });
+    return out;
+  }
+
+  private report(op: string, args: unknown[], diffs: FieldDifference[]): string {
+    const width = Math.max(5, ...diffs.map((d) => d.path.length));
+    const lines = [
+      `lockstep divergence in ${op}(${args.map(show).join(', ')})`,
+      `  ${'field'.padEnd(width)}  kernel                 model`,
+      ...diffs.map((d) => `  ${d.path.padEnd(width)}  ${show(d.kernel).padEnd(22)} ${show(d.model)}`),
+      '  operations that led here (oldest first):',
+      ...this.history.slice(0, -1).slice(-15).map((h) => `    ${h.target}.${h.op}(${h.args.map(show).join(', ')}) -> kernel ${show(h.kernel)}${h.model !== undefined ? ` | model ${show(h.model)}` : ''}`),
+    ];
+    return lines.join('\n');
+  }
+}

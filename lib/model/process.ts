@@ -1,0 +1,131 @@
+// The user-space side the models need to know about: the process's memory
+// (which addresses are mapped, readable, writable, and which page backs them),
+// its credentials and RLIMIT_MEMLOCK, and the counters that pinning charges.
+// One ModelProcess stands for one real process; every model context (an
+// iommufd fd, a VFIO container) of that process shares it, as in the kernel.
+//
+// The lockstep session keeps it in step with the real process: every mmap,
+// munmap, mprotect and madvise a suite makes goes through the session, which
+// tells the model, and capability or rlimit changes likewise.
+
+export const PAGE_SIZE = 4096n;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+
+export interface UserMapping {
+  start: bigint;
+  /** Bytes, a multiple of PAGE_SIZE. */
+  length: bigint;
+  prot: number;
+  shared: boolean;
+}
+
+export interface UserPage {
+  /** Stands for the physical page: it changes when the page is replaced (munmap+mmap, MADV_DONTNEED of private memory). */
+  id: number;
+  readable: boolean;
+  writable: boolean;
+}
+
+/** The process's address space, page by page where it matters. */
+export class UserMemory {
+  #mappings: UserMapping[] = [];
+  /** Page identity by page address; a page gets one on first use (as a fault would allocate it). */
+  #pages = new Map<bigint, number>();
+  #nextPageId = 1;
+
+  get mappings(): readonly UserMapping[] {
+    return this.#mappings;
+  }
+
+  map(start: bigint, length: bigint, prot: number, shared: boolean): void {
+    this.unmap(start, length);
+    this.#mappings.push({ start, length, prot, shared });
+    this.#mappings.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  }
+
+  unmap(start: bigint, length: bigint): void {
+    const end = start + length;
+    const kept: UserMapping[] = [];
+    for (const m of this.#mappings) {
+      const mEnd = m.start + m.length;
+      if (mEnd <= start || m.start >= end) {
+        kept.push(m);
+        continue;
+      }
+      if (m.start < start) kept.push({ ...m, length: start - m.start });
+      if (mEnd > end) kept.push({ ...m, start: end, length: mEnd - end });
+    }
+    this.#mappings = kept;
+    for (let p = start; p < end; p += PAGE_SIZE) this.#pages.delete(p);
+  }
+
+  protect(start: bigint, length: bigint, prot: number): void {
+    const end = start + length;
+    const out: UserMapping[] = [];
+    for (const m of this.#mappings) {
+      const mEnd = m.start + m.length;
+      if (mEnd <= start || m.start >= end) {
+        out.push(m);
+        continue;
+      }
+      const lo = m.start > start ? m.start : start;
+      const hi = mEnd < end ? mEnd : end;
+      if (m.start < lo) out.push({ ...m, length: lo - m.start });
+      out.push({ ...m, start: lo, length: hi - lo, prot });
+      if (mEnd > hi) out.push({ ...m, start: hi, length: mEnd - hi });
+    }
+    this.#mappings = out;
+  }
+
+  /** MADV_DONTNEED: private pages are dropped (a later touch gets a new, zeroed page); shared ones stay. */
+  adviseDontNeed(start: bigint, length: bigint): void {
+    for (let p = start; p < start + length; p += PAGE_SIZE) {
+      const m = this.mappingAt(p);
+      if (m && !m.shared) this.#pages.delete(p);
+    }
+  }
+
+  mappingAt(address: bigint): UserMapping | null {
+    for (const m of this.#mappings) if (address >= m.start && address < m.start + m.length) return m;
+    return null;
+  }
+
+  /** The page holding `address`, faulting it in; null when nothing is mapped there. */
+  pageAt(address: bigint): UserPage | null {
+    const m = this.mappingAt(address);
+    if (!m) return null;
+    const base = address - (address % PAGE_SIZE);
+    let id = this.#pages.get(base);
+    if (id === undefined) {
+      id = this.#nextPageId++;
+      this.#pages.set(base, id);
+    }
+    return { id, readable: (m.prot & PROT_READ) !== 0, writable: (m.prot & PROT_WRITE) !== 0 };
+  }
+}
+
+export interface Credentials {
+  /** CAP_IPC_LOCK in the effective set: pinning is not limited (and, for iommufd, not charged). */
+  ipcLock: boolean;
+  /** CAP_SYS_RESOURCE: needed to change IOMMU_OPTION_RLIMIT_MODE. */
+  sysResource: boolean;
+}
+
+export class ModelProcess {
+  readonly memory = new UserMemory();
+  credentials: Credentials = { ipcLock: true, sysResource: true };
+  /** RLIMIT_MEMLOCK soft limit in bytes (RLIM_INFINITY = 2^64-1). */
+  memlockLimit = 0xffff_ffff_ffff_ffffn;
+  /** The uid's user->locked_vm in pages, as charged by iommufd's ACCOUNT_USER mode. */
+  userLockedVm = 0n;
+  /** mm->locked_vm in pages as charged by pinning (iommufd ACCOUNT_MM, vfio type1): the VmLck delta. */
+  mmLockedVm = 0n;
+  /** mm->pinned_vm in pages: the VmPin delta. */
+  mmPinnedVm = 0n;
+
+  /** RLIMIT_MEMLOCK in pages, as the kernel compares it (rlimit >> PAGE_SHIFT). */
+  memlockLimitPages(): bigint {
+    return this.memlockLimit / PAGE_SIZE;
+  }
+}
