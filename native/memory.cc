@@ -53,9 +53,42 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   if (!ToFlags(env, info[2], "mmap", "flags", &flags)) return Napi::Value();
   if (!info[3].IsUndefined() && !ToInteger(env, info[3], "mmap", "fd", -1, 2147483647.0, &fd)) return Napi::Value();
   if (!info[4].IsUndefined() && !ToLength(env, info[4], "mmap", "offset", &offset)) return Napi::Value();
+  size_t align = 0;
+  if (!info[5].IsUndefined() && !ToLength(env, info[5], "mmap", "align", &align)) return Napi::Value();
+  if (align != 0 && (align % PageSize() != 0 || (align & (align - 1)) != 0)) {
+    ThrowRangeError(env, "mmap", "align", "must be a power of two multiple of the page size (got " + std::to_string(align) + ")");
+    return Napi::Value();
+  }
+  if ((flags & MAP_FIXED) != 0) {
+    // A fixed address could land on Node's own memory: use mmapOver, which
+    // only replaces pages of a mapping this addon made.
+    ThrowRangeError(env, "mmap", "flags", "must not contain MAP_FIXED (use mmapOver)");
+    return Napi::Value();
+  }
 
-  void* addr = ::mmap(nullptr, length, prot, flags, static_cast<int>(fd), static_cast<off_t>(offset));
-  if (addr == MAP_FAILED) return Napi::Number::New(env, -errno);
+  void* hint = nullptr;
+  size_t reserved = 0;
+  if (align > PageSize()) {
+    // Reserve length + align of address space, place the mapping at the
+    // aligned address inside it, and give back the rest (what the selftests
+    // get from posix_memalign + MAP_FIXED).
+    reserved = length + align;
+    void* r = ::mmap(nullptr, reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED) return Napi::Number::New(env, -errno);
+    uintptr_t start = reinterpret_cast<uintptr_t>(r);
+    uintptr_t aligned = (start + align - 1) & ~(static_cast<uintptr_t>(align) - 1);
+    if (aligned > start) ::munmap(r, aligned - start);
+    uintptr_t end = start + reserved, mapped_end = aligned + ((length + PageSize() - 1) & ~(PageSize() - 1));
+    if (end > mapped_end) ::munmap(reinterpret_cast<void*>(mapped_end), end - mapped_end);
+    hint = reinterpret_cast<void*>(aligned);
+    flags |= MAP_FIXED;
+  }
+  void* addr = ::mmap(hint, length, prot, flags, static_cast<int>(fd), static_cast<off_t>(offset));
+  if (addr == MAP_FAILED) {
+    int err = errno;
+    if (hint != nullptr) ::munmap(hint, length);
+    return Napi::Number::New(env, -err);
+  }
 
   Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, addr, length);
   auto* state = new MappingState{reinterpret_cast<uintptr_t>(addr), length,
@@ -153,6 +186,29 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 0);
 }
 
+// mmapOver(mapping, offset, length, prot, flags, fd = -1, fileOffset = 0):
+// MAP_FIXED over [offset, offset + length) of a mapping this addon made, to
+// give that range new pages (anonymous, hugetlb, or a file such as a memfd).
+// The range stays the mapping's: its view and its other calls keep working.
+Napi::Value MmapOver(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  napi_value buffer;
+  MappingState* state;
+  size_t offset, length, file_offset = 0;
+  int prot, flags;
+  int64_t fd = -1;
+  if (!ToMapping(env, info[0], "mmapOver", &buffer, &state)) return Napi::Value();
+  if (!ToRange(env, info, 1, "mmapOver", *state, false, true, &offset, &length)) return Napi::Value();
+  if (!ToFlags(env, info[3], "mmapOver", "prot", &prot)) return Napi::Value();
+  if (!ToFlags(env, info[4], "mmapOver", "flags", &flags)) return Napi::Value();
+  if (!info[5].IsUndefined() && !ToInteger(env, info[5], "mmapOver", "fd", -1, 2147483647.0, &fd)) return Napi::Value();
+  if (!info[6].IsUndefined() && !ToLength(env, info[6], "mmapOver", "fileOffset", &file_offset)) return Napi::Value();
+  void* target = reinterpret_cast<void*>(state->base + offset);
+  void* addr = ::mmap(target, length, prot, flags | MAP_FIXED, static_cast<int>(fd), static_cast<off_t>(file_offset));
+  if (addr == MAP_FAILED) return Napi::Number::New(env, -errno);
+  return Napi::Number::New(env, 0);
+}
+
 Napi::Value Mprotect(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   napi_value buffer;
@@ -185,6 +241,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("mmap", Napi::Function::New(env, Mmap, "mmap"));
   exports.Set("munmap", Napi::Function::New(env, Munmap, "munmap"));
   exports.Set("mprotect", Napi::Function::New(env, Mprotect, "mprotect"));
+  exports.Set("mmapOver", Napi::Function::New(env, MmapOver, "mmapOver"));
   exports.Set("madvise", Napi::Function::New(env, Madvise, "madvise"));
 }
 

@@ -105,11 +105,18 @@ export class LockstepProcess {
 
   // ------------------------------------------------------------ memory, mirrored into the model
 
-  mmap(length: number, prot: number, flags: number, fd = -1, offset = 0): Mapping {
-    const m = sys().mmap(length, prot, flags, fd, offset);
+  mmap(length: number, prot: number, flags: number, fd = -1, offset = 0, align = 0): Mapping {
+    const m = sys().mmap(length, prot, flags, fd, offset, align);
     if (typeof m === 'number') throw new Error(`mmap(${length}) failed: errno ${-m}`);
     this.model.memory.map(m.address, BigInt(m.length), prot, (flags & MAP_SHARED) !== 0);
     return m;
+  }
+
+  /** New pages in place over part of a mapping (MAP_FIXED inside memory this process owns). */
+  mmapOver(mapping: Mapping, offset: number, length: number, prot: number, flags: number, fd = -1, fileOffset = 0): number {
+    const r = sys().mmapOver(mapping, offset, length, prot, flags, fd, fileOffset);
+    if (r === 0) this.model.memory.map(mapping.address + BigInt(offset), BigInt(length), prot, (flags & MAP_SHARED) !== 0);
+    return r;
   }
 
   munmap(mapping: Mapping, offset = 0, length = mapping.length - offset): number {

@@ -184,12 +184,14 @@ export function loadKoffi(): SysCore {
       return koffi.address(toView(view, 'addressOf', 'view'));
     },
 
-    mmap(length: number, prot: number, flags: number, fd?: number, offset?: number): Mapping | number {
+    mmap(length: number, prot: number, flags: number, fd?: number, offset?: number, align?: number): Mapping | number {
       const l = toLength(length, 'mmap', 'length');
       const p = toFlags(prot, 'mmap', 'prot');
       const f = toFlags(flags, 'mmap', 'flags');
       const d = fd === undefined ? -1 : toInteger(fd, 'mmap', 'fd', -1, 2147483647);
       const o = offset === undefined ? 0 : toLength(offset, 'mmap', 'offset');
+      if (align !== undefined && align !== 0) throw new RangeError('mmap: align is not supported by the koffi backend (use the addon)');
+      if ((f & 0x10) !== 0) throw new RangeError('mmap: flags must not contain MAP_FIXED (use mmapOver)');
       const address = mmap(null, l, p, f, d, o) as bigint;
       if (address === MAP_FAILED) return -koffi.errno();
       const buffer = koffi.view(address, l);

@@ -30,8 +30,12 @@ export interface SysCore {
   ioctl(fd: number, request: number, arg: IoctlArg): number;
   /** Address of a view's first byte, for structs that carry user pointers. */
   addressOf(view: ArrayBufferView): bigint;
-  /** Returns a Mapping, or a negative errno. */
-  mmap(length: number, prot: number, flags: number, fd?: number, offset?: number): Mapping | number;
+  /**
+   * Returns a Mapping, or a negative errno. `align` (a power of two multiple
+   * of the page size; addon only) places it at an address aligned to that.
+   * MAP_FIXED is refused (RangeError): see Sys.mmapOver.
+   */
+  mmap(length: number, prot: number, flags: number, fd?: number, offset?: number, align?: number): Mapping | number;
   /** Unmaps [offset, offset+length) of a mapping made by mmap (default: all of it). The view is detached. */
   munmap(mapping: Mapping, offset?: number, length?: number): number;
 }
@@ -57,6 +61,8 @@ export interface ForkedIoctl {
 }
 
 export interface Sys extends SysCore {
+  /** MAP_FIXED over [offset, offset+length) of a mapping made by mmap: new pages (anonymous, hugetlb, a memfd...) in place. */
+  mmapOver(mapping: Mapping, offset: number, length: number, prot: number, flags: number, fd?: number, fileOffset?: number): number;
   mprotect(mapping: Mapping, offset: number, length: number, prot: number): number;
   madvise(mapping: Mapping, offset: number, length: number, advice: number): number;
   memfdCreate(name: string, flags: number): number;

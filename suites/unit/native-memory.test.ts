@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import {
-  sys, errnoName, PAGE_SIZE, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MAP_HUGETLB,
+  sys, errnoName, PAGE_SIZE, PROT_READ, PROT_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MAP_HUGETLB,
   MADV_DONTNEED, MFD_CLOEXEC,
 } from '../../lib/sys/index.ts';
 import type { Mapping, Sys } from '../../lib/sys/index.ts';
@@ -150,5 +150,36 @@ describe('native addon: memory', () => {
       live.push(m);
       expect(m.length).to.equal(2 << 20);
     }
+  });
+});
+
+describe('native addon: aligned mappings and mmapOver', () => {
+  const s = sys();
+  const TWO_MIB = 2 * 1024 * 1024;
+
+  it('places a mapping at the requested alignment', () => {
+    const m = s.mmap(65536, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0, TWO_MIB);
+    if (typeof m === 'number') throw new Error(`mmap failed: ${m}`);
+    expect(m.address % BigInt(TWO_MIB)).to.equal(0n);
+    expect(m.length).to.equal(65536);
+    new Uint8Array(m.buffer).fill(1);
+    expect(s.munmap(m)).to.equal(0);
+  });
+
+  it('refuses MAP_FIXED in mmap and a bad alignment, with RangeErrors', () => {
+    expect(() => s.mmap(4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)).to.throw(RangeError, /MAP_FIXED/);
+    expect(() => s.mmap(4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, 3000)).to.throw(RangeError, /align/);
+  });
+
+  it('gives a range of a mapping new pages in place, and nothing outside it', () => {
+    const m = s.mmap(4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+    if (typeof m === 'number') throw new Error(`mmap failed: ${m}`);
+    const v = new Uint8Array(m.buffer);
+    v.fill(7);
+    expect(s.mmapOver(m, 4096, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)).to.equal(0);
+    expect([v[0], v[4096], v[8192], v[12288]]).to.deep.equal([7, 0, 0, 7]);
+    expect(() => s.mmapOver(m, 4096 * 4, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)).to.throw(RangeError);
+    expect(s.munmap(m)).to.equal(0);
+    expect(() => s.mmapOver(m, 0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)).to.throw(RangeError, /already unmapped/);
   });
 });
