@@ -3,12 +3,11 @@
 // addon was not built.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../package-root.ts';
 import type { Sys } from './types.ts';
 
-/** The package root: this file is <root>/lib/sys/addon.ts. */
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { PACKAGE_ROOT };
 export const ADDON_PATH = join(PACKAGE_ROOT, 'build', 'Release', 'iommufd_native.node');
 
 type NativeModule = Omit<Sys, 'backend'>;

@@ -5,17 +5,21 @@
 // below the package root, like lib/*/, so paths derived from import.meta.url
 // still resolve).
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { createHash } from 'node:crypto';
+import { join, relative, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { PACKAGE_ROOT } from '../cli/paths.ts';
 import { testFilesIn } from '../cli/run.ts';
 import { profiles, PROFILES, type ProfileName } from './profiles.ts';
 
-export const GUEST_BUNDLE_DIR = join(PACKAGE_ROOT, 'build', 'guest');
-export const GUEST_MANIFEST = join(GUEST_BUNDLE_DIR, 'manifest.json');
+export function guestBundleDir(out: string): string {
+  return join(PACKAGE_ROOT, 'build', 'guest', createHash('sha256').update(resolve(out)).digest('hex').slice(0, 12));
+}
 
 export interface GuestManifest {
   main: string;
+  /** This manifest's own path (the guest's `run --manifest`). */
+  path: string;
   /** Bundled test files per profile, absolute paths. */
   suites: Record<ProfileName, string[]>;
 }
@@ -24,7 +28,8 @@ function outName(source: string): string {
   return relative(PACKAGE_ROOT, source).replace(/\.ts$/, '').replace(/[\\/]/g, '__');
 }
 
-export async function bundleGuest(): Promise<GuestManifest> {
+export async function bundleGuest(out: string): Promise<GuestManifest> {
+  const GUEST_BUNDLE_DIR = guestBundleDir(out);
   const tests = [...new Set(PROFILES.flatMap((p) => profiles[p].suites.flatMap(testFilesIn)))];
   const entryPoints: Record<string, string> = { main: join(PACKAGE_ROOT, 'lib/cli/entry.ts') };
   for (const t of tests) entryPoints[outName(t)] = t;
@@ -47,10 +52,11 @@ export async function bundleGuest(): Promise<GuestManifest> {
   });
   const manifest: GuestManifest = {
     main: join(GUEST_BUNDLE_DIR, 'main.mjs'),
+    path: join(GUEST_BUNDLE_DIR, 'manifest.json'),
     suites: Object.fromEntries(
       PROFILES.map((p) => [p, profiles[p].suites.flatMap(testFilesIn).map((t) => join(GUEST_BUNDLE_DIR, `${outName(t)}.mjs`))]),
     ) as Record<ProfileName, string[]>,
   };
-  writeFileSync(GUEST_MANIFEST, JSON.stringify(manifest, null, 2));
+  writeFileSync(manifest.path, JSON.stringify(manifest, null, 2));
   return manifest;
 }

@@ -3,7 +3,6 @@
 // what happened in the guest: exit code, kernel problems, timings.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PACKAGE_ROOT } from '../cli/paths.ts';
 import { chooseAccel, type Accel } from './accel.ts';
 import { ensureGuestKernel, type KernelFlavour } from './kernel.ts';
 import { profiles, type ProfileName } from './profiles.ts';
@@ -44,7 +43,7 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
   const { accel, why } = await chooseAccel(kernel.bzImage, opts.accel);
   log(`guest kernel: ${kernel.bzImage} (${kernel.cached ? 'cached' : `built in ${kernel.buildSeconds.toFixed(0)} s`}); accelerator: ${accel} (${why})`);
   const out = resolve(opts.out);
-  const manifest = opts.exec ? null : await bundleGuest();
+  const manifest = opts.exec ? null : await bundleGuest(out);
   const outcomes: ProfileOutcome[] = [];
   for (const name of opts.profiles) {
     const profile = profiles[name];
@@ -53,7 +52,7 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
     for (const f of ['results.json', 'results.tap', 'results.xml']) rmSync(join(resultsDir, f), { force: true });
     mkdirSync(resultsDir, { recursive: true });
     const script = opts.exec ?? [
-      `exec node ${manifest!.main} run --profile ${name} --out ${resultsDir} --manifest ${join(PACKAGE_ROOT, 'build/guest/manifest.json')}`,
+      `exec node ${manifest!.main} run --profile ${name} --out ${resultsDir} --manifest ${manifest!.path}`,
       ...(opts.runArgs ?? []).map((a) => `'${a.replace(/'/g, `'\\''`)}'`),
     ].join(' ');
     log(`--- profile ${name}: ${profile.description}`);
