@@ -3,7 +3,7 @@
 //
 // With the reporter option `out=DIR` it also writes, through mocha's own
 // reporters, DIR/results.json (json), DIR/results.tap (tap) and
-// DIR/results.xml (xunit). mocha's tap reporter only writes to stdout, so it
+// DIR/results.xml (xunit), and DIR/results.ktap (KTAP, for kernel CI tools). mocha's tap reporter only writes to stdout, so it
 // is fed through a second event emitter while stdout is redirected to a file.
 //
 // In a test VM (IOMMUFD_CONFORMANCE_IN_VM=1) it prints a marker when the first
@@ -14,13 +14,48 @@ const path = require('node:path');
 const { EventEmitter } = require('node:events');
 const Mocha = require('mocha');
 const { Spec, JSON: JSONReporter, TAP, XUnit } = Mocha.reporters;
-const { EVENT_RUN_END, EVENT_TEST_PENDING, EVENT_TEST_BEGIN } = Mocha.Runner.constants;
+const { EVENT_RUN_END, EVENT_TEST_PENDING, EVENT_TEST_BEGIN, EVENT_TEST_PASS, EVENT_TEST_FAIL } = Mocha.Runner.constants;
 
 function reasonOf(test) {
   for (let node = test; node; node = node.parent) {
     if (node.skipReason) return node.skipReason;
   }
   return 'skipped without a stated reason';
+}
+
+/**
+ * A test's name as kernel tooling writes it: the titles joined by dots, so a
+ * suite 'iommufd_ioas.mock_domain' with a test 'area' is
+ * 'iommufd_ioas.mock_domain.area', the kselftest harness's FIXTURE.VARIANT.TEST.
+ */
+function ktapName(test) {
+  return test.titlePath().map((t) => t.trim().replace(/\s+/g, '_').replace(/#/g, '')).join('.');
+}
+
+/**
+ * KTAP version 1 (Documentation/dev-tools/ktap.rst), with the kselftest
+ * harness's closing "# Totals:" line, for kernel CI tooling.
+ */
+function attachKtap(runner, file) {
+  const results = [];
+  runner.on(EVENT_TEST_PASS, (test) => results.push({ name: ktapName(test), status: 'ok' }));
+  runner.on(EVENT_TEST_FAIL, (test, err) => {
+    // A failing hook is reported against its suite's first test name.
+    results.push({ name: ktapName(test), status: 'not ok', message: err && err.message ? String(err.message).split('\n')[0] : '' });
+  });
+  runner.on(EVENT_TEST_PENDING, (test) => results.push({ name: ktapName(test), status: 'ok', skip: reasonOf(test) }));
+  runner.once(EVENT_RUN_END, () => {
+    const lines = ['KTAP version 1', `1..${results.length}`];
+    results.forEach((r, i) => {
+      if (r.message) lines.push(`# ${r.name}: ${r.message}`);
+      lines.push(`${r.status} ${i + 1} ${r.name}${r.skip ? ` # SKIP ${r.skip}` : ''}`);
+    });
+    const pass = results.filter((r) => r.status === 'ok' && !r.skip).length;
+    const fail = results.filter((r) => r.status === 'not ok').length;
+    const skip = results.filter((r) => r.skip).length;
+    lines.push(`# Totals: pass:${pass} fail:${fail} xfail:0 xpass:0 skip:${skip} error:0`);
+    fs.writeFileSync(file, `${lines.join('\n')}\n`);
+  });
 }
 
 /** Runs `reporterClass` with its stdout going to `file`. */
@@ -63,6 +98,7 @@ class ConformanceReporter extends Spec {
       new JSONReporter(runner, { reporterOption: { output: path.join(out, 'results.json') } });
       new XUnit(runner, { reporterOptions: { output: path.join(out, 'results.xml'), suiteName: opts.suiteName || 'iommufd-conformance' } });
       attachToFile(runner, TAP, path.join(out, 'results.tap'), { reporterOptions: { tapVersion: '13' } });
+      attachKtap(runner, path.join(out, 'results.ktap'));
     }
     if (process.env.IOMMUFD_CONFORMANCE_IN_VM === '1') {
       runner.once(EVENT_TEST_BEGIN, () => console.log('@@iommufd-conformance:first-test'));

@@ -35,8 +35,12 @@ describe('project reporter', () => {
     expect(stdout.trimEnd().split('\n').pop()).to.equal('summary: 0 passed, 0 failed, 4 skipped');
   });
 
-  it('writes results.json, results.tap and results.xml', () => {
-    for (const f of ['results.json', 'results.tap', 'results.xml']) expect(existsSync(join(out, f)), f).to.equal(true);
+  it('writes results.json, results.tap, results.xml and results.ktap', () => {
+    for (const f of ['results.json', 'results.tap', 'results.xml', 'results.ktap']) expect(existsSync(join(out, f)), f).to.equal(true);
+    const ktap = readFileSync(join(out, 'results.ktap'), 'utf8').split('\n');
+    expect(ktap.slice(0, 2)).to.deep.equal(['KTAP version 1', '1..4']);
+    expect(ktap.some((l) => /^ok \d skipBecause\.from_a_before\(\)_hook\.first_test # SKIP reason given in before\(\)$/.test(l))).to.equal(true);
+    expect(ktap).to.include('# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:4 error:0');
     expect(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')).stats.pending).to.equal(4);
     expect(readFileSync(join(out, 'results.tap'), 'utf8')).to.match(/^TAP version 13\n/);
     expect(readFileSync(join(out, 'results.xml'), 'utf8')).to.match(/skipped="4"/);
