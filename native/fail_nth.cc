@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "addon.h"
@@ -24,19 +25,13 @@
 namespace iommufd {
 namespace {
 
-Napi::Value IoctlFailNth(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  int fd;
-  uint32_t request;
-  unsigned long arg;
-  int64_t nth;
-  // Every argument is converted before arming: nothing but the ioctl may run
-  // on this thread between the arming write and the read-back.
-  if (!ToFd(env, info[0], "ioctlFailNth", "fd", &fd)) return Napi::Value();
-  if (!ToUint32(env, info[1], "ioctlFailNth", "request", &request)) return Napi::Value();
-  if (!ToIoctlArg(env, info[2], "ioctlFailNth", "arg", &arg)) return Napi::Value();
-  if (!ToInteger(env, info[3], "ioctlFailNth", "nth", 1, 2147483647.0, &nth)) return Napi::Value();
-
+// Arms /proc/thread-self/fail-nth with nth, runs one system call on this
+// thread, reads the counter back and disarms it. The counter still holds the
+// sites left when the nth was not reached, which lets JS carry one "nth fault
+// site" across several calls (the selftests arm it for a whole test body),
+// arming only around the calls under test and never while JS runs.
+template <typename Call>
+Napi::Value ArmedCall(napi_env env, const char* fn, int64_t nth, Call call) {
   int proc_fd = ::open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
   if (proc_fd < 0) return Napi::Number::New(env, -errno);
 
@@ -48,11 +43,13 @@ Napi::Value IoctlFailNth(const Napi::CallbackInfo& info) {
     return Napi::Number::New(env, -err);
   }
 
-  int ret = ::ioctl(fd, request, arg);
+  int ret = call();
   if (ret < 0) ret = -errno;
 
   char counter[32] = {0};
   ssize_t n = ::pread(proc_fd, counter, sizeof counter - 1, 0);
+  // As iommufd_fail_nth.c: an EFAULT here means the read itself was the
+  // failure site, so the test's own call was not: count it as not injected.
   if (n < 0 && errno == EFAULT) {
     std::memcpy(counter, "1\n", 3);
     n = 2;
@@ -67,8 +64,7 @@ Napi::Value IoctlFailNth(const Napi::CallbackInfo& info) {
   int disarm_errno = errno;
   ::close(proc_fd);
   if (w != static_cast<ssize_t>(sizeof kDisarm - 1)) {
-    // Still armed: a later syscall on this thread would fail at random.
-    Napi::Error::New(env, std::string("ioctlFailNth: could not disarm /proc/thread-self/fail-nth: ") +
+    Napi::Error::New(env, std::string(fn) + ": could not disarm /proc/thread-self/fail-nth: " +
                               std::strerror(disarm_errno)).ThrowAsJavaScriptException();
     return Napi::Value();
   }
@@ -77,13 +73,38 @@ Napi::Value IoctlFailNth(const Napi::CallbackInfo& info) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("ret", Napi::Number::New(env, ret));
   result.Set("injected", Napi::Boolean::New(env, injected));
+  result.Set("remaining", Napi::Number::New(env, injected ? 0 : std::strtol(counter, nullptr, 10)));
   return result;
+}
+
+Napi::Value IoctlFailNth(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  int fd;
+  uint32_t request;
+  unsigned long arg;
+  int64_t nth;
+  if (!ToFd(env, info[0], "ioctlFailNth", "fd", &fd)) return Napi::Value();
+  if (!ToUint32(env, info[1], "ioctlFailNth", "request", &request)) return Napi::Value();
+  if (!ToIoctlArg(env, info[2], "ioctlFailNth", "arg", &arg)) return Napi::Value();
+  if (!ToInteger(env, info[3], "ioctlFailNth", "nth", 1, 2147483647.0, &nth)) return Napi::Value();
+  return ArmedCall(env, "ioctlFailNth", nth, [&] { return ::ioctl(fd, request, arg); });
+}
+
+// close() can be the call under test too: closing an access fd destroys the access.
+Napi::Value CloseFailNth(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  int fd;
+  int64_t nth;
+  if (!ToFd(env, info[0], "closeFailNth", "fd", &fd)) return Napi::Value();
+  if (!ToInteger(env, info[1], "closeFailNth", "nth", 1, 2147483647.0, &nth)) return Napi::Value();
+  return ArmedCall(env, "closeFailNth", nth, [&] { return ::close(fd); });
 }
 
 }  // namespace
 
 void InitFailNth(Napi::Env env, Napi::Object exports) {
   exports.Set("ioctlFailNth", Napi::Function::New(env, IoctlFailNth, "ioctlFailNth"));
+  exports.Set("closeFailNth", Napi::Function::New(env, CloseFailNth, "closeFailNth"));
 }
 
 }  // namespace iommufd

@@ -3,3 +3,4 @@ export * from './iommufd.ts';
 export * from './vfio.ts';
 export * from './features.ts';
 export * from './pci.ts';
+export * from './fail-nth.ts';

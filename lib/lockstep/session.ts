@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { IommuFd, VfioContainer, VfioGroup, type DeviceFile } from '../kernel/index.ts';
 import { ModelProcess, PROT_READ, PROT_WRITE } from '../model/process.ts';
-import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, MAP_SHARED, RLIMIT_MEMLOCK, sys, type Mapping } from '../sys/index.ts';
+import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, MAP_SHARED, RLIMIT_MEMLOCK, sys, type Mapping, type SysCore } from '../sys/index.ts';
 import { differences, show, type FieldDifference } from './compare.ts';
 import { countOp, lockstepStats } from './stats.ts';
 
@@ -163,10 +163,10 @@ export class LockstepProcess {
   // ------------------------------------------------------------ devices
 
   /** /dev/iommu in lockstep: typed as the kernel client, every call checked. */
-  openIommufd(): IommuFd & { readonly modelContext: AnyObject | null } {
+  openIommufd(opts: { sys?: SysCore } = {}): IommuFd & { readonly modelContext: AnyObject | null } {
     let kernel: IommuFd | null = null;
     if (this.mode !== 'model') {
-      const opened = IommuFd.open();
+      const opened = IommuFd.open(opts.sys);
       if (!opened.iommufd) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
       kernel = opened.iommufd;
     }

@@ -60,6 +60,15 @@ export interface ForkedIoctl {
   out: Uint8Array;
 }
 
+export interface FailNthResult {
+  /** The call's result (>= 0, or -errno). */
+  ret: number;
+  /** The nth fault site was reached during the call. */
+  injected: boolean;
+  /** Fault sites still to pass before the nth (0 when injected). */
+  remaining: number;
+}
+
 export interface Sys extends SysCore {
   /** MAP_FIXED over [offset, offset+length) of a mapping made by mmap: new pages (anonymous, hugetlb, a memfd...) in place. */
   mmapOver(mapping: Mapping, offset: number, length: number, prot: number, flags: number, fd?: number, fileOffset?: number): number;
@@ -86,5 +95,7 @@ export interface Sys extends SysCore {
    * thread, then reads fail-nth back and disarms it. `injected` is true when
    * the nth fault site was reached (the kernel's counter reached 0).
    */
-  ioctlFailNth(fd: number, request: number, arg: IoctlArg, nth: number): { ret: number; injected: boolean } | number;
+  ioctlFailNth(fd: number, request: number, arg: IoctlArg, nth: number): FailNthResult | number;
+  /** close(fd) with fail-nth armed, as ioctlFailNth. */
+  closeFailNth(fd: number, nth: number): FailNthResult | number;
 }
