@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "addon.h"
 #include "args.h"
@@ -100,11 +101,24 @@ Napi::Value CloseFailNth(const Napi::CallbackInfo& info) {
   return ArmedCall(env, "closeFailNth", nth, [&] { return ::close(fd); });
 }
 
+// open() of /dev/iommu allocates the context: a fault site of the selftests' bodies too.
+Napi::Value OpenFailNth(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  std::string path;
+  int flags;
+  int64_t nth;
+  if (!ToPath(env, info[0], "openFailNth", "path", &path)) return Napi::Value();
+  if (!ToFlags(env, info[1], "openFailNth", "flags", &flags)) return Napi::Value();
+  if (!ToInteger(env, info[2], "openFailNth", "nth", 1, 2147483647.0, &nth)) return Napi::Value();
+  return ArmedCall(env, "openFailNth", nth, [&] { return ::open(path.c_str(), flags); });
+}
+
 }  // namespace
 
 void InitFailNth(Napi::Env env, Napi::Object exports) {
   exports.Set("ioctlFailNth", Napi::Function::New(env, IoctlFailNth, "ioctlFailNth"));
   exports.Set("closeFailNth", Napi::Function::New(env, CloseFailNth, "closeFailNth"));
+  exports.Set("openFailNth", Napi::Function::New(env, OpenFailNth, "openFailNth"));
 }
 
 }  // namespace iommufd

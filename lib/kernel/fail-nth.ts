@@ -52,6 +52,11 @@ export class FailNthInjector {
     return this.settle(this.#sys.ioctlFailNth(fd, request, arg, this.remaining));
   }
 
+  open(path: string, flags: number, mode?: number): number {
+    if (!this.armed) return this.#sys.open(path, flags, mode);
+    return this.settle(this.#sys.openFailNth(path, flags, this.remaining));
+  }
+
   close(fd: number): number {
     if (!this.armed) return this.#sys.close(fd);
     return this.settle(this.#sys.closeFailNth(fd, this.remaining));
@@ -62,7 +67,7 @@ export class FailNthInjector {
     const base = this.#sys;
     return {
       backend: base.backend,
-      open: (path: string, flags: number, mode?: number) => base.open(path, flags, mode),
+      open: (path: string, flags: number, mode?: number) => this.open(path, flags, mode),
       close: (fd: number) => this.close(fd),
       ioctl: (fd: number, request: number, arg: IoctlArg) => this.ioctl(fd, request, arg),
       addressOf: (view: ArrayBufferView) => base.addressOf(view),

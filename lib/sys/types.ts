@@ -98,4 +98,6 @@ export interface Sys extends SysCore {
   ioctlFailNth(fd: number, request: number, arg: IoctlArg, nth: number): FailNthResult | number;
   /** close(fd) with fail-nth armed, as ioctlFailNth. */
   closeFailNth(fd: number, nth: number): FailNthResult | number;
+  /** open(path, flags) with fail-nth armed, as ioctlFailNth: `ret` is the fd or -errno. */
+  openFailNth(path: string, flags: number, nth: number): FailNthResult | number;
 }
