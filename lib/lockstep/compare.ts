@@ -41,6 +41,8 @@ export function differences(kernel: unknown, model: unknown, ignore: readonly st
 }
 
 export function show(v: unknown): string {
+  // Device files (and lockstep proxies of them) by path, not by their innards.
+  if (typeof v === 'object' && v !== null && 'path' in v && 'sys' in v) return `<${String((v as { path: unknown }).path)}>`;
   if (typeof v === 'bigint') return v > 0xffffn ? `0x${v.toString(16)}` : v.toString();
   if (v instanceof Uint8Array) return `<${v.byteLength} bytes>`;
   if (v === undefined) return '(absent)';

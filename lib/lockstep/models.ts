@@ -1,6 +1,19 @@
-// Which models the lockstep layer runs beside the kernel.
+// Which models the lockstep layer runs beside the kernel. The type1 model
+// needs the platform its group sits on (the IOMMU's page sizes, aperture and
+// reserved regions): facts read from sysfs, not answers copied from the
+// ioctls under test.
+import { readType1Platform, readUserPtrMax } from '../model/type1-platform.ts';
+import { Type1ContainerModel, Type1GroupModel } from '../model/type1.ts';
 import type { ModelFactories } from './session.ts';
 
+type AnyObject = Record<string, unknown>;
+
 export function modelFactories(): ModelFactories | null {
-  return null;
+  let userPtrMax: bigint | undefined;
+  return {
+    // The iommufd model is wired in once it lands; until then its operations count as unchecked.
+    iommufd: () => ({}),
+    type1: (process) => new Type1ContainerModel(process, { userPtrMax: (userPtrMax ??= readUserPtrMax()) }) as unknown as AnyObject,
+    group: (groupId) => new Type1GroupModel(groupId, readType1Platform(groupId)) as unknown as AnyObject,
+  };
 }

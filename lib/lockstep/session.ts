@@ -33,6 +33,17 @@ export interface ModelFactories {
   /** The VFIO compat model of an iommufd model context. */
   compat?(iommufdModel: AnyObject): AnyObject;
   type1?(process: ModelProcess): AnyObject;
+  /** A VFIO group's model; its setContainer takes a container model, or 'iommufd' with the iommufd model. */
+  group?(groupId: number): AnyObject;
+}
+
+/** The group calls, with the container given as the (lockstep) container object itself. */
+export interface LockstepGroup {
+  getStatus(): ReturnType<VfioGroup['getStatus']>;
+  setContainer(container: VfioContainer | (IommuFd & { readonly modelContext: AnyObject | null })): { errno: number };
+  unsetContainer(): { errno: number };
+  getDeviceFd(name: string): ReturnType<VfioGroup['getDeviceFd']>;
+  close(): { errno: number };
 }
 
 export interface HistoryEntry {
@@ -193,11 +204,41 @@ export class LockstepProcess {
     return this.wrap('type1', kernel, model) as VfioContainer;
   }
 
-  /** A VFIO group: kernel side only for now (the models learn of attaches through their own hooks). */
-  openGroup(groupId: number): VfioGroup {
-    const opened = VfioGroup.open(groupId);
-    if (!opened.group) throw new Error(`cannot open /dev/vfio/${groupId}: errno ${opened.errno}`);
-    return opened.group;
+  /**
+   * A VFIO group in lockstep with its model. setContainer takes the container
+   * object from openContainer (real type1) or from openIommufd (iommufd's
+   * compat): the kernel gets its fd, the model gets the matching model.
+   */
+  openGroup(groupId: number): LockstepGroup {
+    let kernel: AnyObject | null = null;
+    if (this.mode !== 'model') {
+      const opened = VfioGroup.open(groupId);
+      if (!opened.group) throw new Error(`cannot open /dev/vfio/${groupId}: errno ${opened.errno}`);
+      const group = opened.group;
+      kernel = {
+        getStatus: () => group.getStatus(),
+        setContainer: (c: DeviceFile) => group.setContainer(c.fd),
+        unsetContainer: () => group.unsetContainer(),
+        getDeviceFd: (name: string) => group.getDeviceFd(name),
+        close: () => group.close(),
+      };
+    }
+    let model: AnyObject | null = null;
+    const groupModel = this.factories?.group && this.mode !== 'kernel' ? this.factories.group(groupId) : null;
+    if (groupModel) {
+      const call = (name: string, ...args: unknown[]) => (groupModel[name] as Method).apply(groupModel, args);
+      model = {
+        getStatus: () => call('getStatus'),
+        setContainer: (c: { modelContext: AnyObject | null; kind?: string }) => {
+          if (c.kind === 'type1') return c.modelContext ? call('setContainer', c.modelContext) : { errno: -1 }; // -1: no model of that container
+          // An iommufd (or its compat view): the group model records the binding.
+          return call('setContainer', 'iommufd');
+        },
+        unsetContainer: () => call('unsetContainer'),
+        close: () => call('close'),
+      };
+    }
+    return this.wrap('group', kernel, model) as LockstepGroup;
   }
 
   // ------------------------------------------------------------ the lockstep core
@@ -227,7 +268,8 @@ export class LockstepProcess {
 
   private translateArgs(args: unknown[]): unknown[] {
     return args.map((a) => {
-      if (typeof a !== 'object' || a === null || Array.isArray(a) || a instanceof Uint8Array) return a;
+      // Only plain argument objects are rewritten; devices and proxies pass as they are.
+      if (typeof a !== 'object' || a === null || Object.getPrototypeOf(a) !== Object.prototype) return a;
       const copy: AnyObject = { ...(a as AnyObject) };
       for (const key of FD_INPUTS) {
         if (typeof copy[key] === 'number') copy[key] = this.#fdMap.get(copy[key] as number) ?? copy[key];

@@ -124,6 +124,29 @@ export class ModelProcess {
   /** mm->pinned_vm in pages: the VmPin delta. */
   mmPinnedVm = 0n;
 
+  /**
+   * Long-term pins (FOLL_PIN) on each physical page, by UserPage id: every
+   * iopt_pages that pinned the page counts once, as does every other pinner
+   * (vfio type1). selftest.c:iommufd_test_md_check_refs reads this as
+   * page_ref_count / GUP_PIN_COUNTING_BIAS.
+   */
+  readonly pagePins = new Map<number, number>();
+
+  pinPage(pageId: number): void {
+    this.pagePins.set(pageId, (this.pagePins.get(pageId) ?? 0) + 1);
+  }
+
+  unpinPage(pageId: number): void {
+    const n = (this.pagePins.get(pageId) ?? 0) - 1;
+    if (n < 0) throw new Error(`page ${pageId} unpinned more often than pinned`);
+    if (n === 0) this.pagePins.delete(pageId);
+    else this.pagePins.set(pageId, n);
+  }
+
+  pinsOf(pageId: number): number {
+    return this.pagePins.get(pageId) ?? 0;
+  }
+
   /** RLIMIT_MEMLOCK in pages, as the kernel compares it (rlimit >> PAGE_SHIFT). */
   memlockLimitPages(): bigint {
     return this.memlockLimit / PAGE_SIZE;

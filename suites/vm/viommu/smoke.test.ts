@@ -35,7 +35,7 @@ describe('smoke.viommu', () => {
     const group = lockstep().openGroup(groupId);
     try {
       expect(group.getStatus().viable).to.equal(true);
-      expect(group.setContainer(container.fd).errno).to.equal(0);
+      expect(group.setContainer(container).errno).to.equal(0);
       expect(group.getStatus().containerSet).to.equal(true);
       expect(container.setIommu(U.VFIO_TYPE1v2_IOMMU).errno).to.equal(0);
       expect(container.mapDma({ flags: RW, vaddr: buffer.address, iova: IOVA, size: SIZE }).errno).to.equal(0);

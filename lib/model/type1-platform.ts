@@ -1,0 +1,161 @@
+// The platform a real type1 container runs on, as the kernel's IOMMU driver
+// and vfio_iommu_type1's module parameters describe it to
+// vfio_iommu_type1_attach_group: the domain's page sizes and aperture, the
+// group's reserved regions, cache coherency, MSI isolation. The model takes
+// it as an input; this file reads it in a guest (sysfs, dmesg, /proc) and
+// derives the Intel VT-d domain geometry the way drivers/iommu/intel/iommu.c
+// does. Only readType1Platform and readUserPtrMax do I/O; the derivation is
+// a pure function of the texts, so it is unit-testable.
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+export interface Type1ReservedRegion {
+  start: bigint;
+  /** Inclusive. */
+  last: bigint;
+  /** As /sys/kernel/iommu_groups/N/reserved_regions names it: direct, direct-relaxable, reserved, msi, msi-sw. */
+  type: string;
+}
+
+/** What vfio_iommu_type1_attach_group learns about one group and the domain it gets. */
+export interface Type1Platform {
+  /** iommu_domain->pgsize_bitmap of a paging domain for this group. */
+  pgsizeBitmap: bigint;
+  /** iommu_domain->geometry: aperture_start .. aperture_end (inclusive). */
+  aperture: { start: bigint; last: bigint };
+  /** iommu_get_group_resv_regions(), merged as sysfs shows them. */
+  reservedRegions: Type1ReservedRegion[];
+  /** domain->ops->enforce_cache_coherency() on a fresh domain: VFIO_DMA_CC_IOMMU. */
+  enforceCacheCoherency: boolean;
+  /** iommu_group_has_isolated_msi(): interrupt remapping is on for the group's devices. */
+  interruptRemapping: boolean;
+  /** vfio_iommu_type1.allow_unsafe_interrupts. */
+  allowUnsafeInterrupts: boolean;
+  /** vfio_iommu_type1.dma_entry_limit, read when the container's driver is opened (SET_IOMMU). */
+  dmaEntryLimit: number;
+}
+
+/** The texts readType1Platform gathers; every field is the file's or command's output. */
+export interface Type1PlatformSources {
+  /** /sys/kernel/iommu_groups/N/reserved_regions */
+  reservedRegions: string;
+  /** /sys/class/iommu/dmarX/intel-iommu/cap (hex) of the unit serving the group. */
+  intelCap: string;
+  /** /sys/class/iommu/dmarX/intel-iommu/ecap (hex). */
+  intelEcap: string;
+  /** /proc/cmdline (intel_iommu=sm_on|sm_off|sp_off). */
+  cmdline: string;
+  /** The kernel log, for "DMAR-IR: Enabled IRQ remapping". */
+  dmesg: string;
+  /** /sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts ("Y"/"N"). */
+  allowUnsafeInterrupts: string;
+  /** /sys/module/vfio_iommu_type1/parameters/dma_entry_limit. */
+  dmaEntryLimit: string;
+  /** CONFIG_INTEL_IOMMU_SCALABLE_MODE_DEFAULT_ON of the guest kernel (the test kernel has it =y). */
+  scalableModeDefaultOn?: boolean;
+}
+
+const bit = (v: bigint, n: number) => (v >> BigInt(n)) & 1n;
+const bits = (v: bigint, lo: number, width: number) => Number((v >> BigInt(lo)) & ((1n << BigInt(width)) - 1n));
+/** fls(): 1-based index of the highest set bit, 0 for 0. */
+const fls = (x: number) => (x === 0 ? 0 : 32 - Math.clz32(x));
+
+export function parseReservedRegions(text: string): Type1ReservedRegion[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .map((l) => {
+      const [start, last, type] = l.split(/\s+/);
+      if (start === undefined || last === undefined || type === undefined) throw new Error(`bad reserved_regions line: ${l}`);
+      return { start: BigInt(start), last: BigInt(last), type };
+    });
+}
+
+/**
+ * The VFIO (IOMMU_DOMAIN_UNMANAGED) domain the Intel driver gives a group,
+ * from the unit's CAP/ECAP registers:
+ * - intel_iommu_domain_alloc → md_domain_init, then at attach
+ *   prepare_domain_attach_device sets gaw = min(agaw_to_width(iommu->agaw),
+ *   cap_mgaw) and domain_update_iommu_cap sets aperture_end = 2^gaw - 1
+ *   (2^(gaw-1) - 1 for first-level tables) and adds the superpage sizes;
+ * - iommu->agaw is the largest supported AGAW <= width_to_agaw(57)
+ *   (iommu_calculate_agaw over __iommu_calculate_sagaw);
+ * - first_level_by_default(UNMANAGED) is false unless scalable mode has
+ *   only first-level tables;
+ * - superpages (domain_update_iommu_superpage): second level 2M/1G from
+ *   cap SLLPS; first level 2M, plus 1G with cap FL1GP; none with sp_off;
+ * - enforce_cache_coherency needs ecap SC (domain_support_force_snooping).
+ */
+export function intelVtdDomain(capHex: string, ecapHex: string, cmdline: string, scalableModeDefaultOn = true) {
+  const cap = BigInt(`0x${capHex.trim().replace(/^0x/, '')}`);
+  const ecap = BigInt(`0x${ecapHex.trim().replace(/^0x/, '')}`);
+  const opts = (/(?:^|\s)intel_iommu=(\S+)/.exec(cmdline)?.[1] ?? '').split(',');
+  let smEnabled = scalableModeDefaultOn;
+  if (opts.includes('sm_on')) smEnabled = true;
+  if (opts.includes('sm_off')) smEnabled = false;
+  const superpageEnabled = !opts.includes('sp_off');
+  const smSupported = smEnabled && bit(ecap, 43) === 1n; // sm_supported(): ecap_smts
+  const flts = bit(ecap, 47) === 1n;
+  const slts = bit(ecap, 46) === 1n;
+  const firstLevel = smSupported && flts !== slts ? flts : false;
+  // __iommu_calculate_sagaw
+  const slSagaw = bits(cap, 8, 5);
+  const flSagaw = (1 << 2) | (bit(cap, 60) === 1n ? 1 << 3 : 0);
+  const sagaw = !smSupported || !flts ? slSagaw : !slts ? flSagaw : flSagaw & slSagaw;
+  let agaw = Math.ceil((57 - 30) / 9); // width_to_agaw(DEFAULT_DOMAIN_ADDRESS_WIDTH)
+  while (agaw >= 0 && !((sagaw >> agaw) & 1)) agaw--;
+  if (agaw < 0) throw new Error(`no supported AGAW in cap ${capHex}`);
+  const mgaw = bits(cap, 16, 6) + 1;
+  const gaw = Math.min(Math.min(30 + agaw * 9, 64), mgaw);
+  const apertureLast = (1n << BigInt(firstLevel ? gaw - 1 : gaw)) - 1n;
+  let superpage = 0;
+  if (superpageEnabled) superpage = firstLevel ? (bit(cap, 56) === 1n ? 2 : 1) : fls(3 & bits(cap, 34, 4));
+  const SZ_4K = 0x1000n, SZ_2M = 0x200000n, SZ_1G = 0x40000000n;
+  const pgsizeBitmap = SZ_4K | (superpage >= 1 ? SZ_2M : 0n) | (superpage >= 2 ? SZ_1G : 0n);
+  const enforceCacheCoherency = bit(ecap, 7) === 1n;
+  return { pgsizeBitmap, aperture: { start: 0n, last: apertureLast }, enforceCacheCoherency, firstLevel, gaw };
+}
+
+/** Derives the platform from the gathered texts (pure). */
+export function type1PlatformFrom(src: Type1PlatformSources): Type1Platform {
+  const domain = intelVtdDomain(src.intelCap, src.intelEcap, src.cmdline, src.scalableModeDefaultOn ?? true);
+  return {
+    pgsizeBitmap: domain.pgsizeBitmap,
+    aperture: domain.aperture,
+    reservedRegions: parseReservedRegions(src.reservedRegions),
+    enforceCacheCoherency: domain.enforceCacheCoherency,
+    // intel_setup_irq_remapping logs this once IR is on; the IR irq domains then carry IRQ_DOMAIN_FLAG_ISOLATED_MSI.
+    interruptRemapping: /DMAR-IR: Enabled IRQ remapping/.test(src.dmesg),
+    allowUnsafeInterrupts: /^[Yy1]/.test(src.allowUnsafeInterrupts.trim()),
+    dmaEntryLimit: Number.parseInt(src.dmaEntryLimit.trim(), 10),
+  };
+}
+
+/** Reads the platform of IOMMU group `groupId` in the running (guest) kernel; `dmarUnit` is the VT-d unit serving it. */
+export function readType1Platform(groupId: number, dmarUnit = 'dmar0'): Type1Platform {
+  const read = (p: string) => readFileSync(p, 'utf8');
+  const params = '/sys/module/vfio_iommu_type1/parameters';
+  return type1PlatformFrom({
+    reservedRegions: read(`/sys/kernel/iommu_groups/${groupId}/reserved_regions`),
+    intelCap: read(`/sys/class/iommu/${dmarUnit}/intel-iommu/cap`),
+    intelEcap: read(`/sys/class/iommu/${dmarUnit}/intel-iommu/ecap`),
+    cmdline: read('/proc/cmdline'),
+    dmesg: execFileSync('dmesg', { encoding: 'utf8' }),
+    allowUnsafeInterrupts: read(`${params}/allow_unsafe_interrupts`),
+    dmaEntryLimit: read(`${params}/dma_entry_limit`),
+  });
+}
+
+/**
+ * USER_PTR_MAX (arch/x86/kernel/cpu/common.c: TASK_SIZE_MAX): what access_ok()
+ * accepts, 2^56 - 4096 with 5-level paging, else 2^47 - 4096. The kernel
+ * clears the la57 CPU flag when it does not use 5-level paging.
+ */
+export function userPtrMaxFrom(cpuinfo: string): bigint {
+  return /^flags\s*:.*\bla57\b/m.test(cpuinfo) ? (1n << 56n) - 4096n : (1n << 47n) - 4096n;
+}
+
+export function readUserPtrMax(): bigint {
+  return userPtrMaxFrom(readFileSync('/proc/cpuinfo', 'utf8'));
+}

@@ -1,0 +1,939 @@
+// Reference model of the real VFIO container (drivers/vfio/container.c) with
+// the type1 IOMMU driver (drivers/vfio/vfio_iommu_type1.c), Linux 6.12, and
+// the group ioctls that attach groups to it (drivers/vfio/group.c). Pure: the
+// platform (type1-platform.ts) and the process (process.ts) are inputs.
+//
+// Type1ContainerModel mirrors lib/kernel/vfio.ts VfioContainer method for
+// method (same arguments, same result shapes); Type1GroupModel mirrors
+// VfioGroup's container side. Checks run in the kernel's order, so the first
+// failing one decides the errno.
+//
+// Not modelled: emulated (mdev) groups and pinning through the device
+// interfaces (vfio_pin_pages, dma_rw), noiommu, mm changes of
+// VFIO_DMA_MAP_FLAG_VADDR (one process), allocation failures, VM_PFNMAP and
+// reserved pages (never charged), and the dirty bitmap's contents (only the
+// errno: the bits go to user memory, outside the result shapes).
+import * as U from '../uapi/index.ts';
+import type { ModelProcess } from './process.ts';
+import { PAGE_SIZE } from './process.ts';
+import type { Type1Platform, Type1ReservedRegion } from './type1-platform.ts';
+
+export type { Type1Platform, Type1ReservedRegion } from './type1-platform.ts';
+
+const EPERM = 1, ENOENT = 2, EBADF = 9, ENOMEM = 12, EACCES = 13, EFAULT = 14, EBUSY = 16, EEXIST = 17, ENODEV = 19,
+  EINVAL = 22, ENOTTY = 25, ENOSPC = 28, EBADFD = 77;
+
+const U64 = (1n << 64n) - 1n;
+const u64 = (x: bigint) => x & U64;
+const PAGE_MASK = u64(~(PAGE_SIZE - 1n));
+/** DIRTY_BITMAP_PAGES_MAX: INT_MAX. */
+const DIRTY_BITMAP_PAGES_MAX = 0x7fff_ffffn;
+/** DIRTY_BITMAP_BYTES(n): ALIGN(n, 64) / 8. */
+const dirtyBitmapBytes = (n: bigint) => ((n + 63n) / 64n) * 8n;
+const DIRTY_BITMAP_SIZE_MAX = dirtyBitmapBytes(DIRTY_BITMAP_PAGES_MAX);
+/** __ffs: index of the lowest set bit (x != 0). */
+const ffs = (x: bigint) => {
+  if (x === 0n) throw new Error('__ffs(0) is undefined');
+  let n = 0n;
+  while (((x >> n) & 1n) === 0n) n++;
+  return n;
+};
+
+export interface Errno {
+  errno: number;
+}
+
+export interface Type1Info extends Errno {
+  argsz: number;
+  flags: number;
+  iovaPgsizes: bigint;
+  capOffset: number;
+  caps: ReturnType<typeof U.decodeType1InfoCaps>;
+  bytes: Uint8Array;
+}
+
+export interface Type1ModelOptions {
+  /** USER_PTR_MAX, the bound access_ok() checks (type1-platform.ts readUserPtrMax); default 4-level paging. */
+  userPtrMax?: bigint;
+}
+
+/** struct vfio_dma */
+interface Dma {
+  iova: bigint;
+  size: bigint;
+  vaddr: bigint;
+  /** VFIO_DMA_MAP_FLAG_READ/WRITE bits (the same values as IOMMU_READ/WRITE). */
+  prot: number;
+  vaddrInvalid: boolean;
+  /** capable(CAP_IPC_LOCK) at map time. */
+  lockCap: boolean;
+  /** Pages charged to mm->locked_vm for this dma. */
+  lockedVm: bigint;
+  iommuMapped: boolean;
+  /** A dirty bitmap is allocated (dirty tracking was on). */
+  hasBitmap: boolean;
+}
+
+/** struct vfio_domain: one IOMMU domain and the groups attached to it. */
+interface Domain {
+  platform: Type1Platform;
+  groups: Type1GroupModel[];
+  enforceCacheCoherency: boolean;
+}
+
+interface IovaRange {
+  start: bigint;
+  /** Inclusive. */
+  end: bigint;
+}
+
+/** The user struct vfio_bitmap (pgsize, size, data). */
+interface UserBitmap {
+  pgsize: bigint;
+  size: bigint;
+  data: bigint;
+}
+
+class IoctlError extends Error {
+  constructor(readonly errno: number) {
+    super(`errno ${errno}`);
+  }
+}
+
+/** struct vfio_iommu: the type1 driver's data, alive between SET_IOMMU and the last group's detach. */
+class Type1Iommu {
+  readonly domains: Domain[] = [];
+  /** Sorted by iova, disjoint (the rb-tree dma_list). */
+  dmas: Dma[] = [];
+  iovaList: IovaRange[] = [];
+  dmaAvail: number;
+  vaddrInvalidCount = 0;
+  pgsizeBitmap = PAGE_MASK;
+  dirtyPageTracking = false;
+
+  constructor(readonly v2: boolean, readonly nesting: boolean, dmaEntryLimit: number, readonly process: ModelProcess) {
+    this.dmaAvail = dmaEntryLimit;
+  }
+
+  /** 1 << __ffs(pgsize_bitmap): the unit every MAP/UNMAP must be aligned to. */
+  get minPgsize(): bigint {
+    return 1n << ffs(this.pgsizeBitmap);
+  }
+
+  /**
+   * vfio_find_dma(start, size): a dma overlapping [start, start+size), with
+   * the kernel's u64 arithmetic: when start+size wraps to 0 every node
+   * compares "left" and nothing is found. Several dmas may overlap; callers
+   * only use the answer in ways that do not depend on which one the tree
+   * walk would meet.
+   */
+  findDma(start: bigint, size: bigint): Dma | null {
+    const end = u64(start + size);
+    if (size !== 0n && end === 0n) return null;
+    for (const d of this.dmas) {
+      if (end <= d.iova) continue;
+      if (start >= u64(d.iova + d.size)) continue;
+      return d;
+    }
+    return null;
+  }
+
+  /** vfio_find_dma_first_node: index of the lowest dma ending after start, unless it begins at or after start+size. */
+  findFirstIndex(start: bigint, size: bigint): number {
+    const i = this.dmas.findIndex((d) => start < d.iova + d.size);
+    if (i < 0) return -1;
+    if (size !== 0n && this.dmas[i]!.iova >= u64(start + size)) return -1;
+    return i;
+  }
+
+  linkDma(dma: Dma): void {
+    this.dmas.push(dma);
+    this.dmas.sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
+  }
+
+  /** vfio_remove_dma: unmap, unpin and uncharge (vfio_unmap_unpin with do_accounting), free the entry. */
+  removeDma(dma: Dma): void {
+    this.process.mmLockedVm -= dma.lockedVm;
+    dma.lockedVm = 0n;
+    this.dmas = this.dmas.filter((d) => d !== dma);
+    if (dma.vaddrInvalid) this.vaddrInvalidCount--;
+    this.dmaAvail++;
+  }
+
+  /** vfio_iommu_iova_dma_valid: inside one iova_list range, or the list is empty. */
+  iovaValid(start: bigint, end: bigint): boolean {
+    return this.iovaList.length === 0 || this.iovaList.some((r) => start >= r.start && end <= r.end);
+  }
+
+  /**
+   * vfio_pin_map_dma → vfio_pin_pages_remote: pins page by page (a fault
+   * stops the batch there, EFAULT), charging mm->locked_vm; without
+   * CAP_IPC_LOCK a page that would take locked_vm past RLIMIT_MEMLOCK fails
+   * with ENOMEM. With CAP_IPC_LOCK the charge is still made
+   * (__account_locked_vm with bypass_rlim): VmLck grows, VmPin does not.
+   * A failure removes the whole dma, uncharging what was charged.
+   */
+  pinMapDma(dma: Dma, size: bigint): number {
+    const proc = this.process;
+    const limit = proc.memlockLimitPages();
+    const write = (dma.prot & U.VFIO_DMA_MAP_FLAG_WRITE) !== 0;
+    let pending = 0n;
+    let errno = 0;
+    for (let off = 0n; off < size; off += PAGE_SIZE) {
+      const page = proc.memory.pageAt(u64(dma.vaddr + off));
+      // pin_user_pages_remote(FOLL_WRITE if IOMMU_WRITE): check_vma_flags wants VM_WRITE for a write pin, else VM_READ.
+      if (!page || (write ? !page.writable : !page.readable)) {
+        errno = EFAULT;
+        break;
+      }
+      if (!dma.lockCap && proc.mmLockedVm + pending + 1n > limit) {
+        errno = ENOMEM;
+        break;
+      }
+      pending++;
+    }
+    proc.mmLockedVm += pending;
+    dma.lockedVm += pending;
+    dma.size = errno === 0 ? size : dma.size;
+    dma.iommuMapped = true;
+    if (errno !== 0) this.removeDma(dma);
+    return errno;
+  }
+
+  /** vfio_update_pgsize_bitmap: AND of the domains' bitmaps, sub-page sizes shown as PAGE_SIZE. */
+  updatePgsizeBitmap(): void {
+    let bitmap = U64;
+    for (const d of this.domains) bitmap &= d.platform.pgsizeBitmap;
+    if ((bitmap & ~PAGE_MASK & U64) !== 0n) bitmap = (bitmap & PAGE_MASK) | PAGE_SIZE;
+    this.pgsizeBitmap = bitmap;
+  }
+
+  // ------------------------------------------------------------ groups
+
+  /** vfio_iommu_type1_attach_group for an IOMMU-backed group. Returns 0 or the errno. */
+  attachGroup(group: Type1GroupModel): number {
+    const platform = group.platform;
+    if (this.vaddrInvalidCount > 0) return EBUSY; // attach may need to pin
+    if (this.domains.some((d) => d.groups.includes(group))) return EINVAL;
+    // iommu_enable_nesting: the Intel driver has no enable_nesting op → EINVAL.
+    if (this.nesting) return EINVAL;
+    const { start: aperStart, last: aperEnd } = platform.aperture;
+    if (this.aperConflict(aperStart, aperEnd)) return EINVAL;
+    const resv = platform.reservedRegions;
+    if (resv.some((r) => r.type !== 'direct-relaxable' && this.findDma(r.start, r.last - r.start + 1n))) return EINVAL;
+    const iovaCopy = aperResize(
+      this.iovaList.map((r) => ({ ...r })),
+      aperStart,
+      aperEnd,
+    );
+    const excluded = resvExclude(iovaCopy, resv);
+    if (excluded === null) return EINVAL;
+    if (!platform.allowUnsafeInterrupts && !platform.interruptRemapping) return EPERM;
+    const enforceCacheCoherency = platform.enforceCacheCoherency;
+    // Join an existing compatible domain (same iommu_ops: every group here is behind the same IOMMU driver).
+    const existing = this.domains.find((d) => d.enforceCacheCoherency === enforceCacheCoherency);
+    if (existing) {
+      existing.groups.unshift(group);
+    } else {
+      // vfio_iommu_replay: existing dmas are already pinned and mapped in the first domain
+      // (every domain-less dma would be pinned here, but with only IOMMU-backed groups a
+      // container never holds dmas without a domain).
+      this.domains.unshift({ platform, groups: [group], enforceCacheCoherency });
+      this.updatePgsizeBitmap();
+    }
+    this.iovaList = excluded;
+    return 0;
+  }
+
+  /** vfio_iommu_aper_conflict */
+  aperConflict(start: bigint, end: bigint): boolean {
+    const list = this.iovaList;
+    if (list.length === 0) return false;
+    const first = list[0]!, last = list[list.length - 1]!;
+    if (start > last.end || end < first.start) return true;
+    if (start > first.start && this.findDma(first.start, start - first.start)) return true;
+    if (end < last.end && this.findDma(end + 1n, last.end - end)) return true;
+    return false;
+  }
+
+  /** vfio_iommu_type1_detach_group */
+  detachGroup(group: Type1GroupModel): void {
+    const domain = this.domains.find((d) => d.groups.includes(group));
+    if (!domain) return;
+    let iovaCopy = this.iovaList.map((r) => ({ ...r }));
+    domain.groups = domain.groups.filter((g) => g !== group);
+    if (domain.groups.length === 0) {
+      // Last group of the last domain: every mapping goes (vfio_iommu_unmap_unpin_all).
+      if (this.domains.length === 1) for (const d of [...this.dmas]) this.removeDma(d);
+      this.domains.splice(this.domains.indexOf(domain), 1);
+      // vfio_iommu_aper_expand: the smallest window among the remaining domains.
+      if (iovaCopy.length > 0) {
+        let start = 0n, end = U64;
+        for (const d of this.domains) {
+          if (d.platform.aperture.start > start) start = d.platform.aperture.start;
+          if (d.platform.aperture.last < end) end = d.platform.aperture.last;
+        }
+        iovaCopy[0]!.start = start;
+        iovaCopy[iovaCopy.length - 1]!.end = end;
+      }
+      this.updatePgsizeBitmap();
+    }
+    // vfio_iommu_resv_refresh: rebuild from the outer bounds minus the remaining groups' regions.
+    if (iovaCopy.length > 0) {
+      const start = iovaCopy[0]!.start, end = iovaCopy[iovaCopy.length - 1]!.end;
+      const resv = this.domains.flatMap((d) => d.groups.flatMap((g) => g.platform.reservedRegions));
+      const refreshed = resvExclude(aperResize([], start, end), resv);
+      if (refreshed !== null) iovaCopy = refreshed;
+      else iovaCopy = this.iovaList;
+      this.iovaList = iovaCopy;
+    }
+  }
+
+  /** vfio_iommu_type1_release: unpin everything. */
+  release(): void {
+    for (const d of [...this.dmas]) this.removeDma(d);
+    this.domains.length = 0;
+  }
+
+  // ------------------------------------------------------------ ioctls
+
+  /** vfio_iommu_type1_check_extension with a driver set. */
+  checkExtension(ext: number): number {
+    switch (ext) {
+      case U.VFIO_TYPE1_IOMMU:
+      case U.VFIO_TYPE1v2_IOMMU:
+      case U.VFIO_TYPE1_NESTING_IOMMU:
+      case U.VFIO_UNMAP_ALL:
+        return 1;
+      case U.VFIO_UPDATE_VADDR:
+        return 1; // no emulated (mdev) groups
+      case U.VFIO_DMA_CC_IOMMU:
+        return this.domains.every((d) => d.enforceCacheCoherency) ? 1 : 0;
+      default:
+        return 0;
+    }
+  }
+
+  /**
+   * vfio_iommu_type1_get_info on the user's buffer `buf` (its length is
+   * what the model may touch). Writes min(argsz, 24) bytes of the info
+   * struct; the capability chain (MIGRATION, DMA_AVAIL, IOVA_RANGE, each
+   * 8-aligned) only when argsz holds all of it, else argsz := the size
+   * needed and nothing past the struct is written.
+   */
+  getInfoInto(buf: Uint8Array): number {
+    if (buf.length < 16) throw new Error('GET_INFO reads 16 bytes of the user struct');
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    let argsz = view.getUint32(0, true);
+    if (argsz < 16) return EINVAL;
+    const minsz = Math.min(argsz, U.vfio_iommu_type1_info.sizeof);
+    const caps = this.buildInfoCaps(U.vfio_iommu_type1_info.sizeof);
+    const INFO = U.vfio_iommu_type1_info.sizeof;
+    let capOffset = 0;
+    if (argsz < INFO + caps.length) {
+      argsz = INFO + caps.length;
+    } else {
+      writeWithin(buf, INFO, caps);
+      capOffset = INFO;
+    }
+    const info = U.vfio_iommu_type1_info.encode({
+      argsz,
+      flags: U.VFIO_IOMMU_INFO_PGSIZES | U.VFIO_IOMMU_INFO_CAPS,
+      iova_pgsizes: this.pgsizeBitmap,
+      cap_offset: capOffset,
+      pad: 0,
+    });
+    writeWithin(buf, 0, info.subarray(0, minsz));
+    return 0;
+  }
+
+  /** The capability chain as vfio_info_cap_add builds it, already shifted to start at `base`. */
+  buildInfoCaps(base: number): Uint8Array {
+    const parts: Uint8Array[] = [];
+    const mig = U.vfio_iommu_type1_info_cap_migration.encode({
+      header: { id: U.VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, version: 1, next: 0 },
+      flags: 0,
+      pgsize_bitmap: this.minPgsize,
+      max_dirty_bitmap_size: DIRTY_BITMAP_SIZE_MAX,
+    });
+    parts.push(mig);
+    parts.push(
+      U.vfio_iommu_type1_info_dma_avail.encode({ header: { id: U.VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, version: 1, next: 0 }, avail: this.dmaAvail }),
+    );
+    if (this.iovaList.length > 0) {
+      parts.push(
+        U.vfio_iommu_type1_info_cap_iova_range.encode({
+          header: { id: U.VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, version: 1, next: 0 },
+          nr_iovas: this.iovaList.length,
+          reserved: 0,
+          iova_ranges: this.iovaList.map((r) => ({ start: r.start, end: r.end })),
+        }),
+      );
+    }
+    const sizes = parts.map((p) => Math.ceil(p.length / 8) * 8);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const out = new Uint8Array(total);
+    const view = new DataView(out.buffer);
+    let off = 0;
+    parts.forEach((p, i) => {
+      out.set(p, off);
+      const next = i + 1 < parts.length ? base + off + sizes[i]! : 0;
+      view.setUint32(off + 4, next, true);
+      off += sizes[i]!;
+    });
+    return out;
+  }
+
+  /** vfio_iommu_type1_map_dma → vfio_dma_do_map */
+  mapDma(m: { argsz: number; flags: number; vaddr: bigint; iova: bigint; size: bigint }): number {
+    const mask = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE | U.VFIO_DMA_MAP_FLAG_VADDR;
+    if (m.argsz < U.vfio_iommu_type1_dma_map.sizeof || (m.flags & ~mask) !== 0) return EINVAL;
+    const setVaddr = (m.flags & U.VFIO_DMA_MAP_FLAG_VADDR) !== 0;
+    const prot = m.flags & (U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE);
+    if ((prot !== 0 && setVaddr) || (prot === 0 && !setVaddr)) return EINVAL;
+    const { iova, vaddr, size } = m;
+    const pgsize = this.minPgsize;
+    if (size === 0n || ((size | iova | vaddr) & (pgsize - 1n)) !== 0n) return EINVAL;
+    if (u64(iova + size - 1n) < iova || u64(vaddr + size - 1n) < vaddr) return EINVAL;
+    const found = this.findDma(iova, size);
+    if (setVaddr) {
+      if (!found) return ENOENT;
+      if (!found.vaddrInvalid || found.iova !== iova || found.size !== size) return EINVAL;
+      // vfio_change_dma_owner: same mm (one process), nothing to re-account.
+      found.vaddr = vaddr;
+      found.vaddrInvalid = false;
+      this.vaddrInvalidCount--;
+      return 0;
+    }
+    if (found) return EEXIST;
+    if (this.dmaAvail === 0) return ENOSPC;
+    if (!this.iovaValid(iova, iova + size - 1n)) return EINVAL;
+    this.dmaAvail--;
+    const dma: Dma = {
+      iova, vaddr, size: 0n, prot, vaddrInvalid: false, lockCap: this.process.credentials.ipcLock,
+      lockedVm: 0n, iommuMapped: false, hasBitmap: false,
+    };
+    this.linkDma(dma);
+    let errno = 0;
+    if (this.domains.length === 0) dma.size = size;
+    else errno = this.pinMapDma(dma, size);
+    if (errno === 0 && this.dirtyPageTracking) {
+      // vfio_dma_bitmap_alloc
+      if (dma.size / pgsize > DIRTY_BITMAP_PAGES_MAX) {
+        this.removeDma(dma);
+        return EINVAL;
+      }
+      dma.hasBitmap = true;
+    }
+    return errno;
+  }
+
+  /** vfio_iommu_type1_unmap_dma → vfio_dma_do_unmap; returns the errno and, on success, the size written back. */
+  unmapDma(u: { argsz: number; flags: number; iova: bigint; size: bigint; bitmap: UserBitmap | null }, userPtrMax: bigint): { errno: number; size: bigint } {
+    const fail = (errno: number) => ({ errno, size: u.size });
+    const mask = U.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP | U.VFIO_DMA_UNMAP_FLAG_VADDR | U.VFIO_DMA_UNMAP_FLAG_ALL;
+    const minsz = U.vfio_iommu_type1_dma_unmap.sizeof;
+    if (u.argsz < minsz || (u.flags & ~mask) !== 0) return fail(EINVAL);
+    const getDirty = (u.flags & U.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) !== 0;
+    const unmapAll = (u.flags & U.VFIO_DMA_UNMAP_FLAG_ALL) !== 0;
+    const invalidateVaddr = (u.flags & U.VFIO_DMA_UNMAP_FLAG_VADDR) !== 0;
+    if (getDirty && (unmapAll || invalidateVaddr)) return fail(EINVAL);
+    const bitmap = u.bitmap ?? { pgsize: 0n, size: 0n, data: 0n };
+    if (getDirty) {
+      if (u.argsz < minsz + U.vfio_bitmap.sizeof) return fail(EINVAL);
+      if (!accessOk(bitmap.data, bitmap.size, userPtrMax)) return fail(EINVAL);
+      if (bitmap.pgsize === 0n) throw new Error('vfio_bitmap.pgsize 0: __ffs(0) is undefined in the kernel; not modelled');
+      if (!verifyBitmapSize(u.size >> ffs(bitmap.pgsize), bitmap.size)) return fail(EINVAL);
+    }
+    // vfio_dma_do_unmap
+    const pgsize = this.minPgsize;
+    let iova = u.iova;
+    let size = u.size;
+    if ((iova & (pgsize - 1n)) !== 0n) return fail(EINVAL);
+    if (unmapAll) {
+      if (iova !== 0n || size !== 0n) return fail(EINVAL);
+      size = U64;
+    } else if (size === 0n || (size & (pgsize - 1n)) !== 0n || u64(iova + size - 1n) < iova) {
+      return fail(EINVAL);
+    }
+    if (getDirty && (!this.dirtyPageTracking || bitmap.pgsize !== pgsize)) return fail(EINVAL);
+    if (this.v2 && !unmapAll) {
+      const head = this.findDma(iova, 1n);
+      if (head && head.iova !== iova) return fail(EINVAL);
+      const tail = this.findDma(u64(iova + size - 1n), 0n);
+      if (tail && u64(tail.iova + tail.size) !== u64(iova + size)) return fail(EINVAL);
+    }
+    const end = u64(iova + size);
+    let unmapped = 0n;
+    const first = this.findFirstIndex(iova, size);
+    if (first < 0) return { errno: 0, size: 0n };
+    const candidates = this.dmas.slice(first);
+    const marked: Dma[] = [];
+    for (const dma of candidates) {
+      if (dma.iova >= end) break;
+      if (!this.v2 && iova > dma.iova) break;
+      if (invalidateVaddr) {
+        if (dma.vaddrInvalid) {
+          for (const d of marked) {
+            d.vaddrInvalid = false;
+            this.vaddrInvalidCount--;
+          }
+          return fail(EINVAL);
+        }
+        dma.vaddrInvalid = true;
+        this.vaddrInvalidCount++;
+        marked.push(dma);
+        unmapped += dma.size;
+        continue;
+      }
+      if (getDirty) {
+        const errno = this.updateUserBitmap(bitmap.data, dma, iova, pgsize);
+        if (errno !== 0) return fail(errno);
+      }
+      unmapped += dma.size;
+      this.removeDma(dma);
+    }
+    return { errno: 0, size: unmapped };
+  }
+
+  /**
+   * update_user_bitmap: copies the dma's bits into the user bitmap at its
+   * bit offset from base_iova; an unaligned offset first reads the u64 it
+   * merges into. Only the faults are modelled (EFAULT).
+   */
+  updateUserBitmap(data: bigint, dma: Dma, baseIova: bigint, pgsize: bigint): number {
+    const pgshift = ffs(pgsize);
+    const nbits = dma.size >> pgshift;
+    const bitOffset = (dma.iova - baseIova) >> pgshift;
+    const copyOffset = bitOffset / 64n;
+    const shift = bitOffset % 64n;
+    const at = u64(data + copyOffset * 8n);
+    if (shift !== 0n && !this.userRangeOk(at, 8n, false)) return EFAULT;
+    if (!this.userRangeOk(at, dirtyBitmapBytes(nbits + shift), true)) return EFAULT;
+    return 0;
+  }
+
+  userRangeOk(address: bigint, length: bigint, write: boolean): boolean {
+    if (length === 0n) return true;
+    const firstPage = address - (address % PAGE_SIZE);
+    for (let p = firstPage; p < address + length; p += PAGE_SIZE) {
+      const m = this.process.memory.mappingAt(u64(p));
+      if (!m) return false;
+      if (write ? (m.prot & 2) === 0 : m.prot === 0) return false;
+    }
+    return true;
+  }
+
+  /** vfio_iommu_type1_dirty_pages */
+  dirtyPages(d: { argsz: number; flags: number; range: { iova: bigint; size: bigint; bitmap: UserBitmap } }, userPtrMax: bigint): number {
+    if (!this.v2) return EACCES;
+    const minsz = 8;
+    const mask = U.VFIO_IOMMU_DIRTY_PAGES_FLAG_START | U.VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP | U.VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+    if (d.argsz < minsz || (d.flags & ~mask) !== 0) return EINVAL;
+    // "only one flag": __ffs(flags) != __fls(flags); flags 0 was seen to give EINVAL too.
+    if (d.flags === 0 || (d.flags & (d.flags - 1)) !== 0) return EINVAL;
+    if (d.flags & U.VFIO_IOMMU_DIRTY_PAGES_FLAG_START) {
+      if (!this.dirtyPageTracking) {
+        // vfio_dma_bitmap_alloc_all
+        if (this.dmas.some((x) => x.size / this.minPgsize > DIRTY_BITMAP_PAGES_MAX)) return EINVAL;
+        for (const x of this.dmas) x.hasBitmap = true;
+        this.dirtyPageTracking = true;
+      }
+      return 0;
+    }
+    if (d.flags & U.VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP) {
+      if (this.dirtyPageTracking) {
+        this.dirtyPageTracking = false;
+        for (const x of this.dmas) x.hasBitmap = false;
+      }
+      return 0;
+    }
+    // GET_BITMAP
+    const dataSize = d.argsz - minsz;
+    if (dataSize === 0 || dataSize < U.vfio_iommu_type1_dirty_bitmap_get.sizeof) return EINVAL;
+    const { iova, size, bitmap } = d.range;
+    if (u64(iova + size) < iova) return EINVAL;
+    if (!accessOk(bitmap.data, bitmap.size, userPtrMax)) return EINVAL;
+    if (bitmap.pgsize === 0n) throw new Error('vfio_bitmap.pgsize 0: __ffs(0) is undefined in the kernel; not modelled');
+    if (!verifyBitmapSize(size >> ffs(bitmap.pgsize), bitmap.size)) return EINVAL;
+    const pgsize = this.minPgsize;
+    if (bitmap.pgsize !== pgsize) return EINVAL;
+    if ((iova & (pgsize - 1n)) !== 0n) return EINVAL;
+    if (size === 0n || (size & (pgsize - 1n)) !== 0n) return EINVAL;
+    if (!this.dirtyPageTracking) return EINVAL;
+    // vfio_iova_dirty_bitmap: the range must not bisect a dma.
+    const head = this.findDma(iova, 1n);
+    if (head && head.iova !== iova) return EINVAL;
+    const tail = this.findDma(u64(iova + size - 1n), 0n);
+    if (tail && u64(tail.iova + tail.size) !== u64(iova + size)) return EINVAL;
+    for (const dma of this.dmas) {
+      if (dma.iova < iova) continue;
+      if (dma.iova > u64(iova + size - 1n)) break;
+      const errno = this.updateUserBitmap(bitmap.data, dma, iova, pgsize);
+      if (errno !== 0) return errno;
+    }
+    return 0;
+  }
+}
+
+/** vfio_iommu_aper_resize on a copy of the iova list. */
+function aperResize(list: IovaRange[], start: bigint, end: bigint): IovaRange[] {
+  if (list.length === 0) return [{ start, end }];
+  let out = [...list];
+  // Adjust the start: drop nodes wholly below it, clip the one containing it.
+  while (out.length > 0) {
+    const node = out[0]!;
+    if (start < node.start) break;
+    if (start >= node.start && start < node.end) {
+      node.start = start;
+      break;
+    }
+    out.shift();
+  }
+  out = out.filter((node) => {
+    if (end > node.end) return true;
+    if (end > node.start && end <= node.end) {
+      node.end = end;
+      return true;
+    }
+    return false;
+  });
+  return out;
+}
+
+/** vfio_iommu_resv_exclude: cut the reserved regions out (direct-relaxable ones stay usable); null when nothing is left (EINVAL). */
+function resvExclude(list: IovaRange[], resv: Type1ReservedRegion[]): IovaRange[] | null {
+  let out = list.map((r) => ({ ...r }));
+  for (const r of resv) {
+    if (r.type === 'direct-relaxable') continue;
+    const next: IovaRange[] = [];
+    for (const n of out) {
+      if (r.start > n.end || r.last < n.start) {
+        next.push(n);
+        continue;
+      }
+      if (r.start > n.start) next.push({ start: n.start, end: r.start - 1n });
+      if (r.last < n.end) next.push({ start: r.last + 1n, end: n.end });
+    }
+    out = next;
+  }
+  return out.length === 0 ? null : out;
+}
+
+/** verify_bitmap_size */
+function verifyBitmapSize(npages: bigint, bitmapSize: bigint): boolean {
+  return !(npages === 0n || bitmapSize === 0n || bitmapSize > DIRTY_BITMAP_SIZE_MAX || bitmapSize < dirtyBitmapBytes(npages));
+}
+
+/** x86-64 __access_ok with a run-time size: ptr+size must not wrap and must be <= USER_PTR_MAX. */
+function accessOk(ptr: bigint, size: bigint, userPtrMax: bigint): boolean {
+  const sum = u64(ptr + size);
+  return sum <= userPtrMax && sum >= ptr;
+}
+
+function writeWithin(buf: Uint8Array, offset: number, bytes: Uint8Array): void {
+  if (offset >= buf.length) return;
+  buf.set(bytes.subarray(0, buf.length - offset), offset);
+}
+
+function tailBytes(tail: Uint8Array | undefined, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  if (tail) out.set(tail.subarray(0, length));
+  return out;
+}
+
+/**
+ * A /dev/vfio/vfio container (struct vfio_container) of one process: groups,
+ * and the IOMMU driver that SET_IOMMU opened. The container outlives its fd
+ * while groups hold it (close() then only ends the ioctls).
+ */
+export class Type1ContainerModel {
+  readonly kind = 'type1' as const;
+  /** group_list, newest first (list_add). */
+  readonly groups: Type1GroupModel[] = [];
+  #iommu: Type1Iommu | null = null;
+  #closed = false;
+  readonly userPtrMax: bigint;
+
+  constructor(readonly process: ModelProcess, options: Type1ModelOptions = {}) {
+    this.userPtrMax = options.userPtrMax ?? (1n << 47n) - 4096n;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Whether SET_IOMMU has opened the type1 driver (and no last-group detach released it). */
+  get driverSet(): boolean {
+    return this.#iommu !== null;
+  }
+
+  /** Pages this container's mappings charge to mm->locked_vm. */
+  get lockedVm(): bigint {
+    return this.#iommu?.dmas.reduce((a, d) => a + d.lockedVm, 0n) ?? 0n;
+  }
+
+  /** The current mappings (iova, size, vaddr, prot), sorted by iova. */
+  get mappings(): { iova: bigint; size: bigint; vaddr: bigint; prot: number; vaddrInvalid: boolean }[] {
+    return (this.#iommu?.dmas ?? []).map((d) => ({ iova: d.iova, size: d.size, vaddr: d.vaddr, prot: d.prot, vaddrInvalid: d.vaddrInvalid }));
+  }
+
+  #live(): void {
+    if (this.#closed) throw new Error('/dev/vfio/vfio is closed');
+  }
+
+  /** container.c: every ioctl but the three container ones needs a driver (else EINVAL). */
+  #driver(): Type1Iommu | IoctlError {
+    this.#live();
+    return this.#iommu ?? new IoctlError(EINVAL);
+  }
+
+  getApiVersion(): Errno & { version: number } {
+    this.#live();
+    return { errno: 0, version: U.VFIO_API_VERSION };
+  }
+
+  /**
+   * vfio_container_ioctl_check_extension: with no driver, the registered
+   * drivers (type1 only: no CONFIG_VFIO_NOIOMMU) answer with a NULL iommu,
+   * which says 0 to UPDATE_VADDR and DMA_CC_IOMMU.
+   */
+  checkExtension(extension: number): Errno & { value: number } {
+    this.#live();
+    if (this.#iommu) return { errno: 0, value: this.#iommu.checkExtension(extension) };
+    const ext = extension >>> 0 === extension ? extension : -1;
+    const value = [U.VFIO_TYPE1_IOMMU, U.VFIO_TYPE1v2_IOMMU, U.VFIO_TYPE1_NESTING_IOMMU, U.VFIO_UNMAP_ALL].includes(ext) ? 1 : 0;
+    return { errno: 0, value };
+  }
+
+  /**
+   * vfio_ioctl_set_iommu: EINVAL with no group or a driver already set; a
+   * type type1's check_extension(NULL) does not claim → ENODEV; otherwise
+   * vfio_iommu_type1_open (EINVAL for VFIO_UNMAP_ALL, which check_extension
+   * claims but open rejects) and the attach of every group, unwound on error.
+   */
+  setIommu(type: number): Errno {
+    this.#live();
+    if (this.groups.length === 0 || this.#iommu) return { errno: EINVAL };
+    const claimed = [U.VFIO_TYPE1_IOMMU, U.VFIO_TYPE1v2_IOMMU, U.VFIO_TYPE1_NESTING_IOMMU, U.VFIO_UNMAP_ALL].includes(type);
+    if (!claimed) return { errno: ENODEV };
+    if (type === U.VFIO_UNMAP_ALL) return { errno: EINVAL };
+    const v2 = type !== U.VFIO_TYPE1_IOMMU;
+    const nesting = type === U.VFIO_TYPE1_NESTING_IOMMU;
+    // dma_entry_limit is read at open; every group reports the same module parameter.
+    const iommu = new Type1Iommu(v2, nesting, this.groups[0]!.platform.dmaEntryLimit, this.process);
+    const attached: Type1GroupModel[] = [];
+    for (const g of this.groups) {
+      const errno = iommu.attachGroup(g);
+      if (errno !== 0) {
+        for (const a of attached.reverse()) iommu.detachGroup(a);
+        iommu.release();
+        return { errno };
+      }
+      attached.push(g);
+    }
+    this.#iommu = iommu;
+    return { errno: 0 };
+  }
+
+  /** VFIO_IOMMU_GET_INFO with a buffer of `bufferSize` bytes (default 4 KiB) and argsz (default: the buffer size), as VfioContainer.getInfo. */
+  getInfo(args: { argsz?: number; bufferSize?: number } = {}): Type1Info {
+    const bufferSize = args.bufferSize ?? 4096;
+    const argsz = args.argsz ?? bufferSize;
+    const bytes = U.vfio_iommu_type1_info.encode({ argsz }, { length: Math.max(bufferSize, U.vfio_iommu_type1_info.sizeof) });
+    const errno = this.getInfoInto(bytes);
+    const info = U.vfio_iommu_type1_info.decode(bytes);
+    return {
+      errno,
+      argsz: info.argsz,
+      flags: info.flags,
+      iovaPgsizes: info.iova_pgsizes,
+      capOffset: info.cap_offset,
+      caps: U.decodeType1InfoCaps(bytes.subarray(0, Math.min(bytes.byteLength, Math.max(argsz, 0)))),
+      bytes,
+    };
+  }
+
+  /**
+   * GET_INFO on a raw user buffer: writes what the kernel writes and leaves
+   * the rest. Writes an argsz larger than the buffer would put past it go
+   * nowhere here (the real kernel writes into whatever memory follows).
+   */
+  getInfoInto(bytes: Uint8Array): number {
+    const d = this.#driver();
+    if (d instanceof IoctlError) return d.errno;
+    return d.getInfoInto(bytes);
+  }
+
+  mapDma(args: { flags: number; vaddr: bigint | number; iova: bigint | number; size: bigint | number; argsz?: number }): Errno {
+    const d = this.#driver();
+    if (d instanceof IoctlError) return { errno: d.errno };
+    return {
+      errno: d.mapDma({
+        argsz: args.argsz ?? U.vfio_iommu_type1_dma_map.sizeof,
+        flags: args.flags >>> 0,
+        vaddr: u64(BigInt(args.vaddr)),
+        iova: u64(BigInt(args.iova)),
+        size: u64(BigInt(args.size)),
+      }),
+    };
+  }
+
+  /** VFIO_IOMMU_UNMAP_DMA; `size` is what the struct holds afterwards: type1 copies it back only on success. */
+  unmapDma(args: { flags?: number; iova: bigint | number; size: bigint | number; argsz?: number; tail?: Uint8Array }): Errno & { size: bigint } {
+    const size = u64(BigInt(args.size));
+    const d = this.#driver();
+    if (d instanceof IoctlError) return { errno: d.errno, size };
+    const minsz = U.vfio_iommu_type1_dma_unmap.sizeof;
+    const argsz = args.argsz ?? minsz + (args.tail?.length ?? 0);
+    const flags = (args.flags ?? 0) >>> 0;
+    // copy_from_user of the vfio_bitmap after the struct (zeros where the caller's tail ends).
+    const bitmap = (flags & U.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) !== 0 ? U.vfio_bitmap.decode(tailBytes(args.tail, U.vfio_bitmap.sizeof)) : null;
+    return d.unmapDma({ argsz, flags, iova: u64(BigInt(args.iova)), size, bitmap }, this.userPtrMax);
+  }
+
+  dirtyPages(args: { flags: number; argsz?: number; tail?: Uint8Array }): Errno {
+    const d = this.#driver();
+    if (d instanceof IoctlError) return { errno: d.errno };
+    const argsz = args.argsz ?? 8 + (args.tail?.length ?? 0);
+    const range = U.vfio_iommu_type1_dirty_bitmap_get.decode(tailBytes(args.tail, U.vfio_iommu_type1_dirty_bitmap_get.sizeof));
+    return { errno: d.dirtyPages({ argsz, flags: args.flags >>> 0, range }, this.userPtrMax) };
+  }
+
+  /**
+   * A request by number, as DeviceFile.ioctl: the container's own three take
+   * their argument by value; GET_INFO takes the raw user buffer
+   * (getInfoInto); every other number — VFIO_IOMMU_ENABLE/DISABLE, unknown
+   * ones — gets EINVAL before a driver is set (vfio_fops_unl_ioctl) and
+   * ENOTTY after (vfio_iommu_type1_ioctl's default). MAP/UNMAP/DIRTY_PAGES
+   * go through their typed methods.
+   */
+  ioctl(request: number, arg: number | Uint8Array = 0): Errno & { ret: number } {
+    this.#live();
+    const value = typeof arg === 'number' ? arg : -1;
+    switch (request) {
+      case U.VFIO_GET_API_VERSION:
+        return { errno: 0, ret: this.getApiVersion().version };
+      case U.VFIO_CHECK_EXTENSION:
+        return { errno: 0, ret: this.checkExtension(value).value };
+      case U.VFIO_SET_IOMMU:
+        return { errno: this.setIommu(value).errno, ret: 0 };
+    }
+    const d = this.#driver();
+    if (d instanceof IoctlError) return { errno: d.errno, ret: 0 };
+    if (request === U.VFIO_IOMMU_GET_INFO && arg instanceof Uint8Array) return { errno: d.getInfoInto(arg), ret: 0 };
+    if ([U.VFIO_IOMMU_GET_INFO, U.VFIO_IOMMU_MAP_DMA, U.VFIO_IOMMU_UNMAP_DMA, U.VFIO_IOMMU_DIRTY_PAGES].includes(request)) {
+      throw new Error(`request 0x${request.toString(16)}: use its typed method`);
+    }
+    return { errno: ENOTTY, ret: 0 };
+  }
+
+  /** Closes the fd (vfio_fops_release): the container lives on while groups hold it. */
+  close(): Errno {
+    this.#closed = true;
+    return { errno: 0 };
+  }
+
+  // ------------------------------------------------------------ group side (container.c)
+
+  /** vfio_container_attach_group: with a driver set, the group is attached to it at once. */
+  attachGroup(group: Type1GroupModel): number {
+    if (this.#iommu) {
+      const errno = this.#iommu.attachGroup(group);
+      if (errno !== 0) return errno;
+    }
+    this.groups.unshift(group);
+    return 0;
+  }
+
+  /** vfio_group_detach_container: the last group's detach releases the driver (the container is unset again). */
+  detachGroup(group: Type1GroupModel): void {
+    this.#iommu?.detachGroup(group);
+    this.groups.splice(this.groups.indexOf(group), 1);
+    if (this.#iommu && this.groups.length === 0) {
+      this.#iommu.release();
+      this.#iommu = null;
+    }
+  }
+}
+
+/** What a VFIO_GROUP_SET_CONTAINER fd can be besides a type1 container. */
+export type Type1GroupTarget = Type1ContainerModel | 'iommufd' | 'other-file' | 'bad-fd';
+
+/**
+ * A /dev/vfio/N group fd of an IOMMU-backed group (drivers/vfio/group.c),
+ * viable (its devices bound to vfio-pci), with no device fd open.
+ */
+export class Type1GroupModel {
+  #container: Type1ContainerModel | null = null;
+  #iommufd = false;
+  #closed = false;
+
+  constructor(readonly id: number, readonly platform: Type1Platform) {}
+
+  get container(): Type1ContainerModel | null {
+    return this.#container;
+  }
+
+  #live(): void {
+    if (this.#closed) throw new Error(`/dev/vfio/${this.id} is closed`);
+  }
+
+  /** vfio_group_has_iommu */
+  #hasIommu(): boolean {
+    return this.#container !== null || this.#iommufd;
+  }
+
+  getStatus(): Errno & { flags: number; viable: boolean; containerSet: boolean } {
+    this.#live();
+    const containerSet = this.#hasIommu();
+    const flags = U.VFIO_GROUP_FLAGS_VIABLE | (containerSet ? U.VFIO_GROUP_FLAGS_CONTAINER_SET : 0);
+    return { errno: 0, flags, viable: true, containerSet };
+  }
+
+  /**
+   * vfio_group_ioctl_set_container: EBADF for a closed fd; EINVAL when the
+   * group already has a container or iommufd; a file that is neither →
+   * EBADFD. An iommufd target only records the binding (its compat IOAS is
+   * the iommufd model's business).
+   */
+  setContainer(target: Type1GroupTarget): Errno {
+    this.#live();
+    if (target === 'bad-fd' || (target instanceof Type1ContainerModel && target.closed)) return { errno: EBADF };
+    if (this.#hasIommu()) return { errno: EINVAL };
+    if (target instanceof Type1ContainerModel) {
+      const errno = target.attachGroup(this);
+      if (errno === 0) this.#container = target;
+      return { errno };
+    }
+    if (target === 'iommufd') {
+      this.#iommufd = true;
+      return { errno: 0 };
+    }
+    return { errno: EBADFD };
+  }
+
+  /** vfio_group_ioctl_unset_container: EINVAL when nothing is set. */
+  unsetContainer(): Errno {
+    this.#live();
+    if (!this.#hasIommu()) return { errno: EINVAL };
+    this.#detach();
+    return { errno: 0 };
+  }
+
+  /** vfio_group_fops_release detaches the group from its container. */
+  close(): Errno {
+    if (this.#closed) return { errno: 0 };
+    this.#detach();
+    this.#closed = true;
+    return { errno: 0 };
+  }
+
+  #detach(): void {
+    if (this.#container) {
+      this.#container.detachGroup(this);
+      this.#container = null;
+    }
+    this.#iommufd = false;
+  }
+}
