@@ -3,5 +3,11 @@
 // elsewhere from ENOTTY on /dev/null (the system-call path alone).
 import { iommufdIovaRangesTarget } from './iommufd-target.ts';
 import { benchIoctl, NULL_ENOTTY_TARGET } from './ioctl.ts';
+import { benchLockstepOverhead } from './lockstep.ts';
+import { benchModel } from './model.ts';
 
 await benchIoctl(iommufdIovaRangesTarget() ?? NULL_ENOTTY_TARGET);
+console.log('');
+benchModel();
+console.log('');
+benchLockstepOverhead();

@@ -2,6 +2,7 @@
 // needs the platform its group sits on (the IOMMU's page sizes, aperture and
 // reserved regions): facts read from sysfs, not answers copied from the
 // ioctls under test.
+import { IommufdModel } from '../model/iommufd.ts';
 import { readType1Platform, readUserPtrMax } from '../model/type1-platform.ts';
 import { Type1ContainerModel, Type1GroupModel } from '../model/type1.ts';
 import type { ModelFactories } from './session.ts';
@@ -11,8 +12,8 @@ type AnyObject = Record<string, unknown>;
 export function modelFactories(): ModelFactories | null {
   let userPtrMax: bigint | undefined;
   return {
-    // The iommufd model is wired in once it lands; until then its operations count as unchecked.
-    iommufd: () => ({}),
+    iommufd: (process) => new IommufdModel(process) as unknown as AnyObject,
+    compat: (iommufd) => (iommufd as unknown as IommufdModel).compat as unknown as AnyObject,
     type1: (process) => new Type1ContainerModel(process, { userPtrMax: (userPtrMax ??= readUserPtrMax()) }) as unknown as AnyObject,
     group: (groupId) => new Type1GroupModel(groupId, readType1Platform(groupId)) as unknown as AnyObject,
   };

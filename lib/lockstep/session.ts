@@ -85,6 +85,8 @@ function statusPages(field: 'VmPin' | 'VmLck'): bigint {
 export class LockstepProcess {
   readonly model = new ModelProcess();
   readonly history: HistoryEntry[] = [];
+  /** Live mappings made through this session, to read user bytes the model needs (it has no memory contents). */
+  readonly #mappings = new Set<Mapping>();
   #fdMap = new Map<number, number>();
   #basePin = 0n;
   #baseLck = 0n;
@@ -120,7 +122,19 @@ export class LockstepProcess {
     const m = sys().mmap(length, prot, flags, fd, offset, align);
     if (typeof m === 'number') throw new Error(`mmap(${length}) failed: errno ${-m}`);
     this.model.memory.map(m.address, BigInt(m.length), prot, (flags & MAP_SHARED) !== 0);
+    this.#mappings.add(m);
     return m;
+  }
+
+  /** The bytes at a user address, from a mapping made through this session. */
+  readUser(address: bigint, length: number): Uint8Array {
+    for (const m of this.#mappings) {
+      if (address >= m.address && address + BigInt(length) <= m.address + BigInt(m.length) && m.buffer.byteLength > 0) {
+        const off = Number(address - m.address);
+        return new Uint8Array(m.buffer, off, length).slice();
+      }
+    }
+    throw new Error(`lockstep: 0x${address.toString(16)}+${length} is not in a mapping made through the session`);
   }
 
   /** New pages in place over part of a mapping (MAP_FIXED inside memory this process owns). */
@@ -133,6 +147,7 @@ export class LockstepProcess {
   munmap(mapping: Mapping, offset = 0, length = mapping.length - offset): number {
     const r = sys().munmap(mapping, offset, length);
     if (r === 0) this.model.memory.unmap(mapping.address + BigInt(offset), BigInt(length));
+    if (r === 0 && offset === 0 && length === mapping.length) this.#mappings.delete(mapping);
     return r;
   }
 
@@ -231,8 +246,15 @@ export class LockstepProcess {
         getStatus: () => call('getStatus'),
         setContainer: (c: { modelContext: AnyObject | null; kind?: string }) => {
           if (c.kind === 'type1') return c.modelContext ? call('setContainer', c.modelContext) : { errno: -1 }; // -1: no model of that container
-          // An iommufd (or its compat view): the group model records the binding.
-          return call('setContainer', 'iommufd');
+          // An iommufd (or its compat view): the group model records the binding,
+          // and the iommufd model gets its compat IOAS (group.c -> iommufd_vfio_compat_ioas_create).
+          const r = call('setContainer', 'iommufd') as { errno: number };
+          const ctx = c.modelContext as { ctx?: { vfioGroupAttached?: () => { errno: number } } } | null;
+          if (r.errno === 0 && ctx?.ctx?.vfioGroupAttached) {
+            const created = ctx.ctx.vfioGroupAttached();
+            if (created.errno !== 0) return created;
+          }
+          return r;
         },
         unsetContainer: () => call('unsetContainer'),
         close: () => call('close'),
@@ -274,6 +296,8 @@ export class LockstepProcess {
       for (const key of FD_INPUTS) {
         if (typeof copy[key] === 'number') copy[key] = this.#fdMap.get(copy[key] as number) ?? copy[key];
       }
+      // Buffers the kernel writes into (a dirty bitmap) get a copy of their own for the model.
+      for (const [key, value] of Object.entries(copy)) if (value instanceof Uint8Array) copy[key] = value.slice();
       return copy;
     });
   }
@@ -285,19 +309,31 @@ export class LockstepProcess {
     // closeAccess takes the fd itself as its argument.
     const modelArgs = op === 'closeAccess' ? args.map((a) => (typeof a === 'number' ? this.#fdMap.get(a) ?? a : a)) : this.translateArgs(args);
     const modelMethod = model ? (model[op] as Method | undefined) : undefined;
+    if (op === 'testDirty' && modelArgs[0] && typeof modelArgs[0] === 'object') {
+      // The mock sets dirty bits from a user bitmap: the model needs its bytes (it has no memory contents).
+      const a = modelArgs[0] as { length: bigint | number; pageSize: bigint | number; uptr: bigint | number };
+      const bits = Number((BigInt(a.length) / BigInt(a.pageSize) + 7n) / 8n);
+      if (this.mode !== 'kernel') (modelArgs[0] as AnyObject).bits = this.readUser(BigInt(a.uptr), bits);
+    }
     if (this.mode === 'model') {
       if (!modelMethod) throw new Error(`model-only mode: the model has no ${target}.${op} yet`);
       entry.model = modelMethod.apply(model, modelArgs);
       countOp(`${target}.${op}`, true);
       return entry.model;
     }
+    const t0 = process.hrtime.bigint();
     const kernelResult = ((kernel as unknown as AnyObject)[op] as Method).apply(kernel, args);
+    const t1 = process.hrtime.bigint();
     entry.kernel = kernelResult;
     if (!this.checking || !modelMethod) {
       countOp(`${target}.${op}`, false);
       return kernelResult;
     }
+    const t2 = process.hrtime.bigint();
     const modelResult = modelMethod.apply(model, modelArgs);
+    const stats = lockstepStats();
+    stats.kernelNs += Number(t1 - t0);
+    stats.modelNs += Number(process.hrtime.bigint() - t2);
     entry.model = modelResult;
     countOp(`${target}.${op}`, true);
     if (kernelResult && typeof kernelResult === 'object' && modelResult && typeof modelResult === 'object') {
@@ -308,6 +344,14 @@ export class LockstepProcess {
       }
     }
     const diffs = differences(kernelResult, modelResult, OPAQUE_OUTPUTS);
+    // What the kernel wrote into argument buffers, against what the model wrote into its copies.
+    args.forEach((a, i) => {
+      if (typeof a !== 'object' || a === null || Object.getPrototypeOf(a) !== Object.prototype) return;
+      for (const [key, value] of Object.entries(a as AnyObject)) {
+        const mine = (modelArgs[i] as AnyObject)[key];
+        if (value instanceof Uint8Array && mine instanceof Uint8Array) diffs.push(...differences(value, mine, [], `args.${key}`));
+      }
+    });
     if (ACCOUNTING_OPS.has(op)) diffs.push(...this.accountingDifferences());
     if (diffs.length > 0) throw new DivergenceError(`${target}.${op}`, diffs, this.report(`${target}.${op}`, args, diffs));
     return kernelResult;

@@ -10,6 +10,9 @@ export interface OpStats {
 export interface LockstepStats {
   mode: string;
   ops: Record<string, OpStats>;
+  /** Time spent in kernel calls and in model calls of checked operations, in ns. */
+  kernelNs: number;
+  modelNs: number;
   /** The closing line for a run (null when no operation went through lockstep). */
   describe(): string | null;
 }
@@ -18,7 +21,7 @@ const KEY = Symbol.for('iommufd-conformance.lockstep');
 
 export function lockstepStats(): LockstepStats {
   const g = globalThis as unknown as Record<symbol, LockstepStats | undefined>;
-  g[KEY] ??= { mode: 'unused', ops: {}, describe: () => describeStats() };
+  g[KEY] ??= { mode: 'unused', ops: {}, kernelNs: 0, modelNs: 0, describe: () => describeStats() };
   return g[KEY]!;
 }
 
@@ -43,6 +46,7 @@ export function describeStats(stats: LockstepStats = lockstepStats()): string | 
   }
   const share = total === 0 ? 100 : (100 * checked) / total;
   const label = stats.mode === 'model' ? 'MODEL ONLY (no kernel: not a conformance result)' : stats.mode;
+  const overhead = stats.kernelNs > 0 ? `; model time / kernel time ${((100 * stats.modelNs) / stats.kernelNs).toFixed(1)}%` : '';
   return `lockstep (${label}): ${share.toFixed(1)}% of ${total} operations checked against the model` +
-    (unchecked.length > 0 ? ` (unchecked: ${unchecked.join(', ')})` : '');
+    (unchecked.length > 0 ? ` (unchecked: ${unchecked.join(', ')})` : '') + overhead;
 }

@@ -36,6 +36,8 @@ describe('lockstep', () => {
   after(() => {
     lockstepStats().mode = saved.mode;
     lockstepStats().ops = JSON.parse(saved.ops);
+    lockstepStats().kernelNs = 0;
+    lockstepStats().modelNs = 0;
   });
   const proc = new LockstepProcess('lockstep', { iommufd: () => ({}) });
 

@@ -1,0 +1,1376 @@
+// IommufdModel: one open /dev/iommu (struct iommufd_ctx) as an executable
+// specification. Every method has the name, argument object and result shape
+// of the kernel client (lib/kernel/iommufd.ts IommuFd) and returns what that
+// client would return from a Linux 6.12 kernel with CONFIG_IOMMUFD_TEST,
+// including the output fields the kernel leaves as the caller's input on
+// failure (the client decodes the struct after every ioctl).
+//
+// Checks run in the kernel's order; comments name the kernel function each
+// block follows. The generic dispatcher's size checks (main.c:
+// iommufd_fops_ioctl) are not reachable through typed calls and are left out.
+import { IommufdObject, ObjectTable } from './objects.ts';
+import {
+  EBADF,
+  EBADE,
+  EBADFD,
+  EBUSY,
+  EFAULT,
+  EINVAL,
+  EIO,
+  EMSGSIZE,
+  ENODEV,
+  ENOENT,
+  ENOMEM,
+  EOPNOTSUPP,
+  EOVERFLOW,
+  EPERM,
+} from './errno.ts';
+import { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE, IoPageTable, type AccessLike, type Area } from './io-pagetable.ts';
+import {
+  HardwareDomain,
+  MOCK_IO_PAGE_SIZE,
+  MockDevice,
+  MockDomain,
+  MockNestedDomain,
+  type HardwareDomainSpec,
+} from './mock.ts';
+import { ACCOUNT_MM, ACCOUNT_USER, IoPages, ULONG_MAX, U64_MAX, type AccountMode, type IndexRange } from './pages.ts';
+import { ModelProcess, PAGE_SIZE } from './process.ts';
+import { VfioCompatModel } from './vfio-compat.ts';
+
+export type U64 = bigint | number;
+export interface Errno {
+  errno: number;
+}
+export interface IovaRange {
+  start: bigint;
+  last: bigint;
+}
+
+const u64 = (v: U64 | undefined): bigint => BigInt.asUintN(64, BigInt(v ?? 0));
+const u32 = (v: number | undefined): number => (v ?? 0) >>> 0;
+
+// include/uapi/linux/iommufd.h
+const IOMMU_IOAS_MAP_FIXED_IOVA = 1;
+const IOMMU_IOAS_MAP_WRITEABLE = 2;
+const IOMMU_IOAS_MAP_READABLE = 4;
+const IOMMU_OPTION_RLIMIT_MODE = 0;
+const IOMMU_OPTION_HUGE_PAGES = 1;
+const IOMMU_OPTION_OP_SET = 0;
+const IOMMU_OPTION_OP_GET = 1;
+const IOMMU_VFIO_IOAS_GET = 0;
+const IOMMU_VFIO_IOAS_SET = 1;
+const IOMMU_VFIO_IOAS_CLEAR = 2;
+const IOMMU_HWPT_ALLOC_NEST_PARENT = 1;
+const IOMMU_HWPT_ALLOC_DIRTY_TRACKING = 2;
+const IOMMU_HWPT_FAULT_ID_VALID = 4;
+const IOMMU_HWPT_DATA_NONE = 0;
+const IOMMU_HWPT_DIRTY_TRACKING_ENABLE = 1;
+const IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR = 1;
+const IOMMU_HW_CAP_DIRTY_TRACKING = 1n;
+const IOMMU_HW_INFO_TYPE_NONE = 0;
+// iommufd_test.h
+const IOMMU_HW_INFO_TYPE_SELFTEST = 0xfeedbeef;
+const IOMMU_HW_INFO_SELFTEST_REGVAL = 0xdeadbeef;
+const IOMMU_HWPT_DATA_SELFTEST = 0xdead;
+const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
+const IOMMU_TEST_INVALIDATE_FLAG_ALL = 1;
+const MOCK_NESTED_DOMAIN_IOTLB_ID_MAX = 3;
+const MOCK_FLAGS_ACCESS_WRITE = 1;
+const MOCK_FLAGS_ACCESS_SYZ = 1 << 16;
+const MOCK_ACCESS_RW_WRITE = 1;
+const MOCK_ACCESS_RW_SLOW_PATH = 4;
+const MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES = 1;
+/** hw_pagetable.c IOMMU_HWPT_INVALIDATE_ENTRY_NUM_MAX (a Debian 6.12.117 addition) */
+const IOMMU_HWPT_INVALIDATE_ENTRY_NUM_MAX = 1 << 19;
+/** selftest.c: "Prevent syzkaller from triggering a WARN_ON in kvzalloc()" */
+const ACCESS_MAX_LENGTH = 16n * 1024n * 1024n;
+
+// ------------------------------------------------------------------ objects
+
+export class IoasObject extends IommufdObject {
+  readonly type = 'ioas' as const;
+  readonly iopt = new IoPageTable();
+  /** ioas->hwpt_list, in creation order (auto-domain search order). */
+  readonly hwpts: HwptPagingObject[] = [];
+}
+
+export class HwptPagingObject extends IommufdObject {
+  readonly type = 'hwpt_paging' as const;
+  autoDomain = false;
+  enforceCacheCoherency = false;
+  fault: FaultObject | null = null;
+  constructor(
+    readonly ioas: IoasObject,
+    readonly domain: MockDomain | HardwareDomain,
+    readonly nestParent: boolean,
+  ) {
+    super();
+  }
+}
+
+export class HwptNestedObject extends IommufdObject {
+  readonly type = 'hwpt_nested' as const;
+  fault: FaultObject | null = null;
+  constructor(
+    readonly parent: HwptPagingObject,
+    readonly domain: MockNestedDomain,
+  ) {
+    super();
+  }
+}
+
+type Hwpt = HwptPagingObject | HwptNestedObject;
+
+/** struct iommufd_device; each device here is alone in its iommu_group, so the group's hwpt is the device's. */
+export class DeviceObject extends IommufdObject {
+  readonly type = 'device' as const;
+  /** igroup->hwpt */
+  hwpt: Hwpt | null = null;
+  constructor(
+    readonly mock: MockDevice | null,
+    readonly hardware: HardwareDomainSpec | null,
+  ) {
+    super();
+  }
+  get enforceCacheCoherency(): boolean {
+    return this.hardware?.enforceCacheCoherency ?? false;
+  }
+}
+
+/** IOMMUFD_OBJ_SELFTEST of TYPE_IDEV: the "stdev" that owns a mock device. */
+export class SelftestObject extends IommufdObject {
+  readonly type = 'selftest' as const;
+  /** Set once the device is bound (the object's ID is taken before the device exists). */
+  idev!: DeviceObject;
+}
+
+interface AccessItem {
+  id: number;
+  iova: bigint;
+  length: bigint;
+  /** The per-area pins iopt_area_add_access made, undone by iopt_area_remove_access. */
+  segments: { area: Area; range: IndexRange }[];
+}
+
+/** A selftest access (struct selftest_access + struct iommufd_access), reached through its fd. */
+export class AccessObject extends IommufdObject implements AccessLike {
+  readonly type = 'access' as const;
+  ioas: IoasObject | null = null;
+  readonly items: AccessItem[] = [];
+  nextItemId = 0;
+  readonly iovaAlignment: bigint;
+  constructor(
+    readonly fd: number,
+    readonly needsPinPages: boolean,
+  ) {
+    super();
+    this.iovaAlignment = needsPinPages ? PAGE_SIZE : 1n;
+  }
+
+  /** selftest.c:iommufd_test_access_unmap: drop every item touching [iova, iova+length-1]. */
+  notifyUnmap(iova: bigint, length: bigint): void {
+    const last = iova + length - 1n;
+    for (const item of [...this.items]) {
+      if (iova > item.iova + item.length - 1n || last < item.iova) continue;
+      this.items.splice(this.items.indexOf(item), 1);
+      unpinItem(item);
+    }
+  }
+}
+
+function unpinItem(item: AccessItem): void {
+  for (const s of item.segments) {
+    s.area.pages.release([s.range]);
+    s.area.numAccesses--;
+  }
+}
+
+export class FaultObject extends IommufdObject {
+  readonly type = 'fault' as const;
+  constructor(readonly fd: number) {
+    super();
+  }
+}
+
+// ------------------------------------------------------------------ the context
+
+export class IommufdModel {
+  readonly objects = new ObjectTable();
+  /** ictx->account_mode: a /dev/iommu open starts in USER mode (main.c:iommufd_fops_open). */
+  accountMode: AccountMode = ACCOUNT_USER;
+  /** ictx->vfio_ioas: the IOAS the VFIO compat ioctls use. */
+  #vfioIoas: IoasObject | null = null;
+  #compat: VfioCompatModel | null = null;
+  /** Access and fault fds handed out by this model (numbers are the model's own). */
+  readonly #files = new Map<number, AccessObject | FaultObject>();
+  #nextFd: number;
+  #closed = false;
+  #released = false;
+
+  /**
+   * @param process the user process whose memory, credentials and counters this fd uses
+   * @param firstFd the first fd number handed out for access and fault fds
+   */
+  constructor(
+    readonly process: ModelProcess = new ModelProcess(),
+    firstFd = 1000,
+  ) {
+    this.#nextFd = firstFd;
+  }
+
+  /** The VFIO container ioctls on this fd (vfio_compat.c). */
+  get compat(): VfioCompatModel {
+    return (this.#compat ??= new VfioCompatModel(this));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // ---------------------------------------------------------------- lookups
+
+  getIoas(id: number): IoasObject | null {
+    return this.objects.get<IoasObject>(u32(id), 'ioas');
+  }
+
+  /** vfio_compat.c:get_compat_ioas */
+  compatIoas(): IoasObject | null {
+    return this.#vfioIoas && this.#vfioIoas.users > 0 ? this.#vfioIoas : null;
+  }
+
+  // ---------------------------------------------------------------- object destruction
+
+  /** iommufd_object_ops[type].destroy, after the object left the table. */
+  #destroyObject(obj: IommufdObject): void {
+    if (this.#vfioIoas === obj) this.#vfioIoas = null;
+    if (obj instanceof IoasObject) {
+      // ioas.c:iommufd_ioas_destroy → iopt_unmap_all, iopt_destroy_table
+      obj.iopt.unmapAll();
+      obj.iopt.removeReserved(null);
+      obj.iopt.allowed.clear();
+    } else if (obj instanceof HwptPagingObject) {
+      this.#destroyHwptPaging(obj);
+    } else if (obj instanceof HwptNestedObject) {
+      obj.parent.users--;
+      if (obj.fault) obj.fault.users--;
+    } else if (obj instanceof SelftestObject) {
+      this.#destroySelftest(obj);
+    } else if (obj instanceof AccessObject) {
+      this.#accessChangeIoas(obj, null);
+    }
+  }
+
+  /** hw_pagetable.c:iommufd_hwpt_paging_destroy */
+  #destroyHwptPaging(hwpt: HwptPagingObject): void {
+    const i = hwpt.ioas.hwpts.indexOf(hwpt);
+    if (i >= 0) {
+      hwpt.ioas.hwpts.splice(i, 1);
+      hwpt.ioas.iopt.removeDomain(hwpt.domain);
+      if (hwpt.domain instanceof MockDomain) hwpt.domain.iopt = null;
+    }
+    if (hwpt.fault) hwpt.fault.users--;
+    hwpt.ioas.users--;
+  }
+
+  /** selftest.c:iommufd_selftest_destroy: detach, then unbind the mock device. */
+  #destroySelftest(sobj: SelftestObject): void {
+    this.#deviceDetach(sobj.idev);
+    this.#deviceUnbind(sobj.idev);
+  }
+
+  /** iommufd_private.h:iommufd_hw_pagetable_put: an auto domain dies with its last device. */
+  #hwptPut(hwpt: Hwpt): void {
+    if (hwpt instanceof HwptPagingObject && hwpt.autoDomain) {
+      if (this.objects.putAndTryRemove(hwpt)) this.#destroyObject(hwpt);
+      return;
+    }
+    hwpt.users--;
+  }
+
+  /** device.c:iommufd_device_detach (iommufd_hw_pagetable_detach + put). */
+  #deviceDetach(idev: DeviceObject): void {
+    const hwpt = idev.hwpt;
+    if (!hwpt) return;
+    idev.hwpt = null;
+    if (hwpt instanceof HwptPagingObject) hwpt.ioas.iopt.removeReserved(idev);
+    this.#hwptPut(hwpt);
+    idev.users--;
+  }
+
+  /** device.c:iommufd_device_unbind → iommufd_object_destroy_user: drop the driver's reference, then remove. */
+  #deviceUnbind(idev: DeviceObject): void {
+    idev.users--;
+    this.objects.erase(idev);
+  }
+
+  /**
+   * main.c:iommufd_fops_release: destroy leaf objects (users == 1) in ID
+   * order, repeatedly, until the table is empty.
+   */
+  #release(): void {
+    this.#released = true;
+    while (!this.objects.isEmpty) {
+      let destroyed = 0;
+      for (const obj of this.objects.objects()) {
+        if (obj.users !== 1) continue;
+        this.objects.erase(obj);
+        this.#destroyObject(obj);
+        destroyed++;
+      }
+      if (!destroyed) break;
+    }
+  }
+
+  /**
+   * Closes the /dev/iommu fd. Access and fault fds hold a reference on the
+   * context (iommufd_ctx_get), so the release waits for the last of them.
+   */
+  close(): Errno {
+    if (this.#closed) return { errno: 0 };
+    this.#closed = true;
+    if (this.#files.size === 0) this.#release();
+    return { errno: 0 };
+  }
+
+  /**
+   * Closes an fd this model handed out: an access fd (selftest.c:
+   * iommufd_test_staccess_release: unpin every item, then destroy the access)
+   * or a fault fd (fault.c: iommufd_fault_fops_release drops its reference).
+   */
+  closeAccess(accessFd: number): Errno {
+    const file = this.#files.get(accessFd);
+    if (!file) return { errno: EBADF };
+    this.#files.delete(accessFd);
+    if (file instanceof AccessObject) {
+      file.notifyUnmap(0n, U64_MAX);
+      // iommufd_access_destroy → iommufd_object_destroy_user: drop the driver's reference, then remove
+      file.users--;
+      this.objects.erase(file);
+      this.#destroyObject(file);
+    } else {
+      file.users--;
+    }
+    if (this.#closed && this.#files.size === 0 && !this.#released) this.#release();
+    return { errno: 0 };
+  }
+
+  // ---------------------------------------------------------------- IOMMU_DESTROY
+
+  /** main.c:iommufd_destroy → iommufd_object_remove */
+  destroy(id: number): Errno {
+    const { errno, obj } = this.objects.remove(u32(id));
+    if (errno) return { errno };
+    this.#destroyObject(obj!);
+    return { errno: 0 };
+  }
+
+  // ---------------------------------------------------------------- IOAS
+
+  /** ioas.c:iommufd_ioas_alloc_ioctl */
+  ioasAlloc(args: { flags?: number } = {}): Errno & { ioasId: number } {
+    if (u32(args.flags)) return { errno: EOPNOTSUPP, ioasId: 0 };
+    const ioas = new IoasObject();
+    const rc = this.objects.reserve(ioas);
+    if (rc) return { errno: rc, ioasId: 0 };
+    this.objects.finalize(ioas);
+    return { errno: 0, ioasId: ioas.id };
+  }
+
+  /** ioas.c:iommufd_ioas_iova_ranges: the holes of the reserved ranges, EMSGSIZE (after writing the count) when they do not fit. */
+  ioasIovaRanges(args: { ioasId: number; capacity?: number; reserved?: number }): Errno & {
+    numIovas: number;
+    alignment: bigint;
+    ranges: IovaRange[];
+  } {
+    const capacity = u32(args.capacity ?? 16);
+    const failed = (errno: number) => ({ errno, numIovas: capacity, alignment: 0n, ranges: [] });
+    if (args.reserved) return failed(EOPNOTSUPP);
+    const ioas = this.getIoas(args.ioasId);
+    if (!ioas) return failed(ENOENT);
+    const all = ioas.iopt.usableRanges();
+    return {
+      errno: all.length > capacity ? EMSGSIZE : 0,
+      numIovas: all.length,
+      alignment: ioas.iopt.iovaAlignment,
+      ranges: all.slice(0, capacity).map((r) => ({ start: r.start, last: r.last })),
+    };
+  }
+
+  /** ioas.c:iommufd_ioas_allow_iovas + iommufd_ioas_load_iovas */
+  ioasAllowIovas(args: { ioasId: number; ranges: { start: U64; last: U64 }[]; reserved?: number }): Errno {
+    if (args.reserved) return { errno: EOPNOTSUPP };
+    const ioas = this.getIoas(args.ioasId);
+    if (!ioas) return { errno: ENOENT };
+    const list: IovaRange[] = [];
+    for (const r of args.ranges) {
+      const start = u64(r.start);
+      const last = u64(r.last);
+      if (start >= last) return { errno: EINVAL };
+      // An overlap with an earlier range of the same list; adjacent ranges are fine.
+      if (list.some((o) => o.start <= last && start <= o.last)) return { errno: EINVAL };
+      list.push({ start, last });
+    }
+    return { errno: ioas.iopt.setAllowed(list) };
+  }
+
+  /**
+   * io_pagetable.c:iopt_map_user_pages: new IoPages for the user range
+   * (accounted USER, or MM if the context says so, NONE with CAP_IPC_LOCK),
+   * then iopt_map_pages. `iova` null allocates one.
+   */
+  mapUserPages(iopt: IoPageTable, uptr: bigint, length: bigint, iommuProt: number, iova: bigint | null): { errno: number; iova: bigint } {
+    const pages = IoPages.alloc(this.process, uptr, length, (iommuProt & IOMMU_WRITE) !== 0);
+    if (typeof pages === 'number') return { errno: pages, iova: iova ?? 0n };
+    if (this.accountMode === ACCOUNT_MM && pages.accountMode === ACCOUNT_USER) pages.accountMode = ACCOUNT_MM;
+    const r = iopt.mapPages([{ pages, startByte: uptr - pages.uptr, length }], length, iova, iommuProt);
+    if (r.errno === 0) pages.refs--;
+    return r;
+  }
+
+  /** ioas.c:iommufd_ioas_map */
+  ioasMap(args: { ioasId: number; flags: number; userVa: U64; length: U64; iova?: U64; reserved?: number }): Errno & { iova: bigint } {
+    const flags = u32(args.flags);
+    const iova = u64(args.iova);
+    const length = u64(args.length);
+    const fail = (errno: number) => ({ errno, iova });
+    if (flags & ~(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE) || args.reserved) return fail(EOPNOTSUPP);
+    if (iova >= ULONG_MAX || length >= ULONG_MAX) return fail(EOVERFLOW);
+    if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return fail(EINVAL);
+    const ioas = this.getIoas(args.ioasId);
+    if (!ioas) return fail(ENOENT);
+    const r = this.mapUserPages(ioas.iopt, u64(args.userVa), length, convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? iova : null);
+    return r.errno ? fail(r.errno) : { errno: 0, iova: r.iova };
+  }
+
+  /** ioas.c:iommufd_ioas_copy */
+  ioasCopy(args: { dstIoasId: number; srcIoasId: number; flags: number; length: U64; dstIova?: U64; srcIova: U64 }): Errno & { dstIova: bigint } {
+    let flags = u32(args.flags);
+    let srcIova = u64(args.srcIova);
+    const dstIova = u64(args.dstIova);
+    const length = u64(args.length);
+    const fail = (errno: number) => ({ errno, dstIova });
+    // selftest.c:iommufd_test_syz_conv_iova_id: the syzkaller flag turns src_iova into {nth area, offset}.
+    if (flags & MOCK_FLAGS_ACCESS_SYZ) {
+      flags &= ~MOCK_FLAGS_ACCESS_SYZ >>> 0;
+      const src = this.getIoas(args.srcIoasId);
+      if (src) srcIova = syzConvIova(src.iopt, srcIova);
+    }
+    if (flags & ~(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)) return fail(EOPNOTSUPP);
+    if (length >= ULONG_MAX || srcIova >= ULONG_MAX || dstIova >= ULONG_MAX) return fail(EOVERFLOW);
+    if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return fail(EINVAL);
+    const src = this.getIoas(args.srcIoasId);
+    if (!src) return fail(ENOENT);
+    const got = src.iopt.getPages(srcIova, length);
+    if (got.errno) return fail(got.errno);
+    const dst = this.getIoas(args.dstIoasId);
+    if (!dst) return fail(ENOENT);
+    const r = dst.iopt.mapPages(got.slices, length, flags & IOMMU_IOAS_MAP_FIXED_IOVA ? dstIova : null, convIommuProt(flags));
+    return r.errno ? fail(r.errno) : { errno: 0, dstIova: r.iova };
+  }
+
+  /** ioas.c:iommufd_ioas_unmap: ENOENT (without writing back) if nothing was unmapped, except for unmap-all. */
+  ioasUnmap(args: { ioasId: number; iova: U64; length: U64 }): Errno & { length: bigint } {
+    const iova = u64(args.iova);
+    const length = u64(args.length);
+    const fail = (errno: number) => ({ errno, length });
+    const ioas = this.getIoas(args.ioasId);
+    if (!ioas) return fail(ENOENT);
+    if (iova === 0n && length === U64_MAX) {
+      const r = ioas.iopt.unmapAll();
+      return r.errno ? fail(r.errno) : { errno: 0, length: r.unmapped };
+    }
+    if (iova >= ULONG_MAX || length >= ULONG_MAX) return fail(EOVERFLOW);
+    const r = ioas.iopt.unmapIova(iova, length);
+    if (r.errno) return fail(r.errno);
+    if (r.unmapped === 0n) return fail(ENOENT);
+    return { errno: 0, length: r.unmapped };
+  }
+
+  // ---------------------------------------------------------------- options and compat
+
+  /** main.c:iommufd_option; ioas.c:iommufd_option_rlimit_mode, iommufd_ioas_option. val64 is copied back only on success. */
+  option(args: { optionId: number; op: number; objectId?: number; val64?: U64; reserved?: number }): Errno & { val64: bigint } {
+    const val64 = u64(args.val64);
+    const op = args.op;
+    const fail = (errno: number) => ({ errno, val64 });
+    if (args.reserved) return fail(EOPNOTSUPP);
+    switch (u32(args.optionId)) {
+      case IOMMU_OPTION_RLIMIT_MODE: {
+        if (u32(args.objectId)) return fail(EOPNOTSUPP);
+        if (op === IOMMU_OPTION_OP_GET) return { errno: 0, val64: this.accountMode === ACCOUNT_MM ? 1n : 0n };
+        if (op === IOMMU_OPTION_OP_SET) {
+          if (!this.process.credentials.sysResource) return fail(EPERM);
+          if (!this.objects.isEmpty) return fail(EBUSY);
+          if (val64 === 0n) this.accountMode = ACCOUNT_USER;
+          else if (val64 === 1n) this.accountMode = ACCOUNT_MM;
+          else return fail(EINVAL);
+          return { errno: 0, val64 };
+        }
+        return fail(EOPNOTSUPP);
+      }
+      case IOMMU_OPTION_HUGE_PAGES: {
+        const ioas = this.getIoas(u32(args.objectId));
+        if (!ioas) return fail(ENOENT);
+        if (op === IOMMU_OPTION_OP_GET) return { errno: 0, val64: ioas.iopt.disableLargePages ? 0n : 1n };
+        if (op === IOMMU_OPTION_OP_SET) {
+          if (val64 === 0n) {
+            const rc = ioas.iopt.disableLarge();
+            return rc ? fail(rc) : { errno: 0, val64 };
+          }
+          if (val64 === 1n) {
+            ioas.iopt.enableLarge();
+            return { errno: 0, val64 };
+          }
+          return fail(EINVAL);
+        }
+        return fail(EOPNOTSUPP);
+      }
+      default:
+        return fail(EOPNOTSUPP);
+    }
+  }
+
+  /** vfio_compat.c:iommufd_vfio_ioas. SET takes no reference: the IOAS stays destroyable. */
+  vfioIoas(args: { op: number; ioasId?: number; reserved?: number }): Errno & { ioasId: number } {
+    const ioasId = u32(args.ioasId);
+    if (args.reserved) return { errno: EOPNOTSUPP, ioasId };
+    switch (args.op) {
+      case IOMMU_VFIO_IOAS_GET: {
+        const ioas = this.compatIoas();
+        return ioas ? { errno: 0, ioasId: ioas.id } : { errno: ENODEV, ioasId };
+      }
+      case IOMMU_VFIO_IOAS_SET: {
+        const ioas = this.getIoas(ioasId);
+        if (!ioas) return { errno: ENOENT, ioasId };
+        this.#vfioIoas = ioas;
+        return { errno: 0, ioasId };
+      }
+      case IOMMU_VFIO_IOAS_CLEAR:
+        this.#vfioIoas = null;
+        return { errno: 0, ioasId };
+      default:
+        return { errno: EOPNOTSUPP, ioasId };
+    }
+  }
+
+  /**
+   * vfio_compat.c:iommufd_vfio_compat_ioas_create, run when a VFIO group's
+   * SET_CONTAINER names this fd: a fresh IOAS becomes the compat IOAS unless
+   * a live one exists (then the reserved ID is released again).
+   */
+  vfioGroupAttached(): Errno & { ioasId: number } {
+    const ioas = new IoasObject();
+    const rc = this.objects.reserve(ioas);
+    if (rc) return { errno: rc, ioasId: 0 };
+    const current = this.compatIoas();
+    if (current) {
+      this.objects.abort(ioas);
+      return { errno: 0, ioasId: current.id };
+    }
+    this.#vfioIoas = ioas;
+    this.objects.finalize(ioas);
+    return { errno: 0, ioasId: ioas.id };
+  }
+
+  /**
+   * A real (non-mock) device bound to this context and attached to `ptId`
+   * (an IOAS gets an automatic domain), as vfio's iommufd compat attach does
+   * (iommufd_device_bind + iommufd_device_attach). The device's reserved
+   * regions are reserved in the IOAS with the device as owner.
+   */
+  attachHardwareDevice(spec: HardwareDomainSpec, ptId: number): Errno & { devId: number; hwptId: number } {
+    const idev = new DeviceObject(null, spec);
+    const rc = this.objects.reserve(idev);
+    if (rc) return { errno: rc, devId: 0, hwptId: 0 };
+    this.objects.finalize(idev);
+    idev.users++;
+    const r = this.#changePt(idev, u32(ptId), 'attach');
+    if (r.errno) {
+      this.#deviceUnbind(idev);
+      return { errno: r.errno, devId: 0, hwptId: 0 };
+    }
+    idev.users++;
+    return { errno: 0, devId: idev.id, hwptId: r.ptId };
+  }
+
+  /** Detaches and unbinds a device made by attachHardwareDevice (the VFIO group left the container). */
+  detachHardwareDevice(devId: number): Errno {
+    const idev = this.objects.get<DeviceObject>(u32(devId), 'device');
+    if (!idev || !idev.hardware) return { errno: ENOENT };
+    this.#deviceDetach(idev);
+    this.#deviceUnbind(idev);
+    return { errno: 0 };
+  }
+
+  // ---------------------------------------------------------------- attach machinery (device.c, hw_pagetable.c)
+
+  /** device.c:iommufd_hw_pagetable_attach */
+  #hwptAttach(hwpt: Hwpt, idev: DeviceObject): number {
+    if (idev.hwpt !== null && idev.hwpt !== hwpt) return EINVAL;
+    if (hwpt instanceof HwptPagingObject) {
+      const rc = this.#enforceResvRegions(hwpt.ioas.iopt, idev);
+      if (rc) return rc;
+    }
+    const rc = domainAttachErrno(hwpt, idev);
+    if (rc) {
+      if (hwpt instanceof HwptPagingObject) hwpt.ioas.iopt.removeReserved(idev);
+      return rc;
+    }
+    idev.hwpt = hwpt;
+    hwpt.users++;
+    return 0;
+  }
+
+  /** io_pagetable.c:iopt_table_enforce_dev_resv_regions */
+  #enforceResvRegions(iopt: IoPageTable, idev: DeviceObject): number {
+    for (const r of idev.hardware?.reservedRegions ?? []) {
+      const rc = iopt.reserve(r.start, r.last, idev);
+      if (rc) {
+        iopt.removeReserved(idev);
+        return rc;
+      }
+    }
+    return 0;
+  }
+
+  /** device.c:iommufd_device_do_replace: returns the old hwpt for the caller to put, or null for "no change". */
+  #hwptReplace(hwpt: Hwpt, idev: DeviceObject): { errno: number; old: Hwpt | null } {
+    const old = idev.hwpt;
+    if (!old) return { errno: EINVAL, old: null };
+    if (hwpt === old) return { errno: 0, old: null };
+    const newPaging = hwpt instanceof HwptPagingObject ? hwpt : null;
+    const oldPaging = old instanceof HwptPagingObject ? old : null;
+    if (newPaging && (!oldPaging || newPaging.ioas !== oldPaging.ioas)) {
+      const rc = this.#enforceResvRegions(newPaging.ioas.iopt, idev);
+      if (rc) return { errno: rc, old: null };
+    }
+    const rc = domainAttachErrno(hwpt, idev);
+    if (rc) {
+      if (newPaging) newPaging.ioas.iopt.removeReserved(idev);
+      return { errno: rc, old: null };
+    }
+    if (oldPaging && (!newPaging || newPaging.ioas !== oldPaging.ioas)) oldPaging.ioas.iopt.removeReserved(idev);
+    idev.hwpt = hwpt;
+    hwpt.users++;
+    return { errno: 0, old };
+  }
+
+  /**
+   * hw_pagetable.c:iommufd_hwpt_paging_alloc. `immediate` attaches the device
+   * before the domain joins the IOAS (the auto-domain attach path).
+   */
+  #hwptPagingAlloc(
+    ioas: IoasObject,
+    idev: DeviceObject,
+    flags: number,
+    immediate: boolean,
+    userData: Uint8Array | null,
+  ): { errno: number; hwpt: HwptPagingObject | null } {
+    const validFlags = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+    const dirtyCapable = idev.mock ? idev.mock.dirtyCapable : false;
+    if (flags & ~validFlags) return { errno: EOPNOTSUPP, hwpt: null };
+    if (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING && !dirtyCapable) return { errno: EOPNOTSUPP, hwpt: null };
+    let domain: MockDomain | HardwareDomain;
+    // The object (ID) and the IOAS reference are taken before domain_alloc_user
+    // runs; when it fails both are undone, which leaves no trace.
+    if (idev.mock) {
+      // selftest.c:mock_domain_alloc_user (no parent)
+      if (userData) return { errno: EOPNOTSUPP, hwpt: null };
+      domain = new MockDomain(idev.mock, (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0);
+    } else {
+      domain = new HardwareDomain(idev.hardware!);
+    }
+    const hwpt = new HwptPagingObject(ioas, domain, (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0);
+    const rc0 = this.objects.reserve(hwpt);
+    if (rc0) return { errno: rc0, hwpt: null };
+    ioas.users++;
+    if (idev.enforceCacheCoherency) hwpt.enforceCacheCoherency = true;
+    if (immediate) {
+      const rc = this.#hwptAttach(hwpt, idev);
+      if (rc) return this.#abortHwpt(hwpt, rc);
+    }
+    if (domain instanceof MockDomain) domain.iopt = ioas.iopt;
+    const rc = ioas.iopt.addDomain(domain);
+    if (rc) {
+      if (domain instanceof MockDomain) domain.iopt = null;
+      if (immediate) {
+        // iommufd_hw_pagetable_detach: the device leaves; the abort frees the hwpt with its reference.
+        idev.hwpt = null;
+        ioas.iopt.removeReserved(idev);
+      }
+      return this.#abortHwpt(hwpt, rc);
+    }
+    ioas.hwpts.push(hwpt);
+    return { errno: 0, hwpt };
+  }
+
+  /** iommufd_object_abort_and_destroy for a hwpt that never joined its IOAS. */
+  #abortHwpt(hwpt: HwptPagingObject, errno: number): { errno: number; hwpt: null } {
+    hwpt.ioas.users--;
+    this.objects.abort(hwpt);
+    return { errno, hwpt: null };
+  }
+
+  /** device.c:iommufd_device_auto_get_domain */
+  #autoGetDomain(idev: DeviceObject, ioas: IoasObject, mode: 'attach' | 'replace'): { errno: number; ptId: number; destroy: Hwpt | null } {
+    for (const hwpt of ioas.hwpts) {
+      if (!hwpt.autoDomain || hwpt.users === 0) continue;
+      let errno: number;
+      let destroy: Hwpt | null = null;
+      if (mode === 'attach') errno = this.#hwptAttach(hwpt, idev);
+      else ({ errno, old: destroy } = this.#hwptReplace(hwpt, idev));
+      // "-EINVAL means the domain is incompatible with the device."
+      if (errno === EINVAL) continue;
+      if (errno) return { errno, ptId: 0, destroy: null };
+      return { errno: 0, ptId: hwpt.id, destroy };
+    }
+    const r = this.#hwptPagingAlloc(ioas, idev, 0, mode === 'attach', null);
+    if (r.errno) return { errno: r.errno, ptId: 0, destroy: null };
+    const hwpt = r.hwpt!;
+    let destroy: Hwpt | null = null;
+    if (mode === 'replace') {
+      const rr = this.#hwptReplace(hwpt, idev);
+      if (rr.errno) {
+        // iommufd_object_abort_and_destroy → iommufd_hwpt_paging_abort: the domain leaves the IOAS again.
+        ioas.hwpts.splice(ioas.hwpts.indexOf(hwpt), 1);
+        ioas.iopt.removeDomain(hwpt.domain);
+        this.#abortHwpt(hwpt, rr.errno);
+        return { errno: rr.errno, ptId: 0, destroy: null };
+      }
+      destroy = rr.old;
+    }
+    hwpt.autoDomain = true;
+    this.objects.finalize(hwpt);
+    return { errno: 0, ptId: hwpt.id, destroy };
+  }
+
+  /** device.c:iommufd_device_change_pt */
+  #changePt(idev: DeviceObject, ptId: number, mode: 'attach' | 'replace'): { errno: number; ptId: number } {
+    const pt = this.objects.get(ptId);
+    if (!pt) return { errno: ENOENT, ptId };
+    let destroy: Hwpt | null = null;
+    let outId = ptId;
+    if (pt instanceof HwptPagingObject || pt instanceof HwptNestedObject) {
+      if (mode === 'attach') {
+        const rc = this.#hwptAttach(pt, idev);
+        if (rc) return { errno: rc, ptId };
+      } else {
+        const r = this.#hwptReplace(pt, idev);
+        if (r.errno) return { errno: r.errno, ptId };
+        destroy = r.old;
+      }
+    } else if (pt instanceof IoasObject) {
+      const r = this.#autoGetDomain(idev, pt, mode);
+      if (r.errno) return { errno: r.errno, ptId };
+      destroy = r.destroy;
+      outId = r.ptId;
+    } else {
+      return { errno: EINVAL, ptId };
+    }
+    if (destroy) this.#hwptPut(destroy);
+    return { errno: 0, ptId: outId };
+  }
+
+  // ---------------------------------------------------------------- HWPT and device info
+
+  /** hw_pagetable.c:iommufd_hwpt_alloc */
+  hwptAlloc(args: { flags?: number; devId: number; ptId: number; dataType?: number; data?: Uint8Array; faultId?: number }): Errno & { hwptId: number } {
+    const flags = u32(args.flags);
+    const dataType = u32(args.dataType ?? IOMMU_HWPT_DATA_NONE);
+    const data = args.data && args.data.byteLength > 0 ? args.data : null;
+    const dataLen = args.data?.byteLength ?? 0;
+    const fail = (errno: number) => ({ errno, hwptId: 0 });
+    if ((dataType === IOMMU_HWPT_DATA_NONE && dataLen) || (dataType !== IOMMU_HWPT_DATA_NONE && !dataLen)) return fail(EINVAL);
+    const idev = this.objects.get<DeviceObject>(u32(args.devId), 'device');
+    if (!idev) return fail(ENOENT);
+    const pt = this.objects.get(u32(args.ptId));
+    // "pt_obj lookup failure" is reported as EINVAL, not ENOENT.
+    if (!pt) return fail(EINVAL);
+    let hwpt: Hwpt;
+    if (pt instanceof IoasObject) {
+      const r = this.#hwptPagingAlloc(pt, idev, flags, false, data);
+      if (r.errno) return fail(r.errno);
+      hwpt = r.hwpt!;
+    } else if (pt instanceof HwptPagingObject) {
+      const r = this.#hwptNestedAlloc(pt, idev, flags, dataType, data);
+      if (r.errno) return fail(r.errno);
+      hwpt = r.hwpt!;
+    } else {
+      return fail(EINVAL);
+    }
+    if (flags & IOMMU_HWPT_FAULT_ID_VALID) {
+      const fault = this.objects.get<FaultObject>(u32(args.faultId), 'fault');
+      if (!fault) {
+        this.#abortAndDestroy(hwpt);
+        return fail(ENOENT);
+      }
+      hwpt.fault = fault;
+      fault.users++;
+    }
+    this.objects.finalize(hwpt);
+    return { errno: 0, hwptId: hwpt.id };
+  }
+
+  #abortAndDestroy(hwpt: Hwpt): void {
+    this.#destroyObject(hwpt);
+    this.objects.abort(hwpt);
+  }
+
+  /** hw_pagetable.c:iommufd_hwpt_nested_alloc + selftest.c:mock_domain_alloc_user (with a parent) */
+  #hwptNestedAlloc(
+    parent: HwptPagingObject,
+    idev: DeviceObject,
+    flags: number,
+    dataType: number,
+    data: Uint8Array | null,
+  ): { errno: number; hwpt: HwptNestedObject | null } {
+    const fail = (errno: number) => ({ errno, hwpt: null });
+    if (flags & ~IOMMU_HWPT_FAULT_ID_VALID || !data || !idev.mock) return fail(EOPNOTSUPP);
+    if (parent.autoDomain || !parent.nestParent || !(parent.domain instanceof MockDomain)) return fail(EINVAL);
+    // The object is allocated (ID reserved, parent referenced) before the driver looks at the data.
+    if (dataType !== IOMMU_HWPT_DATA_SELFTEST || flags & ~IOMMU_HWPT_FAULT_ID_VALID) return fail(EOPNOTSUPP);
+    // iommu_copy_struct_from_user(&user_cfg, user_data, IOMMU_HWPT_DATA_SELFTEST, iotlb): len must be exactly sizeof (4)
+    if (data.byteLength < 4 || data.byteLength > 4) return fail(EINVAL);
+    const iotlb = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
+    const hwpt = new HwptNestedObject(parent, new MockNestedDomain(parent.domain, iotlb));
+    const rc = this.objects.reserve(hwpt);
+    if (rc) return fail(rc);
+    parent.users++;
+    return { errno: 0, hwpt };
+  }
+
+  /** device.c:iommufd_get_hw_info */
+  getHwInfo(args: { devId: number; dataLen?: number; flags?: number }): Errno & {
+    dataLen: number;
+    dataType: number;
+    capabilities: bigint;
+    maxPasidLog2: number;
+    data: Uint8Array;
+  } {
+    const dataLen = u32(args.dataLen ?? 64);
+    const data = new Uint8Array(dataLen);
+    const fail = (errno: number) => ({ errno, dataLen, dataType: 0, capabilities: 0n, maxPasidLog2: 0, data });
+    if (u32(args.flags)) return fail(EOPNOTSUPP);
+    const idev = this.objects.get<DeviceObject>(u32(args.devId), 'device');
+    if (!idev) return fail(ENOENT);
+    if (!idev.mock) return fail(EOPNOTSUPP); // real drivers' hw_info is not modelled; never reached by the typed API
+    // selftest.c:mock_domain_hw_info: struct iommu_test_hw_info { flags = 0, test_reg = 0xdeadbeef }
+    const info = new Uint8Array(8);
+    new DataView(info.buffer).setUint32(4, IOMMU_HW_INFO_SELFTEST_REGVAL, true);
+    data.set(info.subarray(0, Math.min(dataLen, info.length)));
+    return {
+      errno: 0,
+      dataLen: info.length,
+      dataType: IOMMU_HW_INFO_TYPE_SELFTEST,
+      capabilities: idev.mock.dirtyCapable ? IOMMU_HW_CAP_DIRTY_TRACKING : 0n,
+      maxPasidLog2: 0,
+      data,
+    };
+  }
+
+  /** hw_pagetable.c:iommufd_hwpt_set_dirty_tracking → io_pagetable.c:iopt_set_dirty_tracking */
+  hwptSetDirtyTracking(args: { hwptId: number; enable: boolean; flags?: number }): Errno {
+    const flags = u32(args.flags ?? (args.enable ? IOMMU_HWPT_DIRTY_TRACKING_ENABLE : 0));
+    if (flags & ~IOMMU_HWPT_DIRTY_TRACKING_ENABLE) return { errno: EOPNOTSUPP };
+    const hwpt = this.objects.get<HwptPagingObject>(u32(args.hwptId), 'hwpt_paging');
+    if (!hwpt) return { errno: ENOENT };
+    const domain = hwpt.domain;
+    if (!(domain instanceof MockDomain) || !domain.dirtyOps) return { errno: EOPNOTSUPP };
+    const enable = (flags & IOMMU_HWPT_DIRTY_TRACKING_ENABLE) !== 0;
+    // iopt_clear_dirty_data: "Clear dirty bits from PTEs to ensure a clean snapshot"
+    if (enable) domain.dirty.clear();
+    domain.tracking = enable;
+    return { errno: 0 };
+  }
+
+  /**
+   * hw_pagetable.c:iommufd_hwpt_get_dirty_bitmap → io_pagetable.c:
+   * iopt_read_and_clear_dirty_data. Dirty bits are OR-ed into `bitmap`.
+   * iommu_read_and_clear_dirty ignores what iova_bitmap_for_each returns, so
+   * once the range checks pass the ioctl succeeds, even if the walk stopped
+   * (a hole in the areas, tracking off).
+   */
+  hwptGetDirtyBitmap(args: { hwptId: number; flags?: number; iova: U64; length: U64; pageSize: U64; bitmap: Uint8Array }): Errno {
+    const flags = u32(args.flags);
+    if (flags & ~IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) return { errno: EOPNOTSUPP };
+    const hwpt = this.objects.get<HwptPagingObject>(u32(args.hwptId), 'hwpt_paging');
+    if (!hwpt) return { errno: ENOENT };
+    const iopt = hwpt.ioas.iopt;
+    const iova = u64(args.iova);
+    const length = u64(args.length);
+    const pageSize = u64(args.pageSize);
+    // io_pagetable.c:iommufd_check_iova_range
+    if (!length) return { errno: EINVAL };
+    const last = iova + length - 1n;
+    if (last > ULONG_MAX) return { errno: EOVERFLOW };
+    const align = iopt.iovaAlignment;
+    const end = BigInt.asUintN(64, last + 1n);
+    if (iova & (align - 1n) || end & (align - 1n)) return { errno: EINVAL };
+    if (!pageSize) return { errno: EINVAL };
+    if (iova & (pageSize - 1n) || end & (pageSize - 1n)) return { errno: EINVAL };
+    const domain = hwpt.domain;
+    if (!(domain instanceof MockDomain) || !domain.dirtyOps) return { errno: EOPNOTSUPP };
+    const shift = BigInt((pageSize & -pageSize).toString(2).length - 1);
+    const record = (at: bigint, size: bigint) => {
+      // iova_bitmap_set: bits for [at, at+size-1] relative to the bitmap's iova
+      const firstBit = (at - iova) >> shift;
+      const lastBit = (at + size - 1n - iova) >> shift;
+      for (let b = firstBit; b <= lastBit; b++) {
+        const byte = Number(b >> 3n);
+        if (byte < args.bitmap.length) args.bitmap[byte]! |= 1 << Number(b & 7n);
+      }
+    };
+    for (const step of iopt.contig(iova, last).steps) {
+      // selftest.c:mock_domain_read_and_clear_dirty over [cur, step.last]
+      if (!domain.tracking) break; // EINVAL, swallowed
+      const stop = step.last + 1n;
+      let at = step.cur;
+      do {
+        const chunk = at / MOCK_IO_PAGE_SIZE;
+        if (domain.entryAt(chunk) && domain.dirty.has(chunk)) {
+          if (!(flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR)) domain.dirty.delete(chunk);
+          record(at, MOCK_IO_PAGE_SIZE);
+        }
+        at += MOCK_IO_PAGE_SIZE;
+      } while (at < stop);
+    }
+    return { errno: 0 };
+  }
+
+  /** hw_pagetable.c:iommufd_hwpt_invalidate → selftest.c:mock_domain_cache_invalidate_user. entry_num reports how many were handled, also on failure. */
+  hwptInvalidate(args: { hwptId: number; dataType: number; entryLen: number; entryNum: number; entries: Uint8Array | null }): Errno & { entryNum: number } {
+    const entryLen = u32(args.entryLen);
+    const entryNum = u32(args.entryNum);
+    const hasPtr = !!args.entries && args.entries.byteLength > 0;
+    if (entryNum && (!hasPtr || !entryLen || entryLen > Number(PAGE_SIZE) || entryNum > IOMMU_HWPT_INVALIDATE_ENTRY_NUM_MAX)) {
+      return { errno: EINVAL, entryNum: 0 };
+    }
+    const hwpt = this.objects.get<HwptNestedObject>(u32(args.hwptId), 'hwpt_nested');
+    if (!hwpt) return { errno: ENOENT, entryNum: 0 };
+    if (u32(args.dataType) !== IOMMU_HWPT_INVALIDATE_DATA_SELFTEST) return { errno: EINVAL, entryNum: 0 };
+    let processed = 0;
+    const bytes = args.entries!;
+    for (let i = 0; i < entryNum; i++) {
+      // iommu_copy_struct_from_user_array: entry_len must be exactly sizeof(struct iommu_hwpt_invalidate_selftest) = 8
+      if (entryLen !== 8) return { errno: EINVAL, entryNum: processed };
+      const off = i * entryLen;
+      if (off + 8 > bytes.byteLength) return { errno: EFAULT, entryNum: processed };
+      const dv = new DataView(bytes.buffer, bytes.byteOffset + off, 8);
+      const invFlags = dv.getUint32(0, true);
+      const iotlbId = dv.getUint32(4, true);
+      if (invFlags & ~IOMMU_TEST_INVALIDATE_FLAG_ALL) return { errno: EOPNOTSUPP, entryNum: processed };
+      if (iotlbId > MOCK_NESTED_DOMAIN_IOTLB_ID_MAX) return { errno: EINVAL, entryNum: processed };
+      if (invFlags & IOMMU_TEST_INVALIDATE_FLAG_ALL) hwpt.domain.iotlb.fill(0);
+      else hwpt.domain.iotlb[iotlbId] = 0;
+      processed++;
+    }
+    return { errno: 0, entryNum: processed };
+  }
+
+  /** fault.c:iommufd_fault_alloc: the fault object is busy while its fd is open. */
+  faultQueueAlloc(args: { flags?: number } = {}): Errno & { faultId: number; faultFd: number } {
+    if (u32(args.flags)) return { errno: EOPNOTSUPP, faultId: 0, faultFd: 0 };
+    const fault = new FaultObject(this.#nextFd++);
+    const rc = this.objects.reserve(fault);
+    if (rc) return { errno: rc, faultId: 0, faultFd: 0 };
+    fault.users++;
+    this.#files.set(fault.fd, fault);
+    this.objects.finalize(fault);
+    return { errno: 0, faultId: fault.id, faultFd: fault.fd };
+  }
+
+  // ---------------------------------------------------------------- IOMMU_TEST_CMD
+
+  /** selftest.c:iommufd_test_add_reserved */
+  testAddReserved(args: { ioasId: number; start: U64; length: U64 }): Errno {
+    const start = u64(args.start);
+    const length = u64(args.length);
+    if (!length) return { errno: EINVAL };
+    const last = start + length - 1n;
+    if (last > ULONG_MAX) return { errno: EOVERFLOW };
+    const ioas = this.getIoas(args.ioasId);
+    if (!ioas) return { errno: ENOENT };
+    return { errno: ioas.iopt.reserve(start, last, null) };
+  }
+
+  /** selftest.c:iommufd_test_mock_domain with dev_flags 0 */
+  testMockDomain(args: { ptId: number }): Errno & { stdevId: number; hwptId: number; idevId: number } {
+    return this.#mockDomain(u32(args.ptId), 0);
+  }
+
+  testMockDomainFlags(args: { ptId: number; devFlags: number }): Errno & { stdevId: number; hwptId: number; idevId: number } {
+    return this.#mockDomain(u32(args.ptId), u32(args.devFlags));
+  }
+
+  /**
+   * selftest.c:iommufd_test_mock_domain: the selftest object takes the first
+   * ID, the bound device the next, an automatic HWPT (if one is made) the
+   * third. Every failure releases them all.
+   */
+  #mockDomain(ptId: number, devFlags: number): Errno & { stdevId: number; hwptId: number; idevId: number } {
+    const fail = (errno: number) => ({ errno, stdevId: 0, hwptId: 0, idevId: 0 });
+    const sobj = new SelftestObject();
+    const rc = this.objects.reserve(sobj);
+    if (rc) return fail(rc);
+    // selftest.c:mock_dev_create
+    if (devFlags & ~(1 | 2)) {
+      this.objects.abort(sobj);
+      return fail(EINVAL);
+    }
+    // device.c:iommufd_device_bind: finalized at once, with the driver's reference
+    const idev = new DeviceObject(new MockDevice(devFlags), null);
+    const rcBind = this.objects.reserve(idev);
+    if (rcBind) {
+      this.objects.abort(sobj);
+      return fail(rcBind);
+    }
+    this.objects.finalize(idev);
+    idev.users++;
+    const r = this.#changePt(idev, ptId, 'attach');
+    if (r.errno) {
+      this.#deviceUnbind(idev);
+      this.objects.abort(sobj);
+      return fail(r.errno);
+    }
+    idev.users++; // iommufd_device_attach: "Pairs with iommufd_device_detach()"
+    sobj.idev = idev;
+    this.objects.finalize(sobj);
+    return { errno: 0, stdevId: sobj.id, hwptId: r.ptId, idevId: idev.id };
+  }
+
+  /** selftest.c:iommufd_test_mock_domain_replace → device.c:iommufd_device_replace */
+  testMockDomainReplace(args: { stdevId: number; ptId: number }): Errno & { ptId: number } {
+    const ptId = u32(args.ptId);
+    const sobj = this.objects.get<SelftestObject>(u32(args.stdevId), 'selftest');
+    if (!sobj) return { errno: ENOENT, ptId };
+    const r = this.#changePt(sobj.idev, ptId, 'replace');
+    return r.errno ? { errno: r.errno, ptId } : { errno: 0, ptId: r.ptId };
+  }
+
+  /** The mock domain behind a HWPT_PAGING id (selftest.c:get_md_pagetable). */
+  #mockPagetable(id: number): { errno: number; domain: MockDomain | null } {
+    const hwpt = this.objects.get<HwptPagingObject>(u32(id), 'hwpt_paging');
+    if (!hwpt) return { errno: ENOENT, domain: null };
+    if (!(hwpt.domain instanceof MockDomain)) return { errno: EINVAL, domain: null };
+    return { errno: 0, domain: hwpt.domain };
+  }
+
+  /** get_user_pages_fast(addr, 1, 0): the page now under the VA, or null (EFAULT). */
+  #gupRead(address: bigint): number | null {
+    const m = this.process.memory.mappingAt(address);
+    if (!m || (m.prot & 3) === 0) return null;
+    return this.process.memory.pageAt(address)?.id ?? null;
+  }
+
+  /** selftest.c:iommufd_test_md_check_pa: every 2048-byte chunk must map the page now under the user VA. */
+  testCheckMap(args: { hwptId: number; iova: U64; length: U64; uptr: U64 }): Errno {
+    let iova = u64(args.iova);
+    let length = u64(args.length);
+    let uptr = u64(args.uptr);
+    if (iova % MOCK_IO_PAGE_SIZE || length % MOCK_IO_PAGE_SIZE || uptr % MOCK_IO_PAGE_SIZE || uptr + length > ULONG_MAX) return { errno: EINVAL };
+    const { errno, domain } = this.#mockPagetable(args.hwptId);
+    if (errno) return { errno };
+    for (; length; length -= MOCK_IO_PAGE_SIZE) {
+      const page = this.#gupRead(uptr - (uptr % PAGE_SIZE));
+      if (page === null) return { errno: EFAULT };
+      const ent = domain!.entryAt(iova / MOCK_IO_PAGE_SIZE);
+      if (!ent || ent.pageId !== page || ent.offset !== uptr % PAGE_SIZE) return { errno: EINVAL };
+      iova += MOCK_IO_PAGE_SIZE;
+      uptr += MOCK_IO_PAGE_SIZE;
+    }
+    return { errno: 0 };
+  }
+
+  /** selftest.c:iommufd_test_md_check_refs: the pin count of every page must equal `refs`. */
+  testCheckRefs(args: { length: U64; uptr: U64; refs: number }): Errno {
+    let length = u64(args.length);
+    let uptr = u64(args.uptr);
+    if (length % PAGE_SIZE || uptr % PAGE_SIZE || uptr + length > ULONG_MAX) return { errno: EINVAL };
+    for (; length; length -= PAGE_SIZE) {
+      const page = this.#gupRead(uptr);
+      if (page === null) return { errno: EFAULT };
+      if (this.process.pinsOf(page) !== u32(args.refs)) return { errno: EIO };
+      uptr += PAGE_SIZE;
+    }
+    return { errno: 0 };
+  }
+
+  /**
+   * selftest.c:iommufd_test_create_access. The access object takes an ID that
+   * is never reported; the caller gets an fd (this model's own number).
+   */
+  testCreateAccess(args: { ioasId: number; flags?: number }): Errno & { accessFd: number } {
+    const flags = u32(args.flags);
+    if (flags & ~MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) return { errno: EOPNOTSUPP, accessFd: 0 };
+    const access = new AccessObject(this.#nextFd, (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) !== 0);
+    const rc = this.objects.reserve(access);
+    if (rc) return { errno: rc, accessFd: 0 };
+    this.objects.finalize(access);
+    access.users++;
+    // device.c:iommufd_access_attach
+    const ioas = this.getIoas(args.ioasId);
+    const rcAttach = ioas ? this.#accessChangeIoas(access, ioas) : ENOENT;
+    if (rcAttach) {
+      access.users--;
+      this.objects.erase(access);
+      return { errno: rcAttach, accessFd: 0 };
+    }
+    this.#nextFd++;
+    this.#files.set(access.fd, access);
+    return { errno: 0, accessFd: access.fd };
+  }
+
+  /** device.c:iommufd_access_change_ioas */
+  #accessChangeIoas(access: AccessObject, next: IoasObject | null): number {
+    const cur = access.ioas;
+    if (cur === next) return 0;
+    if (next) {
+      const rc = next.iopt.addAccess(access);
+      if (rc) return rc;
+      next.users++;
+    }
+    if (cur) {
+      access.notifyUnmap(0n, U64_MAX);
+      cur.iopt.removeAccess(access);
+      cur.users--;
+    }
+    access.ioas = next;
+    return 0;
+  }
+
+  /** selftest.c:iommufd_access_get: anything but a live access fd is EBADFD. */
+  #access(fd: number): AccessObject | null {
+    const f = this.#files.get(fd);
+    return f instanceof AccessObject ? f : null;
+  }
+
+  /** selftest.c:iommufd_test_access_item_destroy */
+  testDestroyAccessPages(args: { accessFd: number; accessPagesId: number }): Errno {
+    const access = this.#access(args.accessFd);
+    if (!access) return { errno: EBADFD };
+    const item = access.items.find((i) => i.id === u32(args.accessPagesId));
+    if (!item) return { errno: ENOENT };
+    access.items.splice(access.items.indexOf(item), 1);
+    unpinItem(item);
+    return { errno: 0 };
+  }
+
+  /** selftest.c:iommufd_test_access_pages → device.c:iommufd_access_pin_pages, then the page comparison against `uptr`. */
+  testAccessPages(args: { accessFd: number; flags?: number; iova: U64; length: U64; uptr: U64 }): Errno & { accessPagesId: number } {
+    const flags = u32(args.flags);
+    let iova = u64(args.iova);
+    const length = u64(args.length);
+    const uptr = u64(args.uptr);
+    const fail = (errno: number) => ({ errno, accessPagesId: 0 });
+    if (length > ACCESS_MAX_LENGTH) return fail(ENOMEM);
+    if (flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ)) return fail(EOPNOTSUPP);
+    const access = this.#access(args.accessFd);
+    if (!access) return fail(EBADFD);
+    if (!access.needsPinPages) return fail(EOPNOTSUPP);
+    if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = access.ioas ? syzConvIova(access.ioas.iopt, iova) : 0n;
+    const write = (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0;
+
+    // device.c:iommufd_access_pin_pages
+    if (!length) return fail(EINVAL);
+    const last = iova + length - 1n;
+    if (last > ULONG_MAX) return fail(EOVERFLOW);
+    if (!access.ioas) return fail(ENOENT);
+    const { steps, done } = access.ioas.iopt.contig(iova, last);
+    const segments: AccessItem['segments'] = [];
+    const unwind = (errno: number) => {
+      unpinItem({ id: -1, iova, length, segments });
+      return fail(errno);
+    };
+    for (let i = 0; i < steps.length; i++) {
+      const { area, cur, last: segLast } = steps[i]!;
+      const isDone = last <= area.last; // iopt_area_contig_done
+      // iopt_area_contig_is_aligned: page-aligned start, and a non-final area must end on a page boundary
+      if (area.startByteOf(cur) % PAGE_SIZE) return unwind(EINVAL);
+      if (!isDone && area.startByteOf(area.last) % PAGE_SIZE !== PAGE_SIZE - 1n) return unwind(EINVAL);
+      if (!(area.iommuProt & (write ? IOMMU_WRITE : IOMMU_READ))) return unwind(EPERM);
+      // pages.c:iopt_area_add_access
+      if (write && !area.pages.writable) return unwind(EPERM);
+      const range = { start: area.indexOf(cur), last: area.indexOf(segLast) };
+      const rc = area.pages.hold([range]);
+      if (rc) return unwind(rc);
+      area.numAccesses++;
+      segments.push({ area, range });
+    }
+    if (!done) return unwind(ENOENT);
+
+    // selftest.c:iommufd_test_check_pages: "For syzkaller allow uptr to be NULL to skip this check"
+    if (uptr) {
+      const pinned = segments.flatMap((s) => {
+        const ids: number[] = [];
+        for (let i = s.range.start; i <= s.range.last; i++) ids.push(s.area.pages.pinned.get(i)!);
+        return ids;
+      });
+      let at = uptr - (iova % PAGE_SIZE);
+      for (const id of pinned) {
+        const page = this.#gupRead(at);
+        if (page === null) return unwind(EFAULT);
+        if (page !== id) return unwind(EBADE);
+        at += PAGE_SIZE;
+      }
+    }
+    const item: AccessItem = { id: access.nextItemId++, iova, length, segments };
+    access.items.push(item);
+    return { errno: 0, accessPagesId: item.id };
+  }
+
+  /**
+   * selftest.c:iommufd_test_access_rw → device.c:iommufd_access_rw →
+   * pages.c:iopt_pages_rw_access. The model has no memory contents: it
+   * answers the errno only.
+   */
+  testAccessRw(args: { accessFd: number; iova: U64; length: U64; uptr: U64; flags?: number }): Errno {
+    const flags = u32(args.flags);
+    let iova = u64(args.iova);
+    const length = u64(args.length);
+    const uptr = u64(args.uptr);
+    if (length > ACCESS_MAX_LENGTH) return { errno: ENOMEM };
+    if (flags & ~(MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH | MOCK_FLAGS_ACCESS_SYZ)) return { errno: EOPNOTSUPP };
+    const access = this.#access(args.accessFd);
+    if (!access) return { errno: EBADFD };
+    const write = (flags & MOCK_ACCESS_RW_WRITE) !== 0;
+    // Writing to the IOVA first reads the caller's buffer (copy_from_user).
+    if (write && !this.#userRangeOk(uptr, length, false)) return { errno: EFAULT };
+    if (flags & MOCK_FLAGS_ACCESS_SYZ) iova = access.ioas ? syzConvIova(access.ioas.iopt, iova) : 0n;
+    if (!length) return { errno: EINVAL };
+    const last = iova + length - 1n;
+    if (last > ULONG_MAX) return { errno: EOVERFLOW };
+    if (!access.ioas) return { errno: ENOENT };
+    const { steps, done } = access.ioas.iopt.contig(iova, last);
+    for (const { area, cur, last: segLast } of steps) {
+      if (!(area.iommuProt & (write ? IOMMU_WRITE : IOMMU_READ))) return { errno: EPERM };
+      const rc = this.#pagesRwAccess(area.pages, area.startByteOf(cur), segLast - cur + 1n, flags);
+      if (rc) return { errno: rc };
+    }
+    if (!done) return { errno: ENOENT };
+    // Reading from the IOVA ends with copy_to_user into the caller's buffer.
+    if (!write && !this.#userRangeOk(uptr, length, true)) return { errno: EFAULT };
+    return { errno: 0 };
+  }
+
+  /** pages.c:iopt_pages_rw_access */
+  #pagesRwAccess(pages: IoPages, startByte: bigint, length: bigint, flags: number): number {
+    const write = (flags & MOCK_ACCESS_RW_WRITE) !== 0;
+    if (write && !pages.writable) return EPERM;
+    const startIndex = Number(startByte / PAGE_SIZE);
+    const lastIndex = Number((startByte + length - 1n) / PAGE_SIZE);
+    if (flags & MOCK_ACCESS_RW_SLOW_PATH) {
+      if (startIndex === lastIndex) {
+        // iopt_pages_rw_page: pin_user_pages_remote with FOLL_WRITE only for a write
+        const page = this.process.memory.pageAt(pages.addressOf(startIndex));
+        if (!page || (write ? !page.writable : !page.readable)) return EFAULT;
+        return 0;
+      }
+      // iopt_pages_rw_slow: a pfn_reader, pinning with the pages' own gup flags
+      return pages.temporaryPinErrno(startIndex, lastIndex);
+    }
+    // The fast path copies through the user VA (copy_to_user / copy_from_user).
+    return this.#userRangeOk(pages.uptr + startByte, length, write) ? 0 : EFAULT;
+  }
+
+  /** Whether copy_{from,to}_user over [addr, addr+length) would succeed. */
+  #userRangeOk(addr: bigint, length: bigint, write: boolean): boolean {
+    if (length === 0n) return true;
+    const end = addr + length;
+    for (let p = addr - (addr % PAGE_SIZE); p < end; p += PAGE_SIZE) {
+      const m = this.process.memory.mappingAt(p);
+      if (!m || (write ? !(m.prot & 2) : !(m.prot & 1))) return false;
+    }
+    return true;
+  }
+
+  /** selftest.c iommufd_test case IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: a global batch size, no semantic effect. */
+  testSetTempMemoryLimit(args: { limit: number }): Errno {
+    // "Protect _batch_init(), can not be less than elmsz"
+    return { errno: u32(args.limit) < 12 ? EINVAL : 0 };
+  }
+
+  /** selftest.c:iommufd_test_access_replace_ioas → device.c:iommufd_access_replace */
+  testAccessReplaceIoas(args: { accessFd: number; ioasId: number }): Errno {
+    const access = this.#access(args.accessFd);
+    if (!access) return { errno: EBADFD };
+    if (!access.ioas) return { errno: ENOENT };
+    const ioas = this.getIoas(args.ioasId);
+    if (!ioas) return { errno: ENOENT };
+    return { errno: this.#accessChangeIoas(access, ioas) };
+  }
+
+  /**
+   * selftest.c:iommufd_test_dirty: marks chunks dirty from a user bitmap.
+   * The model cannot read user memory, so the caller passes the bitmap's
+   * bytes as `bits` (what the kernel would copy_from_user from `uptr`).
+   * Note the selftest indexes the mock xarray with cur / page_size (not
+   * cur / MOCK_IO_PAGE_SIZE): with page_size != 2048 it marks other chunks.
+   */
+  testDirty(args: { hwptId: number; flags?: number; iova: U64; length: U64; pageSize: U64; uptr: U64; bits?: Uint8Array }): Errno & { nrDirty: bigint } {
+    const iova = u64(args.iova);
+    const length = u64(args.length);
+    const pageSize = u64(args.pageSize);
+    const uptr = u64(args.uptr);
+    const fail = (errno: number) => ({ errno, nrDirty: 0n });
+    if (!pageSize || !length || iova % pageSize || length % pageSize || !uptr) return fail(EINVAL);
+    const max = length / pageSize;
+    if (max > 16n * 1024n * 1024n * 8n) return fail(EOVERFLOW);
+    const { errno, domain } = this.#mockPagetable(args.hwptId);
+    if (errno) return fail(errno);
+    if (!domain!.tracking) return fail(EINVAL);
+    if (!this.#userRangeOk(uptr, (max + 7n) / 8n, false)) return fail(EFAULT);
+    if (!args.bits) throw new Error('IommufdModel.testDirty needs `bits`: the bytes of the user bitmap at uptr');
+    let count = 0n;
+    for (let i = 0n; i < max; i++) {
+      const byte = args.bits[Number(i >> 3n)] ?? 0;
+      if (!(byte & (1 << Number(i & 7n)))) continue;
+      const chunk = (iova + i * pageSize) / pageSize;
+      if (domain!.entryAt(chunk)) {
+        domain!.dirty.add(chunk);
+        count++;
+      }
+    }
+    return { errno: 0, nrDirty: count };
+  }
+
+  /** selftest.c:iommufd_test_md_check_iotlb */
+  testCheckIotlb(args: { hwptId: number; iotlbId: number; iotlb: number }): Errno {
+    const hwpt = this.objects.get<HwptNestedObject>(u32(args.hwptId), 'hwpt_nested');
+    if (!hwpt) return { errno: ENOENT };
+    const id = u32(args.iotlbId);
+    if (id > MOCK_NESTED_DOMAIN_IOTLB_ID_MAX || hwpt.domain.iotlb[id] !== u32(args.iotlb)) return { errno: EINVAL };
+    return { errno: 0 };
+  }
+}
+
+/** ioas.c:conv_iommu_prot */
+export function convIommuProt(flags: number): number {
+  let prot = IOMMU_CACHE;
+  if (flags & IOMMU_IOAS_MAP_WRITEABLE) prot |= IOMMU_WRITE;
+  if (flags & IOMMU_IOAS_MAP_READABLE) prot |= IOMMU_READ;
+  return prot;
+}
+
+/** selftest.c:__iommufd_test_syz_conv_iova: {u32 nth_area, u32 offset} → that area's iova + offset, or 0. */
+function syzConvIova(iopt: IoPageTable, value: bigint): bigint {
+  let nth = Number(value & 0xffff_ffffn);
+  const offset = value >> 32n;
+  for (const area of iopt.areas) {
+    if (nth === 0) return BigInt.asUintN(64, area.start + offset);
+    nth--;
+  }
+  return 0n;
+}
+
+/** The driver's attach_dev for a hwpt's domain (selftest.c:mock_domain_nop_attach; real domains accept). */
+function domainAttachErrno(hwpt: Hwpt, idev: DeviceObject): number {
+  if (hwpt instanceof HwptPagingObject && hwpt.domain instanceof MockDomain) {
+    if (!idev.mock) return EINVAL;
+    return hwpt.domain.attachErrno(idev.mock);
+  }
+  if (hwpt instanceof HwptNestedObject) return idev.mock ? 0 : EINVAL;
+  // A hardware domain only takes hardware devices.
+  return idev.mock ? EINVAL : 0;
+}
+

@@ -1,0 +1,126 @@
+// The selftest mock IOMMU (selftest.c) and a plain "real hardware" domain.
+//
+// A mock paging domain (mock_domain_alloc_paging) has the aperture
+// [MOCK_APERTURE_START, MOCK_APERTURE_LAST], pgsize_bitmap MOCK_IO_PAGE_SIZE
+// (2048) plus MOCK_HUGE_PAGE_SIZE for a HUGE_IOVA device, and stores one
+// xarray entry per 2048-byte IOVA chunk. The model does not copy that
+// xarray: a domain always mirrors exactly the filled areas of its IOAS
+// (iopt_fill_domain at attach, iopt_area_fill_domains at map, unfill at
+// unmap), so an entry is looked up through the IOAS. Only the dirty bits
+// (MOCK_PFN_DIRTY_IOVA) are domain state, kept per chunk index.
+//
+// Limitation: the model treats user memory as never physically contiguous
+// across pages, so a HUGE_IOVA domain never gets 1 MiB IOPTEs
+// (MOCK_PFN_HUGE_IOVA). With THP- or hugetlb-backed buffers the kernel may
+// use them, which changes dirty reporting granularity.
+import type { IoPageTable, IommuDomainLike } from './io-pagetable.ts';
+import { PAGE_SIZE } from './process.ts';
+import { ULONG_MAX } from './pages.ts';
+
+export const MOCK_IO_PAGE_SIZE = PAGE_SIZE / 2n;
+export const MOCK_HUGE_PAGE_SIZE = 512n * MOCK_IO_PAGE_SIZE;
+export const MOCK_APERTURE_START = 1n << 24n;
+export const MOCK_APERTURE_LAST = (1n << 31n) - 1n;
+
+export const MOCK_FLAGS_DEVICE_NO_DIRTY = 1;
+export const MOCK_FLAGS_DEVICE_HUGE_IOVA = 2;
+
+/** A mock device (selftest.c struct mock_dev): its own iommu_group (generic_device_group). */
+export class MockDevice {
+  constructor(readonly flags: number) {}
+
+  get noDirty(): boolean {
+    return (this.flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0;
+  }
+
+  /** mock_domain_capable(IOMMU_CAP_DIRTY_TRACKING) */
+  get dirtyCapable(): boolean {
+    return !this.noDirty;
+  }
+}
+
+/** The entry a mock domain holds for one 2048-byte IOVA chunk. */
+export interface MockEntry {
+  /** Id of the pinned page (UserPage.id). */
+  pageId: number;
+  /** Byte offset of the chunk inside that page (0 or 2048): the phys address is pfn*PAGE_SIZE + offset. */
+  offset: bigint;
+}
+
+export class MockDomain implements IommuDomainLike {
+  readonly kind = 'mock';
+  readonly pgsizeBitmap: bigint;
+  readonly aperture = { start: MOCK_APERTURE_START, last: MOCK_APERTURE_LAST };
+  /** domain->dirty_ops: set for HWPT_ALLOC with IOMMU_HWPT_ALLOC_DIRTY_TRACKING. */
+  readonly dirtyOps: boolean;
+  /** MOCK_DIRTY_TRACK */
+  tracking = false;
+  /** Chunk indexes (iova / 2048) whose entry carries MOCK_PFN_DIRTY_IOVA. */
+  readonly dirty = new Set<bigint>();
+  /** The IOAS this domain is added to (set by iopt_table_add_domain's caller). */
+  iopt: IoPageTable | null = null;
+
+  constructor(device: MockDevice | null, dirtyOps: boolean) {
+    this.pgsizeBitmap = MOCK_IO_PAGE_SIZE | (device && device.flags & MOCK_FLAGS_DEVICE_HUGE_IOVA ? MOCK_HUGE_PAGE_SIZE : 0n);
+    this.dirtyOps = dirtyOps;
+  }
+
+  /** mock_domain_nop_attach: a NO_DIRTY device cannot join a domain with dirty ops. */
+  attachErrno(device: MockDevice): number {
+    return this.dirtyOps && device.noDirty ? 22 /* EINVAL */ : 0;
+  }
+
+  /** xa_load(&mock->pfns, iova / MOCK_IO_PAGE_SIZE) */
+  entryAt(chunk: bigint): MockEntry | null {
+    if (!this.iopt) return null;
+    const iova = chunk * MOCK_IO_PAGE_SIZE;
+    const area = this.iopt.areas.iterFirst(iova, iova);
+    if (!area || !area.storageDomain) return null;
+    const byte = area.startByteOf(iova);
+    const pageId = area.pages.pinned.get(Number(byte / PAGE_SIZE));
+    if (pageId === undefined) return null;
+    return { pageId, offset: byte % PAGE_SIZE };
+  }
+
+  /** mock_domain_unmap_pages: xa_erase drops the entries, dirty bits included. */
+  unmapped(iova: bigint, last: bigint): void {
+    if (!this.dirty.size) return;
+    const first = iova / MOCK_IO_PAGE_SIZE;
+    const lastChunk = last / MOCK_IO_PAGE_SIZE;
+    for (const c of [...this.dirty]) if (c >= first && c <= lastChunk) this.dirty.delete(c);
+  }
+}
+
+/** A nested mock domain (__mock_domain_alloc_nested): four IOTLB values, no mappings. */
+export class MockNestedDomain {
+  readonly kind = 'mock-nested';
+  readonly iotlb: number[];
+  constructor(
+    readonly parent: MockDomain,
+    iotlb: number,
+  ) {
+    this.iotlb = [iotlb, iotlb, iotlb, iotlb];
+  }
+}
+
+/** How the lockstep layer describes a real IOMMU domain (e.g. intel-iommu in the viommu profile). */
+export interface HardwareDomainSpec {
+  pgsizeBitmap: bigint;
+  aperture: { start: bigint; last: bigint };
+  /** The device's reserved regions (iommu_get_resv_regions, minus DIRECT_RELAXABLE), inclusive. */
+  reservedRegions: { start: bigint; last: bigint }[];
+  /** IOMMU_CAP_ENFORCE_CACHE_COHERENCY and a driver that can enforce it. */
+  enforceCacheCoherency: boolean;
+}
+
+/** A real paging domain: only its geometry matters to the io_pagetable; mappings are not tracked. */
+export class HardwareDomain implements IommuDomainLike {
+  readonly kind = 'hardware';
+  readonly pgsizeBitmap: bigint;
+  readonly aperture: { start: bigint; last: bigint };
+  constructor(readonly spec: HardwareDomainSpec) {
+    this.pgsizeBitmap = spec.pgsizeBitmap;
+    this.aperture = { start: spec.aperture.start, last: spec.aperture.last > ULONG_MAX ? ULONG_MAX : spec.aperture.last };
+  }
+  unmapped(): void {}
+}

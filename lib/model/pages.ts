@@ -1,0 +1,190 @@
+// struct iopt_pages (pages.c): the user memory behind one MAP (or VFIO
+// MAP_DMA), shared by every area that COPY or a compat split derives from it.
+//
+// Pinning is lazy and per page index. An index is pinned while anything
+// holds it: an area filled into the IOAS's domains (pages->domains_itree)
+// or an in-kernel access (pages->access_itree). A new holder pins only the
+// indexes nobody held (pfn_reader reads held ones from the xarray or the
+// storage domain), and the last holder's release unpins (pfn_reader_unpin
+// over the double-span holes). The model keeps a holder count per index,
+// which gives the same pinned set as the kernel's union of the two trees.
+//
+// Charging (pfn_reader_user_update_pinned → do_update_pinned) happens once
+// per fill, after every page was read: EFAULT from pinning a page therefore
+// always beats ENOMEM from the rlimit, and either failure unwinds the fill.
+import { EFAULT, EINVAL, ENOMEM, EOVERFLOW } from './errno.ts';
+import { PAGE_SIZE, type ModelProcess } from './process.ts';
+
+export const U64_MAX = 0xffff_ffff_ffff_ffffn;
+/** SIZE_MAX and ULONG_MAX on x86-64. */
+export const ULONG_MAX = U64_MAX;
+
+/** io_pagetable.h IOPT_PAGES_ACCOUNT_* */
+export const ACCOUNT_NONE = 0;
+export const ACCOUNT_USER = 1;
+export const ACCOUNT_MM = 2;
+export type AccountMode = typeof ACCOUNT_NONE | typeof ACCOUNT_USER | typeof ACCOUNT_MM;
+
+/** An inclusive range of page indexes into one IoPages. */
+export interface IndexRange {
+  start: number;
+  last: number;
+}
+
+export class IoPages {
+  /** kref: areas (and in-flight lists) referencing these pages. */
+  refs = 1;
+  /** Page-aligned start of the user VA range (pages->uptr). */
+  readonly uptr: bigint;
+  readonly npages: bigint;
+  /** Mapped with write permission: pins use FOLL_WRITE (pfn_reader_user_init). */
+  readonly writable: boolean;
+  accountMode: AccountMode;
+  /** Index → the page pinned there (what the domain and the xarray hold). */
+  readonly pinned = new Map<number, number>();
+  /** Index → how many holders (domain-filled areas, access ranges) need it pinned. */
+  readonly #holders = new Map<number, number>();
+  /** pages->npinned, which last_npinned always equals between operations. */
+  #npinned = 0n;
+
+  private constructor(
+    readonly process: ModelProcess,
+    uptr: bigint,
+    npages: bigint,
+    writable: boolean,
+    accountMode: AccountMode,
+  ) {
+    this.uptr = uptr;
+    this.npages = npages;
+    this.writable = writable;
+    this.accountMode = accountMode;
+  }
+
+  /**
+   * pages.c:iopt_alloc_pages. The account mode comes from the mapping
+   * task's CAP_IPC_LOCK (NONE) or USER; the caller upgrades USER to MM when
+   * the context is in MM mode (io_pagetable.c:iopt_map_user_pages).
+   */
+  static alloc(process: ModelProcess, uptr: bigint, length: bigint, writable: boolean): IoPages | number {
+    // "The iommu API uses size_t as the length, and protect the DIV_ROUND_UP below from overflow"
+    if (length > ULONG_MAX - PAGE_SIZE || length === 0n) return EINVAL;
+    if (uptr + length > ULONG_MAX) return EOVERFLOW;
+    const base = uptr - (uptr % PAGE_SIZE);
+    const npages = (length + (uptr - base) + PAGE_SIZE - 1n) / PAGE_SIZE;
+    const mode: AccountMode = process.credentials.ipcLock ? ACCOUNT_NONE : ACCOUNT_USER;
+    return new IoPages(process, base, npages, writable, mode);
+  }
+
+  get npinned(): bigint {
+    return this.#npinned;
+  }
+
+  isHeld(index: number): boolean {
+    return this.#holders.has(index);
+  }
+
+  /** The user VA of a page index. */
+  addressOf(index: number): bigint {
+    return this.uptr + BigInt(index) * PAGE_SIZE;
+  }
+
+  /**
+   * pfn_reader_user_pin for one index: pin_user_pages_fast with FOLL_LONGTERM
+   * (+FOLL_WRITE if writable). An unmapped address or a permission the VMA
+   * lacks fails the pin with EFAULT (mm/gup.c:check_vma_flags).
+   */
+  #pinnable(index: number): number | null {
+    const page = this.process.memory.pageAt(this.addressOf(index));
+    if (!page) return null;
+    if (this.writable ? !page.writable : !page.readable) return null;
+    return page.id;
+  }
+
+  /**
+   * Adds one holder over each range: pins the indexes nobody held, then
+   * charges them. All-or-nothing: on EFAULT/ENOMEM nothing changes.
+   */
+  hold(ranges: IndexRange[]): number {
+    const fresh = new Map<number, number>();
+    for (const r of ranges) {
+      for (let i = r.start; i <= r.last; i++) {
+        if (this.#holders.has(i) || fresh.has(i)) continue;
+        const id = this.#pinnable(i);
+        if (id === null) return EFAULT;
+        fresh.set(i, id);
+      }
+    }
+    const rc = this.#charge(BigInt(fresh.size));
+    if (rc) return rc;
+    for (const [i, id] of fresh) {
+      this.pinned.set(i, id);
+      this.process.pinPage(id);
+    }
+    for (const r of ranges) for (let i = r.start; i <= r.last; i++) this.#holders.set(i, (this.#holders.get(i) ?? 0) + 1);
+    return 0;
+  }
+
+  /** Drops one holder from each range; indexes left without holders are unpinned and uncharged (update_unpinned). */
+  release(ranges: IndexRange[]): void {
+    let unpinned = 0n;
+    for (const r of ranges) {
+      for (let i = r.start; i <= r.last; i++) {
+        const n = this.#holders.get(i);
+        if (n === undefined) throw new Error(`page index ${i} released without a holder`);
+        if (n > 1) {
+          this.#holders.set(i, n - 1);
+          continue;
+        }
+        this.#holders.delete(i);
+        const id = this.pinned.get(i)!;
+        this.pinned.delete(i);
+        this.process.unpinPage(id);
+        unpinned++;
+      }
+    }
+    if (unpinned) this.#uncharge(unpinned);
+  }
+
+  /**
+   * pages.c:do_update_pinned(inc): USER mode charges the uid's locked_vm
+   * (incr_user_locked_vm), MM mode the mm's locked_vm (__account_locked_vm),
+   * both against RLIMIT_MEMLOCK with a strict `>`. Every mode adds to
+   * mm->pinned_vm once the charge succeeded.
+   */
+  #charge(npages: bigint): number {
+    if (npages === 0n) return 0;
+    const p = this.process;
+    const limit = p.memlockLimitPages();
+    if (this.accountMode === ACCOUNT_USER) {
+      if (p.userLockedVm + npages > limit) return ENOMEM;
+      p.userLockedVm += npages;
+    } else if (this.accountMode === ACCOUNT_MM) {
+      if (p.mmLockedVm + npages > limit) return ENOMEM;
+      p.mmLockedVm += npages;
+    }
+    p.mmPinnedVm += npages;
+    this.#npinned += npages;
+    return 0;
+  }
+
+  #uncharge(npages: bigint): void {
+    const p = this.process;
+    if (this.accountMode === ACCOUNT_USER) p.userLockedVm -= npages;
+    else if (this.accountMode === ACCOUNT_MM) p.mmLockedVm -= npages;
+    p.mmPinnedVm -= npages;
+    this.#npinned -= npages;
+  }
+
+  /**
+   * Whether a temporary pin of [start, last] would succeed (the ACCESS_RW slow
+   * path's pfn_reader): held indexes come from storage, the rest are pinned
+   * with this iopt_pages' gup flags and released again without a charge.
+   */
+  temporaryPinErrno(start: number, last: number): number {
+    for (let i = start; i <= last; i++) {
+      if (this.#holders.has(i)) continue;
+      if (this.#pinnable(i) === null) return EFAULT;
+    }
+    return 0;
+  }
+}
