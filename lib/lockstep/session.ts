@@ -85,6 +85,8 @@ function statusPages(field: 'VmPin' | 'VmLck'): bigint {
 export class LockstepProcess {
   readonly model = new ModelProcess();
   readonly history: HistoryEntry[] = [];
+  /** Model contexts that no longer mirror the kernel (see desync), with the reason. */
+  readonly #desynced = new WeakMap<object, string>();
   /** Live mappings made through this session, to read user bytes the model needs (it has no memory contents). */
   readonly #mappings = new Set<Mapping>();
   #fdMap = new Map<number, number>();
@@ -124,6 +126,27 @@ export class LockstepProcess {
     this.model.memory.map(m.address, BigInt(m.length), prot, (flags & MAP_SHARED) !== 0);
     this.#mappings.add(m);
     return m;
+  }
+
+  /**
+   * Scratch user memory for an ioctl's user pointer (ACCESS_RW buffers and
+   * the like): a mapping the model knows, unlike a JS heap buffer.
+   */
+  userBuffer(length: number): { view: Uint8Array; address: bigint; mapping: Mapping } {
+    const pages = Math.max(1, Math.ceil(length / 4096)) * 4096;
+    const mapping = this.mmap(pages, PROT_READ | PROT_WRITE, 0x22 /* MAP_PRIVATE | MAP_ANONYMOUS */);
+    return { view: new Uint8Array(mapping.buffer, 0, length), address: mapping.address, mapping };
+  }
+
+  /**
+   * Says that a context's model no longer mirrors the kernel, for something
+   * the model cannot know (a mapping made by a forked child's mm, physical
+   * contiguity of huge pages): from here on its calls run on the kernel
+   * alone and count as unchecked, under this reason, until it closes.
+   */
+  desync(context: object, reason: string): void {
+    const model = (context as { modelContext?: unknown }).modelContext;
+    if (model && typeof model === 'object') this.#desynced.set(model, reason);
   }
 
   /** The bytes at a user address, from a mapping made through this session. */
@@ -308,7 +331,8 @@ export class LockstepProcess {
     if (this.history.length > 40) this.history.shift();
     // closeAccess takes the fd itself as its argument.
     const modelArgs = op === 'closeAccess' ? args.map((a) => (typeof a === 'number' ? this.#fdMap.get(a) ?? a : a)) : this.translateArgs(args);
-    const modelMethod = model ? (model[op] as Method | undefined) : undefined;
+    const desynced = model ? this.#desynced.get(model) : undefined;
+    const modelMethod = model && desynced === undefined ? (model[op] as Method | undefined) : undefined;
     if (op === 'testDirty' && modelArgs[0] && typeof modelArgs[0] === 'object') {
       // The mock sets dirty bits from a user bitmap: the model needs its bytes (it has no memory contents).
       const a = modelArgs[0] as { length: bigint | number; pageSize: bigint | number; uptr: bigint | number };
@@ -326,7 +350,7 @@ export class LockstepProcess {
     const t1 = process.hrtime.bigint();
     entry.kernel = kernelResult;
     if (!this.checking || !modelMethod) {
-      countOp(`${target}.${op}`, false);
+      countOp(desynced ? `${target}.${op} [${desynced}]` : `${target}.${op}`, false);
       return kernelResult;
     }
     const t2 = process.hrtime.bigint();

@@ -1,0 +1,511 @@
+// tools/testing/selftests/iommu/iommufd_utils.h in TypeScript: the helpers the
+// kernel's iommufd selftest is written with, so that a mirrored test reads
+// like the C one, a few lines each. Names follow the C macros in camelCase:
+//
+//   test_ioctl_ioas_alloc(&id)              id = ioasAlloc(self)
+//   test_ioctl_ioas_map_fixed(buf, len, v)  ioasMapFixed(self, buf, len, v)
+//   test_err_ioctl_ioas_unmap(E, iova, len) errIoasUnmap(ENOENT, self, iova, len)
+//   EXPECT_ERRNO(E, _test_ioctl_destroy())  expectErrno(EBUSY, self.fd.destroy(id))
+//
+// `self` is the fixture's state (self->fd, self->ioas_id). Every ioctl goes
+// through the run's lockstep process (suites/support/lockstep.ts); the few
+// the typed client cannot express (NULL user pointers, odd sizes, a forked
+// child's ioctl) are raw, and say so.
+import { readFileSync, readSync, writeSync } from 'node:fs';
+import { expect } from 'chai';
+import type { Errno, IommuFd } from '../../lib/kernel/index.ts';
+import { errnoName, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE as SYS_PAGE_SIZE, PROT_READ, PROT_WRITE, sys, type Mapping } from '../../lib/sys/index.ts';
+import * as U from '../../lib/uapi/index.ts';
+import { IOMMU_HW_INFO_FLAG_INPUT_TYPE } from './kernel.ts';
+import { lockstep } from './lockstep.ts';
+
+// ---------------------------------------------------------------- errno values (asm-generic/errno*.h)
+
+export const ENOENT = 2;
+export const EIO = 5;
+export const E2BIG = 7;
+export const EFAULT = 14;
+export const EBUSY = 16;
+export const EEXIST = 17;
+export const ENODEV = 19;
+export const EINVAL = 22;
+export const ENOTTY = 25;
+export const EMSGSIZE = 90;
+export const EOPNOTSUPP = 95;
+export const EADDRINUSE = 98;
+
+// ---------------------------------------------------------------- sizes (iommufd.c setup_sizes())
+
+export const PAGE_SIZE = SYS_PAGE_SIZE;
+export const MOCK_PAGE_SIZE = PAGE_SIZE / 2;
+export const MOCK_HUGE_PAGE_SIZE = 512 * MOCK_PAGE_SIZE;
+export const BUFFER_SIZE = PAGE_SIZE * 16;
+export const UINT32_MAX = 0xffff_ffff;
+export const UINT64_MAX = 0xffff_ffff_ffff_ffffn;
+export const SIZE_MAX = UINT64_MAX;
+
+/** get_huge_page_size(): the THP PMD size, 2 MiB when it cannot be read. */
+function getHugePageSize(): number {
+  try {
+    const n = Number.parseInt(readFileSync('/sys/kernel/mm/transparent_hugepage/hpage_pmd_size', 'utf8'), 10);
+    return Number.isFinite(n) && n > 0 ? n : 2 * 1024 * 1024;
+  } catch {
+    return 2 * 1024 * 1024;
+  }
+}
+export const HUGEPAGE_SIZE = getHugePageSize();
+
+/** The lockstep fd the fixtures use: /dev/iommu, every call run on the kernel and the model. */
+export type Iommufd = ReturnType<ReturnType<typeof lockstep>['openIommufd']>;
+
+/** A fixture's state: its /dev/iommu and (for the ioas-bound macros) its IOAS. */
+export interface Self {
+  fd: Iommufd;
+  ioasId: number;
+}
+
+let globalBuffer: Mapping | undefined;
+/**
+ * The selftest's global `buffer`: BUFFER_SIZE bytes of MAP_SHARED anonymous
+ * memory at a HUGEPAGE_SIZE-aligned address, made once per process (the C
+ * constructor setup_sizes()) and never unmapped.
+ */
+export function selftestBuffer(): Mapping {
+  globalBuffer ??= lockstep().mmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0, HUGEPAGE_SIZE);
+  return globalBuffer;
+}
+
+/** The bytes of a mapping (or part of it) as a Uint8Array. */
+export function bytesOf(m: Mapping, offset = 0, length = m.length - offset): Uint8Array {
+  return new Uint8Array(m.buffer, offset, length);
+}
+
+/** The address of a view's first byte (for uptr fields). */
+export function addressOf(view: ArrayBufferView): bigint {
+  return sys().addressOf(view);
+}
+
+// ---------------------------------------------------------------- assertions
+
+/** ASSERT_EQ(0, call): the ioctl succeeded. */
+export function assertOk<T extends Errno>(r: T, what = 'ioctl'): T {
+  expect(r.errno === 0 ? 'success' : errnoName(r.errno), `${what}: errno`).to.equal('success');
+  return r;
+}
+
+/** EXPECT_ERRNO(expected, call): the ioctl failed with exactly this errno. */
+export function expectErrno<T extends Errno>(expected: number, r: T, what = 'ioctl'): T {
+  expect(r.errno === 0 ? 'success' : errnoName(r.errno), `${what}: errno`).to.equal(errnoName(expected));
+  return r;
+}
+
+// ---------------------------------------------------------------- objects and IOAS
+
+/** test_ioctl_destroy(id) */
+export function destroy(self: Pick<Self, 'fd'>, id: number): void {
+  assertOk(self.fd.destroy(id), `IOMMU_DESTROY(${id})`);
+}
+
+/** test_ioctl_ioas_alloc(&id): succeeds with a non-zero id. */
+export function ioasAlloc(self: Pick<Self, 'fd'>): number {
+  const r = assertOk(self.fd.ioasAlloc(), 'IOMMU_IOAS_ALLOC');
+  expect(r.ioasId, 'out_ioas_id').to.not.equal(0);
+  return r.ioasId;
+}
+
+const MAP_RW = U.IOMMU_IOAS_MAP_WRITEABLE | U.IOMMU_IOAS_MAP_READABLE;
+
+/** _test_ioctl_ioas_map(): the raw result, iova read back. */
+export function ioasMapCall(fd: Iommufd, ioasId: number, userVa: bigint, length: number | bigint, iova: number | bigint, flags: number) {
+  return fd.ioasMap({ ioasId, flags, userVa, length, iova: flags & U.IOMMU_IOAS_MAP_FIXED_IOVA ? iova : 0 });
+}
+
+/** test_ioctl_ioas_map(buffer, length, &iova): the kernel picks the IOVA. */
+export function ioasMap(self: Self, userVa: bigint, length: number | bigint): bigint {
+  return assertOk(ioasMapCall(self.fd, self.ioasId, userVa, length, 0, MAP_RW), 'IOMMU_IOAS_MAP').iova;
+}
+/** test_err_ioctl_ioas_map(errno, buffer, length, &iova) */
+export function errIoasMap(errno: number, self: Self, userVa: bigint, length: number | bigint): void {
+  expectErrno(errno, ioasMapCall(self.fd, self.ioasId, userVa, length, 0, MAP_RW), 'IOMMU_IOAS_MAP');
+}
+/** test_ioctl_ioas_map_id(ioas_id, buffer, length, &iova) */
+export function ioasMapId(self: Pick<Self, 'fd'>, ioasId: number, userVa: bigint, length: number | bigint): bigint {
+  return assertOk(ioasMapCall(self.fd, ioasId, userVa, length, 0, MAP_RW), 'IOMMU_IOAS_MAP').iova;
+}
+/** test_ioctl_ioas_map_fixed(buffer, length, iova) */
+export function ioasMapFixed(self: Self, userVa: bigint, length: number | bigint, iova: number | bigint): void {
+  assertOk(ioasMapCall(self.fd, self.ioasId, userVa, length, iova, U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW), `IOMMU_IOAS_MAP(FIXED_IOVA ${iova})`);
+}
+/** test_ioctl_ioas_map_fixed_id(ioas_id, buffer, length, iova) */
+export function ioasMapFixedId(self: Pick<Self, 'fd'>, ioasId: number, userVa: bigint, length: number | bigint, iova: number | bigint): void {
+  assertOk(ioasMapCall(self.fd, ioasId, userVa, length, iova, U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW), `IOMMU_IOAS_MAP(FIXED_IOVA ${iova})`);
+}
+/** test_err_ioctl_ioas_map_fixed(errno, buffer, length, iova) */
+export function errIoasMapFixed(errno: number, self: Self, userVa: bigint, length: number | bigint, iova: number | bigint): void {
+  expectErrno(errno, ioasMapCall(self.fd, self.ioasId, userVa, length, iova, U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW), `IOMMU_IOAS_MAP(FIXED_IOVA ${iova})`);
+}
+
+/** test_ioctl_ioas_unmap(iova, length) */
+export function ioasUnmap(self: Self, iova: number | bigint, length: number | bigint): void {
+  assertOk(self.fd.ioasUnmap({ ioasId: self.ioasId, iova, length }), `IOMMU_IOAS_UNMAP(${iova}, ${length})`);
+}
+/** test_ioctl_ioas_unmap_id(ioas_id, iova, length) */
+export function ioasUnmapId(self: Pick<Self, 'fd'>, ioasId: number, iova: number | bigint, length: number | bigint): void {
+  assertOk(self.fd.ioasUnmap({ ioasId, iova, length }), `IOMMU_IOAS_UNMAP(${iova}, ${length})`);
+}
+/** test_err_ioctl_ioas_unmap(errno, iova, length) */
+export function errIoasUnmap(errno: number, self: Self, iova: number | bigint, length: number | bigint): void {
+  expectErrno(errno, self.fd.ioasUnmap({ ioasId: self.ioasId, iova, length }), `IOMMU_IOAS_UNMAP(${iova}, ${length})`);
+}
+
+/** test_ioctl_set_temp_memory_limit(limit) */
+export function setTempMemoryLimit(self: Pick<Self, 'fd'>, limit: number): void {
+  assertOk(self.fd.testSetTempMemoryLimit({ limit }), 'IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT');
+}
+/** test_ioctl_set_default_memory_limit() */
+export function setDefaultMemoryLimit(self: Pick<Self, 'fd'>): void {
+  setTempMemoryLimit(self, 65536);
+}
+
+// ---------------------------------------------------------------- mock devices and domains
+
+export interface MockDomain {
+  stdevId: number;
+  hwptId: number;
+  idevId: number;
+}
+
+/** test_cmd_mock_domain(ioas_id, &stdev_id, &hwpt_id, &idev_id) */
+export function mockDomain(self: Pick<Self, 'fd'>, ptId: number): MockDomain {
+  const r = assertOk(self.fd.testMockDomain({ ptId }), `IOMMU_TEST_OP_MOCK_DOMAIN(${ptId})`);
+  expect(r.stdevId, 'out_stdev_id').to.not.equal(0);
+  return { stdevId: r.stdevId, hwptId: r.hwptId, idevId: r.idevId };
+}
+/** test_err_mock_domain(errno, ioas_id, ...) */
+export function errMockDomain(errno: number, self: Pick<Self, 'fd'>, ptId: number): void {
+  expectErrno(errno, self.fd.testMockDomain({ ptId }), `IOMMU_TEST_OP_MOCK_DOMAIN(${ptId})`);
+}
+/** test_cmd_mock_domain_flags(ioas_id, flags, ...) */
+export function mockDomainFlags(self: Pick<Self, 'fd'>, ptId: number, devFlags: number): MockDomain {
+  const r = assertOk(self.fd.testMockDomainFlags({ ptId, devFlags }), `IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS(${ptId}, ${devFlags})`);
+  expect(r.stdevId, 'out_stdev_id').to.not.equal(0);
+  return { stdevId: r.stdevId, hwptId: r.hwptId, idevId: r.idevId };
+}
+/** test_err_mock_domain_flags(errno, ioas_id, flags, ...) */
+export function errMockDomainFlags(errno: number, self: Pick<Self, 'fd'>, ptId: number, devFlags: number): void {
+  expectErrno(errno, self.fd.testMockDomainFlags({ ptId, devFlags }), `IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS(${ptId}, ${devFlags})`);
+}
+/** test_cmd_mock_domain_replace(stdev_id, pt_id) */
+export function mockDomainReplace(self: Pick<Self, 'fd'>, stdevId: number, ptId: number): void {
+  assertOk(self.fd.testMockDomainReplace({ stdevId, ptId }), `IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE(${stdevId} -> ${ptId})`);
+}
+/** test_err_mock_domain_replace(errno, stdev_id, pt_id) */
+export function errMockDomainReplace(errno: number, self: Pick<Self, 'fd'>, stdevId: number, ptId: number): void {
+  expectErrno(errno, self.fd.testMockDomainReplace({ stdevId, ptId }), `IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE(${stdevId} -> ${ptId})`);
+}
+
+/** check_refs(ptr, length, refs): the kernel checks the pin count of each page. */
+export function checkRefs(self: Pick<Self, 'fd'>, uptr: bigint, length: number, refs: number): void {
+  assertOk(self.fd.testCheckRefs({ uptr, length, refs }), `IOMMU_TEST_OP_MD_CHECK_REFS(refs ${refs})`);
+}
+
+/** check_mock_iova(ptr, iova, length) of iommufd_mock_domain: the user pages made it to each mock domain. */
+export function checkMockIova(self: Pick<Self, 'fd'>, hwptIds: readonly number[], uptr: bigint, iova: number | bigint, length: number | bigint): void {
+  for (const hwptId of hwptIds) {
+    if (!hwptId) continue;
+    assertOk(self.fd.testCheckMap({ hwptId, iova, length, uptr }), `IOMMU_TEST_OP_MD_CHECK_MAP(hwpt ${hwptId})`);
+  }
+}
+
+// ---------------------------------------------------------------- HWPTs
+
+/** _test_cmd_hwpt_alloc() as the client issues it. */
+function hwptAllocCall(self: Pick<Self, 'fd'>, devId: number, ptId: number, faultId: number, flags: number, dataType: number, data: Uint8Array | null) {
+  return self.fd.hwptAlloc({ devId, ptId, faultId, flags: flags >>> 0, dataType, ...(data ? { data } : {}) });
+}
+/** test_cmd_hwpt_alloc(device_id, pt_id, flags, &hwpt_id) */
+export function hwptAlloc(self: Pick<Self, 'fd'>, devId: number, ptId: number, flags: number): number {
+  return assertOk(hwptAllocCall(self, devId, ptId, 0, flags, U.IOMMU_HWPT_DATA_NONE, null), `IOMMU_HWPT_ALLOC(dev ${devId}, pt ${ptId}, flags ${flags})`).hwptId;
+}
+/** test_err_hwpt_alloc(errno, device_id, pt_id, flags, &hwpt_id) */
+export function errHwptAlloc(errno: number, self: Pick<Self, 'fd'>, devId: number, ptId: number, flags: number): void {
+  expectErrno(errno, hwptAllocCall(self, devId, ptId, 0, flags, U.IOMMU_HWPT_DATA_NONE, null), `IOMMU_HWPT_ALLOC(dev ${devId}, pt ${ptId}, flags ${flags})`);
+}
+/** test_cmd_hwpt_alloc_nested(device_id, pt_id, flags, &hwpt_id, data_type, data, data_len) */
+export function hwptAllocNested(self: Pick<Self, 'fd'>, devId: number, ptId: number, flags: number, dataType: number, data: Uint8Array): number {
+  return assertOk(hwptAllocCall(self, devId, ptId, 0, flags, dataType, data), `IOMMU_HWPT_ALLOC nested(dev ${devId}, parent ${ptId})`).hwptId;
+}
+/** test_err_hwpt_alloc_nested(errno, device_id, pt_id, flags, &hwpt_id, data_type, data, data_len) */
+export function errHwptAllocNested(errno: number, self: Pick<Self, 'fd'>, devId: number, ptId: number, flags: number, dataType: number, data: Uint8Array): void {
+  expectErrno(errno, hwptAllocCall(self, devId, ptId, 0, flags, dataType, data), `IOMMU_HWPT_ALLOC nested(dev ${devId}, parent ${ptId}, type ${dataType})`);
+}
+/**
+ * test_err_hwpt_alloc_nested(errno, ..., data_type, NULL, data_len): a NULL
+ * data_uptr with a non-zero data_len, which the typed client cannot express
+ * (it derives both from one buffer): a raw ioctl, unchecked by the model.
+ */
+export function errHwptAllocNestedNullData(errno: number, self: Pick<Self, 'fd'>, devId: number, ptId: number, flags: number, dataType: number, dataLen: number): void {
+  const cmd = U.iommu_hwpt_alloc.encode({ flags, dev_id: devId, pt_id: ptId, data_type: dataType, data_len: dataLen, data_uptr: 0 });
+  expectErrno(errno, self.fd.ioctl(U.IOMMU_HWPT_ALLOC, cmd), 'IOMMU_HWPT_ALLOC nested(data_uptr NULL)');
+}
+/** test_cmd_hwpt_alloc_iopf(device_id, pt_id, fault_id, flags, &hwpt_id, data_type, data, data_len) */
+export function hwptAllocIopf(self: Pick<Self, 'fd'>, devId: number, ptId: number, faultId: number, flags: number, dataType: number, data: Uint8Array): number {
+  return assertOk(hwptAllocCall(self, devId, ptId, faultId, flags, dataType, data), `IOMMU_HWPT_ALLOC iopf(dev ${devId}, fault ${faultId})`).hwptId;
+}
+/** test_err_hwpt_alloc_iopf(errno, device_id, pt_id, fault_id, flags, &hwpt_id, data_type, data, data_len) */
+export function errHwptAllocIopf(errno: number, self: Pick<Self, 'fd'>, devId: number, ptId: number, faultId: number, flags: number, dataType: number, data: Uint8Array): void {
+  expectErrno(errno, hwptAllocCall(self, devId, ptId, faultId, flags, dataType, data), `IOMMU_HWPT_ALLOC iopf(dev ${devId}, fault ${faultId})`);
+}
+
+/** test_cmd_hwpt_check_iotlb(hwpt_id, iotlb_id, expected) */
+export function hwptCheckIotlb(self: Pick<Self, 'fd'>, hwptId: number, iotlbId: number, expected: number): void {
+  assertOk(self.fd.testCheckIotlb({ hwptId, iotlbId, iotlb: expected }), `IOMMU_TEST_OP_MD_CHECK_IOTLB(hwpt ${hwptId}, iotlb ${iotlbId} == ${expected})`);
+}
+/** test_cmd_hwpt_check_iotlb_all(hwpt_id, expected) */
+export function hwptCheckIotlbAll(self: Pick<Self, 'fd'>, hwptId: number, expected: number): void {
+  for (let i = 0; i < U.MOCK_NESTED_DOMAIN_IOTLB_NUM; i++) hwptCheckIotlb(self, hwptId, i, expected);
+}
+
+/** _test_cmd_hwpt_invalidate(): the result and the entry_num the kernel wrote back. */
+function hwptInvalidateCall(self: Pick<Self, 'fd'>, hwptId: number, reqs: Uint8Array | null, dataType: number, entryLen: number, entryNum: number) {
+  return self.fd.hwptInvalidate({ hwptId, entries: reqs, dataType, entryLen, entryNum });
+}
+/** test_cmd_hwpt_invalidate(hwpt_id, reqs, data_type, lreq, &nreqs): returns the new nreqs. */
+export function hwptInvalidate(self: Pick<Self, 'fd'>, hwptId: number, reqs: Uint8Array | null, dataType: number, entryLen: number, entryNum: number): number {
+  return assertOk(hwptInvalidateCall(self, hwptId, reqs, dataType, entryLen, entryNum), `IOMMU_HWPT_INVALIDATE(hwpt ${hwptId})`).entryNum;
+}
+/** test_err_hwpt_invalidate(errno, hwpt_id, reqs, data_type, lreq, &nreqs): returns the new nreqs. */
+export function errHwptInvalidate(errno: number, self: Pick<Self, 'fd'>, hwptId: number, reqs: Uint8Array | null, dataType: number, entryLen: number, entryNum: number): number {
+  return expectErrno(errno, hwptInvalidateCall(self, hwptId, reqs, dataType, entryLen, entryNum), `IOMMU_HWPT_INVALIDATE(hwpt ${hwptId})`).entryNum;
+}
+
+// ---------------------------------------------------------------- accesses
+
+/** test_cmd_create_access(ioas_id, &access_id, flags): returns the access fd. */
+export function createAccess(self: Pick<Self, 'fd'>, ioasId: number, flags: number): number {
+  return assertOk(self.fd.testCreateAccess({ ioasId, flags }), `IOMMU_TEST_OP_CREATE_ACCESS(${ioasId})`).accessFd;
+}
+/** test_cmd_destroy_access(access_id): close() of the access fd. */
+export function destroyAccess(self: Pick<Self, 'fd'>, accessFd: number): void {
+  assertOk(self.fd.closeAccess(accessFd), 'close(access fd)');
+}
+/** IOMMU_TEST_OP_ACCESS_PAGES (the selftest issues it inline): returns out_access_pages_id. */
+export function accessPages(self: Pick<Self, 'fd'>, accessFd: number, iova: number | bigint, length: number, uptr: bigint, flags = 0): number {
+  return assertOk(self.fd.testAccessPages({ accessFd, iova, length, uptr, flags }), `IOMMU_TEST_OP_ACCESS_PAGES(iova ${iova}, length ${length})`).accessPagesId;
+}
+/** test_cmd_destroy_access_pages(access_id, access_pages_id) */
+export function destroyAccessPages(self: Pick<Self, 'fd'>, accessFd: number, accessPagesId: number): void {
+  assertOk(self.fd.testDestroyAccessPages({ accessFd, accessPagesId }), `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES(${accessPagesId})`);
+}
+/** test_err_destroy_access_pages(errno, access_id, access_pages_id) */
+export function errDestroyAccessPages(errno: number, self: Pick<Self, 'fd'>, accessFd: number, accessPagesId: number): void {
+  expectErrno(errno, self.fd.testDestroyAccessPages({ accessFd, accessPagesId }), `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES(${accessPagesId})`);
+}
+/** test_cmd_access_replace_ioas(access_id, ioas_id) */
+export function accessReplaceIoas(self: Pick<Self, 'fd'>, accessFd: number, ioasId: number): void {
+  assertOk(self.fd.testAccessReplaceIoas({ accessFd, ioasId }), `IOMMU_TEST_OP_ACCESS_REPLACE_IOAS(${ioasId})`);
+}
+
+// ---------------------------------------------------------------- hw_info
+
+/**
+ * _test_cmd_get_hw_info() with its checks: out_data_type is the selftest's,
+ * data_len is sizeof(struct iommu_test_hw_info), trailing bytes of a larger
+ * buffer are zeroed, test_reg and flags hold the mock values.
+ * `dataType` other than IOMMU_HW_INFO_TYPE_DEFAULT (0) sets
+ * IOMMU_HW_INFO_FLAG_INPUT_TYPE: only for kernels that have it (a raw ioctl:
+ * the 6.12 client has no in_data_type, which shares out_data_type's offset).
+ */
+export function getHwInfoCall(self: Pick<Self, 'fd'>, devId: number, dataType: number, dataLen: number) {
+  if (dataType === IOMMU_HW_INFO_TYPE_DEFAULT) {
+    const r = self.fd.getHwInfo({ devId, dataLen });
+    return { errno: r.errno, dataLen: r.dataLen, dataType: r.dataType, capabilities: r.capabilities, maxPasidLog2: r.maxPasidLog2, data: r.data };
+  }
+  const data = new Uint8Array(new ArrayBuffer(Math.max(dataLen, 1)));
+  const cmd = U.iommu_hw_info.encode({ flags: IOMMU_HW_INFO_FLAG_INPUT_TYPE, dev_id: devId, data_len: dataLen, data_uptr: dataLen ? addressOf(data) : 0n, out_data_type: dataType });
+  const r = self.fd.ioctl(U.IOMMU_GET_HW_INFO, cmd);
+  const out = U.iommu_hw_info.decode(cmd);
+  return { errno: r.errno, dataLen: out.data_len, dataType: out.out_data_type, capabilities: out.out_capabilities, maxPasidLog2: out.out_max_pasid_log2, data: data.subarray(0, dataLen) };
+}
+/** IOMMU_HW_INFO_TYPE_DEFAULT (later uAPI; the same value as IOMMU_HW_INFO_TYPE_NONE): no input type. */
+export const IOMMU_HW_INFO_TYPE_DEFAULT = 0;
+
+export function getHwInfo(self: Pick<Self, 'fd'>, devId: number, dataType: number, dataLen: number) {
+  const r = assertOk(getHwInfoCall(self, devId, dataType, dataLen), `IOMMU_GET_HW_INFO(dev ${devId}, type ${dataType}, len ${dataLen})`);
+  expect(r.dataType, 'out_data_type').to.equal(U.IOMMU_HW_INFO_TYPE_SELFTEST);
+  // The struct iommu_test_hw_info should be the one defined by the current kernel.
+  expect(r.dataLen, 'data_len').to.equal(U.iommu_test_hw_info.sizeof);
+  // Trailing bytes should be 0 if user buffer is larger than the data that kernel reports.
+  if (dataLen > r.dataLen) expect([...r.data.subarray(r.dataLen, dataLen)].every((b) => b === 0), 'trailing bytes zeroed').to.equal(true);
+  if (dataLen > 0) {
+    const info = U.iommu_test_hw_info.decode(r.data.subarray(0, dataLen));
+    if (dataLen >= U.iommu_test_hw_info.offsetEnd('test_reg')) expect(info.test_reg, 'test_reg').to.equal(U.IOMMU_HW_INFO_SELFTEST_REGVAL);
+    if (dataLen >= U.iommu_test_hw_info.offsetEnd('flags')) expect(info.flags, 'flags').to.equal(0);
+  }
+  return r;
+}
+/** test_err_get_hw_info(errno, device_id, data_type, data, data_len) */
+export function errGetHwInfo(errno: number, self: Pick<Self, 'fd'>, devId: number, dataType: number, dataLen: number): void {
+  expectErrno(errno, getHwInfoCall(self, devId, dataType, dataLen), `IOMMU_GET_HW_INFO(dev ${devId}, type ${dataType})`);
+}
+/** test_cmd_get_hw_capabilities(device_id, caps) */
+export function getHwCapabilities(self: Pick<Self, 'fd'>, devId: number): bigint {
+  return getHwInfo(self, devId, IOMMU_HW_INFO_TYPE_DEFAULT, 0).capabilities;
+}
+/** test_cmd_get_hw_info_pasid(device_id, &max_pasid) */
+export function getHwInfoPasid(self: Pick<Self, 'fd'>, devId: number): number {
+  return getHwInfo(self, devId, IOMMU_HW_INFO_TYPE_DEFAULT, 0).maxPasidLog2;
+}
+
+// ---------------------------------------------------------------- faults (IOPF)
+
+/** test_ioctl_fault_alloc(&fault_id, &fault_fd) */
+export function faultAlloc(self: Pick<Self, 'fd'>): { faultId: number; faultFd: number } {
+  const r = assertOk(self.fd.faultQueueAlloc(), 'IOMMU_FAULT_QUEUE_ALLOC');
+  expect(r.faultId, 'out_fault_id').to.not.equal(0);
+  expect(r.faultFd, 'out_fault_fd').to.not.equal(0);
+  return { faultId: r.faultId, faultFd: r.faultFd };
+}
+
+/**
+ * test_cmd_trigger_iopf(device_id, fault_fd): the mock device faults, the
+ * fault is read from the fault fd and answered with a success response.
+ * (read/write of the fault fd go through node:fs: the addon has no read/write.)
+ */
+export function triggerIopf(self: Pick<Self, 'fd'>, devId: number, faultFd: number): void {
+  assertOk(
+    self.fd.testTriggerIopf({ devId, pasid: 0x1, grpid: 0x2, perm: U.IOMMU_PGFAULT_PERM_READ | U.IOMMU_PGFAULT_PERM_WRITE, addr: 0xdeadbeaf }),
+    'IOMMU_TEST_OP_TRIGGER_IOPF',
+  );
+  const fault = new Uint8Array(U.iommu_hwpt_pgfault.sizeof);
+  expect(readSync(faultFd, fault), 'read(fault_fd)').to.be.greaterThan(0);
+  const response = U.iommu_hwpt_page_response.encode({ cookie: U.iommu_hwpt_pgfault.decode(fault).cookie, code: U.IOMMUFD_PAGE_RESP_SUCCESS });
+  expect(writeSync(faultFd, response), 'write(fault_fd)').to.be.greaterThan(0);
+}
+
+// ---------------------------------------------------------------- dirty tracking
+
+/** test_cmd_set_dirty_tracking(hwpt_id, enabled) */
+export function setDirtyTracking(self: Pick<Self, 'fd'>, hwptId: number, enable: boolean): void {
+  assertOk(self.fd.hwptSetDirtyTracking({ hwptId, enable }), `IOMMU_HWPT_SET_DIRTY_TRACKING(${hwptId}, ${enable})`);
+}
+/** test_cmd_get_dirty_bitmap(fd, hwpt_id, length, iova, page_size, bitmap, flags) */
+export function getDirtyBitmap(self: Pick<Self, 'fd'>, hwptId: number, length: number, iova: number, pageSize: number, bitmap: Uint8Array, flags: number): void {
+  assertOk(self.fd.hwptGetDirtyBitmap({ hwptId, length, iova, pageSize, bitmap, flags }), 'IOMMU_HWPT_GET_DIRTY_BITMAP');
+}
+/** test_cmd_mock_domain_set_dirty(fd, hwpt_id, length, iova, page_size, bitmap, &nr): returns nr. */
+export function mockDomainSetDirty(self: Pick<Self, 'fd'>, hwptId: number, length: number, iova: number, pageSize: number, bitmap: Uint8Array): bigint {
+  return assertOk(self.fd.testDirty({ hwptId, length, iova, pageSize, uptr: addressOf(bitmap) }), 'IOMMU_TEST_OP_DIRTY').nrDirty;
+}
+
+function setBit(bitmap: Uint8Array, nr: number): void {
+  bitmap[nr >> 3]! |= 1 << (nr & 7);
+}
+function testBit(bitmap: Uint8Array, nr: number): boolean {
+  return ((bitmap[nr >> 3]! >> (nr & 7)) & 1) === 1;
+}
+
+/**
+ * test_mock_dirty_bitmaps(hwpt_id, length, iova, page_size, pte_size, bitmap,
+ * nbits, flags): marks every other IOPTE dirty in the mock domain, reads the
+ * bitmap back twice (the second read sees nothing unless NO_CLEAR).
+ * (Bit n of an unsigned long bitmap is bit n%8 of byte n/8 on little-endian.)
+ */
+export function mockDirtyBitmaps(self: Pick<Self, 'fd'>, hwptId: number, length: number, iova: number, pageSize: number, ptePageSize: number, bitmap: Uint8Array, nbits: number, flags: number): void {
+  const npte = ptePageSize / pageSize;
+  const pteset = 2 * npte;
+  const nr = Math.floor(nbits / pteset) || 1;
+  const bits = bitmap.subarray(0, Math.ceil(nbits / 8));
+
+  // Mark all even bits as dirty in the mock domain
+  bits.fill(0);
+  for (let i = 0; i < nbits; i += pteset) setBit(bits, i);
+  expect(mockDomainSetDirty(self, hwptId, length, iova, pageSize, bits), 'out_nr_dirty').to.equal(BigInt(nr));
+
+  // Expect all even bits as dirty in the user bitmap
+  bits.fill(0);
+  getDirtyBitmap(self, hwptId, length, iova, pageSize, bits, flags);
+  for (let i = 0; i < nbits; i += pteset) {
+    for (let j = 0; j < pteset; j++) {
+      if (testBit(bits, i + j) !== j < npte) expect(testBit(bits, i + j), `bit ${i + j}`).to.equal(j < npte);
+    }
+    expect(testBit(bits, i), `bit ${i}`).to.equal(i % pteset === 0);
+  }
+
+  bits.fill(0);
+  getDirtyBitmap(self, hwptId, length, iova, pageSize, bits, flags);
+  // It as read already -- expect all zeroes
+  const noClear = (flags & U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) !== 0;
+  for (let i = 0; i < nbits; i += pteset) {
+    for (let j = 0; j < pteset; j++) {
+      if (testBit(bits, i + j) !== (j < npte && noClear)) expect(testBit(bits, i + j), `bit ${i + j} on re-read`).to.equal(j < npte && noClear);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- fork (fork_gone / fork_present)
+
+/**
+ * test_ioctl_ioas_map_fixed() issued by a forked child (a different mm).
+ * keepAlive false: the child exits at once (fork_gone); true: it waits for
+ * forkRelease (fork_present). A raw ioctl in another process: the lockstep
+ * model does not see it.
+ */
+export function forkIoasMapFixed(self: Self, userVa: bigint, length: number, iova: number, keepAlive: boolean): number {
+  const cmd = U.iommu_ioas_map.encode({ flags: U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW, ioas_id: self.ioasId, user_va: userVa, length, iova });
+  // The model has one mm: it cannot follow pages a child pinned or that died with it.
+  lockstep().desync(self.fd, 'a forked child mapped memory');
+  const r = sys().forkIoctl(self.fd.fd, U.IOMMU_IOAS_MAP, cmd, keepAlive);
+  if (typeof r === 'number') throw new Error(`fork failed: ${errnoName(r)}`);
+  expect(r.ret < 0 ? errnoName(r.ret) : 'success', 'IOMMU_IOAS_MAP in the child').to.equal('success');
+  return r.pid;
+}
+
+/** Lets a kept-alive child exit and reaps it (waitpid): its exit status. */
+export function forkRelease(pid: number): number {
+  return sys().forkRelease(pid);
+}
+
+// ---------------------------------------------------------------- teardown
+
+/**
+ * teardown_iommufd(fd): closes the fixture's fd, then checks on a fresh
+ * /dev/iommu that nothing in the global buffer is still pinned.
+ */
+export function teardownIommufd(fd: Iommufd | undefined): void {
+  if (!fd || fd.closed) return;
+  assertOk(fd.close(), 'close(/dev/iommu)');
+  const again = lockstep().openIommufd();
+  try {
+    const buffer = selftestBuffer();
+    assertOk(again.testCheckRefs({ length: BUFFER_SIZE, uptr: buffer.address, refs: 0 }), 'IOMMU_TEST_OP_MD_CHECK_REFS of the buffer after close');
+  } finally {
+    assertOk(again.close(), 'close(/dev/iommu)');
+  }
+}
+
+// ---------------------------------------------------------------- misc
+
+/** A deterministic rand() (xorshift32): the selftest's rand() with a fixed seed. */
+let seed = 0x2545f491;
+export function rand(): number {
+  seed ^= seed << 13;
+  seed >>>= 0;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  seed >>>= 0;
+  return seed & 0x7fffffff;
+}
+
+/** ffs(): 1 + the index of the least significant set bit, 0 for 0. */
+export function ffs(n: number): number {
+  if (n === 0) return 0;
+  let i = 1;
+  while ((n & 1) === 0) {
+    n = Math.floor(n / 2);
+    i++;
+  }
+  return i;
+}
+
+export type { IommuFd };

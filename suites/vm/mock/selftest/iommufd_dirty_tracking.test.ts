@@ -1,0 +1,202 @@
+// tools/testing/selftests/iommu/iommufd.c, FIXTURE(iommufd_dirty_tracking):
+// a mock domain (with 1 MiB IOPTEs for the _huge variants) over buffers from
+// 8 KiB to 128 MiB, and the dirty bitmap read back through
+// IOMMU_HWPT_GET_DIRTY_BITMAP.
+import { expect } from 'chai';
+import * as U from '../../../../lib/uapi/index.ts';
+import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_POPULATE, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '../../../../lib/sys/index.ts';
+import { requireHugetlb, requireHwptAllocFlag, requireIoctl, requireMockDevFlag, requireMockDomain, requireTestOp } from '../../../support/kernel.ts';
+import { lockstep } from '../../../support/lockstep.ts';
+import { skipBecause } from '../../../support/skip.ts';
+import {
+  EINVAL, EOPNOTSUPP, HUGEPAGE_SIZE, MOCK_HUGE_PAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE,
+  bytesOf, destroy, errHwptAlloc, errMockDomainFlags, getHwCapabilities, hwptAlloc, ioasAlloc, ioasMapFixedId, mockDirtyBitmaps,
+  mockDomain, mockDomainFlags, setDirtyTracking, teardownIommufd, type Iommufd,
+} from '../../../support/iommufd-utils.ts';
+
+interface Variant {
+  name: string;
+  bufferSize: number;
+  hugepages: boolean;
+}
+
+const K = 1024;
+const M = 1024 * 1024;
+// FIXTURE_VARIANT_ADD(iommufd_dirty_tracking, ...)
+const VARIANTS: Variant[] = [
+  /* half of an u8 index bitmap */
+  { name: 'domain_dirty8k', bufferSize: 8 * K, hugepages: false },
+  /* one u8 index bitmap */
+  { name: 'domain_dirty16k', bufferSize: 16 * K, hugepages: false },
+  /* one u32 index bitmap */
+  { name: 'domain_dirty64k', bufferSize: 64 * K, hugepages: false },
+  /* one u64 index bitmap */
+  { name: 'domain_dirty128k', bufferSize: 128 * K, hugepages: false },
+  /* two u64 index and trailing end bitmap */
+  { name: 'domain_dirty320k', bufferSize: 320 * K, hugepages: false },
+  /* 4K bitmap (64M IOVA range) */
+  { name: 'domain_dirty64M', bufferSize: 64 * M, hugepages: false },
+  /* 4K bitmap (64M IOVA range) */
+  { name: 'domain_dirty64M_huge', bufferSize: 64 * M, hugepages: true },
+  /* 8K bitmap (128M IOVA range) */
+  { name: 'domain_dirty128M', bufferSize: 128 * M, hugepages: false },
+  /* 8K bitmap (128M IOVA range) */
+  { name: 'domain_dirty128M_huge', bufferSize: 128 * M, hugepages: true },
+];
+
+interface DirtySelf {
+  fd: Iommufd;
+  ioasId: number;
+  hwptId: number;
+  stdevId: number;
+  idevId: number;
+  pageSize: number;
+  bitmapSize: number;
+  bitmap: Mapping;
+  buffer: Mapping;
+}
+
+for (const variant of VARIANTS) {
+  describe(`iommufd_dirty_tracking.${variant.name}`, () => {
+    let self: DirtySelf;
+
+    beforeEach(function () {
+      self = {} as DirtySelf;
+      if (variant.bufferSize < MOCK_PAGE_SIZE) {
+        skipBecause(this, `Skipping buffer_size=${variant.bufferSize}, less than MOCK_PAGE_SIZE=${MOCK_PAGE_SIZE}`);
+      }
+      requireMockDomain(this);
+      if (variant.hugepages) {
+        requireHugetlb(this);
+        requireMockDevFlag(this, 'hugeIova');
+      }
+
+      self.fd = lockstep().openIommufd();
+
+      let mmapFlags = MAP_SHARED | MAP_ANONYMOUS;
+      let mmapBufferSize = variant.bufferSize;
+      if (variant.hugepages) {
+        /*
+         * MAP_POPULATE will cause the kernel to fail mmap if THPs are
+         * not available.
+         */
+        mmapFlags |= MAP_HUGETLB | MAP_POPULATE;
+
+        /*
+         * Allocation must be aligned to the HUGEPAGE_SIZE, because the
+         * following mmap() will automatically align the length to be a
+         * multiple of the underlying huge page size.
+         */
+        if (mmapBufferSize < HUGEPAGE_SIZE) mmapBufferSize = HUGEPAGE_SIZE;
+      }
+      try {
+        self.buffer = lockstep().mmap(mmapBufferSize, PROT_READ | PROT_WRITE, mmapFlags, -1, 0, HUGEPAGE_SIZE);
+      } catch (e) {
+        if (variant.hugepages) skipBecause(this, `not enough hugetlb pages for a ${mmapBufferSize / M} MiB MAP_HUGETLB buffer (${(e as Error).message})`);
+        throw e;
+      }
+
+      self.pageSize = MOCK_PAGE_SIZE;
+      self.bitmapSize = variant.bufferSize / self.pageSize;
+
+      /* Provision with an extra (PAGE_SIZE) for the unaligned case */
+      const size = Math.ceil(self.bitmapSize / 8);
+      self.bitmap = lockstep().mmap(Math.ceil((size + PAGE_SIZE) / PAGE_SIZE) * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+
+      self.ioasId = ioasAlloc(self);
+      // The model treats user pages as never physically contiguous, so it
+      // cannot know where the mock uses 1 MiB IOPTEs over hugetlb memory
+      // (and so how dirty bits spread): these variants run unchecked.
+      if (variant.hugepages) lockstep().desync(self.fd, 'hugetlb buffer under 1 MiB mock IOPTEs');
+      /* Enable 1M mock IOMMU hugepages */
+      const mock = variant.hugepages ? mockDomainFlags(self, self.ioasId, U.MOCK_FLAGS_DEVICE_HUGE_IOVA) : mockDomain(self, self.ioasId);
+      self.stdevId = mock.stdevId;
+      self.hwptId = mock.hwptId;
+      self.idevId = mock.idevId;
+    });
+
+    afterEach(() => {
+      if (self.buffer) lockstep().munmap(self.buffer);
+      if (self.bitmap) lockstep().munmap(self.bitmap);
+      if (!self.fd || self.fd.closed) return;
+      teardownIommufd(self.fd);
+    });
+
+    /** The bitmap from `offset` on (self->bitmap + offset), as the kernel sees it. */
+    const bitmapAt = (offset: number) => bytesOf(self.bitmap, offset, Math.ceil(self.bitmapSize / 8));
+
+    it('enforce_dirty', function () {
+      requireHwptAllocFlag(this, 'dirtyTracking');
+      requireMockDevFlag(this, 'noDirty');
+
+      /* Regular case */
+      const devFlags = U.MOCK_FLAGS_DEVICE_NO_DIRTY;
+      const hwptId = hwptAlloc(self, self.idevId, self.ioasId, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
+      let stddevId = mockDomain(self, hwptId).stdevId;
+      errMockDomainFlags(EINVAL, self, hwptId, devFlags);
+      destroy(self, stddevId);
+      destroy(self, hwptId);
+
+      /* IOMMU device does not support dirty tracking */
+      const ioasId = ioasAlloc(self);
+      const mock = mockDomainFlags(self, ioasId, devFlags);
+      stddevId = mock.stdevId;
+      errHwptAlloc(EOPNOTSUPP, self, mock.idevId, ioasId, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
+      destroy(self, stddevId);
+    });
+
+    it('set_dirty_tracking', function () {
+      requireHwptAllocFlag(this, 'dirtyTracking');
+      requireIoctl(this, 'IOMMU_HWPT_SET_DIRTY_TRACKING');
+
+      const hwptId = hwptAlloc(self, self.idevId, self.ioasId, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
+      const stddevId = mockDomain(self, hwptId).stdevId;
+      setDirtyTracking(self, hwptId, true);
+      setDirtyTracking(self, hwptId, false);
+
+      destroy(self, stddevId);
+      destroy(self, hwptId);
+    });
+
+    it('device_dirty_capability', function () {
+      requireIoctl(this, 'IOMMU_GET_HW_INFO');
+
+      const hwptId = hwptAlloc(self, self.idevId, self.ioasId, 0);
+      const stddevId = mockDomain(self, hwptId).stdevId;
+      const caps = getHwCapabilities(self, self.idevId);
+      expect(caps & BigInt(U.IOMMU_HW_CAP_DIRTY_TRACKING)).to.equal(BigInt(U.IOMMU_HW_CAP_DIRTY_TRACKING));
+
+      destroy(self, stddevId);
+      destroy(self, hwptId);
+    });
+
+    for (const [test, flags] of [
+      ['get_dirty_bitmap', 0],
+      ['get_dirty_bitmap_no_clear', U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR],
+    ] as const) {
+      it(test, function () {
+        requireHwptAllocFlag(this, 'dirtyTracking');
+        requireIoctl(this, 'IOMMU_HWPT_GET_DIRTY_BITMAP');
+        requireTestOp(this, 'DIRTY');
+        const pageSize = variant.hugepages ? MOCK_HUGE_PAGE_SIZE : MOCK_PAGE_SIZE;
+
+        const ioasId = ioasAlloc(self);
+        ioasMapFixedId(self, ioasId, self.buffer.address, variant.bufferSize, U.MOCK_APERTURE_START);
+
+        const hwptId = hwptAlloc(self, self.idevId, ioasId, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
+
+        setDirtyTracking(self, hwptId, true);
+
+        mockDirtyBitmaps(self, hwptId, variant.bufferSize, U.MOCK_APERTURE_START, self.pageSize, pageSize, bitmapAt(0), self.bitmapSize, flags);
+
+        /* PAGE_SIZE unaligned bitmap */
+        mockDirtyBitmaps(self, hwptId, variant.bufferSize, U.MOCK_APERTURE_START, self.pageSize, pageSize, bitmapAt(MOCK_PAGE_SIZE), self.bitmapSize, flags);
+
+        /* u64 unaligned bitmap */
+        mockDirtyBitmaps(self, hwptId, variant.bufferSize, U.MOCK_APERTURE_START, self.pageSize, pageSize, bitmapAt(0xff1), self.bitmapSize, flags);
+
+        destroy(self, hwptId);
+      });
+    }
+  });
+}
