@@ -6,16 +6,7 @@ import * as U from '../uapi/index.ts';
 import { callStruct, DeviceFile, openDevice, type Errno } from './ioctl-call.ts';
 import type { U64 } from './iommufd.ts';
 
-export interface Type1Info extends Errno {
-  argsz: number;
-  flags: number;
-  iovaPgsizes: bigint;
-  capOffset: number;
-  /** The decoded capability chain (only when argsz left room for it). */
-  caps: ReturnType<typeof U.decodeType1InfoCaps>;
-  /** The whole info buffer as the kernel left it. */
-  bytes: Uint8Array;
-}
+export type Type1Info = Errno & U.Type1InfoFields;
 
 /** The VFIO container interface; `kind` says which kernel code answers. */
 export class VfioContainer extends DeviceFile {
@@ -56,16 +47,7 @@ export class VfioContainer extends DeviceFile {
     const argsz = args.argsz ?? bufferSize;
     const bytes = U.vfio_iommu_type1_info.encode({ argsz }, { length: Math.max(bufferSize, U.vfio_iommu_type1_info.sizeof) });
     const r = this.ioctl(U.VFIO_IOMMU_GET_INFO, bytes);
-    const info = U.vfio_iommu_type1_info.decode(bytes);
-    return {
-      errno: r.errno,
-      argsz: info.argsz,
-      flags: info.flags,
-      iovaPgsizes: info.iova_pgsizes,
-      capOffset: info.cap_offset,
-      caps: U.decodeType1InfoCaps(bytes.subarray(0, Math.min(bytes.byteLength, Math.max(argsz, 0)))),
-      bytes,
-    };
+    return { errno: r.errno, ...U.readType1Info(bytes, argsz) };
   }
 
   mapDma(args: { flags: number; vaddr: U64; iova: U64; size: U64; argsz?: number }): Errno {

@@ -77,9 +77,14 @@ const ACCOUNTING_OPS = new Set([
   'hwptAlloc', 'option', 'mapDma', 'unmapDma', 'setIommu', 'setContainer', 'unsetContainer', 'vfioIoas',
 ]);
 
-function statusPages(field: 'VmPin' | 'VmLck'): bigint {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? BigInt(m[1]!) / 4n : 0n;
+/** VmPin and VmLck of this process in pages, from one read of /proc/self/status. */
+function pinnedAndLockedPages(): { pin: bigint; lck: bigint } {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const pages = (field: string) => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+    return m ? BigInt(m[1]!) / 4n : 0n;
+  };
+  return { pin: pages('VmPin'), lck: pages('VmLck') };
 }
 
 export class LockstepProcess {
@@ -99,8 +104,9 @@ export class LockstepProcess {
   ) {
     lockstepStats().mode = mode;
     if (mode !== 'model') {
-      this.#basePin = statusPages('VmPin');
-      this.#baseLck = statusPages('VmLck');
+      const base = pinnedAndLockedPages();
+      this.#basePin = base.pin;
+      this.#baseLck = base.lck;
       // The model starts from the process's real credentials and limit.
       const caps = sys().capget();
       if (typeof caps !== 'number') {
@@ -384,8 +390,9 @@ export class LockstepProcess {
   /** VmPin and VmLck, as /proc/self/status shows them, against the model's counters. */
   accountingDifferences(): FieldDifference[] {
     const out: FieldDifference[] = [];
-    const pin = statusPages('VmPin') - this.#basePin;
-    const lck = statusPages('VmLck') - this.#baseLck;
+    const now = pinnedAndLockedPages();
+    const pin = now.pin - this.#basePin;
+    const lck = now.lck - this.#baseLck;
     if (pin !== this.model.mmPinnedVm) out.push({ path: 'VmPin (pages, since the session began)', kernel: pin, model: this.model.mmPinnedVm });
     if (lck !== this.model.mmLockedVm) out.push({ path: 'VmLck (pages, since the session began)', kernel: lck, model: this.model.mmLockedVm });
     return out;

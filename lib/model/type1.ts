@@ -43,14 +43,7 @@ export interface Errno {
   errno: number;
 }
 
-export interface Type1Info extends Errno {
-  argsz: number;
-  flags: number;
-  iovaPgsizes: bigint;
-  capOffset: number;
-  caps: ReturnType<typeof U.decodeType1InfoCaps>;
-  bytes: Uint8Array;
-}
+export type Type1Info = Errno & U.Type1InfoFields;
 
 export interface Type1ModelOptions {
   /** USER_PTR_MAX, the bound access_ok() checks (type1-platform.ts readUserPtrMax); default 4-level paging. */
@@ -742,16 +735,7 @@ export class Type1ContainerModel {
     const argsz = args.argsz ?? bufferSize;
     const bytes = U.vfio_iommu_type1_info.encode({ argsz }, { length: Math.max(bufferSize, U.vfio_iommu_type1_info.sizeof) });
     const errno = this.getInfoInto(bytes);
-    const info = U.vfio_iommu_type1_info.decode(bytes);
-    return {
-      errno,
-      argsz: info.argsz,
-      flags: info.flags,
-      iovaPgsizes: info.iova_pgsizes,
-      capOffset: info.cap_offset,
-      caps: U.decodeType1InfoCaps(bytes.subarray(0, Math.min(bytes.byteLength, Math.max(argsz, 0)))),
-      bytes,
-    };
+    return { errno, ...U.readType1Info(bytes, argsz) };
   }
 
   /**

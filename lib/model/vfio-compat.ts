@@ -11,15 +11,7 @@ import type { IommufdModel, IoasObject, U64 } from './iommufd.ts';
 import { ULONG_MAX } from './pages.ts';
 import { PAGE_SIZE } from './process.ts';
 
-export interface CompatInfo {
-  errno: number;
-  argsz: number;
-  flags: number;
-  iovaPgsizes: bigint;
-  capOffset: number;
-  caps: ReturnType<typeof U.decodeType1InfoCaps>;
-  bytes: Uint8Array;
-}
+export type CompatInfo = { errno: number } & U.Type1InfoFields;
 
 const PAGE_MASK = ~(PAGE_SIZE - 1n) & ULONG_MAX;
 const u64 = (v: U64 | undefined): bigint => BigInt.asUintN(64, BigInt(v ?? 0));
@@ -93,18 +85,7 @@ export class VfioCompatModel {
     const put64 = (off: number, v: bigint) => {
       if (off + 8 <= bytes.length) dv.setBigUint64(off, v, true);
     };
-    const result = (errno: number): CompatInfo => {
-      const info = U.vfio_iommu_type1_info.decode(bytes);
-      return {
-        errno,
-        argsz: info.argsz,
-        flags: info.flags,
-        iovaPgsizes: info.iova_pgsizes,
-        capOffset: info.cap_offset,
-        caps: U.decodeType1InfoCaps(bytes.subarray(0, Math.min(bytes.byteLength, Math.max(argsz, 0)))),
-        bytes,
-      };
-    };
+    const result = (errno: number): CompatInfo => ({ errno, ...U.readType1Info(bytes, argsz) });
     const userArgsz = argsz >>> 0;
     if (userArgsz < 16) return result(EINVAL);
     const minsz = Math.min(userArgsz, 24);

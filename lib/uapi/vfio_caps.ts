@@ -90,3 +90,28 @@ export function decodeType1InfoCaps(info: Uint8Array): CapChain<Type1InfoCap> {
   }
   return { ok: true, caps };
 }
+
+/** What a VFIO_IOMMU_GET_INFO buffer says, read back after the call (by the client and by the models alike). */
+export interface Type1InfoFields {
+  argsz: number;
+  flags: number;
+  iovaPgsizes: bigint;
+  capOffset: number;
+  /** The decoded capability chain, within the argsz the caller passed. */
+  caps: ReturnType<typeof decodeType1InfoCaps>;
+  /** The whole info buffer as the call left it. */
+  bytes: Uint8Array;
+}
+
+/** Reads the fixed fields and the capability chain of an info buffer the caller passed with `argsz`. */
+export function readType1Info(bytes: Uint8Array, argsz: number): Type1InfoFields {
+  const info = vfio_iommu_type1_info.decode(bytes);
+  return {
+    argsz: info.argsz,
+    flags: info.flags,
+    iovaPgsizes: info.iova_pgsizes,
+    capOffset: info.cap_offset,
+    caps: decodeType1InfoCaps(bytes.subarray(0, Math.min(bytes.byteLength, Math.max(argsz, 0)))),
+    bytes,
+  };
+}
