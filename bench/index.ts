@@ -5,9 +5,12 @@ import { iommufdIovaRangesTarget } from './iommufd-target.ts';
 import { benchIoctl, NULL_ENOTTY_TARGET } from './ioctl.ts';
 import { benchLockstepOverhead } from './lockstep.ts';
 import { benchModel } from './model.ts';
+import { benchSelftestMirror } from './selftest-mirror.ts';
 
 await benchIoctl(iommufdIovaRangesTarget() ?? NULL_ENOTTY_TARGET);
 console.log('');
 benchModel();
 console.log('');
 benchLockstepOverhead();
+console.log('');
+benchSelftestMirror();

@@ -30,6 +30,9 @@ export function testFilesIn(folder: string): string[] {
 
 /** Runs the suites and resolves with the number of failed tests. */
 export async function runSuites(opts: RunSuitesOptions): Promise<number> {
+  // Suites that write side results (the audit's raw matrix) find the results
+  // folder here, in a host run and in a guest alike.
+  if (opts.out) process.env.IOMMUFD_CONFORMANCE_OUT = resolve(opts.out);
   const mocha = new Mocha({
     reporter: ConformanceReporter,
     reporterOptions: opts.out ? { out: resolve(opts.out) } : {},

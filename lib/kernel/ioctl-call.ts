@@ -32,7 +32,24 @@ export function callStruct<L extends AnyStructLayout>(
 ): StructCall<ReturnType<L['decode']>> {
   const bytes = layout.encode(input, opts);
   const ret = sys.ioctl(fd, request, bytes);
-  return { errno: errnoOf(ret), ret: Math.max(ret, 0), out: layout.decode(bytes) as ReturnType<L['decode']>, bytes };
+  return new LazyStructCall(ret, layout, bytes) as StructCall<ReturnType<L['decode']>>;
+}
+
+// Most callers read one or two outputs, or none (a test loop of ACCESS_RW
+// reads only errno): decoding a union-heavy struct such as iommu_test_cmd on
+// every call cost more than the ioctl itself under TCG. `out` is decoded the
+// first time it is read, from the bytes as the kernel left them.
+class LazyStructCall {
+  readonly errno: number;
+  readonly ret: number;
+  #out: unknown;
+  constructor(ret: number, readonly layout: AnyStructLayout, readonly bytes: Uint8Array) {
+    this.errno = errnoOf(ret);
+    this.ret = Math.max(ret, 0);
+  }
+  get out(): unknown {
+    return (this.#out ??= this.layout.decode(this.bytes));
+  }
 }
 
 /** An open character device (/dev/iommu, /dev/vfio/vfio, a VFIO group or device). */

@@ -28,11 +28,16 @@ export function differences(kernel: unknown, model: unknown, ignore: readonly st
   }
   if (isPlainObject(kernel) && isPlainObject(model)) {
     const out: FieldDifference[] = [];
-    const keys = new Set([...Object.keys(kernel), ...Object.keys(model)]);
-    for (const key of keys) {
-      if (path === '' && ignore.includes(key)) continue;
-      out.push(...differences(kernel[key], model[key], [], path === '' ? key : `${path}.${key}`));
-    }
+    const visit = (key: string) => {
+      if (path === '' && ignore.includes(key)) return;
+      const k = kernel[key];
+      const m = model[key];
+      // Most fields are equal primitives: no recursion, no path string.
+      if (k === m && (typeof k !== 'object' || k === null)) return;
+      out.push(...differences(k, m, [], path === '' ? key : `${path}.${key}`));
+    };
+    for (const key of Object.keys(kernel)) visit(key);
+    for (const key of Object.keys(model)) if (!Object.hasOwn(kernel, key)) visit(key);
     return out;
   }
   // Numbers and bigints stand for the same u64 field on both sides.

@@ -14,7 +14,7 @@ const path = require('node:path');
 const { EventEmitter } = require('node:events');
 const Mocha = require('mocha');
 const { Spec, JSON: JSONReporter, TAP, XUnit } = Mocha.reporters;
-const { EVENT_RUN_END, EVENT_TEST_PENDING, EVENT_TEST_BEGIN, EVENT_TEST_PASS, EVENT_TEST_FAIL } = Mocha.Runner.constants;
+const { EVENT_RUN_END, EVENT_TEST_PENDING, EVENT_TEST_BEGIN, EVENT_TEST_PASS, EVENT_TEST_FAIL, EVENT_SUITE_BEGIN, EVENT_SUITE_END } = Mocha.Runner.constants;
 
 function reasonOf(test) {
   for (let node = test; node; node = node.parent) {
@@ -58,6 +58,25 @@ function attachKtap(runner, file) {
   });
 }
 
+/**
+ * Wall time of each top-level suite, hooks included (mocha's test durations
+ * leave out beforeEach/afterEach, where a fixture's set-up and teardown run):
+ * DIR/timing.json, which `npm test` reads to print the selftest mirror's time.
+ */
+function attachTiming(runner, file) {
+  const suites = [];
+  const started = new Map();
+  runner.on(EVENT_SUITE_BEGIN, (suite) => {
+    if (suite.parent && suite.parent.root) started.set(suite, process.hrtime.bigint());
+  });
+  runner.on(EVENT_SUITE_END, (suite) => {
+    const t0 = started.get(suite);
+    if (t0 === undefined) return;
+    suites.push({ title: suite.title, file: suite.file || '', ms: Number(process.hrtime.bigint() - t0) / 1e6 });
+  });
+  runner.once(EVENT_RUN_END, () => fs.writeFileSync(file, `${JSON.stringify({ suites }, null, 1)}\n`));
+}
+
 /** Runs `reporterClass` with its stdout going to `file`. */
 function attachToFile(runner, ReporterClass, file, options) {
   const proxy = new EventEmitter();
@@ -99,6 +118,7 @@ class ConformanceReporter extends Spec {
       new XUnit(runner, { reporterOptions: { output: path.join(out, 'results.xml'), suiteName: opts.suiteName || 'iommufd-conformance' } });
       attachToFile(runner, TAP, path.join(out, 'results.tap'), { reporterOptions: { tapVersion: '13' } });
       attachKtap(runner, path.join(out, 'results.ktap'));
+      attachTiming(runner, path.join(out, 'timing.json'));
     }
     if (process.env.IOMMUFD_CONFORMANCE_IN_VM === '1') {
       runner.once(EVENT_TEST_BEGIN, () => console.log('@@iommufd-conformance:first-test'));
@@ -124,4 +144,5 @@ class ConformanceReporter extends Spec {
   }
 }
 
+ConformanceReporter.ktapName = ktapName;
 module.exports = ConformanceReporter;

@@ -251,6 +251,11 @@ export class StructLayout<S extends Spec> {
     return this.name === '' ? 'anonymous struct' : `struct ${this.name}`;
   }
 
+  /** A direct member by name (anonymous union members included), or undefined. */
+  memberInfo(name: string): FieldInfo | undefined {
+    return this.#byName.get(name);
+  }
+
   /** A member by name or dotted path, with its offset from the start of this struct. */
   field(path: FieldPath<S>): FieldInfo;
   field(path: string): FieldInfo;
@@ -300,9 +305,9 @@ export class StructLayout<S extends Spec> {
       throw new RangeError(`${this.label}: a ${tail.length}-byte tail after ${natural} bytes does not fit in length ${length}`);
     }
     const bytes = new Uint8Array(Math.max(length, natural));
-    encodeStruct(viewOf(bytes), 0, this, values, this.name);
+    encodeStruct(viewOf(bytes), 0, this, values, () => this.name);
     if (this.sizeField && (values as Record<string, unknown>)[this.sizeField] === undefined) {
-      writeScalar(viewOf(bytes), 0, u32, length, `${this.name}.${this.sizeField}`);
+      writeScalar(viewOf(bytes), 0, u32, length, () => `${this.name}.${this.sizeField}`);
     }
     bytes.set(tail, natural);
     return length < bytes.length ? bytes.slice(0, length) : bytes;
@@ -345,7 +350,7 @@ export class StructLayout<S extends Spec> {
     const f = this.field(path);
     if (f.kind === 'flex') throw new TypeError(`${this.label}: write flexible array ${f.name} with encode()`);
     this.checkInside(bytes, f, offset);
-    encodeValue(viewOf(bytes), offset + f.offset, f.type as ElementType, value, `${this.name}.${path}`);
+    encodeValue(viewOf(bytes), offset + f.offset, f.type as ElementType, value, () => `${this.name}.${path}`);
   }
 
   /** Encodes consecutive structs, as for an array in a separate user buffer (e.g. iommu_iova_range[]). */
@@ -385,27 +390,34 @@ export function isStructLayout(value: unknown): value is AnyStructLayout {
 
 // ---------------------------------------------------------------- codec
 
-const LIMITS: Record<ScalarKind, [bigint, bigint]> = {
-  u8: [0n, 0xffn],
-  u16: [0n, 0xffffn],
-  u32: [0n, 0xffff_ffffn],
-  s32: [-0x8000_0000n, 0x7fff_ffffn],
-  u64: [0n, 0xffff_ffff_ffff_ffffn],
+// Paths name the member in an error; they are built only when one is thrown
+// (building them for every member of every call dominated the encode cost).
+type PathOf = () => string;
+
+const NUMBER_LIMITS: Record<Exclude<ScalarKind, 'u64'>, [number, number]> = {
+  u8: [0, 0xff],
+  u16: [0, 0xffff],
+  u32: [0, 0xffff_ffff],
+  s32: [-0x8000_0000, 0x7fff_ffff],
 };
 
-function writeScalar(view: DataView, offset: number, type: ScalarType, value: unknown, path: string): void {
-  const ok =
-    (typeof value === 'number' && Number.isSafeInteger(value)) || (typeof value === 'bigint' && type.kind === 'u64');
-  if (!ok) throw new TypeError(`${path}: expected ${type.kind === 'u64' ? 'a bigint or safe integer' : 'an integer'}, got ${String(value)}`);
-  const big = BigInt(value as number | bigint);
-  const [min, max] = LIMITS[type.kind];
-  if (big < min || big > max) throw new RangeError(`${path}: ${big} is out of ${type.kind} range`);
+function writeScalar(view: DataView, offset: number, type: ScalarType, value: unknown, path: PathOf): void {
+  if (type.kind === 'u64') {
+    let big: bigint;
+    if (typeof value === 'bigint') big = value;
+    else if (typeof value === 'number' && Number.isSafeInteger(value)) big = BigInt(value);
+    else throw new TypeError(`${path()}: expected a bigint or safe integer, got ${String(value)}`);
+    if (big < 0n || big > 0xffff_ffff_ffff_ffffn) throw new RangeError(`${path()}: ${big} is out of u64 range`);
+    return view.setBigUint64(offset, big, LITTLE_ENDIAN);
+  }
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new TypeError(`${path()}: expected an integer, got ${String(value)}`);
+  const [min, max] = NUMBER_LIMITS[type.kind];
+  if (value < min || value > max) throw new RangeError(`${path()}: ${value} is out of ${type.kind} range`);
   switch (type.kind) {
-    case 'u8': return view.setUint8(offset, Number(big));
-    case 'u16': return view.setUint16(offset, Number(big), LITTLE_ENDIAN);
-    case 'u32': return view.setUint32(offset, Number(big), LITTLE_ENDIAN);
-    case 's32': return view.setInt32(offset, Number(big), LITTLE_ENDIAN);
-    case 'u64': return view.setBigUint64(offset, big, LITTLE_ENDIAN);
+    case 'u8': return view.setUint8(offset, value);
+    case 'u16': return view.setUint16(offset, value, LITTLE_ENDIAN);
+    case 'u32': return view.setUint32(offset, value, LITTLE_ENDIAN);
+    case 's32': return view.setInt32(offset, value, LITTLE_ENDIAN);
   }
 }
 
@@ -419,27 +431,28 @@ function readScalar(view: DataView, offset: number, type: ScalarType): number | 
   }
 }
 
-function encodeElements(view: DataView, offset: number, of: ElementType, value: unknown, max: number, path: string): void {
-  if (!Array.isArray(value)) throw new TypeError(`${path}: expected an array`);
-  if (value.length > max) throw new RangeError(`${path}: ${value.length} elements do not fit in ${max}`);
-  value.forEach((v, i) => encodeValue(view, offset + i * of.size, of, v, `${path}[${i}]`));
+function encodeElements(view: DataView, offset: number, of: ElementType, value: unknown, max: number, path: PathOf): void {
+  if (!Array.isArray(value)) throw new TypeError(`${path()}: expected an array`);
+  if (value.length > max) throw new RangeError(`${path()}: ${value.length} elements do not fit in ${max}`);
+  value.forEach((v, i) => encodeValue(view, offset + i * of.size, of, v, () => `${path()}[${i}]`));
 }
 
-function encodeValue(view: DataView, offset: number, type: ElementType | FlexArrayType, value: unknown, path: string): void {
+function encodeValue(view: DataView, offset: number, type: ElementType | FlexArrayType, value: unknown, path: PathOf): void {
   if (type instanceof StructLayout) return encodeStruct(view, offset, type, value, path);
   if (type.kind === 'array') return encodeElements(view, offset, type.of, value, type.length, path);
   if (type.kind === 'flex') return encodeElements(view, offset, type.of, value, Infinity, path);
   writeScalar(view, offset, type, value, path);
 }
 
-function encodeStruct(view: DataView, offset: number, layout: AnyStructLayout, values: unknown, path: string): void {
-  if (typeof values !== 'object' || values === null) throw new TypeError(`${path}: expected an object`);
-  for (const [name, value] of Object.entries(values)) {
-    if (value === undefined) continue;
+function encodeStruct(view: DataView, offset: number, layout: AnyStructLayout, values: unknown, path: PathOf): void {
+  if (typeof values !== 'object' || values === null) throw new TypeError(`${path()}: expected an object`);
+  for (const name in values) {
+    const value = (values as Record<string, unknown>)[name];
+    if (value === undefined || !Object.hasOwn(values, name)) continue;
     // A misspelt member must not silently encode as zero.
-    const f = layout.fields.find((g) => g.name === name);
-    if (!f) throw new TypeError(`${path}: struct ${layout.name || '(anonymous)'} has no member ${name}`);
-    encodeValue(view, offset + f.offset, f.type, value, `${path}.${name}`);
+    const f = layout.memberInfo(name);
+    if (!f) throw new TypeError(`${path()}: struct ${layout.name || '(anonymous)'} has no member ${name}`);
+    encodeValue(view, offset + f.offset, f.type, value, () => `${path()}.${name}`);
   }
 }
 

@@ -1,0 +1,117 @@
+// The parity table: each kernel selftest case, the test of ours that mirrors
+// it, and how that test ended in the last run. Built from three independent
+// sources - the kernel's C file, the suites as mocha loads them, and the
+// KTAP file of a run - so a case we lost, renamed or never ran shows.
+import { existsSync, readFileSync } from 'node:fs';
+import type { KernelCase } from './kernel-cases.ts';
+
+export type CaseStatus =
+  | { kind: 'pass' }
+  | { kind: 'fail'; message: string }
+  | { kind: 'skip'; reason: string }
+  | { kind: 'not-run' };
+
+export interface ParityRow {
+  kernel: string;
+  kernelFile: string;
+  /** Our suite file (relative to the package) that defines the same full title, or null when none does. */
+  ours: string | null;
+  status: CaseStatus;
+}
+
+export interface ParityTable {
+  rows: ParityRow[];
+  /** Our tests in the mirror folders that match no kernel case (a typo or a case the kernel dropped). */
+  extra: { name: string; file: string }[];
+  results: string | null;
+}
+
+/** Statuses by test name from a KTAP file our reporter wrote (lib/report/reporter.cjs). */
+export function readKtapStatuses(path: string): Map<string, CaseStatus> {
+  const out = new Map<string, CaseStatus>();
+  if (!existsSync(path)) return out;
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const messages = new Map<string, string>();
+  for (const line of lines) {
+    const diag = /^# (\S+): (.*)$/.exec(line);
+    if (diag) messages.set(diag[1]!, diag[2]!);
+    const m = /^(ok|not ok) \d+ (\S+)(?: # SKIP (.*))?$/.exec(line);
+    if (!m) continue;
+    const [, result, name, skip] = m;
+    if (skip !== undefined) out.set(name!, { kind: 'skip', reason: skip });
+    else if (result === 'ok') out.set(name!, { kind: 'pass' });
+    else out.set(name!, { kind: 'fail', message: messages.get(name!) ?? '' });
+  }
+  return out;
+}
+
+export function buildParity(kernel: KernelCase[], ours: Map<string, string>, statuses: Map<string, CaseStatus>, results: string | null): ParityTable {
+  const known = new Set(kernel.map((c) => c.name));
+  const rows = kernel.map((c) => ({
+    kernel: c.name,
+    kernelFile: c.file,
+    ours: ours.get(c.name) ?? null,
+    status: statuses.get(c.name) ?? ({ kind: 'not-run' } as const),
+  }));
+  const extra = [...ours].filter(([name]) => !known.has(name)).map(([name, file]) => ({ name, file }));
+  return { rows, extra, results };
+}
+
+export function statusText(s: CaseStatus): string {
+  switch (s.kind) {
+    case 'pass': return 'pass';
+    case 'fail': return `FAIL${s.message ? `: ${s.message}` : ''}`;
+    case 'skip': return `skip: ${s.reason}`;
+    case 'not-run': return 'not run';
+  }
+}
+
+export interface ParityCounts {
+  cases: number;
+  mapped: number;
+  pass: number;
+  fail: number;
+  skip: number;
+  notRun: number;
+  extra: number;
+}
+
+export function parityCounts(t: ParityTable): ParityCounts {
+  const count = (k: CaseStatus['kind']) => t.rows.filter((r) => r.ours && r.status.kind === k).length;
+  return {
+    cases: t.rows.length,
+    mapped: t.rows.filter((r) => r.ours).length,
+    pass: count('pass'),
+    fail: count('fail'),
+    skip: count('skip'),
+    notRun: count('not-run'),
+    extra: t.extra.length,
+  };
+}
+
+/** Parity holds when every kernel case is mirrored and none of ours is unknown to the kernel. */
+export function parityHolds(t: ParityTable): boolean {
+  const c = parityCounts(t);
+  return c.mapped === c.cases && c.extra === 0;
+}
+
+export function renderParityMarkdown(t: ParityTable): string {
+  const c = parityCounts(t);
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const lines = [
+    '| kernel case | our test | status |',
+    '|---|---|---|',
+    ...t.rows.map((r) => `| ${r.kernelFile}: ${r.kernel} | ${r.ours ? `${r.ours}: ${r.kernel}` : '**MISSING**'} | ${esc(statusText(r.status))} |`),
+  ];
+  if (t.extra.length) lines.push('', 'Tests of ours that match no kernel case:', ...t.extra.map((e) => `- ${e.file}: ${e.name}`));
+  lines.push(
+    '',
+    `${c.cases} kernel cases, ${c.mapped} mirrored; last run${t.results ? ` (${t.results})` : ''}: ${c.pass} pass, ${c.skip} skip, ${c.fail} fail, ${c.notRun} not run`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+export function parityLine(t: ParityTable): string {
+  const c = parityCounts(t);
+  return `parity: ${c.mapped}/${c.cases} kernel selftest cases mirrored${c.extra ? `, ${c.extra} unknown to the kernel` : ''}; ${c.pass} pass, ${c.skip} skip, ${c.fail} fail, ${c.notRun} not run`;
+}

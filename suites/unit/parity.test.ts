@@ -1,0 +1,62 @@
+// The parity table's sources: the kernel's case list parsed from C, and the
+// KTAP statuses our reporter writes.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { parseSelftestCases } from '../../lib/parity/kernel-cases.ts';
+import { buildParity, parityHolds, readKtapStatuses } from '../../lib/parity/table.ts';
+
+const SOURCE = `
+#define TEST_FAIL_NTH(fixture_name, name)          \\
+	static int test_nth_##name(void);            \\
+	TEST_F(fixture_name, name)                   \\
+	{                                            \\
+	}
+
+FIXTURE(plain) {};
+FIXTURE(varied) {};
+FIXTURE_VARIANT(varied) {};
+FIXTURE_VARIANT_ADD(varied, one) {};
+/* FIXTURE_VARIANT_ADD(varied, commented_out) */
+FIXTURE_VARIANT_ADD(varied, two) {};
+TEST_F(plain, a) {}
+TEST_F(varied, b) {}
+TEST_F(varied, c) {}
+TEST(standalone) {}
+TEST_FAIL_NTH(plain, nth) {}
+`;
+
+describe('parity', () => {
+  it('names cases as the kselftest harness does, leaving out macro bodies and comments', () => {
+    const names = parseSelftestCases(SOURCE, 'x.c').map((c) => c.name);
+    expect(names).to.deep.equal(['plain.a', 'varied.one.b', 'varied.two.b', 'varied.one.c', 'varied.two.c', 'standalone', 'plain.nth']);
+  });
+
+  it('reads pass, fail and skip (with its reason) from KTAP, and marks what is missing or unknown', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parity-'));
+    try {
+      const ktap = join(dir, 'results.ktap');
+      writeFileSync(ktap, ['KTAP version 1', '1..3', 'ok 1 plain.a', '# varied.one.b: expected 0 to equal 22', 'not ok 2 varied.one.b',
+        'ok 3 varied.two.b # SKIP needs MOCK_FLAGS_DEVICE_PASID', '# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0', ''].join('\n'));
+      const statuses = readKtapStatuses(ktap);
+      expect(statuses.get('plain.a')).to.deep.equal({ kind: 'pass' });
+      expect(statuses.get('varied.one.b')).to.deep.equal({ kind: 'fail', message: 'expected 0 to equal 22' });
+      expect(statuses.get('varied.two.b')).to.deep.equal({ kind: 'skip', reason: 'needs MOCK_FLAGS_DEVICE_PASID' });
+
+      const kernel = parseSelftestCases(SOURCE, 'x.c');
+      const all = new Map(kernel.map((c) => [c.name, 'suites/x.test.ts']));
+      expect(parityHolds(buildParity(kernel, all, statuses, ktap))).to.equal(true);
+      const missing = new Map(all);
+      missing.delete('standalone');
+      const t = buildParity(kernel, missing, statuses, ktap);
+      expect(parityHolds(t)).to.equal(false);
+      expect(t.rows.find((r) => r.kernel === 'standalone')!.ours).to.equal(null);
+      expect(t.rows.find((r) => r.kernel === 'varied.one.c')!.status).to.deep.equal({ kind: 'not-run' });
+      const extra = new Map(all).set('plain.typo', 'suites/x.test.ts');
+      expect(buildParity(kernel, extra, statuses, ktap).extra).to.deep.equal([{ name: 'plain.typo', file: 'suites/x.test.ts' }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
