@@ -83,7 +83,8 @@ export function qemuArgs(req: BootRequest): string[] {
   const kernelArgs = [
     'console=ttyS0', 'quiet', 'panic=-1', 'oops=panic', 'ro',
     'root=/dev/root', 'rootfstype=9p', 'rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose',
-    `init=${GUEST_INIT}`, 'hugepages=32',
+    // 72 x 2 MiB: the dirty-tracking selftests' 128 MiB MAP_HUGETLB buffer (64) and room besides.
+    `init=${GUEST_INIT}`, 'hugepages=72',
     `IOMMUFD_CONFORMANCE_RESULTS=${req.resultsDir}`,
     ...req.profile.kernelArgs,
   ];
