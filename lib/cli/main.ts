@@ -2,7 +2,7 @@
 import { SetupError } from '../kbuild/source.ts';
 import { parseProfiles, PROFILES, profiles, type ProfileName } from '../vm/profiles.ts';
 import { parseOptions, UsageError, usageOf, type OptionSpec } from './args.ts';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { runSuites, testFilesIn } from './run.ts';
 import { testAll } from './test-all.ts';
 
@@ -25,6 +25,22 @@ const runSpec: OptionSpec = {
   manifest: { type: 'string', help: 'run the bundled test files listed in this guest manifest (used inside test VMs)' },
 };
 
+const paritySpec: OptionSpec = {
+  results: { type: 'string', help: 'results.ktap of a mock-profile run (default: the newest under --out)' },
+  out: { type: 'string', default: 'out', help: 'where npm test / vm left their results' },
+  'kernel-src': { type: 'string', help: 'a Linux tree whose selftests to compare with (default: Debian linux-source-6.12)' },
+  markdown: { type: 'string', help: 'also write the table to this Markdown file' },
+};
+
+const auditSpec: OptionSpec = {
+  out: { type: 'string', default: 'out', help: 'results folder: the guests\' results in OUT/<profile>/, the reports in OUT/audit/' },
+  raw: { type: 'string', help: 'only render: a folder with audit-raw.json or <profile>/audit-raw.json (repeatable); boots no VM' },
+  known: { type: 'string', help: 'the known-differences table (default: fixtures/audit/known-differences.json)' },
+  kernel: { type: 'string', help: 'a ready bzImage instead of building one' },
+  accel: { type: 'string', default: 'auto', help: 'auto|kvm|tcg' },
+  timeout: { type: 'string', default: '1800', help: 'seconds before a guest is killed' },
+};
+
 const HELP = `iommufd-conformance: conformance tests for the Linux iommufd uAPI and its VFIO compat layer
 
 usage:
@@ -32,8 +48,47 @@ usage:
 ${usageOf(vmSpec)}
   iommufd-conformance run [options]    run the suites on this host (needs /dev/iommu)
 ${usageOf(runSpec)}
+  iommufd-conformance audit [options]  type1 against iommufd compat, scenario by scenario: audit.md, audit.json, audit.html
+${usageOf(auditSpec)}
   iommufd-conformance test [--out DIR] unit suites here, then the VM suites of every profile (npm test)
+  iommufd-conformance parity [options] each kernel iommu selftest case, our test for it, its status in the last run
+${usageOf(paritySpec)}
 `;
+
+async function parityCommand(argv: string[]): Promise<number> {
+  const { options: o } = parseOptions(argv, paritySpec);
+  const { lastMockResults, parityTable } = await import('./parity.ts');
+  const { parityHolds, renderParityMarkdown } = await import('../parity/table.ts');
+  const results = (o.results as string | undefined) ?? lastMockResults(o.out as string);
+  const table = await parityTable({ results, kernelSrc: o['kernel-src'] as string | undefined });
+  const markdown = renderParityMarkdown(table);
+  process.stdout.write(markdown);
+  if (!results) process.stdout.write(`(no results.ktap under ${o.out}: run \`iommufd-conformance vm --profile mock\` or npm test first)\n`);
+  if (o.markdown) writeFileSync(o.markdown as string, markdown);
+  return parityHolds(table) ? 0 : 1;
+}
+
+async function auditCommand(argv: string[]): Promise<number> {
+  // --raw may be given several times; the option parser keeps one value per name.
+  const rawDirs: string[] = [];
+  const others: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--raw') {
+      if (argv[i + 1] === undefined) throw new UsageError('--raw needs a value');
+      rawDirs.push(argv[++i]!);
+    } else if (arg.startsWith('--raw=')) rawDirs.push(arg.slice('--raw='.length));
+    else others.push(arg);
+  }
+  const { options: o, rest } = parseOptions(others, auditSpec);
+  if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
+  const accel = o.accel as string;
+  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new UsageError('--accel is auto, kvm or tcg');
+  const timeoutSeconds = Number(o.timeout);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError('--timeout takes a number of seconds');
+  const { runAuditCommand } = await import('./audit.ts');
+  return runAuditCommand({ out: o.out as string, rawDirs, knownPath: o.known as string | undefined, kernel: o.kernel as string | undefined, accel, timeoutSeconds });
+}
 
 async function vmCommand(argv: string[]): Promise<number> {
   const { options: o } = parseOptions(argv, vmSpec);
@@ -83,6 +138,10 @@ export async function main(argv: string[]): Promise<number> {
         return await vmCommand(rest);
       case 'run':
         return await runCommand(rest);
+      case 'parity':
+        return await parityCommand(rest);
+      case 'audit':
+        return await auditCommand(rest);
       case 'test': {
         const { options } = parseOptions(rest, { out: { type: 'string', default: 'out', help: '' } });
         return await testAll(options.out as string);

@@ -1,8 +1,10 @@
 // `npm test`: the unit suites on this host, then the VM suites in every
 // profile. Outside CI, a host that cannot run the VM (no QEMU, no kernel
 // source and not root to install it, no build tools) skips the VM part with
-// the reason, counted; with CI=true the VM part is mandatory.
-import { existsSync, readFileSync } from 'node:fs';
+// the reason, counted; with CI=true the VM part is mandatory. After the VM
+// run, the audit (type1 against iommufd compat) is built from the raw files
+// the audit suites wrote: each unexplained or stale difference is a failure.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SetupError } from '../kbuild/source.ts';
 import { PROFILES } from '../vm/profiles.ts';
@@ -18,6 +20,38 @@ function countsOf(resultsJson: string): Counts | null {
   if (!existsSync(resultsJson)) return null;
   const s = JSON.parse(readFileSync(resultsJson, 'utf8')).stats;
   return { passed: s.passes, failed: s.failures, skipped: s.pending };
+}
+
+/**
+ * The kernel selftest mirror, after the mock profile ran: its parity table
+ * (every kernel case, our test, its status), written to OUT/parity.md and
+ * printed, and its wall time in the guest.
+ */
+async function reportMirror(root: string): Promise<{ lines: string[]; failed: boolean }> {
+  const ktap = join(root, 'vm', 'mock', 'results.ktap');
+  if (!existsSync(ktap)) return { lines: ['parity: no mock-profile results to compare'], failed: false };
+  const lines: string[] = [];
+  let failed = false;
+  try {
+    const { parityTable } = await import('./parity.ts');
+    const { parityHolds, parityLine, renderParityMarkdown } = await import('../parity/table.ts');
+    const table = await parityTable({ results: ktap });
+    const markdown = renderParityMarkdown(table);
+    writeFileSync(join(root, 'parity.md'), markdown);
+    process.stdout.write(`\n=== parity with tools/testing/selftests/iommu (also in ${join(root, 'parity.md')})\n${markdown}`);
+    lines.push(parityLine(table));
+    failed = !parityHolds(table);
+  } catch (err) {
+    if (!(err instanceof SetupError)) throw err;
+    lines.push(`parity: not computed: ${err.message.split('\n')[0]} (${err.fix})`);
+  }
+  const timing = join(root, 'vm', 'mock', 'timing.json');
+  if (existsSync(timing)) {
+    const suites = (JSON.parse(readFileSync(timing, 'utf8')) as { suites: { file: string; ms: number }[] }).suites;
+    const mirrorMs = suites.filter((s) => /selftest/.test(s.file)).reduce((a, s) => a + s.ms, 0);
+    lines.push(`selftest mirror: ${(mirrorMs / 1000).toFixed(1)} s of guest wall time in the mock profile, set-up and lockstep included (goal: <= 1.5x the C selftest; npm run bench measures both in one VM)`);
+  }
+  return { lines, failed };
 }
 
 export async function testAll(out: string): Promise<number> {
@@ -39,7 +73,11 @@ export async function testAll(out: string): Promise<number> {
   process.stdout.write('\n=== VM suites (QEMU guests)\n');
   const ci = process.env.CI === 'true';
   let vmOk = true;
+  // The audit is built from the raw files the VM suites write; none is built when the VM part is skipped.
+  let auditSkipped: string | undefined;
+  const { auditAfterVmRun, removeStaleAuditRaw } = await import('./audit.ts');
   try {
+    removeStaleAuditRaw(join(root, 'vm'));
     const { runInVm } = await import('../vm/run-vm.ts');
     const { ok, outcomes } = await runInVm({
       profiles: [...PROFILES],
@@ -63,13 +101,28 @@ export async function testAll(out: string): Promise<number> {
       const reason = err.message.split('\n')[0];
       lines.push(`vm: skipped: ${reason} (${err.fix})`);
       total.skipped += PROFILES.length;
+      auditSkipped = reason;
     } else {
       vmOk = false;
       total.failed += 1;
       lines.push(`vm: FAILED: ${(err as Error).message}`);
     }
   }
+  // Each unexplained, changed or stale difference, model mismatch or missing backend counts as a failure.
+  let auditFailures = 0;
+  if (auditSkipped !== undefined) {
+    lines.push(`audit: skipped: the VM part was skipped (${auditSkipped})`);
+    total.skipped += 1;
+  } else {
+    const audit = auditAfterVmRun(root);
+    auditFailures = audit.failures;
+    total.failed += audit.failures;
+    lines.push(...audit.lines);
+  }
+  const mirror = await reportMirror(root);
+  if (mirror.failed) total.failed += 1;
+  lines.push(...mirror.lines);
   process.stdout.write(`\n=== npm test\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
   process.stdout.write(`summary: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
-  return unitFailures === 0 && vmOk ? 0 : 1;
+  return unitFailures === 0 && vmOk && !mirror.failed && auditFailures === 0 ? 0 : 1;
 }

@@ -5,6 +5,18 @@
 // counter armed, each call of the body is armed on its own with the count
 // still remaining, and the count the kernel leaves is carried to the next
 // call. The kernel sees exactly the sites the body's calls reach, in order.
+//
+// Not every fault site is an allocation, and not every injected failure is
+// an error. CONFIG_IOMMUFD_TEST adds iommufd_should_fail() points, one of
+// them in iommufd_get_object (main.c), which then answers -ENOENT: with
+// iommufd_fail_nth.c's debugfs setup, IOAS_ALLOC, IOAS_ALLOC, IOVA_RANGES(first
+// id) reaches sites kzalloc + xa_alloc's node (the first ID of an
+// XA_FLAGS_ALLOC1 xarray needs one), kzalloc, iommufd_get_object: at nth=4
+// both allocations succeed and IOVA_RANGES of an existing IOAS says ENOENT.
+// That is the kernel's test point, not a miscounted carry: the counts read
+// back after each call in the guest are 4->2->1->0. And xa_alloc's
+// GFP_NOWAIT node allocation is retried with GFP_KERNEL, so a call whose
+// site fired can still succeed (`injected` true, ret >= 0).
 import { sys as fullSys, type IoctlArg, type Mapping, type Sys, type SysCore } from '../sys/index.ts';
 
 export class FailNthInjector {

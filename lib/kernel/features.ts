@@ -79,6 +79,22 @@ function probeTestOps(fd: IommuFd, testCmd: boolean): Record<TestOpName, boolean
   return ops;
 }
 
+/**
+ * Fault injection as tools/testing/selftests/iommu/iommufd_fail_nth.c uses
+ * it: /proc/thread-self/fail-nth (CONFIG_FAULT_INJECTION) and the debugfs
+ * attributes it tunes (CONFIG_FAULT_INJECTION_DEBUG_FS with CONFIG_FAILSLAB,
+ * CONFIG_FAIL_PAGE_ALLOC; fail_iommufd is CONFIG_IOMMUFD_TEST's own). Read
+ * afresh on each call, not cached: debugfs may be mounted after the probe.
+ */
+export function probeFaultInjection(debugfs = '/sys/kernel/debug'): KernelFeatures['faultInjection'] {
+  return {
+    failNth: existsSync('/proc/thread-self/fail-nth'),
+    failslab: existsSync(`${debugfs}/failslab`),
+    failPageAlloc: existsSync(`${debugfs}/fail_page_alloc`),
+    failIommufd: existsSync(`${debugfs}/fail_iommufd`),
+  };
+}
+
 export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
   const features: KernelFeatures = {
     iommufd: false,
@@ -90,12 +106,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     hwptAllocFlags: { nestParent: false, dirtyTracking: false, faultIdValid: false },
     options: { rlimitMode: false, hugePages: false },
     vfio: { container: false, compatOnIommufd: false },
-    faultInjection: {
-      failNth: existsSync('/proc/thread-self/fail-nth'),
-      failslab: existsSync('/sys/kernel/debug/failslab'),
-      failPageAlloc: existsSync('/sys/kernel/debug/fail_page_alloc'),
-      failIommufd: existsSync('/sys/kernel/debug/fail_iommufd'),
-    },
+    faultInjection: probeFaultInjection(),
     hugetlb: false,
   };
   const { container } = VfioContainer.open(sys);

@@ -50,14 +50,16 @@ export class VfioContainer extends DeviceFile {
     return { errno: r.errno, ...U.readType1Info(bytes, argsz) };
   }
 
-  mapDma(args: { flags: number; vaddr: U64; iova: U64; size: U64; argsz?: number }): Errno {
-    const r = callStruct(this.sys, this.fd, U.VFIO_IOMMU_MAP_DMA, U.vfio_iommu_type1_dma_map, {
-      ...(args.argsz !== undefined ? { argsz: args.argsz } : {}),
-      flags: args.flags,
-      vaddr: args.vaddr,
-      iova: args.iova,
-      size: args.size,
-    });
+  /** VFIO_IOMMU_MAP_DMA; `tail` is written after the struct (a long user struct: argsz defaults to include it). */
+  mapDma(args: { flags: number; vaddr: U64; iova: U64; size: U64; argsz?: number; tail?: Uint8Array }): Errno {
+    const r = callStruct(
+      this.sys,
+      this.fd,
+      U.VFIO_IOMMU_MAP_DMA,
+      U.vfio_iommu_type1_dma_map,
+      { ...(args.argsz !== undefined ? { argsz: args.argsz } : {}), flags: args.flags, vaddr: args.vaddr, iova: args.iova, size: args.size },
+      args.tail ? { tail: args.tail } : undefined,
+    );
     return { errno: r.errno };
   }
 

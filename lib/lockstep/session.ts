@@ -11,6 +11,8 @@
 import { readFileSync } from 'node:fs';
 import { IommuFd, VfioContainer, VfioGroup, type DeviceFile } from '../kernel/index.ts';
 import { ModelProcess, PROT_READ, PROT_WRITE } from '../model/process.ts';
+import { iommufdDomainSpec, type HardwareDomainSpec } from '../model/mock.ts';
+import type { Type1Platform } from '../model/type1-platform.ts';
 import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, MAP_SHARED, RLIMIT_MEMLOCK, sys, type Mapping, type SysCore } from '../sys/index.ts';
 import { differences, show, type FieldDifference } from './compare.ts';
 import { countOp, lockstepStats } from './stats.ts';
@@ -25,6 +27,16 @@ export function lockstepModeFromEnv(): LockstepMode {
 }
 
 type Method = (...args: any[]) => any;
+
+const ENODEV = 19;
+
+/** The iommufd model calls a VFIO group's devices need (IommufdModel). */
+interface IommufdDeviceModel {
+  vfioGroupAttached?(): { errno: number };
+  compatIoas(): { id: number } | null;
+  attachHardwareDevice(spec: HardwareDomainSpec, ptId: number): { errno: number; devId: number };
+  detachHardwareDevice(devId: number): { errno: number };
+}
 type AnyObject = Record<string, unknown>;
 
 /** What a model factory must give: an object with (some of) the kernel client's methods. */
@@ -43,6 +55,8 @@ export interface LockstepGroup {
   setContainer(container: VfioContainer | (IommuFd & { readonly modelContext: AnyObject | null })): { errno: number };
   unsetContainer(): { errno: number };
   getDeviceFd(name: string): ReturnType<VfioGroup['getDeviceFd']>;
+  /** close() of a device fd from getDeviceFd: the last one unbinds the device (from its iommufd) or gives back its container use. */
+  closeDevice(deviceFd: number): { errno: number };
   close(): { errno: number };
 }
 
@@ -52,7 +66,20 @@ export interface HistoryEntry {
   args: unknown[];
   kernel?: unknown;
   model?: unknown;
+  /** The injector's nth fault site fired during the kernel call (see withFaultInjection). */
+  injected?: true;
 }
+
+/**
+ * What lockstep watches of a fault injector (lib/kernel/fail-nth.ts,
+ * FailNthInjector): whether its nth fault site has fired yet.
+ */
+export interface FaultInjectionWitness {
+  readonly injected: boolean;
+}
+
+/** close-like calls: the fd is gone whatever close() returns, and a file's ->release cannot fail. */
+const CLOSE_OPS = new Set(['close', 'closeAccess', 'closeDevice']);
 
 export class DivergenceError extends Error {
   override name = 'DivergenceError';
@@ -66,7 +93,7 @@ export class DivergenceError extends Error {
 }
 
 /** Result fields never compared: numbers the kernel and the model pick independently. */
-const OPAQUE_OUTPUTS = ['accessFd', 'faultFd', 'bytes'];
+const OPAQUE_OUTPUTS = ['accessFd', 'faultFd', 'deviceFd', 'bytes'];
 /** Argument fields that carry an access fd and must be translated for the model. */
 const FD_INPUTS = ['accessFd'];
 
@@ -75,6 +102,8 @@ const ACCOUNTING_OPS = new Set([
   'ioasMap', 'ioasCopy', 'ioasUnmap', 'destroy', 'close', 'closeAccess',
   'testMockDomain', 'testMockDomainFlags', 'testMockDomainReplace', 'testAccessPages', 'testDestroyAccessPages', 'testAccessReplaceIoas',
   'hwptAlloc', 'option', 'mapDma', 'unmapDma', 'setIommu', 'setContainer', 'unsetContainer', 'vfioIoas',
+  // A device opened through a group bound to an iommufd attaches to the compat IOAS (and pins); its last close unpins.
+  'getDeviceFd', 'closeDevice',
 ]);
 
 /** VmPin and VmLck of this process in pages, from one read of /proc/self/status. */
@@ -97,6 +126,8 @@ export class LockstepProcess {
   #fdMap = new Map<number, number>();
   #basePin = 0n;
   #baseLck = 0n;
+  /** The fault injector watched by withFaultInjection, if any. */
+  #injection: FaultInjectionWitness | null = null;
 
   constructor(
     readonly mode: LockstepMode,
@@ -219,14 +250,34 @@ export class LockstepProcess {
 
   /** /dev/iommu in lockstep: typed as the kernel client, every call checked. */
   openIommufd(opts: { sys?: SysCore } = {}): IommuFd & { readonly modelContext: AnyObject | null } {
+    const { errno, iommufd } = this.tryOpenIommufd(opts);
+    if (!iommufd) throw new Error(`cannot open /dev/iommu: errno ${errno}`);
+    return iommufd;
+  }
+
+  /**
+   * openIommufd, except that an open() that failed because of fault
+   * injection (withFaultInjection) gives its errno instead of throwing: the
+   * open allocates the context, a fault site of iommufd_fail_nth.c's bodies.
+   * Nothing was made, so there is no model; only the accounting is compared.
+   */
+  tryOpenIommufd(opts: { sys?: SysCore } = {}): { errno: number; iommufd: (IommuFd & { readonly modelContext: AnyObject | null }) | null } {
     let kernel: IommuFd | null = null;
     if (this.mode !== 'model') {
+      const watched = this.#injection;
+      const before = watched?.injected ?? true;
       const opened = IommuFd.open(opts.sys);
-      if (!opened.iommufd) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
+      if (!opened.iommufd) {
+        if (!watched || before || !watched.injected) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
+        this.history.push({ target: 'iommufd', op: 'open', args: [], kernel: { errno: opened.errno }, injected: true });
+        countOp('iommufd.open [failed by fault injection]', false);
+        this.checkAccounting('iommufd.open (failed by fault injection)');
+        return { errno: opened.errno, iommufd: null };
+      }
       kernel = opened.iommufd;
     }
     const model = this.factories && this.mode !== 'kernel' ? this.factories.iommufd(this.model) : null;
-    return this.wrap('iommufd', kernel, model) as IommuFd & { readonly modelContext: AnyObject | null };
+    return { errno: 0, iommufd: this.wrap('iommufd', kernel, model) as IommuFd & { readonly modelContext: AnyObject | null } };
   }
 
   /** The VFIO container ioctls on an iommufd opened by openIommufd (iommufd's vfio compat). */
@@ -264,6 +315,10 @@ export class LockstepProcess {
         setContainer: (c: DeviceFile) => group.setContainer(c.fd),
         unsetContainer: () => group.unsetContainer(),
         getDeviceFd: (name: string) => group.getDeviceFd(name),
+        closeDevice: (deviceFd: number) => {
+          const ret = sys().close(deviceFd);
+          return { errno: ret < 0 ? -ret : 0 };
+        },
         close: () => group.close(),
       };
     }
@@ -277,19 +332,77 @@ export class LockstepProcess {
           if (c.kind === 'type1') return c.modelContext ? call('setContainer', c.modelContext) : { errno: -1 }; // -1: no model of that container
           // An iommufd (or its compat view): the group model records the binding,
           // and the iommufd model gets its compat IOAS (group.c -> iommufd_vfio_compat_ioas_create).
-          const r = call('setContainer', 'iommufd') as { errno: number };
-          const ctx = c.modelContext as { ctx?: { vfioGroupAttached?: () => { errno: number } } } | null;
-          if (r.errno === 0 && ctx?.ctx?.vfioGroupAttached) {
-            const created = ctx.ctx.vfioGroupAttached();
+          // Devices opened through the group later bind to that iommufd model and attach to its
+          // compat IOAS (vfio/iommufd.c: vfio_iommufd_compat_attach_ioas), with the group's geometry.
+          const view = c.modelContext as (IommufdDeviceModel & { ctx?: IommufdDeviceModel }) | null;
+          const ctx = view?.ctx ?? view;
+          const platform = (groupModel as { platform?: Type1Platform }).platform;
+          const binding =
+            ctx?.attachHardwareDevice && platform
+              ? {
+                  bindDevice: () => {
+                    const ioas = ctx.compatIoas();
+                    return ioas ? ctx.attachHardwareDevice(iommufdDomainSpec(platform), ioas.id) : { errno: ENODEV, devId: 0 };
+                  },
+                  unbindDevice: (devId: number) => void ctx.detachHardwareDevice(devId),
+                }
+              : null;
+          const r = call('setContainer', 'iommufd', binding) as { errno: number };
+          if (r.errno === 0 && ctx?.vfioGroupAttached) {
+            const created = ctx.vfioGroupAttached();
             if (created.errno !== 0) return created;
           }
           return r;
         },
         unsetContainer: () => call('unsetContainer'),
+        getDeviceFd: (name: string) => call('getDeviceFd', name),
+        closeDevice: (deviceFd: number) => call('closeDevice', deviceFd),
         close: () => call('close'),
       };
     }
     return this.wrap('group', kernel, model) as LockstepGroup;
+  }
+
+  // ------------------------------------------------------------ fault injection
+
+  /**
+   * Runs `body` with `injector` watched (iommufd_fail_nth.c's sweep of every
+   * fault site). A kernel call during which the injector's nth site fired
+   * and that then failed is a failure by injection: the model cannot know
+   * which allocation or lookup failed (iommufd_get_object is a fault site
+   * too, answering ENOENT), so it does not run that call. The kernel's error
+   * path must have undone everything, which is what the model's unchanged
+   * state now claims: the accounting (VmPin, VmLck) is compared at once, and
+   * the test compares the rest (objects, IOVA ranges, mappings, page pins:
+   * compareIommufdState in state.ts) once its body stopped.
+   * A call where the site fired but that succeeded (the kernel fell back:
+   * xarray's GFP_NOWAIT node allocation retried with GFP_KERNEL, a temporary
+   * buffer retried smaller) runs on the model and is compared as usual: the
+   * injection must not show in its result, except where the kernel turns the
+   * failure into another success (an auto-domain attach that failed is taken
+   * for an incompatible domain): the model is given the kernel's result for
+   * that (IommufdModel.absorbedFault) and the result is still compared.
+   * Close-like calls always run on the model: the fd is gone whatever
+   * close() returns, and ->release has no way to fail.
+   */
+  withFaultInjection<T>(injector: FaultInjectionWitness, body: () => T): T {
+    const outer = this.#injection;
+    this.#injection = injector;
+    try {
+      return body();
+    } finally {
+      this.#injection = outer;
+    }
+  }
+
+  /**
+   * Throws a DivergenceError if VmPin or VmLck differ from the model's
+   * counters now (after a call that failed by injection, or a state probe).
+   */
+  checkAccounting(what: string, args: unknown[] = []): void {
+    if (!this.checking) return;
+    const diffs = this.accountingDifferences();
+    if (diffs.length > 0) throw new DivergenceError(what, diffs, this.report(what, args, diffs));
   }
 
   // ------------------------------------------------------------ the lockstep core
@@ -303,6 +416,9 @@ export class LockstepProcess {
     const self = this;
     const base = (kernel ?? model) as AnyObject;
     if (!base) throw new Error(`${target}: neither a kernel object nor a model`);
+    // One forwarding function per method name, made on first use: the
+    // selftest loops call the same method ~10^5 times.
+    const forwarders = new Map<string, (...args: unknown[]) => unknown>();
     return new Proxy(base, {
       get(obj, prop, receiver) {
         if (prop === 'modelContext') return model;
@@ -312,13 +428,22 @@ export class LockstepProcess {
         if (typeof member !== 'function' || typeof prop !== 'string' || prop === 'constructor') {
           return kernel ? Reflect.get(kernel as object, prop, kernel) : Reflect.get(obj, prop, receiver);
         }
-        return (...args: unknown[]) => self.call(target, prop, kernel, model, args);
+        let forward = forwarders.get(prop);
+        if (!forward) {
+          forward = (...args: unknown[]) => self.call(target, prop, kernel, model, args);
+          forwarders.set(prop, forward);
+        }
+        return forward;
       },
     });
   }
 
   private translateArgs(args: unknown[]): unknown[] {
     return args.map((a) => {
+      // A raw argument buffer (a hand-built struct) is written by the kernel
+      // first: the model gets a copy taken before, so the test reads the
+      // kernel's bytes and the two are compared after the call.
+      if (a instanceof Uint8Array) return a.slice();
       // Only plain argument objects are rewritten; devices and proxies pass as they are.
       if (typeof a !== 'object' || a === null || Object.getPrototypeOf(a) !== Object.prototype) return a;
       const copy: AnyObject = { ...(a as AnyObject) };
@@ -335,8 +460,8 @@ export class LockstepProcess {
     const entry: HistoryEntry = { target, op, args };
     this.history.push(entry);
     if (this.history.length > 40) this.history.shift();
-    // closeAccess takes the fd itself as its argument.
-    const modelArgs = op === 'closeAccess' ? args.map((a) => (typeof a === 'number' ? this.#fdMap.get(a) ?? a : a)) : this.translateArgs(args);
+    // closeAccess and closeDevice take the fd itself as their argument.
+    const modelArgs = op === 'closeAccess' || op === 'closeDevice' ? args.map((a) => (typeof a === 'number' ? this.#fdMap.get(a) ?? a : a)) : this.translateArgs(args);
     const desynced = model ? this.#desynced.get(model) : undefined;
     const modelMethod = model && desynced === undefined ? (model[op] as Method | undefined) : undefined;
     if (op === 'testDirty' && modelArgs[0] && typeof modelArgs[0] === 'object') {
@@ -351,23 +476,44 @@ export class LockstepProcess {
       countOp(`${target}.${op}`, true);
       return entry.model;
     }
+    const watched = this.#injection;
+    const injectedBefore = watched?.injected ?? true;
     const t0 = process.hrtime.bigint();
     const kernelResult = ((kernel as unknown as AnyObject)[op] as Method).apply(kernel, args);
     const t1 = process.hrtime.bigint();
     entry.kernel = kernelResult;
+    if (watched && !injectedBefore && watched.injected) {
+      entry.injected = true;
+      const errno = (kernelResult as { errno?: unknown } | null)?.errno;
+      if (typeof errno === 'number' && errno !== 0 && !CLOSE_OPS.has(op)) {
+        countOp(`${target}.${op} [failed by fault injection]`, false);
+        this.checkAccounting(`${target}.${op} (failed by fault injection)`, args);
+        return kernelResult;
+      }
+    }
     if (!this.checking || !modelMethod) {
       countOp(desynced ? `${target}.${op} [${desynced}]` : `${target}.${op}`, false);
       return kernelResult;
     }
     const t2 = process.hrtime.bigint();
-    const modelResult = modelMethod.apply(model, modelArgs);
+    // A call in which the injected fault site failed but that succeeded: a
+    // model that can follow such a kernel (IommufdModel.absorbedFault) is told,
+    // with the kernel's result, for the length of the call.
+    const absorbed = entry.injected && model && 'absorbedFault' in model;
+    if (absorbed) model.absorbedFault = { kernel: kernelResult };
+    let modelResult: unknown;
+    try {
+      modelResult = modelMethod.apply(model, modelArgs);
+    } finally {
+      if (absorbed) model.absorbedFault = null;
+    }
     const stats = lockstepStats();
     stats.kernelNs += Number(t1 - t0);
     stats.modelNs += Number(process.hrtime.bigint() - t2);
     entry.model = modelResult;
     countOp(`${target}.${op}`, true);
     if (kernelResult && typeof kernelResult === 'object' && modelResult && typeof modelResult === 'object') {
-      for (const key of ['accessFd', 'faultFd']) {
+      for (const key of ['accessFd', 'faultFd', 'deviceFd']) {
         const k = (kernelResult as AnyObject)[key];
         const m = (modelResult as AnyObject)[key];
         if (typeof k === 'number' && typeof m === 'number' && (kernelResult as AnyObject).errno === 0) this.#fdMap.set(k, m);
@@ -376,15 +522,46 @@ export class LockstepProcess {
     const diffs = differences(kernelResult, modelResult, OPAQUE_OUTPUTS);
     // What the kernel wrote into argument buffers, against what the model wrote into its copies.
     args.forEach((a, i) => {
+      if (a instanceof Uint8Array && modelArgs[i] instanceof Uint8Array) {
+        diffs.push(...differences(a, modelArgs[i], [], `args[${i}]`));
+        return;
+      }
       if (typeof a !== 'object' || a === null || Object.getPrototypeOf(a) !== Object.prototype) return;
       for (const [key, value] of Object.entries(a as AnyObject)) {
         const mine = (modelArgs[i] as AnyObject)[key];
         if (value instanceof Uint8Array && mine instanceof Uint8Array) diffs.push(...differences(value, mine, [], `args.${key}`));
       }
     });
-    if (ACCOUNTING_OPS.has(op)) diffs.push(...this.accountingDifferences());
+    if (ACCOUNTING_OPS.has(op) && this.accountingDue(op)) diffs.push(...this.accountingDifferences());
     if (diffs.length > 0) throw new DivergenceError(`${target}.${op}`, diffs, this.report(`${target}.${op}`, args, diffs));
     return kernelResult;
+  }
+
+  /**
+   * Reading /proc/self/status after every map and unmap cost more than the
+   * ioctls under TCG (the selftest loops make ~10^4 of them), so an
+   * accounting op is checked when the model's counters moved since the last
+   * check, when it ends an object's life (close, destroy: where a leaked pin
+   * would show), and otherwise every `accountingEvery`-th time, so a kernel
+   * that pins where the model does not is still caught within that many ops
+   * (the report lists the ops that led there). 1 checks every op.
+   */
+  accountingEvery = 16;
+  #accountingSkipped = 0;
+  #lastCheckedCounters = '';
+
+  private accountingDue(op: string): boolean {
+    const counters = `${this.model.mmPinnedVm}/${this.model.mmLockedVm}`;
+    const due =
+      this.accountingEvery <= 1 ||
+      counters !== this.#lastCheckedCounters ||
+      op === 'close' || op === 'destroy' || op.startsWith('close') || op === 'unsetContainer' ||
+      ++this.#accountingSkipped >= this.accountingEvery;
+    if (due) {
+      this.#accountingSkipped = 0;
+      this.#lastCheckedCounters = counters;
+    }
+    return due;
   }
 
   /** VmPin and VmLck, as /proc/self/status shows them, against the model's counters. */
@@ -405,7 +582,7 @@ export class LockstepProcess {
       `  ${'field'.padEnd(width)}  kernel                 model`,
       ...diffs.map((d) => `  ${d.path.padEnd(width)}  ${show(d.kernel).padEnd(22)} ${show(d.model)}`),
       '  operations that led here (oldest first):',
-      ...this.history.slice(0, -1).slice(-15).map((h) => `    ${h.target}.${h.op}(${h.args.map(show).join(', ')}) -> kernel ${show(h.kernel)}${h.model !== undefined ? ` | model ${show(h.model)}` : ''}`),
+      ...this.history.slice(0, -1).slice(-15).map((h) => `    ${h.target}.${h.op}(${h.args.map(show).join(', ')}) -> kernel ${show(h.kernel)}${h.injected ? ' [fault injected]' : ''}${h.model !== undefined ? ` | model ${show(h.model)}` : ''}`),
     ];
     return lines.join('\n');
   }

@@ -23,6 +23,11 @@ export interface IommuDomainLike {
   readonly aperture: { start: bigint; last: bigint };
   /** Called when [iova, last] stops being mapped in this domain (iommu_unmap). */
   unmapped(iova: bigint, last: bigint): void;
+  /**
+   * The driver's map_pages refusing an area's protection (iommu_map of pages already pinned):
+   * the errno, or 0. Absent: the driver maps any protection (the selftest mock does).
+   */
+  mapErrno?(iommuProt: number): number;
 }
 
 /** What the io_pagetable needs from an in-kernel access (struct iommufd_access). */
@@ -206,7 +211,14 @@ export class IoPageTable {
     if (this.domains.length) {
       for (let i = 0; i < areas.length; i++) {
         const a = areas[i]!;
-        const rc = a.pages.hold([a.indexRange]);
+        let rc = a.pages.hold([a.indexRange]);
+        // pages.c:iopt_area_fill_domains maps what it pinned into every domain; a driver that refuses
+        // the protection (VT-d without READ or WRITE) fails the map after the pin, which is undone.
+        const refused = rc ? 0 : this.#mapErrno(a.iommuProt, this.domains);
+        if (refused) {
+          a.pages.release([a.indexRange]);
+          rc = refused;
+        }
         if (rc) {
           for (let j = 0; j < i; j++) this.#unfillArea(areas[j]!);
           for (const x of areas) this.areas.remove(x);
@@ -217,6 +229,15 @@ export class IoPageTable {
     }
     for (const a of areas) a.pages.refs++;
     return { errno: 0, iova: dst };
+  }
+
+  /** The first refusal among the domains' drivers to map an area with this protection, or 0. */
+  #mapErrno(iommuProt: number, domains: readonly IommuDomainLike[]): number {
+    for (const d of domains) {
+      const rc = d.mapErrno?.(iommuProt) ?? 0;
+      if (rc) return rc;
+    }
+    return 0;
   }
 
   /** iopt_area_unfill_domains: unmap from every domain, then drop the storage pins. */
@@ -381,15 +402,26 @@ export class IoPageTable {
     }
     // iopt_fill_domain: with another domain present the pfns come from its storage; the first domain pins.
     const filled: Area[] = [];
+    const unfill = () => {
+      for (const f of filled) {
+        f.pages.release([f.indexRange]);
+        f.storageDomain = null;
+      }
+    };
     for (const a of this.areas) {
-      if (a.storageDomain) continue;
+      // Every area is mapped into the new domain (pinned first unless another domain stores it);
+      // a driver refusing the area's protection fails the attach (VT-d: an area mapped with no
+      // READ or WRITE, which VFIO compat's MAP_DMA with flags 0 makes).
+      const refused = this.#mapErrno(a.iommuProt, [domain]);
+      if (a.storageDomain) {
+        if (refused) return (unfill(), undoReserved(refused));
+        continue;
+      }
       const rc = a.pages.hold([a.indexRange]);
-      if (rc) {
-        for (const f of filled) {
-          f.pages.release([f.indexRange]);
-          f.storageDomain = null;
-        }
-        return undoReserved(rc);
+      if (rc || refused) {
+        if (!rc) a.pages.release([a.indexRange]);
+        unfill();
+        return undoReserved(rc || refused);
       }
       a.storageDomain = domain;
       filled.push(a);

@@ -207,6 +207,15 @@ export class IommufdModel {
   #nextFd: number;
   #closed = false;
   #released = false;
+  /**
+   * Set by lockstep (session.ts, withFaultInjection) while this model follows
+   * a kernel call in which one fault site failed by injection and that still
+   * succeeded, with the kernel's result. Most such sites are absorbed without
+   * a trace (xarray retries its GFP_NOWAIT node allocation with GFP_KERNEL),
+   * but one changes what the call does, and the kernel's result says whether
+   * it was hit: see #autoGetDomain. The call's result is compared as usual.
+   */
+  absorbedFault: { kernel: unknown } | null = null;
 
   /**
    * @param process the user process whose memory, credentials and counters this fd uses
@@ -714,8 +723,21 @@ export class IommufdModel {
 
   /** device.c:iommufd_device_auto_get_domain */
   #autoGetDomain(idev: DeviceObject, ioas: IoasObject, mode: 'attach' | 'replace'): { errno: number; ptId: number; destroy: Hwpt | null } {
+    // Under fault injection (absorbedFault): iopt_table_enforce_dev_resv_regions
+    // fails with -EINVAL at its iommufd_should_fail() point, which this loop
+    // takes for "incompatible" and goes on to the next auto domain or a new
+    // one. The call then succeeds on another domain than the one it would
+    // have used: when the kernel reports another one (MOCK_DOMAIN's
+    // out_hwpt_id, MOCK_DOMAIN_REPLACE's pt_id), the first attach that would
+    // have been tried is the one that failed. Only one site fails per call.
+    const kernel = this.absorbedFault?.kernel as { errno?: number; hwptId?: number; ptId?: number } | undefined;
+    let injectedIncompatible = kernel?.errno === 0 ? (kernel.hwptId ?? kernel.ptId) : undefined;
     for (const hwpt of ioas.hwpts) {
       if (!hwpt.autoDomain || hwpt.users === 0) continue;
+      if (injectedIncompatible !== undefined && injectedIncompatible !== hwpt.id) {
+        injectedIncompatible = undefined;
+        continue;
+      }
       let errno: number;
       let destroy: Hwpt | null = null;
       if (mode === 'attach') errno = this.#hwptAttach(hwpt, idev);

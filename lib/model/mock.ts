@@ -13,9 +13,11 @@
 // across pages, so a HUGE_IOVA domain never gets 1 MiB IOPTEs
 // (MOCK_PFN_HUGE_IOVA). With THP- or hugetlb-backed buffers the kernel may
 // use them, which changes dirty reporting granularity.
-import type { IoPageTable, IommuDomainLike } from './io-pagetable.ts';
+import { IOMMU_READ, IOMMU_WRITE, type IoPageTable, type IommuDomainLike } from './io-pagetable.ts';
+import { EINVAL } from './errno.ts';
 import { PAGE_SIZE } from './process.ts';
 import { ULONG_MAX } from './pages.ts';
+import type { Type1Platform } from './type1-platform.ts';
 
 export const MOCK_IO_PAGE_SIZE = PAGE_SIZE / 2n;
 export const MOCK_HUGE_PAGE_SIZE = 512n * MOCK_IO_PAGE_SIZE;
@@ -113,6 +115,22 @@ export interface HardwareDomainSpec {
   enforceCacheCoherency: boolean;
 }
 
+/**
+ * The domain iommufd gives a real device of a VFIO group (its automatic
+ * HWPT on the compat IOAS), described with the geometry the type1 model
+ * reads for the same group: the same IOMMU driver allocates both paging
+ * domains. Its reserved regions are the group's, minus DIRECT_RELAXABLE
+ * (io_pagetable.c:iopt_table_enforce_dev_resv_regions skips those).
+ */
+export function iommufdDomainSpec(platform: Type1Platform): HardwareDomainSpec {
+  return {
+    pgsizeBitmap: platform.pgsizeBitmap,
+    aperture: { ...platform.aperture },
+    reservedRegions: platform.reservedRegions.filter((r) => r.type !== 'direct-relaxable').map((r) => ({ start: r.start, last: r.last })),
+    enforceCacheCoherency: platform.enforceCacheCoherency,
+  };
+}
+
 /** A real paging domain: only its geometry matters to the io_pagetable; mappings are not tracked. */
 export class HardwareDomain implements IommuDomainLike {
   readonly kind = 'hardware';
@@ -123,4 +141,11 @@ export class HardwareDomain implements IommuDomainLike {
     this.aperture = { start: spec.aperture.start, last: spec.aperture.last > ULONG_MAX ? ULONG_MAX : spec.aperture.last };
   }
   unmapped(): void {}
+  /**
+   * VT-d (the hardware IOMMU of the viommu profile): intel_iommu_map → __domain_mapping
+   * returns -EINVAL when the PTE would have neither DMA_PTE_READ nor DMA_PTE_WRITE.
+   */
+  mapErrno(iommuProt: number): number {
+    return iommuProt & (IOMMU_READ | IOMMU_WRITE) ? 0 : EINVAL;
+  }
 }

@@ -749,12 +749,13 @@ export class Type1ContainerModel {
     return d.getInfoInto(bytes);
   }
 
-  mapDma(args: { flags: number; vaddr: bigint | number; iova: bigint | number; size: bigint | number; argsz?: number }): Errno {
+  /** VFIO_IOMMU_MAP_DMA; a `tail` after the struct is never read (copy_from_user of minsz only), it only lengthens the default argsz. */
+  mapDma(args: { flags: number; vaddr: bigint | number; iova: bigint | number; size: bigint | number; argsz?: number; tail?: Uint8Array }): Errno {
     const d = this.#driver();
     if (d instanceof IoctlError) return { errno: d.errno };
     return {
       errno: d.mapDma({
-        argsz: args.argsz ?? U.vfio_iommu_type1_dma_map.sizeof,
+        argsz: args.argsz ?? U.vfio_iommu_type1_dma_map.sizeof + (args.tail?.length ?? 0),
         flags: args.flags >>> 0,
         vaddr: u64(BigInt(args.vaddr)),
         iova: u64(BigInt(args.iova)),
@@ -845,15 +846,44 @@ export class Type1ContainerModel {
 export type Type1GroupTarget = Type1ContainerModel | 'iommufd' | 'other-file' | 'bad-fd';
 
 /**
+ * iommufd's side of a VFIO device opened through a group bound to an iommufd
+ * (drivers/vfio/iommufd.c): the caller wires it to the iommufd model.
+ */
+export interface GroupIommufdBinding {
+  /** First open: vfio_df_iommufd_bind, then vfio_iommufd_compat_attach_ioas. The errno and the device's object ID. */
+  bindDevice(): { errno: number; devId: number };
+  /** Last close: vfio_df_iommufd_unbind (detach from the compat IOAS, unbind). */
+  unbindDevice(devId: number): void;
+}
+
+/** One device of the group while it has open fds (struct vfio_device open_count). */
+interface OpenDevice {
+  count: number;
+  /** Opened through an iommufd: its device object ID there, and the binding that unbinds it. */
+  iommufd: { devId: number; binding: GroupIommufdBinding } | null;
+  /** Opened through a type1 container: the first open took a container user (vfio_group_use_container). */
+  usesContainer: boolean;
+}
+
+/**
  * A /dev/vfio/N group fd of an IOMMU-backed group (drivers/vfio/group.c),
- * viable (its devices bound to vfio-pci), with no device fd open.
+ * viable (its devices bound to vfio-pci), and the device fds opened through it.
  */
 export class Type1GroupModel {
   #container: Type1ContainerModel | null = null;
   #iommufd = false;
+  #binding: GroupIommufdBinding | null = null;
   #closed = false;
+  /** Device fds (numbers of the model's own) → device name. */
+  readonly #deviceFds = new Map<number, string>();
+  readonly #open = new Map<string, OpenDevice>();
+  #nextDeviceFd = 3000;
 
-  constructor(readonly id: number, readonly platform: Type1Platform) {}
+  /**
+   * @param devices the names of the group's devices (/sys/kernel/iommu_groups/N/devices);
+   *   null when not known, and then any name is taken as one of them
+   */
+  constructor(readonly id: number, readonly platform: Type1Platform, readonly devices: readonly string[] | null = null) {}
 
   get container(): Type1ContainerModel | null {
     return this.#container;
@@ -881,7 +911,7 @@ export class Type1GroupModel {
    * EBADFD. An iommufd target only records the binding (its compat IOAS is
    * the iommufd model's business).
    */
-  setContainer(target: Type1GroupTarget): Errno {
+  setContainer(target: Type1GroupTarget, binding: GroupIommufdBinding | null = null): Errno {
     this.#live();
     if (target === 'bad-fd' || (target instanceof Type1ContainerModel && target.closed)) return { errno: EBADF };
     if (this.#hasIommu()) return { errno: EINVAL };
@@ -892,25 +922,42 @@ export class Type1GroupModel {
     }
     if (target === 'iommufd') {
       this.#iommufd = true;
+      this.#binding = binding;
       return { errno: 0 };
     }
     return { errno: EBADFD };
   }
 
-  /** vfio_group_ioctl_unset_container: EINVAL when nothing is set. */
+  /**
+   * vfio_group_ioctl_unset_container: EINVAL when nothing is set; EBUSY while
+   * an open device uses the type1 container (container_users != 1). An
+   * iommufd is let go even with devices open: they stay bound to it.
+   */
   unsetContainer(): Errno {
     this.#live();
     if (!this.#hasIommu()) return { errno: EINVAL };
+    if (this.#container && this.#containerUsers() > 0) return { errno: EBUSY };
     this.#detach();
     return { errno: 0 };
   }
 
-  /** vfio_group_fops_release detaches the group from its container. */
+  /**
+   * vfio_group_fops_release detaches the group from its container. A device
+   * opened through a type1 container holds the group file
+   * (vfio_group_use_container: get_file), so then the release waits for the
+   * last such device to close.
+   */
   close(): Errno {
     if (this.#closed) return { errno: 0 };
-    this.#detach();
     this.#closed = true;
+    if (this.#containerUsers() === 0) this.#detach();
     return { errno: 0 };
+  }
+
+  #containerUsers(): number {
+    let n = 0;
+    for (const d of this.#open.values()) if (d.usesContainer) n++;
+    return n;
   }
 
   #detach(): void {
@@ -919,5 +966,60 @@ export class Type1GroupModel {
       this.#container = null;
     }
     this.#iommufd = false;
+    this.#binding = null;
+  }
+
+  /**
+   * vfio_group_ioctl_get_device_fd: ENODEV for a name that is not one of the
+   * group's devices (vfio_device_get_from_name); then vfio_df_group_open:
+   * EINVAL with neither a container nor an iommufd. The first open
+   * (open_count 0 → 1, vfio_df_device_first_open) of a type1 group needs the
+   * container's driver (vfio_group_use_container: EINVAL before SET_IOMMU)
+   * and takes a container user; through an iommufd it binds the device and
+   * attaches it to the compat IOAS (the binding's errno fails the open).
+   * Later opens only count.
+   */
+  getDeviceFd(name: string): Errno & { deviceFd: number } {
+    this.#live();
+    const fail = (errno: number) => ({ errno, deviceFd: -1 });
+    if (this.devices && !this.devices.includes(name)) return fail(ENODEV);
+    if (!this.#hasIommu()) return fail(EINVAL);
+    let device = this.#open.get(name);
+    if (!device) {
+      if (this.#container) {
+        if (!this.#container.driverSet) return fail(EINVAL);
+        device = { count: 0, iommufd: null, usesContainer: true };
+      } else {
+        let iommufd: OpenDevice['iommufd'] = null;
+        if (this.#binding) {
+          const r = this.#binding.bindDevice();
+          if (r.errno) return fail(r.errno);
+          iommufd = { devId: r.devId, binding: this.#binding };
+        }
+        device = { count: 0, iommufd, usesContainer: false };
+      }
+      this.#open.set(name, device);
+    }
+    device.count++;
+    const fd = this.#nextDeviceFd++;
+    this.#deviceFds.set(fd, name);
+    return { errno: 0, deviceFd: fd };
+  }
+
+  /**
+   * close() of a device fd (vfio_device_fops_release → vfio_df_group_close):
+   * the last close unbinds it from its iommufd or gives back its container
+   * user, and then a group fd closed meanwhile is released.
+   */
+  closeDevice(deviceFd: number): Errno {
+    const name = this.#deviceFds.get(deviceFd);
+    if (name === undefined) return { errno: EBADF };
+    this.#deviceFds.delete(deviceFd);
+    const device = this.#open.get(name)!;
+    if (--device.count > 0) return { errno: 0 };
+    this.#open.delete(name);
+    if (device.iommufd) device.iommufd.binding.unbindDevice(device.iommufd.devId);
+    if (device.usesContainer && this.#closed && this.#containerUsers() === 0) this.#detach();
+    return { errno: 0 };
   }
 }

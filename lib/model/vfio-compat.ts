@@ -137,8 +137,9 @@ export class VfioCompatModel {
   }
 
   /** vfio_compat.c:iommufd_vfio_map_dma: a FIXED map with the context's accounting; flags 0 maps with no access. */
-  mapDma(args: { flags: number; vaddr: U64; iova: U64; size: U64; argsz?: number }): { errno: number } {
-    const argsz = (args.argsz ?? 32) >>> 0;
+  mapDma(args: { flags: number; vaddr: U64; iova: U64; size: U64; argsz?: number; tail?: Uint8Array }): { errno: number } {
+    // Only minsz (32) bytes are copied in: a tail after the struct only lengthens the default argsz.
+    const argsz = (args.argsz ?? 32 + (args.tail?.length ?? 0)) >>> 0;
     const flags = args.flags >>> 0;
     if (argsz < 32 || flags & ~(U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE)) return { errno: EINVAL };
     let prot = IOMMU_CACHE;
@@ -178,6 +179,32 @@ export class VfioCompatModel {
       r = ioas.iopt.unmapIova(iova, size);
     }
     return { errno: r.errno, size: r.unmapped };
+  }
+
+  /**
+   * A request by number whose argument is a value, not a user buffer (VFIO_IOMMU_ENABLE/DISABLE,
+   * undefined numbers below the iommufd range): vfio_compat.c:iommufd_vfio_ioctl dispatches six
+   * requests and answers everything else with -ENOIOCTLCMD, which the VFS turns into ENOTTY.
+   * Not named `ioctl`: lockstep would pair such a method with the kernel client's DeviceFile.ioctl,
+   * raw user buffers included (the selftests' GET_INFO into a raw buffer), which this does not take.
+   */
+  valueIoctl(request: number, arg = 0): { errno: number; ret: number } {
+    switch (request) {
+      case U.VFIO_GET_API_VERSION:
+        return { errno: 0, ret: this.getApiVersion().version };
+      case U.VFIO_CHECK_EXTENSION: {
+        const r = this.checkExtension(arg);
+        return { errno: r.errno, ret: r.value };
+      }
+      case U.VFIO_SET_IOMMU:
+        return { errno: this.setIommu(arg).errno, ret: 0 };
+      case U.VFIO_IOMMU_GET_INFO:
+      case U.VFIO_IOMMU_MAP_DMA:
+      case U.VFIO_IOMMU_UNMAP_DMA:
+        throw new Error(`request 0x${request.toString(16)} takes a user buffer: use its typed method`);
+      default:
+        return { errno: ENOTTY, ret: 0 };
+    }
   }
 
   /** VFIO_IOMMU_DIRTY_PAGES is not implemented by the compat layer: -ENOIOCTLCMD → ENOTTY. */

@@ -66,3 +66,19 @@ export const SELFTEST_CASES: readonly string[] = Object.freeze(
     variants.length === 0 ? tests.map((t) => `${fixture}.${t}`) : variants.flatMap((v) => tests.map((t) => `${fixture}.${v}.${t}`)),
   ),
 );
+
+/**
+ * tools/testing/selftests/iommu/iommufd_fail_nth.c of the same kernel: one
+ * fixture without variants, 7 TEST_FAIL_NTH (each a TEST_F that sweeps every
+ * fault site of its body), mirrored in iommufd_fail_nth.test.ts. A separate
+ * file in the kernel (its own kselftest binary), so a list of its own.
+ */
+export const FAIL_NTH_FIXTURE: SelftestFixture = Object.freeze({
+  fixture: 'basic_fail_nth',
+  variants: [],
+  tests: ['basic', 'map_domain', 'map_two_domains', 'access_rw', 'access_pin', 'access_pin_domain', 'device'],
+  file: 'iommufd_fail_nth.test.ts',
+});
+
+/** The 7 case names of iommufd_fail_nth.c, in file order (FIXTURE.TEST). */
+export const FAIL_NTH_CASES: readonly string[] = Object.freeze(FAIL_NTH_FIXTURE.tests.map((t) => `${FAIL_NTH_FIXTURE.fixture}.${t}`));

@@ -1,0 +1,192 @@
+// The table of known differences between real VFIO type1 and iommufd's compat
+// (fixtures/audit/known-differences.json): each entry names a scenario, the two
+// backends it differs on, what each backend does there, and the kernel source
+// that explains it. The loader is strict: an entry that cannot be checked
+// against the audit (unknown scenario, no source, an errno that is not a name,
+// an unknown key) is an error, not something to skip.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../package-root.ts';
+import type { BackendId, OutValue } from './types.ts';
+
+export const KNOWN_DIFFERENCES_PATH = join(PACKAGE_ROOT, 'fixtures', 'audit', 'known-differences.json');
+
+/** The backend pairs the audit compares: real type1 against each compat backend. */
+export const COMPARED_PAIRS: readonly (readonly [BackendId, BackendId])[] = [
+  ['type1', 'compat-device'],
+  ['type1', 'compat-mock'],
+];
+
+export interface SourceRef {
+  /** Path inside the kernel tree, e.g. drivers/iommu/iommufd/vfio_compat.c. */
+  file: string;
+  function: string;
+  /** '123' or '123-140'. */
+  lines?: string;
+  /** The lines that explain the difference, verbatim from the file. */
+  excerpt?: string;
+}
+
+/** What one backend is expected to report at one of its steps. */
+export interface ExpectedStep {
+  /** 0-based index into the backend's steps; negative counts from the end (-1: the step under audit). */
+  step: number;
+  errno?: string;
+  /** Output fields: for a pair across two profiles, the normalised value where the step declares one. */
+  out?: Record<string, OutValue>;
+}
+
+export interface KnownDifference {
+  scenario: string;
+  /** Canonical order: type1 first. */
+  between: [BackendId, BackendId];
+  expect: Partial<Record<BackendId, ExpectedStep[]>>;
+  summary: string;
+  explanation: string;
+  source: SourceRef[];
+}
+
+export class KnownDifferencesError extends Error {
+  override name = 'KnownDifferencesError';
+}
+
+const ERRNO_NAME = /^(OK|E[A-Z0-9_]+|errno \d+)$/;
+const LINES = /^\d+(-\d+)?$/;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isOutValue(v: unknown): v is OutValue {
+  return v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
+}
+
+/** The HTML/Markdown anchor of an entry: stable, derived from what identifies it. */
+export function knownDifferenceAnchor(k: { scenario: string; between: readonly [BackendId, BackendId] }): string {
+  return `kd-${k.scenario}--${k.between[0]}--${k.between[1]}`.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+/**
+ * Parses and validates the table. `scenarioIds` is the catalogue (the ids the raw results list); when given,
+ * an entry naming another id is an error. All problems are reported at once, one a line.
+ */
+export function parseKnownDifferences(text: string, where: string, scenarioIds?: ReadonlySet<string>): KnownDifference[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new KnownDifferencesError(`${where}: not valid JSON: ${(e as Error).message}`);
+  }
+  const problems: string[] = [];
+  if (!isRecord(doc)) throw new KnownDifferencesError(`${where}: the top level must be an object { "format": 1, "differences": [...] }`);
+  for (const key of Object.keys(doc)) if (key !== 'format' && key !== 'differences' && key !== 'comment') problems.push(`unknown top-level key '${key}'`);
+  if (doc.format !== 1) problems.push(`"format" must be 1 (got ${JSON.stringify(doc.format)})`);
+  if (!Array.isArray(doc.differences)) {
+    problems.push('"differences" must be an array');
+    throw new KnownDifferencesError(`${where}:\n  ${problems.join('\n  ')}`);
+  }
+  const entries: KnownDifference[] = [];
+  const seen = new Set<string>();
+  doc.differences.forEach((raw: unknown, i: number) => {
+    const label = `differences[${i}]${isRecord(raw) && typeof raw.scenario === 'string' ? ` (${raw.scenario})` : ''}`;
+    const bad = (msg: string) => problems.push(`${label}: ${msg}`);
+    if (!isRecord(raw)) return bad('must be an object');
+    const allowed = ['scenario', 'between', 'expect', 'summary', 'explanation', 'source'];
+    for (const key of Object.keys(raw)) if (!allowed.includes(key)) bad(`unknown key '${key}' (allowed: ${allowed.join(', ')})`);
+
+    const scenario = raw.scenario;
+    if (typeof scenario !== 'string' || scenario === '') bad('"scenario" must be a scenario id');
+    else if (scenarioIds && !scenarioIds.has(scenario)) bad(`unknown scenario id '${scenario}' (not in the audit catalogue)`);
+
+    let between: [BackendId, BackendId] | undefined;
+    const b = raw.between;
+    if (!Array.isArray(b) || b.length !== 2) bad('"between" must be a pair of backends, e.g. ["type1", "compat-device"]');
+    else {
+      const pair = COMPARED_PAIRS.find(([x, y]) => (b[0] === x && b[1] === y) || (b[0] === y && b[1] === x));
+      if (!pair) bad(`"between" ${JSON.stringify(b)} is not a compared pair (${COMPARED_PAIRS.map((p) => p.join('/')).join(', ')})`);
+      else between = [pair[0], pair[1]];
+    }
+
+    const expect: Partial<Record<BackendId, ExpectedStep[]>> = {};
+    if (!isRecord(raw.expect)) bad('"expect" must be an object with what each backend of "between" reports');
+    else if (between) {
+      for (const key of Object.keys(raw.expect)) if (!between.includes(key as BackendId)) bad(`"expect" names '${key}', which is not in "between"`);
+      for (const backend of between) {
+        const v = raw.expect[backend];
+        if (v === undefined) {
+          bad(`"expect" lacks '${backend}': both sides of a difference are pinned, so that a change on either shows`);
+          continue;
+        }
+        const steps = parseExpectation(v, (msg) => bad(`expect.${backend}: ${msg}`));
+        if (steps) expect[backend] = steps;
+      }
+    }
+
+    for (const field of ['summary', 'explanation'] as const) {
+      if (typeof raw[field] !== 'string' || (raw[field] as string).trim() === '') bad(`"${field}" is missing or empty`);
+    }
+    if (typeof raw.summary === 'string' && raw.summary.includes('\n')) bad('"summary" must be one line');
+
+    const source: SourceRef[] = [];
+    if (!Array.isArray(raw.source) || raw.source.length === 0) bad('"source" is missing: at least one { file, function } of the kernel source that explains the difference');
+    else
+      raw.source.forEach((s: unknown, j: number) => {
+        const sbad = (msg: string) => bad(`source[${j}]: ${msg}`);
+        if (!isRecord(s)) return sbad('must be an object { file, function, lines?, excerpt? }');
+        for (const key of Object.keys(s)) if (!['file', 'function', 'lines', 'excerpt'].includes(key)) sbad(`unknown key '${key}'`);
+        if (typeof s.file !== 'string' || s.file === '') sbad('"file" is missing');
+        else if (s.file.startsWith('/') || s.file.includes('..')) sbad(`"file" must be a path inside the kernel tree (got '${s.file}')`);
+        if (typeof s.function !== 'string' || s.function === '') sbad('"function" is missing');
+        if (s.lines !== undefined && (typeof s.lines !== 'string' || !LINES.test(s.lines))) sbad(`"lines" must look like '123' or '123-140' (got ${JSON.stringify(s.lines)})`);
+        if (s.excerpt !== undefined && (typeof s.excerpt !== 'string' || s.excerpt.trim() === '')) sbad('"excerpt" must be non-empty text when given');
+        if (typeof s.file === 'string' && typeof s.function === 'string') {
+          source.push({ file: s.file, function: s.function, ...(typeof s.lines === 'string' ? { lines: s.lines } : {}), ...(typeof s.excerpt === 'string' ? { excerpt: s.excerpt } : {}) });
+        }
+      });
+
+    if (typeof scenario === 'string' && between) {
+      const key = `${scenario} ${between.join('/')}`;
+      if (seen.has(key)) bad(`listed twice for ${between.join(' vs ')}`);
+      seen.add(key);
+      entries.push({ scenario, between, expect, summary: String(raw.summary ?? ''), explanation: String(raw.explanation ?? ''), source });
+    }
+  });
+  if (problems.length > 0) throw new KnownDifferencesError(`${where}: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
+  return entries;
+}
+
+function parseExpectation(v: unknown, bad: (msg: string) => void): ExpectedStep[] | undefined {
+  if (typeof v === 'string') {
+    if (!ERRNO_NAME.test(v)) return void bad(`'${v}' is not an errno name ('OK', 'EINVAL', ...)`);
+    return [{ step: -1, errno: v }];
+  }
+  const list = Array.isArray(v) ? v : [v];
+  if (list.length === 0) return void bad('an empty list expects nothing');
+  const steps: ExpectedStep[] = [];
+  for (const [i, item] of list.entries()) {
+    const at = Array.isArray(v) ? `[${i}] ` : '';
+    if (!isRecord(item)) return void bad(`${at}must be an errno name or an object { step?, errno?, out? }`);
+    for (const key of Object.keys(item)) if (!['step', 'errno', 'out'].includes(key)) bad(`${at}unknown key '${key}'`);
+    const step = item.step ?? -1;
+    if (typeof step !== 'number' || !Number.isInteger(step)) return void bad(`${at}"step" must be an integer index (negative from the end)`);
+    if (item.errno !== undefined && (typeof item.errno !== 'string' || !ERRNO_NAME.test(item.errno))) return void bad(`${at}"errno" ${JSON.stringify(item.errno)} is not an errno name`);
+    if (item.out !== undefined) {
+      if (!isRecord(item.out) || Object.keys(item.out).length === 0) return void bad(`${at}"out" must be a non-empty object of output fields`);
+      for (const [k, val] of Object.entries(item.out)) if (!isOutValue(val)) return void bad(`${at}out.${k} must be a string, number, boolean or null (bigints as decimal strings)`);
+    }
+    if (item.errno === undefined && item.out === undefined) return void bad(`${at}expects nothing: give "errno" and/or "out"`);
+    if (steps.some((s) => s.step === step)) return void bad(`${at}step ${step} is expected twice`);
+    steps.push({ step, ...(item.errno !== undefined ? { errno: item.errno as string } : {}), ...(item.out !== undefined ? { out: item.out as Record<string, OutValue> } : {}) });
+  }
+  return steps;
+}
+
+export function loadKnownDifferences(path: string = KNOWN_DIFFERENCES_PATH, scenarioIds?: ReadonlySet<string>): KnownDifference[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new KnownDifferencesError(`${path}: cannot read the known differences: ${(e as Error).message}`);
+  }
+  return parseKnownDifferences(text, path, scenarioIds);
+}

@@ -1,0 +1,148 @@
+// audit.md: the matrix as one Markdown table per area, differing cells marked
+// (in text, not only in colour), then every difference with its explanation
+// and kernel source, and what fails the audit.
+import { knownDifferenceAnchor, type KnownDifference } from './known-differences.ts';
+import { areasOf, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Cell, type Comparison } from './report.ts';
+import { BACKEND_IDS, type BackendId } from './types.ts';
+
+/** Escapes text for a Markdown paragraph or table cell: no markup, no HTML, no cell breaks. */
+export function mdText(s: string): string {
+  return s
+    .replace(/\r?\n/g, ' ')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/([\\`*_[\]{}()#+!|~])/g, '\\$1');
+}
+
+/** Text in a code span: the span's fence is longer than any backtick run inside. */
+export function mdCode(s: string): string {
+  const flat = s.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
+  const longest = Math.max(0, ...(flat.match(/`+/g) ?? []).map((r) => r.length));
+  const fence = '`'.repeat(longest + 1);
+  return `${fence}${/^`|`$/.test(flat) ? ` ${flat} ` : flat}${fence}`;
+}
+
+function fencedBlock(s: string): string {
+  const longest = Math.max(2, ...(s.match(/`+/g) ?? []).map((r) => r.length));
+  const fence = '`'.repeat(longest + 1);
+  return `${fence}c\n${s.replace(/\s+$/, '')}\n${fence}`;
+}
+
+export const MARKERS = {
+  explained: '≠',
+  unexplained: '‼',
+  modelMismatch: '✗',
+} as const;
+
+function cellText(row: AuditRow, b: BackendId): string {
+  const c: Cell = row.cells[b];
+  if (c.status !== 'ran') return `*${mdText(c.status)}*: ${mdText(c.reason)}`;
+  const { errno, out } = cellSummary(c);
+  const parts = [`**${mdText(errno)}**`, ...out.map((o) => mdCode(o))];
+  for (const cmp of markedComparisons(row, b)) {
+    const other = cmp.between[0] === b ? cmp.between[1] : cmp.between[0];
+    const bad = cmp.state !== 'explained';
+    parts.push(`${bad ? MARKERS.unexplained : MARKERS.explained} [${bad ? `${cmp.state.toUpperCase()} vs ${other}` : `differs from ${other}`}](#${comparisonLink(cmp)})`);
+  }
+  parts.push(c.modelMismatch.length > 0 ? `${MARKERS.modelMismatch} **model differs**: ${mdText(c.modelMismatch[0]!)}${c.modelMismatch.length > 1 ? ` (+${c.modelMismatch.length - 1} more)` : ''}` : 'model ✓');
+  return parts.join('<br>');
+}
+
+function pointsTable(cmp: Comparison): string[] {
+  if (cmp.points.length === 0) return [];
+  const [a, b] = cmp.between;
+  return [
+    `| step | field | ${a} | ${b} |`,
+    '|---|---|---|---|',
+    ...cmp.points.map((p) => `| ${mdCode(p.op)} | ${mdCode(p.field)} | ${mdCode(showPointValue(p, 0))} | ${mdCode(showPointValue(p, 1))} |`),
+    '',
+  ];
+}
+
+function sourceLines(k: KnownDifference): string[] {
+  return k.source.flatMap((s) => [
+    `- ${mdCode(s.file)}, ${mdCode(`${s.function}()`)}${s.lines ? `, lines ${mdText(s.lines)}` : ''}`,
+    ...(s.excerpt ? ['', fencedBlock(s.excerpt).replace(/^/gm, '  '), ''] : []),
+  ]);
+}
+
+export function renderMarkdown(a: Audit): string {
+  const v = a.verdict;
+  const c = v.comparisons;
+  const lines: string[] = [];
+  lines.push('# iommufd VFIO compat audit: real type1 against iommufd compat', '');
+  lines.push(
+    `**Verdict: ${v.ok ? 'PASS' : 'FAIL'}**: ${v.scenarios} scenarios; differences ${c.explained} explained, ${c.unexplained} unexplained, ` +
+      `${c.changed} changed, ${c.stale} stale; ${v.modelMismatches.length} model mismatch(es); ${v.problems.length} problem(s).`,
+    '',
+  );
+  lines.push(`Generated ${mdText(a.generated)}.`, '');
+  lines.push('| backend | profile | state | kernel |', '|---|---|---|---|');
+  for (const b of BACKEND_IDS) {
+    const s = a.backends[b];
+    lines.push(`| ${b} | ${s.profile} | ${s.state}${s.reason ? `: ${mdText(s.reason)}` : ''} | ${mdText(a.profiles[s.profile].kernel ?? 'n/a')} |`);
+  }
+  lines.push(
+    '',
+    `Each cell is the kernel's result for the step under audit (the scenario's last ioctl): errno name, then outputs. ` +
+      `${MARKERS.explained} marks a cell that differs from the other backend of a compared pair (type1 against each compat backend) ` +
+      `where a known difference explains it; ${MARKERS.unexplained} marks a difference that is unexplained, changed or stale; ` +
+      `"model ✓" says the reference model predicted exactly what the kernel did, ${MARKERS.modelMismatch} that it did not.`,
+    '',
+  );
+
+  for (const area of areasOf(a)) {
+    lines.push(`## ${mdText(area)}`, '');
+    lines.push(`| scenario | ${BACKEND_IDS.join(' | ')} |`, `|---|${BACKEND_IDS.map(() => '---').join('|')}|`);
+    for (const row of a.rows.filter((r) => r.area === area)) {
+      const notes = [
+        ...(row.setup ? [`*setup: ${mdText(row.setup)}*`] : []),
+        ...(row.platformDependent ? [`*platform-dependent, type1 and compat-mock not compared: ${mdText(row.platformDependent)}*`] : []),
+      ];
+      lines.push(`| <a id="s-${row.id}"></a>${mdCode(row.id)}<br>${mdText(row.title)}${notes.map((n) => `<br>${n}`).join('')} | ${BACKEND_IDS.map((b) => cellText(row, b)).join(' | ')} |`);
+    }
+    lines.push('');
+  }
+
+  const failing = a.rows.flatMap((row) => row.comparisons.filter((cmp) => ['unexplained', 'changed', 'stale'].includes(cmp.state)).map((cmp) => ({ row, cmp })));
+  if (failing.length > 0) {
+    lines.push('## Differences that fail the audit', '');
+    for (const { row, cmp } of failing) {
+      const anchor = comparisonLink(cmp);
+      lines.push(`### <a id="${anchor}"></a>${mdText(cmp.state.toUpperCase())}: ${mdCode(row.id)}, ${cmp.between.join(' vs ')}`, '');
+      if (cmp.state === 'unexplained') lines.push('The backends differ and fixtures/audit/known-differences.json does not list it.', '');
+      if (cmp.known) lines.push(`Listed: [${mdText(cmp.known.summary)}](#${knownDifferenceAnchor(cmp.known)}).`, '');
+      for (const d of cmp.detail ?? []) lines.push(`- ${mdText(d)}`);
+      if (cmp.detail?.length) lines.push('');
+      lines.push(...pointsTable(cmp));
+    }
+  }
+
+  lines.push('## Known differences and their explanations', '');
+  if (a.known.length === 0) lines.push('None listed.', '');
+  for (const k of a.known) {
+    const row = a.rows.find((r) => r.id === k.scenario);
+    const cmp = row?.comparisons.find((x) => x.between[0] === k.between[0] && x.between[1] === k.between[1]);
+    lines.push(`### <a id="${knownDifferenceAnchor(k)}"></a>${mdCode(k.scenario)}: ${k.between.join(' vs ')}`, '');
+    lines.push(`**${mdText(k.summary)}**`, '');
+    lines.push(`Status: ${cmp ? cmp.state : 'not in this audit'}${cmp && cmp.state !== 'explained' && cmp.detail ? ` (${mdText(cmp.detail.join('; '))})` : ''}.`, '');
+    if (cmp) lines.push(...pointsTable(cmp));
+    lines.push(mdText(k.explanation), '', 'Kernel source:', '', ...sourceLines(k), '');
+  }
+
+  if (v.modelMismatches.length > 0) {
+    lines.push('## Model mismatches (model bugs: they always fail the audit)', '');
+    for (const m of v.modelMismatches) {
+      lines.push(`- ${mdCode(m.scenario)} on ${m.backend}:`);
+      for (const d of m.detail) lines.push(`  - ${mdText(d)}`);
+    }
+    lines.push('');
+  }
+  if (v.problems.length > 0) {
+    lines.push('## Problems', '');
+    for (const p of v.problems) lines.push(`- ${mdText(p)}`);
+    lines.push('');
+  }
+  return `${lines.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+}

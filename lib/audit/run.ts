@@ -1,0 +1,154 @@
+// Running the catalogue: a scenario on one backend is run on a fresh kernel
+// target, then on a fresh model target (see targets.ts for why separately),
+// and gives a BackendResult plus, when the model did not predict the kernel,
+// a readable report. The guest suites (suites/vm/*/audit.test.ts) call this
+// and write the raw file.
+import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { observationDifferences, divergenceReport, StepRecorder } from './record.ts';
+import { applySetup, CATALOGUE, ScenarioContext, SETUP_DESCRIPTIONS, type Scenario } from './scenarios.ts';
+import type { AuditMemory, AuditTarget } from './targets.ts';
+import { AUDIT_RAW_FILE, type AuditProfile, type AuditRaw, type BackendAvailability, type BackendId, type BackendResult, type Observation, type ScenarioResult } from './types.ts';
+
+const DMA_ENTRY_LIMIT = '/sys/module/vfio_iommu_type1/parameters/dma_entry_limit';
+
+/** How to make fresh targets of one backend. */
+export interface BackendFactory {
+  backend: BackendId;
+  kernel(): AuditTarget;
+  model(): AuditTarget;
+}
+
+export interface ScenarioRun {
+  result: BackendResult;
+  /** Why the test fails: the model did not predict the kernel, or the kernel run itself failed. Null when it passes. */
+  failure: string | null;
+}
+
+/** Sets the scenario's module parameters, runs `fn`, and puts them back. */
+function withEnvironment<T>(s: Scenario, fn: () => T): T {
+  const limit = s.env?.dmaEntryLimit;
+  // The parameter exists wherever vfio_iommu_type1 is built in; compat never reads it, which is the point.
+  if (limit === undefined || !existsSync(DMA_ENTRY_LIMIT)) return fn();
+  const saved = readFileSync(DMA_ENTRY_LIMIT, 'utf8').trim();
+  writeFileSync(DMA_ENTRY_LIMIT, String(limit));
+  try {
+    return fn();
+  } finally {
+    writeFileSync(DMA_ENTRY_LIMIT, saved);
+  }
+}
+
+/** Runs the scenario on one target: setup (not recorded), then the body (recorded); the target is always disposed. */
+function observe(s: Scenario, target: AuditTarget, mem: AuditMemory): Observation {
+  const rec = new StepRecorder();
+  let failed: unknown = null;
+  try {
+    applySetup(target, s.setup);
+    s.body(new ScenarioContext(target, rec, mem));
+  } catch (e) {
+    failed = e;
+  }
+  try {
+    target.dispose();
+  } catch (e) {
+    failed ??= e;
+  }
+  if (failed) throw failed;
+  return rec.observation();
+}
+
+const message = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+
+export function runScenario(s: Scenario, factory: BackendFactory, mem: AuditMemory): ScenarioRun {
+  const na = s.notApplicable?.[factory.backend];
+  if (na) return { result: { status: 'not-applicable', reason: na }, failure: null };
+  return withEnvironment(s, () => {
+    let kernel: Observation;
+    try {
+      kernel = observe(s, factory.kernel(), mem);
+    } catch (e) {
+      const why = `the kernel run failed: ${message(e)}`;
+      return { result: { status: 'not-applicable', reason: `not run: ${why}` }, failure: `${s.id} on ${factory.backend}: ${why}\n${e instanceof Error ? e.stack : ''}` };
+    }
+    let model: Observation | { error: string };
+    try {
+      model = observe(s, factory.model(), mem);
+    } catch (e) {
+      model = { error: message(e) };
+    }
+    const result: BackendResult = { status: 'ran', kernel, model };
+    if ('error' in model) return { result, failure: `${s.id} on ${factory.backend}: the model failed: ${model.error}` };
+    const diffs = observationDifferences(kernel, model);
+    return { result, failure: diffs.length > 0 ? divergenceReport(`${s.id} on ${factory.backend}`, kernel, model, diffs) : null };
+  });
+}
+
+/** The raw file's entry of a scenario, with the results gathered so far (missing backends are left out). */
+export function scenarioResult(s: Scenario, results: Partial<Record<BackendId, BackendResult>>): ScenarioResult {
+  return {
+    id: s.id,
+    area: s.area,
+    title: s.title,
+    setup: SETUP_DESCRIPTIONS[s.setup],
+    ...(s.platformDependent ? { platformDependent: s.platformDependent } : {}),
+    results,
+  };
+}
+
+/** Collects the results of one profile's audit suite and writes audit-raw.json. */
+export class AuditRawCollector {
+  readonly #results = new Map<string, Partial<Record<BackendId, BackendResult>>>();
+  readonly backends: Partial<Record<BackendId, BackendAvailability>> = {};
+
+  constructor(
+    readonly profile: AuditProfile,
+    backends: readonly BackendId[],
+  ) {
+    for (const b of backends) this.backends[b] = { available: false, reason: 'the audit suite did not get to it' };
+  }
+
+  available(backend: BackendId): void {
+    this.backends[backend] = { available: true };
+  }
+
+  unavailable(backend: BackendId, reason: string): void {
+    this.backends[backend] = { available: false, reason };
+  }
+
+  add(scenarioId: string, backend: BackendId, result: BackendResult): void {
+    const entry = this.#results.get(scenarioId) ?? {};
+    entry[backend] = result;
+    this.#results.set(scenarioId, entry);
+  }
+
+  /** The raw document: every catalogue scenario in order; a backend that has no result says why. */
+  raw(): AuditRaw {
+    const scenarios = CATALOGUE.map((s) => {
+      const got = this.#results.get(s.id) ?? {};
+      const results: Partial<Record<BackendId, BackendResult>> = {};
+      for (const b of Object.keys(this.backends) as BackendId[]) {
+        const avail = this.backends[b]!;
+        results[b] = got[b] ?? { status: 'not-applicable', reason: avail.available ? 'not run (filtered out, or its test did not finish)' : `backend unavailable: ${avail.reason ?? 'unknown'}` };
+      }
+      return scenarioResult(s, results);
+    });
+    return { format: 1, profile: this.profile, kernel: kernelRelease(), backends: this.backends, scenarios };
+  }
+
+  /** Writes OUT/audit-raw.json; OUT is the profile's results folder (IOMMUFD_CONFORMANCE_OUT). */
+  write(dir: string): string {
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, AUDIT_RAW_FILE);
+    writeFileSync(path, `${JSON.stringify(this.raw(), null, 2)}\n`);
+    return path;
+  }
+}
+
+function kernelRelease(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}

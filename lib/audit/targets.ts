@@ -1,0 +1,482 @@
+// The audit's backends, each on two sides: the kernel (the real ioctls) and the
+// model (lib/model's prediction for that backend). A scenario runs on a fresh
+// target of one backend and one side, and everything the target opened is
+// closed after it (dispose), so nothing carries over to the next scenario.
+//
+//   type1          /dev/vfio/vfio (real VFIO container, vfio_iommu_type1) with the
+//                  viommu profile's edu device group     model: Type1ContainerModel
+//   compat-device  /dev/iommu's VFIO compat with that same group
+//                                                        model: IommufdModel.compat
+//   compat-mock    /dev/iommu's VFIO compat on a compat IOAS (IOMMU_VFIO_IOAS SET)
+//                  with a selftest mock domain (mock profile; no group)
+//                                                        model: IommufdModel.compat
+//
+// Why two separate runs instead of one lockstep run: a scenario is a sequence
+// of steps, and the audit wants the kernel's whole sequence even when the
+// model already disagreed at the first step (lockstep stops there), and the
+// model's whole prediction made without ever seeing a kernel result. So the
+// scenario runs on kernel clients alone, then on a fresh model with a fresh
+// ModelProcess (its memory, credentials and RLIMIT_MEMLOCK copied from the
+// real process), and the two observations are compared step by step.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { IommuFd, VfioContainer, VfioGroup, type Type1Info } from '../kernel/index.ts';
+import { IommufdModel } from '../model/iommufd.ts';
+import { iommufdDomainSpec } from '../model/mock.ts';
+import { ModelProcess } from '../model/process.ts';
+import { readType1Platform, readUserPtrMax, type Type1Platform } from '../model/type1-platform.ts';
+import { Type1ContainerModel, Type1GroupModel, type GroupIommufdBinding } from '../model/type1.ts';
+import { CAP_IPC_LOCK, capBit, RLIMIT_MEMLOCK, sys, type Capabilities, type Mapping, type RLimit } from '../sys/index.ts';
+import * as U from '../uapi/index.ts';
+import type { BackendId } from './types.ts';
+
+export type AuditSide = 'kernel' | 'model';
+
+/**
+ * The scenarios' IOVA window starts here: 32 MiB, inside the mock aperture [16 MiB, 2 GiB) and VT-d's,
+ * with room below it (scenarios map just under an existing mapping) that is usable on every backend.
+ */
+export const AUDIT_IOVA = 0x200_0000n;
+
+const ENODEV = 19;
+const VFIO_TYPE1_PARAMS = '/sys/module/vfio_iommu_type1/parameters';
+
+/** The VFIO container ioctls, as VfioContainer, Type1ContainerModel and VfioCompatModel all offer them. */
+export interface ContainerOps {
+  getApiVersion(): { errno: number; version: number };
+  checkExtension(extension: number): { errno: number; value: number };
+  setIommu(type: number): { errno: number };
+  getInfo(args: { argsz?: number; bufferSize?: number }): Type1Info;
+  mapDma(args: { flags: number; vaddr: bigint; iova: bigint; size: bigint; argsz?: number; tail?: Uint8Array }): { errno: number };
+  unmapDma(args: { flags?: number; iova: bigint; size: bigint; argsz?: number; tail?: Uint8Array }): { errno: number; size: bigint };
+  dirtyPages(args: { flags: number; argsz?: number; tail?: Uint8Array }): { errno: number };
+  ioctl(request: number, arg: number): { errno: number; ret: number };
+}
+
+/** A step a backend plays with its own ioctls (see Step.op in types.ts). */
+export interface RoleResult {
+  op: string;
+  errno: number;
+}
+
+/** One backend on one side, fresh: a container and, where the backend has one, the group. */
+export interface AuditTarget {
+  readonly backend: BackendId;
+  readonly side: AuditSide;
+  readonly container: ContainerOps;
+  /** Whether a VFIO group is there (not on compat-mock). */
+  readonly hasGroup: boolean;
+  /** The first IOVA above the scenarios' window that the platform reserves (aperture end or a reserved region). */
+  readonly windowTop: bigint;
+  /** VFIO_GROUP_SET_CONTAINER, or on compat-mock the compat IOAS (IOMMU_IOAS_ALLOC + IOMMU_VFIO_IOAS SET). */
+  attach(): RoleResult;
+  /** VFIO_GROUP_GET_DEVICE_FD (iommufd: the device joins the compat IOAS), or on compat-mock a mock domain on the compat IOAS. */
+  openDevice(): RoleResult;
+  closeDevice(): RoleResult;
+  unsetContainer(): RoleResult;
+  groupStatus(): { errno: number; flags: number };
+  /** Pages charged since the target was made: mm->locked_vm (VmLck) and mm->pinned_vm (VmPin). */
+  charged(): { vmLck: bigint; vmPin: bigint };
+  /** Raises or drops CAP_IPC_LOCK (the kernel side restores it at dispose). */
+  setIpcLock(on: boolean): void;
+  /** Sets RLIMIT_MEMLOCK's soft limit (the kernel side restores it at dispose). */
+  setMemlockLimit(bytes: bigint): void;
+  /** Closes everything: device, group, container or iommufd. */
+  dispose(): void;
+}
+
+// ---------------------------------------------------------------- memory every scenario uses
+
+/** User memory the scenarios map: made once, known to the kernel and copied into every model process. */
+export interface AuditMemory {
+  /** 1 MiB, MAP_SHARED|MAP_ANONYMOUS, read-write. */
+  rw: Mapping;
+  /** 64 KiB, MAP_SHARED|MAP_ANONYMOUS, PROT_READ only. */
+  ro: Mapping;
+  /** 64 KiB, PROT_NONE: mapped, but no page can be pinned there. */
+  none: Mapping;
+}
+
+export const PROT = { NONE: 0, READ: 1, WRITE: 2 } as const;
+const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20;
+
+export function makeAuditMemory(): AuditMemory {
+  const map = (length: number, prot: number, flags: number) => {
+    const m = sys().mmap(length, prot, flags);
+    if (typeof m === 'number') throw new Error(`mmap(${length}) failed: errno ${-m}`);
+    return m;
+  };
+  return {
+    rw: map(1 << 20, PROT.READ | PROT.WRITE, MAP_SHARED | MAP_ANONYMOUS),
+    ro: map(1 << 16, PROT.READ, MAP_SHARED | MAP_ANONYMOUS),
+    none: map(1 << 16, PROT.NONE, MAP_PRIVATE | MAP_ANONYMOUS),
+  };
+}
+
+export function freeAuditMemory(mem: AuditMemory): void {
+  for (const m of [mem.rw, mem.ro, mem.none]) sys().munmap(m, 0, m.length);
+}
+
+function mirrorMemory(proc: ModelProcess, mem: AuditMemory): void {
+  proc.memory.map(mem.rw.address, BigInt(mem.rw.length), PROT.READ | PROT.WRITE, true);
+  proc.memory.map(mem.ro.address, BigInt(mem.ro.length), PROT.READ, true);
+  proc.memory.map(mem.none.address, BigInt(mem.none.length), PROT.NONE, false);
+}
+
+// ---------------------------------------------------------------- the process: credentials, limits, accounting
+
+function ok<T>(v: T | number, what: string): T {
+  if (typeof v === 'number') throw new Error(`${what} failed: errno ${-v}`);
+  return v;
+}
+
+/** VmLck and VmPin of this process in pages (/proc/self/status, kB). */
+export function lockedAndPinnedPages(): { vmLck: bigint; vmPin: bigint } {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const pages = (field: string) => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+    return m ? BigInt(m[1]!) / 4n : 0n;
+  };
+  return { vmLck: pages('VmLck'), vmPin: pages('VmPin') };
+}
+
+/** The real process's credentials and limit, saved at target creation and restored at dispose. */
+class RealProcessState {
+  readonly caps: Capabilities;
+  readonly memlock: RLimit;
+  readonly base = lockedAndPinnedPages();
+  constructor() {
+    this.caps = ok(sys().capget(), 'capget');
+    this.memlock = ok(sys().getrlimit(RLIMIT_MEMLOCK), 'getrlimit(RLIMIT_MEMLOCK)');
+  }
+  setIpcLock(on: boolean): void {
+    const now = ok(sys().capget(), 'capget');
+    const bit = capBit(CAP_IPC_LOCK);
+    const r = sys().capset({ ...now, effective: on ? now.effective | bit : now.effective & ~bit });
+    if (r !== 0) throw new Error(`capset(CAP_IPC_LOCK ${on ? 'on' : 'off'}) failed: errno ${-r}`);
+  }
+  setMemlockLimit(bytes: bigint): void {
+    const r = sys().setrlimit(RLIMIT_MEMLOCK, { cur: bytes, max: this.memlock.max > bytes ? this.memlock.max : bytes });
+    if (r !== 0) throw new Error(`setrlimit(RLIMIT_MEMLOCK, ${bytes}) failed: errno ${-r}`);
+  }
+  charged(): { vmLck: bigint; vmPin: bigint } {
+    const now = lockedAndPinnedPages();
+    return { vmLck: now.vmLck - this.base.vmLck, vmPin: now.vmPin - this.base.vmPin };
+  }
+  /** Throws if closing everything left pages charged: something of the scenario outlived it. */
+  checkNothingLeft(what: string): void {
+    const left = this.charged();
+    if (left.vmLck !== 0n || left.vmPin !== 0n) throw new Error(`${what}: after closing everything, VmLck is ${left.vmLck} and VmPin ${left.vmPin} pages above where the scenario began`);
+  }
+  restore(): void {
+    const errors: string[] = [];
+    const r1 = sys().capset(this.caps);
+    if (r1 !== 0) errors.push(`capset: errno ${-r1}`);
+    const r2 = sys().setrlimit(RLIMIT_MEMLOCK, this.memlock);
+    if (r2 !== 0) errors.push(`setrlimit: errno ${-r2}`);
+    if (errors.length) throw new Error(`restoring the process's credentials and limits: ${errors.join('; ')}`);
+  }
+}
+
+/** Throws if the model still charges pages after everything was closed (a model that leaks). */
+function checkModelLeftNothing(proc: ModelProcess, what: string): void {
+  if (proc.mmLockedVm !== 0n || proc.mmPinnedVm !== 0n || proc.userLockedVm !== 0n) {
+    throw new Error(`${what}: after closing everything the model still charges locked_vm ${proc.mmLockedVm}, pinned_vm ${proc.mmPinnedVm}, user locked_vm ${proc.userLockedVm} pages`);
+  }
+}
+
+/** A fresh model process that starts where the real one is: its memory, CAP_IPC_LOCK and RLIMIT_MEMLOCK. */
+function modelProcessLikeReal(mem: AuditMemory): ModelProcess {
+  const proc = new ModelProcess();
+  mirrorMemory(proc, mem);
+  const caps = ok(sys().capget(), 'capget');
+  proc.credentials = { ...proc.credentials, ipcLock: (caps.effective & capBit(CAP_IPC_LOCK)) !== 0n };
+  proc.memlockLimit = ok(sys().getrlimit(RLIMIT_MEMLOCK), 'getrlimit').cur;
+  return proc;
+}
+
+// ---------------------------------------------------------------- the environment of each profile
+
+/** The viommu profile's device: the edu device's group, bound to vfio-pci. */
+export interface DeviceEnvironment {
+  groupId: number;
+  /** The device's name for VFIO_GROUP_GET_DEVICE_FD, e.g. 0000:00:03.0. */
+  bdf: string;
+  /** The group's platform as sysfs and dmesg describe it; the module parameters are re-read at every target. */
+  platform: Type1Platform;
+  /** /sys/kernel/iommu_groups/N/devices */
+  devices: string[];
+  userPtrMax: bigint;
+}
+
+export function readDeviceEnvironment(groupId: number, bdf: string): DeviceEnvironment {
+  return {
+    groupId,
+    bdf,
+    platform: readType1Platform(groupId),
+    devices: readdirSync(`/sys/kernel/iommu_groups/${groupId}/devices`),
+    userPtrMax: readUserPtrMax(),
+  };
+}
+
+/**
+ * The platform with vfio_iommu_type1's module parameters as they are now (a scenario may have changed
+ * dma_entry_limit). Where the module is not there (a host without VFIO, running the model alone), the
+ * environment's values stand.
+ */
+function currentPlatform(env: DeviceEnvironment): Type1Platform {
+  if (!existsSync(VFIO_TYPE1_PARAMS)) return { ...env.platform };
+  const param = (name: string) => readFileSync(`${VFIO_TYPE1_PARAMS}/${name}`, 'utf8').trim();
+  return { ...env.platform, dmaEntryLimit: Number.parseInt(param('dma_entry_limit'), 10), allowUnsafeInterrupts: /^[Yy1]/.test(param('allow_unsafe_interrupts')) };
+}
+
+/** The first IOVA at or above `from` that the group cannot use: a reserved region (not direct-relaxable) or the aperture's end. */
+function firstReservedAbove(platform: Type1Platform, from: bigint): bigint {
+  let top = platform.aperture.last + 1n;
+  for (const r of platform.reservedRegions) if (r.type !== 'direct-relaxable' && r.start >= from && r.start < top) top = r.start;
+  return top;
+}
+
+export const MOCK_WINDOW_TOP = BigInt(U.MOCK_APERTURE_LAST) + 1n;
+
+// ---------------------------------------------------------------- kernel targets
+
+function groupTargetParts(env: DeviceEnvironment) {
+  const opened = VfioGroup.open(env.groupId);
+  if (!opened.group) throw new Error(`cannot open /dev/vfio/${env.groupId}: errno ${opened.errno}`);
+  return opened.group;
+}
+
+/** type1 or compat-device on the kernel. */
+export function kernelDeviceTarget(backend: 'type1' | 'compat-device', env: DeviceEnvironment): AuditTarget {
+  const state = new RealProcessState();
+  let file: VfioContainer | IommuFd;
+  let container: VfioContainer;
+  if (backend === 'type1') {
+    const opened = VfioContainer.open();
+    if (!opened.container) throw new Error(`cannot open /dev/vfio/vfio: errno ${opened.errno}`);
+    file = container = opened.container;
+  } else {
+    const opened = IommuFd.open();
+    if (!opened.iommufd) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
+    file = opened.iommufd;
+    container = VfioContainer.compatOn(opened.iommufd);
+  }
+  let group: VfioGroup | null;
+  try {
+    group = groupTargetParts(env);
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+  let deviceFd = -1;
+  const closeDevice = (): RoleResult => {
+    const r = sys().close(deviceFd);
+    deviceFd = -1;
+    return { op: 'close(device fd)', errno: r < 0 ? -r : 0 };
+  };
+  return {
+    backend,
+    side: 'kernel',
+    container,
+    hasGroup: true,
+    windowTop: firstReservedAbove(env.platform, AUDIT_IOVA),
+    attach: () => ({ op: 'VFIO_GROUP_SET_CONTAINER', errno: group!.setContainer(file.fd).errno }),
+    openDevice: () => {
+      if (deviceFd >= 0) throw new Error('the audit opens one device fd at a time');
+      const r = group!.getDeviceFd(env.bdf);
+      if (r.errno === 0) deviceFd = r.deviceFd;
+      return { op: 'VFIO_GROUP_GET_DEVICE_FD', errno: r.errno };
+    },
+    closeDevice,
+    unsetContainer: () => ({ op: 'VFIO_GROUP_UNSET_CONTAINER', errno: group!.unsetContainer().errno }),
+    groupStatus: () => group!.getStatus(),
+    charged: () => state.charged(),
+    setIpcLock: (on) => state.setIpcLock(on),
+    setMemlockLimit: (bytes) => state.setMemlockLimit(bytes),
+    dispose: () => {
+      // The device first (it holds the group's container use), then the group, then the container.
+      try {
+        if (deviceFd >= 0) closeDevice();
+        group?.close();
+        group = null;
+        file.close();
+        state.checkNothingLeft(`${backend} (kernel)`);
+      } finally {
+        state.restore();
+      }
+    },
+  };
+}
+
+/** compat-mock on the kernel. */
+export function kernelMockTarget(): AuditTarget {
+  const state = new RealProcessState();
+  const opened = IommuFd.open();
+  if (!opened.iommufd) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
+  const iommufd = opened.iommufd;
+  return mockTarget('kernel', iommufd, VfioContainer.compatOn(iommufd), {
+    charged: () => state.charged(),
+    setIpcLock: (on) => state.setIpcLock(on),
+    setMemlockLimit: (bytes) => state.setMemlockLimit(bytes),
+    dispose: () => {
+      try {
+        iommufd.close();
+        state.checkNothingLeft('compat-mock (kernel)');
+      } finally {
+        state.restore();
+      }
+    },
+  });
+}
+
+/** The iommufd calls compat-mock needs; IommuFd and IommufdModel both have them. */
+interface MockIommufd {
+  ioasAlloc(args?: { flags?: number }): { errno: number; ioasId: number };
+  vfioIoas(args: { op: number; ioasId?: number }): { errno: number };
+  testMockDomain(args: { ptId: number }): { errno: number; stdevId: number };
+  destroy(id: number): { errno: number };
+}
+
+function mockTarget(
+  side: AuditSide,
+  iommufd: MockIommufd,
+  container: ContainerOps,
+  proc: Pick<AuditTarget, 'charged' | 'setIpcLock' | 'setMemlockLimit' | 'dispose'>,
+): AuditTarget {
+  let ioasId = 0;
+  let stdevId = 0;
+  const noGroup = () => {
+    throw new Error('compat-mock has no VFIO group');
+  };
+  return {
+    backend: 'compat-mock',
+    side,
+    container,
+    hasGroup: false,
+    windowTop: MOCK_WINDOW_TOP,
+    attach: () => {
+      const op = 'IOMMU_IOAS_ALLOC+IOMMU_VFIO_IOAS(SET)';
+      const ioas = iommufd.ioasAlloc();
+      if (ioas.errno) return { op, errno: ioas.errno };
+      ioasId = ioas.ioasId;
+      return { op, errno: iommufd.vfioIoas({ op: U.IOMMU_VFIO_IOAS_SET, ioasId }).errno };
+    },
+    openDevice: () => {
+      if (stdevId) throw new Error('the audit attaches one mock device at a time');
+      // The mock domain goes on the compat IOAS; with none (no attach yet) the ID 0 lookup fails as a group-less device would.
+      const r = iommufd.testMockDomain({ ptId: ioasId });
+      if (r.errno === 0) stdevId = r.stdevId;
+      return { op: 'IOMMU_TEST_OP_MOCK_DOMAIN', errno: r.errno };
+    },
+    closeDevice: () => {
+      const r = iommufd.destroy(stdevId);
+      stdevId = 0;
+      return { op: 'IOMMU_DESTROY(mock device)', errno: r.errno };
+    },
+    unsetContainer: noGroup,
+    groupStatus: noGroup,
+    ...proc,
+  };
+}
+
+// ---------------------------------------------------------------- model targets
+
+/** type1 or compat-device as the model predicts them. */
+export function modelDeviceTarget(backend: 'type1' | 'compat-device', env: DeviceEnvironment, mem: AuditMemory): AuditTarget {
+  const proc = modelProcessLikeReal(mem);
+  const platform = currentPlatform(env);
+  const group = new Type1GroupModel(env.groupId, platform, env.devices);
+  let container: ContainerOps;
+  let attach: () => RoleResult;
+  let closeFile: () => void;
+  if (backend === 'type1') {
+    const model = new Type1ContainerModel(proc, { userPtrMax: env.userPtrMax });
+    container = model as unknown as ContainerOps;
+    attach = () => ({ op: 'VFIO_GROUP_SET_CONTAINER', errno: group.setContainer(model).errno });
+    closeFile = () => void model.close();
+  } else {
+    const ictx = new IommufdModel(proc);
+    container = compatContainerOps(ictx);
+    // As lib/lockstep/session.ts wires a group to an iommufd model: SET_CONTAINER records the binding
+    // and makes the compat IOAS (group.c -> iommufd_vfio_compat_ioas_create); a device opened later
+    // binds to this iommufd and attaches to its compat IOAS (vfio/iommufd.c: vfio_iommufd_compat_attach_ioas).
+    const binding: GroupIommufdBinding = {
+      bindDevice: () => {
+        const ioas = ictx.compatIoas();
+        return ioas ? ictx.attachHardwareDevice(iommufdDomainSpec(platform), ioas.id) : { errno: ENODEV, devId: 0 };
+      },
+      unbindDevice: (devId) => void ictx.detachHardwareDevice(devId),
+    };
+    attach = () => {
+      const r = group.setContainer('iommufd', binding);
+      if (r.errno === 0) {
+        const created = ictx.vfioGroupAttached();
+        if (created.errno) return { op: 'VFIO_GROUP_SET_CONTAINER', errno: created.errno };
+      }
+      return { op: 'VFIO_GROUP_SET_CONTAINER', errno: r.errno };
+    };
+    closeFile = () => void ictx.close();
+  }
+  let deviceFd = -1;
+  const closeDevice = (): RoleResult => {
+    const r = group.closeDevice(deviceFd);
+    deviceFd = -1;
+    return { op: 'close(device fd)', errno: r.errno };
+  };
+  return {
+    backend,
+    side: 'model',
+    container,
+    hasGroup: true,
+    windowTop: firstReservedAbove(platform, AUDIT_IOVA),
+    attach,
+    openDevice: () => {
+      if (deviceFd >= 0) throw new Error('the audit opens one device fd at a time');
+      const r = group.getDeviceFd(env.bdf);
+      if (r.errno === 0) deviceFd = r.deviceFd;
+      return { op: 'VFIO_GROUP_GET_DEVICE_FD', errno: r.errno };
+    },
+    closeDevice,
+    unsetContainer: () => ({ op: 'VFIO_GROUP_UNSET_CONTAINER', errno: group.unsetContainer().errno }),
+    groupStatus: () => group.getStatus(),
+    charged: () => ({ vmLck: proc.mmLockedVm, vmPin: proc.mmPinnedVm }),
+    setIpcLock: (on) => void (proc.credentials = { ...proc.credentials, ipcLock: on }),
+    setMemlockLimit: (bytes) => void (proc.memlockLimit = bytes),
+    dispose: () => {
+      if (deviceFd >= 0) closeDevice();
+      group.close();
+      closeFile();
+      checkModelLeftNothing(proc, `${backend} (model)`);
+    },
+  };
+}
+
+/** The compat model's container calls; requests by number go to its valueIoctl (no user buffer in the audit's). */
+function compatContainerOps(ictx: IommufdModel): ContainerOps {
+  const compat = ictx.compat;
+  return {
+    getApiVersion: () => compat.getApiVersion(),
+    checkExtension: (extension) => compat.checkExtension(extension),
+    setIommu: (type) => compat.setIommu(type),
+    getInfo: (args) => compat.getInfo(args),
+    mapDma: (args) => compat.mapDma(args),
+    unmapDma: (args) => compat.unmapDma(args),
+    dirtyPages: (args) => compat.dirtyPages(args),
+    ioctl: (request, arg) => compat.valueIoctl(request, arg),
+  };
+}
+
+/** compat-mock as the model predicts it. */
+export function modelMockTarget(mem: AuditMemory): AuditTarget {
+  const proc = modelProcessLikeReal(mem);
+  const ictx = new IommufdModel(proc);
+  return mockTarget('model', ictx as unknown as MockIommufd, compatContainerOps(ictx), {
+    charged: () => ({ vmLck: proc.mmLockedVm, vmPin: proc.mmPinnedVm }),
+    setIpcLock: (on) => void (proc.credentials = { ...proc.credentials, ipcLock: on }),
+    setMemlockLimit: (bytes) => void (proc.memlockLimit = bytes),
+    dispose: () => {
+      ictx.close();
+      checkModelLeftNothing(proc, 'compat-mock (model)');
+    },
+  });
+}

@@ -1,0 +1,110 @@
+// The raw-result format of the audit (issue #6 item 2/3): what the guest audit suites write to
+// `${IOMMUFD_CONFORMANCE_OUT}/audit-raw.json`, one file per profile, and what lib/audit/report.ts reads.
+// Pure types: nothing here imports the kernel or the model, so the host-side reports can use it anywhere.
+
+/** The backends an audit scenario runs on:
+ *  - 'type1': a real VFIO type1 container (/dev/vfio/vfio) with the viommu profile's vfio-pci device group;
+ *  - 'compat-device': iommufd's VFIO compat on /dev/iommu with that same group (viommu profile);
+ *  - 'compat-mock': iommufd's VFIO compat on /dev/iommu with a selftest mock domain (mock profile). */
+export type BackendId = 'type1' | 'compat-device' | 'compat-mock';
+
+export const BACKEND_IDS: readonly BackendId[] = ['type1', 'compat-device', 'compat-mock'];
+
+export type AuditProfile = 'mock' | 'viommu';
+
+/** A value an ioctl step reports: bigints are written as decimal strings. */
+export type OutValue = string | number | boolean | null;
+
+export interface Step {
+  /**
+   * The operation: 'VFIO_IOMMU_MAP_DMA', 'VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU)', ... Steps are compared by
+   * position. Where a backend plays a role with other ioctls, the op names differ and are not a
+   * difference: compat-mock has no VFIO group, so the group's VFIO_GROUP_SET_CONTAINER is there
+   * 'IOMMU_IOAS_ALLOC+IOMMU_VFIO_IOAS(SET)' (the compat IOAS), VFIO_GROUP_GET_DEVICE_FD (which attaches
+   * the device to a domain) is 'IOMMU_TEST_OP_MOCK_DOMAIN', and closing the device fd is
+   * 'IOMMU_DESTROY(mock device)'.
+   */
+  op: string;
+  /** The inputs that identify the request (iova, size, flags, argsz...), for the reader: never compared. */
+  in?: Record<string, OutValue>;
+  /** 'OK' or the errno NAME ('EINVAL', 'ENOTTY', ...): names, never numbers. */
+  errno: string;
+  /** Outputs that matter for the scenario (unmap size, info flags, caps...); bigint as decimal string. */
+  out?: Record<string, OutValue>;
+  /**
+   * Platform-independent forms of platform-dependent outputs. They are used INSTEAD of `out[key]` when
+   * comparing backends that run on different IOMMUs, i.e. type1 (intel-iommu, viommu profile) against
+   * compat-mock (the selftest mock domain, mock profile). type1 against compat-device (the same device
+   * behind the same intel-iommu) compares the raw `out`, and kernel against model always compares `out`
+   * exactly. Present only for keys whose raw value depends on the IOMMU rather than on the uAPI's
+   * semantics: the IOVA ranges (aperture and reserved regions: intel-iommu's MSI window vs the mock's
+   * [16 MiB, 2 GiB) aperture) and iova_pgsizes (VT-d's 4K|2M|1G vs the mock's). Each normalised value
+   * says what it keeps: `iova_pgsizes` -> '0x1000' (the smallest page size), `iova_ranges` ->
+   * 'covers [0x2000000,0x2ffffff]: yes' (whether the scenarios' IOVA window is usable), GET_INFO's `argsz`
+   * -> 'kept' | 'grown' | 'shrunk' (what the kernel did to the caller's value; the size itself counts the
+   * platform's IOVA ranges). A key in `normalised`
+   * replaces the same key of `out`; the raw value stays in `out` for the reader.
+   */
+  normalised?: Record<string, OutValue>;
+}
+
+export interface Observation {
+  /** Every ioctl of the scenario, in order; the LAST one is the one under audit. */
+  steps: Step[];
+}
+
+export type BackendResult =
+  | {
+      status: 'ran';
+      /** What the kernel did. */
+      kernel: Observation;
+      /** The model's own prediction for that backend (VfioCompatModel for compat-*, Type1ContainerModel for
+       *  type1), produced by running the same scenario on the model - or the error the model threw. */
+      model: Observation | { error: string };
+    }
+  | { status: 'not-applicable'; reason: string };
+
+export interface ScenarioResult {
+  /** Stable, kebab-case, grouped by area: 'map-dma.argsz-short', 'set-iommu.twice', ... */
+  id: string;
+  /** 'MAP_DMA' | 'UNMAP_DMA' | 'GET_INFO' | 'CHECK_EXTENSION' | 'SET_IOMMU' | 'GROUP' | 'ACCOUNTING' | ... */
+  area: string;
+  /** One line a VMM author understands. */
+  title: string;
+  /** The state the container is in before the first step (not recorded as steps), e.g. 'type1v2 container, device open'. */
+  setup?: string;
+  /**
+   * Set (to the reason) when what the scenario audits depends on the IOMMU under the container itself,
+   * e.g. the IO page size (the mock domain's is 2 KiB, intel-iommu's 4 KiB) or the aperture, so that
+   * compat-mock's result says nothing about compat against type1: the reports then do not compare
+   * type1 with compat-mock for this scenario (type1 with compat-device is still compared: same IOMMU).
+   * Absent: the scenario is platform-independent (after `normalised`) and all pairs are compared.
+   */
+  platformDependent?: string;
+  results: Partial<Record<BackendId, BackendResult>>;
+}
+
+export interface BackendAvailability {
+  available: boolean;
+  reason?: string;
+}
+
+export interface AuditRaw {
+  format: 1;
+  profile: AuditProfile;
+  /** uname -r of the guest. */
+  kernel: string;
+  /** Only the backends this profile runs. */
+  backends: Partial<Record<BackendId, BackendAvailability>>;
+  /** EVERY catalogue scenario, in catalogue order. */
+  scenarios: ScenarioResult[];
+}
+
+/** The name of the raw file inside a profile's results folder. */
+export const AUDIT_RAW_FILE = 'audit-raw.json';
+
+/** Backends each profile runs. */
+export const PROFILE_BACKENDS: Record<AuditProfile, readonly BackendId[]> = {
+  viommu: ['type1', 'compat-device'],
+  mock: ['compat-mock'],
+};

@@ -1,0 +1,100 @@
+// `iommufd-conformance audit`: boots the viommu and mock guests running only
+// the audit suites (or, with --raw, reads raw results already written), then
+// writes audit.md, audit.json and audit.html to OUT/audit/ and fails on an
+// unexplained, changed or stale difference, a model mismatch, or a backend
+// that did not run. Also the audit step of `npm test`.
+import { rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { chromiumMissing, pageProblems, probeAuditPage } from '../audit/browser.ts';
+import { AUDIT_PROFILES, summaryLines, type Audit } from '../audit/report.ts';
+import { AUDIT_RAW_FILE } from '../audit/types.ts';
+import { auditFromFolders, writeAuditReports, type AuditFiles } from '../audit/write.ts';
+
+/** The guest's --grep: the audit suites' titles start with "audit". */
+export const AUDIT_GREP = '^audit';
+
+export interface AuditCommandOptions {
+  out: string;
+  /** Render these raw folders instead of running the guests. */
+  rawDirs: string[];
+  /** The known-differences table; default fixtures/audit/known-differences.json. */
+  knownPath?: string;
+  kernel?: string;
+  accel: string;
+  timeoutSeconds: number;
+}
+
+/** A raw file from an earlier run must not pass for this one's (runInVm clears only mocha's results). */
+export function removeStaleAuditRaw(resultsRoot: string): void {
+  for (const p of AUDIT_PROFILES) rmSync(join(resultsRoot, p, AUDIT_RAW_FILE), { force: true });
+}
+
+export function auditSummary(audit: Audit, files: AuditFiles, maxFailures = 20): string[] {
+  const v = audit.verdict;
+  const lines = [...summaryLines(audit)];
+  for (const f of v.failures.slice(0, maxFailures)) lines.push(`audit: FAIL: ${f}`);
+  if (v.failures.length > maxFailures) lines.push(`audit: ... and ${v.failures.length - maxFailures} more (see ${files.markdown})`);
+  lines.push(`audit: ${v.ok ? 'PASSED' : 'FAILED'}; reports: ${files.markdown}, ${files.json}, ${files.html}`);
+  return lines;
+}
+
+/**
+ * Loads the written audit.html in headless Chromium and checks it against the audit: every scenario shown,
+ * every difference marked and linked to its explanation. Without Chromium it says so (in CI that fails).
+ */
+export function checkAuditPage(audit: Audit, files: AuditFiles): { lines: string[]; failures: number } {
+  const missing = chromiumMissing();
+  if (missing) {
+    if (process.env.CI === 'true') return { lines: [`audit page: FAILED: cannot be checked in CI: ${missing}`], failures: 1 };
+    return { lines: [`audit page: not checked in Chromium: ${missing}`], failures: 0 };
+  }
+  const problems = pageProblems(probeAuditPage(readFileSync(files.html, 'utf8')), audit);
+  if (problems.length === 0) return { lines: [`audit page: checked in headless Chromium: ${audit.rows.length} scenario rows, every difference marked and linked`], failures: 0 };
+  return { lines: problems.map((p) => `audit page: FAIL: ${p}`), failures: problems.length };
+}
+
+export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
+  const root = resolve(o.out);
+  const problems: string[] = [];
+  let rawDirs = o.rawDirs;
+  if (rawDirs.length === 0) {
+    removeStaleAuditRaw(root);
+    const { runInVm } = await import('../vm/run-vm.ts');
+    const { outcomes } = await runInVm({
+      // Order matches the report's columns: type1 and compat-device (viommu) before compat-mock (mock).
+      profiles: ['viommu', 'mock'],
+      out: root,
+      flavour: 'base',
+      kernel: o.kernel,
+      accel: o.accel as 'auto' | 'kvm' | 'tcg',
+      timeoutSeconds: o.timeoutSeconds,
+      runArgs: ['--grep', AUDIT_GREP],
+    });
+    for (const oc of outcomes) if (!oc.ok) problems.push(`the ${oc.profile} guest failed: ${oc.reasons.join('; ')}`);
+    rawDirs = [root];
+  }
+  const audit = auditFromFolders({ rawDirs, problems, ...(o.knownPath ? { knownPath: o.knownPath } : {}) });
+  const files = writeAuditReports(audit, join(root, 'audit'));
+  const page = checkAuditPage(audit, files);
+  process.stdout.write(`${[...page.lines, ...auditSummary(audit, files)].join('\n')}\n`);
+  return audit.verdict.ok && page.failures === 0 ? 0 : 1;
+}
+
+/**
+ * The audit step of `npm test`, after the VM suites ran (they include the audit suites): the reports from
+ * OUT/vm/<profile>/audit-raw.json into OUT/audit/. Returns the summary lines and how many failures it adds.
+ */
+export function auditAfterVmRun(root: string): { lines: string[]; failures: number } {
+  const audit = auditFromFolders({ rawDirs: [join(root, 'vm')] });
+  const files = writeAuditReports(audit, join(root, 'audit'));
+  const page = checkAuditPage(audit, files);
+  const lines = [...page.lines, ...auditSummary(audit, files, 10)];
+  process.stdout.write(`\n=== audit: type1 against iommufd compat\n${lines.join('\n')}\n`);
+  const v = audit.verdict;
+  const c = v.comparisons;
+  const line =
+    `audit: ${v.ok ? 'passed' : 'FAILED'}: ${v.scenarios} scenarios, differences ${c.explained} explained, ${c.unexplained} unexplained, ` +
+    `${c.changed} changed, ${c.stale} stale, ${v.modelMismatches.length} model mismatch(es), ${v.problems.length} problem(s) (${files.html})`;
+  return { lines: [line, ...page.lines.filter((l) => l.includes('FAIL') || l.includes('not checked'))], failures: v.failures.length + page.failures };
+}
