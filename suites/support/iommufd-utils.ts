@@ -432,7 +432,8 @@ export function mockDirtyBitmaps(self: Pick<Self, 'fd'>, hwptId: number, length:
     for (let j = 0; j < pteset; j++) {
       if (testBit(bits, i + j) !== j < npte) expect(testBit(bits, i + j), `bit ${i + j}`).to.equal(j < npte);
     }
-    expect(testBit(bits, i), `bit ${i}`).to.equal(i % pteset === 0);
+    // chai only on a mismatch: this runs once per PTE set (16k times for 128M).
+    if (testBit(bits, i) !== (i % pteset === 0)) expect(testBit(bits, i), `bit ${i}`).to.equal(i % pteset === 0);
   }
 
   bits.fill(0);
