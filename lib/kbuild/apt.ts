@@ -1,11 +1,8 @@
 // Debian packages the VM needs, installed on demand when running as root
 // (as CI does); otherwise a SetupError that names the exact command.
 import { spawnSync } from 'node:child_process';
+import { isRoot } from '../sys/credentials.ts';
 import { SetupError } from './setup-error.ts';
-
-export function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
-}
 
 export function packageInstalled(pkg: string): boolean {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });

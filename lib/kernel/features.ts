@@ -173,9 +173,7 @@ export function kernelFeatures(): KernelFeatures {
 }
 
 /** Whether this process may do what root may (the suites need root for /dev/iommu and debugfs). */
-export function isRoot(): boolean {
-  return process.getuid?.() === 0;
-}
+export { isRoot } from '../sys/credentials.ts';
 
 /** The kernel's version string, for reports only: behaviour is never keyed on it. */
 export function kernelRelease(): string {

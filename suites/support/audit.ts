@@ -1,0 +1,65 @@
+// The shape both profiles' audit suites share: one mocha test per catalogue
+// scenario per backend (`audit.<backend>.<scenario-id>`), passing when the
+// model predicted the kernel step for step; the raw matrix is written to the
+// profile's results folder in after(), where the host's audit report reads it.
+import { AuditRawCollector, runScenario, type BackendFactory } from '../../lib/audit/run.ts';
+import { CATALOGUE } from '../../lib/audit/scenarios.ts';
+import { freeAuditMemory, makeAuditMemory, type AuditMemory } from '../../lib/audit/targets.ts';
+import type { BackendId } from '../../lib/audit/types.ts';
+import { skipBecause } from './skip.ts';
+
+export interface AuditSuite<B extends BackendId> {
+  profile: 'mock' | 'viommu';
+  backends: readonly B[];
+  /** Why no backend of this profile can run here, or null (runs in before()). */
+  whyNot(): string | null;
+  /** Why this one backend cannot run, when the others can (default: never). */
+  whyNotBackend?(backend: B): string | null;
+  factory(backend: B, mem: AuditMemory): BackendFactory;
+}
+
+export function auditSuite<B extends BackendId>(suite: AuditSuite<B>): void {
+  const collector = new AuditRawCollector(suite.profile, suite.backends);
+  describe('audit', () => {
+    let mem: AuditMemory | null = null;
+
+    before(function () {
+      const reason = suite.whyNot();
+      if (reason) {
+        for (const b of suite.backends) collector.unavailable(b, reason);
+        skipBecause(this, reason);
+      }
+      mem = makeAuditMemory();
+    });
+
+    after(() => {
+      if (mem) freeAuditMemory(mem);
+      const out = process.env.IOMMUFD_CONFORMANCE_OUT;
+      if (out) collector.write(out);
+    });
+
+    for (const backend of suite.backends) {
+      describe(backend, () => {
+        let factory: BackendFactory;
+        before(function () {
+          const reason = suite.whyNotBackend?.(backend) ?? null;
+          if (reason) {
+            collector.unavailable(backend, reason);
+            skipBecause(this, reason);
+          }
+          collector.available(backend);
+          factory = suite.factory(backend, mem!);
+        });
+
+        for (const s of CATALOGUE) {
+          it(s.id, function () {
+            const run = runScenario(s, factory, mem!);
+            collector.add(s.id, backend, run.result);
+            if (run.failure) throw new Error(run.failure);
+            if (run.result.status === 'not-applicable') skipBecause(this, run.result.reason);
+          });
+        }
+      });
+    }
+  });
+}
