@@ -90,17 +90,21 @@ export function addressOf(view: ArrayBufferView): bigint {
 // ---------------------------------------------------------------- assertions
 
 /** ASSERT_EQ(0, call): the ioctl succeeded. */
-export function assertOk<T extends Errno>(r: T, what = 'ioctl'): T {
+/** What a check names in its failure: a string, or a function that builds it only then (hot loops). */
+export type What = string | (() => string);
+const nameOf = (what: What) => (typeof what === 'function' ? what() : what);
+
+export function assertOk<T extends Errno>(r: T, what: What = 'ioctl'): T {
   // The selftest loops call this ~10^5 times: chai only when it fails.
   if (r.errno === 0) return r;
-  expect(r.errno === 0 ? 'success' : errnoName(r.errno), `${what}: errno`).to.equal('success');
+  expect(r.errno === 0 ? 'success' : errnoName(r.errno), `${nameOf(what)}: errno`).to.equal('success');
   return r;
 }
 
 /** EXPECT_ERRNO(expected, call): the ioctl failed with exactly this errno. */
-export function expectErrno<T extends Errno>(expected: number, r: T, what = 'ioctl'): T {
+export function expectErrno<T extends Errno>(expected: number, r: T, what: What = 'ioctl'): T {
   if (r.errno === expected) return r;
-  expect(r.errno === 0 ? 'success' : errnoName(r.errno), `${what}: errno`).to.equal(errnoName(expected));
+  expect(r.errno === 0 ? 'success' : errnoName(r.errno), `${nameOf(what)}: errno`).to.equal(errnoName(expected));
   return r;
 }
 
@@ -108,7 +112,7 @@ export function expectErrno<T extends Errno>(expected: number, r: T, what = 'ioc
 
 /** test_ioctl_destroy(id) */
 export function destroy(self: Pick<Self, 'fd'>, id: number): void {
-  assertOk(self.fd.destroy(id), `IOMMU_DESTROY(${id})`);
+  assertOk(self.fd.destroy(id), () => `IOMMU_DESTROY(${id})`);
 }
 
 /** test_ioctl_ioas_alloc(&id): succeeds with a non-zero id. */
@@ -139,28 +143,28 @@ export function ioasMapId(self: Pick<Self, 'fd'>, ioasId: number, userVa: bigint
 }
 /** test_ioctl_ioas_map_fixed(buffer, length, iova) */
 export function ioasMapFixed(self: Self, userVa: bigint, length: number | bigint, iova: number | bigint): void {
-  assertOk(ioasMapCall(self.fd, self.ioasId, userVa, length, iova, U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW), `IOMMU_IOAS_MAP(FIXED_IOVA ${iova})`);
+  assertOk(ioasMapCall(self.fd, self.ioasId, userVa, length, iova, U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW), () => `IOMMU_IOAS_MAP(FIXED_IOVA ${iova})`);
 }
 /** test_ioctl_ioas_map_fixed_id(ioas_id, buffer, length, iova) */
 export function ioasMapFixedId(self: Pick<Self, 'fd'>, ioasId: number, userVa: bigint, length: number | bigint, iova: number | bigint): void {
-  assertOk(ioasMapCall(self.fd, ioasId, userVa, length, iova, U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW), `IOMMU_IOAS_MAP(FIXED_IOVA ${iova})`);
+  assertOk(ioasMapCall(self.fd, ioasId, userVa, length, iova, U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW), () => `IOMMU_IOAS_MAP(FIXED_IOVA ${iova})`);
 }
 /** test_err_ioctl_ioas_map_fixed(errno, buffer, length, iova) */
 export function errIoasMapFixed(errno: number, self: Self, userVa: bigint, length: number | bigint, iova: number | bigint): void {
-  expectErrno(errno, ioasMapCall(self.fd, self.ioasId, userVa, length, iova, U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW), `IOMMU_IOAS_MAP(FIXED_IOVA ${iova})`);
+  expectErrno(errno, ioasMapCall(self.fd, self.ioasId, userVa, length, iova, U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW), () => `IOMMU_IOAS_MAP(FIXED_IOVA ${iova})`);
 }
 
 /** test_ioctl_ioas_unmap(iova, length) */
 export function ioasUnmap(self: Self, iova: number | bigint, length: number | bigint): void {
-  assertOk(self.fd.ioasUnmap({ ioasId: self.ioasId, iova, length }), `IOMMU_IOAS_UNMAP(${iova}, ${length})`);
+  assertOk(self.fd.ioasUnmap({ ioasId: self.ioasId, iova, length }), () => `IOMMU_IOAS_UNMAP(${iova}, ${length})`);
 }
 /** test_ioctl_ioas_unmap_id(ioas_id, iova, length) */
 export function ioasUnmapId(self: Pick<Self, 'fd'>, ioasId: number, iova: number | bigint, length: number | bigint): void {
-  assertOk(self.fd.ioasUnmap({ ioasId, iova, length }), `IOMMU_IOAS_UNMAP(${iova}, ${length})`);
+  assertOk(self.fd.ioasUnmap({ ioasId, iova, length }), () => `IOMMU_IOAS_UNMAP(${iova}, ${length})`);
 }
 /** test_err_ioctl_ioas_unmap(errno, iova, length) */
 export function errIoasUnmap(errno: number, self: Self, iova: number | bigint, length: number | bigint): void {
-  expectErrno(errno, self.fd.ioasUnmap({ ioasId: self.ioasId, iova, length }), `IOMMU_IOAS_UNMAP(${iova}, ${length})`);
+  expectErrno(errno, self.fd.ioasUnmap({ ioasId: self.ioasId, iova, length }), () => `IOMMU_IOAS_UNMAP(${iova}, ${length})`);
 }
 
 /** test_ioctl_set_temp_memory_limit(limit) */
@@ -182,43 +186,43 @@ export interface MockDomain {
 
 /** test_cmd_mock_domain(ioas_id, &stdev_id, &hwpt_id, &idev_id) */
 export function mockDomain(self: Pick<Self, 'fd'>, ptId: number): MockDomain {
-  const r = assertOk(self.fd.testMockDomain({ ptId }), `IOMMU_TEST_OP_MOCK_DOMAIN(${ptId})`);
+  const r = assertOk(self.fd.testMockDomain({ ptId }), () => `IOMMU_TEST_OP_MOCK_DOMAIN(${ptId})`);
   expect(r.stdevId, 'out_stdev_id').to.not.equal(0);
   return { stdevId: r.stdevId, hwptId: r.hwptId, idevId: r.idevId };
 }
 /** test_err_mock_domain(errno, ioas_id, ...) */
 export function errMockDomain(errno: number, self: Pick<Self, 'fd'>, ptId: number): void {
-  expectErrno(errno, self.fd.testMockDomain({ ptId }), `IOMMU_TEST_OP_MOCK_DOMAIN(${ptId})`);
+  expectErrno(errno, self.fd.testMockDomain({ ptId }), () => `IOMMU_TEST_OP_MOCK_DOMAIN(${ptId})`);
 }
 /** test_cmd_mock_domain_flags(ioas_id, flags, ...) */
 export function mockDomainFlags(self: Pick<Self, 'fd'>, ptId: number, devFlags: number): MockDomain {
-  const r = assertOk(self.fd.testMockDomainFlags({ ptId, devFlags }), `IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS(${ptId}, ${devFlags})`);
+  const r = assertOk(self.fd.testMockDomainFlags({ ptId, devFlags }), () => `IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS(${ptId}, ${devFlags})`);
   expect(r.stdevId, 'out_stdev_id').to.not.equal(0);
   return { stdevId: r.stdevId, hwptId: r.hwptId, idevId: r.idevId };
 }
 /** test_err_mock_domain_flags(errno, ioas_id, flags, ...) */
 export function errMockDomainFlags(errno: number, self: Pick<Self, 'fd'>, ptId: number, devFlags: number): void {
-  expectErrno(errno, self.fd.testMockDomainFlags({ ptId, devFlags }), `IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS(${ptId}, ${devFlags})`);
+  expectErrno(errno, self.fd.testMockDomainFlags({ ptId, devFlags }), () => `IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS(${ptId}, ${devFlags})`);
 }
 /** test_cmd_mock_domain_replace(stdev_id, pt_id) */
 export function mockDomainReplace(self: Pick<Self, 'fd'>, stdevId: number, ptId: number): void {
-  assertOk(self.fd.testMockDomainReplace({ stdevId, ptId }), `IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE(${stdevId} -> ${ptId})`);
+  assertOk(self.fd.testMockDomainReplace({ stdevId, ptId }), () => `IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE(${stdevId} -> ${ptId})`);
 }
 /** test_err_mock_domain_replace(errno, stdev_id, pt_id) */
 export function errMockDomainReplace(errno: number, self: Pick<Self, 'fd'>, stdevId: number, ptId: number): void {
-  expectErrno(errno, self.fd.testMockDomainReplace({ stdevId, ptId }), `IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE(${stdevId} -> ${ptId})`);
+  expectErrno(errno, self.fd.testMockDomainReplace({ stdevId, ptId }), () => `IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE(${stdevId} -> ${ptId})`);
 }
 
 /** check_refs(ptr, length, refs): the kernel checks the pin count of each page. */
 export function checkRefs(self: Pick<Self, 'fd'>, uptr: bigint, length: number, refs: number): void {
-  assertOk(self.fd.testCheckRefs({ uptr, length, refs }), `IOMMU_TEST_OP_MD_CHECK_REFS(refs ${refs})`);
+  assertOk(self.fd.testCheckRefs({ uptr, length, refs }), () => `IOMMU_TEST_OP_MD_CHECK_REFS(refs ${refs})`);
 }
 
 /** check_mock_iova(ptr, iova, length) of iommufd_mock_domain: the user pages made it to each mock domain. */
 export function checkMockIova(self: Pick<Self, 'fd'>, hwptIds: readonly number[], uptr: bigint, iova: number | bigint, length: number | bigint): void {
   for (const hwptId of hwptIds) {
     if (!hwptId) continue;
-    assertOk(self.fd.testCheckMap({ hwptId, iova, length, uptr }), `IOMMU_TEST_OP_MD_CHECK_MAP(hwpt ${hwptId})`);
+    assertOk(self.fd.testCheckMap({ hwptId, iova, length, uptr }), () => `IOMMU_TEST_OP_MD_CHECK_MAP(hwpt ${hwptId})`);
   }
 }
 
@@ -230,19 +234,19 @@ function hwptAllocCall(self: Pick<Self, 'fd'>, devId: number, ptId: number, faul
 }
 /** test_cmd_hwpt_alloc(device_id, pt_id, flags, &hwpt_id) */
 export function hwptAlloc(self: Pick<Self, 'fd'>, devId: number, ptId: number, flags: number): number {
-  return assertOk(hwptAllocCall(self, devId, ptId, 0, flags, U.IOMMU_HWPT_DATA_NONE, null), `IOMMU_HWPT_ALLOC(dev ${devId}, pt ${ptId}, flags ${flags})`).hwptId;
+  return assertOk(hwptAllocCall(self, devId, ptId, 0, flags, U.IOMMU_HWPT_DATA_NONE, null), () => `IOMMU_HWPT_ALLOC(dev ${devId}, pt ${ptId}, flags ${flags})`).hwptId;
 }
 /** test_err_hwpt_alloc(errno, device_id, pt_id, flags, &hwpt_id) */
 export function errHwptAlloc(errno: number, self: Pick<Self, 'fd'>, devId: number, ptId: number, flags: number): void {
-  expectErrno(errno, hwptAllocCall(self, devId, ptId, 0, flags, U.IOMMU_HWPT_DATA_NONE, null), `IOMMU_HWPT_ALLOC(dev ${devId}, pt ${ptId}, flags ${flags})`);
+  expectErrno(errno, hwptAllocCall(self, devId, ptId, 0, flags, U.IOMMU_HWPT_DATA_NONE, null), () => `IOMMU_HWPT_ALLOC(dev ${devId}, pt ${ptId}, flags ${flags})`);
 }
 /** test_cmd_hwpt_alloc_nested(device_id, pt_id, flags, &hwpt_id, data_type, data, data_len) */
 export function hwptAllocNested(self: Pick<Self, 'fd'>, devId: number, ptId: number, flags: number, dataType: number, data: Uint8Array): number {
-  return assertOk(hwptAllocCall(self, devId, ptId, 0, flags, dataType, data), `IOMMU_HWPT_ALLOC nested(dev ${devId}, parent ${ptId})`).hwptId;
+  return assertOk(hwptAllocCall(self, devId, ptId, 0, flags, dataType, data), () => `IOMMU_HWPT_ALLOC nested(dev ${devId}, parent ${ptId})`).hwptId;
 }
 /** test_err_hwpt_alloc_nested(errno, device_id, pt_id, flags, &hwpt_id, data_type, data, data_len) */
 export function errHwptAllocNested(errno: number, self: Pick<Self, 'fd'>, devId: number, ptId: number, flags: number, dataType: number, data: Uint8Array): void {
-  expectErrno(errno, hwptAllocCall(self, devId, ptId, 0, flags, dataType, data), `IOMMU_HWPT_ALLOC nested(dev ${devId}, parent ${ptId}, type ${dataType})`);
+  expectErrno(errno, hwptAllocCall(self, devId, ptId, 0, flags, dataType, data), () => `IOMMU_HWPT_ALLOC nested(dev ${devId}, parent ${ptId}, type ${dataType})`);
 }
 /**
  * test_err_hwpt_alloc_nested(errno, ..., data_type, NULL, data_len): a NULL
@@ -255,16 +259,16 @@ export function errHwptAllocNestedNullData(errno: number, self: Pick<Self, 'fd'>
 }
 /** test_cmd_hwpt_alloc_iopf(device_id, pt_id, fault_id, flags, &hwpt_id, data_type, data, data_len) */
 export function hwptAllocIopf(self: Pick<Self, 'fd'>, devId: number, ptId: number, faultId: number, flags: number, dataType: number, data: Uint8Array): number {
-  return assertOk(hwptAllocCall(self, devId, ptId, faultId, flags, dataType, data), `IOMMU_HWPT_ALLOC iopf(dev ${devId}, fault ${faultId})`).hwptId;
+  return assertOk(hwptAllocCall(self, devId, ptId, faultId, flags, dataType, data), () => `IOMMU_HWPT_ALLOC iopf(dev ${devId}, fault ${faultId})`).hwptId;
 }
 /** test_err_hwpt_alloc_iopf(errno, device_id, pt_id, fault_id, flags, &hwpt_id, data_type, data, data_len) */
 export function errHwptAllocIopf(errno: number, self: Pick<Self, 'fd'>, devId: number, ptId: number, faultId: number, flags: number, dataType: number, data: Uint8Array): void {
-  expectErrno(errno, hwptAllocCall(self, devId, ptId, faultId, flags, dataType, data), `IOMMU_HWPT_ALLOC iopf(dev ${devId}, fault ${faultId})`);
+  expectErrno(errno, hwptAllocCall(self, devId, ptId, faultId, flags, dataType, data), () => `IOMMU_HWPT_ALLOC iopf(dev ${devId}, fault ${faultId})`);
 }
 
 /** test_cmd_hwpt_check_iotlb(hwpt_id, iotlb_id, expected) */
 export function hwptCheckIotlb(self: Pick<Self, 'fd'>, hwptId: number, iotlbId: number, expected: number): void {
-  assertOk(self.fd.testCheckIotlb({ hwptId, iotlbId, iotlb: expected }), `IOMMU_TEST_OP_MD_CHECK_IOTLB(hwpt ${hwptId}, iotlb ${iotlbId} == ${expected})`);
+  assertOk(self.fd.testCheckIotlb({ hwptId, iotlbId, iotlb: expected }), () => `IOMMU_TEST_OP_MD_CHECK_IOTLB(hwpt ${hwptId}, iotlb ${iotlbId} == ${expected})`);
 }
 /** test_cmd_hwpt_check_iotlb_all(hwpt_id, expected) */
 export function hwptCheckIotlbAll(self: Pick<Self, 'fd'>, hwptId: number, expected: number): void {
@@ -277,18 +281,18 @@ function hwptInvalidateCall(self: Pick<Self, 'fd'>, hwptId: number, reqs: Uint8A
 }
 /** test_cmd_hwpt_invalidate(hwpt_id, reqs, data_type, lreq, &nreqs): returns the new nreqs. */
 export function hwptInvalidate(self: Pick<Self, 'fd'>, hwptId: number, reqs: Uint8Array | null, dataType: number, entryLen: number, entryNum: number): number {
-  return assertOk(hwptInvalidateCall(self, hwptId, reqs, dataType, entryLen, entryNum), `IOMMU_HWPT_INVALIDATE(hwpt ${hwptId})`).entryNum;
+  return assertOk(hwptInvalidateCall(self, hwptId, reqs, dataType, entryLen, entryNum), () => `IOMMU_HWPT_INVALIDATE(hwpt ${hwptId})`).entryNum;
 }
 /** test_err_hwpt_invalidate(errno, hwpt_id, reqs, data_type, lreq, &nreqs): returns the new nreqs. */
 export function errHwptInvalidate(errno: number, self: Pick<Self, 'fd'>, hwptId: number, reqs: Uint8Array | null, dataType: number, entryLen: number, entryNum: number): number {
-  return expectErrno(errno, hwptInvalidateCall(self, hwptId, reqs, dataType, entryLen, entryNum), `IOMMU_HWPT_INVALIDATE(hwpt ${hwptId})`).entryNum;
+  return expectErrno(errno, hwptInvalidateCall(self, hwptId, reqs, dataType, entryLen, entryNum), () => `IOMMU_HWPT_INVALIDATE(hwpt ${hwptId})`).entryNum;
 }
 
 // ---------------------------------------------------------------- accesses
 
 /** test_cmd_create_access(ioas_id, &access_id, flags): returns the access fd. */
 export function createAccess(self: Pick<Self, 'fd'>, ioasId: number, flags: number): number {
-  return assertOk(self.fd.testCreateAccess({ ioasId, flags }), `IOMMU_TEST_OP_CREATE_ACCESS(${ioasId})`).accessFd;
+  return assertOk(self.fd.testCreateAccess({ ioasId, flags }), () => `IOMMU_TEST_OP_CREATE_ACCESS(${ioasId})`).accessFd;
 }
 /** test_cmd_destroy_access(access_id): close() of the access fd. */
 export function destroyAccess(self: Pick<Self, 'fd'>, accessFd: number): void {
@@ -296,19 +300,19 @@ export function destroyAccess(self: Pick<Self, 'fd'>, accessFd: number): void {
 }
 /** IOMMU_TEST_OP_ACCESS_PAGES (the selftest issues it inline): returns out_access_pages_id. */
 export function accessPages(self: Pick<Self, 'fd'>, accessFd: number, iova: number | bigint, length: number, uptr: bigint, flags = 0): number {
-  return assertOk(self.fd.testAccessPages({ accessFd, iova, length, uptr, flags }), `IOMMU_TEST_OP_ACCESS_PAGES(iova ${iova}, length ${length})`).accessPagesId;
+  return assertOk(self.fd.testAccessPages({ accessFd, iova, length, uptr, flags }), () => `IOMMU_TEST_OP_ACCESS_PAGES(iova ${iova}, length ${length})`).accessPagesId;
 }
 /** test_cmd_destroy_access_pages(access_id, access_pages_id) */
 export function destroyAccessPages(self: Pick<Self, 'fd'>, accessFd: number, accessPagesId: number): void {
-  assertOk(self.fd.testDestroyAccessPages({ accessFd, accessPagesId }), `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES(${accessPagesId})`);
+  assertOk(self.fd.testDestroyAccessPages({ accessFd, accessPagesId }), () => `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES(${accessPagesId})`);
 }
 /** test_err_destroy_access_pages(errno, access_id, access_pages_id) */
 export function errDestroyAccessPages(errno: number, self: Pick<Self, 'fd'>, accessFd: number, accessPagesId: number): void {
-  expectErrno(errno, self.fd.testDestroyAccessPages({ accessFd, accessPagesId }), `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES(${accessPagesId})`);
+  expectErrno(errno, self.fd.testDestroyAccessPages({ accessFd, accessPagesId }), () => `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES(${accessPagesId})`);
 }
 /** test_cmd_access_replace_ioas(access_id, ioas_id) */
 export function accessReplaceIoas(self: Pick<Self, 'fd'>, accessFd: number, ioasId: number): void {
-  assertOk(self.fd.testAccessReplaceIoas({ accessFd, ioasId }), `IOMMU_TEST_OP_ACCESS_REPLACE_IOAS(${ioasId})`);
+  assertOk(self.fd.testAccessReplaceIoas({ accessFd, ioasId }), () => `IOMMU_TEST_OP_ACCESS_REPLACE_IOAS(${ioasId})`);
 }
 
 // ---------------------------------------------------------------- hw_info
@@ -336,7 +340,7 @@ export function getHwInfoCall(self: Pick<Self, 'fd'>, devId: number, dataType: n
 export const IOMMU_HW_INFO_TYPE_DEFAULT = 0;
 
 export function getHwInfo(self: Pick<Self, 'fd'>, devId: number, dataType: number, dataLen: number) {
-  const r = assertOk(getHwInfoCall(self, devId, dataType, dataLen), `IOMMU_GET_HW_INFO(dev ${devId}, type ${dataType}, len ${dataLen})`);
+  const r = assertOk(getHwInfoCall(self, devId, dataType, dataLen), () => `IOMMU_GET_HW_INFO(dev ${devId}, type ${dataType}, len ${dataLen})`);
   expect(r.dataType, 'out_data_type').to.equal(U.IOMMU_HW_INFO_TYPE_SELFTEST);
   // The struct iommu_test_hw_info should be the one defined by the current kernel.
   expect(r.dataLen, 'data_len').to.equal(U.iommu_test_hw_info.sizeof);
@@ -351,7 +355,7 @@ export function getHwInfo(self: Pick<Self, 'fd'>, devId: number, dataType: numbe
 }
 /** test_err_get_hw_info(errno, device_id, data_type, data, data_len) */
 export function errGetHwInfo(errno: number, self: Pick<Self, 'fd'>, devId: number, dataType: number, dataLen: number): void {
-  expectErrno(errno, getHwInfoCall(self, devId, dataType, dataLen), `IOMMU_GET_HW_INFO(dev ${devId}, type ${dataType})`);
+  expectErrno(errno, getHwInfoCall(self, devId, dataType, dataLen), () => `IOMMU_GET_HW_INFO(dev ${devId}, type ${dataType})`);
 }
 /** test_cmd_get_hw_capabilities(device_id, caps) */
 export function getHwCapabilities(self: Pick<Self, 'fd'>, devId: number): bigint {
@@ -392,7 +396,7 @@ export function triggerIopf(self: Pick<Self, 'fd'>, devId: number, faultFd: numb
 
 /** test_cmd_set_dirty_tracking(hwpt_id, enabled) */
 export function setDirtyTracking(self: Pick<Self, 'fd'>, hwptId: number, enable: boolean): void {
-  assertOk(self.fd.hwptSetDirtyTracking({ hwptId, enable }), `IOMMU_HWPT_SET_DIRTY_TRACKING(${hwptId}, ${enable})`);
+  assertOk(self.fd.hwptSetDirtyTracking({ hwptId, enable }), () => `IOMMU_HWPT_SET_DIRTY_TRACKING(${hwptId}, ${enable})`);
 }
 /** test_cmd_get_dirty_bitmap(fd, hwpt_id, length, iova, page_size, bitmap, flags) */
 export function getDirtyBitmap(self: Pick<Self, 'fd'>, hwptId: number, length: number, iova: number, pageSize: number, bitmap: Uint8Array, flags: number): void {

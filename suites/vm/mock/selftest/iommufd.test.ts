@@ -48,15 +48,15 @@ describe('iommufd', () => {
       setSize(minSize - 1);
       cmd[layout.sizeof] = 0xff; // extra = UINT8_MAX
 
-      expectErrno(EINVAL, self.fd.ioctl(request, cmd), `${name} of size min_size - 1`);
+      expectErrno(EINVAL, self.fd.ioctl(request, cmd), () => `${name} of size min_size - 1`);
       setSize(layout.sizeof + 1);
-      expectErrno(E2BIG, self.fd.ioctl(request, cmd), `${name} of size sizeof + 1, extra non-zero`);
+      expectErrno(E2BIG, self.fd.ioctl(request, cmd), () => `${name} of size sizeof + 1, extra non-zero`);
       setSize(layout.sizeof);
       const rc = self.fd.ioctl(request, cmd);
       setSize(layout.sizeof + 1);
       cmd[layout.sizeof] = 0;
-      if (rc.errno) expectErrno(rc.errno, self.fd.ioctl(request, cmd), `${name} of size sizeof + 1, extra zero`);
-      else assertOk(self.fd.ioctl(request, cmd), `${name} of size sizeof + 1, extra zero`);
+      if (rc.errno) expectErrno(rc.errno, self.fd.ioctl(request, cmd), () => `${name} of size sizeof + 1, extra zero`);
+      else assertOk(self.fd.ioctl(request, cmd), () => `${name} of size sizeof + 1, extra zero`);
     };
 
     testLength(U.iommu_destroy, U.IOMMU_DESTROY, 'id');

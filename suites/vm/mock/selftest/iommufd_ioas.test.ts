@@ -704,9 +704,9 @@ for (const variant of VARIANTS) {
       for (let iova = U.MOCK_APERTURE_START - PAGE_SIZE; iova <= lastIova; iova += 511) {
         const copy = () => self.fd.ioasCopy({ flags, dstIoasId, srcIoasId: self.ioasId, length, srcIova: iova, dstIova });
         if (iova < U.MOCK_APERTURE_START || iova + length - 1 > lastIova) {
-          expectErrno(ENOENT, copy(), `IOMMU_IOAS_COPY(src ${iova})`);
+          expectErrno(ENOENT, copy(), () => `IOMMU_IOAS_COPY(src ${iova})`);
         } else {
-          assertOk(copy(), `IOMMU_IOAS_COPY(src ${iova})`);
+          assertOk(copy(), () => `IOMMU_IOAS_COPY(src ${iova})`);
           ioasUnmapId(self, dstIoasId, dstIova, length);
         }
       }
@@ -734,6 +734,7 @@ function mmapOrSkip(ctx: Mocha.Context, length: number, flags: number): Mapping 
 function checkAccessRw(self: IoasSelf, buffer: Mapping, accessId: number, iova: bigint, defFlags: number): void {
   // uint16_t tmp[32], in memory the lockstep model knows
   const { view: tmp, address: tmpAddress, mapping: tmpMapping } = lockstep().userBuffer(64);
+  const tmpView = new DataView(tmp.buffer, tmp.byteOffset, tmp.byteLength);
   const bytes = bytesOf(buffer);
   const buffer16 = new Uint16Array(buffer.buffer, 0, BUFFER_SIZE / 2);
   for (let i = 0; i !== buffer16.length; i++) buffer16[i] = rand();
@@ -743,7 +744,7 @@ function checkAccessRw(self: IoasSelf, buffer: Mapping, accessId: number, iova: 
     return true;
   };
   const accessRw = (rwIova: bigint, length: number, flags: number, uptr: bigint) =>
-    assertOk(self.fd.testAccessRw({ accessFd: accessId, iova: rwIova, length, uptr, flags }), `IOMMU_TEST_OP_ACCESS_RW(iova ${rwIova}, length ${length}, flags ${flags})`);
+    assertOk(self.fd.testAccessRw({ accessFd: accessId, iova: rwIova, length, uptr, flags }), () => `IOMMU_TEST_OP_ACCESS_RW(iova ${rwIova}, length ${length}, flags ${flags})`);
 
   for (let rwIova = iova + BigInt(PAGE_SIZE - 50); rwIova < iova + BigInt(PAGE_SIZE + 50); rwIova++) {
     const offset = Number(rwIova - iova);
@@ -751,7 +752,7 @@ function checkAccessRw(self: IoasSelf, buffer: Mapping, accessId: number, iova: 
       accessRw(rwIova, length, defFlags, tmpAddress);
       if (!same(offset, length, tmp)) expect.fail(`ACCESS_RW read at iova ${rwIova}, length ${length}: bytes differ from the buffer`);
 
-      for (let i = 0; i !== 32; i++) new DataView(tmp.buffer).setUint16(i * 2, rand() & 0xffff, true);
+      for (let i = 0; i !== 32; i++) tmpView.setUint16(i * 2, rand() & 0xffff, true);
       accessRw(rwIova, length, defFlags | U.MOCK_ACCESS_RW_WRITE, tmpAddress);
       if (!same(offset, length, tmp)) expect.fail(`ACCESS_RW write at iova ${rwIova}, length ${length}: buffer differs from the bytes written`);
     }

@@ -97,7 +97,7 @@ for (const variant of VARIANTS) {
       const ioctlCheckBuf = () => {
         const cmdLen = view.getUint32(0, true);
         bytes.fill(0xaa, cmdLen);
-        assertOk(self.compat.ioctl(U.VFIO_IOMMU_GET_INFO, bytes), `VFIO_IOMMU_GET_INFO(argsz ${cmdLen})`);
+        assertOk(self.compat.ioctl(U.VFIO_IOMMU_GET_INFO, bytes), () => `VFIO_IOMMU_GET_INFO(argsz ${cmdLen})`);
         const firstChanged = bytes.subarray(cmdLen).findIndex((b) => b !== 0xaa);
         expect(firstChanged, `byte written past argsz ${cmdLen}`).to.equal(-1);
       };
@@ -153,7 +153,7 @@ for (const variant of VARIANTS) {
       }
       shuffleArray(pagesIova);
 
-      for (const iova of pagesIova) assertOk(self.compat.unmapDma({ flags: 0, size: PAGE_SIZE, iova }), `VFIO_IOMMU_UNMAP_DMA(${iova})`);
+      for (const iova of pagesIova) assertOk(self.compat.unmapDma({ flags: 0, size: PAGE_SIZE, iova }), () => `VFIO_IOMMU_UNMAP_DMA(${iova})`);
     });
 
     it('huge_map', function () {
@@ -176,8 +176,8 @@ for (const variant of VARIANTS) {
 
       /* type1 mode can cut up larger mappings, type1v2 always fails */
       for (const iova of pagesIova) {
-        if (variant.version === U.VFIO_TYPE1_IOMMU) assertOk(self.compat.unmapDma({ iova, size }), `VFIO_IOMMU_UNMAP_DMA(${iova})`);
-        else expectErrno(ENOENT, self.compat.unmapDma({ iova, size }), `VFIO_IOMMU_UNMAP_DMA(${iova})`);
+        if (variant.version === U.VFIO_TYPE1_IOMMU) assertOk(self.compat.unmapDma({ iova, size }), () => `VFIO_IOMMU_UNMAP_DMA(${iova})`);
+        else expectErrno(ENOENT, self.compat.unmapDma({ iova, size }), () => `VFIO_IOMMU_UNMAP_DMA(${iova})`);
       }
       // (The C test leaves its mapping to process exit; here the process
       // lives on, so the hugetlb pages are given back.)
