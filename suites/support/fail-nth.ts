@@ -174,10 +174,15 @@ export interface FailNthState {
 }
 
 /**
- * fail_nth_next()'s "arbitrary limit based on the current kernel situation":
- * more runs than this fails the test (a kernel change may need it raised).
+ * fail_nth_next() has 400, "an arbitrary limit based on the current kernel
+ * situation", whose hitting "doesn't necessarily mean a test failure". Our
+ * counts run higher than the C binary's and vary with the run: the sites a
+ * pin reaches depend on how the buffer's pages sit in memory (measured:
+ * map_two_domains swept 172 sites alone, 292-298 after the rest of the mock
+ * profile). 1000 keeps a real runaway (a body that never stops reaching new
+ * sites) a failure without failing on fragmentation.
  */
-export const FAIL_NTH_MAX_ITERATIONS = 400;
+export const FAIL_NTH_MAX_ITERATIONS = 1000;
 
 export interface FailNthOptions {
   /** User memory whose page pins are compared after each run (the selftest's buffer). */
