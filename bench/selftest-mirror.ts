@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { cacheDir } from '../lib/kbuild/cache.ts';
 import { ensureKernelHeaders, ensureKernelSource } from '../lib/kbuild/source.ts';
+import { mirrorWallMs, readKtapStatuses, type CaseStatus } from '../lib/parity/table.ts';
 import { PACKAGE_ROOT } from '../lib/package-root.ts';
 
 const SHIMS = [
@@ -76,15 +77,14 @@ export function benchSelftestMirror(): void {
   }
   const cMs = Number(readFileSync(cMsFile, 'utf8').trim());
   const totals = /# Totals: pass:(\d+) fail:(\d+) xfail:\d+ xpass:\d+ skip:(\d+)/.exec(readFileSync(join(guestOut, 'c-selftest.ktap'), 'utf8'));
-  const suites = (JSON.parse(readFileSync(timing, 'utf8')) as { suites: { file: string; ms: number }[] }).suites;
-  const mirrorMs = suites.filter((s) => /selftest/.test(s.file)).reduce((a, s) => a + s.ms, 0);
+  const mirrorMs = mirrorWallMs(timing);
   const summary = /summary: .*/.exec(readFileSync(join(guestOut, 'mirror.log'), 'utf8'))?.[0] ?? '';
   console.log(`  C selftest (Debian tree, 190 cases): ${(cMs / 1000).toFixed(2)} s${totals ? ` (pass ${totals[1]}, fail ${totals[2]}, skip ${totals[3]})` : ''}`);
   console.log(`  our mirror in lockstep:              ${(mirrorMs / 1000).toFixed(2)} s (${summary})`);
   // Where the C binary fails for a feature this kernel lacks, the mirror must skip naming it.
-  const names = (file: string, re: RegExp) => new Set([...readFileSync(file, 'utf8').matchAll(re)].map((m) => m[1]!));
-  const cFailed = names(join(guestOut, 'c-selftest.ktap'), /^not ok \d+ (\S+)/gm);
-  const skipped = names(join(guestOut, 'mirror', 'results.ktap'), /^ok \d+ (\S+) # SKIP/gm);
+  const named = (file: string, kind: CaseStatus['kind']) => new Set([...readKtapStatuses(file)].filter(([, s]) => s.kind === kind).map(([n]) => n));
+  const cFailed = named(join(guestOut, 'c-selftest.ktap'), 'fail');
+  const skipped = named(join(guestOut, 'mirror', 'results.ktap'), 'skip');
   const same = cFailed.size === skipped.size && [...cFailed].every((n) => skipped.has(n));
   console.log(`  the C binary's ${cFailed.size} failures ${same ? 'are exactly' : 'are NOT'} the mirror's ${skipped.size} named skips`);
   const ratio = mirrorMs / cMs;

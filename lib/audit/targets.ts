@@ -26,6 +26,7 @@ import { ModelProcess } from '../model/process.ts';
 import { readType1Platform, readUserPtrMax, type Type1Platform } from '../model/type1-platform.ts';
 import { Type1ContainerModel, Type1GroupModel, type GroupIommufdBinding } from '../model/type1.ts';
 import { CAP_IPC_LOCK, capBit, RLIMIT_MEMLOCK, sys, type Capabilities, type Mapping, type RLimit } from '../sys/index.ts';
+import { pinnedAndLockedPages } from '../sys/proc-status.ts';
 import * as U from '../uapi/index.ts';
 import type { BackendId } from './types.ts';
 
@@ -129,14 +130,10 @@ function ok<T>(v: T | number, what: string): T {
   return v;
 }
 
-/** VmLck and VmPin of this process in pages (/proc/self/status, kB). */
+/** VmLck and VmPin of this process in pages (/proc/self/status). */
 export function lockedAndPinnedPages(): { vmLck: bigint; vmPin: bigint } {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const pages = (field: string) => {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-    return m ? BigInt(m[1]!) / 4n : 0n;
-  };
-  return { vmLck: pages('VmLck'), vmPin: pages('VmPin') };
+  const { lck, pin } = pinnedAndLockedPages();
+  return { vmLck: lck, vmPin: pin };
 }
 
 /** The real process's credentials and limit, saved at target creation and restored at dispose. */

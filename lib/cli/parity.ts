@@ -1,7 +1,7 @@
 // `iommufd-conformance parity`: the kernel's iommu selftest cases (read from
 // the C source), our mirroring test for each (read from the suites as mocha
 // loads them), and its status in the last run (read from results.ktap).
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import Mocha from 'mocha';
 import ConformanceReporter from '../report/reporter.cjs';
@@ -46,8 +46,4 @@ export async function parityTable(opts: { results?: string | null; kernelSrc?: s
   const ours = await mirroredTests();
   const results = opts.results ? resolve(opts.results) : null;
   return buildParity(kernel, ours, results ? readKtapStatuses(results) : new Map(), results);
-}
-
-export function writeParity(path: string, markdown: string): void {
-  writeFileSync(path, markdown);
 }

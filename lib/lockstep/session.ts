@@ -8,12 +8,12 @@
 //             always labelled as such, never reported as conformance.
 // An operation the model does not know yet runs on the kernel alone and is
 // counted as unchecked (lib/lockstep/stats.ts); every run prints the share.
-import { readFileSync } from 'node:fs';
 import { IommuFd, VfioContainer, VfioGroup, type DeviceFile } from '../kernel/index.ts';
 import { ModelProcess, PROT_READ, PROT_WRITE } from '../model/process.ts';
 import { iommufdDomainSpec, type HardwareDomainSpec } from '../model/mock.ts';
 import type { Type1Platform } from '../model/type1-platform.ts';
 import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, MAP_SHARED, RLIMIT_MEMLOCK, sys, type Mapping, type SysCore } from '../sys/index.ts';
+import { pinnedAndLockedPages } from '../sys/proc-status.ts';
 import { differences, show, type FieldDifference } from './compare.ts';
 import { countOp, lockstepStats } from './stats.ts';
 
@@ -105,16 +105,6 @@ const ACCOUNTING_OPS = new Set([
   // A device opened through a group bound to an iommufd attaches to the compat IOAS (and pins); its last close unpins.
   'getDeviceFd', 'closeDevice',
 ]);
-
-/** VmPin and VmLck of this process in pages, from one read of /proc/self/status. */
-function pinnedAndLockedPages(): { pin: bigint; lck: bigint } {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const pages = (field: string) => {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-    return m ? BigInt(m[1]!) / 4n : 0n;
-  };
-  return { pin: pages('VmPin'), lck: pages('VmLck') };
-}
 
 export class LockstepProcess {
   readonly model = new ModelProcess();
@@ -555,7 +545,7 @@ export class LockstepProcess {
     const due =
       this.accountingEvery <= 1 ||
       counters !== this.#lastCheckedCounters ||
-      op === 'close' || op === 'destroy' || op.startsWith('close') || op === 'unsetContainer' ||
+      op === 'destroy' || op.startsWith('close') || op === 'unsetContainer' ||
       ++this.#accountingSkipped >= this.accountingEvery;
     if (due) {
       this.#accountingSkipped = 0;

@@ -115,3 +115,12 @@ export function parityLine(t: ParityTable): string {
   const c = parityCounts(t);
   return `parity: ${c.mapped}/${c.cases} kernel selftest cases mirrored${c.extra ? `, ${c.extra} unknown to the kernel` : ''}; ${c.pass} pass, ${c.skip} skip, ${c.fail} fail, ${c.notRun} not run`;
 }
+
+/**
+ * The selftest mirror's wall time in ms, from a run's timing.json
+ * (lib/report/reporter.cjs): its top-level suites, hooks included.
+ */
+export function mirrorWallMs(timingJson: string): number {
+  const { suites } = JSON.parse(readFileSync(timingJson, 'utf8')) as { suites: { file: string; ms: number }[] };
+  return suites.filter((s) => /selftest/.test(s.file)).reduce((a, s) => a + s.ms, 0);
+}

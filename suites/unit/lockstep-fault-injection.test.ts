@@ -5,6 +5,7 @@
 // calls always are. And the one kernel fault site whose failure changes a
 // successful result: the auto-domain attach of iommufd_device_auto_get_domain.
 import { expect } from 'chai';
+import { preserveLockstepStats } from '../support/lockstep-stats.ts';
 import { DivergenceError, LockstepProcess, lockstepStats } from '../../lib/lockstep/index.ts';
 import { IommufdModel } from '../../lib/model/iommufd.ts';
 
@@ -16,16 +17,7 @@ function injector() {
 }
 
 describe('lockstep under fault injection', () => {
-  let saved: { mode: string; ops: string };
-  before(() => {
-    saved = { mode: lockstepStats().mode, ops: JSON.stringify(lockstepStats().ops) };
-  });
-  after(() => {
-    lockstepStats().mode = saved.mode;
-    lockstepStats().ops = JSON.parse(saved.ops);
-    lockstepStats().kernelNs = 0;
-    lockstepStats().modelNs = 0;
-  });
+  preserveLockstepStats();
   const proc = new LockstepProcess('lockstep', { iommufd: () => ({}) });
 
   it('does not run a call that failed by injection on the model, and counts it', () => {

@@ -3,6 +3,7 @@
 // values field by field and the operations that led there; an operation the
 // model lacks is counted as unchecked.
 import { expect } from 'chai';
+import { preserveLockstepStats } from '../support/lockstep-stats.ts';
 import { DivergenceError, differences, LockstepProcess, lockstepStats, describeStats } from '../../lib/lockstep/index.ts';
 
 function fakeKernel() {
@@ -28,17 +29,7 @@ function honestModel() {
 }
 
 describe('lockstep', () => {
-  // These stand-ins must not count toward the run's "checked against the model" figure.
-  let saved: { mode: string; ops: string };
-  before(() => {
-    saved = { mode: lockstepStats().mode, ops: JSON.stringify(lockstepStats().ops) };
-  });
-  after(() => {
-    lockstepStats().mode = saved.mode;
-    lockstepStats().ops = JSON.parse(saved.ops);
-    lockstepStats().kernelNs = 0;
-    lockstepStats().modelNs = 0;
-  });
+  preserveLockstepStats();
   const proc = new LockstepProcess('lockstep', { iommufd: () => ({}) });
 
   it('passes when every field agrees, and translates access fds', () => {

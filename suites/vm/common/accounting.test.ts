@@ -27,10 +27,10 @@
 // (which only bypasses the limit: dma->lock_cap); mm->pinned_vm is never
 // touched (VmPin unchanged). vfio_pin_pages_remote fails with ENOMEM before
 // locked_vm + 1 would pass RLIMIT_MEMLOCK.
-import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { bindVfioPci, findPciDevices, iommuGroupOf, QEMU_EDU, type VfioContainer } from '../../../lib/kernel/index.ts';
 import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, RLIMIT_MEMLOCK, sys, type Mapping } from '../../../lib/sys/index.ts';
+import { vmPinAndLckKiB } from '../../../lib/sys/proc-status.ts';
 import * as U from '../../../lib/uapi/index.ts';
 import { assertOk, expectErrno, type Iommufd } from '../../support/iommufd-utils.ts';
 import { requireIommufd, requireMockDomain, requireVfioCompat, requireVfioContainer } from '../../support/kernel.ts';
@@ -70,15 +70,7 @@ interface Figures {
 }
 
 /** VmPin and VmLck of this process, read from /proc/self/status (kB). */
-function readFigures(): Figures {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const kb = (field: string) => {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-    if (!m) throw new Error(`/proc/self/status has no ${field} line`);
-    return Number(m[1]);
-  };
-  return { pin: kb('VmPin'), lck: kb('VmLck') };
-}
+const readFigures: () => Figures = vmPinAndLckKiB;
 
 /** Asserts VmPin and VmLck grew by exactly these page counts since `base`. */
 function expectCharged(base: Figures, pinPages: number, lckPages: number, after: string): void {

@@ -41,7 +41,7 @@ describe('iommufd', () => {
     // TEST_LENGTH(_struct, _ioctl, _last): struct { struct _struct cmd; uint8_t extra; }
     const testLength = (layout: U.AnyStructLayout, request: number, last: string) => {
       const name = `${layout.name}`;
-      const minSize = layout.field(last).offset + layout.field(last).size;
+      const minSize = layout.offsetEnd(last);
       const cmd = new Uint8Array(layout.sizeof + 8);
       const view = new DataView(cmd.buffer);
       const setSize = (n: number) => view.setUint32(0, n, true);
