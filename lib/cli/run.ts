@@ -6,6 +6,7 @@ import Mocha from 'mocha';
 // Imported, not named by path, so that a bundle (lib/vm/guest-bundle.ts)
 // carries the reporter with the same copy of mocha it was written against.
 import ConformanceReporter from '../report/reporter.cjs';
+import { kernelLogHooks } from '../vm/findings.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 
 export interface RunSuitesOptions {
@@ -40,6 +41,8 @@ export async function runSuites(opts: RunSuitesOptions): Promise<number> {
     ...(opts.grep ? { grep: opts.grep } : {}),
     bail: opts.bail ?? false,
   });
+  // In a test VM, the kernel log is read after every test: each report names its test (and its known finding).
+  if (process.env.IOMMUFD_CONFORMANCE_IN_VM === '1') mocha.rootHooks(kernelLogHooks(opts.out ? resolve(opts.out) : undefined));
   const files = [...new Set(opts.files)];
   if (files.length === 0) throw new Error('no test files to run');
   for (const f of files) mocha.addFile(f);

@@ -49,7 +49,28 @@ export interface KernelFeatures {
   faultInjection: { failNth: boolean; failslab: boolean; failPageAlloc: boolean; failIommufd: boolean };
   /** MAP_HUGETLB of one 2 MiB page succeeds. */
   hugetlb: boolean;
+  /**
+   * Facts about the running kernel where iommufd changed after 6.12, each
+   * seen on a mock device (false without one); lib/lockstep/models.ts turns
+   * them into the model's KernelBehaviour (lib/model/kernel-behaviour.ts
+   * names the kernel change behind each).
+   */
+  changes: {
+    /** A paging HWPT_ALLOC takes struct iommu_hwpt_selftest (its pagetable_type): the generic page table mock. */
+    mockGenericPt: boolean;
+    /** IOMMU_HWPT_INVALIDATE on an IOAS's ID is EINVAL (any object type looked up), not ENOENT. */
+    hwptInvalidateAnyObject: boolean;
+    /** IOMMU_GET_HW_INFO on a mock device sets IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED. */
+    hwInfoAtsNotSupported: boolean;
+    /** IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS knows MOCK_FLAGS_DEVICE_PASID. */
+    mockDevicePasid: boolean;
+  };
 }
+
+/** iommufd_test.h MOCK_FLAGS_DEVICE_PASID (kernels after 6.12). */
+const MOCK_FLAGS_DEVICE_PASID = 1 << 2;
+/** iommufd.h IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED (kernels after 6.12). */
+const IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED = 1n << 3n;
 
 function probeIoctls(fd: IommuFd): Record<string, boolean> {
   const ioctls: Record<string, boolean> = {};
@@ -108,6 +129,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     vfio: { container: false, compatOnIommufd: false },
     faultInjection: probeFaultInjection(),
     hugetlb: false,
+    changes: { mockGenericPt: false, hwptInvalidateAnyObject: false, hwInfoAtsNotSupported: false, mockDevicePasid: false },
   };
   const { container } = VfioContainer.open(sys);
   if (container) {
@@ -146,7 +168,9 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
         // An unknown device flag is EINVAL before the IOAS lookup; a known one with a bad IOAS is ENOENT.
         features.mockDevFlags.noDirty = fd.testMockDomainFlags({ ptId: 0x7fffffff, devFlags: U.MOCK_FLAGS_DEVICE_NO_DIRTY }).errno !== EINVAL;
         features.mockDevFlags.hugeIova = fd.testMockDomainFlags({ ptId: 0x7fffffff, devFlags: U.MOCK_FLAGS_DEVICE_HUGE_IOVA }).errno !== EINVAL;
+        features.changes.mockDevicePasid = fd.testMockDomainFlags({ ptId: 0x7fffffff, devFlags: MOCK_FLAGS_DEVICE_PASID }).errno !== EINVAL;
       }
+      if (mock.errno === 0) probeChanges(fd, ioas.ioasId, mock.idevId, features);
       if (mock.errno === 0 && features.ioctls.IOMMU_HWPT_ALLOC) {
         // Flags are checked once a device is found: EOPNOTSUPP means unknown.
         const flagKnown = (flags: number) => {
@@ -163,6 +187,29 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     fd.close();
   }
   return features;
+}
+
+/**
+ * The facts behind KernelFeatures.changes, on the probe's IOAS and mock
+ * device. Each looks at one uAPI fact, not at the outputs the model predicts
+ * from it (a mock domain's page sizes, dirty granularity and so on follow
+ * from the first).
+ */
+function probeChanges(fd: IommuFd, ioasId: number, idevId: number, features: KernelFeatures): void {
+  if (features.ioctls.IOMMU_HWPT_ALLOC) {
+    // struct iommu_hwpt_selftest { iotlb, pagetable_type = MOCK_IOMMUPT_DEFAULT }: the xarray mock's
+    // mock_domain_alloc_user refuses any user data for a paging domain (EOPNOTSUPP).
+    const r = fd.hwptAlloc({ devId: idevId, ptId: ioasId, dataType: U.IOMMU_HWPT_DATA_SELFTEST, data: new Uint8Array(8) });
+    if (r.errno === 0) fd.destroy(r.hwptId);
+    features.changes.mockGenericPt = r.errno === 0;
+  }
+  if (features.ioctls.IOMMU_HWPT_INVALIDATE) {
+    features.changes.hwptInvalidateAnyObject = fd.hwptInvalidate({ hwptId: ioasId, dataType: U.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, entryLen: 0, entryNum: 0, entries: null }).errno === EINVAL;
+  }
+  if (features.ioctls.IOMMU_GET_HW_INFO) {
+    const info = fd.getHwInfo({ devId: idevId, dataLen: 0 });
+    features.changes.hwInfoAtsNotSupported = info.errno === 0 && (info.capabilities & IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED) !== 0n;
+  }
 }
 
 let cached: KernelFeatures | undefined;

@@ -3,7 +3,9 @@
 // reserved regions): facts read from sysfs, not answers copied from the
 // ioctls under test.
 import { readdirSync } from 'node:fs';
+import { kernelFeatures, type KernelFeatures } from '../kernel/features.ts';
 import { IommufdModel } from '../model/iommufd.ts';
+import { BASELINE_BEHAVIOUR, type KernelBehaviour } from '../model/kernel-behaviour.ts';
 import { readType1Platform, readUserPtrMax } from '../model/type1-platform.ts';
 import { Type1ContainerModel, Type1GroupModel } from '../model/type1.ts';
 import type { ModelFactories } from './session.ts';
@@ -15,10 +17,22 @@ function readGroupDevices(groupId: number): string[] {
   return readdirSync(`/sys/kernel/iommu_groups/${groupId}/devices`);
 }
 
+/**
+ * The model's KernelBehaviour for the running kernel: each switch from the
+ * probe of its fact (lib/kernel/features.ts KernelFeatures.changes). Without
+ * /dev/iommu (a host run, model-only mode) the model stays 6.12's.
+ */
+export function kernelBehaviour(features: KernelFeatures = kernelFeatures()): KernelBehaviour {
+  if (!features.iommufd) return { ...BASELINE_BEHAVIOUR };
+  return { ...features.changes };
+}
+
 export function modelFactories(): ModelFactories | null {
   let userPtrMax: bigint | undefined;
+  // Probed now, not at the first model: a model may be made inside a fault-injection window.
+  const behaviour = kernelBehaviour();
   return {
-    iommufd: (process) => new IommufdModel(process) as unknown as AnyObject,
+    iommufd: (process) => new IommufdModel(process, undefined, behaviour) as unknown as AnyObject,
     compat: (iommufd) => (iommufd as unknown as IommufdModel).compat as unknown as AnyObject,
     type1: (process) => new Type1ContainerModel(process, { userPtrMax: (userPtrMax ??= readUserPtrMax()) }) as unknown as AnyObject,
     group: (groupId) => new Type1GroupModel(groupId, readType1Platform(groupId), readGroupDevices(groupId)) as unknown as AnyObject,

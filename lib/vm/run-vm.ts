@@ -8,6 +8,7 @@ import { ensureGuestKernel, type KernelFlavour } from './kernel.ts';
 import { profiles, type ProfileName } from './profiles.ts';
 import { bundleGuest } from './guest-bundle.ts';
 import { boot, qemuBinary, type BootResult } from './qemu.ts';
+import { classifyProblems, loadFindings } from './findings.ts';
 
 export interface VmRunOptions {
   profiles: ProfileName[];
@@ -29,6 +30,8 @@ export interface ProfileOutcome {
   ok: boolean;
   result: BootResult;
   reasons: string[];
+  /** Kernel reports that are known findings (fixtures/findings.json), by id: reported, not failures. */
+  knownFindings: { id: string; doc: string; problem: string }[];
 }
 
 function seconds(ms: number | null): string {
@@ -45,6 +48,7 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
   const out = resolve(opts.out);
   const manifest = opts.exec ? null : await bundleGuest(out);
   const outcomes: ProfileOutcome[] = [];
+  const findings = loadFindings();
   for (const name of opts.profiles) {
     const profile = profiles[name];
     const resultsDir = join(out, name);
@@ -79,12 +83,19 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
       const tests = existsSync(resultsJson) ? (JSON.parse(readFileSync(resultsJson, 'utf8')).stats?.tests ?? 0) : 0;
       if (tests === 0) reasons.push(`no test ran in the guest (${existsSync(resultsJson) ? 'results.json counts 0 tests' : 'no results.json written'})`);
     }
-    if (result.problems.length > 0) {
-      reasons.push(`the guest kernel reported ${result.problems.length} problem(s):\n    ${result.problems.join('\n    ')}`);
+    // A report that is a known finding is that finding (its own test checks it still reproduces); any other fails the run.
+    const { known, unknown } = classifyProblems(result.problems, findings);
+    if (unknown.length > 0) {
+      reasons.push(`the guest kernel reported ${unknown.length} problem(s):\n    ${unknown.join('\n    ')}`);
+    }
+    const knownFindings = known.map((k) => ({ id: k.finding.id, doc: k.finding.doc, problem: k.problem.split('\n')[0]! }));
+    for (const id of new Set(knownFindings.map((k) => k.id))) {
+      const f = findings.find((x) => x.id === id)!;
+      log(`profile ${name}: known kernel finding ${id} (${f.doc}) reproduced ${knownFindings.filter((k) => k.id === id).length} time(s): ${f.title}`);
     }
     log(`profile ${name}: boot ${seconds(result.bootMs)}, boot to first test ${seconds(result.firstTestMs)}, total ${seconds(result.totalMs)}`);
     for (const r of reasons) log(`profile ${name}: FAILED: ${r}`);
-    outcomes.push({ profile: name, ok: reasons.length === 0, result, reasons });
+    outcomes.push({ profile: name, ok: reasons.length === 0, result, reasons, knownFindings });
   }
   const ok = outcomes.every((o) => o.ok);
   log(`kernel build ${kernel.cached ? '0 s (cached)' : `${kernel.buildSeconds.toFixed(0)} s`}; total ${seconds(Date.now() - t0)}; ${ok ? 'all profiles passed' : 'FAILED'}`);
@@ -96,7 +107,7 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
         accel,
         accelReason: why,
         totalMs: Date.now() - t0,
-        profiles: outcomes.map((o) => ({ profile: o.profile, ok: o.ok, reasons: o.reasons, exitCode: o.result.exitCode, bootMs: o.result.bootMs, firstTestMs: o.result.firstTestMs, totalMs: o.result.totalMs, problems: o.result.problems })),
+        profiles: outcomes.map((o) => ({ profile: o.profile, ok: o.ok, reasons: o.reasons, exitCode: o.result.exitCode, bootMs: o.result.bootMs, firstTestMs: o.result.firstTestMs, totalMs: o.result.totalMs, problems: o.result.problems, knownFindings: o.knownFindings })),
       },
       null,
       2,

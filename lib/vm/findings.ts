@@ -1,0 +1,115 @@
+// Known kernel findings (fixtures/findings.json, one docs/findings/<ID>.md
+// each): a WARN, BUG or wrong result the suites provoke in the kernel from
+// user space. A kernel report that matches a finding's signature is that
+// finding, reported under its id, and does not fail the run as an unknown
+// splat would; every other report still does. Each finding also has a test
+// of its own (titled with its id) that provokes it and fails once it no
+// longer reproduces on a kernel its probe says should have it, so the list
+// cannot go stale silently.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../package-root.ts';
+import { KernelLogTail, kernelProblems } from './kernel-log.ts';
+
+export const FINDINGS_PATH = join(PACKAGE_ROOT, 'fixtures', 'findings.json');
+
+export interface KernelFinding {
+  /** KF-NNNN */
+  id: string;
+  title: string;
+  /** docs/findings/<id>.md, relative to the package root. */
+  doc: string;
+  /** The kind of kernel report (lib/vm/kernel-log.ts names them). */
+  kind: string;
+  /** Regular expressions; a kernel report (its first lines) matching any is this finding. */
+  signature: RegExp[];
+  /** The full title (mocha fullTitle) of the test that reproduces it. */
+  test: string;
+}
+
+const ID = /^KF-\d{4}$/;
+
+/** Reads and checks fixtures/findings.json: an entry that cannot be used is an error, not something to skip. */
+export function loadFindings(path = FINDINGS_PATH): KernelFinding[] {
+  const raw = JSON.parse(readFileSync(path, 'utf8')) as { format?: unknown; findings?: unknown };
+  if (raw.format !== 1 || !Array.isArray(raw.findings)) throw new Error(`${path}: expected { "format": 1, "findings": [...] }`);
+  const seen = new Set<string>();
+  return raw.findings.map((entry: Record<string, unknown>, i: number) => {
+    const where = `${path}: findings[${i}]`;
+    for (const key of Object.keys(entry)) {
+      if (!['id', 'title', 'doc', 'kind', 'signature', 'test'].includes(key)) throw new Error(`${where}: unknown key ${key}`);
+    }
+    const { id, title, doc, kind, signature, test } = entry;
+    if (typeof id !== 'string' || !ID.test(id)) throw new Error(`${where}: id must look like KF-0001`);
+    if (seen.has(id)) throw new Error(`${where}: duplicate id ${id}`);
+    seen.add(id);
+    for (const [name, value] of Object.entries({ title, doc, kind, test })) {
+      if (typeof value !== 'string' || !value) throw new Error(`${where} (${id}): ${name} must be a non-empty string`);
+    }
+    if (!(test as string).includes(id)) throw new Error(`${where}: the test's title must carry the id ${id}`);
+    if (!Array.isArray(signature) || signature.length === 0 || !signature.every((s) => typeof s === 'string')) {
+      throw new Error(`${where} (${id}): signature must be a non-empty list of regular expressions`);
+    }
+    return { id, title, doc, kind, signature: signature.map((s: string) => new RegExp(s)), test } as KernelFinding;
+  });
+}
+
+/** The finding a kernel report (as lib/vm/kernel-log.ts:kernelProblems gives it) is, or null. */
+export function findingOf(problem: string, findings: readonly KernelFinding[]): KernelFinding | null {
+  return findings.find((f) => problem.startsWith(`${f.kind}: `) && f.signature.some((re) => re.test(problem))) ?? null;
+}
+
+export interface ClassifiedProblems {
+  known: { finding: KernelFinding; problem: string }[];
+  unknown: string[];
+}
+
+export function classifyProblems(problems: readonly string[], findings: readonly KernelFinding[]): ClassifiedProblems {
+  const out: ClassifiedProblems = { known: [], unknown: [] };
+  for (const problem of problems) {
+    const finding = findingOf(problem, findings);
+    if (finding) out.known.push({ finding, problem });
+    else out.unknown.push(problem);
+  }
+  return out;
+}
+
+/** One kernel report seen while a test ran. */
+export interface TestKernelReport {
+  test: string;
+  finding: string | null;
+  problem: string;
+}
+
+/**
+ * Mocha root hooks that read the kernel log after every test and name the
+ * test behind each report, known finding or not (the VM runner's scan of
+ * the whole log at the end fails the run on the unknown ones). Written to
+ * OUT/kernel-reports.json and printed as they happen.
+ */
+export function kernelLogHooks(out: string | undefined): { beforeAll(): void; afterEach(this: Mocha.Context): void; afterAll(): void } {
+  let tail: KernelLogTail | null = null;
+  let findings: KernelFinding[] = [];
+  const reports: TestKernelReport[] = [];
+  return {
+    beforeAll() {
+      findings = loadFindings();
+      tail = KernelLogTail.open();
+    },
+    afterEach(this: Mocha.Context) {
+      if (!tail) return;
+      const test = this.currentTest?.fullTitle() ?? '(unknown test)';
+      for (const problem of kernelProblems(tail.read().join('\n'))) {
+        const finding = findingOf(problem, findings);
+        reports.push({ test, finding: finding?.id ?? null, problem });
+        const first = problem.split('\n')[0];
+        console.log(finding ? `  kernel: known finding ${finding.id} (${finding.doc}) during "${test}": ${first}` : `  kernel: UNKNOWN report during "${test}": ${first}`);
+      }
+    },
+    afterAll() {
+      tail?.close();
+      tail = null;
+      if (out) writeFileSync(join(out, 'kernel-reports.json'), `${JSON.stringify({ reports }, null, 1)}\n`);
+    },
+  };
+}

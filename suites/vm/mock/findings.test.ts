@@ -1,0 +1,66 @@
+// The reproducers of the known kernel findings (fixtures/findings.json,
+// docs/findings/): each test provokes its finding and checks the kernel log
+// for the finding's signature. Where it reproduces, the test passes and the
+// run reports the finding under its id; where the running kernel (by probe)
+// should have it and it no longer reproduces, the test fails, so the entry
+// is revisited; where the kernel lacks what the finding needs, it skips
+// with that reason.
+import { expect } from 'chai';
+import * as U from '../../../lib/uapi/index.ts';
+import { KernelLogTail, kernelProblems } from '../../../lib/vm/kernel-log.ts';
+import { findingOf, loadFindings, type KernelFinding } from '../../../lib/vm/findings.ts';
+import { requireMockDomain, requireVfioCompat } from '../../support/kernel.ts';
+import { lockstep } from '../../support/lockstep.ts';
+import { skipBecause } from '../../support/skip.ts';
+import { EINVAL, PAGE_SIZE, assertOk, ioasAlloc, mockDomain, selftestBuffer, teardownIommufd } from '../../support/iommufd-utils.ts';
+
+function finding(id: string): KernelFinding {
+  const f = loadFindings().find((x) => x.id === id);
+  if (!f) throw new Error(`fixtures/findings.json has no ${id}`);
+  return f;
+}
+
+/** Runs `provoke` and returns the kernel reports it caused that are `f`. */
+function reportsOf(f: KernelFinding, log: KernelLogTail, provoke: () => void): string[] {
+  log.read();
+  provoke();
+  return kernelProblems(log.read().join('\n')).filter((p) => findingOf(p, [f]) !== null);
+}
+
+describe('findings', () => {
+  it('KF-0001 VFIO_IOMMU_MAP_DMA with neither READ nor WRITE on the compat IOAS of a mock domain', function () {
+    const features = requireMockDomain(this);
+    requireVfioCompat(this);
+    const f = finding('KF-0001');
+    const log = KernelLogTail.open();
+    if (!log) skipBecause(this, 'the kernel log (/dev/kmsg) cannot be read');
+    const buffer = selftestBuffer();
+    const self = { fd: lockstep().openIommufd() };
+    let errno = -1;
+    let reports: string[];
+    try {
+      const compat = lockstep().compatOn(self.fd);
+      const ioasId = ioasAlloc(self);
+      mockDomain(self, ioasId);
+      assertOk(self.fd.vfioIoas({ op: U.IOMMU_VFIO_IOAS_SET, ioasId }), 'IOMMU_VFIO_IOAS_SET');
+      assertOk(compat.setIommu(U.VFIO_TYPE1v2_IOMMU), 'VFIO_SET_IOMMU');
+      // vfio_compat.c:iommufd_vfio_map_dma: flags 0 passes (only unknown bits are refused) and
+      // iopt_map_user_pages gets iommu_prot = IOMMU_CACHE, which the domain's map_range WARNs on.
+      reports = reportsOf(f, log!, () => {
+        errno = compat.mapDma({ flags: 0, vaddr: buffer.address, iova: U.MOCK_APERTURE_START, size: PAGE_SIZE }).errno;
+      });
+    } finally {
+      log!.close();
+      teardownIommufd(self.fd);
+    }
+    if (reports.length > 0) {
+      // Reproduced: the map failed cleanly after the WARN (lockstep checked the model's EINVAL and the pins).
+      expect(errno, 'VFIO_IOMMU_MAP_DMA errno').to.equal(EINVAL);
+      return;
+    }
+    if (features.changes.mockGenericPt) {
+      throw new Error(`${f.id} no longer reproduces on this kernel (MAP_DMA flags 0 gave errno ${errno}, no WARN in map_range): it was fixed; update ${f.doc} and fixtures/findings.json`);
+    }
+    skipBecause(this, `kernel lacks the generic page table mock domain (its xarray mock maps any protection): ${f.id} cannot occur`);
+  });
+});
