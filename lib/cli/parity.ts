@@ -5,6 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import Mocha from 'mocha';
 import ConformanceReporter from '../report/reporter.cjs';
+import type { KernelSeries } from '../kbuild/series.ts';
 import { ensureKernelSource } from '../kbuild/source.ts';
 import { kernelSelftestCases } from '../parity/kernel-cases.ts';
 import { buildParity, readKtapStatuses, type ParityTable } from '../parity/table.ts';
@@ -40,8 +41,8 @@ export function lastMockResults(out: string): string | null {
   return candidates[0] ?? null;
 }
 
-export async function parityTable(opts: { results?: string | null; kernelSrc?: string }): Promise<ParityTable> {
-  const src = ensureKernelSource(opts.kernelSrc);
+export async function parityTable(opts: { results?: string | null; kernelSrc?: string; kernelVersion?: KernelSeries }): Promise<ParityTable> {
+  const src = await ensureKernelSource({ tree: opts.kernelSrc, series: opts.kernelVersion });
   const kernel = kernelSelftestCases(src.dir);
   const ours = await mirroredTests();
   const results = opts.results ? resolve(opts.results) : null;

@@ -6,6 +6,7 @@
 // the audit suites wrote: each unexplained or stale difference is a failure.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { DEFAULT_KERNEL_SERIES, type KernelSeries } from '../kbuild/series.ts';
 import { SetupError } from '../kbuild/source.ts';
 import { PROFILES } from '../vm/profiles.ts';
 import { runSuites, testFilesIn } from './run.ts';
@@ -54,7 +55,7 @@ async function reportMirror(root: string): Promise<{ lines: string[]; failed: bo
   return { lines, failed };
 }
 
-export async function testAll(out: string): Promise<number> {
+export async function testAll(out: string, kernelVersion: KernelSeries = DEFAULT_KERNEL_SERIES): Promise<number> {
   const root = resolve(out);
   const total: Counts = { passed: 0, failed: 0, skipped: 0 };
   const add = (c: Counts | null) => {
@@ -82,6 +83,7 @@ export async function testAll(out: string): Promise<number> {
     const { ok, outcomes } = await runInVm({
       profiles: [...PROFILES],
       out: join(root, 'vm'),
+      kernelVersion,
       flavour: 'base',
       accel: 'auto',
       timeoutSeconds: 1800,

@@ -63,7 +63,7 @@ describe('layout check against the Linux headers', function () {
   // Why the check cannot run here, if it cannot (set by before()).
   let unavailable: string | undefined;
 
-  before(function () {
+  before(async function () {
     // First run may extract the source tree and run headers_install.
     this.timeout(30 * 60_000);
     const cannotRun = (reason: string) => {
@@ -72,8 +72,8 @@ describe('layout check against the Linux headers', function () {
       unavailable = reason;
     };
     try {
-      const src = ensureKernelSource(undefined, (line) => console.log(`      ${line}`));
-      trees = { sourceDir: src.dir, headersDir: ensureKernelHeaders(src, (line) => console.log(`      ${line}`)) };
+      const src = await ensureKernelSource({ log: (line) => console.log(`      ${line}`) });
+      trees = { sourceDir: src.dir, headersDir: await ensureKernelHeaders(src, (line) => console.log(`      ${line}`)) };
     } catch (e) {
       if (!(e instanceof SetupError)) throw e;
       return cannotRun(`kernel source unavailable: ${e.message}`);
