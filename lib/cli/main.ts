@@ -37,7 +37,8 @@ const runSpec: OptionSpec = {
 const paritySpec: OptionSpec = {
   results: { type: 'string', help: 'results.ktap of a mock-profile run (default: the newest under --out)' },
   out: { type: 'string', default: 'out', help: 'where npm test / vm left their results' },
-  'kernel-src': { type: 'string', help: 'a Linux tree whose selftests to compare with (default: Debian linux-source-6.12)' },
+  'kernel-src': { type: 'string', help: 'a Linux tree whose selftests to compare with (default: Debian linux-source-<kernel-version>)' },
+  'kernel-version': kernelVersionOption,
   markdown: { type: 'string', help: 'also write the table to this Markdown file' },
 };
 
@@ -76,7 +77,7 @@ async function parityCommand(argv: string[]): Promise<number> {
   const { lastMockResults, parityTable } = await import('./parity.ts');
   const { parityHolds, renderParityMarkdown } = await import('../parity/table.ts');
   const results = (o.results as string | undefined) ?? lastMockResults(o.out as string);
-  const table = await parityTable({ results, kernelSrc: o['kernel-src'] as string | undefined });
+  const table = await parityTable({ results, kernelSrc: o['kernel-src'] as string | undefined, kernelVersion: parseKernelSeries(o['kernel-version'] as string) });
   const markdown = renderParityMarkdown(table);
   process.stdout.write(markdown);
   if (!results) process.stdout.write(`(no results.ktap under ${o.out}: run \`iommufd-conformance vm --profile mock\` or npm test first)\n`);

@@ -6,9 +6,9 @@ import { join, relative, resolve } from 'node:path';
 import Mocha from 'mocha';
 import ConformanceReporter from '../report/reporter.cjs';
 import type { KernelSeries } from '../kbuild/series.ts';
-import { ensureKernelSource } from '../kbuild/source.ts';
+import { describeOrigin, ensureKernelSource } from '../kbuild/source.ts';
 import { kernelSelftestCases } from '../parity/kernel-cases.ts';
-import { buildParity, readKtapStatuses, type ParityTable } from '../parity/table.ts';
+import { buildParity, parityKernel, readKtapStatuses, type ParityTable } from '../parity/table.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 import { testFilesIn } from './run.ts';
 
@@ -46,5 +46,5 @@ export async function parityTable(opts: { results?: string | null; kernelSrc?: s
   const kernel = kernelSelftestCases(src.dir);
   const ours = await mirroredTests();
   const results = opts.results ? resolve(opts.results) : null;
-  return buildParity(kernel, ours, results ? readKtapStatuses(results) : new Map(), results);
+  return buildParity(kernel, ours, results ? readKtapStatuses(results) : new Map(), results, parityKernel(`${describeOrigin(src.origin)}, Linux ${src.version}`, src.version));
 }

@@ -71,6 +71,26 @@ function cachedTreeOf(pkg: string): { dir: string; packageVersion: string } | nu
   return found[0] ?? null;
 }
 
+/**
+ * The Debian trees already extracted in the cache, newest version per
+ * package: the kernels in use on this machine (nothing is fetched).
+ */
+export function cachedDebianSources(): KernelSource[] {
+  const root = cacheDir('src');
+  const newest = new Map<string, KernelSource>();
+  for (const name of readdirSync(root).sort()) {
+    const f = join(root, name, PACKAGE_FILE);
+    if (!existsSync(f) || !existsSync(join(root, name, '.extracted'))) continue;
+    const [pkg, packageVersion] = readFileSync(f, 'utf8').trim().split(' ');
+    if (!pkg || !packageVersion) continue;
+    const have = newest.get(pkg);
+    if (have && have.origin.kind === 'debian' && spawnSync('dpkg', ['--compare-versions', packageVersion, 'le', have.origin.packageVersion]).status === 0) continue;
+    const dir = join(root, name);
+    newest.set(pkg, { dir, version: kernelVersionOf(dir), key: name, origin: { kind: 'debian', package: pkg, packageVersion } });
+  }
+  return [...newest.values()];
+}
+
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
