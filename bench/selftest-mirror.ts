@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir } from '../lib/kbuild/cache.ts';
+import type { KernelSeries } from '../lib/kbuild/series.ts';
 import { ensureKernelHeaders, ensureKernelSource } from '../lib/kbuild/source.ts';
 import { mirrorWallMs, readKtapStatuses, type CaseStatus } from '../lib/parity/table.ts';
 import { PACKAGE_ROOT } from '../lib/package-root.ts';
@@ -25,9 +26,9 @@ const SHIMS = [
   '-DMOCK_PASID_WIDTH=20',
 ];
 
-function buildCSelftest(): string {
-  const src = ensureKernelSource();
-  const include = ensureKernelHeaders(src);
+async function buildCSelftest(series: KernelSeries): Promise<string> {
+  const src = await ensureKernelSource({ series });
+  const include = await ensureKernelHeaders(src);
   const flags = ['-O2', '-Wall', '-Wno-unused-function', '-D_GNU_SOURCE', '-pthread', `-I${include}`, ...SHIMS];
   const key = createHash('sha256').update(`${src.key}\n${flags.join(' ')}`).digest('hex').slice(0, 16);
   const dir = cacheDir('selftest-c', key);
@@ -40,11 +41,11 @@ function buildCSelftest(): string {
   return binary;
 }
 
-export function benchSelftestMirror(): void {
-  console.log('selftest mirror vs the C selftest (mock profile, one VM):');
+export async function benchSelftestMirror(series: KernelSeries): Promise<void> {
+  console.log(`selftest mirror vs the C selftest (mock profile, one VM, linux-source-${series}):`);
   let binary: string;
   try {
-    binary = buildCSelftest();
+    binary = await buildCSelftest(series);
   } catch (err) {
     console.log(`  not measured: cannot build the C selftest: ${(err as Error).message.split('\n')[0]}`);
     return;
@@ -65,7 +66,7 @@ export function benchSelftestMirror(): void {
     `node bin/iommufd-conformance.js run --profile mock --grep '^(iommufd|vfio_compat)' --out ${JSON.stringify(join(guestOut, 'mirror'))} > ${JSON.stringify(join(guestOut, 'mirror.log'))} 2>&1`,
   ].join('\n');
   writeFileSync(join(out, 'run.sh'), `${script}\n`);
-  const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin/iommufd-conformance.js'), 'vm', '--profile', 'mock', '--out', out, '--exec', `sh ${join(out, 'run.sh')}`], {
+  const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin/iommufd-conformance.js'), 'vm', '--kernel-version', series, '--profile', 'mock', '--out', out, '--exec', `sh ${join(out, 'run.sh')}`], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -4,6 +4,7 @@
 // unexplained, changed or stale difference, a model mismatch, or a backend
 // that did not run. Also the audit step of `npm test`.
 import { rmSync } from 'node:fs';
+import type { KernelSeries } from '../kbuild/series.ts';
 import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { chromiumMissing, pageProblems, probeAuditPage } from '../audit/browser.ts';
@@ -21,6 +22,7 @@ export interface AuditCommandOptions {
   /** The known-differences table; default fixtures/audit/known-differences.json. */
   knownPath?: string;
   kernel?: string;
+  kernelVersion?: KernelSeries;
   accel: string;
   timeoutSeconds: number;
 }
@@ -67,6 +69,7 @@ export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
       out: root,
       flavour: 'base',
       kernel: o.kernel,
+      kernelVersion: o.kernelVersion,
       accel: o.accel as 'auto' | 'kvm' | 'tcg',
       timeoutSeconds: o.timeoutSeconds,
       runArgs: ['--grep', AUDIT_GREP],

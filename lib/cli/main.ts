@@ -2,15 +2,24 @@
 import { SetupError } from '../kbuild/source.ts';
 import { parseProfiles, PROFILES, profiles, type ProfileName } from '../vm/profiles.ts';
 import { parseOptions, UsageError, usageOf, type OptionSpec } from './args.ts';
+import { DEFAULT_KERNEL_SERIES, KERNEL_SERIES, parseKernelSeries } from '../kbuild/series.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { runSuites, testFilesIn } from './run.ts';
 import { testAll } from './test-all.ts';
 
+/** The option of every command that boots a guest: which Debian linux-source-<series> to build. */
+const kernelVersionOption = {
+  type: 'string',
+  default: DEFAULT_KERNEL_SERIES,
+  help: `${KERNEL_SERIES.join('|')}: Debian's linux-source-<version> to build (6.1 has no iommufd)`,
+} as const;
+
 const vmSpec: OptionSpec = {
+  'kernel-version': kernelVersionOption,
   profile: { type: 'string', default: 'all', help: `${PROFILES.join('|')}|all, comma-separated` },
   out: { type: 'string', default: 'out', help: 'results folder (one sub-folder per profile)' },
   kernel: { type: 'string', help: 'a ready bzImage instead of building one' },
-  'kernel-src': { type: 'string', help: 'a Linux tree to build instead of Debian linux-source-6.12' },
+  'kernel-src': { type: 'string', help: 'a Linux tree to build instead of Debian linux-source (rebuilt incrementally on every run)' },
   flavour: { type: 'string', default: 'base', help: 'base|debug (debug adds KASAN and lockdep)' },
   accel: { type: 'string', default: 'auto', help: 'auto|kvm|tcg' },
   timeout: { type: 'string', default: '1800', help: 'seconds before a guest is killed' },
@@ -28,7 +37,8 @@ const runSpec: OptionSpec = {
 const paritySpec: OptionSpec = {
   results: { type: 'string', help: 'results.ktap of a mock-profile run (default: the newest under --out)' },
   out: { type: 'string', default: 'out', help: 'where npm test / vm left their results' },
-  'kernel-src': { type: 'string', help: 'a Linux tree whose selftests to compare with (default: Debian linux-source-6.12)' },
+  'kernel-src': { type: 'string', help: 'a Linux tree whose selftests to compare with (default: Debian linux-source-<kernel-version>)' },
+  'kernel-version': kernelVersionOption,
   markdown: { type: 'string', help: 'also write the table to this Markdown file' },
 };
 
@@ -37,8 +47,14 @@ const auditSpec: OptionSpec = {
   raw: { type: 'string', help: 'only render: a folder with audit-raw.json or <profile>/audit-raw.json (repeatable); boots no VM' },
   known: { type: 'string', help: 'the known-differences table (default: fixtures/audit/known-differences.json)' },
   kernel: { type: 'string', help: 'a ready bzImage instead of building one' },
+  'kernel-version': kernelVersionOption,
   accel: { type: 'string', default: 'auto', help: 'auto|kvm|tcg' },
   timeout: { type: 'string', default: '1800', help: 'seconds before a guest is killed' },
+};
+
+const testSpec: OptionSpec = {
+  out: { type: 'string', default: 'out', help: 'results folder' },
+  'kernel-version': kernelVersionOption,
 };
 
 const HELP = `iommufd-conformance: conformance tests for the Linux iommufd uAPI and its VFIO compat layer
@@ -50,7 +66,8 @@ ${usageOf(vmSpec)}
 ${usageOf(runSpec)}
   iommufd-conformance audit [options]  type1 against iommufd compat, scenario by scenario: audit.md, audit.json, audit.html
 ${usageOf(auditSpec)}
-  iommufd-conformance test [--out DIR] unit suites here, then the VM suites of every profile (npm test)
+  iommufd-conformance test [options]   unit suites here, then the VM suites of every profile (npm test)
+${usageOf(testSpec)}
   iommufd-conformance parity [options] each kernel iommu selftest case, our test for it, its status in the last run
 ${usageOf(paritySpec)}
 `;
@@ -60,7 +77,7 @@ async function parityCommand(argv: string[]): Promise<number> {
   const { lastMockResults, parityTable } = await import('./parity.ts');
   const { parityHolds, renderParityMarkdown } = await import('../parity/table.ts');
   const results = (o.results as string | undefined) ?? lastMockResults(o.out as string);
-  const table = await parityTable({ results, kernelSrc: o['kernel-src'] as string | undefined });
+  const table = await parityTable({ results, kernelSrc: o['kernel-src'] as string | undefined, kernelVersion: parseKernelSeries(o['kernel-version'] as string) });
   const markdown = renderParityMarkdown(table);
   process.stdout.write(markdown);
   if (!results) process.stdout.write(`(no results.ktap under ${o.out}: run \`iommufd-conformance vm --profile mock\` or npm test first)\n`);
@@ -87,7 +104,7 @@ async function auditCommand(argv: string[]): Promise<number> {
   const timeoutSeconds = Number(o.timeout);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError('--timeout takes a number of seconds');
   const { runAuditCommand } = await import('./audit.ts');
-  return runAuditCommand({ out: o.out as string, rawDirs, knownPath: o.known as string | undefined, kernel: o.kernel as string | undefined, accel, timeoutSeconds });
+  return runAuditCommand({ out: o.out as string, rawDirs, knownPath: o.known as string | undefined, kernel: o.kernel as string | undefined, kernelVersion: parseKernelSeries(o['kernel-version'] as string), accel, timeoutSeconds });
 }
 
 async function vmCommand(argv: string[]): Promise<number> {
@@ -106,6 +123,7 @@ async function vmCommand(argv: string[]): Promise<number> {
     flavour,
     kernel: o.kernel as string | undefined,
     kernelSrc: o['kernel-src'] as string | undefined,
+    kernelVersion: parseKernelSeries(o['kernel-version'] as string),
     accel,
     timeoutSeconds,
     exec,
@@ -143,8 +161,8 @@ export async function main(argv: string[]): Promise<number> {
       case 'audit':
         return await auditCommand(rest);
       case 'test': {
-        const { options } = parseOptions(rest, { out: { type: 'string', default: 'out', help: '' } });
-        return await testAll(options.out as string);
+        const { options } = parseOptions(rest, testSpec);
+        return await testAll(options.out as string, parseKernelSeries(options['kernel-version'] as string));
       }
       case undefined:
       case 'help':

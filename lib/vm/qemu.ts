@@ -24,6 +24,8 @@ export interface BootRequest {
   script: string;
   cwd: string;
   env?: Record<string, string>;
+  /** Host paths the job needs to see (the Node binary): no tmpfs is mounted over them. */
+  neededPaths?: string[];
   /** Writable in the guest, at the same path. Must exist; no spaces. */
   resultsDir: string;
   timeoutSeconds: number;
@@ -46,6 +48,8 @@ export interface BootResult {
   dmesg: string;
   /** Panics, oopses, WARNs, BUGs, KASAN and lockdep reports found in the logs. */
   problems: string[];
+  /** What the guest's init reported as failing (a mount, the power-off), with the cause. */
+  guestErrors: string[];
 }
 
 export function qemuBinary(log?: (line: string) => void): string {
@@ -113,7 +117,7 @@ export function boot(req: BootRequest): Promise<BootResult> {
   mkdirSync(vm, { recursive: true });
   writeFileSync(join(vm, 'job.sh'), `${req.script}\n`);
   writeFileSync(join(vm, 'cwd'), req.cwd);
-  writeFileSync(join(vm, 'fstab'), guestFstab(req.resultsDir, [req.cwd, PACKAGE_ROOT]));
+  writeFileSync(join(vm, 'fstab'), guestFstab(req.resultsDir, [req.cwd, PACKAGE_ROOT, ...(req.neededPaths ?? [])]));
   writeFileSync(
     join(vm, 'job.env'),
     Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join(''),
@@ -125,6 +129,7 @@ export function boot(req: BootRequest): Promise<BootResult> {
   let bootMs: number | null = null;
   let firstTestMs: number | null = null;
   let timedOut = false;
+  const guestErrors: string[] = [];
   const onText = (chunk: Buffer) => {
     const text = pending + chunk.toString('utf8').replace(/\r/g, '');
     const lines = text.split('\n');
@@ -133,6 +138,10 @@ export function boot(req: BootRequest): Promise<BootResult> {
       consoleText += `${line}\n`;
       if (line.startsWith(`${MARK}ready`)) bootMs ??= Date.now() - started;
       else if (line.startsWith(`${MARK}first-test`)) firstTestMs ??= Date.now() - started;
+      else if (line.startsWith(`${MARK}error `)) {
+        guestErrors.push(line.slice(`${MARK}error `.length));
+        req.onLine?.(`guest init: ${line.slice(`${MARK}error `.length)}`);
+      }
       else if (!line.startsWith(MARK)) req.onLine?.(line);
     }
   };
@@ -167,6 +176,7 @@ export function boot(req: BootRequest): Promise<BootResult> {
         console: consoleText,
         dmesg,
         problems: kernelProblems(`${consoleText}\n${dmesg}`),
+        guestErrors,
       });
     });
   });
