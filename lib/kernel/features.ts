@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { coreSys, sys as fullSys, type SysCore, MAP_ANONYMOUS, MAP_HUGETLB, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../sys/index.ts';
 import * as U from '../uapi/index.ts';
+import { contigLeafDirty } from './dirty-leaf.ts';
 import { IommuFd } from './iommufd.ts';
 import { VfioContainer } from './vfio.ts';
 
@@ -64,11 +65,20 @@ export interface KernelFeatures {
     hwInfoAtsNotSupported: boolean;
     /** IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS knows MOCK_FLAGS_DEVICE_PASID. */
     mockDevicePasid: boolean;
+    /** The IOMMU_IOAS_MAP_FILE ioctl exists (a too-short struct is EINVAL, not ENOTTY). */
+    ioasMapFile: boolean;
+    /**
+     * GET_DIRTY_BITMAP reports a dirty two-item leaf of the generic page table mock as its first item
+     * only (lib/kernel/dirty-leaf.ts; docs/findings/KF-0002.md).
+     */
+    dirtyContigLeafShort: boolean;
   };
 }
 
 /** iommufd_test.h MOCK_FLAGS_DEVICE_PASID (kernels after 6.12). */
 const MOCK_FLAGS_DEVICE_PASID = 1 << 2;
+/** iommufd.h IOMMU_IOAS_MAP_FILE: _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP_FILE = 0x8f) (kernels after 6.12). */
+const IOMMU_IOAS_MAP_FILE = U._IO(U.IOMMUFD_TYPE, 0x8f);
 /** iommufd.h IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED (kernels after 6.12). */
 const IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED = 1n << 3n;
 
@@ -129,7 +139,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     vfio: { container: false, compatOnIommufd: false },
     faultInjection: probeFaultInjection(),
     hugetlb: false,
-    changes: { mockGenericPt: false, hwptInvalidateAnyObject: false, hwInfoAtsNotSupported: false, mockDevicePasid: false },
+    changes: { mockGenericPt: false, hwptInvalidateAnyObject: false, hwInfoAtsNotSupported: false, mockDevicePasid: false, ioasMapFile: false, dirtyContigLeafShort: false },
   };
   const { container } = VfioContainer.open(sys);
   if (container) {
@@ -154,6 +164,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
   try {
     features.iommufd = true;
     features.ioctls = probeIoctls(fd);
+    features.changes.ioasMapFile = fd.ioctl(IOMMU_IOAS_MAP_FILE, new Uint8Array(new Uint32Array([4]).buffer)).errno !== ENOTTY;
     features.testOps = probeTestOps(fd, features.ioctls.IOMMU_TEST_CMD === true);
     features.options.rlimitMode = fd.option({ optionId: U.IOMMU_OPTION_RLIMIT_MODE, op: U.IOMMU_OPTION_OP_GET }).errno === 0;
     // HUGE_PAGES on object 0: ENOENT when the option exists, EOPNOTSUPP when not.
@@ -209,6 +220,13 @@ function probeChanges(fd: IommuFd, ioasId: number, idevId: number, features: Ker
   if (features.ioctls.IOMMU_GET_HW_INFO) {
     const info = fd.getHwInfo({ devId: idevId, dataLen: 0 });
     features.changes.hwInfoAtsNotSupported = info.errno === 0 && (info.capabilities & IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED) !== 0n;
+  }
+  if (features.changes.mockGenericPt && features.ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP && features.testOps.DIRTY) {
+    try {
+      features.changes.dirtyContigLeafShort = contigLeafDirty(fd, fullSys(), idevId)?.wholeLeaf === 0b01;
+    } catch {
+      // no addon (mmap): leave it false
+    }
   }
 }
 

@@ -24,7 +24,16 @@ function readGroupDevices(groupId: number): string[] {
  */
 export function kernelBehaviour(features: KernelFeatures = kernelFeatures()): KernelBehaviour {
   if (!features.iommufd) return { ...BASELINE_BEHAVIOUR };
-  return { ...features.changes };
+  const c = features.changes;
+  return {
+    mockGenericPt: c.mockGenericPt,
+    hwptInvalidateAnyObject: c.hwptInvalidateAnyObject,
+    hwInfoAtsNotSupported: c.hwInfoAtsNotSupported,
+    mockDevicePasid: c.mockDevicePasid,
+    // The MAP_FILE series split iopt_alloc_pages, moving the wrap check to iopt_alloc_user_pages.
+    userPagesOverflowFirst: c.ioasMapFile,
+    dirtyContigLeafShort: c.dirtyContigLeafShort,
+  };
 }
 
 export function modelFactories(): ModelFactories | null {

@@ -49,6 +49,25 @@ export interface KernelBehaviour {
    * PASID support (selftest.c:mock_dev_create valid_flags, MOCK_PASID_WIDTH).
    */
   mockDevicePasid: boolean;
+  /**
+   * Pinning user memory checks that uptr + length does not wrap (EOVERFLOW)
+   * before it checks the length (EINVAL): the check moved to
+   * pages.c:iopt_alloc_user_pages when iopt_alloc_pages was split for file
+   * mappings ("iommufd: Generalize iopt_pages address", the
+   * IOMMU_IOAS_MAP_FILE series), so a length that is both too big and wraps
+   * is EOVERFLOW, not EINVAL (IOMMU_IOAS_MAP, VFIO_IOMMU_MAP_DMA).
+   */
+  userPagesOverflowFirst: boolean;
+  /**
+   * GET_DIRTY_BITMAP reports a dirty leaf that spans n > 1 items of the
+   * generic page table as its first n - 1 items (and nothing when the read
+   * starts at its last item): iommu_pt.h:record_dirty computes the length as
+   * (end_index - index) with end_index = log2_set_mod_max_t(index, ...), the
+   * leaf's last item, inclusive. A kernel bug (docs/findings/KF-0002.md),
+   * followed here where the probe sees it so that the dirty-tracking mirror
+   * can check everything else; KF-0002's own test judges the symptom.
+   */
+  dirtyContigLeafShort: boolean;
 }
 
 /** 6.12's behaviour, what the model was written from. */
@@ -57,4 +76,6 @@ export const BASELINE_BEHAVIOUR: Readonly<KernelBehaviour> = Object.freeze({
   hwptInvalidateAnyObject: false,
   hwInfoAtsNotSupported: false,
   mockDevicePasid: false,
+  userPagesOverflowFirst: false,
+  dirtyContigLeafShort: false,
 });

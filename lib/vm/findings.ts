@@ -19,15 +19,16 @@ export interface KernelFinding {
   title: string;
   /** docs/findings/<id>.md, relative to the package root. */
   doc: string;
-  /** The kind of kernel report (lib/vm/kernel-log.ts names them). */
+  /** The kind of kernel report (lib/vm/kernel-log.ts names them), or 'wrong result' (nothing in the log). */
   kind: string;
-  /** Regular expressions; a kernel report (its first lines) matching any is this finding. */
+  /** Regular expressions; a kernel report (its first lines) matching any is this finding. Empty for a wrong result. */
   signature: RegExp[];
   /** The full title (mocha fullTitle) of the test that reproduces it. */
   test: string;
 }
 
 const ID = /^KF-\d{4}$/;
+const WRONG_RESULT = 'wrong result';
 
 /** Reads and checks fixtures/findings.json: an entry that cannot be used is an error, not something to skip. */
 export function loadFindings(path = FINDINGS_PATH): KernelFinding[] {
@@ -47,8 +48,8 @@ export function loadFindings(path = FINDINGS_PATH): KernelFinding[] {
       if (typeof value !== 'string' || !value) throw new Error(`${where} (${id}): ${name} must be a non-empty string`);
     }
     if (!(test as string).includes(id)) throw new Error(`${where}: the test's title must carry the id ${id}`);
-    if (!Array.isArray(signature) || signature.length === 0 || !signature.every((s) => typeof s === 'string')) {
-      throw new Error(`${where} (${id}): signature must be a non-empty list of regular expressions`);
+    if (!Array.isArray(signature) || !signature.every((s) => typeof s === 'string') || (signature.length === 0) !== (kind === WRONG_RESULT)) {
+      throw new Error(`${where} (${id}): signature must be a list of regular expressions, empty exactly for a '${WRONG_RESULT}'`);
     }
     return { id, title, doc, kind, signature: signature.map((s: string) => new RegExp(s)), test } as KernelFinding;
   });
@@ -102,8 +103,9 @@ export function kernelLogHooks(out: string | undefined): { beforeAll(): void; af
       for (const problem of kernelProblems(tail.read().join('\n'))) {
         const finding = findingOf(problem, findings);
         reports.push({ test, finding: finding?.id ?? null, problem });
-        const first = problem.split('\n')[0];
-        console.log(finding ? `  kernel: known finding ${finding.id} (${finding.doc}) during "${test}": ${first}` : `  kernel: UNKNOWN report during "${test}": ${first}`);
+        // Named, not quoted: the console is scanned for kernel reports too, and a quote would count twice.
+        const kind = problem.slice(0, problem.indexOf(':'));
+        console.log(finding ? `  kernel log: known finding ${finding.id} (${finding.doc}) during "${test}"` : `  kernel log: an unknown ${kind} report during "${test}" (dmesg.txt, kernel-reports.json)`);
       }
     },
     afterAll() {

@@ -9,7 +9,10 @@ import { expect } from 'chai';
 import * as U from '../../../lib/uapi/index.ts';
 import { KernelLogTail, kernelProblems } from '../../../lib/vm/kernel-log.ts';
 import { findingOf, loadFindings, type KernelFinding } from '../../../lib/vm/findings.ts';
-import { requireMockDomain, requireVfioCompat } from '../../support/kernel.ts';
+import { IommuFd } from '../../../lib/kernel/index.ts';
+import { contigLeafDirty } from '../../../lib/kernel/dirty-leaf.ts';
+import { sys } from '../../../lib/sys/index.ts';
+import { requireHwptAllocFlag, requireMockDomain, requireTestOp, requireVfioCompat } from '../../support/kernel.ts';
 import { lockstep } from '../../support/lockstep.ts';
 import { skipBecause } from '../../support/skip.ts';
 import { EINVAL, PAGE_SIZE, assertOk, ioasAlloc, mockDomain, selftestBuffer, teardownIommufd } from '../../support/iommufd-utils.ts';
@@ -62,5 +65,40 @@ describe('findings', () => {
       throw new Error(`${f.id} no longer reproduces on this kernel (MAP_DMA flags 0 gave errno ${errno}, no WARN in map_range): it was fixed; update ${f.doc} and fixtures/findings.json`);
     }
     skipBecause(this, `kernel lacks the generic page table mock domain (its xarray mock maps any protection): ${f.id} cannot occur`);
+  });
+});
+
+describe('findings', () => {
+  it('KF-0002 GET_DIRTY_BITMAP of a dirty 4 KiB leaf of two 2 KiB items', function () {
+    const features = requireMockDomain(this);
+    requireHwptAllocFlag(this, 'dirtyTracking');
+    requireTestOp(this, 'DIRTY');
+    if (!features.changes.mockGenericPt) skipBecause(this, 'kernel lacks the generic page table mock domain (its xarray mock has one 2 KiB entry per item, no multi-item leaf): KF-0002 cannot occur');
+    const f = finding('KF-0002');
+    // The kernel alone: the model follows what the feature probe saw (KernelBehaviour.dirtyContigLeafShort),
+    // so judging the symptom is this test's job, against what the leaf must report.
+    const { iommufd } = IommuFd.open();
+    if (!iommufd) throw new Error('/dev/iommu did not open');
+    let seen: ReturnType<typeof contigLeafDirty>;
+    try {
+      const ioas = iommufd.ioasAlloc();
+      const mock = iommufd.testMockDomain({ ptId: ioas.ioasId });
+      expect(mock.errno, 'IOMMU_TEST_OP_MOCK_DOMAIN').to.equal(0);
+      seen = contigLeafDirty(iommufd, sys(), mock.idevId);
+    } finally {
+      iommufd.close();
+    }
+    if (!seen) throw new Error('the dirty-tracking steps failed (see contigLeafDirty)');
+    // A dirty leaf is dirty as a whole (iommu_pt.h marks and cleans every item of it): both halves, and a read
+    // of the second half alone reports it and writes nothing past the one-byte bitmap.
+    const right = seen.wholeLeaf === 0b11 && seen.fromSecondHalf === 1 && seen.strayBytes === 0;
+    const symptoms = [
+      seen.wholeLeaf === 0b01 ? 'the whole-leaf read reports only its first half (bitmap 0b01 for a leaf dirtied in its second half)' : '',
+      seen.fromSecondHalf === 0 ? 'the read of the second half alone does not report it' : '',
+      seen.strayBytes > 0 ? `the read of the second half alone set ${seen.strayBytes} bytes past the one-byte bitmap, to the end of its page` : '',
+    ].filter(Boolean);
+    if (right) throw new Error(`${f.id} no longer reproduces on this kernel: it was fixed; update ${f.doc} and fixtures/findings.json`);
+    expect(symptoms, `${f.id}: an unexpected result ${JSON.stringify(seen)}`).to.not.be.empty;
+    console.log(`      ${f.id} reproduced: ${symptoms.join('; ')}`);
   });
 });
