@@ -119,7 +119,10 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
     const knownFindings = known.map((k) => ({ id: k.finding.id, doc: k.finding.doc, problem: k.problem.split('\n')[0]! }));
     for (const id of new Set(knownFindings.map((k) => k.id))) {
       const f = findings.find((x) => x.id === id)!;
-      log(`profile ${name}: known kernel finding ${id} (${f.doc}) reproduced ${knownFindings.filter((k) => k.id === id).length} time(s): ${f.title}`);
+      // A WARN shows as two report lines (the "cut here" marker and the WARNING line): count the reports.
+      const lines = knownFindings.filter((k) => k.id === id);
+      const reports = lines.filter((k) => !k.problem.includes('[ cut here ]')).length || lines.length;
+      log(`profile ${name}: known kernel finding ${id} (${f.doc}) reproduced ${reports} time(s): ${f.title}`);
     }
     log(`profile ${name}: boot ${seconds(result.bootMs)}, boot to first test ${seconds(result.firstTestMs)}, total ${seconds(result.totalMs)}`);
     for (const r of reasons) log(`profile ${name}: FAILED: ${r}`);
