@@ -2,16 +2,17 @@
 // an ioctl exists if a too-short struct gets EINVAL rather than ENOTTY; a
 // test op exists if it does not get EOPNOTSUPP; and so on. Each probe runs
 // on its own /dev/iommu open, closed afterwards, so it leaves nothing behind.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { coreSys, sys as fullSys, type SysCore, MAP_ANONYMOUS, MAP_HUGETLB, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../sys/index.ts';
 import * as U from '../uapi/index.ts';
 import { contigLeafDirty } from './dirty-leaf.ts';
 import { IommuFd } from './iommufd.ts';
-import { VfioContainer } from './vfio.ts';
+import { VfioContainer, VfioGroup } from './vfio.ts';
 
 const EINVAL = 22;
 const ENOTTY = 25;
 const EOPNOTSUPP = 95;
+const EOVERFLOW = 75;
 
 export const TEST_OPS = {
   ADD_RESERVED: U.IOMMU_TEST_OP_ADD_RESERVED,
@@ -228,6 +229,44 @@ function probeChanges(fd: IommuFd, ioasId: number, idevId: number, features: Ker
       // no addon (mmap): leave it false
     }
   }
+}
+
+/**
+ * Whether real type1 (/dev/vfio/vfio) answers a VFIO_IOMMU_MAP_DMA whose IOVA range wraps with EOVERFLOW
+ * rather than EINVAL. It borrows the first viable VFIO group that opens (the viommu profile's vfio-pci
+ * device, once bound) to ask: a MAP_DMA of 8 KiB at 2^64 - 4 KiB. Nothing is mapped either way, and the
+ * group and container are closed again. Null where no group could be borrowed (none bound yet, or busy):
+ * asked again next time; an answer is kept.
+ */
+let type1Wrap: boolean | null = null;
+export function type1WrapOverflow(sys: SysCore = coreSys()): boolean | null {
+  type1Wrap ??= probeType1Wrap(sys);
+  return type1Wrap;
+}
+
+function probeType1Wrap(sys: SysCore): boolean | null {
+  let names: string[];
+  try {
+    names = readdirSync('/dev/vfio').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    const { group } = VfioGroup.open(name, sys);
+    if (!group) continue;
+    const { container } = VfioContainer.open(sys);
+    try {
+      if (!container || !group.getStatus().viable || group.setContainer(container.fd).errno) continue;
+      if (container.setIommu(U.VFIO_TYPE1v2_IOMMU).errno) continue;
+      const rw = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
+      const errno = container.mapDma({ flags: rw, vaddr: 0x10000n, iova: 0xffff_ffff_ffff_f000n, size: 0x2000n }).errno;
+      if (errno === EOVERFLOW || errno === EINVAL) return errno === EOVERFLOW;
+    } finally {
+      container?.close();
+      group.close();
+    }
+  }
+  return null;
 }
 
 let cached: KernelFeatures | undefined;

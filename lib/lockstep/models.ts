@@ -3,7 +3,7 @@
 // reserved regions): facts read from sysfs, not answers copied from the
 // ioctls under test.
 import { readdirSync } from 'node:fs';
-import { kernelFeatures, type KernelFeatures } from '../kernel/features.ts';
+import { kernelFeatures, type1WrapOverflow, type KernelFeatures } from '../kernel/features.ts';
 import { IommufdModel } from '../model/iommufd.ts';
 import { BASELINE_BEHAVIOUR, type KernelBehaviour } from '../model/kernel-behaviour.ts';
 import { readType1Platform, readUserPtrMax } from '../model/type1-platform.ts';
@@ -43,7 +43,8 @@ export function modelFactories(): ModelFactories | null {
   return {
     iommufd: (process) => new IommufdModel(process, undefined, behaviour) as unknown as AnyObject,
     compat: (iommufd) => (iommufd as unknown as IommufdModel).compat as unknown as AnyObject,
-    type1: (process) => new Type1ContainerModel(process, { userPtrMax: (userPtrMax ??= readUserPtrMax()) }) as unknown as AnyObject,
+    // The wrap probe borrows a VFIO group: asked when a container model is made (before its group opens).
+    type1: (process) => new Type1ContainerModel(process, { userPtrMax: (userPtrMax ??= readUserPtrMax()), wrapOverflow: type1WrapOverflow() ?? false }) as unknown as AnyObject,
     group: (groupId) => new Type1GroupModel(groupId, readType1Platform(groupId), readGroupDevices(groupId)) as unknown as AnyObject,
   };
 }
