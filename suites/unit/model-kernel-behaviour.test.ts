@@ -5,6 +5,9 @@ import { expect } from 'chai';
 import { IommufdModel } from '../../lib/model/iommufd.ts';
 import { BASELINE_BEHAVIOUR, type KernelBehaviour } from '../../lib/model/kernel-behaviour.ts';
 import { ModelProcess, PROT_READ, PROT_WRITE } from '../../lib/model/process.ts';
+import { Type1ContainerModel, Type1GroupModel } from '../../lib/model/type1.ts';
+import { type1PlatformFrom } from '../../lib/model/type1-platform.ts';
+import * as U from '../../lib/uapi/index.ts';
 
 const [ENOENT, EINVAL, EOVERFLOW, EOPNOTSUPP] = [2, 22, 75, 95];
 const FIXED_RW = 1 | 2 | 4;
@@ -114,5 +117,38 @@ describe('model kernel behaviour: other changes', () => {
     const map = (changes: Partial<KernelBehaviour>) => model(changes).fd.ioasMap({ ioasId: 1, flags: FIXED_RW, userVa: BUF, length: 0xffff_ffff_ffff_f000n, iova: MOCK_START }).errno;
     expect(map({ userPagesOverflowFirst: true })).to.equal(EOVERFLOW);
     expect(map({})).to.equal(EINVAL);
+  });
+});
+
+describe('model kernel behaviour: type1 range checks (Type1ModelOptions.wrapOverflow)', () => {
+  // From 7.2.13's vfio_dma_do_map / vfio_dma_do_unmap (check_add_overflow, EOVERFLOW), against 6.12's EINVAL.
+  it('a MAP_DMA or UNMAP_DMA whose range wraps is EOVERFLOW, before the protection check; 6.12 said EINVAL', () => {
+    // The viommu profile's VT-d, as tests/unit/model-type1.test.ts reads it.
+    const platform = type1PlatformFrom({
+      reservedRegions: '0x00000000fee00000 0x00000000feefffff msi\n',
+      intelCap: 'd2008c22260286\n',
+      intelEcap: 'f00f4a\n',
+      cmdline: 'console=ttyS0 intel_iommu=on',
+      dmesg: '[    0.224775] DMAR-IR: Enabled IRQ remapping in xapic mode\n',
+      allowUnsafeInterrupts: 'N\n',
+      dmaEntryLimit: '65535\n',
+    });
+    const run = (wrapOverflow: boolean) => {
+      const process = new ModelProcess();
+      process.memory.map(BUF, 0x400000n, PROT_READ | PROT_WRITE, true);
+      const c = new Type1ContainerModel(process, { wrapOverflow });
+      const g = new Type1GroupModel(3, platform);
+      expect(g.setContainer(c).errno).to.equal(0);
+      expect(c.setIommu(U.VFIO_TYPE1v2_IOMMU).errno).to.equal(0);
+      const top = 0xffff_ffff_ffff_f000n;
+      return [
+        c.mapDma({ flags: 3, vaddr: BUF, iova: top, size: 0x2000n }).errno,
+        c.mapDma({ flags: 0, vaddr: BUF, iova: top, size: 0x2000n }).errno,
+        c.unmapDma({ iova: top, size: 0x2000n }).errno,
+        c.mapDma({ flags: 3, vaddr: BUF, iova: 0x10000n, size: 0n }).errno,
+      ];
+    };
+    expect(run(true)).to.deep.equal([EOVERFLOW, EOVERFLOW, EOVERFLOW, EINVAL]);
+    expect(run(false)).to.deep.equal([EINVAL, EINVAL, EINVAL, EINVAL]);
   });
 });
