@@ -20,7 +20,7 @@
 // real process), and the two observations are compared step by step.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { IommuFd, VfioContainer, VfioGroup, type Type1Info } from '../kernel/index.ts';
-import { type1WrapOverflow } from '../kernel/features.ts';
+import { kernelFeatures, type1WrapOverflow } from '../kernel/features.ts';
 import { kernelBehaviour } from '../lockstep/models.ts';
 import { IommufdModel } from '../model/iommufd.ts';
 import { iommufdDomainSpec } from '../model/mock.ts';
@@ -389,7 +389,7 @@ export function modelDeviceTarget(backend: 'type1' | 'compat-device', env: Devic
   let attach: () => RoleResult;
   let closeFile: () => void;
   if (backend === 'type1') {
-    const model = new Type1ContainerModel(proc, { userPtrMax: env.userPtrMax, wrapOverflow: type1WrapOverflow() ?? false });
+    const model = new Type1ContainerModel(proc, { userPtrMax: env.userPtrMax, wrapOverflow: type1WrapOverflow() ?? false, nesting: kernelFeatures().vfio.type1Nesting });
     container = model as unknown as ContainerOps;
     attach = () => ({ op: 'VFIO_GROUP_SET_CONTAINER', errno: group.setContainer(model).errno });
     closeFile = () => void model.close();

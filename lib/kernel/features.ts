@@ -47,7 +47,8 @@ export interface KernelFeatures {
   mockDevFlags: { noDirty: boolean; hugeIova: boolean };
   hwptAllocFlags: { nestParent: boolean; dirtyTracking: boolean; faultIdValid: boolean };
   options: { rlimitMode: boolean; hugePages: boolean };
-  vfio: { container: boolean; compatOnIommufd: boolean };
+  /** type1Nesting: real type1 claims VFIO_TYPE1_NESTING_IOMMU (CHECK_EXTENSION on a bare /dev/vfio/vfio is 1). */
+  vfio: { container: boolean; compatOnIommufd: boolean; type1Nesting: boolean };
   faultInjection: { failNth: boolean; failslab: boolean; failPageAlloc: boolean; failIommufd: boolean };
   /** MAP_HUGETLB of one 2 MiB page succeeds. */
   hugetlb: boolean;
@@ -137,7 +138,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     mockDevFlags: { noDirty: false, hugeIova: false },
     hwptAllocFlags: { nestParent: false, dirtyTracking: false, faultIdValid: false },
     options: { rlimitMode: false, hugePages: false },
-    vfio: { container: false, compatOnIommufd: false },
+    vfio: { container: false, compatOnIommufd: false, type1Nesting: true },
     faultInjection: probeFaultInjection(),
     hugetlb: false,
     changes: { mockGenericPt: false, hwptInvalidateAnyObject: false, hwInfoAtsNotSupported: false, mockDevicePasid: false, ioasMapFile: false, dirtyContigLeafShort: false },
@@ -145,6 +146,8 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
   const { container } = VfioContainer.open(sys);
   if (container) {
     features.vfio.container = container.getApiVersion().errno === 0;
+    // With no driver set, vfio_ioctl_check_extension asks every registered IOMMU driver.
+    if (features.vfio.container) features.vfio.type1Nesting = container.checkExtension(U.VFIO_TYPE1_NESTING_IOMMU).value === 1;
     container.close();
   }
   try {

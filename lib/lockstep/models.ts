@@ -44,7 +44,7 @@ export function modelFactories(): ModelFactories | null {
     iommufd: (process) => new IommufdModel(process, undefined, behaviour) as unknown as AnyObject,
     compat: (iommufd) => (iommufd as unknown as IommufdModel).compat as unknown as AnyObject,
     // The wrap probe borrows a VFIO group: asked when a container model is made (before its group opens).
-    type1: (process) => new Type1ContainerModel(process, { userPtrMax: (userPtrMax ??= readUserPtrMax()), wrapOverflow: type1WrapOverflow() ?? false }) as unknown as AnyObject,
+    type1: (process) => new Type1ContainerModel(process, { userPtrMax: (userPtrMax ??= readUserPtrMax()), wrapOverflow: type1WrapOverflow() ?? false, nesting: kernelFeatures().vfio.type1Nesting }) as unknown as AnyObject,
     group: (groupId) => new Type1GroupModel(groupId, readType1Platform(groupId), readGroupDevices(groupId)) as unknown as AnyObject,
   };
 }

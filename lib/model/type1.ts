@@ -56,6 +56,13 @@ export interface Type1ModelOptions {
    * vfio_iommu_type1_dirty_pages). Default: 6.12's, where a wrap is EINVAL after them.
    */
   wrapOverflow?: boolean;
+  /**
+   * Whether type1 still claims VFIO_TYPE1_NESTING_IOMMU (6.12: CHECK_EXTENSION 1, SET_IOMMU opens a v2
+   * container that fails the attach). Later kernels removed it ("vfio: Remove VFIO_TYPE1_NESTING_IOMMU":
+   * __VFIO_RESERVED_TYPE1_NESTING_IOMMU in vfio_iommu_type1.c): CHECK_EXTENSION 0, SET_IOMMU ENODEV.
+   * Probed: lib/kernel/features.ts vfio.type1Nesting. Default: 6.12's.
+   */
+  nesting?: boolean;
 }
 
 /** struct vfio_dma */
@@ -118,6 +125,8 @@ class Type1Iommu {
     dmaEntryLimit: number,
     readonly process: ModelProcess,
     readonly wrapOverflow = false,
+    /** Type1ModelOptions.nesting */
+    readonly claimsNesting = true,
   ) {
     this.dmaAvail = dmaEntryLimit;
   }
@@ -309,9 +318,10 @@ class Type1Iommu {
     switch (ext) {
       case U.VFIO_TYPE1_IOMMU:
       case U.VFIO_TYPE1v2_IOMMU:
-      case U.VFIO_TYPE1_NESTING_IOMMU:
       case U.VFIO_UNMAP_ALL:
         return 1;
+      case U.VFIO_TYPE1_NESTING_IOMMU:
+        return this.claimsNesting ? 1 : 0;
       case U.VFIO_UPDATE_VADDR:
         return 1; // no emulated (mdev) groups
       case U.VFIO_DMA_CC_IOMMU:
@@ -671,10 +681,13 @@ export class Type1ContainerModel {
   #closed = false;
   readonly userPtrMax: bigint;
   readonly #wrapOverflow: boolean;
+  /** The extensions type1's check_extension claims whatever the container holds. */
+  readonly #claimed: number[];
 
   constructor(readonly process: ModelProcess, options: Type1ModelOptions = {}) {
     this.userPtrMax = options.userPtrMax ?? (1n << 47n) - 4096n;
     this.#wrapOverflow = options.wrapOverflow ?? false;
+    this.#claimed = [U.VFIO_TYPE1_IOMMU, U.VFIO_TYPE1v2_IOMMU, ...(options.nesting ?? true ? [U.VFIO_TYPE1_NESTING_IOMMU] : []), U.VFIO_UNMAP_ALL];
   }
 
   get closed(): boolean {
@@ -720,7 +733,7 @@ export class Type1ContainerModel {
     this.#live();
     if (this.#iommu) return { errno: 0, value: this.#iommu.checkExtension(extension) };
     const ext = extension >>> 0 === extension ? extension : -1;
-    const value = [U.VFIO_TYPE1_IOMMU, U.VFIO_TYPE1v2_IOMMU, U.VFIO_TYPE1_NESTING_IOMMU, U.VFIO_UNMAP_ALL].includes(ext) ? 1 : 0;
+    const value = this.#claimed.includes(ext) ? 1 : 0;
     return { errno: 0, value };
   }
 
@@ -733,13 +746,13 @@ export class Type1ContainerModel {
   setIommu(type: number): Errno {
     this.#live();
     if (this.groups.length === 0 || this.#iommu) return { errno: EINVAL };
-    const claimed = [U.VFIO_TYPE1_IOMMU, U.VFIO_TYPE1v2_IOMMU, U.VFIO_TYPE1_NESTING_IOMMU, U.VFIO_UNMAP_ALL].includes(type);
+    const claimed = this.#claimed.includes(type);
     if (!claimed) return { errno: ENODEV };
     if (type === U.VFIO_UNMAP_ALL) return { errno: EINVAL };
     const v2 = type !== U.VFIO_TYPE1_IOMMU;
     const nesting = type === U.VFIO_TYPE1_NESTING_IOMMU;
     // dma_entry_limit is read at open; every group reports the same module parameter.
-    const iommu = new Type1Iommu(v2, nesting, this.groups[0]!.platform.dmaEntryLimit, this.process, this.#wrapOverflow);
+    const iommu = new Type1Iommu(v2, nesting, this.groups[0]!.platform.dmaEntryLimit, this.process, this.#wrapOverflow, this.#claimed.includes(U.VFIO_TYPE1_NESTING_IOMMU));
     const attached: Type1GroupModel[] = [];
     for (const g of this.groups) {
       const errno = iommu.attachGroup(g);

@@ -151,4 +151,21 @@ describe('model kernel behaviour: type1 range checks (Type1ModelOptions.wrapOver
     expect(run(true)).to.deep.equal([EOVERFLOW, EOVERFLOW, EOVERFLOW, EINVAL]);
     expect(run(false)).to.deep.equal([EINVAL, EINVAL, EINVAL, EINVAL]);
   });
+
+  // Seen on 7.2.13 (viommu profile, audit set-iommu.type-nesting and check-extension.6-type1-nesting).
+  it('nesting: false (VFIO_TYPE1_NESTING_IOMMU removed): CHECK_EXTENSION 0 with or without a driver, SET_IOMMU ENODEV', () => {
+    const platform = type1PlatformFrom({
+      reservedRegions: '0x00000000fee00000 0x00000000feefffff msi\n', intelCap: 'd2008c22260286\n', intelEcap: 'f00f4a\n',
+      cmdline: 'console=ttyS0 intel_iommu=on', dmesg: 'DMAR-IR: Enabled IRQ remapping in xapic mode\n', allowUnsafeInterrupts: 'N\n', dmaEntryLimit: '65535\n',
+    });
+    for (const [nesting, claimed, setErrno] of [[false, 0, 19], [true, 1, 22]] as const) {
+      const c = new Type1ContainerModel(new ModelProcess(), { nesting });
+      expect(c.checkExtension(U.VFIO_TYPE1_NESTING_IOMMU).value).to.equal(claimed);
+      const g = new Type1GroupModel(3, platform);
+      expect(g.setContainer(c).errno).to.equal(0);
+      expect(c.setIommu(U.VFIO_TYPE1_NESTING_IOMMU).errno).to.equal(setErrno);
+      expect(c.setIommu(U.VFIO_TYPE1v2_IOMMU).errno).to.equal(0);
+      expect(c.checkExtension(U.VFIO_TYPE1_NESTING_IOMMU).value).to.equal(claimed);
+    }
+  });
 });
