@@ -54,6 +54,12 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Results of an earlier run must not pass for this one's: every file of the profile's folder goes. */
+export function freshResultsDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+}
+
 function seconds(ms: number | null): string {
   return ms === null ? 'n/a' : `${(ms / 1000).toFixed(2)} s`;
 }
@@ -73,9 +79,7 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
   for (const name of opts.profiles) {
     const profile = profiles[name];
     const resultsDir = join(out, name);
-    // Results of an earlier run must not pass for this one's: every file of the profile's folder goes.
-    rmSync(resultsDir, { recursive: true, force: true });
-    mkdirSync(resultsDir, { recursive: true });
+    freshResultsDir(resultsDir);
     // The guest runs the very Node binary that runs this process (the host's root is the guest's).
     const script = opts.exec ?? [
       `exec ${shellQuote(process.execPath)} ${manifest!.main} run --profile ${name} --out ${resultsDir} --manifest ${manifest!.path}`,

@@ -3,7 +3,7 @@
 // fragment selection, series names, result stamping, the guest's environment.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseAptSources, privateSourcesList } from '../../lib/kbuild/debian-archive.ts';
@@ -11,7 +11,7 @@ import { acquireLock, withLock } from '../../lib/kbuild/lock.ts';
 import { KERNEL_SERIES, parseKernelSeries } from '../../lib/kbuild/series.ts';
 import { gitDescribe } from '../../lib/kbuild/source.ts';
 import { fragmentsFor, type GuestKernel } from '../../lib/vm/kernel.ts';
-import { guestEnvironment } from '../../lib/vm/run-vm.ts';
+import { freshResultsDir, guestEnvironment } from '../../lib/vm/run-vm.ts';
 import { stampKernel } from '../../lib/vm/stamp-results.ts';
 
 const DEB822 = `Types: deb
@@ -151,6 +151,17 @@ describe('kernel cache and sources', () => {
       expect(readFileSync(join(dir, 'results.tap'), 'utf8')).to.match(/^TAP version 13\n# kernel: linux-source-7\.2 7\.2\.13-1/);
       expect(readFileSync(join(dir, 'results.xml'), 'utf8')).to.match(/^<\?xml version="1.0"\?>\n<!-- kernel: linux-source-7\.2 7\.2\.13-1, Linux 7\.2\.13 \(base\) -->\n<testsuite\/>/);
       expect(existsSync(join(dir, 'audit-raw.json'))).to.equal(false);
+    });
+  });
+
+  describe('results folder', () => {
+    it('keeps nothing of the previous run, so a run that dies shows no old pass', () => {
+      const dir = join(mkdtempSync(join(tmpdir(), 'out-')), 'mock');
+      mkdirSync(join(dir, '.vm'), { recursive: true });
+      for (const f of ['results.json', 'results.ktap', 'timing.json', 'results.tap', 'results.xml', 'audit-raw.json', '.vm/exit-code']) writeFileSync(join(dir, f), 'old pass');
+      freshResultsDir(dir);
+      expect(existsSync(dir)).to.equal(true);
+      expect(readdirSync(dir)).to.deep.equal([]);
     });
   });
 
