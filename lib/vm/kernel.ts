@@ -43,6 +43,8 @@ const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '../../fixture
  */
 export function fragmentsFor(flavour: KernelFlavour, treeDir: string): string[] {
   const fragments = [join(FIXTURES, 'base.config')];
+  const mmKconfig = join(treeDir, 'mm/Kconfig');
+  if (existsSync(mmKconfig) && /^config SLOB$/m.test(readFileSync(mmKconfig, 'utf8'))) fragments.push(join(FIXTURES, 'slub.config'));
   const iommufdKconfig = join(treeDir, 'drivers/iommu/iommufd/Kconfig');
   // 6.1 (Debian 12's own kernel) predates iommufd (6.2): VFIO alone, and the iommufd suites skip.
   if (existsSync(iommufdKconfig)) {

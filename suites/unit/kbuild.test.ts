@@ -108,6 +108,10 @@ describe('kernel cache and sources', () => {
 
     it('picks fragments by what the tree offers', () => {
       expect(names(fragmentsFor('base', tree(null)))).to.deep.equal(['base.config']);
+      const slob = tree(null);
+      mkdirSync(join(slob, 'mm'));
+      writeFileSync(join(slob, 'mm/Kconfig'), 'choice\n\tprompt "Choose SLAB allocator"\nconfig SLAB\nconfig SLUB\nconfig SLOB\nendchoice\n');
+      expect(names(fragmentsFor('base', slob))).to.deep.equal(['base.config', 'slub.config']);
       expect(names(fragmentsFor('base', tree('config IOMMUFD_TEST\n\tdepends on DEBUG_KERNEL\n')))).to.deep.equal(['base.config', 'iommufd.config']);
       expect(names(fragmentsFor('debug', tree('config IOMMUFD_TEST\n\tdepends on IOMMU_PT_AMDV1=y || IOMMUFD=IOMMU_PT_AMDV1\n')))).to.deep.equal([
         'base.config',
