@@ -40,7 +40,10 @@ export interface ProfileOutcome {
  * tool, and every IOMMUFD_CONFORMANCE_* knob (mode, backend, ...) set here.
  */
 export function guestEnvironment(env: NodeJS.ProcessEnv, profile: string, kernelSource: string): Record<string, string> {
-  const knobs = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('IOMMUFD_CONFORMANCE_') && e[1] !== undefined));
+  // IOMMUFD_CONFORMANCE_OUT is where this process writes (npm test's unit results); the guest's run sets its own.
+  const knobs = Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('IOMMUFD_CONFORMANCE_') && e[0] !== 'IOMMUFD_CONFORMANCE_OUT' && e[1] !== undefined),
+  );
   return {
     ...knobs,
     IOMMUFD_CONFORMANCE_IN_VM: '1',

@@ -172,7 +172,7 @@ describe('kernel cache and sources', () => {
   describe('guest', () => {
     it('passes every IOMMUFD_CONFORMANCE_* knob of this process to the guest', () => {
       const env = guestEnvironment(
-        { IOMMUFD_CONFORMANCE_MODE: 'kernel', IOMMUFD_CONFORMANCE_BACKEND: 'koffi', HOME: '/root', CI: 'true' },
+        { IOMMUFD_CONFORMANCE_MODE: 'kernel', IOMMUFD_CONFORMANCE_BACKEND: 'koffi', IOMMUFD_CONFORMANCE_OUT: '/host/out/unit', HOME: '/root', CI: 'true' },
         'mock',
         'linux-source-7.2 7.2.13-1',
       );
