@@ -10,7 +10,7 @@ import { parseAptSources, privateSourcesList } from '../../lib/kbuild/debian-arc
 import { acquireLock, withLock } from '../../lib/kbuild/lock.ts';
 import { KERNEL_SERIES, parseKernelSeries } from '../../lib/kbuild/series.ts';
 import { gitDescribe } from '../../lib/kbuild/source.ts';
-import { fragmentsFor, type GuestKernel } from '../../lib/vm/kernel.ts';
+import { fragmentsFor, unmetOptions, type GuestKernel } from '../../lib/vm/kernel.ts';
 import { freshResultsDir, guestEnvironment } from '../../lib/vm/run-vm.ts';
 import { stampKernel } from '../../lib/vm/stamp-results.ts';
 
@@ -119,6 +119,24 @@ describe('kernel cache and sources', () => {
         'iommufd-generic-pt.config',
         'debug.config',
       ]);
+    });
+
+    it('reads a later fragment line as overriding an earlier one, as merge_config.sh does', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'frag-'));
+      writeFileSync(join(dir, 'a.config'), '# CONFIG_INET is not set\nCONFIG_UNIX=y\n');
+      writeFileSync(join(dir, 'b.config'), 'CONFIG_INET=y\n');
+      const frags = [join(dir, 'a.config'), join(dir, 'b.config')];
+      expect(unmetOptions(frags, 'CONFIG_INET=y\nCONFIG_UNIX=y\n')).to.deep.equal([]);
+      expect(unmetOptions(frags, '# CONFIG_INET is not set\nCONFIG_UNIX=y\n')).to.deep.equal(['CONFIG_INET: wanted y, got n']);
+    });
+
+    it('adds INET where 9P_FS depends on it (6.1)', () => {
+      const dir = tree(null);
+      mkdirSync(join(dir, 'fs/9p'), { recursive: true });
+      writeFileSync(join(dir, 'fs/9p/Kconfig'), 'config 9P_FS\n\ttristate "Plan 9"\n\tdepends on INET && NET_9P\n\tselect NETFS_SUPPORT\n');
+      expect(names(fragmentsFor('base', dir))).to.deep.equal(['base.config', '9p-inet.config']);
+      writeFileSync(join(dir, 'fs/9p/Kconfig'), 'config 9P_FS\n\ttristate "Plan 9"\n\tdepends on NET_9P\n\tselect NETFS_SUPPORT\n');
+      expect(names(fragmentsFor('base', dir))).to.deep.equal(['base.config']);
     });
 
     it('keeps iommufd out of the fragment every kernel gets', () => {
