@@ -12,6 +12,7 @@ import { KERNEL_SERIES, parseKernelSeries } from '../../lib/kbuild/series.ts';
 import { gitDescribe } from '../../lib/kbuild/source.ts';
 import { fragmentsFor, unmetOptions, type GuestKernel } from '../../lib/vm/kernel.ts';
 import { freshResultsDir, guestEnvironment } from '../../lib/vm/run-vm.ts';
+import { iommufdAbsence } from '../../lib/kernel/features.ts';
 import { stampKernel } from '../../lib/vm/stamp-results.ts';
 
 const DEB822 = `Types: deb
@@ -173,6 +174,16 @@ describe('kernel cache and sources', () => {
       expect(readFileSync(join(dir, 'results.tap'), 'utf8')).to.match(/^TAP version 13\n# kernel: linux-source-7\.2 7\.2\.13-1/);
       expect(readFileSync(join(dir, 'results.xml'), 'utf8')).to.match(/^<\?xml version="1.0"\?>\n<!-- kernel: linux-source-7\.2 7\.2\.13-1, Linux 7\.2\.13 \(base\) -->\n<testsuite\/>/);
       expect(existsSync(join(dir, 'audit-raw.json'))).to.equal(false);
+    });
+  });
+
+  describe('feature probe on a kernel without iommufd (6.1)', () => {
+    it('says the kernel has no iommufd only when no misc device "iommu" is registered', () => {
+      const sys = mkdtempSync(join(tmpdir(), 'misc-'));
+      expect(iommufdAbsence(2, sys)).to.match(/does not exist and the kernel has no iommufd/);
+      mkdirSync(join(sys, 'iommu'));
+      expect(iommufdAbsence(2, sys)).to.match(/the kernel registered iommufd .* the device node is missing/);
+      expect(iommufdAbsence(13, sys)).to.equal('/dev/iommu cannot be opened (errno 13)');
     });
   });
 
