@@ -168,12 +168,18 @@ describe('kernel cache and sources', () => {
       writeFileSync(join(dir, 'results.xml'), '<?xml version="1.0"?>\n<testsuite/>\n');
       stampKernel(dir, kernel);
       expect(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'))).to.deep.include({ stats: { tests: 1 } });
-      expect(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).kernel).to.include({ package: 'linux-source-7.2', packageVersion: '7.2.13-1' });
-      expect(JSON.parse(readFileSync(join(dir, 'timing.json'), 'utf8')).kernel.packageVersion).to.equal('7.2.13-1');
+      expect(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).guestKernel).to.include({ package: 'linux-source-7.2', packageVersion: '7.2.13-1' });
+      expect(JSON.parse(readFileSync(join(dir, 'timing.json'), 'utf8')).guestKernel.packageVersion).to.equal('7.2.13-1');
       expect(readFileSync(join(dir, 'results.ktap'), 'utf8')).to.equal('KTAP version 1\n# kernel: linux-source-7.2 7.2.13-1, Linux 7.2.13 (base)\n1..1\nok 1 a\n');
       expect(readFileSync(join(dir, 'results.tap'), 'utf8')).to.match(/^TAP version 13\n# kernel: linux-source-7\.2 7\.2\.13-1/);
       expect(readFileSync(join(dir, 'results.xml'), 'utf8')).to.match(/^<\?xml version="1.0"\?>\n<!-- kernel: linux-source-7\.2 7\.2\.13-1, Linux 7\.2\.13 \(base\) -->\n<testsuite\/>/);
       expect(existsSync(join(dir, 'audit-raw.json'))).to.equal(false);
+      // audit-raw.json's own "kernel" (uname -r) stays as it is.
+      writeFileSync(join(dir, 'audit-raw.json'), JSON.stringify({ format: 1, kernel: '7.2.13' }));
+      stampKernel(dir, kernel);
+      const raw = JSON.parse(readFileSync(join(dir, 'audit-raw.json'), 'utf8'));
+      expect(raw.kernel).to.equal('7.2.13');
+      expect(raw.guestKernel.packageVersion).to.equal('7.2.13-1');
     });
   });
 
