@@ -45,6 +45,8 @@ export function fragmentsFor(flavour: KernelFlavour, treeDir: string): string[] 
   const fragments = [join(FIXTURES, 'base.config')];
   const mmKconfig = join(treeDir, 'mm/Kconfig');
   if (existsSync(mmKconfig) && /^config SLOB$/m.test(readFileSync(mmKconfig, 'utf8'))) fragments.push(join(FIXTURES, 'slub.config'));
+  const procKconfig = join(treeDir, 'fs/proc/Kconfig');
+  if (existsSync(procKconfig) && /^config SYSCTL$/m.test(readFileSync(procKconfig, 'utf8'))) fragments.push(join(FIXTURES, 'sysctl.config'));
   const p9Kconfig = join(treeDir, 'fs/9p/Kconfig');
   if (existsSync(p9Kconfig) && /^config 9P_FS\n(?:\t.*\n)*?\tdepends on INET\b/m.test(readFileSync(p9Kconfig, 'utf8'))) fragments.push(join(FIXTURES, '9p-inet.config'));
   const iommufdKconfig = join(treeDir, 'drivers/iommu/iommufd/Kconfig');

@@ -140,6 +140,15 @@ describe('kernel cache and sources', () => {
       expect(names(fragmentsFor('base', dir))).to.deep.equal(['base.config']);
     });
 
+    it('asks for SYSCTL instead of PROC_SYSCTL where /proc/sys is SYSCTL itself (7.3)', () => {
+      const dir = tree(null);
+      mkdirSync(join(dir, 'fs/proc'), { recursive: true });
+      writeFileSync(join(dir, 'fs/proc/Kconfig'), 'config PROC_SYSCTL\n\tbool "Sysctl support (/proc/sys)" if EXPERT\n');
+      expect(names(fragmentsFor('base', dir))).to.deep.equal(['base.config']);
+      writeFileSync(join(dir, 'fs/proc/Kconfig'), 'config SYSCTL\n\tbool "Sysctl support (/proc/sys)" if EXPERT\n\tdepends on PROC_FS\n');
+      expect(names(fragmentsFor('base', dir))).to.deep.equal(['base.config', 'sysctl.config']);
+    });
+
     it('keeps iommufd out of the fragment every kernel gets', () => {
       const base = readFileSync(fragmentsFor('base', tree(null))[0]!, 'utf8');
       expect(base).to.not.match(/^CONFIG_IOMMUFD/m);
