@@ -9,7 +9,8 @@ import { IommufdModel } from '../../lib/model/iommufd.ts';
 import { ModelProcess } from '../../lib/model/process.ts';
 import * as U from '../../lib/uapi/index.ts';
 import { checkHwInfo, getHwInfo, IOMMU_HW_INFO_TYPE_DEFAULT, type Iommufd } from '../support/iommufd-utils.ts';
-import { mockDomainUnavailable } from '../support/kernel.ts';
+import { mmapHugetlb, mockDomainUnavailable } from '../support/kernel.ts';
+import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_SHARED } from '../../lib/sys/index.ts';
 
 const EINVAL = 22;
 const INFO = U.iommu_test_hw_info.sizeof; // 8: { flags = 0, test_reg = 0xdeadbeef }
@@ -95,5 +96,10 @@ describe('selftest mirror: the huge page pool', () => {
     const meminfo = 'MemTotal:        2014396 kB\nHugePages_Total:      72\nHugePages_Free:       8\nHugePages_Rsvd:        0\nHugepagesize:       2048 kB\n';
     expect(hugetlbPool(meminfo)).to.deep.equal({ total: 72, free: 8, pageSize: 2 * 1024 * 1024 });
     expect(hugetlbPool('MemTotal:        2014396 kB\n')).to.deep.equal({ total: 0, free: 0, pageSize: 0 });
+  });
+
+  it('a MAP_HUGETLB mapping that cannot be had is an error naming the pool, not a skip', () => {
+    // 1 TiB of huge pages: more than any pool holds, so mmap fails on every machine.
+    expect(() => mmapHugetlb(2 ** 40, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB)).to.throw(/MAP_HUGETLB of 1099511627776 bytes failed .*HugePages_Free \d+ of HugePages_Total \d+/);
   });
 });
