@@ -66,13 +66,13 @@ describe('vm helpers', () => {
   });
 
   describe('command line', () => {
-    it('parses options and rejects unknown ones', () => {
-      expect(parseOptions(['--out', 'x', '--grep=y', 'rest'], { out: { type: 'string', help: '' }, grep: { type: 'string', help: '' } })).to.deep.equal({
-        options: { out: 'x', grep: 'y' },
-        rest: ['rest'],
-      });
-      expect(() => parseOptions(['--nope'], {})).to.throw(UsageError, /unknown option --nope/);
-      expect(() => parseOptions(['--out'], { out: { type: 'string', help: '' } })).to.throw(UsageError, /needs a value/);
+    it('parses options and rejects unknown ones and stray words', () => {
+      const spec = { out: { type: 'string', help: '' }, grep: { type: 'string', help: '' }, test: { type: 'string', multiple: true, help: '' } } as const;
+      expect(parseOptions(['--out', 'x', '--grep=y', '--test', 'a.b.c', '--test=d.e.f'], spec)).to.deep.include({ out: 'x', grep: 'y', test: ['a.b.c', 'd.e.f'] });
+      expect(() => parseOptions(['--nope'], {})).to.throw(UsageError, /^unknown option --nope$/);
+      expect(() => parseOptions(['--out'], spec)).to.throw(UsageError, /^--out needs a value$/);
+      expect(() => parseOptions(['extra', 'junk'], spec)).to.throw(UsageError, /^unexpected argument 'extra'$/);
+      expect(parseOptions(['-h'], spec).help).to.equal(true);
     });
     it('parses profiles', () => {
       expect(parseProfiles('all')).to.deep.equal(['mock', 'viommu']);
