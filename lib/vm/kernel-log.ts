@@ -51,10 +51,10 @@ export class KernelLogTail {
     this.read();
   }
 
-  /** Opens /dev/kmsg after what is in it now; null where it cannot be read. */
-  static open(): KernelLogTail | null {
+  /** Opens /dev/kmsg (or a file of records in its format, for tests) after what is in it now; null where it cannot be read. */
+  static open(path = '/dev/kmsg'): KernelLogTail | null {
     try {
-      return new KernelLogTail(openSync('/dev/kmsg', constants.O_RDONLY | constants.O_NONBLOCK));
+      return new KernelLogTail(openSync(path, constants.O_RDONLY | constants.O_NONBLOCK));
     } catch {
       return null;
     }
@@ -74,9 +74,12 @@ export class KernelLogTail {
         throw e;
       }
       if (n <= 0) return out;
-      const text = this.#record.toString('utf8', 0, n);
-      // "prefix;message\n" with continuation lines " KEY=value\n" after it.
-      out.push(text.slice(text.indexOf(';') + 1).split('\n')[0]!);
+      // "prefix;message\n" with continuation lines " KEY=value\n" after it;
+      // one record a read from /dev/kmsg, maybe several from a file.
+      for (const line of this.#record.toString('utf8', 0, n).split('\n')) {
+        if (line === '' || line.startsWith(' ')) continue;
+        out.push(line.slice(line.indexOf(';') + 1));
+      }
     }
   }
 
@@ -103,7 +106,7 @@ export interface KernelLogHooks {
  * still run. What appears in an after() hook is charged to the last test.
  * `onUnavailable` hears once why the log cannot be read (not root, no /dev/kmsg).
  */
-export function kernelLogRootHooks(onUnavailable: (why: string) => void): KernelLogHooks {
+export function kernelLogRootHooks(onUnavailable: (why: string) => void, path = '/dev/kmsg'): KernelLogHooks {
   let tail: KernelLogTail | null = null;
   const check = (ctx: Mocha.Context) => {
     const records = tail?.read() ?? [];
@@ -121,8 +124,8 @@ export function kernelLogRootHooks(onUnavailable: (why: string) => void): Kernel
   };
   return {
     beforeAll() {
-      tail = KernelLogTail.open();
-      if (!tail) onUnavailable('/dev/kmsg cannot be opened (not root, or no /dev/kmsg)');
+      tail = KernelLogTail.open(path);
+      if (!tail) onUnavailable(`${path} cannot be opened (not root, or no ${path})`);
     },
     afterEach() {
       check(this);

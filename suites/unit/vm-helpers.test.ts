@@ -58,6 +58,10 @@ describe('vm helpers', () => {
     });
     it('shares the host root read-only', () => {
       const args = qemuArgs({ bzImage: '/k', profile: profiles.mock, accel: 'tcg', script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 });
+      const append = args[args.indexOf('-append') + 1]!.split(' ');
+      // Nothing on the command line keeps warnings off the console.
+      expect(append).not.to.include('quiet');
+      expect(append).to.include('loglevel=5');
       expect(args.join(' ')).to.match(/local,id=root,path=\/,security_model=none,readonly=on/);
       expect(args.join(' ')).to.not.match(/intel-iommu/);
       const viommu = qemuArgs({ bzImage: '/k', profile: profiles.viommu, accel: 'tcg', script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 });
