@@ -6,6 +6,8 @@ import {
   MADV_DONTNEED, MFD_CLOEXEC,
 } from '../../lib/sys/index.ts';
 import type { Mapping, Sys } from '../../lib/sys/index.ts';
+import { addonBuilt } from '../../lib/sys/addon.ts';
+import { skipBecause } from '../support/skip.ts';
 
 /** The permissions column ("rw-p") of the /proc/self/maps line containing address. */
 function mapsPermissions(address: bigint): string | undefined {
@@ -17,6 +19,10 @@ function mapsPermissions(address: bigint): string | undefined {
 }
 
 describe('native addon: memory', () => {
+  before(function () {
+    if (!addonBuilt()) skipBecause(this, 'native addon not built (no C++ compiler at npm ci): npm run build:native');
+  });
+
   let s: Sys;
   const live: Mapping[] = [];
   before(() => { s = sys(); });
@@ -154,6 +160,10 @@ describe('native addon: memory', () => {
 });
 
 describe('native addon: aligned mappings and mmapOver', () => {
+  before(function () {
+    if (!addonBuilt()) skipBecause(this, 'native addon not built (no C++ compiler at npm ci): npm run build:native');
+  });
+
   const s = sys();
   const TWO_MIB = 2 * 1024 * 1024;
 

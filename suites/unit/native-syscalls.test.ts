@@ -7,6 +7,7 @@ import {
   sys, errnoName, capBit, CAP_IPC_LOCK, MFD_CLOEXEC, O_CLOEXEC, O_RDWR, RLIMIT_MEMLOCK,
 } from '../../lib/sys/index.ts';
 import type { Sys } from '../../lib/sys/index.ts';
+import { addonBuilt } from '../../lib/sys/addon.ts';
 
 // _IO(';', 0x84): no driver behind /dev/null implements it, so ENOTTY.
 const NOT_A_NULL_IOCTL = 0x3b84;
@@ -20,6 +21,10 @@ function capEffFromStatus(): bigint {
 }
 
 describe('native addon: system calls', () => {
+  before(function () {
+    if (!addonBuilt()) skipBecause(this, 'native addon not built (no C++ compiler at npm ci): npm run build:native');
+  });
+
   let s: Sys;
   let nullFd: number;
   before(() => {
