@@ -26,6 +26,8 @@ export interface Check {
 }
 
 const KERNEL_BUILD_PACKAGES = ['make', 'gcc', 'bc', 'flex', 'bison', 'libelf-dev', 'libssl-dev'];
+/** Packages of KERNEL_BUILD_PACKAGES named after the command they install. */
+const KERNEL_BUILD_COMMANDS = new Set(['make', 'gcc', 'bc', 'flex', 'bison']);
 
 function commandPath(cmd: string): string | null {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
@@ -88,7 +90,8 @@ export function doctorChecks(): Check[] {
     neededBy: 'vm, test, audit (building the guest kernel), parity, the layout unit test',
   });
 
-  const missingBuild = KERNEL_BUILD_PACKAGES.filter((p) => !packageInstalled(p));
+  // The tools by command (what make will run), the libraries by package.
+  const missingBuild = KERNEL_BUILD_PACKAGES.filter((p) => (KERNEL_BUILD_COMMANDS.has(p) ? commandPath(p) === null : !packageInstalled(p)));
   checks.push({
     what: 'kernel build tools',
     status: missingBuild.length === 0 ? 'ok' : kernels.length > 0 ? 'note' : 'missing',
