@@ -11,6 +11,7 @@ export type * from './types.ts';
 export * from './constants.ts';
 export { errnoName, errnoNumber } from './errno.ts';
 export { addonBuilt } from './addon.ts';
+export { checkLeadingSize, checkLeadingSizeOf } from './ioctl-size.ts';
 
 export type BackendName = SysCore['backend'];
 export const BACKENDS: readonly BackendName[] = ['addon', 'koffi'];
