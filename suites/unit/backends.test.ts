@@ -56,7 +56,7 @@ describe('backends: addon and koffi agree', () => {
     file = join(dir, 'twelve-bytes');
     writeFileSync(file, 'hello, world');
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 
   it('coreSys picks backends by argument and by environment, and rejects unknown names', () => {
     expect(addon.backend).to.equal('addon');

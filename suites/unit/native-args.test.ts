@@ -26,7 +26,7 @@ describe('native addon: argument validation', () => {
     nullFd = s.open('/dev/null', O_RDWR);
     expect(nullFd).to.be.at.least(0);
   });
-  after(() => { s.close(nullFd); });
+  after(() => { if (s) s.close(nullFd); });
 
   function anonMapping(length = 2 * PAGE_SIZE): Mapping {
     const m = s.mmap(length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);

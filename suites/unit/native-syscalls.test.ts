@@ -32,7 +32,7 @@ describe('native addon: system calls', () => {
     nullFd = s.open('/dev/null', O_RDWR | O_CLOEXEC);
     expect(nullFd, errnoName(nullFd)).to.be.at.least(0);
   });
-  after(() => { s.close(nullFd); });
+  after(() => { if (s) s.close(nullFd); });
 
   describe('open, close, ioctl', () => {
     it('ioctl on /dev/null returns -ENOTTY for a buffer, a bigint, a number and null', () => {
