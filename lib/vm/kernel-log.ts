@@ -19,17 +19,25 @@ const PROBLEM_PATTERNS: { name: string; re: RegExp }[] = [
   { name: 'WARN', re: /WARNING: CPU: \d+ PID: \d+|------------\[ cut here \]------------/ },
 ];
 
-/** Each problem found, as its kind and the first log line that shows it (with a little context). */
+/**
+ * Each problem found, as its kind and the first log line that shows it (with a little context). A report
+ * seen twice (on the console and in dmesg, or quoted in a test's failure message) is counted once: lines
+ * are compared from where the pattern matched, without the timestamp or whatever quotes them.
+ */
 export function kernelProblems(log: string): string[] {
   const lines = log.split('\n');
   const found: string[] = [];
   const seen = new Set<number>();
+  const reports = new Set<string>();
   lines.forEach((line, i) => {
     for (const { name, re } of PROBLEM_PATTERNS) {
-      if (re.test(line) && !seen.has(i)) {
-        seen.add(i);
-        found.push(`${name}: ${lines.slice(i, i + 12).join('\n    ')}`);
-      }
+      const m = re.exec(line);
+      if (!m || seen.has(i)) continue;
+      seen.add(i);
+      const report = `${name}: ${line.slice(m.index).trim()}`;
+      if (reports.has(report)) continue;
+      reports.add(report);
+      found.push(`${name}: ${lines.slice(i, i + 12).join('\n    ')}`);
     }
   });
   return found;

@@ -41,6 +41,12 @@ describe('vm helpers', () => {
       const kinds = kernelProblems(log).map((p) => p.split(':')[0]);
       expect(kinds).to.include.members(['WARN', 'BUG', 'KASAN', 'lockdep', 'panic']);
     });
+    it('counts a report once when the console, a quoting test failure and dmesg all show it', () => {
+      const warn = 'WARNING: CPU: 0 PID: 1 at drivers/iommu/iommufd/pages.c:1 foo+0x1/0x2';
+      const log = [warn, `     Error: the kernel logged 1 problem(s) during this test:`, `WARN: ${warn}`, `[    4.0] ${warn}`].join('\n');
+      expect(kernelProblems(log)).to.have.length(1);
+      expect(kernelProblems(`${log}\n[    5.0] ${warn.replace('PID: 1', 'PID: 2')}`)).to.have.length(2);
+    });
     it('passes a clean log, including fault-injection notices', () => {
       expect(kernelProblems('[ 1.0] FAULT_INJECTION: forcing a failure.\n[ 1.1] iommufd: ok\n')).to.deep.equal([]);
     });
