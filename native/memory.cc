@@ -223,6 +223,10 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
     return Napi::Value();
   }
 
+  // What backs the pages (before any address space is reserved: a bad fd is EBADF, as mmap would say).
+  struct stat st;
+  if (!StatFd(static_cast<int>(fd), flags, &st)) return Napi::Number::New(env, -errno);
+
   void* hint = nullptr;
   size_t reserved = 0;
   if (align > PageSize()) {
@@ -240,8 +244,6 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
     hint = reinterpret_cast<void*>(aligned);
     flags |= MAP_FIXED;
   }
-  struct stat st;
-  if (!StatFd(static_cast<int>(fd), flags, &st)) return Napi::Number::New(env, -errno);
   void* addr = ::mmap(hint, length, prot, flags, static_cast<int>(fd), static_cast<off_t>(offset));
   if (addr == MAP_FAILED) {
     int err = errno;
