@@ -4,9 +4,11 @@
 // case runs the real bin/ in a child process; none boots a guest.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { vmExitCode } from '../../lib/cli/exit-codes.ts';
+import type { ProfileOutcome } from '../../lib/vm/run-vm.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const bin = join(root, 'bin/iommufd-conformance.js');
@@ -79,5 +81,30 @@ describe('command line', function () {
     const missing = r.stdout.split('\n').filter((l) => l.startsWith('MISSING')).length;
     expect(r.code).to.equal(missing > 0 ? 3 : 0);
     if (missing > 0) expect(r.stdout).to.match(/fix: (sudo )?apt-get install/);
+  });
+});
+
+describe('exit codes of a VM run', () => {
+  const outcome = (over: { ok?: boolean; exitCode?: number | null; timedOut?: boolean }) =>
+    ({ profile: 'mock', ok: over.ok ?? true, reasons: [], result: { exitCode: over.exitCode === undefined ? 0 : over.exitCode, timedOut: over.timedOut ?? false } }) as unknown as ProfileOutcome;
+  let withResults = '';
+  const without = '/nonexistent';
+  before(() => {
+    withResults = mkdtempSync(join(tmpdir(), 'exit-'));
+    writeFileSync(join(withResults, 'results.json'), '{}');
+  });
+
+  it('0 when every profile passed, 1 when one failed its tests, 3 when a guest crashed, timed out or wrote nothing (3 wins)', () => {
+    expect(vmExitCode([{ outcome: outcome({}), resultsDir: withResults }])).to.equal(0);
+    expect(vmExitCode([{ outcome: outcome({ ok: false, exitCode: 1 }), resultsDir: withResults }])).to.equal(1);
+    expect(vmExitCode([{ outcome: outcome({ ok: false, exitCode: null }), resultsDir: withResults }])).to.equal(3);
+    expect(vmExitCode([{ outcome: outcome({ ok: false, exitCode: null, timedOut: true }), resultsDir: withResults }])).to.equal(3);
+    expect(vmExitCode([{ outcome: outcome({ ok: false, exitCode: 1 }), resultsDir: without }])).to.equal(3);
+    expect(vmExitCode([
+      { outcome: outcome({ ok: false, exitCode: 1 }), resultsDir: withResults },
+      { outcome: outcome({ ok: false, exitCode: null }), resultsDir: withResults },
+    ])).to.equal(3);
+    // --exec writes no results.json: only a crash or a timeout is the infrastructure's.
+    expect(vmExitCode([{ outcome: outcome({ ok: false, exitCode: 2 }), resultsDir: without }], true)).to.equal(1);
   });
 });
