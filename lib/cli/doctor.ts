@@ -101,9 +101,11 @@ export function doctorChecks(): Check[] {
   });
 
   const chromium = chromiumMissing();
+  const ci = process.env.CI === 'true';
   checks.push({
     what: 'Chromium',
-    status: chromium ? 'missing' : 'ok',
+    // Outside CI the audit says the page was not checked and goes on; in CI that fails.
+    status: chromium ? (ci ? 'missing' : 'note') : 'ok',
     detail: chromium ?? 'headless chromium runs',
     packages: ['chromium'],
     neededBy: 'audit and npm test (checking audit.html; mandatory with CI=true)',
