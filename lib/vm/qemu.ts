@@ -85,7 +85,10 @@ export function guestFstab(resultsDir: string, neededPaths: string[] = []): stri
 
 export function qemuArgs(req: BootRequest): string[] {
   const kernelArgs = [
-    'console=ttyS0', 'quiet', 'panic=-1', 'oops=panic', 'ro',
+    // No `quiet` (it keeps KERN_WARNING off the console): loglevel=5 prints
+    // warnings and everything worse (WARN, BUG, KASAN, UBSAN, lockdep,
+    // panics) and leaves out the boot's notice and info chatter.
+    'console=ttyS0', 'loglevel=5', 'panic=-1', 'oops=panic', 'ro',
     // The 9p tag is what the kernel passes as the device name: "/dev/root" on 6.4 and later, but 6.1
     // strips "/dev/" first (init/do_mounts.c, prepare_namespace), so a plain "root" works on both.
     'root=root', 'rootfstype=9p', 'rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose',
