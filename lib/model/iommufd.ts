@@ -797,7 +797,7 @@ export class IommufdModel {
   // ---------------------------------------------------------------- HWPT and device info
 
   /** hw_pagetable.c:iommufd_hwpt_alloc */
-  hwptAlloc(args: { flags?: number; devId: number; ptId: number; dataType?: number; data?: Uint8Array; faultId?: number }): Errno & { hwptId: number } {
+  hwptAlloc(args: { flags?: number; devId: number; ptId: number; dataType?: number; data?: Uint8Array; faultId?: number; dataFault?: boolean }): Errno & { hwptId: number } {
     const flags = u32(args.flags);
     const dataType = u32(args.dataType ?? IOMMU_HWPT_DATA_NONE);
     const data = args.data && args.data.byteLength > 0 ? args.data : null;
@@ -815,7 +815,7 @@ export class IommufdModel {
       if (r.errno) return fail(r.errno);
       hwpt = r.hwpt!;
     } else if (pt instanceof HwptPagingObject) {
-      const r = this.#hwptNestedAlloc(pt, idev, flags, dataType, data);
+      const r = this.#hwptNestedAlloc(pt, idev, flags, dataType, data, args.dataFault ?? false);
       if (r.errno) return fail(r.errno);
       hwpt = r.hwpt!;
     } else {
@@ -846,6 +846,7 @@ export class IommufdModel {
     flags: number,
     dataType: number,
     data: Uint8Array | null,
+    dataFault = false,
   ): { errno: number; hwpt: HwptNestedObject | null } {
     const fail = (errno: number) => ({ errno, hwpt: null });
     if (flags & ~IOMMU_HWPT_FAULT_ID_VALID || !data || !idev.mock) return fail(EOPNOTSUPP);
@@ -854,6 +855,8 @@ export class IommufdModel {
     if (dataType !== IOMMU_HWPT_DATA_SELFTEST || flags & ~IOMMU_HWPT_FAULT_ID_VALID) return fail(EOPNOTSUPP);
     // iommu_copy_struct_from_user(&user_cfg, user_data, IOMMU_HWPT_DATA_SELFTEST, iotlb): len must be exactly sizeof (4)
     if (data.byteLength < 4 || data.byteLength > 4) return fail(EINVAL);
+    // ...then copy_struct_from_user from data_uptr, which faults on a bad pointer (the ABI layer knows).
+    if (dataFault) return fail(EFAULT);
     const iotlb = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
     const hwpt = new HwptNestedObject(parent, new MockNestedDomain(parent.domain, iotlb));
     const rc = this.objects.reserve(hwpt);
