@@ -221,11 +221,31 @@ export class IommufdModel {
    * @param process the user process whose memory, credentials and counters this fd uses
    * @param firstFd the first fd number handed out for access and fault fds
    */
+  /** `current`: the process issuing the ioctl (the fd's opener, or a forked child: asProcess). */
+  #current: ModelProcess;
+
   constructor(
-    readonly process: ModelProcess = new ModelProcess(),
+    process: ModelProcess = new ModelProcess(),
     firstFd = 1000,
   ) {
+    this.#current = process;
     this.#nextFd = firstFd;
+  }
+
+  /** The calling process (`current`): its memory, credentials and counters. */
+  get process(): ModelProcess {
+    return this.#current;
+  }
+
+  /** Runs `call` with another process as `current` (an ioctl a forked child issues on this fd). */
+  asProcess<T>(process: ModelProcess, call: () => T): T {
+    const saved = this.#current;
+    this.#current = process;
+    try {
+      return call();
+    } finally {
+      this.#current = saved;
+    }
   }
 
   /** The VFIO container ioctls on this fd (vfio_compat.c). */
@@ -1278,16 +1298,23 @@ export class IommufdModel {
     return { errno: 0 };
   }
 
-  /** pages.c:iopt_pages_rw_access */
+  /**
+   * pages.c:iopt_pages_rw_access. From another mm than the pages' (a forked
+   * child mapped them: change_mm), or with the selftest's SLOW_PATH flag,
+   * a one-page access pins the page remotely (iopt_pages_rw_page) and a
+   * longer one reads through a pfn_reader (iopt_pages_rw_slow); a source mm
+   * that is gone sends both to the pfn_reader.
+   */
   #pagesRwAccess(pages: IoPages, startByte: bigint, length: bigint, flags: number): number {
     const write = (flags & MOCK_ACCESS_RW_WRITE) !== 0;
     if (write && !pages.writable) return EPERM;
     const startIndex = Number(startByte / PAGE_SIZE);
     const lastIndex = Number((startByte + length - 1n) / PAGE_SIZE);
-    if (flags & MOCK_ACCESS_RW_SLOW_PATH) {
-      if (startIndex === lastIndex) {
+    const changeMm = pages.process !== this.process || (flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0;
+    if (changeMm) {
+      if (startIndex === lastIndex && !pages.process.exited) {
         // iopt_pages_rw_page: pin_user_pages_remote with FOLL_WRITE only for a write
-        const page = this.process.memory.pageAt(pages.addressOf(startIndex));
+        const page = pages.process.memory.pageAt(pages.addressOf(startIndex));
         if (!page || (write ? !page.writable : !page.readable)) return EFAULT;
         return 0;
       }

@@ -34,14 +34,17 @@ const FIRST_FD = 10_000;
 
 export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
   readonly files = new Map<number, ModelFile>();
-  #nextFd = FIRST_FD;
+  #nextFd: number;
   /** The /dev/iommu ioctl table (a test may change one rule). */
   iommufdTable: IommufdIoctlTable = IOMMUFD_IOCTL_TABLE;
 
   constructor(
     readonly process: ModelProcess = new ModelProcess(),
     readonly platform: ModelPlatform = {},
-  ) {}
+    firstFd = FIRST_FD,
+  ) {
+    this.#nextFd = firstFd;
+  }
 
   #install(file: ModelFile): number {
     const fd = this.#nextFd++;
@@ -80,6 +83,13 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
   }
 
   // ------------------------------------------------------------ ioctl
+
+  /** ioctl(2) issued by another process than the fd's opener (a forked child holding the same file). */
+  ioctlAs(process: ModelProcess, fd: number, request: number, arg: IoctlArgument): number {
+    const f = this.files.get(fd);
+    if (f?.kind !== 'iommufd') throw new ModelCannotAnswer('an ioctl from a forked child on other than /dev/iommu');
+    return f.ctx.asProcess(process, () => this.ioctl(fd, request, arg));
+  }
 
   ioctl(fd: number, request: number, arg: IoctlArgument): number {
     const f = this.files.get(fd);

@@ -5,13 +5,14 @@ import { lockstepStats } from '../../lib/lockstep/index.ts';
 
 /** Registers before/after hooks in the calling describe() that leave the run's lockstep stats as they were. */
 export function preserveLockstepStats(): void {
-  let saved: { mode: string; ops: string };
+  let saved: { mode: string; ops: string; reasons: string };
   before(() => {
-    saved = { mode: lockstepStats().mode, ops: JSON.stringify(lockstepStats().ops) };
+    saved = { mode: lockstepStats().mode, ops: JSON.stringify(lockstepStats().ops), reasons: JSON.stringify(lockstepStats().reasons) };
   });
   after(() => {
     lockstepStats().mode = saved.mode;
     lockstepStats().ops = JSON.parse(saved.ops);
+    lockstepStats().reasons = JSON.parse(saved.reasons);
     lockstepStats().kernelNs = 0;
     lockstepStats().modelNs = 0;
   });

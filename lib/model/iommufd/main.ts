@@ -134,6 +134,8 @@ export interface IoctlShape {
   readonly fdIn: readonly { offset: number; size: number }[];
   readonly fdOut: readonly { offset: number; size: number }[];
   readonly accounting: boolean;
+  /** For a struct with a union (iommu_test_cmd), the member this call uses. */
+  readonly member?: string;
 }
 
 const noFds: readonly { offset: number; size: number }[] = Object.freeze([]);
@@ -160,6 +162,7 @@ export function iommufdIoctlShape(request: number, bytes: Uint8Array | null, tab
     fdIn: testOp?.idIsAccessFd ? [{ offset: L.offsetOf('id'), size: 4 }] : noFds,
     fdOut: testOp?.fdOut ? [{ offset: L.offsetOf(testOp.fdOut as never), size: 4 }] : noFds,
     accounting: !!testOp?.accounting,
+    ...(testOp?.member ? { member: testOp.member } : {}),
   };
 }
 
