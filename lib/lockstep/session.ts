@@ -469,7 +469,11 @@ export class LockstepProcess implements LockstepHost {
   /** VmPin and VmLck, as /proc/self/status shows them, against the model's counters. */
   accountingDifferences(): FieldDifference[] {
     const out: FieldDifference[] = [];
+    const t = process.hrtime.bigint();
     const now = this.#readAccounting();
+    const stats = lockstepStats();
+    stats.accountingReads = (stats.accountingReads ?? 0) + 1;
+    stats.accountingNs = (stats.accountingNs ?? 0) + Number(process.hrtime.bigint() - t);
     const pin = now.pin - this.#basePin;
     const lck = now.lck - this.#baseLck;
     if (pin !== this.model.mmPinnedVm) out.push({ path: 'VmPin (pages, since the session began)', kernel: pin, model: this.model.mmPinnedVm });

@@ -16,6 +16,9 @@ export interface LockstepStats {
   /** Time spent in kernel calls and in model calls of checked operations, in ns. */
   kernelNs: number;
   modelNs: number;
+  /** Reads of VmPin/VmLck after a call that can pin or unpin, and the time they took, in ns. */
+  accountingReads?: number;
+  accountingNs?: number;
   /** The closing line for a run (null when no operation went through lockstep). */
   describe(): string | null;
 }
@@ -54,6 +57,7 @@ export function describeStats(stats: LockstepStats = lockstepStats()): string | 
   const share = total === 0 ? 100 : (100 * checked) / total;
   const label = stats.mode === 'model' ? 'MODEL ONLY (no kernel: not a conformance result)' : stats.mode;
   const overhead = stats.kernelNs > 0 ? `; model time / kernel time ${((100 * stats.modelNs) / stats.kernelNs).toFixed(1)}%` : '';
+  const accounting = stats.accountingReads ? `; VmPin/VmLck read ${stats.accountingReads} times (${((stats.accountingNs ?? 0) / 1e6).toFixed(0)} ms)` : '';
   return `lockstep (${label}): ${share.toFixed(1)}% of ${total} calls checked against the model` +
-    (unchecked.length > 0 ? ` (unchecked: ${unchecked.join(', ')})` : '') + overhead;
+    (unchecked.length > 0 ? ` (unchecked: ${unchecked.join(', ')})` : '') + overhead + accounting;
 }
