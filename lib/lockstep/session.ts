@@ -461,7 +461,7 @@ export class LockstepProcess implements LockstepHost {
     const diffs = this.accountingDifferences();
     if (diffs.length > 0) {
       const lines = [`lockstep divergence in ${what}`, ...diffs.map((d) => `  ${d.path}  kernel ${show(d.kernel)}  model ${show(d.model)}`)];
-      lines.push('  operations that led here (oldest first):', ...this.#history.slice(-15).map((h) => `    ${h.call}${h.args ? ` ${h.args}` : ''} -> kernel ${showRet(h.kernel)}${h.model !== undefined ? ` | model ${showRet(h.model)}` : ''}`));
+      lines.push('  operations that led here (oldest first):', ...this.#history.slice(-15).map((h) => `    ${h.call}${h.args ? ` ${h.args()}` : ''} -> kernel ${showRet(h.kernel)}${h.model !== undefined ? ` | model ${showRet(h.model)}` : ''}`));
       throw new DivergenceError(what, diffs, lines.join('\n'));
     }
   }

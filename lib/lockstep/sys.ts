@@ -50,20 +50,28 @@ export interface SysHistoryEntry {
   call: string;
   kernel: number;
   model?: number;
-  /** The fields of the argument struct before the call (decoded with the request's layout). */
-  args?: string;
+  /** The fields of the argument struct before the call, decoded with the request's layout only when a report shows them. */
+  args?: () => string;
   injected?: true;
   unchecked?: string;
 }
 
 export class DivergenceError extends Error {
   override name = 'DivergenceError';
+  // Not an own property: mocha's JSON reporter copies an error's own
+  // properties into results.json, and the values are bigints.
+  readonly #diffs: FieldDifference[];
   constructor(
     readonly op: string,
-    readonly diffs: FieldDifference[],
+    diffs: FieldDifference[],
     readonly report: string,
   ) {
     super(report);
+    this.#diffs = diffs;
+  }
+
+  get diffs(): FieldDifference[] {
+    return this.#diffs;
   }
 }
 
@@ -257,13 +265,13 @@ export class LockstepSys implements SysCore {
 
     if (injected && ret < 0) {
       host.countUnchecked(name, 'failed by fault injection');
-      host.record({ call, kernel: ret, args: args(), injected: true, unchecked: 'failed by fault injection' });
+      host.record({ call, kernel: ret, args, injected: true, unchecked: 'failed by fault injection' });
       this.#checkAccounting(call);
       return ret;
     }
     if (mfd === undefined || desynced !== undefined) {
       const reason = desynced ?? 'an fd the model did not open';
-      host.record({ call, kernel: ret, args: args(), unchecked: reason });
+      host.record({ call, kernel: ret, args, unchecked: reason });
       if (desynced === undefined) throw host.notListed(call, reason, `fd ${fd} was not opened through lockstep`);
       host.countUnchecked(name, reason);
       return ret;
@@ -286,7 +294,7 @@ export class LockstepSys implements SysCore {
       mret = child ? host.modelSys.ioctlAs(child, mfd, request, marg) : host.modelSys.ioctl(mfd, request, marg);
     } catch (e) {
       if (!(e instanceof ModelCannotAnswer)) throw e;
-      host.record({ call, kernel: ret, args: args(), unchecked: e.reason });
+      host.record({ call, kernel: ret, args, unchecked: e.reason });
       if (!isListedReason(e.reason)) throw host.notListed(call, e.reason, e.message);
       host.countUnchecked(name, e.reason);
       return ret;
@@ -294,7 +302,7 @@ export class LockstepSys implements SysCore {
       if (absorbed && mfile?.kind === 'iommufd') mfile.ctx.absorbedFault = null;
     }
     const modelNs = Number(process.hrtime.bigint() - t1);
-    host.record({ call, kernel: ret, model: mret, args: args(), ...(injected ? { injected: true as const } : {}) });
+    host.record({ call, kernel: ret, model: mret, args, ...(injected ? { injected: true as const } : {}) });
 
     const diffs: FieldDifference[] = [];
     const returnsFd = host.modelSys.returnsFd(mfd, request);
@@ -390,11 +398,11 @@ export class LockstepSys implements SysCore {
     const history = this.host.history();
     const last = history[history.length - 1];
     return [
-      `lockstep divergence in ${call}${last?.args ? ` with ${last.args}` : ''}`,
+      `lockstep divergence in ${call}${last?.args ? ` with ${last.args()}` : ''}`,
       `  ${'field'.padEnd(width)}  kernel                 model`,
       ...diffs.map((d) => `  ${d.path.padEnd(width)}  ${show(d.kernel).padEnd(22)} ${show(d.model)}`),
       '  operations that led here (oldest first):',
-      ...history.slice(0, -1).slice(-15).map((h) => `    ${h.call}${h.args ? ` ${h.args}` : ''} -> kernel ${showRet(h.kernel)}${h.injected ? ' [fault injected]' : ''}${h.model !== undefined ? ` | model ${showRet(h.model)}` : ''}${h.unchecked ? ` [unchecked: ${h.unchecked}]` : ''}`),
+      ...history.slice(0, -1).slice(-15).map((h) => `    ${h.call}${h.args ? ` ${h.args()}` : ''} -> kernel ${showRet(h.kernel)}${h.injected ? ' [fault injected]' : ''}${h.model !== undefined ? ` | model ${showRet(h.model)}` : ''}${h.unchecked ? ` [unchecked: ${h.unchecked}]` : ''}`),
     ].join('\n');
   }
 }
