@@ -140,30 +140,43 @@ export interface IoctlShape {
 
 const noFds: readonly { offset: number; size: number }[] = Object.freeze([]);
 
+const shapeCache = new WeakMap<IommufdIoctlTable, Map<number, IoctlShape>>();
+
 /** The shape of `request` on /dev/iommu, with the argument's bytes as the caller passed them. */
 export function iommufdIoctlShape(request: number, bytes: Uint8Array | null, table: IommufdIoctlTable = IOMMUFD_IOCTL_TABLE): IoctlShape {
   const nr = _IOC_NR(request);
   const op = nr >= U.IOMMUFD_CMD_BASE ? table.lookup(request) : undefined;
+  // One shape per request (per IOMMU_TEST_CMD op), made once.
+  const testOpNr = op?.request === U.IOMMU_TEST_CMD && bytes && bytes.length >= 8 ? new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(4, true) : -1;
+  let byKey = shapeCache.get(table);
+  if (!byKey) shapeCache.set(table, (byKey = new Map()));
+  const key = op?.request === U.IOMMU_TEST_CMD ? -1 - testOpNr : request >>> 0;
+  let shape = byKey.get(key);
+  if (!shape) byKey.set(key, (shape = makeShape(request, op, testOpNr)));
+  return shape;
+}
+
+function makeShape(request: number, op: IommufdIoctlOp | undefined, testOpNr: number): IoctlShape {
   if (!op) {
     const name = VFIO_NAMES.get(request) ?? `ioctl 0x${(request >>> 0).toString(16)}`;
     const layout = request === U.VFIO_IOMMU_MAP_DMA ? U.vfio_iommu_type1_dma_map : request === U.VFIO_IOMMU_UNMAP_DMA ? U.vfio_iommu_type1_dma_unmap : request === U.VFIO_IOMMU_GET_INFO ? U.vfio_iommu_type1_info : null;
     const accounting = request === U.VFIO_IOMMU_MAP_DMA || request === U.VFIO_IOMMU_UNMAP_DMA || request === U.VFIO_SET_IOMMU;
-    return { name, layout, fdIn: noFds, fdOut: noFds, accounting };
+    return Object.freeze({ name, layout, fdIn: noFds, fdOut: noFds, accounting });
   }
   if (op.request !== U.IOMMU_TEST_CMD) {
     const fdOut = (op.fdOut ?? []).map((f) => ({ offset: op.layout.offsetOf(f as never), size: 4 }));
-    return { name: op.name, layout: op.layout, fdIn: noFds, fdOut, accounting: !!op.accounting };
+    return Object.freeze({ name: op.name, layout: op.layout, fdIn: noFds, fdOut, accounting: !!op.accounting });
   }
-  const testOp = bytes && bytes.length >= 8 ? TEST_OPS.get(new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(4, true)) : undefined;
+  const testOp = TEST_OPS.get(testOpNr);
   const L = U.iommu_test_cmd;
-  return {
+  return Object.freeze({
     name: testOp ? `IOMMU_TEST_OP_${testOp.name}` : op.name,
     layout: L,
     fdIn: testOp?.idIsAccessFd ? [{ offset: L.offsetOf('id'), size: 4 }] : noFds,
     fdOut: testOp?.fdOut ? [{ offset: L.offsetOf(testOp.fdOut as never), size: 4 }] : noFds,
     accounting: !!testOp?.accounting,
     ...(testOp?.member ? { member: testOp.member } : {}),
-  };
+  });
 }
 
 const VFIO_NAMES = new Map<number, string>([
