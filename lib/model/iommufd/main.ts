@@ -4,7 +4,6 @@
 // outside the table go to the VFIO compat (vfio_compat.c).
 import * as U from '../../uapi/index.ts';
 import type { AnyStructLayout } from '../../uapi/layout.ts';
-import { _IOC_NR } from '../../uapi/ioctl.ts';
 import { E2BIG, EFAULT, EINVAL, ENOTTY } from '../errno.ts';
 import type { IommufdModel } from '../iommufd.ts';
 import type { IoctlArgument, UserAccess } from '../uaccess.ts';
@@ -36,6 +35,11 @@ function row(op: U.IoctlOp, execute: (ucmd: Ucmd) => number, extra: { accounting
   return Object.freeze({ name: op.ioctl, request: op.request, layout: op.struct, size: op.struct.sizeof, minSize: op.minSize, execute, ...extra });
 }
 
+// Read once: a module namespace's members are getters in the bundles, and these are read on every call.
+const IOMMUFD_CMD_BASE = U.IOMMUFD_CMD_BASE;
+const IOMMU_TEST_CMD = U.IOMMU_TEST_CMD;
+const nrOf = (request: number): number => request & 0xff; // _IOC_NR
+
 const OPS = Object.fromEntries(U.IOMMUFD_IOCTL_OPS.map((op) => [op.ioctl, op])) as Record<(typeof U.IOMMUFD_IOCTL_OPS)[number]['ioctl'], U.IoctlOp>;
 
 /** iommufd_ioctl_ops[] of 6.12 with CONFIG_IOMMUFD_TEST, in main.c's order. */
@@ -58,22 +62,22 @@ export const IOMMUFD_IOCTLS: readonly IommufdIoctlOp[] = Object.freeze([
   row(U.IOMMU_TEST_CMD_OP, iommufdTest),
 ]);
 
-/** The table indexed as the kernel indexes it: _IOC_NR(cmd) - IOMMUFD_CMD_BASE. */
+/** The table indexed as the kernel indexes it: nrOf(cmd) - IOMMUFD_CMD_BASE. */
 export class IommufdIoctlTable {
   readonly #byNr: (IommufdIoctlOp | undefined)[] = [];
   constructor(readonly ops: readonly IommufdIoctlOp[] = IOMMUFD_IOCTLS) {
-    for (const op of ops) this.#byNr[_IOC_NR(op.request) - U.IOMMUFD_CMD_BASE] = op;
+    for (const op of ops) this.#byNr[nrOf(op.request) - IOMMUFD_CMD_BASE] = op;
   }
   /** ARRAY_SIZE(iommufd_ioctl_ops) */
   get length(): number {
     return this.#byNr.length;
   }
   slot(nr: number): IommufdIoctlOp | undefined {
-    return this.#byNr[nr - U.IOMMUFD_CMD_BASE];
+    return this.#byNr[nr - IOMMUFD_CMD_BASE];
   }
   /** The row that answers `request`, if any (the number must match the row's exactly). */
   lookup(request: number): IommufdIoctlOp | undefined {
-    const op = this.slot(_IOC_NR(request));
+    const op = this.slot(nrOf(request));
     return op && op.request === request >>> 0 ? op : undefined;
   }
   /** A copy with one row replaced (tests: a model with one rule changed). */
@@ -113,8 +117,8 @@ export function iommufdFopsIoctl(
   user: UserAccess,
   table: IommufdIoctlTable = IOMMUFD_IOCTL_TABLE,
 ): number {
-  const nr = _IOC_NR(request);
-  if (nr < U.IOMMUFD_CMD_BASE || nr - U.IOMMUFD_CMD_BASE >= table.length) return iommufdVfioIoctl(ctx, request, arg);
+  const nr = nrOf(request);
+  if (nr < IOMMUFD_CMD_BASE || nr - IOMMUFD_CMD_BASE >= table.length) return iommufdVfioIoctl(ctx, request, arg);
   // get_user(ucmd.user_size, (u32 __user *)ucmd.ubuffer)
   const userSize = arg.u32(0);
   if (userSize === null) return -EFAULT;
@@ -144,13 +148,13 @@ const shapeCache = new WeakMap<IommufdIoctlTable, Map<number, IoctlShape>>();
 
 /** The shape of `request` on /dev/iommu, with the argument's bytes as the caller passed them. */
 export function iommufdIoctlShape(request: number, bytes: Uint8Array | null, table: IommufdIoctlTable = IOMMUFD_IOCTL_TABLE): IoctlShape {
-  const nr = _IOC_NR(request);
-  const op = nr >= U.IOMMUFD_CMD_BASE ? table.lookup(request) : undefined;
+  const nr = nrOf(request);
+  const op = nr >= IOMMUFD_CMD_BASE ? table.lookup(request) : undefined;
   // One shape per request (per IOMMU_TEST_CMD op), made once.
-  const testOpNr = op?.request === U.IOMMU_TEST_CMD && bytes && bytes.length >= 8 ? new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(4, true) : -1;
+  const testOpNr = op?.request === IOMMU_TEST_CMD && bytes && bytes.length >= 8 ? new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(4, true) : -1;
   let byKey = shapeCache.get(table);
   if (!byKey) shapeCache.set(table, (byKey = new Map()));
-  const key = op?.request === U.IOMMU_TEST_CMD ? -1 - testOpNr : request >>> 0;
+  const key = op?.request === IOMMU_TEST_CMD ? -1 - testOpNr : request >>> 0;
   let shape = byKey.get(key);
   if (!shape) byKey.set(key, (shape = makeShape(request, op, testOpNr)));
   return shape;
@@ -163,7 +167,7 @@ function makeShape(request: number, op: IommufdIoctlOp | undefined, testOpNr: nu
     const accounting = request === U.VFIO_IOMMU_MAP_DMA || request === U.VFIO_IOMMU_UNMAP_DMA || request === U.VFIO_SET_IOMMU;
     return Object.freeze({ name, layout, fdIn: noFds, fdOut: noFds, accounting });
   }
-  if (op.request !== U.IOMMU_TEST_CMD) {
+  if (op.request !== IOMMU_TEST_CMD) {
     const fdOut = (op.fdOut ?? []).map((f) => ({ offset: op.layout.offsetOf(f as never), size: 4 }));
     return Object.freeze({ name: op.name, layout: op.layout, fdIn: noFds, fdOut, accounting: !!op.accounting });
   }
