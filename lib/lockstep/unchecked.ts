@@ -9,10 +9,6 @@ export const UNCHECKED_REASONS: ReadonlyMap<string, string> = new Map([
     'the model cannot know which allocation failed; the kernel must be as if the call was not made, which the ' +
       'accounting check right after it and the whole-state comparison after the run (state.ts) check',
   ],
-  [
-    'IOMMU_TEST_OP_TRIGGER_IOPF (fault delivery is not modelled)',
-    'page faults are delivered through the fault fd, whose reads the model does not follow',
-  ],
   ['VFIO device ioctls (vfio-pci is not modelled)', 'a real PCI device\'s regions, IRQs and resets are the hardware\'s, not the uAPI\'s'],
   [
     'hugetlb buffer under 1 MiB mock IOPTEs',

@@ -1386,6 +1386,18 @@ export class IommufdModel {
     return { errno: 0, nrDirty: count };
   }
 
+  /**
+   * selftest.c:iommufd_test_trigger_iopf: a page fault reported for a mock
+   * device (iommu_report_device_fault). The result is the device lookup's;
+   * what the fault fd then delivers is read() from it, not an ioctl.
+   */
+  testTriggerIopf(args: { devId: number; pasid?: number; grpid?: number; perm?: number; addr?: U64 }): Errno {
+    const idev = this.objects.get<DeviceObject>(u32(args.devId), 'device');
+    if (!idev) return { errno: ENOENT };
+    if (!idev.mock) return { errno: EINVAL };
+    return { errno: 0 };
+  }
+
   /** selftest.c:iommufd_test_md_check_iotlb */
   testCheckIotlb(args: { hwptId: number; iotlbId: number; iotlb: number }): Errno {
     const hwpt = this.objects.get<HwptNestedObject>(u32(args.hwptId), 'hwpt_nested');

@@ -157,16 +157,23 @@ export const TEST_OPS: ReadonlyMap<number, TestOp> = new Map<number, TestOp>([
       return iommufdUcmdRespond(u);
     },
   }],
+  [U.IOMMU_TEST_OP_TRIGGER_IOPF, {
+    name: 'TRIGGER_IOPF',
+    member: 'trigger_iopf',
+    execute: (u) => ret(u.ctx.testTriggerIopf({
+      devId: field(u, 'trigger_iopf.dev_id'),
+      pasid: field(u, 'trigger_iopf.pasid'),
+      grpid: field(u, 'trigger_iopf.grpid'),
+      perm: field(u, 'trigger_iopf.perm'),
+      addr: field<bigint>(u, 'trigger_iopf.addr'),
+    }).errno),
+  }],
 ]);
 
 /** selftest.c:iommufd_test */
 export function iommufdTest(ucmd: Ucmd): number {
   const op = TEST_OPS.get(field(ucmd, 'op'));
-  if (!op) {
-    if (field(ucmd, 'op') === U.IOMMU_TEST_OP_TRIGGER_IOPF) throw new ModelCannotAnswer('IOMMU_TEST_OP_TRIGGER_IOPF (fault delivery is not modelled)');
-    return -EOPNOTSUPP;
-  }
-  return op.execute(ucmd);
+  return op ? op.execute(ucmd) : -EOPNOTSUPP;
 }
 
 /**
