@@ -125,6 +125,8 @@ export function bufferDifferences(layout: AnyStructLayout | null, kernel: Uint8A
 export class LockstepSys implements SysCore {
   /** Buffers passed to addressOf since the last ioctl: the user memory the next call's struct may point to. */
   #pending: { address: bigint; view: Uint8Array }[] = [];
+  /** The last buffers passed to addressOf, also before the last ioctl (a pointer reused by a later call). */
+  #recent: { address: bigint; view: Uint8Array }[] = [];
 
   constructor(
     readonly host: LockstepHost,
@@ -137,8 +139,11 @@ export class LockstepSys implements SysCore {
 
   addressOf(view: ArrayBufferView): bigint {
     const address = this.kernel.addressOf(view);
+    const entry = { address, view: new Uint8Array(view.buffer, view.byteOffset, view.byteLength) };
     if (this.#pending.length >= 16) this.#pending.shift();
-    this.#pending.push({ address, view: new Uint8Array(view.buffer, view.byteOffset, view.byteLength) });
+    this.#pending.push(entry);
+    if (this.#recent.length >= 64) this.#recent.shift();
+    this.#recent.push(entry);
     return address;
   }
 
@@ -334,7 +339,16 @@ export class LockstepSys implements SysCore {
     return ret;
   }
 
+  /** The caller's bytes at an address: a buffer recently handed to addressOf, or a session mapping. */
   #mappingBytes(address: bigint, length: number): Uint8Array | null {
+    const end = address + BigInt(length);
+    for (let i = this.#recent.length - 1; i >= 0; i--) {
+      const r = this.#recent[i]!;
+      if (address >= r.address && end <= r.address + BigInt(r.view.length) && r.view.buffer.byteLength > 0) {
+        const off = Number(address - r.address);
+        return r.view.subarray(off, off + length);
+      }
+    }
     for (const m of this.host.mappings) {
       if (address >= m.address && address + BigInt(length) <= m.address + BigInt(m.length) && m.buffer.byteLength > 0) {
         const off = Number(address - m.address);
