@@ -193,8 +193,10 @@ export class LockstepSys implements SysCore {
     const desynced = host.desynced.get(fd);
     host.desynced.delete(fd);
     host.fdMap.delete(fd);
-    if (!host.checking || mfd === undefined) {
-      if (host.checking) host.countUnchecked('close', desynced ?? 'close of an fd the model did not open');
+    if (!host.checking) return ret;
+    if (mfd === undefined) {
+      if (desynced === undefined) throw host.notListed(`close(${fd})`, 'an fd the model did not open', `fd ${fd} was not opened through lockstep`);
+      host.countUnchecked('close', desynced);
       return ret;
     }
     // A file's ->release cannot fail: close runs on the model whatever the kernel said (fault injection included).
