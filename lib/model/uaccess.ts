@@ -24,7 +24,7 @@ export class ModelCannotAnswer extends Error {
     readonly reason: string,
     detail = reason,
   ) {
-    super(detail);
+    super(detail === reason ? reason : `${reason}: ${detail}`);
   }
 }
 
