@@ -146,6 +146,7 @@ export class LockstepProcess implements LockstepHost {
   readonly desynced = new Map<number, string>();
   /** Live mappings made through this session: their bytes are the user memory the model reads. */
   readonly mappings = new Set<Mapping>();
+  readonly userBuffers: LockstepHost['userBuffers'] = { pending: [], recent: [] };
   readonly #history: SysHistoryEntry[] = [];
   #basePin = 0n;
   #baseLck = 0n;

@@ -25,6 +25,11 @@ interface Snapshot {
   model: Uint8Array;
 }
 
+export interface UserBuffer {
+  address: bigint;
+  view: Uint8Array;
+}
+
 /** What the lockstep sys needs of the process it belongs to (LockstepProcess). */
 export interface LockstepHost {
   readonly checking: boolean;
@@ -35,6 +40,12 @@ export interface LockstepHost {
   readonly desynced: Map<number, string>;
   /** Live mappings made through the session (their bytes are the process's memory). */
   readonly mappings: Set<Mapping>;
+  /**
+   * Buffers handed to addressOf (by any of the session's system-call layers):
+   * `pending` since the last ioctl, the user memory the next call's struct may
+   * point to; `recent` the last ones also before it (a pointer reused later).
+   */
+  readonly userBuffers: { pending: UserBuffer[]; recent: UserBuffer[] };
   /** Whether the watched fault injector's site fired during `run`. */
   injectedDuring<T>(run: () => T): { result: T; injected: boolean };
   record(entry: SysHistoryEntry): void;
@@ -123,10 +134,6 @@ export function bufferDifferences(layout: AnyStructLayout | null, kernel: Uint8A
 }
 
 export class LockstepSys implements SysCore {
-  /** Buffers passed to addressOf since the last ioctl: the user memory the next call's struct may point to. */
-  #pending: { address: bigint; view: Uint8Array }[] = [];
-  /** The last buffers passed to addressOf, also before the last ioctl (a pointer reused by a later call). */
-  #recent: { address: bigint; view: Uint8Array }[] = [];
 
   constructor(
     readonly host: LockstepHost,
@@ -140,10 +147,11 @@ export class LockstepSys implements SysCore {
   addressOf(view: ArrayBufferView): bigint {
     const address = this.kernel.addressOf(view);
     const entry = { address, view: new Uint8Array(view.buffer, view.byteOffset, view.byteLength) };
-    if (this.#pending.length >= 16) this.#pending.shift();
-    this.#pending.push(entry);
-    if (this.#recent.length >= 64) this.#recent.shift();
-    this.#recent.push(entry);
+    const { pending, recent } = this.host.userBuffers;
+    if (pending.length >= 16) pending.shift();
+    pending.push(entry);
+    if (recent.length >= 64) recent.shift();
+    recent.push(entry);
     return address;
   }
 
@@ -242,8 +250,7 @@ export class LockstepSys implements SysCore {
 
   #ioctl(fd: number, request: number, arg: IoctlArg, kernelCall: () => number, child: ModelProcess | null): number {
     const host = this.host;
-    const pending = this.#pending;
-    this.#pending = [];
+    const pending = this.host.userBuffers.pending.splice(0);
     if (!host.checking) return kernelCall();
     const mfd = host.fdMap.get(fd);
     const desynced = host.desynced.get(fd);
@@ -344,8 +351,9 @@ export class LockstepSys implements SysCore {
   /** The caller's bytes at an address: a buffer recently handed to addressOf, or a session mapping. */
   #mappingBytes(address: bigint, length: number): Uint8Array | null {
     const end = address + BigInt(length);
-    for (let i = this.#recent.length - 1; i >= 0; i--) {
-      const r = this.#recent[i]!;
+    const recent = this.host.userBuffers.recent;
+    for (let i = recent.length - 1; i >= 0; i--) {
+      const r = recent[i]!;
       if (address >= r.address && end <= r.address + BigInt(r.view.length) && r.view.buffer.byteLength > 0) {
         const off = Number(address - r.address);
         return r.view.subarray(off, off + length);
