@@ -17,6 +17,7 @@ import type { IommufdModel } from '../model/iommufd.ts';
 import { ModelProcess, PROT_READ, PROT_WRITE } from '../model/process.ts';
 import { ModelSyscalls, type ModelPlatform } from '../model/syscalls.ts';
 import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, coreSys, MAP_SHARED, RLIMIT_MEMLOCK, sys, type IoctlArg, type Mapping, type SysCore } from '../sys/index.ts';
+import { pagemapReader } from '../sys/pagemap.ts';
 import { pinnedAndLockedPages } from '../sys/proc-status.ts';
 import { show, type FieldDifference } from './compare.ts';
 import { countOp, lockstepStats } from './stats.ts';
@@ -180,6 +181,8 @@ export class LockstepProcess implements LockstepHost {
       }
       const lim = sys().getrlimit(RLIMIT_MEMLOCK);
       if (typeof lim !== 'number') this.model.memlockLimit = lim.cur;
+      // Physical addresses, where the process may read them (root): they decide 1 MiB mock IOPTEs.
+      if (!opts.kernel) this.model.memory.physicalAddress = pagemapReader();
     }
   }
 

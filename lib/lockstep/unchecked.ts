@@ -12,7 +12,8 @@ export const UNCHECKED_REASONS: ReadonlyMap<string, string> = new Map([
   ['VFIO device ioctls (vfio-pci is not modelled)', 'a real PCI device\'s regions, IRQs and resets are the hardware\'s, not the uAPI\'s'],
   [
     'hugetlb buffer under 1 MiB mock IOPTEs',
-    'which huge pages are physically contiguous decides the mock domain\'s IOPTE sizes; the model does not know it',
+    'which pages are physically contiguous decides where a HUGE_IOVA mock domain uses 1 MiB IOPTEs, and ' +
+      'so how dirty bits spread; the model reads it from /proc/self/pagemap, which shows PFNs to root only',
   ],
 ]);
 

@@ -28,6 +28,7 @@ import {
 import { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE, IoPageTable, type AccessLike, type Area } from './io-pagetable.ts';
 import {
   HardwareDomain,
+  MOCK_HUGE_PAGE_SIZE,
   MOCK_IO_PAGE_SIZE,
   MockDevice,
   MockDomain,
@@ -973,11 +974,23 @@ export class IommufdModel {
       let at = step.cur;
       do {
         const chunk = at / MOCK_IO_PAGE_SIZE;
-        if (domain.entryAt(chunk) && domain.dirty.has(chunk)) {
-          if (!(flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR)) domain.dirty.delete(chunk);
-          record(at, MOCK_IO_PAGE_SIZE);
+        if (!domain.entryAt(chunk)) {
+          at += MOCK_IO_PAGE_SIZE;
+          continue;
         }
-        at += MOCK_IO_PAGE_SIZE;
+        // A MOCK_PFN_HUGE_IOVA entry: mock_test_and_clear_dirty over its whole 1 MiB IOPTE, recorded from `at`.
+        const huge = domain.hugeAt(at);
+        if (huge === null) throw new HugeIoptesUnknown();
+        const pgsize = huge ? MOCK_HUGE_PAGE_SIZE : MOCK_IO_PAGE_SIZE;
+        const head = at - (at % pgsize);
+        let dirty = false;
+        for (let c = head / MOCK_IO_PAGE_SIZE; c < (head + pgsize) / MOCK_IO_PAGE_SIZE; c++) {
+          if (!domain.dirty.has(c) || !domain.entryAt(c)) continue;
+          dirty = true;
+          if (!(flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR)) domain.dirty.delete(c);
+        }
+        if (dirty) record(at, pgsize);
+        at += pgsize;
       } while (at < stop);
     }
     return { errno: 0 };
@@ -1405,6 +1418,14 @@ export class IommufdModel {
     const id = u32(args.iotlbId);
     if (id > MOCK_NESTED_DOMAIN_IOTLB_ID_MAX || hwpt.domain.iotlb[id] !== u32(args.iotlb)) return { errno: EINVAL };
     return { errno: 0 };
+  }
+}
+
+/** A HUGE_IOVA mock domain over memory whose physical layout the model was not told (UserMemory.physicalAddress). */
+export class HugeIoptesUnknown extends Error {
+  override name = 'HugeIoptesUnknown';
+  constructor() {
+    super('the mock domain may use 1 MiB IOPTEs here, but the physical addresses of the pages are not known');
   }
 }
 

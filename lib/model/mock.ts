@@ -9,10 +9,10 @@
 // unmap), so an entry is looked up through the IOAS. Only the dirty bits
 // (MOCK_PFN_DIRTY_IOVA) are domain state, kept per chunk index.
 //
-// Limitation: the model treats user memory as never physically contiguous
-// across pages, so a HUGE_IOVA domain never gets 1 MiB IOPTEs
-// (MOCK_PFN_HUGE_IOVA). With THP- or hugetlb-backed buffers the kernel may
-// use them, which changes dirty reporting granularity.
+// A HUGE_IOVA domain gets 1 MiB IOPTEs (MOCK_PFN_HUGE_IOVA) where user
+// memory is physically contiguous (hugeAt): the model asks the platform for
+// physical addresses (UserMemory.physicalAddress: /proc/self/pagemap as
+// root); without them it cannot say where they are.
 import { IOMMU_READ, IOMMU_WRITE, type IoPageTable, type IommuDomainLike } from './io-pagetable.ts';
 import { EINVAL } from './errno.ts';
 import { PAGE_SIZE } from './process.ts';
@@ -82,6 +82,35 @@ export class MockDomain implements IommuDomainLike {
     const pageId = area.pages.pinned.get(Number(byte / PAGE_SIZE));
     if (pageId === undefined) return null;
     return { pageId, offset: byte % PAGE_SIZE };
+  }
+
+  /**
+   * Whether the entry of the chunk at `iova` carries MOCK_PFN_HUGE_IOVA: the
+   * area was filled into this domain by batch_to_domain → iommu_map of each
+   * physically contiguous run, and iommu_pgsize gives a 1 MiB IOPTE to every
+   * 1 MiB-aligned IOVA block wholly inside a run whose IOVA and physical
+   * address agree modulo 1 MiB. null when the physical addresses are not
+   * known (then the model cannot say).
+   */
+  hugeAt(iova: bigint): boolean | null {
+    if (!(this.pgsizeBitmap & MOCK_HUGE_PAGE_SIZE) || !this.iopt) return false;
+    const head = iova - (iova % MOCK_HUGE_PAGE_SIZE);
+    const last = head + MOCK_HUGE_PAGE_SIZE - 1n;
+    const area = this.iopt.areas.iterFirst(iova, iova);
+    if (!area || area.start > head || area.last < last) return false;
+    const memory = area.pages.process.memory;
+    const phys = memory.physicalAddress;
+    if (!phys) return null;
+    const uaddr = area.pages.uptr + area.startByteOf(head);
+    const base = phys(uaddr - (uaddr % PAGE_SIZE));
+    if (base === null) return null;
+    if ((base + (uaddr % PAGE_SIZE)) % MOCK_HUGE_PAGE_SIZE !== 0n) return false;
+    for (let off = PAGE_SIZE; off < MOCK_HUGE_PAGE_SIZE + (uaddr % PAGE_SIZE); off += PAGE_SIZE) {
+      const p = phys(uaddr - (uaddr % PAGE_SIZE) + off);
+      if (p === null) return null;
+      if (p !== base + off) return false;
+    }
+    return true;
   }
 
   /** mock_domain_unmap_pages: xa_erase drops the entries, dirty bits included. */

@@ -30,6 +30,12 @@ export interface UserPage {
 /** The process's address space, page by page where it matters. */
 export class UserMemory {
   #mappings: UserMapping[] = [];
+  /**
+   * The physical address behind a user address, where the platform can say
+   * (as root, /proc/self/pagemap): whether pages are physically contiguous
+   * decides the IOPTE sizes of a domain with huge pages. null: not known.
+   */
+  physicalAddress: ((address: bigint) => bigint | null) | null = null;
   /** Page identity by page address; a page gets one on first use (as a fault would allocate it). */
   #pages = new Map<bigint, number>();
   #nextPageId = 1;

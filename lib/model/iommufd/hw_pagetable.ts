@@ -1,5 +1,6 @@
 // The HWPT ioctls (hw_pagetable.c) at the ABI.
 import { EFAULT, EOPNOTSUPP } from '../errno.ts';
+import { HugeIoptesUnknown } from '../iommufd.ts';
 import { ModelCannotAnswer } from '../uaccess.ts';
 import { field, iommufdUcmdRespond, setField, type Ucmd } from './ucmd.ts';
 
@@ -70,14 +71,20 @@ export function iommufdHwptGetDirtyBitmap(ucmd: Ucmd): number {
     if (!(e instanceof ModelCannotAnswer)) throw e;
   }
   const bitmap = user ? user.slice() : new Uint8Array(Number(nbytes));
-  const r = ucmd.ctx.hwptGetDirtyBitmap({
-    hwptId: field(ucmd, 'hwpt_id'),
-    flags: field(ucmd, 'flags'),
-    iova: field<bigint>(ucmd, 'iova'),
-    length,
-    pageSize,
-    bitmap,
-  });
+  let r: { errno: number };
+  try {
+    r = ucmd.ctx.hwptGetDirtyBitmap({
+      hwptId: field(ucmd, 'hwpt_id'),
+      flags: field(ucmd, 'flags'),
+      iova: field<bigint>(ucmd, 'iova'),
+      length,
+      pageSize,
+      bitmap,
+    });
+  } catch (e) {
+    if (e instanceof HugeIoptesUnknown) throw new ModelCannotAnswer('hugetlb buffer under 1 MiB mock IOPTEs', e.message);
+    throw e;
+  }
   if (r.errno) return -r.errno;
   if (!user) {
     if (bitmap.some((b) => b !== 0)) throw new ModelCannotAnswer('dirty bitmap in memory the model was not told about');
