@@ -93,7 +93,8 @@ export class MockDomain implements IommuDomainLike {
    * known (then the model cannot say).
    */
   hugeAt(iova: bigint): boolean | null {
-    if (!(this.pgsizeBitmap & MOCK_HUGE_PAGE_SIZE) || !this.iopt) return false;
+    // batch_to_domain maps small pages only (batch_iommu_map_small) while the IOAS disables large pages.
+    if (!(this.pgsizeBitmap & MOCK_HUGE_PAGE_SIZE) || !this.iopt || this.iopt.disableLargePages) return false;
     const head = iova - (iova % MOCK_HUGE_PAGE_SIZE);
     const last = head + MOCK_HUGE_PAGE_SIZE - 1n;
     const area = this.iopt.areas.iterFirst(iova, iova);
