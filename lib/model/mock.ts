@@ -93,11 +93,24 @@ export class MockDomain implements IommuDomainLike {
    * known (then the model cannot say).
    */
   hugeAt(iova: bigint): boolean | null {
+    const head = iova - (iova % MOCK_HUGE_PAGE_SIZE);
+    let huge = this.#huge.get(head);
+    if (huge === undefined) {
+      const found = this.#hugeAt(head);
+      if (found === null) return null;
+      this.#huge.set(head, (huge = found));
+    }
+    return huge;
+  }
+
+  /** hugeAt's answers by 1 MiB block: the pages behind a mapped block stay pinned, so their layout holds until it is unmapped. */
+  readonly #huge = new Map<bigint, boolean>();
+
+  #hugeAt(head: bigint): boolean | null {
     // batch_to_domain maps small pages only (batch_iommu_map_small) while the IOAS disables large pages.
     if (!(this.pgsizeBitmap & MOCK_HUGE_PAGE_SIZE) || !this.iopt || this.iopt.disableLargePages) return false;
-    const head = iova - (iova % MOCK_HUGE_PAGE_SIZE);
     const last = head + MOCK_HUGE_PAGE_SIZE - 1n;
-    const area = this.iopt.areas.iterFirst(iova, iova);
+    const area = this.iopt.areas.iterFirst(head, last);
     if (!area || area.start > head || area.last < last) return false;
     const memory = area.pages.process.memory;
     const phys = memory.physicalAddress;
@@ -116,6 +129,7 @@ export class MockDomain implements IommuDomainLike {
 
   /** mock_domain_unmap_pages: xa_erase drops the entries, dirty bits included. */
   unmapped(iova: bigint, last: bigint): void {
+    for (const head of [...this.#huge.keys()]) if (head + MOCK_HUGE_PAGE_SIZE - 1n >= iova && head <= last) this.#huge.delete(head);
     if (!this.dirty.size) return;
     const first = iova / MOCK_IO_PAGE_SIZE;
     const lastChunk = last / MOCK_IO_PAGE_SIZE;
