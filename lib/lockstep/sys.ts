@@ -234,18 +234,13 @@ export class LockstepSys implements SysCore {
    * the parent's memory (the fork cases' buffer is MAP_SHARED).
    */
   childIoctl(fd: number, request: number, arg: Uint8Array, child: ModelProcess, run: () => { ret: number; out: Uint8Array } | number): number {
-    let failed: number | null = null;
-    const ret = this.#ioctl(fd, request, arg, () => {
+    // The fork itself is no ioctl: when it fails, nothing ran and nothing is compared.
+    return this.#ioctl(fd, request, arg, () => {
       const r = run();
-      if (typeof r === 'number') {
-        failed = r;
-        return r;
-      }
+      if (typeof r === 'number') throw new Error(`fork failed: ${errnoName(r)}`);
       arg.set(r.out.subarray(0, arg.length));
       return r.ret;
     }, child);
-    if (failed !== null) throw new Error(`fork failed: ${errnoName(failed)}`);
-    return ret;
   }
 
   #ioctl(fd: number, request: number, arg: IoctlArg, kernelCall: () => number, child: ModelProcess | null): number {
