@@ -5,6 +5,8 @@
 // calls always are. And the one kernel fault site whose failure changes a
 // successful result: the auto-domain attach of iommufd_device_auto_get_domain.
 import { expect } from 'chai';
+import { addonBuilt } from '../../lib/sys/addon.ts';
+import { skipBecause } from '../support/skip.ts';
 import { preserveLockstepStats } from '../support/lockstep-stats.ts';
 import { IommuFd } from '../../lib/kernel/index.ts';
 import { DivergenceError, LockstepProcess, lockstepStats, ModelSysCore } from '../../lib/lockstep/index.ts';
@@ -62,6 +64,10 @@ function standIn() {
 
 describe('lockstep under fault injection', () => {
   preserveLockstepStats();
+  // The session reads its limits and capabilities, and addresses, through the addon.
+  before(function () {
+    if (!addonBuilt()) skipBecause(this, 'native addon not built (no C++ compiler at npm ci): npm run build:native');
+  });
 
   it('does not run a call that failed by injection on the model, and counts it', () => {
     const { proc, inj, fd } = standIn();

@@ -5,6 +5,8 @@
 // a call the model cannot answer fails unless its reason is listed; a kernel
 // that pins one page more is caught on the very call.
 import { expect } from 'chai';
+import { addonBuilt } from '../../lib/sys/addon.ts';
+import { skipBecause } from '../support/skip.ts';
 import { preserveLockstepStats } from '../support/lockstep-stats.ts';
 import { IommuFd } from '../../lib/kernel/index.ts';
 import { DivergenceError, describeStats, differences, LockstepProcess, lockstepStats, ModelSysCore, UncheckedCallError } from '../../lib/lockstep/index.ts';
@@ -30,6 +32,10 @@ function withStandInKernel(platform: ModelPlatform = {}, kernelSys?: (s: ModelSy
 
 describe('lockstep', () => {
   preserveLockstepStats();
+  // The session reads its limits and capabilities, and addresses, through the addon.
+  before(function () {
+    if (!addonBuilt()) skipBecause(this, 'native addon not built (no C++ compiler at npm ci): npm run build:native');
+  });
 
   it('compares typed calls byte for byte and pairs the fds a call makes', () => {
     const { fd, proc } = withStandInKernel();

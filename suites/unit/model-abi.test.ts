@@ -6,6 +6,8 @@ import { ModelSysCore } from '../../lib/lockstep/index.ts';
 import { ModelProcess } from '../../lib/model/process.ts';
 import { ModelSyscalls } from '../../lib/model/syscalls.ts';
 import { coreSys } from '../../lib/sys/index.ts';
+import { addonBuilt } from '../../lib/sys/addon.ts';
+import { skipBecause } from '../support/skip.ts';
 import * as U from '../../lib/uapi/index.ts';
 
 const EINVAL = 22;
@@ -22,6 +24,11 @@ function modelFd() {
 }
 
 describe('model ABI (iommufd_fops_ioctl)', () => {
+  // Buffers' addresses come from the addon.
+  before(function () {
+    if (!addonBuilt()) skipBecause(this, 'native addon not built (no C++ compiler at npm ci): npm run build:native');
+  });
+
   it('applies copy_struct_from_user to every ioctl of the table', () => {
     const { ioctl } = modelFd();
     for (const op of U.IOMMUFD_IOCTL_OPS) {
