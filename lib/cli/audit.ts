@@ -11,6 +11,8 @@ import { chromiumMissing, pageProblems, probeAuditPage } from '../audit/browser.
 import { AUDIT_PROFILES, summaryLines, type Audit } from '../audit/report.ts';
 import { AUDIT_RAW_FILE } from '../audit/types.ts';
 import { auditFromFolders, writeAuditReports, type AuditFiles } from '../audit/write.ts';
+import type { KernelFlavour } from '../vm/kernel.ts';
+import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
 
 /** The guest's --grep: the audit suites' titles start with "audit". */
 export const AUDIT_GREP = '^audit';
@@ -23,7 +25,9 @@ export interface AuditCommandOptions {
   knownPath?: string;
   kernel?: string;
   kernelVersion?: KernelSeries;
-  accel: string;
+  kernelSrc?: string;
+  flavour: KernelFlavour;
+  accel: 'auto' | 'kvm' | 'tcg';
   timeoutSeconds: number;
 }
 
@@ -60,6 +64,7 @@ export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
   const root = resolve(o.out);
   const problems: string[] = [];
   let rawDirs = o.rawDirs;
+  let infrastructure = false;
   if (rawDirs.length === 0) {
     removeStaleAuditRaw(root);
     const { runInVm } = await import('../vm/run-vm.ts');
@@ -67,20 +72,23 @@ export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
       // Order matches the report's columns: type1 and compat-device (viommu) before compat-mock (mock).
       profiles: ['viommu', 'mock'],
       out: root,
-      flavour: 'base',
+      flavour: o.flavour,
       kernel: o.kernel,
       kernelVersion: o.kernelVersion,
-      accel: o.accel as 'auto' | 'kvm' | 'tcg',
+      kernelSrc: o.kernelSrc,
+      accel: o.accel,
       timeoutSeconds: o.timeoutSeconds,
       runArgs: ['--grep', AUDIT_GREP],
     });
     for (const oc of outcomes) if (!oc.ok) problems.push(`the ${oc.profile} guest failed: ${oc.reasons.join('; ')}`);
+    infrastructure = vmExitCode(outcomes.map((outcome) => ({ outcome, resultsDir: join(root, outcome.profile) }))) === EXIT_ENVIRONMENT;
     rawDirs = [root];
   }
   const audit = auditFromFolders({ rawDirs, problems, ...(o.knownPath ? { knownPath: o.knownPath } : {}) });
   const files = writeAuditReports(audit, join(root, 'audit'));
   const page = checkAuditPage(audit, files);
   process.stdout.write(`${[...page.lines, ...auditSummary(audit, files)].join('\n')}\n`);
+  if (infrastructure) return EXIT_ENVIRONMENT;
   return audit.verdict.ok && page.failures === 0 ? 0 : 1;
 }
 

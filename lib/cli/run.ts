@@ -6,15 +6,25 @@ import Mocha from 'mocha';
 // Imported, not named by path, so that a bundle (lib/vm/guest-bundle.ts)
 // carries the reporter with the same copy of mocha it was written against.
 import ConformanceReporter from '../report/reporter.cjs';
-import { kernelLogHooks } from '../vm/findings.ts';
+import { findingOf, loadFindings } from '../vm/findings.ts';
+import { kernelLogRootHooks } from '../vm/kernel-log.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 
-export interface RunSuitesOptions {
+/** Which tests of the loaded files run: all, or those matching a pattern and/or named by KTAP name. */
+export interface TestSelection {
+  /** Only tests whose full title matches (mocha's --grep). */
+  grep?: string;
+  /** Only the tests with these KTAP names (FIXTURE.VARIANT.TEST). */
+  tests?: string[];
+}
+
+export interface RunSuitesOptions extends TestSelection {
   /** Test files to run (see testFilesIn). */
   files: string[];
   out?: string;
-  grep?: string;
   bail?: boolean;
+  /** Read the kernel log after every test and fail the test during which a WARN, BUG... appeared. */
+  kernelLog?: boolean;
 }
 
 export function testFilesIn(folder: string): string[] {
@@ -29,23 +39,76 @@ export function testFilesIn(folder: string): string[] {
   return files;
 }
 
+/**
+ * Keeps only the selected tests in the suite tree, and drops suites left
+ * empty (their hooks then do not run either). Returns the KTAP names kept.
+ * Selecting by pruning rather than by mocha's grep also keeps a failing
+ * hook's failHookAffectedTests to the selected tests.
+ */
+export function selectTests(root: Mocha.Suite, selection: TestSelection): string[] {
+  const grep = selection.grep === undefined ? null : new RegExp(selection.grep);
+  const names = selection.tests === undefined ? null : new Set(selection.tests);
+  const kept: string[] = [];
+  const prune = (suite: Mocha.Suite): boolean => {
+    suite.tests = suite.tests.filter((t) => {
+      const name = ConformanceReporter.ktapName(t);
+      const keep = (!grep || grep.test(t.fullTitle())) && (!names || names.has(name));
+      if (keep) kept.push(name);
+      return keep;
+    });
+    suite.suites = suite.suites.filter(prune);
+    return suite.tests.length > 0 || suite.suites.length > 0;
+  };
+  prune(root);
+  return kept;
+}
+
+async function loadSuites(files: string[]): Promise<Mocha> {
+  const unique = [...new Set(files)];
+  if (unique.length === 0) throw new Error('no test files to run');
+  const mocha = new Mocha();
+  for (const f of unique) mocha.addFile(f);
+  await mocha.loadFilesAsync();
+  return mocha;
+}
+
+/** The KTAP names of the tests these files define, as selected; loads the files, runs nothing. */
+export async function listTests(files: string[], selection: TestSelection = {}): Promise<string[]> {
+  const mocha = await loadSuites(files);
+  const names = selectTests(mocha.suite, selection);
+  mocha.dispose();
+  return names;
+}
+
 /** Runs the suites and resolves with the number of failed tests. */
+/** A known kernel finding (fixtures/findings.json) is reported under its id and does not fail its test. */
+function knownFinding(): (problem: string) => string | null {
+  const findings = loadFindings();
+  return (problem) => {
+    const f = findingOf(problem, findings);
+    return f ? `${f.id} (${f.doc})` : null;
+  };
+}
+
 export async function runSuites(opts: RunSuitesOptions): Promise<number> {
   // Suites that write side results (the audit's raw matrix) find the results
   // folder here, in a host run and in a guest alike.
   if (opts.out) process.env.IOMMUFD_CONFORMANCE_OUT = resolve(opts.out);
+  const files = [...new Set(opts.files)];
+  if (files.length === 0) throw new Error('no test files to run');
   const mocha = new Mocha({
     reporter: ConformanceReporter,
     reporterOptions: opts.out ? { out: resolve(opts.out) } : {},
     timeout: 120000,
-    ...(opts.grep ? { grep: opts.grep } : {}),
     bail: opts.bail ?? false,
-  });
-  // In a test VM, the kernel log is read after every test: each report names its test (and its known finding).
-  if (process.env.IOMMUFD_CONFORMANCE_IN_VM === '1') mocha.rootHooks(kernelLogHooks(opts.out ? resolve(opts.out) : undefined));
-  const files = [...new Set(opts.files)];
-  if (files.length === 0) throw new Error('no test files to run');
+    // A failing before/beforeEach hook fails the tests it took with it, by name.
+    failHookAffectedTests: true,
+    ...(opts.kernelLog
+      ? { rootHooks: kernelLogRootHooks((why) => process.stdout.write(`kernel log: not read after each test: ${why}\n`), undefined, knownFinding()) }
+      : {}),
+  } as Mocha.MochaOptions);
   for (const f of files) mocha.addFile(f);
   await mocha.loadFilesAsync();
+  if (opts.grep !== undefined || opts.tests !== undefined) selectTests(mocha.suite, opts);
   return new Promise((done) => mocha.run((failures) => done(failures)));
 }

@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_KERNEL_SERIES, type KernelSeries } from '../kbuild/series.ts';
 import { SetupError } from '../kbuild/source.ts';
 import { PROFILES, type ProfileName } from '../vm/profiles.ts';
+import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
+import type { KernelChoice } from './options.ts';
 import { runSuites, testFilesIn } from './run.ts';
 
 interface Counts {
@@ -17,7 +19,13 @@ interface Counts {
   skipped: number;
 }
 
+/** A results folder's counts per test, from the KTAP "# Totals:" line (mocha's json counts a failed hook as a failure of its own). */
 function countsOf(resultsJson: string): Counts | null {
+  const ktap = join(resultsJson, '..', 'results.ktap');
+  if (existsSync(ktap)) {
+    const m = /^# Totals: pass:(\d+) fail:(\d+) xfail:\d+ xpass:\d+ skip:(\d+)/m.exec(readFileSync(ktap, 'utf8'));
+    if (m) return { passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3]) };
+  }
   if (!existsSync(resultsJson)) return null;
   const s = JSON.parse(readFileSync(resultsJson, 'utf8')).stats;
   return { passed: s.passes, failed: s.failures, skipped: s.pending };
@@ -69,7 +77,8 @@ export function extraVmRuns(main: KernelSeries): { series: KernelSeries; profile
   return NPM_TEST_RUNS_7_2_MOCK && main !== '7.2' ? [{ series: '7.2', profiles: ['mock'] }] : [];
 }
 
-export async function testAll(out: string, kernelVersion: KernelSeries = DEFAULT_KERNEL_SERIES): Promise<number> {
+export async function testAll(out: string, kernel: KernelChoice = { kernelVersion: DEFAULT_KERNEL_SERIES, flavour: 'base' }): Promise<number> {
+  const { kernelVersion } = kernel;
   const root = resolve(out);
   const total: Counts = { passed: 0, failed: 0, skipped: 0 };
   const add = (c: Counts | null) => {
@@ -88,6 +97,8 @@ export async function testAll(out: string, kernelVersion: KernelSeries = DEFAULT
   process.stdout.write('\n=== VM suites (QEMU guests)\n');
   const ci = process.env.CI === 'true';
   let vmOk = true;
+  // A VM part that could not run or deliver results makes the exit code 3 (lib/cli/exit-codes.ts).
+  let infrastructure = false;
   // The audit is built from the raw files the VM suites write; none is built when the VM part is skipped.
   let auditSkipped: string | undefined;
   const { auditAfterVmRun, removeStaleAuditRaw } = await import('./audit.ts');
@@ -97,12 +108,12 @@ export async function testAll(out: string, kernelVersion: KernelSeries = DEFAULT
     const { ok, outcomes } = await runInVm({
       profiles: [...PROFILES],
       out: join(root, 'vm'),
-      kernelVersion,
-      flavour: 'base',
+      ...kernel,
       accel: 'auto',
       timeoutSeconds: 1800,
     });
     vmOk = ok;
+    if (vmExitCode(outcomes.map((outcome) => ({ outcome, resultsDir: join(root, 'vm', outcome.profile) }))) === EXIT_ENVIRONMENT) infrastructure = true;
     for (const o of outcomes) {
       const c = countsOf(join(root, 'vm', o.profile, 'results.json'));
       add(c);
@@ -120,8 +131,9 @@ export async function testAll(out: string, kernelVersion: KernelSeries = DEFAULT
       auditSkipped = reason;
     } else {
       vmOk = false;
+      infrastructure = true;
       total.failed += 1;
-      lines.push(`vm: FAILED: ${(err as Error).message}`);
+      lines.push(`vm: FAILED: ${(err as Error).message.split('\n')[0]}`);
     }
   }
   // Each unexplained, changed or stale difference, model mismatch or missing backend counts as a failure.
@@ -146,6 +158,7 @@ export async function testAll(out: string, kernelVersion: KernelSeries = DEFAULT
       const { runInVm } = await import('../vm/run-vm.ts');
       const { ok, outcomes } = await runInVm({ profiles: run.profiles, out: join(root, vmDir), kernelVersion: run.series, flavour: 'base', accel: 'auto', timeoutSeconds: 1800 });
       extraOk &&= ok;
+      if (vmExitCode(outcomes.map((outcome) => ({ outcome, resultsDir: join(root, vmDir, outcome.profile) }))) === EXIT_ENVIRONMENT) infrastructure = true;
       for (const o of outcomes) {
         add(countsOf(join(root, vmDir, o.profile, 'results.json')));
         if (!o.ok) total.failed += 1;
@@ -163,5 +176,6 @@ export async function testAll(out: string, kernelVersion: KernelSeries = DEFAULT
   }
   process.stdout.write(`\n=== npm test\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
   process.stdout.write(`summary: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
+  if (infrastructure) return EXIT_ENVIRONMENT;
   return unitFailures === 0 && vmOk && extraOk && !mirror.failed && auditFailures === 0 ? 0 : 1;
 }

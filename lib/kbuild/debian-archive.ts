@@ -69,7 +69,7 @@ export function machineAptSources(etc = '/etc/apt'): AptSource[] {
   return sources;
 }
 
-function releaseCodename(): string {
+export function releaseCodename(): string {
   const osRelease = existsSync('/etc/os-release') ? readFileSync('/etc/os-release', 'utf8') : '';
   return /^VERSION_CODENAME=(\S+)/m.exec(osRelease)?.[1]?.replace(/"/g, '') ?? 'bookworm';
 }

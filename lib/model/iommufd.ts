@@ -31,6 +31,7 @@ import {
   MOCK_FLAGS_DEVICE_HUGE_IOVA,
   MOCK_FLAGS_DEVICE_NO_DIRTY,
   MOCK_FLAGS_DEVICE_PASID,
+  MOCK_HUGE_PAGE_SIZE,
   MOCK_IO_PAGE_SIZE,
   MOCK_IOMMUPT_DEFAULT,
   MOCK_IOMMUPT_HUGE,
@@ -230,12 +231,32 @@ export class IommufdModel {
    * @param firstFd the first fd number handed out for access and fault fds
    * @param behaviour where the running kernel differs from 6.12 (lib/model/kernel-behaviour.ts)
    */
+  /** `current`: the process issuing the ioctl (the fd's opener, or a forked child: asProcess). */
+  #current: ModelProcess;
+
   constructor(
-    readonly process: ModelProcess = new ModelProcess(),
+    process: ModelProcess = new ModelProcess(),
     firstFd = 1000,
     readonly behaviour: Readonly<KernelBehaviour> = BASELINE_BEHAVIOUR,
   ) {
+    this.#current = process;
     this.#nextFd = firstFd;
+  }
+
+  /** The calling process (`current`): its memory, credentials and counters. */
+  get process(): ModelProcess {
+    return this.#current;
+  }
+
+  /** Runs `call` with another process as `current` (an ioctl a forked child issues on this fd). */
+  asProcess<T>(process: ModelProcess, call: () => T): T {
+    const saved = this.#current;
+    this.#current = process;
+    try {
+      return call();
+    } finally {
+      this.#current = saved;
+    }
   }
 
   /** The VFIO container ioctls on this fd (vfio_compat.c). */
@@ -815,7 +836,7 @@ export class IommufdModel {
   // ---------------------------------------------------------------- HWPT and device info
 
   /** hw_pagetable.c:iommufd_hwpt_alloc */
-  hwptAlloc(args: { flags?: number; devId: number; ptId: number; dataType?: number; data?: Uint8Array; faultId?: number }): Errno & { hwptId: number } {
+  hwptAlloc(args: { flags?: number; devId: number; ptId: number; dataType?: number; data?: Uint8Array; faultId?: number; dataFault?: boolean }): Errno & { hwptId: number } {
     const flags = u32(args.flags);
     const dataType = u32(args.dataType ?? IOMMU_HWPT_DATA_NONE);
     const data = args.data && args.data.byteLength > 0 ? args.data : null;
@@ -833,7 +854,7 @@ export class IommufdModel {
       if (r.errno) return fail(r.errno);
       hwpt = r.hwpt!;
     } else if (pt instanceof HwptPagingObject) {
-      const r = this.#hwptNestedAlloc(pt, idev, flags, dataType, data);
+      const r = this.#hwptNestedAlloc(pt, idev, flags, dataType, data, args.dataFault ?? false);
       if (r.errno) return fail(r.errno);
       hwpt = r.hwpt!;
     } else {
@@ -864,6 +885,7 @@ export class IommufdModel {
     flags: number,
     dataType: number,
     data: Uint8Array | null,
+    dataFault = false,
   ): { errno: number; hwpt: HwptNestedObject | null } {
     const fail = (errno: number) => ({ errno, hwpt: null });
     if (flags & ~IOMMU_HWPT_FAULT_ID_VALID || !data || !idev.mock) return fail(EOPNOTSUPP);
@@ -872,6 +894,8 @@ export class IommufdModel {
     if (dataType !== IOMMU_HWPT_DATA_SELFTEST || flags & ~IOMMU_HWPT_FAULT_ID_VALID) return fail(EOPNOTSUPP);
     const cfg = this.#selftestData(data);
     if (cfg.errno) return fail(cfg.errno);
+    // ...then copy_struct_from_user from data_uptr, which faults on a bad pointer (the ABI layer knows).
+    if (dataFault) return fail(EFAULT);
     const iotlb = cfg.iotlb;
     const hwpt = new HwptNestedObject(parent, new MockNestedDomain(parent.domain, iotlb));
     const rc = this.objects.reserve(hwpt);
@@ -893,15 +917,16 @@ export class IommufdModel {
   }
 
   /** device.c:iommufd_get_hw_info */
-  getHwInfo(args: { devId: number; dataLen?: number; flags?: number }): Errno & {
+  getHwInfo(args: { devId: number; dataLen?: number; flags?: number; data?: Uint8Array }): Errno & {
     dataLen: number;
     dataType: number;
     capabilities: bigint;
     maxPasidLog2: number;
     data: Uint8Array;
   } {
-    const dataLen = u32(args.dataLen ?? 64);
-    const data = new Uint8Array(dataLen);
+    // `data`: the caller's buffer (data_len is its length), written in place as the kernel writes user memory.
+    const dataLen = u32(args.data?.byteLength ?? args.dataLen ?? 64);
+    const data = args.data ?? new Uint8Array(dataLen);
     const fail = (errno: number) => ({ errno, dataLen, dataType: 0, capabilities: 0n, maxPasidLog2: 0, data });
     if (u32(args.flags)) return fail(EOPNOTSUPP);
     const idev = this.objects.get<DeviceObject>(u32(args.devId), 'device');
@@ -910,7 +935,10 @@ export class IommufdModel {
     // selftest.c:mock_domain_hw_info: struct iommu_test_hw_info { flags = 0, test_reg = 0xdeadbeef }
     const info = new Uint8Array(8);
     new DataView(info.buffer).setUint32(4, IOMMU_HW_INFO_SELFTEST_REGVAL, true);
-    data.set(info.subarray(0, Math.min(dataLen, info.length)));
+    // copy_to_user() of min(data_len, the driver's length), then clear_user() of the rest of the user's buffer.
+    const copyLen = Math.min(dataLen, info.length);
+    data.set(info.subarray(0, copyLen));
+    data.fill(0, copyLen, dataLen);
     return {
       errno: 0,
       dataLen: info.length,
@@ -1005,11 +1033,23 @@ export class IommufdModel {
       let at = step.cur;
       do {
         const chunk = at / MOCK_IO_PAGE_SIZE;
-        if (domain.entryAt(chunk) && domain.dirty.has(chunk)) {
-          if (!(flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR)) domain.dirty.delete(chunk);
-          record(at, MOCK_IO_PAGE_SIZE);
+        if (!domain.entryAt(chunk)) {
+          at += MOCK_IO_PAGE_SIZE;
+          continue;
         }
-        at += MOCK_IO_PAGE_SIZE;
+        // A MOCK_PFN_HUGE_IOVA entry: mock_test_and_clear_dirty over its whole 1 MiB IOPTE, recorded from `at`.
+        const huge = domain.hugeAt(at);
+        if (huge === null) throw new HugeIoptesUnknown();
+        const pgsize = huge ? MOCK_HUGE_PAGE_SIZE : MOCK_IO_PAGE_SIZE;
+        const head = at - (at % pgsize);
+        let dirty = false;
+        for (let c = head / MOCK_IO_PAGE_SIZE; c < (head + pgsize) / MOCK_IO_PAGE_SIZE; c++) {
+          if (!domain.dirty.has(c) || !domain.entryAt(c)) continue;
+          dirty = true;
+          if (!(flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR)) domain.dirty.delete(c);
+        }
+        if (dirty) record(at, pgsize);
+        at += pgsize;
       } while (at < stop);
     }
     return { errno: 0 };
@@ -1339,16 +1379,23 @@ export class IommufdModel {
     return { errno: 0 };
   }
 
-  /** pages.c:iopt_pages_rw_access */
+  /**
+   * pages.c:iopt_pages_rw_access. From another mm than the pages' (a forked
+   * child mapped them: change_mm), or with the selftest's SLOW_PATH flag,
+   * a one-page access pins the page remotely (iopt_pages_rw_page) and a
+   * longer one reads through a pfn_reader (iopt_pages_rw_slow); a source mm
+   * that is gone sends both to the pfn_reader.
+   */
   #pagesRwAccess(pages: IoPages, startByte: bigint, length: bigint, flags: number): number {
     const write = (flags & MOCK_ACCESS_RW_WRITE) !== 0;
     if (write && !pages.writable) return EPERM;
     const startIndex = Number(startByte / PAGE_SIZE);
     const lastIndex = Number((startByte + length - 1n) / PAGE_SIZE);
-    if (flags & MOCK_ACCESS_RW_SLOW_PATH) {
-      if (startIndex === lastIndex) {
+    const changeMm = pages.process !== this.process || (flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0;
+    if (changeMm) {
+      if (startIndex === lastIndex && !pages.process.exited) {
         // iopt_pages_rw_page: pin_user_pages_remote with FOLL_WRITE only for a write
-        const page = this.process.memory.pageAt(pages.addressOf(startIndex));
+        const page = pages.process.memory.pageAt(pages.addressOf(startIndex));
         if (!page || (write ? !page.writable : !page.readable)) return EFAULT;
         return 0;
       }
@@ -1428,6 +1475,18 @@ export class IommufdModel {
     return { errno: 0, nrDirty: count };
   }
 
+  /**
+   * selftest.c:iommufd_test_trigger_iopf: a page fault reported for a mock
+   * device (iommu_report_device_fault). The result is the device lookup's;
+   * what the fault fd then delivers is read() from it, not an ioctl.
+   */
+  testTriggerIopf(args: { devId: number; pasid?: number; grpid?: number; perm?: number; addr?: U64 }): Errno {
+    const idev = this.objects.get<DeviceObject>(u32(args.devId), 'device');
+    if (!idev) return { errno: ENOENT };
+    if (!idev.mock) return { errno: EINVAL };
+    return { errno: 0 };
+  }
+
   /** selftest.c:iommufd_test_md_check_iotlb */
   testCheckIotlb(args: { hwptId: number; iotlbId: number; iotlb: number }): Errno {
     const hwpt = this.objects.get<HwptNestedObject>(u32(args.hwptId), 'hwpt_nested');
@@ -1435,6 +1494,14 @@ export class IommufdModel {
     const id = u32(args.iotlbId);
     if (id > MOCK_NESTED_DOMAIN_IOTLB_ID_MAX || hwpt.domain.iotlb[id] !== u32(args.iotlb)) return { errno: EINVAL };
     return { errno: 0 };
+  }
+}
+
+/** A HUGE_IOVA mock domain over memory whose physical layout the model was not told (UserMemory.physicalAddress). */
+export class HugeIoptesUnknown extends Error {
+  override name = 'HugeIoptesUnknown';
+  constructor() {
+    super('the mock domain may use 1 MiB IOPTEs here, but the physical addresses of the pages are not known');
   }
 }
 

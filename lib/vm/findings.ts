@@ -6,10 +6,9 @@
 // of its own (titled with its id) that provokes it and fails once it no
 // longer reproduces on a kernel its probe says should have it, so the list
 // cannot go stale silently.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../package-root.ts';
-import { KernelLogTail, kernelProblems } from './kernel-log.ts';
 
 export const FINDINGS_PATH = join(PACKAGE_ROOT, 'fixtures', 'findings.json');
 
@@ -73,45 +72,4 @@ export function classifyProblems(problems: readonly string[], findings: readonly
     else out.unknown.push(problem);
   }
   return out;
-}
-
-/** One kernel report seen while a test ran. */
-export interface TestKernelReport {
-  test: string;
-  finding: string | null;
-  problem: string;
-}
-
-/**
- * Mocha root hooks that read the kernel log after every test and name the
- * test behind each report, known finding or not (the VM runner's scan of
- * the whole log at the end fails the run on the unknown ones). Written to
- * OUT/kernel-reports.json and printed as they happen.
- */
-export function kernelLogHooks(out: string | undefined): { beforeAll(): void; afterEach(this: Mocha.Context): void; afterAll(): void } {
-  let tail: KernelLogTail | null = null;
-  let findings: KernelFinding[] = [];
-  const reports: TestKernelReport[] = [];
-  return {
-    beforeAll() {
-      findings = loadFindings();
-      tail = KernelLogTail.open();
-    },
-    afterEach(this: Mocha.Context) {
-      if (!tail) return;
-      const test = this.currentTest?.fullTitle() ?? '(unknown test)';
-      for (const problem of kernelProblems(tail.read().join('\n'))) {
-        const finding = findingOf(problem, findings);
-        reports.push({ test, finding: finding?.id ?? null, problem });
-        // Named, not quoted: the console is scanned for kernel reports too, and a quote would count twice.
-        const kind = problem.slice(0, problem.indexOf(':'));
-        console.log(finding ? `  kernel log: known finding ${finding.id} (${finding.doc}) during "${test}"` : `  kernel log: an unknown ${kind} report during "${test}" (dmesg.txt, kernel-reports.json)`);
-      }
-    },
-    afterAll() {
-      tail?.close();
-      tail = null;
-      if (out) writeFileSync(join(out, 'kernel-reports.json'), `${JSON.stringify({ reports }, null, 1)}\n`);
-    },
-  };
 }

@@ -43,6 +43,12 @@ const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '../../fixture
  */
 export function fragmentsFor(flavour: KernelFlavour, treeDir: string): string[] {
   const fragments = [join(FIXTURES, 'base.config')];
+  const mmKconfig = join(treeDir, 'mm/Kconfig');
+  if (existsSync(mmKconfig) && /^config SLOB$/m.test(readFileSync(mmKconfig, 'utf8'))) fragments.push(join(FIXTURES, 'slub.config'));
+  const procKconfig = join(treeDir, 'fs/proc/Kconfig');
+  if (existsSync(procKconfig) && /^config SYSCTL$/m.test(readFileSync(procKconfig, 'utf8'))) fragments.push(join(FIXTURES, 'sysctl.config'));
+  const p9Kconfig = join(treeDir, 'fs/9p/Kconfig');
+  if (existsSync(p9Kconfig) && /^config 9P_FS\n(?:\t.*\n)*?\tdepends on INET\b/m.test(readFileSync(p9Kconfig, 'utf8'))) fragments.push(join(FIXTURES, '9p-inet.config'));
   const iommufdKconfig = join(treeDir, 'drivers/iommu/iommufd/Kconfig');
   // 6.1 (Debian 12's own kernel) predates iommufd (6.2): VFIO alone, and the iommufd suites skip.
   if (existsSync(iommufdKconfig)) {
@@ -91,12 +97,15 @@ export function parseConfig(text: string): Map<string, string> {
 /** Lines of the fragments that the final .config did not keep (a dependency is missing). */
 export function unmetOptions(fragments: string[], finalConfig: string): string[] {
   const final = parseConfig(finalConfig);
-  const unmet: string[] = [];
+  // Merged as merge_config.sh merges them: a later fragment's line overrides an earlier one's.
+  const wanted = new Map<string, { value: string; fragment: string }>();
   for (const fragment of fragments) {
-    for (const [name, wanted] of parseConfig(readFileSync(fragment, 'utf8'))) {
-      const got = final.get(name) ?? 'n';
-      if (got !== wanted) unmet.push(`${name}: wanted ${wanted}, got ${got}`);
-    }
+    for (const [name, value] of parseConfig(readFileSync(fragment, 'utf8'))) wanted.set(name, { value, fragment });
+  }
+  const unmet: string[] = [];
+  for (const [name, { value }] of wanted) {
+    const got = final.get(name) ?? 'n';
+    if (got !== value) unmet.push(`${name}: wanted ${value}, got ${got}`);
   }
   return unmet;
 }

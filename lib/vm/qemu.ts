@@ -85,8 +85,13 @@ export function guestFstab(resultsDir: string, neededPaths: string[] = []): stri
 
 export function qemuArgs(req: BootRequest): string[] {
   const kernelArgs = [
-    'console=ttyS0', 'quiet', 'panic=-1', 'oops=panic', 'ro',
-    'root=/dev/root', 'rootfstype=9p', 'rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose',
+    // No `quiet` (it keeps KERN_WARNING off the console): loglevel=5 prints
+    // warnings and everything worse (WARN, BUG, KASAN, UBSAN, lockdep,
+    // panics) and leaves out the boot's notice and info chatter.
+    'console=ttyS0', 'loglevel=5', 'panic=-1', 'oops=panic', 'ro',
+    // The 9p tag is what the kernel passes as the device name: "/dev/root" on 6.4 and later, but 6.1
+    // strips "/dev/" first (init/do_mounts.c, prepare_namespace), so a plain "root" works on both.
+    'root=root', 'rootfstype=9p', 'rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose',
     // 72 x 2 MiB: the dirty-tracking selftests' 128 MiB MAP_HUGETLB buffer (64) and room besides.
     `init=${GUEST_INIT}`, 'hugepages=72',
     `IOMMUFD_CONFORMANCE_RESULTS=${req.resultsDir}`,
@@ -102,7 +107,7 @@ export function qemuArgs(req: BootRequest): string[] {
     '-kernel', req.bzImage,
     '-append', kernelArgs.join(' '),
     '-fsdev', 'local,id=root,path=/,security_model=none,readonly=on,multidevs=remap',
-    '-device', 'virtio-9p-pci,fsdev=root,mount_tag=/dev/root',
+    '-device', 'virtio-9p-pci,fsdev=root,mount_tag=root',
     '-fsdev', `local,id=results,path=${req.resultsDir},security_model=none,multidevs=remap`,
     '-device', 'virtio-9p-pci,fsdev=results,mount_tag=results',
     ...req.profile.qemuArgs,

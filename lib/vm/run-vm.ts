@@ -43,7 +43,10 @@ export interface ProfileOutcome {
  * tool, and every IOMMUFD_CONFORMANCE_* knob (mode, backend, ...) set here.
  */
 export function guestEnvironment(env: NodeJS.ProcessEnv, profile: string, kernelSource: string): Record<string, string> {
-  const knobs = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('IOMMUFD_CONFORMANCE_') && e[1] !== undefined));
+  // IOMMUFD_CONFORMANCE_OUT is where this process writes (npm test's unit results); the guest's run sets its own.
+  const knobs = Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('IOMMUFD_CONFORMANCE_') && e[0] !== 'IOMMUFD_CONFORMANCE_OUT' && e[1] !== undefined),
+  );
   return {
     ...knobs,
     IOMMUFD_CONFORMANCE_IN_VM: '1',
@@ -55,6 +58,12 @@ export function guestEnvironment(env: NodeJS.ProcessEnv, profile: string, kernel
 
 function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Results of an earlier run must not pass for this one's: every file of the profile's folder goes. */
+export function freshResultsDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
 }
 
 function seconds(ms: number | null): string {
@@ -77,9 +86,7 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
   for (const name of opts.profiles) {
     const profile = profiles[name];
     const resultsDir = join(out, name);
-    // Results of an earlier run must not pass for this one's: every file of the profile's folder goes.
-    rmSync(resultsDir, { recursive: true, force: true });
-    mkdirSync(resultsDir, { recursive: true });
+    freshResultsDir(resultsDir);
     // The guest runs the very Node binary that runs this process (the host's root is the guest's).
     const script = opts.exec ?? [
       `exec ${shellQuote(process.execPath)} ${manifest!.main} run --profile ${name} --out ${resultsDir} --manifest ${manifest!.path}`,

@@ -47,7 +47,7 @@ export function stampKernel(dir: string, kernel: GuestKernel): void {
       try {
         const value = JSON.parse(text);
         if (value === null || typeof value !== 'object' || Array.isArray(value)) return text;
-        return `${JSON.stringify({ kernel: record, ...value }, null, 2)}\n`;
+        return `${JSON.stringify({ guestKernel: record, ...value }, null, 2)}\n`;
       } catch {
         return text; // a half-written file stays as it is: the run reports it
       }

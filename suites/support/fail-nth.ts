@@ -18,7 +18,7 @@ import { expect } from 'chai';
 import type { Context } from 'mocha';
 import { FailNthInjector, probeFaultInjection } from '../../lib/kernel/index.ts';
 import { compareIommufdState, type UserRange } from '../../lib/lockstep/index.ts';
-import { kernelProblems, type KernelLogTail } from '../../lib/vm/kernel-log.ts';
+import { KernelLogTail, kernelProblems } from '../../lib/vm/kernel-log.ts';
 import type { Iommufd } from './iommufd-utils.ts';
 import { lockstep } from './lockstep.ts';
 import { skipBecause } from './skip.ts';
@@ -103,9 +103,9 @@ export function setupFaultInjection(ctx: Context): FaultInjectionSetup {
 
 // ---------------------------------------------------------------- the kernel log
 
-// KernelLogTail (new /dev/kmsg records since the last read) lives in
-// lib/vm/kernel-log.ts: the per-test kernel log scan reads the log too.
-export { KernelLogTail } from '../../lib/vm/kernel-log.ts';
+// KernelLogTail (new /dev/kmsg records since the last read) lives in lib/vm/kernel-log.ts, shared with
+// the per-test kernel-log check of every run (lib/vm/kernel-log.ts kernelLogRootHooks).
+export { KernelLogTail };
 
 // ---------------------------------------------------------------- TEST_FAIL_NTH
 

@@ -3,15 +3,16 @@
 // fragment selection, series names, result stamping, the guest's environment.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseAptSources, privateSourcesList } from '../../lib/kbuild/debian-archive.ts';
 import { acquireLock, withLock } from '../../lib/kbuild/lock.ts';
 import { KERNEL_SERIES, parseKernelSeries } from '../../lib/kbuild/series.ts';
 import { gitDescribe } from '../../lib/kbuild/source.ts';
-import { fragmentsFor, type GuestKernel } from '../../lib/vm/kernel.ts';
-import { guestEnvironment } from '../../lib/vm/run-vm.ts';
+import { fragmentsFor, unmetOptions, type GuestKernel } from '../../lib/vm/kernel.ts';
+import { freshResultsDir, guestEnvironment } from '../../lib/vm/run-vm.ts';
+import { iommufdAbsence } from '../../lib/kernel/features.ts';
 import { stampKernel } from '../../lib/vm/stamp-results.ts';
 
 const DEB822 = `Types: deb
@@ -108,6 +109,10 @@ describe('kernel cache and sources', () => {
 
     it('picks fragments by what the tree offers', () => {
       expect(names(fragmentsFor('base', tree(null)))).to.deep.equal(['base.config']);
+      const slob = tree(null);
+      mkdirSync(join(slob, 'mm'));
+      writeFileSync(join(slob, 'mm/Kconfig'), 'choice\n\tprompt "Choose SLAB allocator"\nconfig SLAB\nconfig SLUB\nconfig SLOB\nendchoice\n');
+      expect(names(fragmentsFor('base', slob))).to.deep.equal(['base.config', 'slub.config']);
       expect(names(fragmentsFor('base', tree('config IOMMUFD_TEST\n\tdepends on DEBUG_KERNEL\n')))).to.deep.equal(['base.config', 'iommufd.config']);
       expect(names(fragmentsFor('debug', tree('config IOMMUFD_TEST\n\tdepends on IOMMU_PT_AMDV1=y || IOMMUFD=IOMMU_PT_AMDV1\n')))).to.deep.equal([
         'base.config',
@@ -115,6 +120,33 @@ describe('kernel cache and sources', () => {
         'iommufd-generic-pt.config',
         'debug.config',
       ]);
+    });
+
+    it('reads a later fragment line as overriding an earlier one, as merge_config.sh does', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'frag-'));
+      writeFileSync(join(dir, 'a.config'), '# CONFIG_INET is not set\nCONFIG_UNIX=y\n');
+      writeFileSync(join(dir, 'b.config'), 'CONFIG_INET=y\n');
+      const frags = [join(dir, 'a.config'), join(dir, 'b.config')];
+      expect(unmetOptions(frags, 'CONFIG_INET=y\nCONFIG_UNIX=y\n')).to.deep.equal([]);
+      expect(unmetOptions(frags, '# CONFIG_INET is not set\nCONFIG_UNIX=y\n')).to.deep.equal(['CONFIG_INET: wanted y, got n']);
+    });
+
+    it('adds INET where 9P_FS depends on it (6.1)', () => {
+      const dir = tree(null);
+      mkdirSync(join(dir, 'fs/9p'), { recursive: true });
+      writeFileSync(join(dir, 'fs/9p/Kconfig'), 'config 9P_FS\n\ttristate "Plan 9"\n\tdepends on INET && NET_9P\n\tselect NETFS_SUPPORT\n');
+      expect(names(fragmentsFor('base', dir))).to.deep.equal(['base.config', '9p-inet.config']);
+      writeFileSync(join(dir, 'fs/9p/Kconfig'), 'config 9P_FS\n\ttristate "Plan 9"\n\tdepends on NET_9P\n\tselect NETFS_SUPPORT\n');
+      expect(names(fragmentsFor('base', dir))).to.deep.equal(['base.config']);
+    });
+
+    it('asks for SYSCTL instead of PROC_SYSCTL where /proc/sys is SYSCTL itself (7.3)', () => {
+      const dir = tree(null);
+      mkdirSync(join(dir, 'fs/proc'), { recursive: true });
+      writeFileSync(join(dir, 'fs/proc/Kconfig'), 'config PROC_SYSCTL\n\tbool "Sysctl support (/proc/sys)" if EXPERT\n');
+      expect(names(fragmentsFor('base', dir))).to.deep.equal(['base.config']);
+      writeFileSync(join(dir, 'fs/proc/Kconfig'), 'config SYSCTL\n\tbool "Sysctl support (/proc/sys)" if EXPERT\n\tdepends on PROC_FS\n');
+      expect(names(fragmentsFor('base', dir))).to.deep.equal(['base.config', 'sysctl.config']);
     });
 
     it('keeps iommufd out of the fragment every kernel gets', () => {
@@ -145,19 +177,46 @@ describe('kernel cache and sources', () => {
       writeFileSync(join(dir, 'results.xml'), '<?xml version="1.0"?>\n<testsuite/>\n');
       stampKernel(dir, kernel);
       expect(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'))).to.deep.include({ stats: { tests: 1 } });
-      expect(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).kernel).to.include({ package: 'linux-source-7.2', packageVersion: '7.2.13-1' });
-      expect(JSON.parse(readFileSync(join(dir, 'timing.json'), 'utf8')).kernel.packageVersion).to.equal('7.2.13-1');
+      expect(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).guestKernel).to.include({ package: 'linux-source-7.2', packageVersion: '7.2.13-1' });
+      expect(JSON.parse(readFileSync(join(dir, 'timing.json'), 'utf8')).guestKernel.packageVersion).to.equal('7.2.13-1');
       expect(readFileSync(join(dir, 'results.ktap'), 'utf8')).to.equal('KTAP version 1\n# kernel: linux-source-7.2 7.2.13-1, Linux 7.2.13 (base)\n1..1\nok 1 a\n');
       expect(readFileSync(join(dir, 'results.tap'), 'utf8')).to.match(/^TAP version 13\n# kernel: linux-source-7\.2 7\.2\.13-1/);
       expect(readFileSync(join(dir, 'results.xml'), 'utf8')).to.match(/^<\?xml version="1.0"\?>\n<!-- kernel: linux-source-7\.2 7\.2\.13-1, Linux 7\.2\.13 \(base\) -->\n<testsuite\/>/);
       expect(existsSync(join(dir, 'audit-raw.json'))).to.equal(false);
+      // audit-raw.json's own "kernel" (uname -r) stays as it is.
+      writeFileSync(join(dir, 'audit-raw.json'), JSON.stringify({ format: 1, kernel: '7.2.13' }));
+      stampKernel(dir, kernel);
+      const raw = JSON.parse(readFileSync(join(dir, 'audit-raw.json'), 'utf8'));
+      expect(raw.kernel).to.equal('7.2.13');
+      expect(raw.guestKernel.packageVersion).to.equal('7.2.13-1');
+    });
+  });
+
+  describe('feature probe on a kernel without iommufd (6.1)', () => {
+    it('says the kernel has no iommufd only when no misc device "iommu" is registered', () => {
+      const sys = mkdtempSync(join(tmpdir(), 'misc-'));
+      expect(iommufdAbsence(2, sys)).to.match(/does not exist and the kernel has no iommufd/);
+      mkdirSync(join(sys, 'iommu'));
+      expect(iommufdAbsence(2, sys)).to.match(/the kernel registered iommufd .* the device node is missing/);
+      expect(iommufdAbsence(13, sys)).to.equal('/dev/iommu cannot be opened (errno 13)');
+    });
+  });
+
+  describe('results folder', () => {
+    it('keeps nothing of the previous run, so a run that dies shows no old pass', () => {
+      const dir = join(mkdtempSync(join(tmpdir(), 'out-')), 'mock');
+      mkdirSync(join(dir, '.vm'), { recursive: true });
+      for (const f of ['results.json', 'results.ktap', 'timing.json', 'results.tap', 'results.xml', 'audit-raw.json', '.vm/exit-code']) writeFileSync(join(dir, f), 'old pass');
+      freshResultsDir(dir);
+      expect(existsSync(dir)).to.equal(true);
+      expect(readdirSync(dir)).to.deep.equal([]);
     });
   });
 
   describe('guest', () => {
     it('passes every IOMMUFD_CONFORMANCE_* knob of this process to the guest', () => {
       const env = guestEnvironment(
-        { IOMMUFD_CONFORMANCE_MODE: 'kernel', IOMMUFD_CONFORMANCE_BACKEND: 'koffi', HOME: '/root', CI: 'true' },
+        { IOMMUFD_CONFORMANCE_MODE: 'kernel', IOMMUFD_CONFORMANCE_BACKEND: 'koffi', IOMMUFD_CONFORMANCE_OUT: '/host/out/unit', HOME: '/root', CI: 'true' },
         'mock',
         'linux-source-7.2 7.2.13-1',
       );
