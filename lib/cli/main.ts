@@ -8,7 +8,7 @@ import { profiles, type ProfileName } from '../vm/profiles.ts';
 import { parseOptions, UsageError, usageOf, type OptionSpec, type ParsedOptions } from './args.ts';
 import { EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_PASS, EXIT_USAGE, vmExitCode } from './exit-codes.ts';
 import {
-  GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice, PROFILES, profilesOption, SELECT_OPTIONS, selectionArgs, selectionOf,
+  GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice, kernelVersionOption, PROFILES, profilesOption, SELECT_OPTIONS, selectionArgs, selectionOf,
   type Selection,
 } from './options.ts';
 import { PACKAGE_ROOT } from './paths.ts';
@@ -167,7 +167,7 @@ const commands: Record<string, Command> = {
       const { lastMockResults, parityTable } = await import('./parity.ts');
       const { parityHolds, renderParityMarkdown } = await import('../parity/table.ts');
       const results = (o.results as string | undefined) ?? lastMockResults(o.out as string);
-      const table = await parityTable({ results, kernelSrc: o['kernel-src'] as string | undefined, kernelVersion: kernelChoice(o).kernelVersion });
+      const table = await parityTable({ results, kernelSrc: o['kernel-src'] as string | undefined, kernelVersion: kernelVersionOption(o) });
       const markdown = renderParityMarkdown(table);
       process.stdout.write(markdown);
       if (!results) process.stdout.write(`(no results.ktap under ${o.out}: run \`iommufd-conformance vm --profile mock\` or npm test first)\n`);

@@ -43,13 +43,16 @@ export function kernelChoice(o: ParsedOptions): KernelChoice {
   const flavour = o.flavour as string;
   if (flavour !== 'base' && flavour !== 'debug') throw new UsageError('--flavour is base or debug');
   if (o.kernel !== undefined && o['kernel-src'] !== undefined) throw new UsageError('--kernel and --kernel-src exclude each other');
-  let kernelVersion: KernelSeries;
+  return { kernelVersion: kernelVersionOption(o), kernel: o.kernel as string | undefined, kernelSrc: o['kernel-src'] as string | undefined, flavour };
+}
+
+/** --kernel-version, for the commands that take it alone (parity) and with the other kernel options. */
+export function kernelVersionOption(o: ParsedOptions): KernelSeries {
   try {
-    kernelVersion = parseKernelSeries(o['kernel-version'] as string);
+    return parseKernelSeries((o['kernel-version'] as string | undefined) ?? DEFAULT_KERNEL_SERIES);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  return { kernelVersion, kernel: o.kernel as string | undefined, kernelSrc: o['kernel-src'] as string | undefined, flavour };
 }
 
 export interface GuestChoice {

@@ -2,7 +2,7 @@
 // build: apt sources parsing, the private sources list, the per-entry lock,
 // fragment selection, series names, result stamping, the guest's environment.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -62,6 +62,20 @@ describe('kernel cache and sources', () => {
       expect(KERNEL_SERIES).to.deep.equal(['6.1', '6.12', '7.2', '7.3']);
       expect(parseKernelSeries('7.2')).to.equal('7.2');
       expect(() => parseKernelSeries('6.6')).to.throw(RangeError, /use 6\.1, 6\.12, 7\.2, 7\.3/);
+    });
+  });
+
+  describe('--kernel-version', () => {
+    it('is taken by every command that boots a guest, and parity; an unknown one is a usage error (exit 2) naming the known ones', function () {
+      this.timeout(60000);
+      const bin = new URL('../../bin/iommufd-conformance.js', import.meta.url).pathname;
+      for (const command of ['vm', 'test', 'audit', 'parity']) {
+        const r = spawnSync(process.execPath, [bin, command, '--kernel-version', '6.6'], { encoding: 'utf8' });
+        expect(r.status, `${command}: ${r.stderr}`).to.equal(2);
+        expect(r.stderr).to.include("unknown kernel version '6.6': use 6.1, 6.12, 7.2, 7.3");
+        const help = spawnSync(process.execPath, [bin, command, '--help'], { encoding: 'utf8' });
+        expect(help.stdout, command).to.include('--kernel-version');
+      }
     });
   });
 
