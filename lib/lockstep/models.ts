@@ -33,6 +33,7 @@ export function kernelBehaviour(features: KernelFeatures = kernelFeatures()): Ke
     // The MAP_FILE series split iopt_alloc_pages, moving the wrap check to iopt_alloc_user_pages.
     userPagesOverflowFirst: c.ioasMapFile,
     dirtyContigLeafShort: c.dirtyContigLeafShort,
+    hwInfoInputType: features.hwInfoInputType,
   };
 }
 

@@ -917,7 +917,7 @@ export class IommufdModel {
   }
 
   /** device.c:iommufd_get_hw_info */
-  getHwInfo(args: { devId: number; dataLen?: number; flags?: number; data?: Uint8Array }): Errno & {
+  getHwInfo(args: { devId: number; dataLen?: number; flags?: number; data?: Uint8Array; inDataType?: number }): Errno & {
     dataLen: number;
     dataType: number;
     capabilities: bigint;
@@ -932,6 +932,9 @@ export class IommufdModel {
     const idev = this.objects.get<DeviceObject>(u32(args.devId), 'device');
     if (!idev) return fail(ENOENT);
     if (!idev.mock) return fail(EOPNOTSUPP); // real drivers' hw_info is not modelled; never reached by the typed API
+    // selftest.c:mock_domain_hw_info: only IOMMU_HW_INFO_TYPE_DEFAULT (0) or _SELFTEST as an input type.
+    const inType = u32(args.inDataType);
+    if (inType !== 0 && inType !== IOMMU_HW_INFO_TYPE_SELFTEST) return fail(EOPNOTSUPP);
     // selftest.c:mock_domain_hw_info: struct iommu_test_hw_info { flags = 0, test_reg = 0xdeadbeef }
     const info = new Uint8Array(8);
     new DataView(info.buffer).setUint32(4, IOMMU_HW_INFO_SELFTEST_REGVAL, true);

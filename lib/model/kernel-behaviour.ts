@@ -68,6 +68,13 @@ export interface KernelBehaviour {
    * can check everything else; KF-0002's own test judges the symptom.
    */
   dirtyContigLeafShort: boolean;
+  /**
+   * IOMMU_GET_HW_INFO takes IOMMU_HW_INFO_FLAG_INPUT_TYPE: in_data_type (out_data_type's slot) asks for a
+   * type, which the mock driver answers for IOMMU_HW_INFO_TYPE_DEFAULT and _SELFTEST and refuses
+   * (EOPNOTSUPP) otherwise. Kernel change: iommu_hw_info.in_data_type (device.c:iommufd_get_hw_info,
+   * selftest.c:mock_domain_hw_info). Probed: KernelFeatures.hwInfoInputType.
+   */
+  hwInfoInputType: boolean;
 }
 
 /** 6.12's behaviour, what the model was written from. */
@@ -78,4 +85,5 @@ export const BASELINE_BEHAVIOUR: Readonly<KernelBehaviour> = Object.freeze({
   mockDevicePasid: false,
   userPagesOverflowFirst: false,
   dirtyContigLeafShort: false,
+  hwInfoInputType: false,
 });
