@@ -1,10 +1,22 @@
 // The command line: `vm` (suites in a QEMU guest), `run` (suites on this host).
 import { SetupError } from '../kbuild/source.ts';
 import { parseProfiles, PROFILES, profiles, type ProfileName } from '../vm/profiles.ts';
+import { parseShard, type Shard } from '../shard.ts';
 import { parseOptions, UsageError, usageOf, type OptionSpec } from './args.ts';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { PACKAGE_ROOT } from './paths.ts';
 import { runSuites, testFilesIn } from './run.ts';
 import { testAll } from './test-all.ts';
+
+/** Shared by every command that runs suites (lib/shard.ts). */
+const shardOption: OptionSpec = {
+  shard: { type: 'string', help: 'K/N: run only the K-th of N parts of the selected tests (split by test name, the same on every machine)' },
+};
+
+function shardOf(o: Record<string, unknown>): Shard | null {
+  return typeof o.shard === 'string' ? parseShard(o.shard) : null;
+}
 
 const vmSpec: OptionSpec = {
   profile: { type: 'string', default: 'all', help: `${PROFILES.join('|')}|all, comma-separated` },
@@ -16,6 +28,7 @@ const vmSpec: OptionSpec = {
   timeout: { type: 'string', default: '1800', help: 'seconds before a guest is killed' },
   exec: { type: 'string', help: 'run this shell command in the guest instead of the suites' },
   grep: { type: 'string', help: 'only tests whose full title matches' },
+  ...shardOption,
 };
 
 const runSpec: OptionSpec = {
@@ -23,6 +36,12 @@ const runSpec: OptionSpec = {
   out: { type: 'string', default: 'out', help: 'folder for results.json, results.tap, results.xml' },
   grep: { type: 'string', help: 'only tests whose full title matches' },
   manifest: { type: 'string', help: 'run the bundled test files listed in this guest manifest (used inside test VMs)' },
+  ...shardOption,
+};
+
+const testSpec: OptionSpec = {
+  out: { type: 'string', default: 'out', help: 'results folder' },
+  ...shardOption,
 };
 
 const paritySpec: OptionSpec = {
@@ -39,6 +58,17 @@ const auditSpec: OptionSpec = {
   kernel: { type: 'string', help: 'a ready bzImage instead of building one' },
   accel: { type: 'string', default: 'auto', help: 'auto|kvm|tcg' },
   timeout: { type: 'string', default: '1800', help: 'seconds before a guest is killed' },
+  ...shardOption,
+};
+
+const mergeSpec: OptionSpec = {
+  out: { type: 'string', help: 'where to write merged.ktap, merged.xml, merged.json, merged.html (required)' },
+  'kernel-src': { type: 'string', help: 'a Linux tree whose selftests the parity table compares with (default: Debian linux-source-6.12)' },
+};
+
+const cacheKeySpec: OptionSpec = {
+  flavour: { type: 'string', default: 'base', help: 'base|debug' },
+  'kernel-src': { type: 'string', help: 'a Linux tree instead of Debian linux-source-6.12' },
 };
 
 const HELP = `iommufd-conformance: conformance tests for the Linux iommufd uAPI and its VFIO compat layer
@@ -46,11 +76,16 @@ const HELP = `iommufd-conformance: conformance tests for the Linux iommufd uAPI 
 usage:
   iommufd-conformance vm [options]     run the suites in QEMU guests built and booted here
 ${usageOf(vmSpec)}
-  iommufd-conformance run [options]    run the suites on this host (needs /dev/iommu)
+  iommufd-conformance run [options] [FILE|FOLDER...]   run the suites on this host (a profile's, or these test files)
 ${usageOf(runSpec)}
   iommufd-conformance audit [options]  type1 against iommufd compat, scenario by scenario: audit.md, audit.json, audit.html
 ${usageOf(auditSpec)}
-  iommufd-conformance test [--out DIR] unit suites here, then the VM suites of every profile (npm test)
+  iommufd-conformance test [options]   unit suites here, then the VM suites of every profile (npm test)
+${usageOf(testSpec)}
+  iommufd-conformance merge DIR... [options]  one report (KTAP, xunit, JSON, HTML matrix, parity) from many result folders
+${usageOf(mergeSpec)}
+  iommufd-conformance cache-key [options]  the guest kernel's cache key (for a CI cache), without building
+${usageOf(cacheKeySpec)}
   iommufd-conformance parity [options] each kernel iommu selftest case, our test for it, its status in the last run
 ${usageOf(paritySpec)}
 `;
@@ -87,7 +122,7 @@ async function auditCommand(argv: string[]): Promise<number> {
   const timeoutSeconds = Number(o.timeout);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError('--timeout takes a number of seconds');
   const { runAuditCommand } = await import('./audit.ts');
-  return runAuditCommand({ out: o.out as string, rawDirs, knownPath: o.known as string | undefined, kernel: o.kernel as string | undefined, accel, timeoutSeconds });
+  return runAuditCommand({ out: o.out as string, rawDirs, knownPath: o.known as string | undefined, kernel: o.kernel as string | undefined, accel, timeoutSeconds, shard: shardOf(o) });
 }
 
 async function vmCommand(argv: string[]): Promise<number> {
@@ -110,6 +145,7 @@ async function vmCommand(argv: string[]): Promise<number> {
     timeoutSeconds,
     exec,
     runArgs: o.grep ? ['--grep', o.grep as string] : [],
+    shard: shardOf(o),
   });
   // With --exec the guest command's exit code becomes ours.
   if (exec && outcomes.length === 1) return outcomes[0]!.result.exitCode ?? 1;
@@ -117,16 +153,24 @@ async function vmCommand(argv: string[]): Promise<number> {
 }
 
 async function runCommand(argv: string[]): Promise<number> {
-  const { options: o } = parseOptions(argv, runSpec);
+  const { options: o, rest: paths } = parseOptions(argv, runSpec);
   const selected: ProfileName[] = o.profile ? parseProfiles(o.profile as string) : [...PROFILES];
   let files: string[];
-  if (o.manifest) {
+  if (paths.length > 0) {
+    if (o.profile || o.manifest) throw new UsageError('give test files or folders, or --profile, not both');
+    files = paths.flatMap((p) => {
+      const found = p.endsWith('.test.ts') ? [resolve(p)] : testFilesIn(resolve(p));
+      if (found.length === 0 || !existsSync(found[0]!)) throw new UsageError(`${p}: no *.test.ts file there`);
+      return found;
+    });
+  } else if (o.manifest) {
     const manifest = JSON.parse(readFileSync(o.manifest as string, 'utf8')) as { suites: Record<ProfileName, string[]> };
     files = selected.flatMap((p) => manifest.suites[p] ?? []);
   } else {
     files = selected.flatMap((p) => profiles[p].suites.flatMap(testFilesIn));
   }
-  const failures = await runSuites({ files, out: o.out as string, grep: o.grep as string | undefined });
+  const profile = paths.length > 0 ? paths.map((p) => relative(PACKAGE_ROOT, resolve(p)) || '.').join(',') : selected.join(',');
+  const failures = await runSuites({ files, out: o.out as string, grep: o.grep as string | undefined, shard: shardOf(o), profile });
   return failures === 0 ? 0 : 1;
 }
 
@@ -143,8 +187,16 @@ export async function main(argv: string[]): Promise<number> {
       case 'audit':
         return await auditCommand(rest);
       case 'test': {
-        const { options } = parseOptions(rest, { out: { type: 'string', default: 'out', help: '' } });
-        return await testAll(options.out as string);
+        const { options } = parseOptions(rest, testSpec);
+        return await testAll(options.out as string, shardOf(options));
+      }
+      case 'merge': {
+        const { mergeCommand } = await import('./merge.ts');
+        return await mergeCommand(rest, mergeSpec);
+      }
+      case 'cache-key': {
+        const { cacheKeyCommand } = await import('./cache-key.ts');
+        return await cacheKeyCommand(rest, cacheKeySpec);
       }
       case undefined:
       case 'help':

@@ -6,6 +6,8 @@ import Mocha from 'mocha';
 // Imported, not named by path, so that a bundle (lib/vm/guest-bundle.ts)
 // carries the reporter with the same copy of mocha it was written against.
 import ConformanceReporter from '../report/reporter.cjs';
+import { removeRunIdentity, runningKernel, toolIdentity, writeRunIdentity } from '../report/run-identity.ts';
+import { applyShard, shardLabel, type Shard } from '../shard.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 
 export interface RunSuitesOptions {
@@ -14,6 +16,10 @@ export interface RunSuitesOptions {
   out?: string;
   grep?: string;
   bail?: boolean;
+  /** Run only this shard's part of the selected tests (lib/shard.ts). */
+  shard?: Shard | null;
+  /** What run.json names the run by: the profile, or the folders that ran. */
+  profile?: string;
 }
 
 export function testFilesIn(folder: string): string[] {
@@ -33,6 +39,9 @@ export async function runSuites(opts: RunSuitesOptions): Promise<number> {
   // Suites that write side results (the audit's raw matrix) find the results
   // folder here, in a host run and in a guest alike.
   if (opts.out) process.env.IOMMUFD_CONFORMANCE_OUT = resolve(opts.out);
+  // A run.json of an earlier run must not vouch for this one's results.
+  if (opts.out) removeRunIdentity(resolve(opts.out));
+  const startedAt = new Date().toISOString();
   const mocha = new Mocha({
     reporter: ConformanceReporter,
     reporterOptions: opts.out ? { out: resolve(opts.out) } : {},
@@ -44,5 +53,27 @@ export async function runSuites(opts: RunSuitesOptions): Promise<number> {
   if (files.length === 0) throw new Error('no test files to run');
   for (const f of files) mocha.addFile(f);
   await mocha.loadFilesAsync();
-  return new Promise((done) => mocha.run((failures) => done(failures)));
+  const grep = (mocha.options.grep as RegExp | undefined) ?? null;
+  const shard = opts.shard ?? null;
+  const selection = applyShard(mocha.suite, shard, grep, (t) => ConformanceReporter.ktapName(t));
+  if (shard) process.stdout.write(`shard ${shardLabel(shard)}: ${selection.selected} of ${selection.total} selected tests (selection ${selection.digest})\n`);
+  const { failures, stats } = await new Promise<{ failures: number; stats: Mocha.Stats | undefined }>((done) => {
+    const runner = mocha.run((failures) => done({ failures, stats: runner.stats }));
+  });
+  if (opts.out) {
+    writeRunIdentity(resolve(opts.out), {
+      format: 1,
+      tool: toolIdentity(),
+      profile: opts.profile ?? process.env.IOMMUFD_CONFORMANCE_PROFILE ?? 'custom',
+      grep: grep ? grep.source : null,
+      shard,
+      selection,
+      kernel: runningKernel(),
+      finished: true,
+      counts: stats ? { tests: stats.tests, passes: stats.passes, failures: stats.failures, pending: stats.pending } : null,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+    });
+  }
+  return failures;
 }

@@ -26,9 +26,15 @@ export interface ParityTable {
   results: string | null;
 }
 
-/** Statuses by test name from a KTAP file our reporter wrote (lib/report/reporter.cjs). */
-export function readKtapStatuses(path: string): Map<string, CaseStatus> {
-  const out = new Map<string, CaseStatus>();
+/** One result line of a KTAP file our reporter wrote, in file order. */
+export interface KtapResult {
+  name: string;
+  status: Exclude<CaseStatus, { kind: 'not-run' }>;
+}
+
+/** The results of a KTAP file our reporter wrote (lib/report/reporter.cjs), in order, duplicates kept. */
+export function readKtapResults(path: string): KtapResult[] {
+  const out: KtapResult[] = [];
   if (!existsSync(path)) return out;
   const lines = readFileSync(path, 'utf8').split('\n');
   const messages = new Map<string, string>();
@@ -38,11 +44,16 @@ export function readKtapStatuses(path: string): Map<string, CaseStatus> {
     const m = /^(ok|not ok) \d+ (\S+)(?: # SKIP (.*))?$/.exec(line);
     if (!m) continue;
     const [, result, name, skip] = m;
-    if (skip !== undefined) out.set(name!, { kind: 'skip', reason: skip });
-    else if (result === 'ok') out.set(name!, { kind: 'pass' });
-    else out.set(name!, { kind: 'fail', message: messages.get(name!) ?? '' });
+    if (skip !== undefined) out.push({ name: name!, status: { kind: 'skip', reason: skip } });
+    else if (result === 'ok') out.push({ name: name!, status: { kind: 'pass' } });
+    else out.push({ name: name!, status: { kind: 'fail', message: messages.get(name!) ?? '' } });
   }
   return out;
+}
+
+/** Statuses by test name from a KTAP file our reporter wrote (lib/report/reporter.cjs). */
+export function readKtapStatuses(path: string): Map<string, CaseStatus> {
+  return new Map(readKtapResults(path).map((r) => [r.name, r.status]));
 }
 
 export function buildParity(kernel: KernelCase[], ours: Map<string, string>, statuses: Map<string, CaseStatus>, results: string | null): ParityTable {

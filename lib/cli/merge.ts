@@ -1,0 +1,52 @@
+// `iommufd-conformance merge DIR... --out DIR`: one report from many result
+// folders (lib/merge/). Exit 0 when every run passed, 1 when a test or a run
+// failed, 2 when the folders cannot be merged (the reason is printed and
+// nothing is written).
+import { SetupError } from '../kbuild/source.ts';
+import { kernelSelftestCases } from '../parity/kernel-cases.ts';
+import { ensureKernelSource } from '../kbuild/source.ts';
+import { MergeError, readRuns, writeMerged } from '../merge/index.ts';
+import { kernelParities } from '../merge/parity.ts';
+import type { KernelParity } from '../merge/json.ts';
+import { parseOptions, UsageError, type OptionSpec } from './args.ts';
+import { mirroredTests } from './parity.ts';
+
+export async function mergeCommand(argv: string[], spec: OptionSpec): Promise<number> {
+  const { options: o, rest: dirs } = parseOptions(argv, spec);
+  if (!o.out) throw new UsageError('merge needs --out DIR');
+  if (dirs.length === 0) throw new UsageError('merge needs at least one result folder');
+  let runs;
+  try {
+    runs = readRuns(dirs);
+  } catch (err) {
+    if (!(err instanceof MergeError)) throw err;
+    process.stderr.write(`iommufd-conformance merge: refused: ${err.message}\n`);
+    return 2;
+  }
+  const lines: string[] = [];
+  let parity: KernelParity[] = [];
+  try {
+    const src = ensureKernelSource(o['kernel-src'] as string | undefined);
+    parity = kernelParities(runs, kernelSelftestCases(src.dir), await mirroredTests());
+    if (parity.length > 0) lines.push(`parity: against the selftests of ${src.version} (${src.dir})`);
+  } catch (err) {
+    if (!(err instanceof SetupError)) throw err;
+    lines.push(`parity: not computed: ${err.message.split('\n')[0]} (${err.fix})`);
+  }
+  const result = writeMerged(runs, o.out as string, parity);
+  for (const r of runs) {
+    lines.push(`${r.ok ? 'ok    ' : 'FAILED'} ${r.label}: ${r.counts.pass} passed, ${r.counts.fail} failed, ${r.counts.skip} skipped${r.parts.length > 1 ? ` (${r.parts.length} shards)` : ''}${r.problems.length ? `; ${r.problems.join('; ')}` : ''}`);
+  }
+  for (const p of parity) {
+    const c = p.table.rows.filter((row) => row.ours).length;
+    lines.push(`parity ${p.kernel}: ${c}/${p.table.rows.length} kernel cases mirrored`);
+  }
+  const f = result.files;
+  lines.push(`merged ${runs.length} run(s) into ${f.ktap}, ${f.xunit}, ${f.json}, ${f.html}`);
+  const pass = runs.reduce((a, r) => a + r.counts.pass, 0);
+  const fail = runs.reduce((a, r) => a + r.counts.fail, 0) + runs.reduce((a, r) => a + r.problems.length, 0);
+  const skip = runs.reduce((a, r) => a + r.counts.skip, 0);
+  lines.push(`summary: ${pass} passed, ${fail} failed, ${skip} skipped`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return result.ok ? 0 : 1;
+}
