@@ -14,7 +14,8 @@ export async function cacheKeyCommand(argv: string[], spec: OptionSpec): Promise
   const flavour = o.flavour as string;
   if (flavour !== 'base' && flavour !== 'debug') throw new UsageError('--flavour is base or debug');
   const entry = guestKernelCacheEntry({ flavour: flavour as KernelFlavour, sourceDir: o['kernel-src'] as string | undefined, log: (l) => process.stderr.write(`${l}\n`) });
-  // key=... and path=... lines can be appended to $GITHUB_OUTPUT as they are.
-  process.stdout.write(`key=guest-kernel-${entry.id}\npath=${join(cacheRoot(), 'kernel', entry.id)}\n`);
+  // key=... and dir=... lines can be appended to $GITHUB_OUTPUT as they are. The cache holds dir/bzImage and
+  // dir/config, not the build's objects beside them.
+  process.stdout.write(`key=guest-kernel-${entry.id}\ndir=${join(cacheRoot(), 'kernel', entry.id)}\n`);
   return 0;
 }

@@ -141,7 +141,8 @@ export function guestKernelCacheEntry(opts: { flavour: KernelFlavour; sourceDir?
     .digest('hex')
     .slice(0, 16);
   const id = `${src.version}-${opts.flavour}-${key}`;
-  return { id, dir: cacheDir('kernel', id), src, fragments };
+  // Named, not created: `cache-key` must leave no empty entry behind.
+  return { id, dir: join(cacheDir('kernel'), id), src, fragments };
 }
 
 export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestKernel> {
@@ -152,6 +153,7 @@ export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestK
   }
   const flavour = opts.flavour ?? 'base';
   const { src, fragments, dir } = guestKernelCacheEntry({ flavour, sourceDir: opts.sourceDir, log });
+  mkdirSync(dir, { recursive: true });
   const image = join(dir, 'bzImage');
   const config = join(dir, 'config');
   if (existsSync(image) && existsSync(config)) {
