@@ -8,6 +8,10 @@ import { ensureKernelSource } from '../kbuild/source.ts';
 import { MergeError, readRuns, writeMerged } from '../merge/index.ts';
 import { kernelParities } from '../merge/parity.ts';
 import type { KernelParity } from '../merge/json.ts';
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { chromiumMissing } from '../audit/browser.ts';
+import { mergedPageProblems, probeMergedPage } from '../merge/page-check.ts';
 import { parseOptions, UsageError, type OptionSpec } from './args.ts';
 import { mirroredTests } from './parity.ts';
 
@@ -42,11 +46,22 @@ export async function mergeCommand(argv: string[], spec: OptionSpec): Promise<nu
     lines.push(`parity ${p.kernel}: ${c}/${p.table.rows.length} kernel cases mirrored`);
   }
   const f = result.files;
+  // The page as a reader sees it: every run, every cell's counts, every failure linked to its report.
+  let pageFailures = 0;
+  const missing = chromiumMissing();
+  if (missing) {
+    if (process.env.CI === 'true') pageFailures = 1;
+    lines.push(`page: ${process.env.CI === 'true' ? 'FAILED: cannot be checked in CI' : 'not checked in Chromium'}: ${missing}`);
+  } else {
+    const problems = mergedPageProblems(probeMergedPage(readFileSync(f.html, 'utf8'), dirname(f.html)), runs, f.html);
+    pageFailures = problems.length;
+    lines.push(...(problems.length === 0 ? ['page: checked in headless Chromium: every run, cell and failure link as merged'] : problems.map((p) => `page: FAIL: ${p}`)));
+  }
   lines.push(`merged ${runs.length} run(s) into ${f.ktap}, ${f.xunit}, ${f.json}, ${f.html}`);
   const pass = runs.reduce((a, r) => a + r.counts.pass, 0);
-  const fail = runs.reduce((a, r) => a + r.counts.fail, 0) + runs.reduce((a, r) => a + r.problems.length, 0);
+  const fail = runs.reduce((a, r) => a + r.counts.fail, 0) + runs.reduce((a, r) => a + r.problems.length, 0) + pageFailures;
   const skip = runs.reduce((a, r) => a + r.counts.skip, 0);
   lines.push(`summary: ${pass} passed, ${fail} failed, ${skip} skipped`);
   process.stdout.write(`${lines.join('\n')}\n`);
-  return result.ok ? 0 : 1;
+  return result.ok && pageFailures === 0 ? 0 : 1;
 }

@@ -43,7 +43,7 @@ td.cell.passed { background: #e3f6e8; } td.cell.failed { background: #ffd6d6; ou
 td.cell.skipped-only { background: #f0f0f0; } td.cell.absent { color: #999; }
 td.cell a { display: block; font-size: .85em; }
 .marker { font-weight: bold; margin-right: .2em; }
-tr.run.failed th { color: #c00; }
+tr.run.failed th, th.run.failed { color: #c00; }
 article { border: 2px solid #c00; padding: .5em 1em; margin: 1em 0; }
 article pre { background: #f6f6f6; padding: .5em; white-space: pre-wrap; }
 :target { scroll-margin-top: 3em; } article:target { box-shadow: 0 0 0 3px #36c; }
@@ -90,12 +90,13 @@ export function renderMergedHtml(runs: MergedRun[], parity: KernelParity[], opts
   }
   out.push('</tbody></table>');
 
-  out.push('<h2>Matrix: run × suite (pass / fail / skip)</h2>', '<table id="matrix"><thead><tr><th>run</th>');
-  for (const s of suites) out.push(`<th data-suite="${e(s)}">${e(s)}</th>`);
+  // Suites down, runs across: a few runs (kernels x flavours x profiles) and many suites read best this way.
+  out.push('<h2>Matrix: suite × run (pass / fail / skip)</h2>', '<table id="matrix"><thead><tr><th>suite</th>');
+  for (const r of runs) out.push(`<th class="run ${r.ok ? 'passed' : 'failed'}" data-run="${e(r.label)}">${r.ok ? '' : '<span class="marker">✗</span>'}${e(r.label)}</th>`);
   out.push('</tr></thead><tbody>');
-  for (const r of runs) {
-    out.push(`<tr class="run ${r.ok ? 'passed' : 'failed'}" data-run="${e(r.label)}"><th>${r.ok ? '' : '<span class="marker">✗</span>'}${e(r.label)}</th>`);
-    for (const s of suites) {
+  for (const s of suites) {
+    out.push(`<tr class="suite" data-suite="${e(s)}"><th>${e(s)}</th>`);
+    for (const r of runs) {
       const ts = r.tests.filter((t) => suiteOf(t.name) === s);
       if (ts.length === 0) {
         out.push(`<td class="cell absent" id="${cellId(r, s)}" data-run="${e(r.label)}" data-suite="${e(s)}" data-pass="0" data-fail="0" data-skip="0">–</td>`);

@@ -10,6 +10,7 @@ import { suiteOf, type MergedRun } from './types.ts';
 
 export interface MergedPageProbe {
   verdict: string;
+  /** The matrix's run columns, in order. */
   rows: string[];
   cells: { run: string; suite: string; pass: string; fail: string; skip: string; text: string; classes: string; background: string; visible: boolean; failureLinks: string[] }[];
   anchors: { href: string; resolves: boolean; tag: string | null; run: string | null; test: string | null; reports: string[] }[];
@@ -22,7 +23,7 @@ const PROBE = `
   var q = function (sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); };
   var r = {};
   r.verdict = document.getElementById('verdict').textContent;
-  r.rows = q('#matrix tbody tr.run').map(function (tr) { return tr.getAttribute('data-run'); });
+  r.rows = q('#matrix thead th.run').map(function (th) { return th.getAttribute('data-run'); });
   r.cells = q('#matrix td.cell').map(function (td) {
     var box = td.getBoundingClientRect();
     return { run: td.getAttribute('data-run'), suite: td.getAttribute('data-suite'), pass: td.getAttribute('data-pass'), fail: td.getAttribute('data-fail'), skip: td.getAttribute('data-skip'),
@@ -55,7 +56,7 @@ export function mergedPageProblems(probe: MergedPageProbe, runs: MergedRun[], ht
   if (probe.verdict !== (ok ? 'PASSED' : 'FAILED')) problems.push(`the verdict reads '${probe.verdict}', the runs ${ok ? 'passed' : 'failed'}`);
   if (probe.external.length > 0) problems.push(`the page refers to outside resources: ${probe.external.slice(0, 5).join(', ')}`);
   const labels = runs.map((r) => r.label);
-  if (JSON.stringify(probe.rows) !== JSON.stringify(labels)) problems.push(`the matrix rows are ${probe.rows.join(', ')}, the runs ${labels.join(', ')}`);
+  if (JSON.stringify(probe.rows) !== JSON.stringify(labels)) problems.push(`the matrix columns are ${probe.rows.join(', ')}, the runs ${labels.join(', ')}`);
   const cellOf = new Map(probe.cells.map((c) => [`${c.run} ${c.suite}`, c]));
   const passBackgrounds = new Set(probe.cells.filter((c) => c.fail === '0' && Number(c.pass) > 0).map((c) => c.background));
   for (const run of runs) {
