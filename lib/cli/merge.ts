@@ -9,7 +9,9 @@ import { MergeError, readRuns, writeMerged } from '../merge/index.ts';
 import { kernelParities } from '../merge/parity.ts';
 import type { KernelParity } from '../merge/json.ts';
 import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, relative } from 'node:path';
+import { mergedAudits } from '../merge/audit.ts';
+import { auditSummary, checkAuditPage } from './audit.ts';
 import { chromiumMissing } from '../audit/browser.ts';
 import { mergedPageProblems, probeMergedPage } from '../merge/page-check.ts';
 import { parseOptions, UsageError, type OptionSpec } from './args.ts';
@@ -37,7 +39,21 @@ export async function mergeCommand(argv: string[], spec: OptionSpec): Promise<nu
     if (!(err instanceof SetupError)) throw err;
     lines.push(`parity: not computed: ${err.message.split('\n')[0]} (${err.fix})`);
   }
-  const result = writeMerged(runs, o.out as string, parity);
+  // The type1-vs-compat audit of every kernel whose runs cover both audit profiles (shards joined).
+  const { audits, notes } = mergedAudits(runs, o.out as string);
+  let auditFailures = 0;
+  lines.push(...notes);
+  for (const a of audits) {
+    const page = checkAuditPage(a.audit, a.files);
+    auditFailures += a.audit.verdict.failures.length + page.failures;
+    lines.push(...auditSummary(a.audit, a.files, 10).map((l) => l.replace(/^audit:/, `audit ${a.kernel}:`)), ...page.lines);
+  }
+  const result = writeMerged(
+    runs,
+    o.out as string,
+    parity,
+    audits.map((a) => ({ kernel: a.kernel, href: relative(o.out as string, a.files.html), ok: a.audit.verdict.ok, summary: `${a.audit.verdict.ok ? 'passed' : 'FAILED'}: ${a.audit.verdict.scenarios} scenarios, ${a.audit.verdict.failures.length} failure(s)` })),
+  );
   for (const r of runs) {
     lines.push(`${r.ok ? 'ok    ' : 'FAILED'} ${r.label}: ${r.counts.pass} passed, ${r.counts.fail} failed, ${r.counts.skip} skipped${r.parts.length > 1 ? ` (${r.parts.length} shards)` : ''}${r.problems.length ? `; ${r.problems.join('; ')}` : ''}`);
   }
@@ -59,9 +75,9 @@ export async function mergeCommand(argv: string[], spec: OptionSpec): Promise<nu
   }
   lines.push(`merged ${runs.length} run(s) into ${f.ktap}, ${f.xunit}, ${f.json}, ${f.html}`);
   const pass = runs.reduce((a, r) => a + r.counts.pass, 0);
-  const fail = runs.reduce((a, r) => a + r.counts.fail, 0) + runs.reduce((a, r) => a + r.problems.length, 0) + pageFailures;
+  const fail = runs.reduce((a, r) => a + r.counts.fail, 0) + runs.reduce((a, r) => a + r.problems.length, 0) + pageFailures + auditFailures;
   const skip = runs.reduce((a, r) => a + r.counts.skip, 0);
   lines.push(`summary: ${pass} passed, ${fail} failed, ${skip} skipped`);
   process.stdout.write(`${lines.join('\n')}\n`);
-  return result.ok && pageFailures === 0 ? 0 : 1;
+  return result.ok && pageFailures === 0 && auditFailures === 0 ? 0 : 1;
 }

@@ -63,9 +63,19 @@ function reportLinks(run: MergedRun, from: string, available: (rel: string) => b
   return links.length > 0 ? links.join(' · ') : '<em>no report files were copied</em>';
 }
 
+/** An audit built from the merged runs (lib/merge/audit.ts), as the page links it. */
+export interface AuditLink {
+  kernel: string;
+  /** The audit's page, relative to this one. */
+  href: string;
+  ok: boolean;
+  summary: string;
+}
+
 export interface HtmlOptions {
   /** Whether a report file was copied to this path (relative to the page). */
   available: (relativePath: string) => boolean;
+  audits?: AuditLink[];
   generatedAt?: Date;
 }
 
@@ -128,6 +138,12 @@ export function renderMergedHtml(runs: MergedRun[], parity: KernelParity[], opts
         `<article class="failure" id="${failureAnchor(r, t)}" data-run="${e(r.label)}" data-test="${e(t.name)}"><h3>${e(r.label)}: <code>${e(t.name)}</code></h3><pre>${e(message || '(no message)')}</pre><p>Report: ${reportLinks(r, t.from, opts.available)}</p></article>`,
       );
     }
+  }
+
+  if (opts.audits && opts.audits.length > 0) {
+    out.push('<h2>Audit: type1 against iommufd compat, per kernel</h2>', '<ul id="audits">');
+    for (const a of opts.audits) out.push(`<li class="audit ${a.ok ? 'passed' : 'failed'}">${a.ok ? '' : '<span class="marker">✗</span>'}<a class="audit" href="${e(a.href)}">${e(a.kernel)}</a>: ${e(a.summary)}</li>`);
+    out.push('</ul>');
   }
 
   out.push('<h2>Parity with the kernel selftests, per kernel</h2>');

@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { collectRunFolders } from './collect.ts';
-import { partFolder, renderMergedHtml, REPORT_FILES } from './html.ts';
+import { partFolder, renderMergedHtml, REPORT_FILES, type AuditLink } from './html.ts';
 import { mergedJson, type KernelParity } from './json.ts';
 import { renderKtap } from './ktap.ts';
 import { mergeRuns } from './runs.ts';
@@ -33,7 +33,7 @@ export function readRuns(paths: readonly string[]): MergedRun[] {
   return mergeRuns(collectRunFolders(paths));
 }
 
-export function writeMerged(runs: MergedRun[], outDir: string, parity: KernelParity[] = []): MergeResult {
+export function writeMerged(runs: MergedRun[], outDir: string, parity: KernelParity[] = [], audits: AuditLink[] = []): MergeResult {
   const out = resolve(outDir);
   mkdirSync(out, { recursive: true });
   // Report files of an earlier merge must not be linked from this one's page.
@@ -55,6 +55,6 @@ export function writeMerged(runs: MergedRun[], outDir: string, parity: KernelPar
   writeFileSync(files.ktap, renderKtap(runs));
   writeFileSync(files.xunit, renderXunit(runs));
   writeFileSync(files.json, `${JSON.stringify(mergedJson(runs, parity), null, 2)}\n`);
-  writeFileSync(files.html, renderMergedHtml(runs, parity, { available: (p) => copied.has(p), generatedAt: new Date() }));
+  writeFileSync(files.html, renderMergedHtml(runs, parity, { available: (p) => copied.has(p), audits, generatedAt: new Date() }));
   return { runs, files, ok: runs.every((r) => r.ok) };
 }
