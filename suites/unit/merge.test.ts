@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { chromiumMissing } from '../../lib/audit/browser.ts';
 import { ensureKernelSource, SetupError } from '../../lib/kbuild/source.ts';
+import { joinedAuditRaw } from '../../lib/merge/audit.ts';
 import { MergeError, readRuns, writeMerged } from '../../lib/merge/index.ts';
 import { mergedPageProblems, probeMergedPage } from '../../lib/merge/page-check.ts';
 import { suiteOf, type MergedRun } from '../../lib/merge/types.ts';
@@ -58,9 +59,12 @@ describe('merge', function () {
       ...[1, 2, 3, 4].map((k) => cli(['run', ...FILES, '--shard', `${k}/4`, '--out', folder(`shard${k}`)])),
       cli(['run', ...FILES, '--shard', '1/3', '--out', folder('other-split')]),
       cli(['run', join(dir, 'merge_fixture.test.ts'), '--out', folder('failing')]),
+      // The mock profile's suites on this host (its audit suite writes audit-raw.json whatever it can run).
+      cli(['run', '--profile', 'mock', '--out', folder('mock-whole')]),
+      ...[1, 2, 3].map((k) => cli(['run', '--profile', 'mock', '--shard', `${k}/3`, '--out', folder(`mock-shard${k}`)])),
     ];
     const results = await Promise.all(runs);
-    results.slice(0, 6).forEach((r, i) => expect(r.code, `run ${i}: ${r.stderr}${r.stdout.slice(-2000)}`).to.equal(0));
+    [...results.slice(0, 6), ...results.slice(7)].forEach((r, i) => expect(r.code, `run ${i}: ${r.stderr}${r.stdout.slice(-2000)}`).to.equal(0));
     expect(results[6]!.code, 'the run with a failing test exits 1').to.equal(1);
   });
 
@@ -105,6 +109,20 @@ describe('merge', function () {
     cpSync(folder('whole'), folder('unfinished'), { recursive: true });
     rmSync(join(folder('unfinished'), 'run.json'));
     expect(() => readRuns([folder('unfinished')])).to.throw(MergeError, /without a run.json/);
+  });
+
+  it("joins a sharded profile's audit-raw.json files into the whole run's", () => {
+    const [whole] = readRuns([folder('mock-whole')]);
+    const [sharded] = readRuns([1, 2, 3].map((k) => folder(`mock-shard${k}`)));
+    expect(sharded!.parts).to.have.length(3);
+    const a = joinedAuditRaw(whole!)!.raw;
+    const b = joinedAuditRaw(sharded!)!.raw;
+    expect(b.scenarios.length).to.be.greaterThan(100);
+    expect(b.scenarios).to.deep.equal(a.scenarios);
+    expect(b.backends).to.deep.equal(a.backends);
+    // Each shard's own file alone lacks the others' scenarios.
+    const shard1 = readRuns([folder('mock-shard1'), folder('mock-shard2'), folder('mock-shard3')])[0]!.parts[0]!;
+    expect(shard1.results.filter((r) => r.name.startsWith('audit.')).length).to.be.lessThan(whole!.tests.filter((t) => t.name.startsWith('audit.')).length);
   });
 
   describe('of two runs', () => {
