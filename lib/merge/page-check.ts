@@ -15,6 +15,8 @@ export interface MergedPageProbe {
   cells: { run: string; suite: string; pass: string; fail: string; skip: string; text: string; classes: string; background: string; visible: boolean; failureLinks: string[] }[];
   anchors: { href: string; resolves: boolean; tag: string | null; run: string | null; test: string | null; reports: string[] }[];
   external: string[];
+  /** The audit pages the page links (relative paths). */
+  audits: string[];
 }
 
 const PROBE = `
@@ -37,6 +39,7 @@ const PROBE = `
       reports: t ? q('a.report', t).map(function (x) { return x.getAttribute('href'); }) : [] };
   });
   r.external = q('[src], [href]').map(function (e) { return e.getAttribute('src') || e.getAttribute('href'); }).filter(function (u) { return /^[a-z]+:/i.test(u); });
+  r.audits = q('a.audit').map(function (a) { return a.getAttribute('href'); });
   var pre = document.createElement('pre');
   pre.id = 'merge-probe';
   pre.textContent = JSON.stringify(r);
@@ -84,6 +87,7 @@ export function mergedPageProblems(probe: MergedPageProbe, runs: MergedRun[], ht
       } else if (c.text.includes('✗')) problems.push(`${run.label} × ${s}: marked ✗ without a failure`);
     }
   }
+  for (const href of probe.audits) if (!existsSync(join(dirname(htmlPath), href))) problems.push(`the audit link ${href} leads to no file`);
   const broken = probe.anchors.filter((a) => !a.resolves);
   if (broken.length > 0) problems.push(`links that lead nowhere: ${broken.slice(0, 5).map((a) => `#${a.href}`).join(', ')}`);
   return problems;
