@@ -135,6 +135,7 @@ async function vmCommand(argv: string[]): Promise<number> {
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError('--timeout takes a number of seconds');
   const { runInVm } = await import('../vm/run-vm.ts');
   const exec = o.exec as string | undefined;
+  if (exec && (o.shard || o.grep)) throw new UsageError('--shard and --grep pick tests; --exec runs a command instead of the tests');
   const { ok, outcomes } = await runInVm({
     profiles: exec && o.profile === 'all' ? ['mock'] : parseProfiles(o.profile as string),
     out: o.out as string,
