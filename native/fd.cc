@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdint>
 #include <string>
 
@@ -19,6 +20,24 @@
 
 namespace iommufd {
 namespace {
+
+// _IOC_DIR and _IOC_SIZE of asm-generic/ioctl.h: 2 direction bits at 30, 14 size bits at 16.
+uint32_t IocSize(uint32_t request) { return (request >> 30) != 0 ? (request >> 16) & 0x3fff : 0; }
+
+// Throws a RangeError if arg is a view shorter than the size the request encodes.
+bool CheckIocSize(napi_env env, napi_value arg, uint32_t request, uint32_t encoded) {
+  napi_valuetype t;
+  if (napi_typeof(env, arg, &t) != napi_ok || t != napi_object) return true;  // a value or NULL: the caller's pointer
+  void* data;
+  size_t length;
+  if (!ToView(env, arg, "ioctl", "arg", &data, &length)) return false;
+  if (length >= encoded) return true;
+  char hex[16];
+  snprintf(hex, sizeof hex, "0x%x", request);
+  ThrowRangeError(env, "ioctl", "arg", "is " + std::to_string(length) + " bytes, shorter than the " + std::to_string(encoded) +
+                                           " bytes request " + hex + " encodes");
+  return false;
+}
 
 napi_value Ioctl(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 3;
@@ -50,6 +69,12 @@ napi_value Ioctl(napi_env env, napi_callback_info cbinfo) {
   } else if (!ToIoctlArg(env, argv[2], "ioctl", "arg", &arg)) {
     return nullptr;
   }
+  // A request made with _IOR/_IOW/_IOWR says how many bytes the kernel reads
+  // or writes at arg: a shorter buffer would let it write into Node's heap.
+  // iommufd and VFIO requests are _IO (no size): their structs carry their
+  // size at offset 0, checked by lib/sys (checkLeadingSize).
+  const uint32_t encoded = IocSize(request);
+  if (encoded != 0 && !CheckIocSize(env, argv[2], request, encoded)) return nullptr;
 
   int ret = ::ioctl(fd, request, arg);
   if (ret < 0) ret = -errno;
@@ -101,7 +126,11 @@ Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
   if (!ToFd(env, info[0], "ftruncate", "fd", &fd)) return Napi::Value();
   if (!ToLength(env, info[1], "ftruncate", "length", &length)) return Napi::Value();
   int ret = ::ftruncate(fd, static_cast<off_t>(length));
-  return Result(info.Env(), ret, errno);
+  if (ret < 0) return Result(info.Env(), ret, errno);
+  // A mapping of this file must not keep a view over pages now past its end (SIGBUS).
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) FileResized(env, st, static_cast<uint64_t>(st.st_size));
+  return Napi::Number::New(env, 0);
 }
 
 }  // namespace

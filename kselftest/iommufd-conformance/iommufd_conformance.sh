@@ -10,7 +10,7 @@
 #
 # IOMMUFD_CONFORMANCE_DIR  the tool's checkout (default: two levels above this
 #                          script, its place in the repository), `npm ci` done
-# IOMMUFD_CONFORMANCE_ARGS what `iommufd-conformance run` runs (default:
+# IOMMUFD_CONFORMANCE_ARGS `iommufd-conformance run`'s selection (default:
 #                          --profile mock, the suites that need only
 #                          CONFIG_IOMMUFD_TEST, as tools/testing/selftests/iommu/config sets it)
 # IOMMUFD_CONFORMANCE_OUT  results folder (default: a new temporary folder)

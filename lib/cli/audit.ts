@@ -11,6 +11,8 @@ import { AUDIT_PROFILES, summaryLines, type Audit } from '../audit/report.ts';
 import { AUDIT_RAW_FILE } from '../audit/types.ts';
 import { auditFromFolders, writeAuditReports, type AuditFiles } from '../audit/write.ts';
 import { shardLabel, type Shard } from '../shard.ts';
+import type { KernelFlavour } from '../vm/kernel.ts';
+import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
 
 /** The guest's --grep: the audit suites' titles start with "audit". */
 export const AUDIT_GREP = '^audit';
@@ -22,9 +24,11 @@ export interface AuditCommandOptions {
   /** The known-differences table; default fixtures/audit/known-differences.json. */
   knownPath?: string;
   kernel?: string;
-  accel: string;
+  kernelSrc?: string;
+  flavour: KernelFlavour;
+  accel: 'auto' | 'kvm' | 'tcg';
   timeoutSeconds: number;
-  /** Run only this shard of the audit's tests in each guest; the verdict then needs every shard's raw files. */
+  /** Run only this shard of the audit's tests in each guest; the verdict then needs every shard (`merge`). */
   shard?: Shard | null;
 }
 
@@ -61,6 +65,7 @@ export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
   const root = resolve(o.out);
   const problems: string[] = [];
   let rawDirs = o.rawDirs;
+  let infrastructure = false;
   if (rawDirs.length === 0) {
     removeStaleAuditRaw(root);
     const { runInVm } = await import('../vm/run-vm.ts');
@@ -68,20 +73,23 @@ export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
       // Order matches the report's columns: type1 and compat-device (viommu) before compat-mock (mock).
       profiles: ['viommu', 'mock'],
       out: root,
-      flavour: 'base',
+      flavour: o.flavour,
       kernel: o.kernel,
-      accel: o.accel as 'auto' | 'kvm' | 'tcg',
+      kernelSrc: o.kernelSrc,
+      accel: o.accel,
       timeoutSeconds: o.timeoutSeconds,
       runArgs: ['--grep', AUDIT_GREP],
       shard: o.shard ?? null,
     });
     for (const oc of outcomes) if (!oc.ok) problems.push(`the ${oc.profile} guest failed: ${oc.reasons.join('; ')}`);
+    infrastructure = vmExitCode(outcomes.map((outcome) => ({ outcome, resultsDir: join(root, outcome.profile) }))) === EXIT_ENVIRONMENT;
     if (o.shard) {
       // One shard's raw files hold only its scenarios: a verdict on them would report the rest as missing.
       process.stdout.write(
         `audit shard ${shardLabel(o.shard)}: ${problems.length === 0 ? 'ran' : `FAILED: ${problems.join('; ')}`}; results in ${root}/<profile>/ ` +
-          `(the audit verdict needs every shard: \`iommufd-conformance merge SHARD_DIR... --out DIR\` merges them and builds it)\n`,
+          `(the audit verdict needs every shard: \`iommufd-conformance merge SHARD_DIR... --out DIR\` joins them and builds it)\n`,
       );
+      if (infrastructure) return EXIT_ENVIRONMENT;
       return problems.length === 0 ? 0 : 1;
     }
     rawDirs = [root];
@@ -90,6 +98,7 @@ export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
   const files = writeAuditReports(audit, join(root, 'audit'));
   const page = checkAuditPage(audit, files);
   process.stdout.write(`${[...page.lines, ...auditSummary(audit, files)].join('\n')}\n`);
+  if (infrastructure) return EXIT_ENVIRONMENT;
   return audit.verdict.ok && page.failures === 0 ? 0 : 1;
 }
 

@@ -1,222 +1,322 @@
-// The command line: `vm` (suites in a QEMU guest), `run` (suites on this host).
-import { SetupError } from '../kbuild/source.ts';
-import { parseProfiles, PROFILES, profiles, type ProfileName } from '../vm/profiles.ts';
-import { parseShard, type Shard } from '../shard.ts';
-import { parseOptions, UsageError, usageOf, type OptionSpec } from './args.ts';
+// The command line: one table of commands, each with its options (declared in
+// lib/cli/options.ts and parsed strictly by lib/cli/args.ts), its own --help,
+// and the exit codes of lib/cli/exit-codes.ts.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import type { Shard } from '../shard.ts';
+import { SetupError } from '../kbuild/setup-error.ts';
+import { profiles, type ProfileName } from '../vm/profiles.ts';
+import { parseCommandLine, UsageError, usageOf, type OptionSpec, type ParsedOptions } from './args.ts';
+import { EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_PASS, EXIT_USAGE, vmExitCode } from './exit-codes.ts';
+import {
+  GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice, PROFILES, profilesOption, SELECT_OPTIONS, selectionArgs, selectionOf,
+  SHARD_OPTIONS, shardChoice, type Selection,
+} from './options.ts';
 import { PACKAGE_ROOT } from './paths.ts';
-import { runSuites, testFilesIn } from './run.ts';
-import { testAll } from './test-all.ts';
 
-/** Shared by every command that runs suites (lib/shard.ts). */
-const shardOption: OptionSpec = {
-  shard: { type: 'string', help: 'K/N: run only the K-th of N parts of the selected tests (split by test name, the same on every machine)' },
-};
-
-function shardOf(o: Record<string, unknown>): Shard | null {
-  return typeof o.shard === 'string' ? parseShard(o.shard) : null;
+interface Command {
+  summary: string;
+  options: OptionSpec;
+  /** Extra usage lines under the options. */
+  notes?: string;
+  /** The words the command takes after its options (e.g. 'DIR...'); none when absent. */
+  positionals?: string;
+  run(o: ParsedOptions, positionals: string[]): Promise<number>;
 }
 
-const vmSpec: OptionSpec = {
-  profile: { type: 'string', default: 'all', help: `${PROFILES.join('|')}|all, comma-separated` },
-  out: { type: 'string', default: 'out', help: 'results folder (one sub-folder per profile)' },
-  kernel: { type: 'string', help: 'a ready bzImage instead of building one' },
-  'kernel-src': { type: 'string', help: 'a Linux tree to build instead of Debian linux-source-6.12' },
-  flavour: { type: 'string', default: 'base', help: 'base|debug (debug adds KASAN and lockdep)' },
-  accel: { type: 'string', default: 'auto', help: 'auto|kvm|tcg' },
-  timeout: { type: 'string', default: '1800', help: 'seconds before a guest is killed' },
-  exec: { type: 'string', help: 'run this shell command in the guest instead of the suites' },
-  grep: { type: 'string', help: 'only tests whose full title matches' },
-  ...shardOption,
+const OUT = (help: string): OptionSpec => ({ out: { type: 'string', default: 'out', value: 'DIR', help } });
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+// ------------------------------------------------------------ test selection
+
+async function profileFiles(profile: ProfileName): Promise<string[]> {
+  const { testFilesIn } = await import('./run.ts');
+  return profiles[profile].suites.flatMap(testFilesIn);
+}
+
+/**
+ * The tests each profile would run under a selection, listed on this host
+ * from the suite files (nothing runs). A name given with --test that no
+ * profile has is a usage error; so is a --grep that matches nothing at all.
+ */
+async function selectedByProfile(selected: ProfileName[], s: Selection, shard: Shard | null = null): Promise<Map<ProfileName, string[]>> {
+  const { listTests } = await import('./run.ts');
+  const byProfile = new Map<ProfileName, string[]>();
+  // Whether a selection matches is judged on the whole selection; --list then prints this shard's part.
+  for (const p of selected) byProfile.set(p, await listTests(await profileFiles(p), s));
+  const all = new Set([...byProfile.values()].flat());
+  const unknown = (s.tests ?? []).filter((t) => !all.has(t));
+  if (unknown.length > 0) {
+    throw new UsageError(`no test named ${unknown.join(', ')} in profile(s) ${selected.join(', ')}${s.grep !== undefined ? ` matching --grep ${s.grep}` : ''} (--list prints the names)`);
+  }
+  if (all.size === 0) throw new UsageError(`the selection matches no test in profile(s) ${selected.join(', ')}`);
+  if (shard && s.list) for (const p of selected) byProfile.set(p, await listTests(await profileFiles(p), { ...s, shard }));
+  return byProfile;
+}
+
+function printList(byProfile: Map<ProfileName, string[]>): number {
+  for (const [p, names] of byProfile) {
+    process.stdout.write(`# profile ${p}: ${names.length} test(s)\n`);
+    for (const n of names) process.stdout.write(`${n}\n`);
+  }
+  return EXIT_PASS;
+}
+
+// ------------------------------------------------------------ commands
+
+const commands: Record<string, Command> = {
+  vm: {
+    summary: 'run the suites in QEMU guests built and booted here (or --exec a command in one)',
+    options: {
+      profile: { type: 'string', default: 'all', value: 'P', help: `${PROFILES.join('|')}|all, comma-separated` },
+      ...OUT('results folder (one sub-folder per profile)'),
+      ...KERNEL_OPTIONS,
+      ...GUEST_OPTIONS,
+      ...SELECT_OPTIONS,
+      ...SHARD_OPTIONS,
+      exec: { type: 'string', value: 'CMD', help: 'run this shell command in the guest instead of the suites; its exit code becomes ours' },
+    },
+    notes: 'With --grep or --test, a profile with no matching test is skipped (counted, with the reason).',
+    async run(o) {
+      const kernel = kernelChoice(o);
+      const guest = guestChoice(o);
+      const s = selectionOf(o);
+      const exec = o.exec as string | undefined;
+      const shard = shardChoice(o);
+      if (exec && (s.list || s.grep !== undefined || s.tests || shard)) throw new UsageError('--exec runs a command, not tests: it takes no --grep, --test, --list or --shard');
+      let selected: ProfileName[] = exec && o.profile === 'all' ? ['mock'] : profilesOption(o.profile as string);
+      const skipped: string[] = [];
+      if (s.list || s.grep !== undefined || s.tests) {
+        const byProfile = await selectedByProfile(selected, s, shard);
+        if (s.list) return printList(byProfile);
+        for (const [p, names] of byProfile) {
+          if (names.length === 0) skipped.push(`profile ${p}: skipped: no test matches ${[s.grep !== undefined ? `--grep ${s.grep}` : '', ...(s.tests ?? []).map((t) => `--test ${t}`)].filter(Boolean).join(' ')}`);
+        }
+        selected = selected.filter((p) => (byProfile.get(p) ?? []).length > 0);
+      }
+      for (const line of skipped) process.stderr.write(`${line}\n`);
+      const { runInVm } = await import('../vm/run-vm.ts');
+      const out = o.out as string;
+      const { outcomes } = await runInVm({
+        profiles: selected,
+        out,
+        ...kernel,
+        ...guest,
+        exec,
+        runArgs: selectionArgs(s),
+        shard,
+      });
+      if (skipped.length > 0) process.stderr.write(`${skipped.length} profile(s) skipped: no matching test\n`);
+      // With --exec the guest command's exit code becomes ours.
+      if (exec && outcomes.length === 1 && outcomes[0]!.result.exitCode !== null && !outcomes[0]!.result.timedOut) return outcomes[0]!.result.exitCode;
+      const { resolve } = await import('node:path');
+      return vmExitCode(outcomes.map((outcome) => ({ outcome, resultsDir: join(resolve(out), outcome.profile) })), exec !== undefined);
+    },
+  },
+
+  run: {
+    summary: 'run the suites on this host (needs /dev/iommu; used inside the guests)',
+    options: {
+      profile: { type: 'string', value: 'P', help: `the suites of these profiles (${PROFILES.join('|')}|all, comma-separated); default: all suites` },
+      ...OUT('folder for results.json, .tap, .xml, .ktap'),
+      ...SELECT_OPTIONS,
+      ...SHARD_OPTIONS,
+      files: { type: 'string', multiple: true, value: 'PATH', help: "these test files, or the *.test.ts under these folders, instead of a profile's suites" },
+      manifest: { type: 'string', value: 'FILE', help: 'run the bundled test files listed in this guest manifest (used inside test VMs)' },
+    },
+    async run(o) {
+      const s = selectionOf(o);
+      const shard = shardChoice(o);
+      const selected: ProfileName[] = o.profile ? profilesOption(o.profile as string) : [...PROFILES];
+      const paths = (o.files as string[] | undefined) ?? [];
+      let files: string[];
+      if (paths.length > 0) {
+        if (o.profile !== undefined || o.manifest !== undefined) throw new UsageError('--files runs those files: give it without --profile or --manifest');
+        const { testFilesIn } = await import('./run.ts');
+        files = paths.flatMap((p) => {
+          const found = p.endsWith('.test.ts') && existsSync(p) ? [resolve(p)] : testFilesIn(resolve(p));
+          if (found.length === 0) throw new UsageError(`--files ${p}: no *.test.ts file there`);
+          return found;
+        });
+      } else if (o.manifest) {
+        const manifest = JSON.parse(readFileSync(o.manifest as string, 'utf8')) as { suites: Record<ProfileName, string[]> };
+        files = selected.flatMap((p) => manifest.suites[p] ?? []);
+      } else {
+        files = (await Promise.all(selected.map(profileFiles))).flat();
+      }
+      const { listTests, runSuites } = await import('./run.ts');
+      if (s.list) {
+        for (const n of await listTests(files, { ...s, shard })) process.stdout.write(`${n}\n`);
+        return EXIT_PASS;
+      }
+      // run.json names the run by its profile, or by the files it was given.
+      const profile = paths.length > 0 ? paths.map((p) => relative(PACKAGE_ROOT, resolve(p)) || '.').join(',') : selected.join(',');
+      const failures = await runSuites({ files, out: o.out as string, grep: s.grep, tests: s.tests, shard, profile, kernelLog: true });
+      return failures === 0 ? EXIT_PASS : EXIT_FAILED;
+    },
+  },
+
+  audit: {
+    summary: 'type1 against iommufd compat, scenario by scenario: audit.md, audit.json, audit.html',
+    options: {
+      ...OUT("results folder: the guests' results in OUT/<profile>/, the reports in OUT/audit/"),
+      raw: { type: 'string', multiple: true, value: 'DIR', help: 'only render: a folder with audit-raw.json or <profile>/audit-raw.json; boots no VM' },
+      known: { type: 'string', value: 'FILE', help: 'the known-differences table (default: fixtures/audit/known-differences.json)' },
+      ...KERNEL_OPTIONS,
+      ...GUEST_OPTIONS,
+      ...SHARD_OPTIONS,
+    },
+    async run(o) {
+      const kernel = kernelChoice(o);
+      const guest = guestChoice(o);
+      const { runAuditCommand } = await import('./audit.ts');
+      return runAuditCommand({ out: o.out as string, rawDirs: (o.raw as string[] | undefined) ?? [], knownPath: o.known as string | undefined, ...kernel, ...guest, shard: shardChoice(o) });
+    },
+  },
+
+  parity: {
+    summary: 'each kernel iommu selftest case, our test for it, its status in the last run',
+    options: {
+      results: { type: 'string', value: 'KTAP', help: 'results.ktap of a mock-profile run (default: the newest under --out)' },
+      ...OUT('where npm test / vm left their results'),
+      'kernel-src': { type: 'string', value: 'DIR', help: 'a Linux tree whose selftests to compare with (default: Debian linux-source-6.12)' },
+      markdown: { type: 'string', value: 'FILE', help: 'also write the table to this Markdown file' },
+    },
+    async run(o) {
+      const { lastMockResults, parityTable } = await import('./parity.ts');
+      const { parityHolds, renderParityMarkdown } = await import('../parity/table.ts');
+      const results = (o.results as string | undefined) ?? lastMockResults(o.out as string);
+      const table = await parityTable({ results, kernelSrc: o['kernel-src'] as string | undefined });
+      const markdown = renderParityMarkdown(table);
+      process.stdout.write(markdown);
+      if (!results) process.stdout.write(`(no results.ktap under ${o.out}: run \`iommufd-conformance vm --profile mock\` or npm test first)\n`);
+      if (o.markdown) writeFileSync(o.markdown as string, markdown);
+      return parityHolds(table) ? EXIT_PASS : EXIT_FAILED;
+    },
+  },
+
+  test: {
+    summary: 'unit suites here, then the VM suites of every profile, the audit and the parity table (npm test)',
+    options: { ...OUT('results folder'), ...KERNEL_OPTIONS, ...SHARD_OPTIONS },
+    async run(o) {
+      const kernel = kernelChoice(o);
+      const { testAll } = await import('./test-all.ts');
+      return testAll(o.out as string, kernel, shardChoice(o));
+    },
+  },
+
+  merge: {
+    summary: 'one report (KTAP, xunit, JSON, HTML matrix, audit, parity) from result folders: shards, kernels, flavours, profiles',
+    positionals: 'RESULT_DIR...',
+    options: {
+      out: { type: 'string', value: 'DIR', help: 'where to write merged.ktap, merged.xml, merged.json, merged.html (required)' },
+      'kernel-src': { type: 'string', value: 'DIR', help: 'a Linux tree whose selftests the parity table compares with (default: Debian linux-source-6.12)' },
+    },
+    notes: 'Each RESULT_DIR is searched for results folders (a run.json in it or below: a CI job\'s artifacts as downloaded).\nExit 2 (with the reason, writing nothing) when the folders cannot be merged: a missing or doubled shard, a whole run beside its shards, a run that did not finish.',
+    async run(o, dirs) {
+      const { mergeCommand } = await import('./merge.ts');
+      return mergeCommand({ out: o.out as string | undefined, dirs, kernelSrc: o['kernel-src'] as string | undefined });
+    },
+  },
+
+  'cache-key': {
+    summary: "the guest kernel's cache key and folder (key=, dir= lines for a CI cache such as actions/cache), without building",
+    options: { ...KERNEL_OPTIONS },
+    async run(o) {
+      const { cacheKeyCommand } = await import('./cache-key.ts');
+      return cacheKeyCommand(kernelChoice(o));
+    },
+  },
+
+  doctor: {
+    summary: 'what this machine lacks for each job, all at once, with the command that installs each',
+    options: {},
+    async run() {
+      const { runDoctor } = await import('./doctor.ts');
+      return runDoctor();
+    },
+  },
 };
 
-const runSpec: OptionSpec = {
-  profile: { type: 'string', help: `the suites of this profile (${PROFILES.join('|')}); default: all suites` },
-  out: { type: 'string', default: 'out', help: 'folder for results.json, results.tap, results.xml' },
-  grep: { type: 'string', help: 'only tests whose full title matches' },
-  manifest: { type: 'string', help: 'run the bundled test files listed in this guest manifest (used inside test VMs)' },
-  ...shardOption,
-};
+function commandHelp(name: string): string {
+  const c = commands[name]!;
+  const options = usageOf({ ...c.options, help: { type: 'boolean', help: 'this help' } });
+  return `usage: iommufd-conformance ${name} [options]${c.positionals ? ` ${c.positionals}` : ''}\n  ${c.summary}\n\noptions:\n${options}\n${c.notes ? `\n${c.notes}\n` : ''}`;
+}
 
-const testSpec: OptionSpec = {
-  out: { type: 'string', default: 'out', help: 'results folder' },
-  ...shardOption,
-};
+const EXIT_CODES = `exit codes:
+  0  everything ran and passed
+  1  a test failed, the model diverged, the kernel logged a WARN/BUG/KASAN/lockdep report, or the audit or parity found a difference
+  2  usage: unknown command, option or argument, or a bad value
+  3  environment or infrastructure: a missing tool, a failed kernel build, a guest that crashed, timed out or wrote no results`;
 
-const paritySpec: OptionSpec = {
-  results: { type: 'string', help: 'results.ktap of a mock-profile run (default: the newest under --out)' },
-  out: { type: 'string', default: 'out', help: 'where npm test / vm left their results' },
-  'kernel-src': { type: 'string', help: 'a Linux tree whose selftests to compare with (default: Debian linux-source-6.12)' },
-  markdown: { type: 'string', help: 'also write the table to this Markdown file' },
-};
+function help(): string {
+  const width = Math.max(...Object.keys(commands).map((n) => n.length));
+  return `iommufd-conformance ${version()}: conformance tests for the Linux iommufd uAPI and its VFIO compat layer
 
-const auditSpec: OptionSpec = {
-  out: { type: 'string', default: 'out', help: 'results folder: the guests\' results in OUT/<profile>/, the reports in OUT/audit/' },
-  raw: { type: 'string', help: 'only render: a folder with audit-raw.json or <profile>/audit-raw.json (repeatable); boots no VM' },
-  known: { type: 'string', help: 'the known-differences table (default: fixtures/audit/known-differences.json)' },
-  kernel: { type: 'string', help: 'a ready bzImage instead of building one' },
-  accel: { type: 'string', default: 'auto', help: 'auto|kvm|tcg' },
-  timeout: { type: 'string', default: '1800', help: 'seconds before a guest is killed' },
-  ...shardOption,
-};
+usage: iommufd-conformance COMMAND [options]      (iommufd-conformance COMMAND --help for its options)
 
-const mergeSpec: OptionSpec = {
-  out: { type: 'string', help: 'where to write merged.ktap, merged.xml, merged.json, merged.html (required)' },
-  'kernel-src': { type: 'string', help: 'a Linux tree whose selftests the parity table compares with (default: Debian linux-source-6.12)' },
-};
+commands:
+${Object.entries(commands).map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`).join('\n')}
 
-const cacheKeySpec: OptionSpec = {
-  flavour: { type: 'string', default: 'base', help: 'base|debug' },
-  'kernel-src': { type: 'string', help: 'a Linux tree instead of Debian linux-source-6.12' },
-};
+  --version  print the version
+  --help     this help
 
-const HELP = `iommufd-conformance: conformance tests for the Linux iommufd uAPI and its VFIO compat layer
-
-usage:
-  iommufd-conformance vm [options]     run the suites in QEMU guests built and booted here
-${usageOf(vmSpec)}
-  iommufd-conformance run [options] [FILE|FOLDER...]   run the suites on this host (a profile's, or these test files)
-${usageOf(runSpec)}
-  iommufd-conformance audit [options]  type1 against iommufd compat, scenario by scenario: audit.md, audit.json, audit.html
-${usageOf(auditSpec)}
-  iommufd-conformance test [options]   unit suites here, then the VM suites of every profile (npm test)
-${usageOf(testSpec)}
-  iommufd-conformance merge DIR... [options]  one report (KTAP, xunit, JSON, HTML matrix, parity) from many result folders
-${usageOf(mergeSpec)}
-  iommufd-conformance cache-key [options]  the guest kernel's cache key (for a CI cache), without building
-${usageOf(cacheKeySpec)}
-  iommufd-conformance parity [options] each kernel iommu selftest case, our test for it, its status in the last run
-${usageOf(paritySpec)}
+${EXIT_CODES}
 `;
-
-async function parityCommand(argv: string[]): Promise<number> {
-  const { options: o } = parseOptions(argv, paritySpec);
-  const { lastMockResults, parityTable } = await import('./parity.ts');
-  const { parityHolds, renderParityMarkdown } = await import('../parity/table.ts');
-  const results = (o.results as string | undefined) ?? lastMockResults(o.out as string);
-  const table = await parityTable({ results, kernelSrc: o['kernel-src'] as string | undefined });
-  const markdown = renderParityMarkdown(table);
-  process.stdout.write(markdown);
-  if (!results) process.stdout.write(`(no results.ktap under ${o.out}: run \`iommufd-conformance vm --profile mock\` or npm test first)\n`);
-  if (o.markdown) writeFileSync(o.markdown as string, markdown);
-  return parityHolds(table) ? 0 : 1;
 }
 
-async function auditCommand(argv: string[]): Promise<number> {
-  // --raw may be given several times; the option parser keeps one value per name.
-  const rawDirs: string[] = [];
-  const others: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--raw') {
-      if (argv[i + 1] === undefined) throw new UsageError('--raw needs a value');
-      rawDirs.push(argv[++i]!);
-    } else if (arg.startsWith('--raw=')) rawDirs.push(arg.slice('--raw='.length));
-    else others.push(arg);
-  }
-  const { options: o, rest } = parseOptions(others, auditSpec);
-  if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
-  const accel = o.accel as string;
-  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new UsageError('--accel is auto, kvm or tcg');
-  const timeoutSeconds = Number(o.timeout);
-  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError('--timeout takes a number of seconds');
-  const { runAuditCommand } = await import('./audit.ts');
-  return runAuditCommand({ out: o.out as string, rawDirs, knownPath: o.known as string | undefined, kernel: o.kernel as string | undefined, accel, timeoutSeconds, shard: shardOf(o) });
-}
-
-async function vmCommand(argv: string[]): Promise<number> {
-  const { options: o } = parseOptions(argv, vmSpec);
-  const flavour = o.flavour as string;
-  if (flavour !== 'base' && flavour !== 'debug') throw new UsageError('--flavour is base or debug');
-  const accel = o.accel as string;
-  if (accel !== 'auto' && accel !== 'kvm' && accel !== 'tcg') throw new UsageError('--accel is auto, kvm or tcg');
-  const timeoutSeconds = Number(o.timeout);
-  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new UsageError('--timeout takes a number of seconds');
-  const { runInVm } = await import('../vm/run-vm.ts');
-  const exec = o.exec as string | undefined;
-  if (exec && (o.shard || o.grep)) throw new UsageError('--shard and --grep pick tests; --exec runs a command instead of the tests');
-  const { ok, outcomes } = await runInVm({
-    profiles: exec && o.profile === 'all' ? ['mock'] : parseProfiles(o.profile as string),
-    out: o.out as string,
-    flavour,
-    kernel: o.kernel as string | undefined,
-    kernelSrc: o['kernel-src'] as string | undefined,
-    accel,
-    timeoutSeconds,
-    exec,
-    runArgs: o.grep ? ['--grep', o.grep as string] : [],
-    shard: shardOf(o),
-  });
-  // With --exec the guest command's exit code becomes ours.
-  if (exec && outcomes.length === 1) return outcomes[0]!.result.exitCode ?? 1;
-  return ok ? 0 : 1;
-}
-
-async function runCommand(argv: string[]): Promise<number> {
-  const { options: o, rest: paths } = parseOptions(argv, runSpec);
-  const selected: ProfileName[] = o.profile ? parseProfiles(o.profile as string) : [...PROFILES];
-  let files: string[];
-  if (paths.length > 0) {
-    if (o.profile || o.manifest) throw new UsageError('give test files or folders, or --profile, not both');
-    files = paths.flatMap((p) => {
-      const found = p.endsWith('.test.ts') ? [resolve(p)] : testFilesIn(resolve(p));
-      if (found.length === 0 || !existsSync(found[0]!)) throw new UsageError(`${p}: no *.test.ts file there`);
-      return found;
-    });
-  } else if (o.manifest) {
-    const manifest = JSON.parse(readFileSync(o.manifest as string, 'utf8')) as { suites: Record<ProfileName, string[]> };
-    files = selected.flatMap((p) => manifest.suites[p] ?? []);
-  } else {
-    files = selected.flatMap((p) => profiles[p].suites.flatMap(testFilesIn));
-  }
-  const profile = paths.length > 0 ? paths.map((p) => relative(PACKAGE_ROOT, resolve(p)) || '.').join(',') : selected.join(',');
-  const failures = await runSuites({ files, out: o.out as string, grep: o.grep as string | undefined, shard: shardOf(o), profile });
-  return failures === 0 ? 0 : 1;
+/** The cause of an unexpected error in one line, and the tail of a multi-line message (a compiler's errors). */
+function describeError(err: unknown): string {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const [first, ...rest] = e.message.split('\n');
+  const tail = rest.filter((l) => l.trim() !== '').slice(-20);
+  const debug = process.env.IOMMUFD_CONFORMANCE_DEBUG === '1';
+  return [`iommufd-conformance: error: ${first}`, ...tail.map((l) => `  ${l}`), ...(debug ? [e.stack ?? ''] : ['  (IOMMUFD_CONFORMANCE_DEBUG=1 prints the stack)'])].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const [name, ...rest] = argv;
   try {
-    switch (command) {
-      case 'vm':
-        return await vmCommand(rest);
-      case 'run':
-        return await runCommand(rest);
-      case 'parity':
-        return await parityCommand(rest);
-      case 'audit':
-        return await auditCommand(rest);
-      case 'test': {
-        const { options } = parseOptions(rest, testSpec);
-        return await testAll(options.out as string, shardOf(options));
-      }
-      case 'merge': {
-        const { mergeCommand } = await import('./merge.ts');
-        return await mergeCommand(rest, mergeSpec);
-      }
-      case 'cache-key': {
-        const { cacheKeyCommand } = await import('./cache-key.ts');
-        return await cacheKeyCommand(rest, cacheKeySpec);
-      }
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        process.stdout.write(HELP);
-        return command === undefined ? 2 : 0;
-      default:
-        throw new UsageError(`unknown command '${command}'`);
+    if (name === undefined) {
+      process.stderr.write(help());
+      return EXIT_USAGE;
     }
+    if (name === '--help' || name === '-h') {
+      process.stdout.write(help());
+      return EXIT_PASS;
+    }
+    if (name === '--version' || name === '-V') {
+      process.stdout.write(`${version()}\n`);
+      return EXIT_PASS;
+    }
+    if (name === 'help') {
+      if (rest.length > 1 || (rest[0] !== undefined && !(rest[0] in commands))) throw new UsageError(`help takes one command name (${Object.keys(commands).join(', ')})`);
+      process.stdout.write(rest[0] === undefined ? help() : commandHelp(rest[0]));
+      return EXIT_PASS;
+    }
+    const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
+    if (!command) throw new UsageError(`unknown command '${name}'`);
+    const { values: options, positionals } = parseCommandLine(rest, command.options, command.positionals !== undefined);
+    if (options.help) {
+      process.stdout.write(commandHelp(name));
+      return EXIT_PASS;
+    }
+    return await command.run(options, positionals);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof RangeError) {
-      process.stderr.write(`iommufd-conformance: ${err.message}\n\n${HELP}`);
-      return 2;
+    if (err instanceof UsageError) {
+      const hint = name !== undefined && Object.hasOwn(commands, name) ? `iommufd-conformance ${name} --help` : 'iommufd-conformance --help';
+      process.stderr.write(`iommufd-conformance: ${err.message} (see \`${hint}\`)\n`);
+      return EXIT_USAGE;
     }
     if (err instanceof SetupError) {
       process.stderr.write(`iommufd-conformance: ${err.message}\n`);
-      return 3;
+      return EXIT_ENVIRONMENT;
     }
-    throw err;
+    process.stderr.write(`${describeError(err)}\n`);
+    return EXIT_ENVIRONMENT;
   }
 }

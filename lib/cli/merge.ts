@@ -14,12 +14,20 @@ import { mergedAudits } from '../merge/audit.ts';
 import { auditSummary, checkAuditPage } from './audit.ts';
 import { chromiumMissing } from '../audit/browser.ts';
 import { mergedPageProblems, probeMergedPage } from '../merge/page-check.ts';
-import { parseOptions, UsageError, type OptionSpec } from './args.ts';
+import { UsageError } from './args.ts';
+import { EXIT_FAILED, EXIT_PASS, EXIT_USAGE } from './exit-codes.ts';
 import { mirroredTests } from './parity.ts';
 
-export async function mergeCommand(argv: string[], spec: OptionSpec): Promise<number> {
-  const { options: o, rest: dirs } = parseOptions(argv, spec);
-  if (!o.out) throw new UsageError('merge needs --out DIR');
+export interface MergeCommandOptions {
+  out: string | undefined;
+  dirs: string[];
+  kernelSrc?: string;
+}
+
+export async function mergeCommand(o: MergeCommandOptions): Promise<number> {
+  const { dirs } = o;
+  const out = o.out;
+  if (!out) throw new UsageError('merge needs --out DIR');
   if (dirs.length === 0) throw new UsageError('merge needs at least one result folder');
   let runs;
   try {
@@ -27,12 +35,12 @@ export async function mergeCommand(argv: string[], spec: OptionSpec): Promise<nu
   } catch (err) {
     if (!(err instanceof MergeError)) throw err;
     process.stderr.write(`iommufd-conformance merge: refused: ${err.message}\n`);
-    return 2;
+    return EXIT_USAGE;
   }
   const lines: string[] = [];
   let parity: KernelParity[] = [];
   try {
-    const src = ensureKernelSource(o['kernel-src'] as string | undefined);
+    const src = ensureKernelSource(o.kernelSrc);
     parity = kernelParities(runs, kernelSelftestCases(src.dir), await mirroredTests());
     if (parity.length > 0) lines.push(`parity: against the selftests of ${src.version} (${src.dir})`);
   } catch (err) {
@@ -40,7 +48,7 @@ export async function mergeCommand(argv: string[], spec: OptionSpec): Promise<nu
     lines.push(`parity: not computed: ${err.message.split('\n')[0]} (${err.fix})`);
   }
   // The type1-vs-compat audit of every kernel whose runs cover both audit profiles (shards joined).
-  const { audits, notes } = mergedAudits(runs, o.out as string);
+  const { audits, notes } = mergedAudits(runs, out);
   let auditFailures = 0;
   lines.push(...notes);
   for (const a of audits) {
@@ -50,9 +58,9 @@ export async function mergeCommand(argv: string[], spec: OptionSpec): Promise<nu
   }
   const result = writeMerged(
     runs,
-    o.out as string,
+    out,
     parity,
-    audits.map((a) => ({ kernel: a.kernel, href: relative(o.out as string, a.files.html), ok: a.audit.verdict.ok, summary: `${a.audit.verdict.ok ? 'passed' : 'FAILED'}: ${a.audit.verdict.scenarios} scenarios, ${a.audit.verdict.failures.length} failure(s)` })),
+    audits.map((a) => ({ kernel: a.kernel, href: relative(out, a.files.html), ok: a.audit.verdict.ok, summary: `${a.audit.verdict.ok ? 'passed' : 'FAILED'}: ${a.audit.verdict.scenarios} scenarios, ${a.audit.verdict.failures.length} failure(s)` })),
   );
   for (const r of runs) {
     lines.push(`${r.ok ? 'ok    ' : 'FAILED'} ${r.label}: ${r.counts.pass} passed, ${r.counts.fail} failed, ${r.counts.skip} skipped${r.parts.length > 1 ? ` (${r.parts.length} shards)` : ''}${r.problems.length ? `; ${r.problems.join('; ')}` : ''}`);
@@ -79,5 +87,5 @@ export async function mergeCommand(argv: string[], spec: OptionSpec): Promise<nu
   const skip = runs.reduce((a, r) => a + r.counts.skip, 0);
   lines.push(`summary: ${pass} passed, ${fail} failed, ${skip} skipped`);
   process.stdout.write(`${lines.join('\n')}\n`);
-  return result.ok && pageFailures === 0 && auditFailures === 0 ? 0 : 1;
+  return result.ok && pageFailures === 0 && auditFailures === 0 ? EXIT_PASS : EXIT_FAILED;
 }

@@ -8,17 +8,27 @@ import Mocha from 'mocha';
 import ConformanceReporter from '../report/reporter.cjs';
 import { removeRunIdentity, runningKernel, toolIdentity, writeRunIdentity } from '../report/run-identity.ts';
 import { applyShard, shardLabel, type Shard } from '../shard.ts';
+import { kernelLogRootHooks } from '../vm/kernel-log.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 
-export interface RunSuitesOptions {
+/** Which tests of the loaded files run: all, or those matching a pattern and/or named by KTAP name. */
+export interface TestSelection {
+  /** Only tests whose full title matches (mocha's --grep). */
+  grep?: string;
+  /** Only the tests with these KTAP names (FIXTURE.VARIANT.TEST). */
+  tests?: string[];
+  /** Only this shard of the selected tests (lib/shard.ts). */
+  shard?: Shard | null;
+}
+
+export interface RunSuitesOptions extends TestSelection {
   /** Test files to run (see testFilesIn). */
   files: string[];
   out?: string;
-  grep?: string;
   bail?: boolean;
-  /** Run only this shard's part of the selected tests (lib/shard.ts). */
-  shard?: Shard | null;
-  /** What run.json names the run by: the profile, or the folders that ran. */
+  /** Read the kernel log after every test and fail the test during which a WARN, BUG... appeared. */
+  kernelLog?: boolean;
+  /** What run.json names the run by: the profile, or the files that ran. */
   profile?: string;
 }
 
@@ -34,6 +44,55 @@ export function testFilesIn(folder: string): string[] {
   return files;
 }
 
+/**
+ * Keeps only the selected tests in the suite tree, and drops suites left
+ * empty (their hooks then do not run either). Returns the KTAP names kept.
+ * Selecting by pruning rather than by mocha's grep also keeps a failing
+ * hook's failHookAffectedTests to the selected tests.
+ */
+export function selectTests(root: Mocha.Suite, selection: TestSelection): string[] {
+  const grep = selection.grep === undefined ? null : new RegExp(selection.grep);
+  const names = selection.tests === undefined ? null : new Set(selection.tests);
+  const kept: string[] = [];
+  const prune = (suite: Mocha.Suite): boolean => {
+    suite.tests = suite.tests.filter((t) => {
+      const name = ConformanceReporter.ktapName(t);
+      const keep = (!grep || grep.test(t.fullTitle())) && (!names || names.has(name));
+      if (keep) kept.push(name);
+      return keep;
+    });
+    suite.suites = suite.suites.filter(prune);
+    return suite.tests.length > 0 || suite.suites.length > 0;
+  };
+  prune(root);
+  return kept;
+}
+
+async function loadSuites(files: string[]): Promise<Mocha> {
+  const unique = [...new Set(files)];
+  if (unique.length === 0) throw new Error('no test files to run');
+  const mocha = new Mocha();
+  for (const f of unique) mocha.addFile(f);
+  await mocha.loadFilesAsync();
+  return mocha;
+}
+
+/** The KTAP names of the tests these files define, as selected; loads the files, runs nothing. */
+export async function listTests(files: string[], selection: TestSelection = {}): Promise<string[]> {
+  const mocha = await loadSuites(files);
+  let names = selectTests(mocha.suite, selection);
+  if (selection.shard) {
+    applyShard(mocha.suite, selection.shard, null, (t) => ConformanceReporter.ktapName(t));
+    const kept = new Set<string>();
+    mocha.suite.eachTest((t) => {
+      kept.add(ConformanceReporter.ktapName(t));
+    });
+    names = names.filter((n) => kept.has(n));
+  }
+  mocha.dispose();
+  return names;
+}
+
 /** Runs the suites and resolves with the number of failed tests. */
 export async function runSuites(opts: RunSuitesOptions): Promise<number> {
   // Suites that write side results (the audit's raw matrix) find the results
@@ -42,20 +101,25 @@ export async function runSuites(opts: RunSuitesOptions): Promise<number> {
   // A run.json of an earlier run must not vouch for this one's results.
   if (opts.out) removeRunIdentity(resolve(opts.out));
   const startedAt = new Date().toISOString();
+  const files = [...new Set(opts.files)];
+  if (files.length === 0) throw new Error('no test files to run');
   const mocha = new Mocha({
     reporter: ConformanceReporter,
     reporterOptions: opts.out ? { out: resolve(opts.out) } : {},
     timeout: 120000,
-    ...(opts.grep ? { grep: opts.grep } : {}),
     bail: opts.bail ?? false,
-  });
-  const files = [...new Set(opts.files)];
-  if (files.length === 0) throw new Error('no test files to run');
+    // A failing before/beforeEach hook fails the tests it took with it, by name.
+    failHookAffectedTests: true,
+    ...(opts.kernelLog
+      ? { rootHooks: kernelLogRootHooks((why) => process.stdout.write(`kernel log: not read after each test: ${why}\n`)) }
+      : {}),
+  } as Mocha.MochaOptions);
   for (const f of files) mocha.addFile(f);
   await mocha.loadFilesAsync();
-  const grep = (mocha.options.grep as RegExp | undefined) ?? null;
+  if (opts.grep !== undefined || opts.tests !== undefined) selectTests(mocha.suite, opts);
+  // The shard is cut from what the selection kept: every shard of a set selects the same list.
   const shard = opts.shard ?? null;
-  const selection = applyShard(mocha.suite, shard, grep, (t) => ConformanceReporter.ktapName(t));
+  const selection = applyShard(mocha.suite, shard, null, (t) => ConformanceReporter.ktapName(t));
   if (shard) process.stdout.write(`shard ${shardLabel(shard)}: ${selection.selected} of ${selection.total} selected tests (selection ${selection.digest})\n`);
   const { failures, stats } = await new Promise<{ failures: number; stats: Mocha.Stats | undefined }>((done) => {
     const runner = mocha.run((failures) => done({ failures, stats: runner.stats }));
@@ -65,7 +129,7 @@ export async function runSuites(opts: RunSuitesOptions): Promise<number> {
       format: 1,
       tool: toolIdentity(),
       profile: opts.profile ?? process.env.IOMMUFD_CONFORMANCE_PROFILE ?? 'custom',
-      grep: grep ? grep.source : null,
+      select: [opts.grep !== undefined ? `--grep ${opts.grep}` : '', ...(opts.tests ?? []).map((t) => `--test ${t}`)].filter(Boolean).join(' ') || null,
       shard,
       selection,
       kernel: runningKernel(),

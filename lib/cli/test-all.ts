@@ -8,6 +8,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SetupError } from '../kbuild/source.ts';
 import { PROFILES } from '../vm/profiles.ts';
+import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
+import type { KernelChoice } from './options.ts';
 import { runSuites, testFilesIn } from './run.ts';
 import { shardLabel, type Shard } from '../shard.ts';
 
@@ -17,7 +19,13 @@ interface Counts {
   skipped: number;
 }
 
+/** A results folder's counts per test, from the KTAP "# Totals:" line (mocha's json counts a failed hook as a failure of its own). */
 function countsOf(resultsJson: string): Counts | null {
+  const ktap = join(resultsJson, '..', 'results.ktap');
+  if (existsSync(ktap)) {
+    const m = /^# Totals: pass:(\d+) fail:(\d+) xfail:\d+ xpass:\d+ skip:(\d+)/m.exec(readFileSync(ktap, 'utf8'));
+    if (m) return { passed: Number(m[1]), failed: Number(m[2]), skipped: Number(m[3]) };
+  }
   if (!existsSync(resultsJson)) return null;
   const s = JSON.parse(readFileSync(resultsJson, 'utf8')).stats;
   return { passed: s.passes, failed: s.failures, skipped: s.pending };
@@ -55,7 +63,7 @@ async function reportMirror(root: string): Promise<{ lines: string[]; failed: bo
   return { lines, failed };
 }
 
-export async function testAll(out: string, shard: Shard | null = null): Promise<number> {
+export async function testAll(out: string, kernel: KernelChoice = { flavour: 'base' }, shard: Shard | null = null): Promise<number> {
   const root = resolve(out);
   const total: Counts = { passed: 0, failed: 0, skipped: 0 };
   const add = (c: Counts | null) => {
@@ -74,6 +82,8 @@ export async function testAll(out: string, shard: Shard | null = null): Promise<
   process.stdout.write('\n=== VM suites (QEMU guests)\n');
   const ci = process.env.CI === 'true';
   let vmOk = true;
+  // A VM part that could not run or deliver results makes the exit code 3 (lib/cli/exit-codes.ts).
+  let infrastructure = false;
   // The audit is built from the raw files the VM suites write; none is built when the VM part is skipped.
   let auditSkipped: string | undefined;
   const { auditAfterVmRun, removeStaleAuditRaw } = await import('./audit.ts');
@@ -83,12 +93,13 @@ export async function testAll(out: string, shard: Shard | null = null): Promise<
     const { ok, outcomes } = await runInVm({
       profiles: [...PROFILES],
       out: join(root, 'vm'),
-      flavour: 'base',
+      ...kernel,
       accel: 'auto',
       timeoutSeconds: 1800,
       shard,
     });
     vmOk = ok;
+    if (vmExitCode(outcomes.map((outcome) => ({ outcome, resultsDir: join(root, 'vm', outcome.profile) }))) === EXIT_ENVIRONMENT) infrastructure = true;
     for (const o of outcomes) {
       const c = countsOf(join(root, 'vm', o.profile, 'results.json'));
       add(c);
@@ -106,8 +117,9 @@ export async function testAll(out: string, shard: Shard | null = null): Promise<
       auditSkipped = `the VM part was skipped (${reason})`;
     } else {
       vmOk = false;
+      infrastructure = true;
       total.failed += 1;
-      lines.push(`vm: FAILED: ${(err as Error).message}`);
+      lines.push(`vm: FAILED: ${(err as Error).message.split('\n')[0]}`);
     }
   }
   // Each unexplained, changed or stale difference, model mismatch or missing backend counts as a failure.
@@ -129,5 +141,6 @@ export async function testAll(out: string, shard: Shard | null = null): Promise<
   lines.push(...mirror.lines);
   process.stdout.write(`\n=== npm test\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
   process.stdout.write(`summary: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
+  if (infrastructure) return EXIT_ENVIRONMENT;
   return unitFailures === 0 && vmOk && !mirror.failed && auditFailures === 0 ? 0 : 1;
 }

@@ -1,6 +1,6 @@
 // The one place a typed client turns a struct into an ioctl: encode, issue,
 // decode. Kernel errors come back as `errno` (0 on success), never thrown.
-import { coreSys, type SysCore } from '../sys/index.ts';
+import { checkLeadingSize, checkLeadingSizeOf, coreSys, type SysCore } from '../sys/index.ts';
 import type { AnyStructLayout, EncodeOptions } from '../uapi/layout.ts';
 
 export interface Errno {
@@ -21,7 +21,13 @@ export function errnoOf(ret: number): number {
   return ret < 0 ? -ret : 0;
 }
 
-/** Encodes `input` with `layout`, issues `request` on `fd`, and decodes the struct back. */
+/**
+ * Encodes `input` with `layout`, issues `request` on `fd`, and decodes the
+ * struct back. A struct that begins with its size (argsz) is refused, before
+ * the call, when the buffer is shorter than that size (RangeError):
+ * `kernelWritesUpTo` relaxes that for ioctls known to write no further (see
+ * checkLeadingSize).
+ */
 export function callStruct<L extends AnyStructLayout>(
   sys: SysCore,
   fd: number,
@@ -29,8 +35,10 @@ export function callStruct<L extends AnyStructLayout>(
   layout: L,
   input: Parameters<L['encode']>[0],
   opts?: EncodeOptions,
+  kernelWritesUpTo?: number,
 ): StructCall<ReturnType<L['decode']>> {
   const bytes = layout.encode(input, opts);
+  if (layout.sizeField) checkLeadingSize(bytes, `ioctl ${layout.name}`, kernelWritesUpTo);
   const ret = sys.ioctl(fd, request, bytes);
   return new LazyStructCall(ret, layout, bytes) as StructCall<ReturnType<L['decode']>>;
 }
@@ -68,8 +76,12 @@ export class DeviceFile {
     return this.#fd < 0;
   }
 
-  /** Any ioctl with any argument, for malformed structs and unknown numbers. */
-  ioctl(request: number, arg: Parameters<SysCore['ioctl']>[2]): Errno & { ret: number } {
+  /**
+   * Any ioctl with any argument, for malformed structs and unknown numbers.
+   * `leadingSize`: the argument begins with its size (argsz): a shorter buffer is a RangeError.
+   */
+  ioctl(request: number, arg: Parameters<SysCore['ioctl']>[2], opts: { leadingSize?: boolean } = {}): Errno & { ret: number } {
+    if (opts.leadingSize) checkLeadingSizeOf(arg);
     const ret = this.sys.ioctl(this.fd, request, arg);
     return { errno: errnoOf(ret), ret: Math.max(ret, 0) };
   }

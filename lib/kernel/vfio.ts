@@ -46,7 +46,7 @@ export class VfioContainer extends DeviceFile {
     const bufferSize = args.bufferSize ?? 4096;
     const argsz = args.argsz ?? bufferSize;
     const bytes = U.vfio_iommu_type1_info.encode({ argsz }, { length: Math.max(bufferSize, U.vfio_iommu_type1_info.sizeof) });
-    const r = this.ioctl(U.VFIO_IOMMU_GET_INFO, bytes);
+    const r = this.ioctl(U.VFIO_IOMMU_GET_INFO, bytes, { leadingSize: true });
     return { errno: r.errno, ...U.readType1Info(bytes, argsz) };
   }
 
@@ -59,6 +59,8 @@ export class VfioContainer extends DeviceFile {
       U.vfio_iommu_type1_dma_map,
       { ...(args.argsz !== undefined ? { argsz: args.argsz } : {}), flags: args.flags, vaddr: args.vaddr, iova: args.iova, size: args.size },
       args.tail ? { tail: args.tail } : undefined,
+      // type1 and compat copy in minsz and write back (UNMAP's size) only inside it.
+      U.vfio_iommu_type1_dma_map.sizeof,
     );
     return { errno: r.errno };
   }
@@ -72,6 +74,8 @@ export class VfioContainer extends DeviceFile {
       U.vfio_iommu_type1_dma_unmap,
       { ...(args.argsz !== undefined ? { argsz: args.argsz } : {}), flags: args.flags ?? 0, iova: args.iova, size: args.size },
       args.tail ? { tail: args.tail } : undefined,
+      // type1 and compat copy in minsz and write back (UNMAP's size) only inside it.
+      U.vfio_iommu_type1_dma_unmap.sizeof,
     );
     return { errno: r.errno, size: r.out.size };
   }
@@ -84,6 +88,8 @@ export class VfioContainer extends DeviceFile {
       U.vfio_iommu_type1_dirty_bitmap,
       { ...(args.argsz !== undefined ? { argsz: args.argsz } : {}), flags: args.flags },
       args.tail ? { tail: args.tail } : undefined,
+      // type1 and compat copy in minsz and write back (UNMAP's size) only inside it.
+      U.vfio_iommu_type1_dirty_bitmap.sizeof,
     );
     return { errno: r.errno };
   }

@@ -14,7 +14,7 @@ export function runHeaderLines(run: MergedRun): string[] {
   return [
     `kernel: ${k.release} (${k.version}) ${k.machine}`,
     `kernel package: ${k.packageVersion ?? 'none (not built from a Debian package)'}; config sha256: ${k.configSha256 ?? 'unknown'}`,
-    `profile: ${id.profile}; flavour: ${k.flavour ?? 'n/a'}; ${shards}${id.grep ? `; grep: ${id.grep}` : ''}`,
+    `profile: ${id.profile}; flavour: ${k.flavour ?? 'n/a'}; ${shards}${id.select ? `; selection: ${id.select}` : ''}`,
     `tool: ${id.tool.name} ${id.tool.version}`,
   ];
 }
@@ -29,7 +29,7 @@ export function renderKtap(runs: MergedRun[]): string {
     sub(`1..${run.tests.length}`);
     run.tests.forEach((t, j) => {
       const s = t.status;
-      if (s.kind === 'fail' && s.message) sub(`# ${t.name}: ${s.message}`);
+      if (s.kind === 'fail' && s.message) s.message.split('\n').forEach((line, k) => sub(`# ${k === 0 ? `${t.name}: ` : ''}${line}`.trimEnd()));
       sub(`${s.kind === 'fail' ? 'not ok' : 'ok'} ${j + 1} ${t.name}${s.kind === 'skip' ? ` # SKIP ${s.reason}` : ''}`);
     });
     sub(`# Totals: pass:${run.counts.pass} fail:${run.counts.fail} xfail:0 xpass:0 skip:${run.counts.skip} error:${run.problems.length}`);

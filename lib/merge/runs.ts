@@ -1,5 +1,5 @@
 // From result folders to runs: folders of the same run (same tool version,
-// profile, --grep, kernel release, package version, .config and flavour, same
+// profile, selection (--grep, --test), kernel release, package version, .config and flavour, same
 // machine) are one run when they are its shards 1..N, exactly once each, cut
 // from one selection and disjoint; anything else (a shard missing or given
 // twice, shards of two different splits, a whole run beside its shards,
@@ -15,7 +15,7 @@ import { MergeError, type MergedRun, type MergedTest, type RunFolder } from './t
 /** What makes two folders parts of the same run (uname -v, which carries the build's date, is left out). */
 export function runKey(id: RunIdentity): string {
   const k = id.kernel;
-  return JSON.stringify([id.tool.name, id.tool.version, id.profile, id.grep, k.release, k.machine, k.packageVersion, k.configSha256, k.flavour]);
+  return JSON.stringify([id.tool.name, id.tool.version, id.profile, id.select, k.release, k.machine, k.packageVersion, k.configSha256, k.flavour]);
 }
 
 function describeFolder(f: RunFolder): string {
@@ -49,7 +49,7 @@ export function checkShardSet(folders: RunFolder[]): RunFolder[] {
   const finished = ordered.filter((f) => f.identity.finished && f.identity.selection);
   const digests = new Set(finished.map((f) => `${f.identity.selection!.digest}/${f.identity.selection!.total}`));
   if (digests.size > 1) {
-    throw new MergeError(`the shards of ${what} split different test lists (different suites or --grep): ${finished.map((f) => `${f.dir}: ${f.identity.selection!.total} tests, ${f.identity.selection!.digest}`).join('; ')}`);
+    throw new MergeError(`the shards of ${what} split different test lists (different suites or selections): ${finished.map((f) => `${f.dir}: ${f.identity.selection!.total} tests, ${f.identity.selection!.digest}`).join('; ')}`);
   }
   const seen = new Map<string, string>();
   for (const f of finished) {
@@ -80,7 +80,7 @@ function labelRuns(keys: RunIdentity[]): string[] {
     const labels = keys.map((k) => clean(form(k)));
     if (new Set(labels).size === labels.length) return labels;
   }
-  // Still equal (tool version or --grep differ): number them.
+  // Still equal (tool version or selection differ): number them.
   const last = keys.map((k) => clean(forms[forms.length - 1]!(k)));
   return last.map((l, i) => `${l}#${i + 1}`);
 }
@@ -99,7 +99,7 @@ export function mergeRuns(folders: RunFolder[]): MergedRun[] {
       if (!p.identity.finished) problems.push(`${where}the suites did not finish (${p.dir})`);
       else if (!existsSync(join(p.dir, 'results.ktap'))) problems.push(`${where}no results.ktap in ${p.dir}`);
       if (p.identity.vm && !p.identity.vm.ok) problems.push(...p.identity.vm.reasons.map((r) => `${where}${r}`));
-      if (p.identity.finished && p.identity.selection && p.identity.selection.total === 0) problems.push(`${where}no test was selected (--grep ${p.identity.grep ?? ''} matches nothing)`);
+      if (p.identity.finished && p.identity.selection && p.identity.selection.total === 0) problems.push(`${where}no test was selected (${p.identity.select ?? 'the selection'} matches nothing)`);
     }
     const counts = {
       pass: tests.filter((t) => t.status.kind === 'pass').length,

@@ -32,21 +32,29 @@ export interface KtapResult {
   status: Exclude<CaseStatus, { kind: 'not-run' }>;
 }
 
-/** The results of a KTAP file our reporter wrote (lib/report/reporter.cjs), in order, duplicates kept. */
+/**
+ * The results of a KTAP file our reporter wrote (lib/report/reporter.cjs), in order, duplicates kept. A
+ * failure's message is the diagnostic block before its result line, from "# NAME: " on (the reporter
+ * writes a whole, multi-line message that way).
+ */
 export function readKtapResults(path: string): KtapResult[] {
   const out: KtapResult[] = [];
   if (!existsSync(path)) return out;
   const lines = readFileSync(path, 'utf8').split('\n');
-  const messages = new Map<string, string>();
+  let diagnostics: string[] = [];
   for (const line of lines) {
-    const diag = /^# (\S+): (.*)$/.exec(line);
-    if (diag) messages.set(diag[1]!, diag[2]!);
     const m = /^(ok|not ok) \d+ (\S+)(?: # SKIP (.*))?$/.exec(line);
-    if (!m) continue;
+    if (!m) {
+      if (line.startsWith('#')) diagnostics.push(line.replace(/^# ?/, ''));
+      continue;
+    }
     const [, result, name, skip] = m;
+    const start = diagnostics.findIndex((d) => d.startsWith(`${name}: `));
+    const message = start === -1 ? '' : [diagnostics[start]!.slice(name!.length + 2), ...diagnostics.slice(start + 1)].join('\n');
+    diagnostics = [];
     if (skip !== undefined) out.push({ name: name!, status: { kind: 'skip', reason: skip } });
     else if (result === 'ok') out.push({ name: name!, status: { kind: 'pass' } });
-    else out.push({ name: name!, status: { kind: 'fail', message: messages.get(name!) ?? '' } });
+    else out.push({ name: name!, status: { kind: 'fail', message } });
   }
   return out;
 }

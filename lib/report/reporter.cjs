@@ -32,30 +32,124 @@ function ktapName(test) {
   return test.titlePath().map((t) => t.trim().replace(/\s+/g, '_').replace(/#/g, '')).join('.');
 }
 
+/** The tests a run selects: every test under `suite` that mocha's grep (if any) lets through. */
+function selectedTests(runner, suite) {
+  const grep = runner._grep;
+  const out = [];
+  const walk = (s) => {
+    for (const t of s.tests) {
+      const match = !grep || grep.test(t.fullTitle()) !== Boolean(runner._invert);
+      if (match) out.push(t);
+    }
+    s.suites.forEach(walk);
+  };
+  walk(suite);
+  return out;
+}
+
+function hookKind(hook) {
+  const title = hook.originalTitle || hook.title || '';
+  if (title.startsWith('"before all"')) return 'before all';
+  if (title.startsWith('"before each"')) return 'before each';
+  if (title.startsWith('"after each"')) return 'after each';
+  if (title.startsWith('"after all"')) return 'after all';
+  return 'hook';
+}
+
+/**
+ * One result per test, under the test's own name, whatever mocha reported:
+ * - a failing test, or one failed after it passed (a kernel report read by an
+ *   afterEach root hook, lib/vm/kernel-log.ts), is one "not ok" with every
+ *   message it got;
+ * - a failing hook is not a test: it fails the tests it belongs to. "before
+ *   all" fails every selected test of its suite and sub-suites, "before each"
+ *   the test it ran for and the rest of its suite (mocha's
+ *   failHookAffectedTests reports these itself; without it they would
+ *   vanish), "after each" the test it ran after (and those of its suite that
+ *   mocha then leaves out), "after all" its suite's last test. So the plan
+ *   counts tests, and a hook failure can hide none.
+ * `results()` gives them in the order they first appeared.
+ */
+function trackResults(runner) {
+  const byTest = new Map();
+  const extra = [];
+  const record = (test, status, fields) => {
+    const prev = byTest.get(test);
+    if (!prev) {
+      byTest.set(test, { name: ktapName(test), status, messages: fields.message ? [fields.message] : [], skip: fields.skip });
+      return;
+    }
+    if (status === 'not ok') {
+      prev.status = 'not ok';
+      // mocha's own failHookAffectedTests message repeats the hook's, already recorded.
+      if (prev.messages.length > 0 && fields.message && fields.message.startsWith('Test skipped due to failure in hook')) return;
+      prev.skip = undefined;
+      if (fields.message && !prev.messages.includes(fields.message)) prev.messages.push(fields.message);
+    }
+  };
+  const messageOf = (err) => (err && err.message !== undefined ? String(err.message) : String(err));
+  runner.on(EVENT_TEST_PASS, (test) => record(test, 'ok', {}));
+  runner.on(EVENT_TEST_PENDING, (test) => record(test, 'ok', { skip: reasonOf(test) }));
+  runner.on(EVENT_TEST_FAIL, (test, err) => {
+    if (test.type !== 'hook') {
+      const prev = byTest.get(test);
+      // Failed after it passed: mocha counted it in both; count it once, as failed.
+      if (prev && prev.status === 'ok' && !prev.skip && runner.stats) runner.stats.passes = Math.max(0, runner.stats.passes - 1);
+      record(test, 'not ok', { message: messageOf(err) });
+      return;
+    }
+    const kind = hookKind(test);
+    const message = `${kind} hook failed: ${messageOf(err)}`;
+    const current = test.ctx && test.ctx.currentTest;
+    if ((kind === 'before each' || kind === 'after each' || kind === 'after all') && current) {
+      record(current, 'not ok', { message });
+    }
+    if (kind === 'after all') {
+      if (!current) extra.push({ name: `${ktapName(test.parent) || 'root'}.after_all_hook`, status: 'not ok', messages: [message] });
+      return;
+    }
+    // mocha runs nothing more under the hook's suite: those tests fail (or
+    // skip, if marked so) with the hook's message, here and now, before
+    // mocha's failHookAffectedTests reports them with its own.
+    for (const t of selectedTests(runner, test.parent)) {
+      if (byTest.has(t)) continue;
+      if (t.isPending()) record(t, 'ok', { skip: reasonOf(t) });
+      else record(t, 'not ok', { message: `not run: ${message}` });
+    }
+  });
+  return {
+    results: () => [...byTest.values(), ...extra],
+    counts() {
+      const all = [...byTest.values(), ...extra];
+      return {
+        pass: all.filter((r) => r.status === 'ok' && !r.skip).length,
+        fail: all.filter((r) => r.status === 'not ok').length,
+        skip: all.filter((r) => r.skip).length,
+      };
+    },
+  };
+}
+
 /**
  * KTAP version 1 (Documentation/dev-tools/ktap.rst), with the kselftest
- * harness's closing "# Totals:" line, for kernel CI tooling.
+ * harness's closing "# Totals:" line, for kernel CI tooling. A failure's whole
+ * message (a lockstep divergence report runs to many lines) goes in "# "
+ * diagnostic lines before its result line.
  */
-function attachKtap(runner, file) {
-  const results = [];
-  runner.on(EVENT_TEST_PASS, (test) => results.push({ name: ktapName(test), status: 'ok' }));
-  runner.on(EVENT_TEST_FAIL, (test, err) => {
-    // A failing hook is reported against its suite's first test name.
-    results.push({ name: ktapName(test), status: 'not ok', message: err && err.message ? String(err.message).split('\n')[0] : '' });
-  });
-  runner.on(EVENT_TEST_PENDING, (test) => results.push({ name: ktapName(test), status: 'ok', skip: reasonOf(test) }));
-  runner.once(EVENT_RUN_END, () => {
-    const lines = ['KTAP version 1', `1..${results.length}`];
-    results.forEach((r, i) => {
-      if (r.message) lines.push(`# ${r.name}: ${r.message}`);
-      lines.push(`${r.status} ${i + 1} ${r.name}${r.skip ? ` # SKIP ${r.skip}` : ''}`);
+function writeKtap(tracker, file) {
+  const results = tracker.results();
+  const lines = ['KTAP version 1', `1..${results.length}`];
+  results.forEach((r, i) => {
+    r.messages.forEach((m, j) => {
+      const text = m.split('\n');
+      lines.push(`# ${r.name}: ${j > 0 ? 'also: ' : ''}${text[0]}`);
+      for (const more of text.slice(1)) lines.push(`# ${more}`.trimEnd());
     });
-    const pass = results.filter((r) => r.status === 'ok' && !r.skip).length;
-    const fail = results.filter((r) => r.status === 'not ok').length;
-    const skip = results.filter((r) => r.skip).length;
-    lines.push(`# Totals: pass:${pass} fail:${fail} xfail:0 xpass:0 skip:${skip} error:0`);
-    fs.writeFileSync(file, `${lines.join('\n')}\n`);
+    lines.push(`${r.status} ${i + 1} ${r.name}${r.skip ? ` # SKIP ${r.skip}` : ''}`);
   });
+  const c = tracker.counts();
+  lines.push(`# Totals: pass:${c.pass} fail:${c.fail} xfail:0 xpass:0 skip:${c.skip} error:0`);
+  fs.writeFileSync(file, `${lines.join('\n')}\n`);
 }
 
 /**
@@ -111,13 +205,16 @@ class ConformanceReporter extends Spec {
     super(runner, options);
     const opts = (options && options.reporterOption) || {};
     const out = opts.out || process.env.IOMMUFD_CONFORMANCE_OUT;
+    // Registered before the file reporters, so that a test failed after it
+    // passed is counted once (runner.stats) by the time they read the stats.
+    const tracker = trackResults(runner);
     if (out) {
       fs.mkdirSync(out, { recursive: true });
       // eslint-disable-next-line no-new
       new JSONReporter(runner, { reporterOption: { output: path.join(out, 'results.json') } });
       new XUnit(runner, { reporterOptions: { output: path.join(out, 'results.xml'), suiteName: opts.suiteName || 'iommufd-conformance' } });
       attachToFile(runner, TAP, path.join(out, 'results.tap'), { reporterOptions: { tapVersion: '13' } });
-      attachKtap(runner, path.join(out, 'results.ktap'));
+      runner.once(EVENT_RUN_END, () => writeKtap(tracker, path.join(out, 'results.ktap')));
       attachTiming(runner, path.join(out, 'timing.json'));
     }
     if (process.env.IOMMUFD_CONFORMANCE_IN_VM === '1') {
@@ -129,7 +226,6 @@ class ConformanceReporter extends Spec {
       reasons.set(reason, (reasons.get(reason) || 0) + 1);
     });
     runner.once(EVENT_RUN_END, () => {
-      const s = runner.stats;
       if (reasons.size > 0) {
         console.log('  skipped, by reason:');
         for (const [reason, n] of [...reasons].sort((a, b) => b[1] - a[1])) console.log(`    ${n} × ${reason}`);
@@ -139,7 +235,9 @@ class ConformanceReporter extends Spec {
       const lockstep = globalThis[Symbol.for('iommufd-conformance.lockstep')];
       const line = lockstep && typeof lockstep.describe === 'function' ? lockstep.describe() : null;
       if (line) console.log(`  ${line}\n`);
-      console.log(`summary: ${s.passes} passed, ${s.failures} failed, ${s.pending} skipped`);
+      // Per test (a failed hook is not a test; the tests it took with it are).
+      const c = tracker.counts();
+      console.log(`summary: ${c.pass} passed, ${c.fail} failed, ${c.skip} skipped`);
     });
   }
 }

@@ -35,9 +35,10 @@ export interface RunIdentity {
   tool: { name: string; version: string };
   /** The profile (mock, viommu), or what ran instead: the folders given to `run`. */
   profile: string;
-  grep: string | null;
+  /** The selection the run was given (`--grep P --test NAME ...`), or null for every test. */
+  select: string | null;
   shard: Shard | null;
-  /** What --grep selected before the split (the same for every shard of a set) and what this shard kept. */
+  /** What the selection kept before the split (the same for every shard of a set) and what this shard kept. */
   selection: ShardSelection | null;
   kernel: KernelIdentity;
   /** Whether the suites ran to their end (false: only the host's record of a guest that did not finish). */

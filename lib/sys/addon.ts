@@ -14,6 +14,11 @@ type NativeModule = Omit<Sys, 'backend'>;
 
 let loaded: Sys | undefined;
 
+/** Whether `npm ci` (or `npm run build:native`) built the addon: without a C++ compiler it installs without it. */
+export function addonBuilt(): boolean {
+  return existsSync(ADDON_PATH);
+}
+
 /** The addon's Sys; loads build/Release/iommufd_native.node on first use. */
 export function loadAddon(): Sys {
   if (loaded) return loaded;

@@ -13,10 +13,14 @@
 // which reads the unmapped memory). Here munmap records the unmapped pages
 // in a WeakMap keyed by the buffer, and reusing the range is the same
 // RangeError ("already unmapped"); but the buffer keeps its byteLength, and
-// reading it after munmap faults, exactly as it would in C.
+// reading it after munmap faults, exactly as it would in C. mmap itself
+// follows the addon: memory JS cannot touch without a fault (not
+// PROT_READ|PROT_WRITE, a device, file pages past the end) gets a 0-byte
+// buffer, not a view.
 import { createRequire } from 'node:module';
 import type { IoctlArg, Mapping, SysCore } from './types.ts';
-import { PAGE_SIZE } from './constants.ts';
+import { fstatSync } from 'node:fs';
+import { MAP_ANONYMOUS, PAGE_SIZE, PROT_READ, PROT_WRITE } from './constants.ts';
 
 type Koffi = typeof import('koffi');
 
@@ -81,6 +85,17 @@ function toPath(v: unknown, fn: string, name: string): string {
 function getProperty(v: unknown, fn: string, name: string, key: string): unknown {
   if (typeof v !== 'object' || v === null) throw typeError(fn, name, 'an object', v);
   return (v as Record<string, unknown>)[key];
+}
+
+/**
+ * _IOC_SIZE of a request made with _IOR/_IOW/_IOWR (native/fd.cc IocSize):
+ * a view shorter than it would let the kernel write past it.
+ */
+function checkIocSize(request: number, view: ArrayBufferView): void {
+  const encoded = request >>> 30 !== 0 ? (request >>> 16) & 0x3fff : 0;
+  if (encoded !== 0 && view.byteLength < encoded) {
+    throw rangeError('ioctl', 'arg', `is ${view.byteLength} bytes, shorter than the ${encoded} bytes request 0x${request.toString(16)} encodes`);
+  }
 }
 
 // ---- mapping state (mirrors native/memory.cc) ----
@@ -169,7 +184,9 @@ export function loadKoffi(): SysCore {
       const r = toUint32(request, 'ioctl', 'request');
       let ret: number;
       if (typeof arg === 'object' && arg !== null) {
-        ret = ioctl(f, r, voidPointer, toView(arg, 'ioctl', 'arg')) as number;
+        const view = toView(arg, 'ioctl', 'arg');
+        checkIocSize(r, view);
+        ret = ioctl(f, r, voidPointer, view) as number;
       } else if (arg === null) {
         ret = ioctl(f, r, voidPointer, null) as number;
       } else if (typeof arg === 'bigint' || typeof arg === 'number') {
@@ -192,9 +209,25 @@ export function loadKoffi(): SysCore {
       const o = offset === undefined ? 0 : toLength(offset, 'mmap', 'offset');
       if (align !== undefined && align !== 0) throw new RangeError('mmap: align is not supported by the koffi backend (use the addon)');
       if ((f & 0x10) !== 0) throw new RangeError('mmap: flags must not contain MAP_FIXED (use mmapOver)');
+      // What backs the pages decides whether JS may have a view (native/memory.cc Viewable).
+      let fileSize: number | null = null;
+      let regular = true;
+      if (d >= 0 && (f & MAP_ANONYMOUS) === 0) {
+        try {
+          const st = fstatSync(d);
+          regular = st.isFile();
+          fileSize = st.size;
+        } catch {
+          // EBADF and the like: mmap below fails with the same errno.
+        }
+      }
       const address = mmap(null, l, p, f, d, o) as bigint;
       if (address === MAP_FAILED) return -koffi.errno();
-      const buffer = koffi.view(address, l);
+      // As the addon: a view only over memory JS can read and write without a
+      // fault: PROT_READ|PROT_WRITE, and no file page at or past the file's end.
+      const viewable = (p & (PROT_READ | PROT_WRITE)) === (PROT_READ | PROT_WRITE) && regular &&
+        (fileSize === null || o + Math.ceil(l / PAGE_SIZE - 1) * PAGE_SIZE < fileSize);
+      const buffer = viewable ? koffi.view(address, l) : new ArrayBuffer(0);
       mappingStates.set(buffer, { base: address, length: l, unmapped: new Uint8Array(Math.ceil(l / PAGE_SIZE)) });
       return { address, length: l, buffer };
     },

@@ -19,7 +19,13 @@ export interface Mapping {
   /** Address of the first byte in this process. */
   readonly address: bigint;
   readonly length: number;
-  /** A view of the mapping's bytes; detached (byteLength 0) once unmapped. */
+  /**
+   * A view of the mapping's bytes while every page can be read and written
+   * without a fault; otherwise 0 bytes (PROT_NONE or PROT_READ pages, a
+   * device, file pages past the file's end, pages unmapped). The addon
+   * detaches it and puts a new one on this object when mprotect, mmapOver,
+   * munmap or ftruncate change that: read `mapping.buffer` again after them.
+   */
   readonly buffer: ArrayBuffer;
 }
 

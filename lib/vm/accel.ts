@@ -16,7 +16,7 @@ export interface AccelChoice {
   why: string;
 }
 
-function cpuHasVirtualisation(): boolean {
+export function cpuHasVirtualisation(): boolean {
   try {
     return /\b(vmx|svm)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
   } catch {
@@ -24,7 +24,7 @@ function cpuHasVirtualisation(): boolean {
   }
 }
 
-function kvmOpens(): boolean {
+export function kvmOpens(): boolean {
   if (!existsSync('/dev/kvm')) return false;
   try {
     closeSync(openSync('/dev/kvm', constants.O_RDWR));

@@ -81,7 +81,10 @@ export function guestFstab(resultsDir: string, neededPaths: string[] = []): stri
 
 export function qemuArgs(req: BootRequest): string[] {
   const kernelArgs = [
-    'console=ttyS0', 'quiet', 'panic=-1', 'oops=panic', 'ro',
+    // No `quiet` (it keeps KERN_WARNING off the console): loglevel=5 prints
+    // warnings and everything worse (WARN, BUG, KASAN, UBSAN, lockdep,
+    // panics) and leaves out the boot's notice and info chatter.
+    'console=ttyS0', 'loglevel=5', 'panic=-1', 'oops=panic', 'ro',
     'root=/dev/root', 'rootfstype=9p', 'rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose',
     // 72 x 2 MiB: the dirty-tracking selftests' 128 MiB MAP_HUGETLB buffer (64) and room besides.
     `init=${GUEST_INIT}`, 'hugepages=72',

@@ -15,7 +15,7 @@ export interface VmRunRecord {
   flavour: string;
   accel: string;
   shard: Shard | null;
-  /** The guest's `run` arguments (for --grep when the guest wrote nothing). */
+  /** The guest's `run` selection arguments (recorded when the guest wrote nothing). */
   runArgs: string[];
   ok: boolean;
   reasons: string[];
@@ -24,12 +24,11 @@ export interface VmRunRecord {
 
 export function recordVmRun(resultsDir: string, r: VmRunRecord): RunIdentity {
   const guest = readRunIdentity(resultsDir);
-  const g = r.runArgs.indexOf('--grep');
   const base: RunIdentity = guest ?? {
     format: 1,
     tool: toolIdentity(),
     profile: r.profile,
-    grep: g >= 0 ? (r.runArgs[g + 1] ?? null) : null,
+    select: r.runArgs.join(' ') || null,
     shard: r.shard,
     selection: null,
     // The guest never said: its release is the built tree's version, the rest is unknown.

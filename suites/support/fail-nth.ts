@@ -13,12 +13,12 @@
 // kernel's whole state is compared with the model's (compareIommufdState),
 // then the kernel log is read for splats, naming the test and the nth.
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { expect } from 'chai';
 import type { Context } from 'mocha';
 import { FailNthInjector, probeFaultInjection } from '../../lib/kernel/index.ts';
 import { compareIommufdState, type UserRange } from '../../lib/lockstep/index.ts';
-import { kernelProblems } from '../../lib/vm/kernel-log.ts';
+import { KernelLogTail, kernelProblems } from '../../lib/vm/kernel-log.ts';
 import type { Iommufd } from './iommufd-utils.ts';
 import { lockstep } from './lockstep.ts';
 import { skipBecause } from './skip.ts';
@@ -103,54 +103,9 @@ export function setupFaultInjection(ctx: Context): FaultInjectionSetup {
 
 // ---------------------------------------------------------------- the kernel log
 
-/**
- * New records of /dev/kmsg since the last read (each read() of /dev/kmsg
- * returns one record; non-blocking, EAGAIN when there are no more). The VM
- * runner scans the whole log at the end of the run; this names the test and
- * the nth that caused a splat.
- */
-export class KernelLogTail {
-  readonly #fd: number;
-  readonly #record = Buffer.alloc(16384);
-
-  private constructor(fd: number) {
-    this.#fd = fd;
-    this.read();
-  }
-
-  /** Opens /dev/kmsg after what is in it now; null where it cannot be read. */
-  static open(): KernelLogTail | null {
-    try {
-      return new KernelLogTail(openSync('/dev/kmsg', constants.O_RDONLY | constants.O_NONBLOCK));
-    } catch {
-      return null;
-    }
-  }
-
-  /** The message text of each record logged since the last call. */
-  read(): string[] {
-    const out: string[] = [];
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(this.#fd, this.#record, 0, this.#record.length, null);
-      } catch (e) {
-        // EPIPE: records were overwritten before being read; reading goes on from the oldest left.
-        if ((e as NodeJS.ErrnoException).code === 'EPIPE') continue;
-        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return out;
-        throw e;
-      }
-      if (n <= 0) return out;
-      const text = this.#record.toString('utf8', 0, n);
-      // "prefix;message\n" with continuation lines " KEY=value\n" after it.
-      out.push(text.slice(text.indexOf(';') + 1).split('\n')[0]!);
-    }
-  }
-
-  close(): void {
-    closeSync(this.#fd);
-  }
-}
+// KernelLogTail (new /dev/kmsg records since the last read) lives in lib/vm/kernel-log.ts, shared with
+// the per-test kernel-log check of every run (lib/vm/kernel-log.ts kernelLogRootHooks).
+export { KernelLogTail };
 
 // ---------------------------------------------------------------- TEST_FAIL_NTH
 

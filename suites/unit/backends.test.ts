@@ -9,6 +9,8 @@ import {
   coreSys, BACKEND_ENV, PAGE_SIZE, MAP_ANONYMOUS, MAP_PRIVATE, O_CLOEXEC, O_RDONLY, O_RDWR, PROT_READ, PROT_WRITE,
 } from '../../lib/sys/index.ts';
 import type { Mapping, SysCore } from '../../lib/sys/index.ts';
+import { addonBuilt } from '../../lib/sys/addon.ts';
+import { skipBecause } from '../support/skip.ts';
 
 const NOT_A_NULL_IOCTL = 0x3b84;
 const FIONREAD = 0x541b;
@@ -38,6 +40,10 @@ function readMemory(address: bigint, n: number): number[] {
 }
 
 describe('backends: addon and koffi agree', () => {
+  before(function () {
+    if (!addonBuilt()) skipBecause(this, 'native addon not built (no C++ compiler at npm ci): npm run build:native');
+  });
+
   let addon: SysCore;
   let koffi: SysCore;
   let dir: string;
@@ -50,7 +56,7 @@ describe('backends: addon and koffi agree', () => {
     file = join(dir, 'twelve-bytes');
     writeFileSync(file, 'hello, world');
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 
   it('coreSys picks backends by argument and by environment, and rejects unknown names', () => {
     expect(addon.backend).to.equal('addon');

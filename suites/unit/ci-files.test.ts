@@ -189,7 +189,7 @@ describe('CI files', function () {
     });
 
     it('runs the suites on the running kernel and nests their KTAP under its result', () => {
-      const r = runKselftest({ IOMMUFD_CONFORMANCE_DIR: PACKAGE_ROOT, IOMMUFD_CONFORMANCE_ARGS: join(PACKAGE_ROOT, 'suites/unit/uapi-codec.test.ts') });
+      const r = runKselftest({ IOMMUFD_CONFORMANCE_DIR: PACKAGE_ROOT, IOMMUFD_CONFORMANCE_ARGS: `--files ${join(PACKAGE_ROOT, 'suites/unit/uapi-codec.test.ts')}` });
       expect(r.stdout, r.stderr).to.match(/^ok 1 selftests: iommufd-conformance: iommufd_conformance.sh$/m);
       expect(r.stdout).to.include('# timeout set to 3600');
       expect(r.stdout).to.match(/^# KTAP version 1$/m).and.match(/^# ok 1 \S+/m).and.match(/^# # Totals: pass:\d+ fail:0/m);

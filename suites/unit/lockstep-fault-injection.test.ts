@@ -5,6 +5,8 @@
 // calls always are. And the one kernel fault site whose failure changes a
 // successful result: the auto-domain attach of iommufd_device_auto_get_domain.
 import { expect } from 'chai';
+import { addonBuilt } from '../../lib/sys/addon.ts';
+import { skipBecause } from '../support/skip.ts';
 import { preserveLockstepStats } from '../support/lockstep-stats.ts';
 import { DivergenceError, LockstepProcess, lockstepStats } from '../../lib/lockstep/index.ts';
 import { IommufdModel } from '../../lib/model/iommufd.ts';
@@ -18,7 +20,12 @@ function injector() {
 
 describe('lockstep under fault injection', () => {
   preserveLockstepStats();
-  const proc = new LockstepProcess('lockstep', { iommufd: () => ({}) });
+  // The process reads its limits and capabilities through the addon.
+  let proc: LockstepProcess;
+  before(function () {
+    if (!addonBuilt()) skipBecause(this, 'native addon not built (no C++ compiler at npm ci): npm run build:native');
+    proc = new LockstepProcess('lockstep', { iommufd: () => ({}) });
+  });
 
   it('does not run a call that failed by injection on the model, and counts it', () => {
     const inj = injector();

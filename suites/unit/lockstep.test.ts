@@ -3,6 +3,8 @@
 // values field by field and the operations that led there; an operation the
 // model lacks is counted as unchecked.
 import { expect } from 'chai';
+import { addonBuilt } from '../../lib/sys/addon.ts';
+import { skipBecause } from '../support/skip.ts';
 import { preserveLockstepStats } from '../support/lockstep-stats.ts';
 import { DivergenceError, differences, LockstepProcess, lockstepStats, describeStats } from '../../lib/lockstep/index.ts';
 
@@ -30,7 +32,12 @@ function honestModel() {
 
 describe('lockstep', () => {
   preserveLockstepStats();
-  const proc = new LockstepProcess('lockstep', { iommufd: () => ({}) });
+  // The process reads its limits and capabilities through the addon.
+  let proc: LockstepProcess;
+  before(function () {
+    if (!addonBuilt()) skipBecause(this, 'native addon not built (no C++ compiler at npm ci): npm run build:native');
+    proc = new LockstepProcess('lockstep', { iommufd: () => ({}) });
+  });
 
   it('passes when every field agrees, and translates access fds', () => {
     const fd = proc.pair('iommufd', fakeKernel(), honestModel());

@@ -55,10 +55,10 @@ describe('merge', function () {
     dir = mkdtempSync(join(tmpdir(), 'merge-test-'));
     writeFileSync(join(dir, 'merge_fixture.test.ts'), FAILING_FILE);
     const runs = [
-      cli(['run', ...FILES, '--out', folder('whole')]),
-      ...[1, 2, 3, 4].map((k) => cli(['run', ...FILES, '--shard', `${k}/4`, '--out', folder(`shard${k}`)])),
-      cli(['run', ...FILES, '--shard', '1/3', '--out', folder('other-split')]),
-      cli(['run', join(dir, 'merge_fixture.test.ts'), '--out', folder('failing')]),
+      cli(['run', ...FILES.flatMap((f) => ['--files', f]), '--out', folder('whole')]),
+      ...[1, 2, 3, 4].map((k) => cli(['run', ...FILES.flatMap((f) => ['--files', f]), '--shard', `${k}/4`, '--out', folder(`shard${k}`)])),
+      cli(['run', ...FILES.flatMap((f) => ['--files', f]), '--shard', '1/3', '--out', folder('other-split')]),
+      cli(['run', '--files', join(dir, 'merge_fixture.test.ts'), '--out', folder('failing')]),
       // The mock profile's suites on this host (its audit suite writes audit-raw.json whatever it can run).
       cli(['run', '--profile', 'mock', '--out', folder('mock-whole')]),
       ...[1, 2, 3].map((k) => cli(['run', '--profile', 'mock', '--shard', `${k}/3`, '--out', folder(`mock-shard${k}`)])),

@@ -46,3 +46,57 @@ describe('project reporter', () => {
     expect(readFileSync(join(out, 'results.xml'), 'utf8')).to.match(/skipped="4"/);
   });
 });
+
+describe('project reporter: failing hooks and long failures in KTAP', () => {
+  const runFixture = (extra: string[]) => {
+    const out = mkdtempSync(join(tmpdir(), 'reporter-hooks-'));
+    const r = spawnSync(
+      process.execPath,
+      [join(root, 'node_modules/mocha/bin/mocha.js'), '--no-config', '--node-option', 'import=tsx', ...extra,
+        '--reporter', join(root, 'lib/report/reporter.cjs'), '--reporter-option', `out=${out}`,
+        join(root, 'suites/unit/fixtures/hooks.fixture.ts')],
+      { cwd: root, encoding: 'utf8' },
+    );
+    return { stdout: r.stdout, ktap: readFileSync(join(out, 'results.ktap'), 'utf8').split('\n'), json: JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) };
+  };
+  const statusOf = (ktap: string[], name: string) => ktap.find((l) => new RegExp(`^(ok|not ok) \\d+ ${name.replace(/\./g, '\\.')}( |$)`).test(l))?.split(' ').slice(0, 2).join(' ').replace(/ \d+$/, '').replace(/^(not ok|ok).*/, '$1');
+  const EXPECTED: [string, string][] = [
+    ['each_fix.var.a', 'ok'], ['each_fix.var.b', 'not ok'], ['each_fix.var.c', 'not ok'],
+    ['all_fix.var.x', 'not ok'], ['all_fix.var.nested.y', 'not ok'],
+    ['teardown_fix.var.p', 'not ok'], ['teardown_fix.var.q', 'not ok'],
+    ['late_fail.var.warned', 'not ok'], ['late_fail.var.clean', 'ok'],
+    ['divergence.var.report', 'not ok'], ['after_all.passes', 'ok'],
+  ];
+
+  for (const [label, flags] of [['mocha alone', []], ['with --fail-hook-affected-tests (as `run` sets it)', ['--fail-hook-affected-tests']]] as const) {
+    it(`${label}: every test under its own name, the plan counting tests, hooks not named as tests`, function () {
+      this.timeout(60000);
+      const { ktap, stdout, json } = runFixture([...flags]);
+      expect(ktap[1]).to.equal(`1..${EXPECTED.length}`);
+      for (const [name, status] of EXPECTED) expect(statusOf(ktap, name), name).to.equal(status);
+      expect(ktap.filter((l) => /^(ok|not ok) /.test(l))).to.have.length(EXPECTED.length);
+      expect(ktap.some((l) => /hook/.test(l) && /^(ok|not ok) /.test(l)), 'no hook as a test').to.equal(false);
+      expect(ktap).to.include('# Totals: pass:3 fail:8 xfail:0 xpass:0 skip:0 error:0');
+      expect(stdout.trimEnd().split('\n').pop()).to.equal('summary: 3 passed, 8 failed, 0 skipped');
+      // The test failed after it passed is counted once, as failed.
+      expect(json.stats.passes).to.be.at.most(3 + 1);
+      expect(ktap).to.include('# each_fix.var.b: before each hook failed: set-up of b failed');
+      expect(ktap).to.include('# all_fix.var.nested.y: not run: before all hook failed: fixture set-up failed');
+      expect(ktap).to.include('# each_fix.var.c: not run: before each hook failed: set-up of b failed');
+      expect(ktap).to.include('# teardown_fix.var.p: after each hook failed: teardown of p failed');
+    });
+  }
+
+  it('puts a multi-line failure message whole into "# " diagnostic lines before the result', function () {
+    this.timeout(60000);
+    const { ktap } = runFixture([]);
+    const at = ktap.findIndex((l) => /^not ok \d+ divergence\.var\.report$/.test(l));
+    expect(ktap.slice(at - 3, at)).to.deep.equal([
+      '# divergence.var.report: lockstep divergence at IOMMU_IOAS_MAP',
+      '#   errno: kernel 0, model EINVAL',
+      '#   out.iova: kernel 0x1000, model -',
+    ]);
+    const warned = ktap.findIndex((l) => /^not ok \d+ late_fail\.var\.warned$/.test(l));
+    expect(ktap.slice(warned - 2, warned)).to.deep.equal(['# late_fail.var.warned: WARNING: CPU: 0 PID: 1 at somewhere', '# second line of the report']);
+  });
+});

@@ -41,6 +41,12 @@ describe('vm helpers', () => {
       const kinds = kernelProblems(log).map((p) => p.split(':')[0]);
       expect(kinds).to.include.members(['WARN', 'BUG', 'KASAN', 'lockdep', 'panic']);
     });
+    it('counts a report once when the console, a quoting test failure and dmesg all show it', () => {
+      const warn = 'WARNING: CPU: 0 PID: 1 at drivers/iommu/iommufd/pages.c:1 foo+0x1/0x2';
+      const log = [warn, `     Error: the kernel logged 1 problem(s) during this test:`, `WARN: ${warn}`, `[    4.0] ${warn}`].join('\n');
+      expect(kernelProblems(log)).to.have.length(1);
+      expect(kernelProblems(`${log}\n[    5.0] ${warn.replace('PID: 1', 'PID: 2')}`)).to.have.length(2);
+    });
     it('passes a clean log, including fault-injection notices', () => {
       expect(kernelProblems('[ 1.0] FAULT_INJECTION: forcing a failure.\n[ 1.1] iommufd: ok\n')).to.deep.equal([]);
     });
@@ -58,6 +64,10 @@ describe('vm helpers', () => {
     });
     it('shares the host root read-only', () => {
       const args = qemuArgs({ bzImage: '/k', profile: profiles.mock, accel: 'tcg', script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 });
+      const append = args[args.indexOf('-append') + 1]!.split(' ');
+      // Nothing on the command line keeps warnings off the console.
+      expect(append).not.to.include('quiet');
+      expect(append).to.include('loglevel=5');
       expect(args.join(' ')).to.match(/local,id=root,path=\/,security_model=none,readonly=on/);
       expect(args.join(' ')).to.not.match(/intel-iommu/);
       const viommu = qemuArgs({ bzImage: '/k', profile: profiles.viommu, accel: 'tcg', script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 });
@@ -66,13 +76,13 @@ describe('vm helpers', () => {
   });
 
   describe('command line', () => {
-    it('parses options and rejects unknown ones', () => {
-      expect(parseOptions(['--out', 'x', '--grep=y', 'rest'], { out: { type: 'string', help: '' }, grep: { type: 'string', help: '' } })).to.deep.equal({
-        options: { out: 'x', grep: 'y' },
-        rest: ['rest'],
-      });
-      expect(() => parseOptions(['--nope'], {})).to.throw(UsageError, /unknown option --nope/);
-      expect(() => parseOptions(['--out'], { out: { type: 'string', help: '' } })).to.throw(UsageError, /needs a value/);
+    it('parses options and rejects unknown ones and stray words', () => {
+      const spec = { out: { type: 'string', help: '' }, grep: { type: 'string', help: '' }, test: { type: 'string', multiple: true, help: '' } } as const;
+      expect(parseOptions(['--out', 'x', '--grep=y', '--test', 'a.b.c', '--test=d.e.f'], spec)).to.deep.include({ out: 'x', grep: 'y', test: ['a.b.c', 'd.e.f'] });
+      expect(() => parseOptions(['--nope'], {})).to.throw(UsageError, /^unknown option --nope$/);
+      expect(() => parseOptions(['--out'], spec)).to.throw(UsageError, /^--out needs a value$/);
+      expect(() => parseOptions(['extra', 'junk'], spec)).to.throw(UsageError, /^unexpected argument 'extra'$/);
+      expect(parseOptions(['-h'], spec).help).to.equal(true);
     });
     it('parses profiles', () => {
       expect(parseProfiles('all')).to.deep.equal(['mock', 'viommu']);
