@@ -53,7 +53,14 @@ async function selectedByProfile(selected: ProfileName[], s: Selection, shard: S
     throw new UsageError(`no test named ${unknown.join(', ')} in profile(s) ${selected.join(', ')}${s.grep !== undefined ? ` matching --grep ${s.grep}` : ''} (--list prints the names)`);
   }
   if (all.size === 0) throw new UsageError(`the selection matches no test in profile(s) ${selected.join(', ')}`);
-  if (shard && s.list) for (const p of selected) byProfile.set(p, await listTests(await profileFiles(p), { ...s, shard }));
+  if (shard && s.list) {
+    // The split of the listed names themselves (suite files load once per process: no second listing).
+    const { assignShards } = await import('../shard.ts');
+    for (const [p, names] of byProfile) {
+      const shardOf = assignShards(names, shard.count);
+      byProfile.set(p, names.filter((_, i) => shardOf[i] === shard.index));
+    }
+  }
   return byProfile;
 }
 

@@ -1,7 +1,10 @@
 // lib/shard.ts: --shard K/N parsing, the split of a test list, and the
 // pruning of a loaded mocha suite tree.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { expect } from 'chai';
 import Mocha from 'mocha';
+import { PACKAGE_ROOT } from '../../lib/package-root.ts';
 import { applyShard, assignShards, parseShard, selectionDigest } from '../../lib/shard.ts';
 
 const NAMES = Array.from({ length: 53 }, (_, i) => `fixture_${i % 5}.variant_${i % 3}.test_${i}`);
@@ -93,5 +96,21 @@ describe('shard', () => {
     const sel = applyShard(root, null, null, (t) => t.fullTitle());
     expect(titles(root)).to.have.length(28);
     expect(sel).to.deep.include({ total: 28, selected: 28 });
+  });
+
+  it('vm --list and run --list print each shard\'s part of the selection: disjoint, together the whole', function () {
+    this.timeout(120_000);
+    const list = (args: string[]) => {
+      const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin/iommufd-conformance.js'), ...args, '--list'], { encoding: 'utf8' });
+      expect(r.status, r.stderr).to.equal(0);
+      return r.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    };
+    for (const base of [['vm', '--profile', 'mock', '--grep', '^iommufd '], ['run', '--files', 'suites/unit/uapi-codec.test.ts']]) {
+      const whole = list(base);
+      const parts = [1, 2, 3].map((k) => list([...base, '--shard', `${k}/3`]));
+      expect(whole.length, base.join(' ')).to.be.greaterThan(5);
+      for (const p of parts) expect(p.length).to.be.within(Math.floor(whole.length / 3), Math.ceil(whole.length / 3));
+      expect(parts.flat().sort()).to.deep.equal([...whole].sort());
+    }
   });
 });
