@@ -37,6 +37,8 @@ export function parseKselftestOutput(text: string): KselftestRun {
   let started: string | null = null;
   for (const [type, arg] of Parser.parse(text) as [string, unknown][]) {
     if (type === 'plan') {
+      // tap-parser makes up a "1..0" plan for output that has none (a binary that never started).
+      if (!/^1\.\.\d+/m.test(text)) continue;
       const p = arg as { start: number; end: number };
       planned = p.end - p.start + 1;
     } else if (type === 'comment' || type === 'extra') {
@@ -72,6 +74,6 @@ export function parseKselftestOutput(text: string): KselftestRun {
   if (planned !== null && cases.filter((c) => c.status !== 'not-run').length < planned) {
     incomplete ??= `${cases.length} of ${planned} planned cases reported`;
   }
-  if (planned === null && cases.length === 0) incomplete ??= 'no TAP plan and no result: the binary did not run';
+  if (planned === null && cases.length === 0) incomplete ??= `no TAP plan and no result: the binary did not run (${text.trim().split('\n')[0] ?? 'no output'})`;
   return { cases, planned, incomplete };
 }
