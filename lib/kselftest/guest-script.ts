@@ -13,7 +13,7 @@ import type { BuiltSuite } from './build.ts';
 const EDU_ID = '0x1234:0x11e8';
 
 /** Seconds one selftest binary may run before it is killed (and its cases reported as not run). */
-export const PROGRAM_TIMEOUT_S = 600;
+export const PROGRAM_TIMEOUT_S = 300;
 
 function q(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
