@@ -64,6 +64,7 @@ export async function runKselftests(o: KselftestOptions): Promise<KselftestOutco
   const notInTree: string[] = [];
   const infrastructure: string[] = [];
   let witness: WitnessRow[] = [];
+  let manifest: Awaited<ReturnType<typeof bundleGuest>> | null = null;
   for (const profile of o.profiles) {
     const suite = SUITE_OF_PROFILE[profile];
     if (!treeHasSuite(o.tree.dir, suite)) {
@@ -72,7 +73,7 @@ export async function runKselftests(o: KselftestOptions): Promise<KselftestOutco
     }
     const built = buildSuite({ treeDir: o.tree.dir, treeKey: o.tree.key, includeDir: o.tree.includeDir, suite, log });
     log(`kselftest ${suite}: ${built.programs.join(', ')} (${built.cached ? 'cached' : 'built'} in ${built.dir})`);
-    const manifest = await bundleGuest(out);
+    manifest ??= await bundleGuest(out);
     const resultsDir = join(out, profile);
     const ktapDir = join(resultsDir, 'kselftest');
     const oursCmd = `${shellQuote(process.execPath)} ${shellQuote(manifest.main)} run --profile ${profile} --out ${shellQuote(resultsDir)} --manifest ${shellQuote(manifest.path)}`;
