@@ -139,7 +139,7 @@ export function renderSideBySide(t: SideBySide): string {
   if (t.notInTree.length) lines.push('');
   lines.push('| kernel case | kernel | our test | ours | |', '|---|---|---|---|---|');
   for (const r of t.rows) {
-    const mark = !r.ours ? 'no mirror' : !r.disagreement ? 'agree' : r.explanation ? 'explained' : '**DISAGREE**';
+    const mark = !r.ours ? 'no mirror' : r.disagreement ? (r.explanation ? 'explained' : '**DISAGREE**') : r.kernelCase.status === 'pass' ? 'agree' : 'agree (neither passes)';
     lines.push(`| ${r.program}: ${r.kernelCase.name} | ${esc(kernelStatusOf(r.kernelCase))} | ${r.ours ?? ''} | ${esc(statusOf(r.oursStatus))} | ${mark} |`);
   }
   const disagreements = t.rows.filter((r) => r.disagreement);
