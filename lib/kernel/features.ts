@@ -2,8 +2,8 @@
 // an ioctl exists if a too-short struct gets EINVAL rather than ENOTTY; a
 // test op exists if it does not get EOPNOTSUPP; and so on. Each probe runs
 // on its own /dev/iommu open, closed afterwards, so it leaves nothing behind.
-import { existsSync, readFileSync } from 'node:fs';
-import { coreSys, sys as fullSys, type SysCore, MAP_ANONYMOUS, MAP_HUGETLB, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../sys/index.ts';
+import { closeSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { coreSys, type SysCore } from '../sys/index.ts';
 import * as U from '../uapi/index.ts';
 import { IommuFd } from './iommufd.ts';
 import { VfioContainer } from './vfio.ts';
@@ -11,6 +11,18 @@ import { VfioContainer } from './vfio.ts';
 const EINVAL = 22;
 const ENOTTY = 25;
 const EOPNOTSUPP = 95;
+
+// Bits of a later uAPI than 6.12's (lib/uapi is 6.12's headers), which
+// Debian's 6.12 selftests already use (stable backports of the selftests, not
+// of the kernel code): probed here like everything else, so a kernel that has
+// them is tested with them and one that lacks them is told apart.
+
+/** iommufd_test.h MOCK_FLAGS_DEVICE_PASID: a mock device with PASID support (max_pasids = 1 << MOCK_PASID_WIDTH). */
+export const MOCK_FLAGS_DEVICE_PASID = 1 << 2;
+/** iommufd_test.h MOCK_PASID_WIDTH: out_max_pasid_log2 of a MOCK_FLAGS_DEVICE_PASID device. */
+export const MOCK_PASID_WIDTH = 20;
+/** iommufd.h IOMMU_HW_INFO_FLAG_INPUT_TYPE: iommu_hw_info.in_data_type (out_data_type's slot) is an input. */
+export const IOMMU_HW_INFO_FLAG_INPUT_TYPE = 1 << 0;
 
 export const TEST_OPS = {
   ADD_RESERVED: U.IOMMU_TEST_OP_ADD_RESERVED,
@@ -42,13 +54,72 @@ export interface KernelFeatures {
   /** A mock domain can be attached (false, for example, while intel-iommu is active: see README). */
   mockDomain: boolean;
   mockDomainErrno: number;
-  mockDevFlags: { noDirty: boolean; hugeIova: boolean };
+  /**
+   * Why the mock domain fails, when a cause is found: a hardware IOMMU driver
+   * that owns every device without a firmware node, the mock device included
+   * (see README, "Why mock domains need their own boot"). Undefined while the
+   * mock domain works, and also when it fails for no cause found: a kernel bug.
+   */
+  mockDomainBlocker?: string;
+  /** IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS device flags the kernel knows. */
+  mockDevFlags: { noDirty: boolean; hugeIova: boolean; pasid: boolean };
+  /** IOMMU_GET_HW_INFO takes IOMMU_HW_INFO_FLAG_INPUT_TYPE (an input data type). */
+  hwInfoInputType: boolean;
+  /**
+   * A mock device attaches to an IOPF-capable (fault_id) nested HWPT. The mock
+   * iommu enables IOMMU_DEV_FEAT_IOPF on an iopf queue that exists only with
+   * CONFIG_IOMMU_IOPF (selected by INTEL_IOMMU_SVM, AMD_IOMMU,
+   * ARM_SMMU_V3_SVA..., not by IOMMUFD_TEST): without it, selftest.c
+   * mock_dev_enable_feat() fails with ENODEV. `errno` is the attach's.
+   */
+  mockIopf: { works: boolean; errno: number };
   hwptAllocFlags: { nestParent: boolean; dirtyTracking: boolean; faultIdValid: boolean };
   options: { rlimitMode: boolean; hugePages: boolean };
   vfio: { container: boolean; compatOnIommufd: boolean };
   faultInjection: { failNth: boolean; failslab: boolean; failPageAlloc: boolean; failIommufd: boolean };
-  /** MAP_HUGETLB of one 2 MiB page succeeds. */
+  /**
+   * The kernel has hugetlbfs (CONFIG_HUGETLBFS: /proc/meminfo shows a
+   * Hugepagesize), so MAP_HUGETLB can work; whether pages are free is the
+   * machine's reservation (hugetlbPool()), read when a mapping fails.
+   */
   hugetlb: boolean;
+  /** The default huge page size MAP_HUGETLB uses, in bytes (0 without hugetlbfs). */
+  hugetlbPageSize: number;
+}
+
+/** /proc/meminfo's huge page pool, read afresh: HugePages_Total, HugePages_Free and Hugepagesize in bytes (0s without hugetlbfs). */
+export function hugetlbPool(meminfo?: string): { total: number; free: number; pageSize: number } {
+  let text = meminfo;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/meminfo', 'utf8');
+    } catch {
+      text = '';
+    }
+  }
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  return { total: field('HugePages_Total'), free: field('HugePages_Free'), pageSize: field('Hugepagesize') * 1024 };
+}
+
+/**
+ * A hardware IOMMU driver registered with no firmware node, which then owns
+ * the selftest's mock device too (README, "Why mock domains need their own
+ * boot"): found in /sys/class/iommu by the attribute group each driver adds
+ * to its units (drivers/iommu/intel/iommu.c "intel-iommu",
+ * drivers/iommu/amd/init.c "amd-iommu"). Undefined when there is none.
+ */
+export function hardwareIommuOwningMockBus(classDir = '/sys/class/iommu'): string | undefined {
+  let units: string[];
+  try {
+    units = readdirSync(classDir).sort();
+  } catch {
+    return undefined;
+  }
+  for (const driver of ['intel-iommu', 'amd-iommu']) {
+    const unit = units.find((u) => existsSync(`${classDir}/${u}/${driver}`));
+    if (unit) return `${driver} is active (${classDir}/${unit})`;
+  }
+  return undefined;
 }
 
 function probeIoctls(fd: IommuFd): Record<string, boolean> {
@@ -95,6 +166,24 @@ export function probeFaultInjection(debugfs = '/sys/kernel/debug'): KernelFeatur
   };
 }
 
+/** Attaches the mock device to an IOPF-capable nested HWPT (see KernelFeatures.mockIopf); the fd's close undoes it all. */
+function probeMockIopf(fd: IommuFd, ioasId: number, idevId: number, stdevId: number): KernelFeatures['mockIopf'] {
+  const parent = fd.hwptAlloc({ devId: idevId, ptId: ioasId, flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT });
+  const fault = fd.faultQueueAlloc();
+  try {
+    if (parent.errno !== 0 || fault.errno !== 0) return { works: false, errno: parent.errno || fault.errno };
+    const data = U.iommu_hwpt_selftest.encode({ iotlb: U.IOMMU_TEST_IOTLB_DEFAULT });
+    const nested = fd.hwptAlloc({ devId: idevId, ptId: parent.hwptId, flags: U.IOMMU_HWPT_FAULT_ID_VALID, faultId: fault.faultId, dataType: U.IOMMU_HWPT_DATA_SELFTEST, data });
+    if (nested.errno !== 0) return { works: false, errno: nested.errno };
+    const r = fd.testMockDomainReplace({ stdevId, ptId: nested.hwptId });
+    // Back to the IOAS, so the features' fd closes as it would have.
+    if (r.errno === 0) fd.testMockDomainReplace({ stdevId, ptId: ioasId });
+    return { works: r.errno === 0, errno: r.errno };
+  } finally {
+    if (fault.errno === 0) closeSync(fault.faultFd);
+  }
+}
+
 export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
   const features: KernelFeatures = {
     iommufd: false,
@@ -102,27 +191,23 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     testOps: Object.fromEntries(Object.keys(TEST_OPS).map((k) => [k, false])) as Record<TestOpName, boolean>,
     mockDomain: false,
     mockDomainErrno: 0,
-    mockDevFlags: { noDirty: false, hugeIova: false },
+    mockDevFlags: { noDirty: false, hugeIova: false, pasid: false },
+    hwInfoInputType: false,
+    mockIopf: { works: false, errno: 0 },
     hwptAllocFlags: { nestParent: false, dirtyTracking: false, faultIdValid: false },
     options: { rlimitMode: false, hugePages: false },
     vfio: { container: false, compatOnIommufd: false },
     faultInjection: probeFaultInjection(),
     hugetlb: false,
+    hugetlbPageSize: 0,
   };
   const { container } = VfioContainer.open(sys);
   if (container) {
     features.vfio.container = container.getApiVersion().errno === 0;
     container.close();
   }
-  try {
-    const m = fullSys().mmap(2 * 1024 * 1024, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
-    if (typeof m !== 'number') {
-      features.hugetlb = true;
-      fullSys().munmap(m);
-    }
-  } catch {
-    // no addon: leave hugetlb false
-  }
+  features.hugetlbPageSize = hugetlbPool().pageSize;
+  features.hugetlb = features.hugetlbPageSize > 0;
   const opened = IommuFd.open(sys);
   if (!opened.iommufd) {
     features.iommufdError = opened.errno === 2 ? '/dev/iommu does not exist (kernel without CONFIG_IOMMUFD)' : `/dev/iommu cannot be opened (errno ${opened.errno})`;
@@ -137,15 +222,23 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     // HUGE_PAGES on object 0: ENOENT when the option exists, EOPNOTSUPP when not.
     features.options.hugePages = fd.option({ optionId: U.IOMMU_OPTION_HUGE_PAGES, op: U.IOMMU_OPTION_OP_GET, objectId: 0 }).errno !== EOPNOTSUPP;
     features.vfio.compatOnIommufd = VfioContainer.compatOn(fd).getApiVersion().errno === 0;
+    // An unknown hw_info flag is EOPNOTSUPP before the device lookup; a known one with a bad device is ENOENT.
+    if (features.ioctls.IOMMU_GET_HW_INFO) features.hwInfoInputType = fd.getHwInfo({ devId: 0x7fffffff, dataLen: 0, flags: IOMMU_HW_INFO_FLAG_INPUT_TYPE }).errno !== EOPNOTSUPP;
     if (features.testOps.MOCK_DOMAIN) {
       const ioas = fd.ioasAlloc();
       const mock = fd.testMockDomain({ ptId: ioas.ioasId });
       features.mockDomain = mock.errno === 0;
       features.mockDomainErrno = mock.errno;
+      if (mock.errno === EINVAL) {
+        const owner = hardwareIommuOwningMockBus();
+        if (owner) features.mockDomainBlocker = `${owner}: it owns the mock device, so IOMMU_TEST_OP_MOCK_DOMAIN fails with EINVAL (see README, "Why mock domains need their own boot")`;
+      }
       if (features.testOps.MOCK_DOMAIN_FLAGS) {
         // An unknown device flag is EINVAL before the IOAS lookup; a known one with a bad IOAS is ENOENT.
-        features.mockDevFlags.noDirty = fd.testMockDomainFlags({ ptId: 0x7fffffff, devFlags: U.MOCK_FLAGS_DEVICE_NO_DIRTY }).errno !== EINVAL;
-        features.mockDevFlags.hugeIova = fd.testMockDomainFlags({ ptId: 0x7fffffff, devFlags: U.MOCK_FLAGS_DEVICE_HUGE_IOVA }).errno !== EINVAL;
+        const devFlagKnown = (devFlags: number) => fd.testMockDomainFlags({ ptId: 0x7fffffff, devFlags }).errno !== EINVAL;
+        features.mockDevFlags.noDirty = devFlagKnown(U.MOCK_FLAGS_DEVICE_NO_DIRTY);
+        features.mockDevFlags.hugeIova = devFlagKnown(U.MOCK_FLAGS_DEVICE_HUGE_IOVA);
+        features.mockDevFlags.pasid = devFlagKnown(MOCK_FLAGS_DEVICE_PASID);
       }
       if (mock.errno === 0 && features.ioctls.IOMMU_HWPT_ALLOC) {
         // Flags are checked once a device is found: EOPNOTSUPP means unknown.
@@ -157,6 +250,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
         features.hwptAllocFlags.nestParent = flagKnown(U.IOMMU_HWPT_ALLOC_NEST_PARENT);
         features.hwptAllocFlags.dirtyTracking = flagKnown(U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
         features.hwptAllocFlags.faultIdValid = flagKnown(U.IOMMU_HWPT_FAULT_ID_VALID);
+        if (features.ioctls.IOMMU_FAULT_QUEUE_ALLOC) features.mockIopf = probeMockIopf(fd, ioas.ioasId, mock.idevId, mock.stdevId);
       }
     }
   } finally {

@@ -141,14 +141,15 @@ export class IommuFd extends DeviceFile {
     return { errno: r.errno, hwptId: r.out.out_hwpt_id };
   }
 
-  getHwInfo(args: { devId: number; dataLen?: number; flags?: number }): Errno & {
+  /** `data`: the caller's buffer (data_len is its length), else a zeroed one of `dataLen` bytes (64 by default). */
+  getHwInfo(args: { devId: number; dataLen?: number; flags?: number; data?: Uint8Array }): Errno & {
     dataLen: number;
     dataType: number;
     capabilities: bigint;
     maxPasidLog2: number;
     data: Uint8Array;
   } {
-    const data = new Uint8Array(args.dataLen ?? 64);
+    const data = args.data ?? new Uint8Array(args.dataLen ?? 64);
     const r = callStruct(this.sys, this.fd, U.IOMMU_GET_HW_INFO, U.iommu_hw_info, {
       flags: args.flags ?? 0,
       dev_id: args.devId,

@@ -863,15 +863,16 @@ export class IommufdModel {
   }
 
   /** device.c:iommufd_get_hw_info */
-  getHwInfo(args: { devId: number; dataLen?: number; flags?: number }): Errno & {
+  getHwInfo(args: { devId: number; dataLen?: number; flags?: number; data?: Uint8Array }): Errno & {
     dataLen: number;
     dataType: number;
     capabilities: bigint;
     maxPasidLog2: number;
     data: Uint8Array;
   } {
-    const dataLen = u32(args.dataLen ?? 64);
-    const data = new Uint8Array(dataLen);
+    // `data`: the caller's buffer (data_len is its length), written in place as the kernel writes user memory.
+    const dataLen = u32(args.data?.byteLength ?? args.dataLen ?? 64);
+    const data = args.data ?? new Uint8Array(dataLen);
     const fail = (errno: number) => ({ errno, dataLen, dataType: 0, capabilities: 0n, maxPasidLog2: 0, data });
     if (u32(args.flags)) return fail(EOPNOTSUPP);
     const idev = this.objects.get<DeviceObject>(u32(args.devId), 'device');
@@ -880,7 +881,10 @@ export class IommufdModel {
     // selftest.c:mock_domain_hw_info: struct iommu_test_hw_info { flags = 0, test_reg = 0xdeadbeef }
     const info = new Uint8Array(8);
     new DataView(info.buffer).setUint32(4, IOMMU_HW_INFO_SELFTEST_REGVAL, true);
-    data.set(info.subarray(0, Math.min(dataLen, info.length)));
+    // copy_to_user() of min(data_len, the driver's length), then clear_user() of the rest of the user's buffer.
+    const copyLen = Math.min(dataLen, info.length);
+    data.set(info.subarray(0, copyLen));
+    data.fill(0, copyLen, dataLen);
     return {
       errno: 0,
       dataLen: info.length,

@@ -16,7 +16,7 @@ import { expect } from 'chai';
 import type { Errno, IommuFd } from '../../lib/kernel/index.ts';
 import { errnoName, errnoNumber, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE as SYS_PAGE_SIZE, PROT_READ, PROT_WRITE, sys, type Mapping } from '../../lib/sys/index.ts';
 import * as U from '../../lib/uapi/index.ts';
-import { IOMMU_HW_INFO_FLAG_INPUT_TYPE } from './kernel.ts';
+import { IOMMU_HW_INFO_FLAG_INPUT_TYPE } from '../../lib/kernel/index.ts';
 import { lockstep } from './lockstep.ts';
 
 // ---------------------------------------------------------------- errno values
@@ -318,39 +318,54 @@ export function accessReplaceIoas(self: Pick<Self, 'fd'>, accessFd: number, ioas
 // ---------------------------------------------------------------- hw_info
 
 /**
- * _test_cmd_get_hw_info() with its checks: out_data_type is the selftest's,
- * data_len is sizeof(struct iommu_test_hw_info), trailing bytes of a larger
- * buffer are zeroed, test_reg and flags hold the mock values.
- * `dataType` other than IOMMU_HW_INFO_TYPE_DEFAULT (0) sets
- * IOMMU_HW_INFO_FLAG_INPUT_TYPE: only for kernels that have it (a raw ioctl:
- * the 6.12 client has no in_data_type, which shares out_data_type's offset).
+ * _test_cmd_get_hw_info(): IOMMU_GET_HW_INFO into a user buffer of `dataLen`
+ * bytes (none for 0: data_uptr NULL), filled with 0xff first like the C
+ * test's uninitialised stack struct, so the kernel must write or clear each
+ * byte for checkHwInfo() to pass. `dataType` other than
+ * IOMMU_HW_INFO_TYPE_DEFAULT (0) sets IOMMU_HW_INFO_FLAG_INPUT_TYPE, a later
+ * uAPI than 6.12's client knows: a raw ioctl (in_data_type shares
+ * out_data_type's offset).
  */
 export function getHwInfoCall(self: Pick<Self, 'fd'>, devId: number, dataType: number, dataLen: number) {
+  const data = new Uint8Array(new ArrayBuffer(dataLen)).fill(0xff);
   if (dataType === IOMMU_HW_INFO_TYPE_DEFAULT) {
-    const r = self.fd.getHwInfo({ devId, dataLen });
-    return { errno: r.errno, dataLen: r.dataLen, dataType: r.dataType, capabilities: r.capabilities, maxPasidLog2: r.maxPasidLog2, data: r.data };
+    const r = self.fd.getHwInfo({ devId, data });
+    return { errno: r.errno, dataLen: r.dataLen, dataType: r.dataType, capabilities: r.capabilities, maxPasidLog2: r.maxPasidLog2, data };
   }
-  const data = new Uint8Array(new ArrayBuffer(Math.max(dataLen, 1)));
   const cmd = U.iommu_hw_info.encode({ flags: IOMMU_HW_INFO_FLAG_INPUT_TYPE, dev_id: devId, data_len: dataLen, data_uptr: dataLen ? addressOf(data) : 0n, out_data_type: dataType });
   const r = self.fd.ioctl(U.IOMMU_GET_HW_INFO, cmd);
   const out = U.iommu_hw_info.decode(cmd);
-  return { errno: r.errno, dataLen: out.data_len, dataType: out.out_data_type, capabilities: out.out_capabilities, maxPasidLog2: out.out_max_pasid_log2, data: data.subarray(0, dataLen) };
+  return { errno: r.errno, dataLen: out.data_len, dataType: out.out_data_type, capabilities: out.out_capabilities, maxPasidLog2: out.out_max_pasid_log2, data };
 }
 /** IOMMU_HW_INFO_TYPE_DEFAULT (later uAPI; the same value as IOMMU_HW_INFO_TYPE_NONE): no input type. */
 export const IOMMU_HW_INFO_TYPE_DEFAULT = 0;
 
-export function getHwInfo(self: Pick<Self, 'fd'>, devId: number, dataType: number, dataLen: number) {
-  const r = assertOk(getHwInfoCall(self, devId, dataType, dataLen), () => `IOMMU_GET_HW_INFO(dev ${devId}, type ${dataType}, len ${dataLen})`);
+/**
+ * The checks of _test_cmd_get_hw_info() on a successful call with a
+ * `dataLen`-byte buffer: out_data_type is the selftest's, data_len is
+ * sizeof(struct iommu_test_hw_info), the bytes past it in a larger buffer
+ * were zeroed by the kernel, test_reg and flags hold the mock's values.
+ */
+export function checkHwInfo(r: { dataLen: number; dataType: number; data: Uint8Array }, dataLen: number): void {
   expect(r.dataType, 'out_data_type').to.equal(U.IOMMU_HW_INFO_TYPE_SELFTEST);
   // The struct iommu_test_hw_info should be the one defined by the current kernel.
   expect(r.dataLen, 'data_len').to.equal(U.iommu_test_hw_info.sizeof);
   // Trailing bytes should be 0 if user buffer is larger than the data that kernel reports.
-  if (dataLen > r.dataLen) expect([...r.data.subarray(r.dataLen, dataLen)].every((b) => b === 0), 'trailing bytes zeroed').to.equal(true);
+  if (dataLen > r.dataLen) {
+    const trailing = [...r.data.subarray(r.dataLen, dataLen)];
+    expect(trailing, `trailing bytes [${r.dataLen}, ${dataLen}) of the user buffer`).to.deep.equal(new Array(dataLen - r.dataLen).fill(0));
+  }
   if (dataLen > 0) {
     const info = U.iommu_test_hw_info.decode(r.data.subarray(0, dataLen));
     if (dataLen >= U.iommu_test_hw_info.offsetEnd('test_reg')) expect(info.test_reg, 'test_reg').to.equal(U.IOMMU_HW_INFO_SELFTEST_REGVAL);
     if (dataLen >= U.iommu_test_hw_info.offsetEnd('flags')) expect(info.flags, 'flags').to.equal(0);
   }
+}
+
+/** test_cmd_get_hw_info(device_id, data_type, data, data_len): succeeds, with checkHwInfo()'s checks. */
+export function getHwInfo(self: Pick<Self, 'fd'>, devId: number, dataType: number, dataLen: number) {
+  const r = assertOk(getHwInfoCall(self, devId, dataType, dataLen), () => `IOMMU_GET_HW_INFO(dev ${devId}, type ${dataType}, len ${dataLen})`);
+  checkHwInfo(r, dataLen);
   return r;
 }
 /** test_err_get_hw_info(errno, device_id, data_type, data, data_len) */

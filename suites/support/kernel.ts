@@ -1,15 +1,14 @@
 // Guards for suites that need a kernel feature: each skips, with the missing
 // feature named, when the running kernel (probed, never guessed from its
 // version) does not have it.
-import { closeSync } from 'node:fs';
 import type { Context } from 'mocha';
-import * as U from '../../lib/uapi/index.ts';
-import { IommuFd, isRoot, kernelFeatures, type KernelFeatures } from '../../lib/kernel/index.ts';
+import { hugetlbPool, isRoot, kernelFeatures, type KernelFeatures } from '../../lib/kernel/index.ts';
 import type { TestOpName } from '../../lib/kernel/features.ts';
+import { errnoName, errnoNumber, PROT_READ, PROT_WRITE, type Mapping } from '../../lib/sys/index.ts';
+import { lockstep } from './lockstep.ts';
 import { skipBecause } from './skip.ts';
 
-const EINVAL = 22;
-const EOPNOTSUPP = 95;
+const ENODEV = errnoNumber('ENODEV');
 
 /** Skips unless /dev/iommu can be used: root, and a kernel with CONFIG_IOMMUFD. */
 export function requireIommufd(ctx: Context): KernelFeatures {
@@ -19,11 +18,28 @@ export function requireIommufd(ctx: Context): KernelFeatures {
   return f;
 }
 
-/** Skips unless IOMMU_TEST_CMD mock domains work (CONFIG_IOMMUFD_TEST, and no intel-iommu claiming the mock bus). */
+/**
+ * Why the IOMMU_TEST_CMD mock domains cannot be used here, as a skip reason,
+ * or null when they work. Throws when a mock domain fails for no cause the
+ * feature probe found: with CONFIG_IOMMUFD_TEST and no hardware IOMMU driver
+ * owning the mock bus (the `mock` profile), that can only be a kernel bug,
+ * and a suite that skipped it would report a broken kernel as a green run.
+ */
+export function mockDomainUnavailable(f: Pick<KernelFeatures, 'ioctls' | 'mockDomain' | 'mockDomainErrno' | 'mockDomainBlocker'> = kernelFeatures()): string | null {
+  if (!f.ioctls.IOMMU_TEST_CMD) return 'kernel lacks IOMMU_TEST_CMD (CONFIG_IOMMUFD_TEST)';
+  if (f.mockDomain) return null;
+  if (f.mockDomainBlocker) return f.mockDomainBlocker;
+  throw new Error(
+    `IOMMU_TEST_OP_MOCK_DOMAIN fails with ${errnoName(f.mockDomainErrno)} and no hardware IOMMU driver owns the mock bus ` +
+      '(no intel-iommu or amd-iommu unit in /sys/class/iommu): the kernel cannot attach its own mock device',
+  );
+}
+
+/** Skips unless IOMMU_TEST_CMD mock domains work; fails when they should and do not (mockDomainUnavailable). */
 export function requireMockDomain(ctx: Context): KernelFeatures {
   const f = requireIommufd(ctx);
-  if (!f.ioctls.IOMMU_TEST_CMD) skipBecause(ctx, 'kernel lacks IOMMU_TEST_CMD (CONFIG_IOMMUFD_TEST)');
-  if (!f.mockDomain) skipBecause(ctx, `IOMMU_TEST_OP_MOCK_DOMAIN fails with errno ${f.mockDomainErrno} (an active hardware IOMMU driver owns the mock device: see README)`);
+  const why = mockDomainUnavailable();
+  if (why) skipBecause(ctx, why);
   return f;
 }
 
@@ -75,92 +91,45 @@ export function requireVfioCompat(ctx: Context): KernelFeatures {
   return f;
 }
 
-/** Skips unless MAP_HUGETLB mappings can be made (hugetlbfs with free huge pages). */
+/** Skips unless the kernel has hugetlbfs (CONFIG_HUGETLBFS): MAP_HUGETLB cannot work without it. */
 export function requireHugetlb(ctx: Context): KernelFeatures {
   const f = kernelFeatures();
-  if (!f.hugetlb) skipBecause(ctx, 'no hugetlb pages (MAP_HUGETLB fails)');
+  if (!f.hugetlb) skipBecause(ctx, 'kernel lacks hugetlbfs (CONFIG_HUGETLBFS: no Hugepagesize in /proc/meminfo)');
   return f;
 }
 
-// Selftest features newer than the 6.12 uAPI that Debian's 6.12 selftests
-// (stable backports) already use. lib/kernel/features.ts does not probe them
-// yet, so they are probed here, the same way: once, on a /dev/iommu of their
-// own, by whether the kernel rejects them as unknown.
-
-/** iommufd_test.h MOCK_FLAGS_DEVICE_PASID (a mock device with PASID support, Linux 6.16). */
-export const MOCK_FLAGS_DEVICE_PASID = 1 << 2;
-/** iommufd.h IOMMU_HW_INFO_FLAG_INPUT_TYPE (iommu_hw_info.in_data_type, Linux 6.17). */
-export const IOMMU_HW_INFO_FLAG_INPUT_TYPE = 1 << 0;
-
-export interface SelftestExtensions {
-  mockDevFlagPasid: boolean;
-  hwInfoInputType: boolean;
-}
-
-let extensions: SelftestExtensions | undefined;
-export function selftestExtensions(): SelftestExtensions {
-  if (extensions) return extensions;
-  const found: SelftestExtensions = { mockDevFlagPasid: false, hwInfoInputType: false };
-  const f = kernelFeatures();
-  const { iommufd } = f.iommufd ? IommuFd.open() : { iommufd: null };
-  if (iommufd) {
-    try {
-      // An unknown device flag is EINVAL before the IOAS lookup; a known one with a bad IOAS is ENOENT.
-      if (f.testOps.MOCK_DOMAIN_FLAGS) found.mockDevFlagPasid = iommufd.testMockDomainFlags({ ptId: 0x7fffffff, devFlags: MOCK_FLAGS_DEVICE_PASID }).errno !== EINVAL;
-      // An unknown hw_info flag is EOPNOTSUPP before the device lookup; a known one with a bad device is ENOENT.
-      if (f.ioctls.IOMMU_GET_HW_INFO) found.hwInfoInputType = iommufd.getHwInfo({ devId: 0x7fffffff, dataLen: 0, flags: IOMMU_HW_INFO_FLAG_INPUT_TYPE }).errno !== EOPNOTSUPP;
-    } finally {
-      iommufd.close();
-    }
+/**
+ * mmap(MAP_HUGETLB ...) that the C selftest asserts succeeds
+ * (ASSERT_NE(MAP_FAILED, buf)): on a kernel with hugetlbfs a failure is the
+ * test's failure, with the huge page pool in the message. The test VM
+ * reserves the pages the suites need (hugepages= in lib/vm/qemu.ts); on
+ * another machine reserve them with sysctl vm.nr_hugepages.
+ */
+export function mmapHugetlb(length: number, flags: number, align = 0): Mapping {
+  try {
+    return lockstep().mmap(length, PROT_READ | PROT_WRITE, flags, -1, 0, align);
+  } catch (e) {
+    const pool = hugetlbPool();
+    const need = pool.pageSize ? Math.ceil(length / pool.pageSize) : 0;
+    throw new Error(
+      `MAP_HUGETLB of ${length} bytes failed (${(e as Error).message}): ${need} huge pages of ${pool.pageSize / 1024} kB needed, ` +
+        `HugePages_Free ${pool.free} of HugePages_Total ${pool.total} (the test VM reserves them with hugepages= in lib/vm/qemu.ts; elsewhere: sysctl vm.nr_hugepages)`,
+    );
   }
-  extensions = found;
-  return found;
 }
 
 const MOCK_DEV_FLAG_NAMES = { noDirty: 'MOCK_FLAGS_DEVICE_NO_DIRTY', hugeIova: 'MOCK_FLAGS_DEVICE_HUGE_IOVA', pasid: 'MOCK_FLAGS_DEVICE_PASID' } as const;
 
 /** Skips unless IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS knows this device flag. */
-export function requireMockDevFlag(ctx: Context, flag: keyof typeof MOCK_DEV_FLAG_NAMES): KernelFeatures {
+export function requireMockDevFlag(ctx: Context, flag: keyof KernelFeatures['mockDevFlags']): KernelFeatures {
   const f = requireTestOp(ctx, 'MOCK_DOMAIN_FLAGS');
-  const known = flag === 'pasid' ? selftestExtensions().mockDevFlagPasid : f.mockDevFlags[flag];
-  if (!known) skipBecause(ctx, `kernel lacks ${MOCK_DEV_FLAG_NAMES[flag]} (IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS)`);
+  if (!f.mockDevFlags[flag]) skipBecause(ctx, `kernel lacks ${MOCK_DEV_FLAG_NAMES[flag]} (IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS)`);
   return f;
 }
 
-/** Skips unless IOMMU_GET_HW_INFO takes an input data type (IOMMU_HW_INFO_FLAG_INPUT_TYPE). */
-export function requireHwInfoInputType(ctx: Context): void {
-  if (!selftestExtensions().hwInfoInputType) skipBecause(ctx, 'kernel lacks IOMMU_HW_INFO_FLAG_INPUT_TYPE (IOMMU_GET_HW_INFO in_data_type)');
-}
-
-let mockIopf: { works: boolean; errno: number } | undefined;
-/**
- * Whether a mock device can be attached to an IOPF-capable (fault_id) HWPT.
- * The mock iommu enables IOMMU_DEV_FEAT_IOPF on an iopf queue that only
- * exists with CONFIG_IOMMU_IOPF (selected by INTEL_IOMMU_SVM, AMD_IOMMU,
- * ARM_SMMU_V3_SVA..., not by IOMMUFD_TEST): without it, selftest.c
- * mock_dev_enable_feat() fails with ENODEV.
- */
-export function mockIopfSupport(): { works: boolean; errno: number } {
-  if (mockIopf) return mockIopf;
-  mockIopf = { works: false, errno: 0 };
-  const f = kernelFeatures();
-  if (!f.mockDomain || !f.ioctls.IOMMU_FAULT_QUEUE_ALLOC) return mockIopf;
-  const { iommufd } = IommuFd.open();
-  if (!iommufd) return mockIopf;
-  try {
-    const ioas = iommufd.ioasAlloc();
-    const mock = iommufd.testMockDomain({ ptId: ioas.ioasId });
-    const parent = iommufd.hwptAlloc({ devId: mock.idevId, ptId: ioas.ioasId, flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT });
-    const fault = iommufd.faultQueueAlloc();
-    const data = U.iommu_hwpt_selftest.encode({ iotlb: U.IOMMU_TEST_IOTLB_DEFAULT });
-    const nested = iommufd.hwptAlloc({ devId: mock.idevId, ptId: parent.hwptId, flags: U.IOMMU_HWPT_FAULT_ID_VALID, faultId: fault.faultId, dataType: U.IOMMU_HWPT_DATA_SELFTEST, data });
-    if (nested.errno === 0) {
-      const r = iommufd.testMockDomainReplace({ stdevId: mock.stdevId, ptId: nested.hwptId });
-      mockIopf = { works: r.errno === 0, errno: r.errno };
-    }
-    if (fault.errno === 0) closeSync(fault.faultFd);
-  } finally {
-    iommufd.close();
-  }
-  return mockIopf;
+/** Why an IOPF step cannot run on this kernel (KernelFeatures.mockIopf), or null when it can. */
+export function mockIopfMissing(): string | null {
+  const { works, errno } = kernelFeatures().mockIopf;
+  if (works || errno !== ENODEV) return null;
+  return `kernel lacks CONFIG_IOMMU_IOPF: a mock device cannot attach to an IOPF-capable HWPT (IOMMU_DEV_FEAT_IOPF fails with ${errnoName(errno)})`;
 }

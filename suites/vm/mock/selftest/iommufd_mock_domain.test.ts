@@ -4,9 +4,8 @@ import { closeSync, openSync } from 'node:fs';
 import { expect } from 'chai';
 import * as U from '../../../../lib/uapi/index.ts';
 import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, O_RDONLY, PROT_READ, PROT_WRITE, type Mapping } from '../../../../lib/sys/index.ts';
-import { requireHugetlb, requireHwptAllocFlag, requireMockDomain } from '../../../support/kernel.ts';
+import { mmapHugetlb, requireHugetlb, requireHwptAllocFlag, requireMockDomain } from '../../../support/kernel.ts';
 import { lockstep } from '../../../support/lockstep.ts';
-import { skipBecause } from '../../../support/skip.ts';
 import {
   BUFFER_SIZE, EBUSY, EFAULT, ENOENT, EOPNOTSUPP, HUGEPAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE,
   accessPages, accessReplaceIoas, assertOk, bytesOf, checkMockIova, checkRefs, createAccess, destroy, destroyAccess,
@@ -83,15 +82,8 @@ for (const variant of VARIANTS) {
     /* Have the kernel check that the user pages made it to the iommu_domain */
     const checkMockIovaOf = (uptr: bigint, iova: number | bigint, length: number | bigint) => checkMockIova(self, [self.hwptId, self.hwptIds[1]], uptr, iova, length);
 
-    /** mmap(0, buf_size, PROT_READ | PROT_WRITE, self->mmap_flags, -1, 0), skipping if hugetlb pages run out. */
-    const mmapBuf = (ctx: Mocha.Context): Mapping => {
-      try {
-        return lockstep().mmap(self.mmapBufSize, PROT_READ | PROT_WRITE, self.mmapFlags);
-      } catch (e) {
-        if (self.mmapFlags & MAP_HUGETLB) skipBecause(ctx, `no hugetlb pages for ${self.mmapBufSize} bytes (${(e as Error).message})`);
-        throw e;
-      }
-    };
+    /** mmap(0, buf_size, PROT_READ | PROT_WRITE, self->mmap_flags, -1, 0); ASSERT_NE(MAP_FAILED, buf) */
+    const mmapBuf = (): Mapping => (self.mmapFlags & MAP_HUGETLB ? mmapHugetlb(self.mmapBufSize, self.mmapFlags) : lockstep().mmap(self.mmapBufSize, PROT_READ | PROT_WRITE, self.mmapFlags));
 
     it('basic', function () {
       const bufSize = self.mmapBufSize;
@@ -100,7 +92,7 @@ for (const variant of VARIANTS) {
       const iova = ioasMap(self, buffer.address, PAGE_SIZE);
       checkMockIovaOf(buffer.address, iova, PAGE_SIZE);
 
-      const buf = mmapBuf(this);
+      const buf = mmapBuf();
 
       /* EFAULT half way through mapping */
       expect(lockstep().munmap(buf, bufSize / 2, bufSize / 2)).to.equal(0);
@@ -131,7 +123,7 @@ for (const variant of VARIANTS) {
     it('all_aligns', function () {
       const testStep = variant.hugepages ? self.mmapBufSize / 16 : MOCK_PAGE_SIZE;
       const bufSize = self.mmapBufSize;
-      const buf = mmapBuf(this);
+      const buf = mmapBuf();
       checkRefs(self, buf.address, bufSize, 0);
 
       /*
@@ -156,7 +148,7 @@ for (const variant of VARIANTS) {
     it('all_aligns_copy', function () {
       const testStep = variant.hugepages ? self.mmapBufSize / 16 : MOCK_PAGE_SIZE;
       const bufSize = self.mmapBufSize;
-      const buf = mmapBuf(this);
+      const buf = mmapBuf();
       checkRefs(self, buf.address, bufSize, 0);
 
       /*

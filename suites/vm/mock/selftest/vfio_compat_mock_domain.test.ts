@@ -4,11 +4,10 @@
 // the VFIO container ioctls on /dev/iommu.
 import { expect } from 'chai';
 import * as U from '../../../../lib/uapi/index.ts';
-import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_POPULATE, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '../../../../lib/sys/index.ts';
+import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_POPULATE, MAP_SHARED, type Mapping } from '../../../../lib/sys/index.ts';
 import type { VfioContainer } from '../../../../lib/kernel/index.ts';
-import { requireHugetlb, requireMockDomain, requireVfioCompat } from '../../../support/kernel.ts';
+import { mmapHugetlb, requireHugetlb, requireMockDomain, requireVfioCompat } from '../../../support/kernel.ts';
 import { lockstep } from '../../../support/lockstep.ts';
-import { skipBecause } from '../../../support/skip.ts';
 import {
   BUFFER_SIZE, EINVAL, ENOENT, HUGEPAGE_SIZE, PAGE_SIZE,
   assertOk, bytesOf, expectErrno, ioasAlloc, mockDomain, rand, selftestBuffer, teardownIommufd, type Iommufd,
@@ -162,12 +161,7 @@ for (const variant of VARIANTS) {
       const pagesIova: number[] = [];
 
       /* Test huge pages and splitting */
-      let buf: Mapping;
-      try {
-        buf = lockstep().mmap(bufSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE);
-      } catch (e) {
-        skipBecause(this, `no hugetlb pages for ${bufSize} bytes (${(e as Error).message})`);
-      }
+      const buf = mmapHugetlb(bufSize, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE);
       assertOk(self.compat.mapDma({ flags: U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE, size: bufSize, iova: U.MOCK_APERTURE_START, vaddr: buf.address }));
 
       const size = bufSize / 16;
