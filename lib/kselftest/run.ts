@@ -82,7 +82,9 @@ export async function runKselftests(o: KselftestOptions): Promise<KselftestOutco
     const result = outcomes[0]!.result;
     if (result.timedOut) infrastructure.push(`profile ${profile}: the guest was killed after ${o.boot.timeoutSeconds} s (see ${join(resultsDir, 'console.log')})`);
     else if (result.exitCode === null) infrastructure.push(`profile ${profile}: the guest stopped without an exit code (see ${join(resultsDir, 'console.log')})`);
-    if (result.problems.length) incomplete.push(`profile ${profile}: the guest kernel reported ${result.problems.length} problem(s): ${result.problems.join(' | ')}`);
+    // One line a report: its WARNING/BUG line names the site and the task (Comm) that provoked it.
+    const headline = (p: string) => p.split('\n').map((l) => l.trim()).find((l) => /^(WARNING|BUG|kernel BUG|Oops|Kernel panic|UBSAN|KASAN|=+ *WARNING)/.test(l) || /^(WARNING|BUG):/.test(l)) ?? p.split('\n')[0]!;
+    if (result.problems.length) incomplete.push(`profile ${profile}: the guest kernel reported ${result.problems.length} problem(s) (${join(resultsDir, 'dmesg.txt')}): ${result.problems.map(headline).join(' | ')}`);
     if (!existsSync(join(resultsDir, 'results.ktap'))) infrastructure.push(`profile ${profile}: our suites wrote no results.ktap`);
     if (existsSync(join(ktapDir, 'setup.failed'))) infrastructure.push(`profile ${profile}: ${readFileSync(join(ktapDir, 'setup.failed'), 'utf8').trim()}`);
     const oursStatuses = readKtapStatuses(join(resultsDir, 'results.ktap'));
