@@ -11,23 +11,23 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureKernelHeaders, ensureKernelSource } from '../lib/kbuild/source.ts';
 import { buildSuite } from '../lib/kselftest/build.ts';
+import { kselftestTree } from '../lib/kselftest/tree.ts';
 import { mirrorWallMs, readKtapStatuses, type CaseStatus } from '../lib/parity/table.ts';
 import { PACKAGE_ROOT } from '../lib/package-root.ts';
 
-function buildCSelftest(): string {
-  const src = ensureKernelSource();
+async function buildCSelftest(): Promise<string> {
+  const tree = await kselftestTree({});
   // The tree's own Makefile, with the stand-ins its selftests need (lib/kselftest/shims.ts), cached.
-  const built = buildSuite({ treeDir: src.dir, treeKey: src.key, includeDir: ensureKernelHeaders(src), suite: 'iommu' });
+  const built = buildSuite({ treeDir: tree.dir, treeKey: tree.key, includeDir: tree.includeDir, suite: 'iommu' });
   return join(built.dir, 'iommufd');
 }
 
-export function benchSelftestMirror(): void {
+export async function benchSelftestMirror(): Promise<void> {
   console.log('selftest mirror vs the C selftest (mock profile, one VM):');
   let binary: string;
   try {
-    binary = buildCSelftest();
+    binary = await buildCSelftest();
   } catch (err) {
     console.log(`  not measured: cannot build the C selftest: ${(err as Error).message.split('\n')[0]}`);
     return;

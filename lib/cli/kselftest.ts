@@ -1,7 +1,7 @@
 // `iommufd-conformance kselftest`: the kernel's own iommu and VFIO selftests
 // from the tree in use, each in the guest that suits it, beside our suites
 // (lib/kselftest/run.ts). Here: which tree and which kernel, and the exit code.
-import { ensureKernelHeaders, ensureKernelSource } from '../kbuild/source.ts';
+import { kselftestTree } from '../kselftest/tree.ts';
 import type { ProfileName } from '../vm/profiles.ts';
 import type { OptionSpec, ParsedOptions } from './args.ts';
 import { UsageError } from './args.ts';
@@ -28,19 +28,18 @@ export async function kselftestCommand(o: ParsedOptions, lines: { log?: (l: stri
   const guest = guestChoice(o);
   const profiles: ProfileName[] = profilesOption(o.profile as string);
   if (profiles.length === 0) throw new UsageError('--profile names no profile');
-  const src = ensureKernelSource(kernel.kernelSrc, log);
-  const includeDir = ensureKernelHeaders(src, log);
+  const tree = await kselftestTree(kernel, log);
   const { runKselftests } = await import('../kselftest/run.ts');
   const outcome = await runKselftests({
     out: o.out as string,
-    tree: { dir: src.dir, key: src.key, version: src.version, includeDir },
+    tree,
     profiles,
     boot: { ...(bzImage ? { kernel: bzImage } : { kernelSrc: kernel.kernelSrc }), flavour: kernel.flavour, ...guest },
     packageRoot: PACKAGE_ROOT,
     log,
   });
   for (const n of outcome.table.notInTree) process.stdout.write(`kselftest: ${n}\n`);
-  process.stdout.write(`kselftest (Linux ${src.version}): ${outcome.summary}\n`);
+  process.stdout.write(`kselftest (Linux ${tree.version}): ${outcome.summary}\n`);
   for (const p of [...outcome.infrastructure, ...outcome.problems]) process.stdout.write(`kselftest: FAILED: ${p}\n`);
   process.stdout.write(`kselftest: the side-by-side table is in ${o.out}/kselftest.md\n`);
   if (outcome.infrastructure.length) return EXIT_ENVIRONMENT;

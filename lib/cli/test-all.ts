@@ -79,21 +79,21 @@ async function reportKselftests(root: string, main: KernelChoice): Promise<{ lin
   const lines: string[] = [];
   let failures = 0;
   let infrastructure = false;
-  const { ensureKernelHeaders, ensureKernelSource } = await import('../kbuild/source.ts');
+  const { kselftestTree } = await import('../kselftest/tree.ts');
   const { runKselftests } = await import('../kselftest/run.ts');
   for (const [i, { label, kernel }] of kselftestKernels(main).entries()) {
     const out = join(root, i === 0 ? 'kselftest' : `kselftest-${i}`);
     process.stdout.write(`\n=== the kernel's own selftests beside ours (${label})\n`);
     try {
-      const src = ensureKernelSource(kernel.kernelSrc);
+      const tree = await kselftestTree(kernel);
       const outcome = await runKselftests({
         out,
-        tree: { dir: src.dir, key: src.key, version: src.version, includeDir: ensureKernelHeaders(src) },
+        tree,
         profiles: [...PROFILES],
         boot: { ...kernel, accel: 'auto', timeoutSeconds: 1800 },
         packageRoot: PACKAGE_ROOT,
       });
-      lines.push(`kselftest (Linux ${src.version}): ${outcome.summary} (${join(out, 'kselftest.md')})`);
+      lines.push(`kselftest (Linux ${tree.version}): ${outcome.summary} (${join(out, 'kselftest.md')})`);
       lines.push(...outcome.table.notInTree.map((n) => `  ${n}`));
       for (const p of [...outcome.infrastructure, ...outcome.problems]) lines.push(`  FAILED: ${p}`);
       failures += outcome.problems.length + outcome.infrastructure.length;

@@ -13,6 +13,7 @@ import type { ProfileName } from '../vm/profiles.ts';
 import { checkWitness, type WitnessRow } from './audit-witness.ts';
 import { buildSuite, treeHasSuite, type KselftestSuite } from './build.ts';
 import { guestScript } from './guest-script.ts';
+import type { KselftestTree } from './tree.ts';
 import { parseKselftestOutput, type KselftestCase } from './ktap.ts';
 import {
   EXPLAINED_FILE, loadExplanations, renderSideBySide, sideBySideProblems, sideBySideRows, staleExplanations, type SideBySide, type SideRow,
@@ -20,13 +21,6 @@ import {
 
 /** Which suite runs in which profile. */
 export const SUITE_OF_PROFILE: Record<ProfileName, KselftestSuite> = { mock: 'iommu', viommu: 'vfio' };
-
-export interface KselftestTree {
-  dir: string;
-  key: string;
-  version: string;
-  includeDir: string;
-}
 
 export interface KselftestOptions {
   out: string;
