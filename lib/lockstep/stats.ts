@@ -1,4 +1,5 @@
-// How many operations were checked against the model, per operation name.
+// How many calls were checked against the model, per call name, and why the
+// others were not (each reason is on lib/lockstep/unchecked.ts's list).
 // Shared through a global symbol so that the reporter (a CommonJS file that
 // must not import TypeScript) can print the share at the end of every run.
 
@@ -10,9 +11,14 @@ export interface OpStats {
 export interface LockstepStats {
   mode: string;
   ops: Record<string, OpStats>;
+  /** Unchecked calls per reason. */
+  reasons: Record<string, number>;
   /** Time spent in kernel calls and in model calls of checked operations, in ns. */
   kernelNs: number;
   modelNs: number;
+  /** Reads of VmPin/VmLck after a call that can pin or unpin, and the time they took, in ns. */
+  accountingReads?: number;
+  accountingNs?: number;
   /** The closing line for a run (null when no operation went through lockstep). */
   describe(): string | null;
 }
@@ -21,32 +27,37 @@ const KEY = Symbol.for('iommufd-conformance.lockstep');
 
 export function lockstepStats(): LockstepStats {
   const g = globalThis as unknown as Record<symbol, LockstepStats | undefined>;
-  g[KEY] ??= { mode: 'unused', ops: {}, kernelNs: 0, modelNs: 0, describe: () => describeStats() };
+  g[KEY] ??= { mode: 'unused', ops: {}, reasons: {}, kernelNs: 0, modelNs: 0, describe: () => describeStats() };
+  g[KEY]!.reasons ??= {};
   return g[KEY]!;
 }
 
-export function countOp(name: string, checked: boolean): void {
-  const ops = lockstepStats().ops;
-  const s = (ops[name] ??= { checked: 0, unchecked: 0 });
+export function countOp(name: string, checked: boolean, reason?: string): void {
+  const stats = lockstepStats();
+  const s = (stats.ops[name] ??= { checked: 0, unchecked: 0 });
   if (checked) s.checked++;
-  else s.unchecked++;
+  else {
+    s.unchecked++;
+    const r = reason ?? name;
+    stats.reasons[r] = (stats.reasons[r] ?? 0) + 1;
+  }
 }
 
-/** "checked against the model: 97.5% of 400 operations (unchecked: hwptInvalidate 10)". */
+/** "lockstep (lockstep): 97.5% of 400 calls checked against the model (unchecked: failed by fault injection 10)". */
 export function describeStats(stats: LockstepStats = lockstepStats()): string | null {
   const entries = Object.entries(stats.ops);
   if (entries.length === 0) return null;
   let checked = 0;
   let total = 0;
-  const unchecked: string[] = [];
-  for (const [name, s] of entries) {
+  for (const [, s] of entries) {
     checked += s.checked;
     total += s.checked + s.unchecked;
-    if (s.unchecked > 0) unchecked.push(`${name} ${s.unchecked}`);
   }
+  const unchecked = Object.entries(stats.reasons ?? {}).map(([reason, n]) => `${reason} ${n}`);
   const share = total === 0 ? 100 : (100 * checked) / total;
   const label = stats.mode === 'model' ? 'MODEL ONLY (no kernel: not a conformance result)' : stats.mode;
   const overhead = stats.kernelNs > 0 ? `; model time / kernel time ${((100 * stats.modelNs) / stats.kernelNs).toFixed(1)}%` : '';
-  return `lockstep (${label}): ${share.toFixed(1)}% of ${total} operations checked against the model` +
-    (unchecked.length > 0 ? ` (unchecked: ${unchecked.join(', ')})` : '') + overhead;
+  const accounting = stats.accountingReads ? `; VmPin/VmLck read ${stats.accountingReads} times (${((stats.accountingNs ?? 0) / 1e6).toFixed(0)} ms)` : '';
+  return `lockstep (${label}): ${share.toFixed(1)}% of ${total} calls checked against the model` +
+    (unchecked.length > 0 ? ` (unchecked: ${unchecked.join(', ')})` : '') + overhead + accounting;
 }

@@ -21,3 +21,4 @@ export const EMSGSIZE = 90;
 export const EOPNOTSUPP = 95;
 export const EADDRINUSE = 98;
 export const EOVERFLOW = 75;
+export const E2BIG = 7;

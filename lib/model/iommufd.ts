@@ -28,6 +28,7 @@ import {
 import { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE, IoPageTable, type AccessLike, type Area } from './io-pagetable.ts';
 import {
   HardwareDomain,
+  MOCK_HUGE_PAGE_SIZE,
   MOCK_IO_PAGE_SIZE,
   MockDevice,
   MockDomain,
@@ -221,11 +222,31 @@ export class IommufdModel {
    * @param process the user process whose memory, credentials and counters this fd uses
    * @param firstFd the first fd number handed out for access and fault fds
    */
+  /** `current`: the process issuing the ioctl (the fd's opener, or a forked child: asProcess). */
+  #current: ModelProcess;
+
   constructor(
-    readonly process: ModelProcess = new ModelProcess(),
+    process: ModelProcess = new ModelProcess(),
     firstFd = 1000,
   ) {
+    this.#current = process;
     this.#nextFd = firstFd;
+  }
+
+  /** The calling process (`current`): its memory, credentials and counters. */
+  get process(): ModelProcess {
+    return this.#current;
+  }
+
+  /** Runs `call` with another process as `current` (an ioctl a forked child issues on this fd). */
+  asProcess<T>(process: ModelProcess, call: () => T): T {
+    const saved = this.#current;
+    this.#current = process;
+    try {
+      return call();
+    } finally {
+      this.#current = saved;
+    }
   }
 
   /** The VFIO container ioctls on this fd (vfio_compat.c). */
@@ -797,7 +818,7 @@ export class IommufdModel {
   // ---------------------------------------------------------------- HWPT and device info
 
   /** hw_pagetable.c:iommufd_hwpt_alloc */
-  hwptAlloc(args: { flags?: number; devId: number; ptId: number; dataType?: number; data?: Uint8Array; faultId?: number }): Errno & { hwptId: number } {
+  hwptAlloc(args: { flags?: number; devId: number; ptId: number; dataType?: number; data?: Uint8Array; faultId?: number; dataFault?: boolean }): Errno & { hwptId: number } {
     const flags = u32(args.flags);
     const dataType = u32(args.dataType ?? IOMMU_HWPT_DATA_NONE);
     const data = args.data && args.data.byteLength > 0 ? args.data : null;
@@ -815,7 +836,7 @@ export class IommufdModel {
       if (r.errno) return fail(r.errno);
       hwpt = r.hwpt!;
     } else if (pt instanceof HwptPagingObject) {
-      const r = this.#hwptNestedAlloc(pt, idev, flags, dataType, data);
+      const r = this.#hwptNestedAlloc(pt, idev, flags, dataType, data, args.dataFault ?? false);
       if (r.errno) return fail(r.errno);
       hwpt = r.hwpt!;
     } else {
@@ -846,6 +867,7 @@ export class IommufdModel {
     flags: number,
     dataType: number,
     data: Uint8Array | null,
+    dataFault = false,
   ): { errno: number; hwpt: HwptNestedObject | null } {
     const fail = (errno: number) => ({ errno, hwpt: null });
     if (flags & ~IOMMU_HWPT_FAULT_ID_VALID || !data || !idev.mock) return fail(EOPNOTSUPP);
@@ -854,6 +876,8 @@ export class IommufdModel {
     if (dataType !== IOMMU_HWPT_DATA_SELFTEST || flags & ~IOMMU_HWPT_FAULT_ID_VALID) return fail(EOPNOTSUPP);
     // iommu_copy_struct_from_user(&user_cfg, user_data, IOMMU_HWPT_DATA_SELFTEST, iotlb): len must be exactly sizeof (4)
     if (data.byteLength < 4 || data.byteLength > 4) return fail(EINVAL);
+    // ...then copy_struct_from_user from data_uptr, which faults on a bad pointer (the ABI layer knows).
+    if (dataFault) return fail(EFAULT);
     const iotlb = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
     const hwpt = new HwptNestedObject(parent, new MockNestedDomain(parent.domain, iotlb));
     const rc = this.objects.reserve(hwpt);
@@ -954,11 +978,23 @@ export class IommufdModel {
       let at = step.cur;
       do {
         const chunk = at / MOCK_IO_PAGE_SIZE;
-        if (domain.entryAt(chunk) && domain.dirty.has(chunk)) {
-          if (!(flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR)) domain.dirty.delete(chunk);
-          record(at, MOCK_IO_PAGE_SIZE);
+        if (!domain.entryAt(chunk)) {
+          at += MOCK_IO_PAGE_SIZE;
+          continue;
         }
-        at += MOCK_IO_PAGE_SIZE;
+        // A MOCK_PFN_HUGE_IOVA entry: mock_test_and_clear_dirty over its whole 1 MiB IOPTE, recorded from `at`.
+        const huge = domain.hugeAt(at);
+        if (huge === null) throw new HugeIoptesUnknown();
+        const pgsize = huge ? MOCK_HUGE_PAGE_SIZE : MOCK_IO_PAGE_SIZE;
+        const head = at - (at % pgsize);
+        let dirty = false;
+        for (let c = head / MOCK_IO_PAGE_SIZE; c < (head + pgsize) / MOCK_IO_PAGE_SIZE; c++) {
+          if (!domain.dirty.has(c) || !domain.entryAt(c)) continue;
+          dirty = true;
+          if (!(flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR)) domain.dirty.delete(c);
+        }
+        if (dirty) record(at, pgsize);
+        at += pgsize;
       } while (at < stop);
     }
     return { errno: 0 };
@@ -1279,16 +1315,23 @@ export class IommufdModel {
     return { errno: 0 };
   }
 
-  /** pages.c:iopt_pages_rw_access */
+  /**
+   * pages.c:iopt_pages_rw_access. From another mm than the pages' (a forked
+   * child mapped them: change_mm), or with the selftest's SLOW_PATH flag,
+   * a one-page access pins the page remotely (iopt_pages_rw_page) and a
+   * longer one reads through a pfn_reader (iopt_pages_rw_slow); a source mm
+   * that is gone sends both to the pfn_reader.
+   */
   #pagesRwAccess(pages: IoPages, startByte: bigint, length: bigint, flags: number): number {
     const write = (flags & MOCK_ACCESS_RW_WRITE) !== 0;
     if (write && !pages.writable) return EPERM;
     const startIndex = Number(startByte / PAGE_SIZE);
     const lastIndex = Number((startByte + length - 1n) / PAGE_SIZE);
-    if (flags & MOCK_ACCESS_RW_SLOW_PATH) {
-      if (startIndex === lastIndex) {
+    const changeMm = pages.process !== this.process || (flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0;
+    if (changeMm) {
+      if (startIndex === lastIndex && !pages.process.exited) {
         // iopt_pages_rw_page: pin_user_pages_remote with FOLL_WRITE only for a write
-        const page = this.process.memory.pageAt(pages.addressOf(startIndex));
+        const page = pages.process.memory.pageAt(pages.addressOf(startIndex));
         if (!page || (write ? !page.writable : !page.readable)) return EFAULT;
         return 0;
       }
@@ -1360,6 +1403,18 @@ export class IommufdModel {
     return { errno: 0, nrDirty: count };
   }
 
+  /**
+   * selftest.c:iommufd_test_trigger_iopf: a page fault reported for a mock
+   * device (iommu_report_device_fault). The result is the device lookup's;
+   * what the fault fd then delivers is read() from it, not an ioctl.
+   */
+  testTriggerIopf(args: { devId: number; pasid?: number; grpid?: number; perm?: number; addr?: U64 }): Errno {
+    const idev = this.objects.get<DeviceObject>(u32(args.devId), 'device');
+    if (!idev) return { errno: ENOENT };
+    if (!idev.mock) return { errno: EINVAL };
+    return { errno: 0 };
+  }
+
   /** selftest.c:iommufd_test_md_check_iotlb */
   testCheckIotlb(args: { hwptId: number; iotlbId: number; iotlb: number }): Errno {
     const hwpt = this.objects.get<HwptNestedObject>(u32(args.hwptId), 'hwpt_nested');
@@ -1367,6 +1422,14 @@ export class IommufdModel {
     const id = u32(args.iotlbId);
     if (id > MOCK_NESTED_DOMAIN_IOTLB_ID_MAX || hwpt.domain.iotlb[id] !== u32(args.iotlb)) return { errno: EINVAL };
     return { errno: 0 };
+  }
+}
+
+/** A HUGE_IOVA mock domain over memory whose physical layout the model was not told (UserMemory.physicalAddress). */
+export class HugeIoptesUnknown extends Error {
+  override name = 'HugeIoptesUnknown';
+  constructor() {
+    super('the mock domain may use 1 MiB IOPTEs here, but the physical addresses of the pages are not known');
   }
 }
 

@@ -9,10 +9,10 @@
 // unmap), so an entry is looked up through the IOAS. Only the dirty bits
 // (MOCK_PFN_DIRTY_IOVA) are domain state, kept per chunk index.
 //
-// Limitation: the model treats user memory as never physically contiguous
-// across pages, so a HUGE_IOVA domain never gets 1 MiB IOPTEs
-// (MOCK_PFN_HUGE_IOVA). With THP- or hugetlb-backed buffers the kernel may
-// use them, which changes dirty reporting granularity.
+// A HUGE_IOVA domain gets 1 MiB IOPTEs (MOCK_PFN_HUGE_IOVA) where user
+// memory is physically contiguous (hugeAt): the model asks the platform for
+// physical addresses (UserMemory.physicalAddress: /proc/self/pagemap as
+// root); without them it cannot say where they are.
 import { IOMMU_READ, IOMMU_WRITE, type IoPageTable, type IommuDomainLike } from './io-pagetable.ts';
 import { EINVAL } from './errno.ts';
 import { PAGE_SIZE } from './process.ts';
@@ -84,8 +84,52 @@ export class MockDomain implements IommuDomainLike {
     return { pageId, offset: byte % PAGE_SIZE };
   }
 
+  /**
+   * Whether the entry of the chunk at `iova` carries MOCK_PFN_HUGE_IOVA: the
+   * area was filled into this domain by batch_to_domain → iommu_map of each
+   * physically contiguous run, and iommu_pgsize gives a 1 MiB IOPTE to every
+   * 1 MiB-aligned IOVA block wholly inside a run whose IOVA and physical
+   * address agree modulo 1 MiB. null when the physical addresses are not
+   * known (then the model cannot say).
+   */
+  hugeAt(iova: bigint): boolean | null {
+    const head = iova - (iova % MOCK_HUGE_PAGE_SIZE);
+    let huge = this.#huge.get(head);
+    if (huge === undefined) {
+      const found = this.#hugeAt(head);
+      if (found === null) return null;
+      this.#huge.set(head, (huge = found));
+    }
+    return huge;
+  }
+
+  /** hugeAt's answers by 1 MiB block: the pages behind a mapped block stay pinned, so their layout holds until it is unmapped. */
+  readonly #huge = new Map<bigint, boolean>();
+
+  #hugeAt(head: bigint): boolean | null {
+    // batch_to_domain maps small pages only (batch_iommu_map_small) while the IOAS disables large pages.
+    if (!(this.pgsizeBitmap & MOCK_HUGE_PAGE_SIZE) || !this.iopt || this.iopt.disableLargePages) return false;
+    const last = head + MOCK_HUGE_PAGE_SIZE - 1n;
+    const area = this.iopt.areas.iterFirst(head, last);
+    if (!area || area.start > head || area.last < last) return false;
+    const memory = area.pages.process.memory;
+    const phys = memory.physicalAddress;
+    if (!phys) return null;
+    const uaddr = area.pages.uptr + area.startByteOf(head);
+    const base = phys(uaddr - (uaddr % PAGE_SIZE));
+    if (base === null) return null;
+    if ((base + (uaddr % PAGE_SIZE)) % MOCK_HUGE_PAGE_SIZE !== 0n) return false;
+    for (let off = PAGE_SIZE; off < MOCK_HUGE_PAGE_SIZE + (uaddr % PAGE_SIZE); off += PAGE_SIZE) {
+      const p = phys(uaddr - (uaddr % PAGE_SIZE) + off);
+      if (p === null) return null;
+      if (p !== base + off) return false;
+    }
+    return true;
+  }
+
   /** mock_domain_unmap_pages: xa_erase drops the entries, dirty bits included. */
   unmapped(iova: bigint, last: bigint): void {
+    for (const head of [...this.#huge.keys()]) if (head + MOCK_HUGE_PAGE_SIZE - 1n >= iova && head <= last) this.#huge.delete(head);
     if (!this.dirty.size) return;
     const first = iova / MOCK_IO_PAGE_SIZE;
     const lastChunk = last / MOCK_IO_PAGE_SIZE;

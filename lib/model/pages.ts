@@ -94,6 +94,8 @@ export class IoPages {
    * lacks fails the pin with EFAULT (mm/gup.c:check_vma_flags).
    */
   #pinnable(index: number): number | null {
+    // A remote mm that is gone: pfn_reader_user_pin's mmget_not_zero fails (EFAULT).
+    if (this.process.exited) return null;
     const page = this.process.memory.pageAt(this.addressOf(index));
     if (!page) return null;
     if (this.writable ? !page.writable : !page.readable) return null;

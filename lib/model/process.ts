@@ -30,6 +30,12 @@ export interface UserPage {
 /** The process's address space, page by page where it matters. */
 export class UserMemory {
   #mappings: UserMapping[] = [];
+  /**
+   * The physical address behind a user address, where the platform can say
+   * (as root, /proc/self/pagemap): whether pages are physically contiguous
+   * decides the IOPTE sizes of a domain with huge pages. null: not known.
+   */
+  physicalAddress: ((address: bigint) => bigint | null) | null = null;
   /** Page identity by page address; a page gets one on first use (as a fault would allocate it). */
   #pages = new Map<bigint, number>();
   #nextPageId = 1;
@@ -113,7 +119,7 @@ export interface Credentials {
 }
 
 export class ModelProcess {
-  readonly memory = new UserMemory();
+  readonly memory: UserMemory;
   credentials: Credentials = { ipcLock: true, sysResource: true };
   /** RLIMIT_MEMLOCK soft limit in bytes (RLIM_INFINITY = 2^64-1). */
   memlockLimit = 0xffff_ffff_ffff_ffffn;
@@ -130,7 +136,28 @@ export class ModelProcess {
    * (vfio type1). selftest.c:iommufd_test_md_check_refs reads this as
    * page_ref_count / GUP_PIN_COUNTING_BIAS.
    */
-  readonly pagePins = new Map<number, number>();
+  readonly pagePins: Map<number, number>;
+  /** The process exited: its mm is gone (mmget_not_zero fails), so nothing can be pinned from it any more. */
+  exited = false;
+
+  /** `shared`: the memory and physical pages of the process this one was forked from (see fork). */
+  constructor(shared?: { memory: UserMemory; pagePins: Map<number, number> }) {
+    this.memory = shared?.memory ?? new UserMemory();
+    this.pagePins = shared?.pagePins ?? new Map();
+  }
+
+  /**
+   * A forked child: its own mm (its own pinned_vm and locked_vm), the same
+   * credentials and limit, and the parent's memory. The model follows the
+   * selftests' fork cases, whose buffer is MAP_SHARED: the child's pages are
+   * the parent's physical pages (private pages would be copied on write).
+   */
+  fork(): ModelProcess {
+    const child = new ModelProcess({ memory: this.memory, pagePins: this.pagePins });
+    child.credentials = { ...this.credentials };
+    child.memlockLimit = this.memlockLimit;
+    return child;
+  }
 
   pinPage(pageId: number): void {
     this.pagePins.set(pageId, (this.pagePins.get(pageId) ?? 0) + 1);

@@ -78,6 +78,16 @@ export class VfioCompatModel {
     const bufferSize = args.bufferSize ?? 4096;
     const argsz = args.argsz ?? bufferSize;
     const bytes = U.vfio_iommu_type1_info.encode({ argsz }, { length: Math.max(bufferSize, U.vfio_iommu_type1_info.sizeof) });
+    const errno = this.getInfoInto(bytes);
+    return { errno, ...U.readType1Info(bytes, argsz) };
+  }
+
+  /**
+   * GET_INFO on a raw user buffer (argsz read from it): writes what the
+   * kernel writes and leaves the rest. Writes past the buffer (an argsz
+   * larger than it) go nowhere here.
+   */
+  getInfoInto(bytes: Uint8Array): number {
     const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const put32 = (off: number, v: number) => {
       if (off + 4 <= bytes.length) dv.setUint32(off, v >>> 0, true);
@@ -85,12 +95,11 @@ export class VfioCompatModel {
     const put64 = (off: number, v: bigint) => {
       if (off + 8 <= bytes.length) dv.setBigUint64(off, v, true);
     };
-    const result = (errno: number): CompatInfo => ({ errno, ...U.readType1Info(bytes, argsz) });
-    const userArgsz = argsz >>> 0;
-    if (userArgsz < 16) return result(EINVAL);
+    const userArgsz = bytes.length >= 4 ? dv.getUint32(0, true) : 0;
+    if (userArgsz < 16) return EINVAL;
     const minsz = Math.min(userArgsz, 24);
     const ioas = this.#ioas();
-    if (!ioas) return result(ENODEV);
+    if (!ioas) return ENODEV;
     const pgsizes = this.#pagesizes(ioas);
 
     let total = 24;
@@ -133,7 +142,7 @@ export class VfioCompatModel {
     idv.setBigUint64(8, pgsizes, true);
     idv.setUint32(16, userArgsz >= total ? 24 : 0, true);
     bytes.set(info.subarray(0, Math.min(minsz, bytes.length)));
-    return result(0);
+    return 0;
   }
 
   /** vfio_compat.c:iommufd_vfio_map_dma: a FIXED map with the context's accounting; flags 0 maps with no access. */

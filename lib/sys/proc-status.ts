@@ -1,17 +1,45 @@
 // What /proc/self/status tells of this process's memory accounting: VmPin is
 // mm->pinned_vm, VmLck mm->locked_vm, both printed in kB. The lockstep check,
 // the audit's targets and the accounting suite all read them here.
-import { readFileSync } from 'node:fs';
+//
+// Lockstep reads them after every ioctl that can pin or unpin (the selftest
+// mirror makes ~10^5 of them), so the file stays open and each read is one
+// pread from offset 0 (seq_file regenerates the text) into a reused buffer,
+// parsed without a regular expression.
+import { closeSync, openSync, readSync } from 'node:fs';
+
+let statusFd: number | null = null;
+const buffer = Buffer.alloc(8192);
+
+function readStatus(): string {
+  statusFd ??= openSync('/proc/self/status', 'r');
+  let n: number;
+  try {
+    n = readSync(statusFd, buffer, 0, buffer.length, 0);
+  } catch (e) {
+    // A forked child (or an fd closed behind our back) must not keep a stale fd.
+    closeSync(statusFd);
+    statusFd = openSync('/proc/self/status', 'r');
+    n = readSync(statusFd, buffer, 0, buffer.length, 0);
+    void e;
+  }
+  return buffer.toString('latin1', 0, n);
+}
+
+function kbOf(status: string, field: string): number {
+  const at = status.indexOf(`\n${field}:`);
+  if (at < 0) throw new Error(`/proc/self/status has no ${field} line`);
+  let i = at + field.length + 2;
+  while (status.charCodeAt(i) === 32 || status.charCodeAt(i) === 9) i++;
+  let v = 0;
+  for (let c = status.charCodeAt(i); c >= 48 && c <= 57; c = status.charCodeAt(++i)) v = v * 10 + (c - 48);
+  return v;
+}
 
 /** VmPin and VmLck in kB, from one read; throws if the kernel prints neither line (both exist since Linux 3.2). */
 export function vmPinAndLckKiB(): { pin: number; lck: number } {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const kb = (field: string) => {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
-    if (!m) throw new Error(`/proc/self/status has no ${field} line`);
-    return Number(m[1]);
-  };
-  return { pin: kb('VmPin'), lck: kb('VmLck') };
+  const status = readStatus();
+  return { pin: kbOf(status, 'VmPin'), lck: kbOf(status, 'VmLck') };
 }
 
 /** VmPin and VmLck in 4 KiB pages (x86-64's PAGE_SIZE), as the kernel counts pinned_vm and locked_vm. */

@@ -82,9 +82,9 @@ export function bytesOf(m: Mapping, offset = 0, length = m.length - offset): Uin
   return new Uint8Array(m.buffer, offset, length);
 }
 
-/** The address of a view's first byte (for uptr fields). */
+/** The address of a view's first byte (for uptr fields): through the session, so the model sees the buffer too. */
 export function addressOf(view: ArrayBufferView): bigint {
-  return sys().addressOf(view);
+  return lockstep().sys.addressOf(view);
 }
 
 // ---------------------------------------------------------------- assertions
@@ -473,14 +473,12 @@ export function mockDirtyBitmaps(self: Pick<Self, 'fd'>, hwptId: number, length:
 /**
  * test_ioctl_ioas_map_fixed() issued by a forked child (a different mm).
  * keepAlive false: the child exits at once (fork_gone); true: it waits for
- * forkRelease (fork_present). A raw ioctl in another process: the lockstep
- * model does not see it.
+ * forkRelease (fork_present). In lockstep, the model runs it as one more
+ * process sharing the (MAP_SHARED) buffer.
  */
 export function forkIoasMapFixed(self: Self, userVa: bigint, length: number, iova: number, keepAlive: boolean): number {
   const cmd = U.iommu_ioas_map.encode({ flags: U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW, ioas_id: self.ioasId, user_va: userVa, length, iova });
-  // The model has one mm: it cannot follow pages a child pinned or that died with it.
-  lockstep().desync(self.fd, 'a forked child mapped memory');
-  const r = sys().forkIoctl(self.fd.fd, U.IOMMU_IOAS_MAP, cmd, keepAlive);
+  const r = lockstep().forkIoctl(self.fd.fd, U.IOMMU_IOAS_MAP, cmd, keepAlive);
   if (typeof r === 'number') throw new Error(`fork failed: ${errnoName(r)}`);
   expect(r.ret < 0 ? errnoName(r.ret) : 'success', 'IOMMU_IOAS_MAP in the child').to.equal('success');
   return r.pid;
@@ -488,7 +486,7 @@ export function forkIoasMapFixed(self: Self, userVa: bigint, length: number, iov
 
 /** Lets a kept-alive child exit and reaps it (waitpid): its exit status. */
 export function forkRelease(pid: number): number {
-  return sys().forkRelease(pid);
+  return lockstep().forkRelease(pid);
 }
 
 // ---------------------------------------------------------------- teardown

@@ -1,18 +1,17 @@
-// For suites that drive LockstepProcess on stand-ins: their operations must
-// not count toward the run's "checked against the model" figure, so the
-// run-wide stats are saved before the suite and put back after it.
+// For suites that drive their own LockstepProcess (on stand-ins, or with a
+// deliberately wrong model): their calls must not count toward the run's
+// "checked against the model" figure, so the run-wide stats are saved before
+// the suite and put back after it.
 import { lockstepStats } from '../../lib/lockstep/index.ts';
 
 /** Registers before/after hooks in the calling describe() that leave the run's lockstep stats as they were. */
 export function preserveLockstepStats(): void {
-  let saved: { mode: string; ops: string };
+  let saved: string;
   before(() => {
-    saved = { mode: lockstepStats().mode, ops: JSON.stringify(lockstepStats().ops) };
+    const { describe: _describe, ...figures } = lockstepStats();
+    saved = JSON.stringify(figures);
   });
   after(() => {
-    lockstepStats().mode = saved.mode;
-    lockstepStats().ops = JSON.parse(saved.ops);
-    lockstepStats().kernelNs = 0;
-    lockstepStats().modelNs = 0;
+    Object.assign(lockstepStats(), JSON.parse(saved));
   });
 }

@@ -8,122 +8,114 @@ import { expect } from 'chai';
 import { addonBuilt } from '../../lib/sys/addon.ts';
 import { skipBecause } from '../support/skip.ts';
 import { preserveLockstepStats } from '../support/lockstep-stats.ts';
-import { DivergenceError, LockstepProcess, lockstepStats } from '../../lib/lockstep/index.ts';
+import { IommuFd } from '../../lib/kernel/index.ts';
+import { DivergenceError, LockstepProcess, lockstepStats, ModelSysCore } from '../../lib/lockstep/index.ts';
 import { IommufdModel } from '../../lib/model/iommufd.ts';
+import { ModelProcess } from '../../lib/model/process.ts';
+import { ModelSyscalls } from '../../lib/model/syscalls.ts';
+import type { IoctlArg, SysCore } from '../../lib/sys/index.ts';
 
 const ENOMEM = 12;
 
-/** A stand-in for FailNthInjector: the fake kernel calls set `injected` where their site fires. */
-function injector() {
-  return { injected: false };
+/**
+ * A stand-in kernel (the model on its own process) behind a fault injector
+ * stand-in: while `failNext` is set, the next ioctl or close reaches its
+ * site, which fires (`injected`) and fails it with ENOMEM without doing
+ * anything; with `absorb`, the site fires and the call goes on.
+ */
+function standIn() {
+  const kproc = new ModelProcess();
+  const ksys = new ModelSyscalls(kproc, {}, 20_000);
+  const core = new ModelSysCore(ksys, { unknownFaults: true });
+  const inj = { injected: false, failNext: false, absorb: false };
+  const kernel: SysCore = {
+    backend: core.backend,
+    addressOf: (v) => core.addressOf(v),
+    mmap: (...a) => core.mmap(...a),
+    munmap: (...a) => core.munmap(...a),
+    open: (p, f) => core.open(p, f),
+    close: (fd) => {
+      const r = core.close(fd);
+      if (inj.failNext) {
+        inj.failNext = false;
+        inj.injected = true;
+        return -ENOMEM;
+      }
+      return r;
+    },
+    ioctl: (fd: number, request: number, arg: IoctlArg) => {
+      if (inj.failNext) {
+        inj.failNext = false;
+        inj.injected = true;
+        return -ENOMEM;
+      }
+      if (inj.absorb) {
+        inj.absorb = false;
+        inj.injected = true;
+      }
+      return core.ioctl(fd, request, arg);
+    },
+  };
+  const proc = new LockstepProcess('lockstep', {}, { kernel, readAccounting: () => ({ pin: kproc.mmPinnedVm, lck: kproc.mmLockedVm }) });
+  proc.model.credentials = { ...kproc.credentials };
+  proc.model.memlockLimit = kproc.memlockLimit;
+  return { proc, inj, fd: IommuFd.open(proc.sys).iommufd! };
 }
 
 describe('lockstep under fault injection', () => {
   preserveLockstepStats();
-  // The process reads its limits and capabilities through the addon.
-  let proc: LockstepProcess;
+  // The session reads its limits and capabilities, and addresses, through the addon.
   before(function () {
     if (!addonBuilt()) skipBecause(this, 'native addon not built (no C++ compiler at npm ci): npm run build:native');
-    proc = new LockstepProcess('lockstep', { iommufd: () => ({}) });
   });
 
   it('does not run a call that failed by injection on the model, and counts it', () => {
-    const inj = injector();
-    let modelCalls = 0;
-    const fd = proc.pair(
-      'iommufd',
-      {
-        ioasAlloc: () => {
-          inj.injected = true;
-          return { errno: ENOMEM, ioasId: 0 };
-        },
-      },
-      {
-        ioasAlloc: () => {
-          modelCalls++;
-          return { errno: 0, ioasId: 1 };
-        },
-      },
-    );
-    const before = lockstepStats().ops['iommufd.ioasAlloc [failed by fault injection]']?.unchecked ?? 0;
+    const { proc, inj, fd } = standIn();
+    const before = lockstepStats().reasons['failed by fault injection'] ?? 0;
+    inj.failNext = true;
     const r = proc.withFaultInjection(inj, () => fd.ioasAlloc());
     expect(r.errno).to.equal(ENOMEM);
-    expect(modelCalls).to.equal(0);
-    expect(lockstepStats().ops['iommufd.ioasAlloc [failed by fault injection]']?.unchecked).to.equal(before + 1);
-    expect(proc.history.at(-1)?.injected).to.equal(true);
+    expect(lockstepStats().reasons['failed by fault injection']).to.equal(before + 1);
+    expect(proc.history().at(-1)?.injected).to.equal(true);
+    // The model did not make the IOAS: the next one gets ID 1 on both.
+    expect(fd.ioasAlloc()).to.deep.include({ errno: 0, ioasId: 1 });
   });
 
-  it('compares a call that succeeded although its site fired, telling the model the kernel result', () => {
-    const inj = injector();
-    const seen: unknown[] = [];
-    const model = {
-      absorbedFault: null as { kernel: unknown } | null,
-      ioasAlloc() {
-        seen.push(this.absorbedFault);
-        return { errno: 0, ioasId: 2 };
-      },
-    };
-    const fd = proc.pair(
-      'iommufd',
-      {
-        ioasAlloc: () => {
-          inj.injected = true;
-          return { errno: 0, ioasId: 1 };
-        },
-      },
-      model,
-    );
-    expect(() => proc.withFaultInjection(inj, () => fd.ioasAlloc())).to.throw(DivergenceError, /ioasId\s+1\s+2/);
-    expect(seen).to.deep.equal([{ kernel: { errno: 0, ioasId: 1 } }]);
-    expect(model.absorbedFault).to.equal(null);
+  it('compares a call that succeeded although its site fired', () => {
+    const { proc, inj, fd } = standIn();
+    inj.absorb = true;
+    expect(proc.withFaultInjection(inj, () => fd.ioasAlloc()).errno).to.equal(0);
+    // ... and a model that then differs is caught.
+    proc.modelSys.iommufdTable = proc.modelSys.iommufdTable.with('IOMMU_IOAS_ALLOC', { execute: () => -22 });
+    inj.absorb = true;
+    expect(() => proc.withFaultInjection(inj, () => fd.ioasAlloc())).to.throw(DivergenceError, /IOMMU_IOAS_ALLOC/);
   });
 
   it('still compares calls that fail without the site firing, and calls after it fired', () => {
-    const inj = injector();
-    const fd = proc.pair('iommufd', { ioasUnmap: () => ({ errno: 2 }) }, { ioasUnmap: () => ({ errno: 22 }) });
-    expect(() => proc.withFaultInjection(inj, () => fd.ioasUnmap())).to.throw(DivergenceError);
+    const { proc, inj, fd } = standIn();
+    proc.modelSys.iommufdTable = proc.modelSys.iommufdTable.with('IOMMU_IOAS_UNMAP', { execute: () => -22 });
+    expect(() => proc.withFaultInjection(inj, () => fd.ioasUnmap({ ioasId: 1, iova: 0, length: 4096 }))).to.throw(DivergenceError);
     inj.injected = true; // fired in an earlier call
-    expect(() => proc.withFaultInjection(inj, () => fd.ioasUnmap())).to.throw(DivergenceError);
+    expect(() => proc.withFaultInjection(inj, () => fd.ioasUnmap({ ioasId: 1, iova: 0, length: 4096 }))).to.throw(DivergenceError);
   });
 
-  it('applies close-like calls to the model whatever close() returned', () => {
-    const inj = injector();
-    let modelClosed = false;
-    const fd = proc.pair(
-      'iommufd',
-      {
-        closeAccess: (_fd: number) => {
-          inj.injected = true;
-          return { errno: ENOMEM };
-        },
-      },
-      {
-        closeAccess: () => {
-          modelClosed = true;
-          return { errno: ENOMEM };
-        },
-      },
-    );
-    proc.withFaultInjection(inj, () => fd.closeAccess(5));
-    expect(modelClosed).to.equal(true);
+  it('closes on the model whatever close() returned', () => {
+    const { proc, inj, fd } = standIn();
+    const access = fd.testCreateAccess({ ioasId: fd.ioasAlloc().ioasId });
+    const modelFd = proc.fdMap.get(access.accessFd)!;
+    expect(proc.modelSys.file(modelFd)?.kind).to.equal('access');
+    inj.failNext = true;
+    proc.withFaultInjection(inj, () => fd.closeAccess(access.accessFd));
+    expect(proc.modelSys.file(modelFd)).to.equal(undefined);
   });
 
   it('watches the injector only inside the body', () => {
-    const inj = injector();
-    const fd = proc.pair(
-      'iommufd',
-      {
-        ioasAlloc: () => {
-          inj.injected = true;
-          return { errno: ENOMEM, ioasId: 0 };
-        },
-      },
-      { ioasAlloc: () => ({ errno: 0, ioasId: 1 }) },
-    );
+    const { proc, inj, fd } = standIn();
     expect(() => proc.withFaultInjection(inj, () => {
       throw new Error('body failed');
     })).to.throw('body failed');
     // Outside withFaultInjection a failure is a failure: compared, and here a divergence.
+    inj.failNext = true;
     expect(() => fd.ioasAlloc()).to.throw(DivergenceError);
   });
 });

@@ -1,89 +1,135 @@
-// The lockstep machinery on stand-ins for the kernel and the model: a
-// difference in any field fails with a report that names the operation, both
-// values field by field and the operations that led there; an operation the
-// model lacks is counted as unchecked.
+// The lockstep layer at the system-call boundary, on a stand-in for the
+// kernel (the model itself, behind a SysCore, with its own fd numbers and
+// its own VmPin): typed client calls and raw bytes are compared byte for
+// byte; a model with one size rule flipped is caught on a raw short struct;
+// a call the model cannot answer fails unless its reason is listed; a kernel
+// that pins one page more is caught on the very call.
 import { expect } from 'chai';
 import { addonBuilt } from '../../lib/sys/addon.ts';
 import { skipBecause } from '../support/skip.ts';
 import { preserveLockstepStats } from '../support/lockstep-stats.ts';
-import { DivergenceError, differences, LockstepProcess, lockstepStats, describeStats } from '../../lib/lockstep/index.ts';
+import { IommuFd } from '../../lib/kernel/index.ts';
+import { DivergenceError, describeStats, differences, LockstepProcess, lockstepStats, ModelSysCore, UncheckedCallError } from '../../lib/lockstep/index.ts';
+import { IommufdModel } from '../../lib/model/iommufd.ts';
+import { IOMMUFD_IOCTL_TABLE } from '../../lib/model/iommufd/main.ts';
+import { ModelProcess } from '../../lib/model/process.ts';
+import { ModelSyscalls, type ModelPlatform } from '../../lib/model/syscalls.ts';
+import { Type1ContainerModel } from '../../lib/model/type1.ts';
+import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../lib/sys/index.ts';
+import * as U from '../../lib/uapi/index.ts';
 
-function fakeKernel() {
-  return {
-    ioasAlloc: () => ({ errno: 0, ioasId: 1 }),
-    ioasUnmap: (a: { iova: bigint; length: bigint }) => ({ errno: 2, length: a.length }),
-    ioasIovaRanges: () => ({ errno: 0, numIovas: 1, alignment: 1n, ranges: [{ start: 0n, last: 0xffff_ffff_ffff_ffffn }] }),
-    testCreateAccess: () => ({ errno: 0, accessFd: 17 }),
-    testAccessRw: (a: { accessFd: number }) => ({ errno: a.accessFd === 17 ? 0 : 9 }),
-    hwptInvalidate: () => ({ errno: 0, entryNum: 1 }),
-  };
-}
-
-function honestModel() {
-  return {
-    ioasAlloc: () => ({ errno: 0, ioasId: 1 }),
-    ioasUnmap: (a: { iova: bigint; length: bigint }) => ({ errno: 2, length: a.length }),
-    ioasIovaRanges: () => ({ errno: 0, numIovas: 1, alignment: 1n, ranges: [{ start: 0n, last: 0xffff_ffff_ffff_ffffn }] }),
-    testCreateAccess: () => ({ errno: 0, accessFd: 3 }),
-    // The model sees its own fd number: lockstep must translate 17 -> 3.
-    testAccessRw: (a: { accessFd: number }) => ({ errno: a.accessFd === 3 ? 0 : 9 }),
-  };
+/** A LockstepProcess whose "kernel" is the model on its own process, numbering its fds from 20000. */
+function withStandInKernel(platform: ModelPlatform = {}, kernelSys?: (s: ModelSyscalls) => void) {
+  const kproc = new ModelProcess();
+  const ksys = new ModelSyscalls(kproc, {}, 20_000);
+  kernelSys?.(ksys);
+  const kernel = new ModelSysCore(ksys, { unknownFaults: true });
+  const proc = new LockstepProcess('lockstep', platform, { kernel, readAccounting: () => ({ pin: kproc.mmPinnedVm, lck: kproc.mmLockedVm }) });
+  proc.model.credentials = { ...kproc.credentials };
+  proc.model.memlockLimit = kproc.memlockLimit;
+  return { proc, kproc, ksys, fd: IommuFd.open(proc.sys).iommufd! };
 }
 
 describe('lockstep', () => {
   preserveLockstepStats();
-  // The process reads its limits and capabilities through the addon.
-  let proc: LockstepProcess;
+  // The session reads its limits and capabilities, and addresses, through the addon.
   before(function () {
     if (!addonBuilt()) skipBecause(this, 'native addon not built (no C++ compiler at npm ci): npm run build:native');
-    proc = new LockstepProcess('lockstep', { iommufd: () => ({}) });
   });
 
-  it('passes when every field agrees, and translates access fds', () => {
-    const fd = proc.pair('iommufd', fakeKernel(), honestModel());
-    expect(fd.ioasAlloc()).to.deep.equal({ errno: 0, ioasId: 1 });
-    expect(fd.ioasUnmap({ iova: 0x1000n, length: 0x1000n }).errno).to.equal(2);
-    const access = fd.testCreateAccess();
-    expect(fd.testAccessRw({ accessFd: access.accessFd }).errno).to.equal(0);
+  it('compares typed calls byte for byte and pairs the fds a call makes', () => {
+    const { fd, proc } = withStandInKernel();
+    const ioas = fd.ioasAlloc();
+    expect(ioas).to.deep.include({ errno: 0 });
+    expect(fd.ioasUnmap({ ioasId: ioas.ioasId, iova: 0x1000n, length: 0x1000n }).errno).to.equal(2);
+    const access = fd.testCreateAccess({ ioasId: ioas.ioasId });
+    expect(access.accessFd).to.be.at.least(20_000);
+    expect(proc.fdMap.get(access.accessFd)).to.be.within(10_000, 19_999);
+    // The access fd goes in as the kernel's number; the model gets its own.
+    expect(fd.testAccessRw({ accessFd: access.accessFd, iova: 0x1000n, length: 0n, uptr: 0n }).errno).to.equal(22);
+    expect(fd.closeAccess(access.accessFd).errno).to.equal(0);
+    expect(fd.ioasIovaRanges({ ioasId: ioas.ioasId }).ranges).to.have.length(1);
   });
 
-  it('catches a model rule with one errno flipped, with a readable report', () => {
-    const wrong = honestModel();
-    wrong.ioasUnmap = (a) => ({ errno: 22, length: a.length }); // EINVAL where the kernel says ENOENT
-    const fd = proc.pair('iommufd', fakeKernel(), wrong);
-    fd.ioasAlloc();
+  it('catches a model with one size rule flipped on a raw short struct, with errno names and decoded fields', () => {
+    // The model takes IOMMU_IOAS_ALLOC's minimum size as 8 (offsetofend(flags)) where main.c has offsetofend(out_ioas_id) = 12.
+    const { proc, fd } = withStandInKernel();
+    proc.modelSys.iommufdTable = IOMMUFD_IOCTL_TABLE.with('IOMMU_IOAS_ALLOC', { minSize: 8 });
+    const short = U.iommu_ioas_alloc.encode({}, { length: 8 });
     let caught: unknown;
     try {
-      fd.ioasUnmap({ iova: 0x1000n, length: 0x2000n });
-    } catch (err) {
-      caught = err;
+      fd.ioctl(U.IOMMU_IOAS_ALLOC, short);
+    } catch (e) {
+      caught = e;
     }
     expect(caught).to.be.instanceOf(DivergenceError);
     const report = (caught as DivergenceError).report;
-    expect(report).to.match(/lockstep divergence in iommufd\.ioasUnmap\(\{"iova":"4096","length":"8192"\}\)/);
-    expect(report).to.match(/errno\s+2\s+22/);
-    expect(report).to.match(/operations that led here[\s\S]*iommufd\.ioasAlloc\(\) -> kernel \{"errno":0,"ioasId":1\}/);
+    expect(report).to.match(/lockstep divergence in IOMMU_IOAS_ALLOC on fd \d+ with \{"size":8,"flags":0,"out_ioas_id":0\}/);
+    expect(report).to.match(/return\s+"EINVAL \(22\)"\s+"0"/);
+  });
+
+  it('compares a longer struct: a zero tail is accepted, a non-zero one is E2BIG, on both', () => {
+    const { fd } = withStandInKernel();
+    const before = lockstepStats().ops.IOMMU_IOAS_ALLOC?.checked ?? 0;
+    const zero = U.iommu_ioas_alloc.encode({}, { tail: [0, 0, 0, 0] });
+    expect(fd.ioctl(U.IOMMU_IOAS_ALLOC, zero).errno).to.equal(0);
+    expect(U.iommu_ioas_alloc.read(zero, 'out_ioas_id')).to.equal(1);
+    const nonZero = U.iommu_ioas_alloc.encode({}, { tail: [0, 0, 0, 1] });
+    expect(fd.ioctl(U.IOMMU_IOAS_ALLOC, nonZero).errno).to.equal(7); // E2BIG
+    expect(fd.ioctl(U.IOMMU_DESTROY, null).errno).to.equal(14); // EFAULT: get_user of the size
+    expect(fd.ioctl(U._IO(U.IOMMUFD_TYPE, U.IOMMUFD_CMD_BASE + 20), U.iommu_destroy.encode({})).errno).to.equal(25); // ENOTTY: an empty slot
+    expect(lockstepStats().ops.IOMMU_IOAS_ALLOC!.checked).to.equal(before + 2);
+  });
+
+  it('fails a call the model cannot answer unless its reason is listed', () => {
+    const { fd } = withStandInKernel();
+    const ioas = fd.ioasAlloc();
+    // allowed_iovas points to memory no one told the model about: the stand-in kernel faults, the model cannot say.
+    const cmd = U.iommu_ioas_iova_ranges.encode({ ioas_id: ioas.ioasId, num_iovas: 1, allowed_iovas: 0x7fff_0000_0000n });
+    expect(() => fd.ioctl(U.IOMMU_IOAS_IOVA_RANGES, cmd)).to.throw(UncheckedCallError, /user pointer to memory the model was not told about/);
+    // A file the model has no platform for is refused at open.
+    const noType1 = withStandInKernel({}, (k) => Object.assign(k.platform, { type1: (p: ModelProcess) => new Type1ContainerModel(p) }));
+    expect(() => noType1.proc.sys.open('/dev/vfio/vfio', 2)).to.throw(UncheckedCallError, /open of a file the model does not know/);
+  });
+
+  it('catches a kernel that pins one page more than the model on the very call that did it', () => {
+    class OnePageShort extends IommufdModel {
+      override ioasMap(args: Parameters<IommufdModel['ioasMap']>[0]): ReturnType<IommufdModel['ioasMap']> {
+        const r = super.ioasMap(args);
+        if (r.errno === 0) this.process.mmPinnedVm -= 1n;
+        return r;
+      }
+    }
+    const { proc, kproc, fd } = withStandInKernel({ iommufd: (p) => new OnePageShort(p) });
+    for (const p of [proc.model, kproc]) p.credentials = { ipcLock: false, sysResource: true };
+    const m = proc.mmap(4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+    kproc.memory.map(m.address, BigInt(m.length), PROT_READ | PROT_WRITE, true);
+    const ioas = fd.ioasAlloc();
+    expect(fd.testMockDomain({ ptId: ioas.ioasId }).errno).to.equal(0);
+    expect(() => fd.ioasMap({ ioasId: ioas.ioasId, flags: U.IOMMU_IOAS_MAP_READABLE | U.IOMMU_IOAS_MAP_WRITEABLE, userVa: m.address, length: 4 * 4096 }))
+      .to.throw(DivergenceError, /divergence in IOMMU_IOAS_MAP[\s\S]*VmPin \(pages, since the session began\)\s+4\s+3/);
+    proc.munmap(m);
   });
 
   it('compares nested fields and names their paths', () => {
     expect(differences({ errno: 0, ranges: [{ start: 1n, last: 2n }] }, { errno: 0, ranges: [{ start: 1n, last: 3n }] })).to.deep.equal([
       { path: 'ranges[0].last', kernel: 2n, model: 3n },
     ]);
-    expect(differences({ errno: 0, ranges: [] }, { errno: 0, ranges: [{ start: 1n, last: 1n }] })[0]!.path).to.equal('ranges.length');
-    expect(differences({ errno: 0, accessFd: 5 }, { errno: 0, accessFd: 9 }, ['accessFd'])).to.deep.equal([]);
     expect(differences({ n: 5 }, { n: 5n })).to.deep.equal([]);
   });
 
-  it('runs an operation the model lacks on the kernel alone and counts it unchecked', () => {
-    const before = lockstepStats().ops['iommufd.hwptInvalidate']?.unchecked ?? 0;
-    const fd = proc.pair('iommufd', fakeKernel(), honestModel());
-    expect(fd.hwptInvalidate().entryNum).to.equal(1);
-    expect(lockstepStats().ops['iommufd.hwptInvalidate']!.unchecked).to.equal(before + 1);
-    expect(describeStats()).to.match(/operations checked against the model \(unchecked: .*iommufd\.hwptInvalidate \d+/);
+  it('prints the checked share and the unchecked calls per reason', () => {
+    const { fd, proc } = withStandInKernel();
+    proc.desync(fd, 'hugetlb buffer under 1 MiB mock IOPTEs');
+    fd.ioasAlloc();
+    expect(describeStats()).to.match(/% of \d+ calls checked against the model \(unchecked: .*hugetlb buffer under 1 MiB mock IOPTEs \d+/);
+    expect(() => proc.desync(fd, 'a reason no one listed')).to.throw(UncheckedCallError);
   });
 
   it('labels model-only runs as such', () => {
-    new LockstepProcess('model', null);
+    const proc = new LockstepProcess('model', {});
+    const fd = IommuFd.open(proc.sys).iommufd!;
+    expect(fd.ioasAlloc().errno).to.equal(0);
     expect(describeStats()).to.match(/MODEL ONLY \(no kernel: not a conformance result\)/);
   });
 });

@@ -127,16 +127,6 @@ describe('accounting', function () {
   let savedSysResource: boolean;
   let savedLimit: bigint;
   let buffer: Mapping | undefined;
-  let savedAccountingEvery: number;
-
-  // Here every accounting operation is compared with the model, not a sample.
-  before(() => {
-    savedAccountingEvery = lockstep().accountingEvery;
-    lockstep().accountingEvery = 1;
-  });
-  after(() => {
-    lockstep().accountingEvery = savedAccountingEvery;
-  });
 
   beforeEach(function () {
     savedIpcLock = hasCap(CAP_IPC_LOCK);

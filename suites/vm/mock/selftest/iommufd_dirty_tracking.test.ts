@@ -102,10 +102,6 @@ for (const variant of VARIANTS) {
       self.bitmap = lockstep().mmap(Math.ceil((size + PAGE_SIZE) / PAGE_SIZE) * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
 
       self.ioasId = ioasAlloc(self);
-      // The model treats user pages as never physically contiguous, so it
-      // cannot know where the mock uses 1 MiB IOPTEs over hugetlb memory
-      // (and so how dirty bits spread): these variants run unchecked.
-      if (variant.hugepages) lockstep().desync(self.fd, 'hugetlb buffer under 1 MiB mock IOPTEs');
       /* Enable 1M mock IOMMU hugepages */
       const mock = variant.hugepages ? mockDomainFlags(self, self.ioasId, U.MOCK_FLAGS_DEVICE_HUGE_IOVA) : mockDomain(self, self.ioasId);
       self.stdevId = mock.stdevId;

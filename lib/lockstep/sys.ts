@@ -1,0 +1,428 @@
+// Lockstep at the system-call boundary: a SysCore that is two. Every open,
+// close and ioctl a typed client (lib/kernel) or a test's raw bytes issue
+// runs on the kernel, then on the model's system calls (lib/model/syscalls.ts)
+// with its own copy of the argument, and is compared: the return value (or
+// errno), every byte of the argument buffer after the call, every user buffer
+// the call's struct points to (those handed to addressOf since the last
+// ioctl), and VmPin/VmLck after every call that can pin or unpin. The model
+// never sees a kernel result: it runs on a copy of the bytes taken before
+// the kernel call. fd numbers are the one thing translated: the kernel's and
+// the model's are their own, and each fd a call makes pairs them.
+import { errnoName, type IoctlArg, type Mapping, type SysCore } from '../sys/index.ts';
+import type { AnyStructLayout } from '../uapi/layout.ts';
+import type { IoctlShape } from '../model/iommufd/main.ts';
+import type { ModelSyscalls } from '../model/syscalls.ts';
+import type { ModelProcess } from '../model/process.ts';
+import { absorbedFaultResult } from '../model/iommufd/selftest.ts';
+import { IoctlArgument, MMAP_MIN_ADDR, ModelCannotAnswer, type UserAccess } from '../model/uaccess.ts';
+import { show, type FieldDifference } from './compare.ts';
+import { isListedReason } from './unchecked.ts';
+
+/** A user buffer a struct may point to, as it was before the kernel call and as the model leaves it. */
+interface Snapshot {
+  address: bigint;
+  kernel: Uint8Array;
+  model: Uint8Array;
+}
+
+export interface UserBuffer {
+  address: bigint;
+  view: Uint8Array;
+}
+
+/** What the lockstep sys needs of the process it belongs to (LockstepProcess). */
+export interface LockstepHost {
+  readonly checking: boolean;
+  readonly modelSys: ModelSyscalls;
+  /** kernel fd -> model fd */
+  readonly fdMap: Map<number, number>;
+  /** kernel fds whose calls run on the kernel alone, with the reason */
+  readonly desynced: Map<number, string>;
+  /** Live mappings made through the session (their bytes are the process's memory). */
+  readonly mappings: Set<Mapping>;
+  /**
+   * Buffers handed to addressOf (by any of the session's system-call layers):
+   * `pending` since the last ioctl, the user memory the next call's struct may
+   * point to; `recent` the last ones also before it (a pointer reused later).
+   */
+  readonly userBuffers: { pending: UserBuffer[]; recent: UserBuffer[] };
+  /** Whether the watched fault injector's site fired during `run`. */
+  injectedDuring<T>(run: () => T): { result: T; injected: boolean };
+  record(entry: SysHistoryEntry): void;
+  history(): readonly SysHistoryEntry[];
+  countChecked(name: string, kernelNs: number, modelNs: number): void;
+  countUnchecked(name: string, reason: string): void;
+  accountingDifferences(): FieldDifference[];
+  /** The model cannot answer, for a reason not on the list: fails the test. */
+  notListed(call: string, reason: string, detail: string): Error;
+}
+
+export interface SysHistoryEntry {
+  call: string;
+  kernel: number;
+  model?: number;
+  /** The fields of the argument struct before the call, decoded with the request's layout only when a report shows them. */
+  args?: () => string;
+  injected?: true;
+  unchecked?: string;
+}
+
+export class DivergenceError extends Error {
+  override name = 'DivergenceError';
+  // Not an own property: mocha's JSON reporter copies an error's own
+  // properties into results.json, and the values are bigints.
+  readonly #diffs: FieldDifference[];
+  constructor(
+    readonly op: string,
+    diffs: FieldDifference[],
+    readonly report: string,
+  ) {
+    super(report);
+    this.#diffs = diffs;
+  }
+
+  get diffs(): FieldDifference[] {
+    return this.#diffs;
+  }
+}
+
+/** A result as the report shows it: the errno's name, or the value. */
+export function showRet(ret: number | undefined): string {
+  if (ret === undefined) return '(not run)';
+  return ret < 0 ? `${errnoName(ret)} (${-ret})` : String(ret);
+}
+
+function decodeFields(layout: AnyStructLayout | null, bytes: Uint8Array, member?: string): string {
+  if (!layout) return `<${bytes.length} bytes>`;
+  try {
+    const all = layout.decode(bytes) as Record<string, unknown>;
+    // A union (iommu_test_cmd's): the header and the one member the request uses.
+    if (member) return show(Object.fromEntries(Object.entries(all).filter(([k, v]) => k === member || typeof v !== 'object')));
+    return show(all);
+  } catch {
+    return `<${bytes.length} bytes>`;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
+}
+
+/** The first differing fields of two argument buffers, by the layout's names where it has them. */
+export function bufferDifferences(layout: AnyStructLayout | null, kernel: Uint8Array, model: Uint8Array, prefix: string, member?: string): FieldDifference[] {
+  if (sameBytes(kernel, model)) return [];
+  const out: FieldDifference[] = [];
+  if (layout) {
+    for (const f of layout.allFields()) {
+      if (f.kind === 'struct' || f.kind === 'flex' || f.offset + f.size > kernel.length) continue;
+      let same = true;
+      for (let i = f.offset; i < f.offset + f.size; i++) if (kernel[i] !== model[i]) same = false;
+      if (!same && member && f.name.includes('.') && !f.name.startsWith(`${member}.`)) continue;
+      if (!same) out.push({ path: `${prefix}.${f.name}`, kernel: layout.read(kernel, f.name as never), model: layout.read(model, f.name as never) });
+    }
+  }
+  if (out.length === 0) {
+    for (let i = 0; i < kernel.length; i++) {
+      if (kernel[i] !== model[i]) {
+        out.push({ path: `${prefix}[byte ${i}]`, kernel: kernel[i], model: model[i] });
+        if (out.length >= 8) break;
+      }
+    }
+  }
+  return out;
+}
+
+export class LockstepSys implements SysCore {
+
+  constructor(
+    readonly host: LockstepHost,
+    readonly kernel: SysCore,
+  ) {}
+
+  get backend(): SysCore['backend'] {
+    return this.kernel.backend;
+  }
+
+  addressOf(view: ArrayBufferView): bigint {
+    const address = this.kernel.addressOf(view);
+    const entry = { address, view: new Uint8Array(view.buffer, view.byteOffset, view.byteLength) };
+    const { pending, recent } = this.host.userBuffers;
+    if (pending.length >= 16) pending.shift();
+    pending.push(entry);
+    if (recent.length >= 64) recent.shift();
+    recent.push(entry);
+    return address;
+  }
+
+  mmap(length: number, prot: number, flags: number, fd?: number, offset?: number, align?: number): Mapping | number {
+    return this.kernel.mmap(length, prot, flags, fd, offset, align);
+  }
+
+  munmap(mapping: Mapping, offset?: number, length?: number): number {
+    return this.kernel.munmap(mapping, offset, length);
+  }
+
+  // ------------------------------------------------------------ open, close
+
+  open(path: string, flags: number, mode?: number): number {
+    const host = this.host;
+    const { result: fd, injected } = host.injectedDuring(() => this.kernel.open(path, flags, mode));
+    const call = `open(${JSON.stringify(path)})`;
+    if (fd < 0) {
+      if (injected) {
+        host.countUnchecked('open', 'failed by fault injection');
+        host.record({ call, kernel: fd, injected: true, unchecked: 'failed by fault injection' });
+        this.#checkAccounting(call);
+      } else {
+        host.record({ call, kernel: fd });
+      }
+      return fd;
+    }
+    if (!host.checking) return fd;
+    try {
+      host.fdMap.set(fd, host.modelSys.open(path));
+    } catch (e) {
+      if (!(e instanceof ModelCannotAnswer)) throw e;
+      if (!isListedReason(e.reason)) {
+        this.kernel.close(fd);
+        throw host.notListed(call, e.reason, e.message);
+      }
+      host.desynced.set(fd, e.reason);
+    }
+    host.record({ call, kernel: fd });
+    return fd;
+  }
+
+  close(fd: number): number {
+    const host = this.host;
+    const mfd = host.fdMap.get(fd);
+    const { result: ret, injected } = host.injectedDuring(() => this.kernel.close(fd));
+    const desynced = host.desynced.get(fd);
+    host.desynced.delete(fd);
+    host.fdMap.delete(fd);
+    if (!host.checking) return ret;
+    if (mfd === undefined) {
+      if (desynced === undefined) throw host.notListed(`close(${fd})`, 'an fd the model did not open', `fd ${fd} was not opened through lockstep`);
+      host.countUnchecked('close', desynced);
+      return ret;
+    }
+    // A file's ->release cannot fail: close runs on the model whatever the kernel said (fault injection included).
+    const t = process.hrtime.bigint();
+    const mret = host.modelSys.close(mfd);
+    const modelNs = Number(process.hrtime.bigint() - t);
+    const call = `close(${fd})`;
+    host.record({ call, kernel: ret, model: mret, ...(injected ? { injected: true as const } : {}) });
+    const diffs: FieldDifference[] = [];
+    if (ret !== mret && !injected) diffs.push({ path: 'return', kernel: showRet(ret), model: showRet(mret) });
+    diffs.push(...host.accountingDifferences());
+    host.countChecked('close', 0, modelNs);
+    if (diffs.length) throw new DivergenceError(call, diffs, this.#report(call, diffs));
+    return ret;
+  }
+
+  // ------------------------------------------------------------ ioctl
+
+  ioctl(fd: number, request: number, arg: IoctlArg): number {
+    return this.#ioctl(fd, request, arg, () => this.kernel.ioctl(fd, request, arg), null);
+  }
+
+  /**
+   * An ioctl issued by a forked child (Sys.forkIoctl): the kernel's is run by
+   * `run` (the child's result and its copy of the argument's bytes come
+   * back); the model's by `child`, one more process of the model that shares
+   * the parent's memory (the fork cases' buffer is MAP_SHARED).
+   */
+  childIoctl(fd: number, request: number, arg: Uint8Array, child: ModelProcess, run: () => { ret: number; out: Uint8Array } | number): number {
+    // The fork itself is no ioctl: when it fails, nothing ran and nothing is compared.
+    return this.#ioctl(fd, request, arg, () => {
+      const r = run();
+      if (typeof r === 'number') throw new Error(`fork failed: ${errnoName(r)}`);
+      arg.set(r.out.subarray(0, arg.length));
+      return r.ret;
+    }, child);
+  }
+
+  #ioctl(fd: number, request: number, arg: IoctlArg, kernelCall: () => number, child: ModelProcess | null): number {
+    const host = this.host;
+    const pending = this.host.userBuffers.pending.splice(0);
+    if (!host.checking) return kernelCall();
+    const mfd = host.fdMap.get(fd);
+    const desynced = host.desynced.get(fd);
+    const view = ArrayBuffer.isView(arg) ? new Uint8Array(arg.buffer, arg.byteOffset, arg.byteLength) : null;
+    const before = view ? view.slice() : null;
+    const shape: IoctlShape | null = mfd !== undefined ? host.modelSys.shape(mfd, request, before) : null;
+    const name = shape?.name ?? `ioctl 0x${(request >>> 0).toString(16)}`;
+    // The model's copy of the argument, with the caller's fds as the model's.
+    let modelBytes: Uint8Array | null = null;
+    if (before && shape) {
+      modelBytes = before.slice();
+      for (const f of shape.fdIn) {
+        if (f.offset + 4 > modelBytes.length) continue;
+        const dv = new DataView(modelBytes.buffer, modelBytes.byteOffset + f.offset, 4);
+        const mapped = host.fdMap.get(dv.getInt32(0, true));
+        if (mapped !== undefined) dv.setInt32(0, mapped, true);
+      }
+    }
+    const snapshots: Snapshot[] = pending.map((p) => ({ address: p.address, kernel: p.view, model: p.view.slice() }));
+
+    const t0 = process.hrtime.bigint();
+    const { result: ret, injected } = host.injectedDuring(kernelCall);
+    const kernelNs = Number(process.hrtime.bigint() - t0);
+    const args = () => (before ? decodeFields(shape?.layout ?? null, before, shape?.member) : show(arg));
+    const call = `${name} on fd ${fd}${child ? ' (from a forked child)' : ''}`;
+
+    if (injected && ret < 0) {
+      host.countUnchecked(name, 'failed by fault injection');
+      host.record({ call, kernel: ret, args, injected: true, unchecked: 'failed by fault injection' });
+      this.#checkAccounting(call);
+      return ret;
+    }
+    if (mfd === undefined || desynced !== undefined) {
+      const reason = desynced ?? 'an fd the model did not open';
+      host.record({ call, kernel: ret, args, unchecked: reason });
+      if (desynced === undefined) throw host.notListed(call, reason, `fd ${fd} was not opened through lockstep`);
+      host.countUnchecked(name, reason);
+      return ret;
+    }
+
+    // The model, on its copies. Its user memory: the buffers handed to addressOf for this call
+    // (their copies from before the kernel call), the session's mappings (read as they are:
+    // the model writes there into an overlay, compared after), nothing below mmap_min_addr.
+    const overlay: { address: bigint; bytes: Uint8Array }[] = [];
+    const user = this.#userAccess(snapshots, overlay);
+    const marg = new IoctlArgument(modelBytes, view ? 0n : BigInt((arg ?? 0) as number | bigint), user);
+    const t1 = process.hrtime.bigint();
+    // A call whose injected site the kernel absorbed: the one model rule that follows such a kernel
+    // (IommufdModel.absorbedFault: which auto domain the attach used) is told the kernel's result.
+    const mfile = host.modelSys.file(mfd);
+    const absorbed = injected && mfile?.kind === 'iommufd' ? absorbedFaultResult(request, view) : null;
+    if (absorbed && mfile?.kind === 'iommufd') mfile.ctx.absorbedFault = { kernel: absorbed };
+    let mret: number;
+    try {
+      mret = child ? host.modelSys.ioctlAs(child, mfd, request, marg) : host.modelSys.ioctl(mfd, request, marg);
+    } catch (e) {
+      if (!(e instanceof ModelCannotAnswer)) throw e;
+      host.record({ call, kernel: ret, args, unchecked: e.reason });
+      if (!isListedReason(e.reason)) throw host.notListed(call, e.reason, e.message);
+      host.countUnchecked(name, e.reason);
+      return ret;
+    } finally {
+      if (absorbed && mfile?.kind === 'iommufd') mfile.ctx.absorbedFault = null;
+    }
+    const modelNs = Number(process.hrtime.bigint() - t1);
+    host.record({ call, kernel: ret, model: mret, args, ...(injected ? { injected: true as const } : {}) });
+
+    const diffs: FieldDifference[] = [];
+    const returnsFd = host.modelSys.returnsFd(mfd, request);
+    if (returnsFd && ret >= 0 && mret >= 0) host.fdMap.set(ret, mret);
+    else if (ret !== mret) diffs.push({ path: 'return', kernel: showRet(ret), model: showRet(mret) });
+    if (view && modelBytes) {
+      // fds the call made: paired, not compared (each side numbers its own).
+      for (const f of shape!.fdOut) {
+        if (f.offset + 4 > view.length || ret < 0) continue;
+        const k = new DataView(view.buffer, view.byteOffset + f.offset, 4).getInt32(0, true);
+        const m = new DataView(modelBytes.buffer, modelBytes.byteOffset + f.offset, 4).getInt32(0, true);
+        if (k >= 0 && host.modelSys.file(m)) host.fdMap.set(k, m);
+        modelBytes.set(view.subarray(f.offset, f.offset + 4), f.offset);
+      }
+      // fds the caller passed in went to the model as its own numbers: put the caller's back before comparing.
+      for (const f of shape!.fdIn) if (f.offset + 4 <= view.length) modelBytes.set(before!.subarray(f.offset, f.offset + 4), f.offset);
+      diffs.push(...bufferDifferences(shape!.layout, view, modelBytes, 'arg', shape!.member));
+    }
+    for (const s of snapshots) {
+      if (!sameBytes(s.kernel, s.model)) diffs.push(...bufferDifferences(null, s.kernel, s.model, `user buffer 0x${s.address.toString(16)}`));
+    }
+    for (const o of overlay) {
+      const real = this.#mappingBytes(o.address, o.bytes.length);
+      if (real && !sameBytes(real, o.bytes)) diffs.push(...bufferDifferences(null, real, o.bytes, `user memory 0x${o.address.toString(16)}`));
+    }
+    if (shape!.accounting) diffs.push(...host.accountingDifferences());
+    host.countChecked(name, kernelNs, modelNs);
+    if (diffs.length) throw new DivergenceError(call, diffs, this.#report(call, diffs));
+    return ret;
+  }
+
+  /** The caller's bytes at an address: a buffer recently handed to addressOf, or a session mapping. */
+  #mappingBytes(address: bigint, length: number): Uint8Array | null {
+    const end = address + BigInt(length);
+    const recent = this.host.userBuffers.recent;
+    for (let i = recent.length - 1; i >= 0; i--) {
+      const r = recent[i]!;
+      if (address >= r.address && end <= r.address + BigInt(r.view.length) && r.view.buffer.byteLength > 0) {
+        const off = Number(address - r.address);
+        return r.view.subarray(off, off + length);
+      }
+    }
+    for (const m of this.host.mappings) {
+      if (address >= m.address && address + BigInt(length) <= m.address + BigInt(m.length) && m.buffer.byteLength > 0) {
+        const off = Number(address - m.address);
+        return new Uint8Array(m.buffer, off, length);
+      }
+    }
+    return null;
+  }
+
+  #userAccess(snapshots: Snapshot[], overlay: { address: bigint; bytes: Uint8Array }[]): UserAccess {
+    const find = (address: bigint, length: number): Uint8Array | null => {
+      const end = address + BigInt(length);
+      for (const s of snapshots) {
+        if (address >= s.address && end <= s.address + BigInt(s.model.length)) {
+          const off = Number(address - s.address);
+          return s.model.subarray(off, off + length);
+        }
+      }
+      return null;
+    };
+    return {
+      read: (address, length) => {
+        if (length === 0) return new Uint8Array(0);
+        const snap = find(address, length);
+        if (snap) return snap;
+        for (const o of overlay) {
+          if (address >= o.address && address + BigInt(length) <= o.address + BigInt(o.bytes.length)) {
+            const off = Number(address - o.address);
+            return o.bytes.subarray(off, off + length);
+          }
+        }
+        const mapped = this.#mappingBytes(address, length);
+        if (mapped) return mapped.slice();
+        if (address < MMAP_MIN_ADDR) return null;
+        throw new ModelCannotAnswer('user pointer to memory the model was not told about', `0x${address.toString(16)}+${length}`);
+      },
+      write: (address, bytes) => {
+        if (bytes.length === 0) return true;
+        const snap = find(address, bytes.length);
+        if (snap) {
+          snap.set(bytes);
+          return true;
+        }
+        if (this.#mappingBytes(address, bytes.length)) {
+          overlay.push({ address, bytes: bytes.slice() });
+          return true;
+        }
+        if (address < MMAP_MIN_ADDR) return false;
+        throw new ModelCannotAnswer('user pointer to memory the model was not told about', `0x${address.toString(16)}+${bytes.length}`);
+      },
+    };
+  }
+
+  #checkAccounting(call: string): void {
+    const diffs = this.host.accountingDifferences();
+    if (diffs.length) throw new DivergenceError(call, diffs, this.#report(call, diffs));
+  }
+
+  #report(call: string, diffs: FieldDifference[]): string {
+    const width = Math.max(5, ...diffs.map((d) => d.path.length));
+    const history = this.host.history();
+    const last = history[history.length - 1];
+    return [
+      `lockstep divergence in ${call}${last?.args ? ` with ${last.args()}` : ''}`,
+      `  ${'field'.padEnd(width)}  kernel                 model`,
+      ...diffs.map((d) => `  ${d.path.padEnd(width)}  ${show(d.kernel).padEnd(22)} ${show(d.model)}`),
+      '  operations that led here (oldest first):',
+      ...history.slice(0, -1).slice(-15).map((h) => `    ${h.call}${h.args ? ` ${h.args()}` : ''} -> kernel ${showRet(h.kernel)}${h.injected ? ' [fault injected]' : ''}${h.model !== undefined ? ` | model ${showRet(h.model)}` : ''}${h.unchecked ? ` [unchecked: ${h.unchecked}]` : ''}`),
+    ].join('\n');
+  }
+}
+

@@ -1,0 +1,160 @@
+// The model as a process's system calls: open, close and ioctl(fd, request,
+// argument) answered as the kernel answers them, from an fd table of model
+// files. /dev/iommu goes through main.c's dispatch (iommufd/main.ts), the
+// VFIO container, group and device fds through vfio/. The semantic models
+// (IommufdModel, Type1ContainerModel, Type1GroupModel) sit behind them.
+import * as U from '../uapi/index.ts';
+import { EBADF } from './errno.ts';
+import { IommufdModel } from './iommufd.ts';
+import { IOMMUFD_IOCTL_TABLE, iommufdFopsIoctl, iommufdIoctlShape, vfioIoctlName, type IommufdIoctlTable, type IoctlShape } from './iommufd/main.ts';
+import type { IommufdFds } from './iommufd/ucmd.ts';
+import { ModelProcess } from './process.ts';
+import type { Type1ContainerModel, Type1GroupModel } from './type1.ts';
+import { ModelCannotAnswer, type IoctlArgument } from './uaccess.ts';
+import { vfioContainerIoctl } from './vfio/container.ts';
+import { vfioGroupIoctl, type GroupContainerTarget, type GroupIoctlContext } from './vfio/group.ts';
+
+export type ModelFile =
+  | { kind: 'iommufd'; ctx: IommufdModel }
+  /** An access or fault fd of a context, by the context's own number for it. */
+  | { kind: 'access' | 'fault'; ctx: IommufdModel; local: number }
+  | { kind: 'type1'; container: Type1ContainerModel }
+  | { kind: 'group'; group: Type1GroupModel }
+  | { kind: 'device'; group: Type1GroupModel; local: number };
+
+/** The machine the model runs on: how each device file's model is made (lib/lockstep/models.ts reads it from sysfs). */
+export interface ModelPlatform {
+  iommufd?(process: ModelProcess): IommufdModel;
+  type1?(process: ModelProcess): Type1ContainerModel;
+  group?(groupId: number): Type1GroupModel;
+}
+
+/** The fds the model hands out start here, far from the small numbers a real process has open. */
+const FIRST_FD = 10_000;
+
+export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
+  readonly files = new Map<number, ModelFile>();
+  #nextFd: number;
+  /** The /dev/iommu ioctl table (a test may change one rule). */
+  iommufdTable: IommufdIoctlTable = IOMMUFD_IOCTL_TABLE;
+
+  constructor(
+    readonly process: ModelProcess = new ModelProcess(),
+    readonly platform: ModelPlatform = {},
+    firstFd = FIRST_FD,
+  ) {
+    this.#nextFd = firstFd;
+  }
+
+  #install(file: ModelFile): number {
+    const fd = this.#nextFd++;
+    this.files.set(fd, file);
+    return fd;
+  }
+
+  file(fd: number): ModelFile | undefined {
+    return this.files.get(fd);
+  }
+
+  // ------------------------------------------------------------ open, close
+
+  /** open(2) of a device file: the fd, or throws ModelCannotAnswer for a file the model does not know. */
+  open(path: string): number {
+    if (path === '/dev/iommu') return this.#install({ kind: 'iommufd', ctx: this.platform.iommufd?.(this.process) ?? new IommufdModel(this.process) });
+    if (path === '/dev/vfio/vfio' && this.platform.type1) return this.#install({ kind: 'type1', container: this.platform.type1(this.process) });
+    const group = /^\/dev\/vfio\/(\d+)$/.exec(path);
+    if (group && this.platform.group) return this.#install({ kind: 'group', group: this.platform.group(Number(group[1])) });
+    throw new ModelCannotAnswer('open of a file the model does not know', `open(${JSON.stringify(path)})`);
+  }
+
+  /** close(2): a file's ->release cannot fail; the fd is gone whatever happens. */
+  close(fd: number): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    this.files.delete(fd);
+    switch (f.kind) {
+      case 'iommufd': return -f.ctx.close().errno || 0;
+      case 'access':
+      case 'fault': return -f.ctx.closeAccess(f.local).errno || 0;
+      case 'type1': return -f.container.close().errno || 0;
+      case 'group': return -f.group.close().errno || 0;
+      case 'device': return -f.group.closeDevice(f.local).errno || 0;
+    }
+  }
+
+  // ------------------------------------------------------------ ioctl
+
+  /** ioctl(2) issued by another process than the fd's opener (a forked child holding the same file). */
+  ioctlAs(process: ModelProcess, fd: number, request: number, arg: IoctlArgument): number {
+    const f = this.files.get(fd);
+    if (f?.kind !== 'iommufd') throw new ModelCannotAnswer('an ioctl from a forked child on other than /dev/iommu');
+    return f.ctx.asProcess(process, () => this.ioctl(fd, request, arg));
+  }
+
+  ioctl(fd: number, request: number, arg: IoctlArgument): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    switch (f.kind) {
+      case 'iommufd': return iommufdFopsIoctl(f.ctx, this, request, arg, arg.user, this.iommufdTable);
+      case 'type1': return vfioContainerIoctl(f.container, request, arg);
+      case 'group': return vfioGroupIoctl(f.group, request, arg, this);
+      case 'access': throw new ModelCannotAnswer('ioctl on a selftest access fd (it has none)');
+      case 'fault': throw new ModelCannotAnswer('ioctl on a fault fd (it has none)');
+      case 'device': throw new ModelCannotAnswer('VFIO device ioctls (vfio-pci is not modelled)', vfioIoctlName(request));
+    }
+  }
+
+  /** What lockstep must know of an ioctl besides its bytes: its name and layout, fd fields, whether it can pin. */
+  shape(fd: number, request: number, bytes: Uint8Array | null): IoctlShape {
+    const f = this.files.get(fd);
+    if (f?.kind === 'iommufd') return iommufdIoctlShape(request, bytes, this.iommufdTable);
+    const none: IoctlShape['fdIn'] = [];
+    const name = vfioIoctlName(request);
+    if (f?.kind === 'type1') {
+      const layout = request === U.VFIO_IOMMU_MAP_DMA ? U.vfio_iommu_type1_dma_map : request === U.VFIO_IOMMU_UNMAP_DMA ? U.vfio_iommu_type1_dma_unmap : request === U.VFIO_IOMMU_GET_INFO ? U.vfio_iommu_type1_info : null;
+      return { name, layout, fdIn: none, fdOut: none, accounting: request === U.VFIO_IOMMU_MAP_DMA || request === U.VFIO_IOMMU_UNMAP_DMA || request === U.VFIO_SET_IOMMU };
+    }
+    if (f?.kind === 'group') {
+      return {
+        name,
+        layout: request === U.VFIO_GROUP_GET_STATUS ? U.vfio_group_status : null,
+        fdIn: request === U.VFIO_GROUP_SET_CONTAINER ? [{ offset: 0, size: 4 }] : none,
+        fdOut: none,
+        // SET_CONTAINER attaches to a set container; GET_DEVICE_FD through an iommufd attaches the device (and pins).
+        accounting: request === U.VFIO_GROUP_SET_CONTAINER || request === U.VFIO_GROUP_UNSET_CONTAINER || request === U.VFIO_GROUP_GET_DEVICE_FD,
+      };
+    }
+    return { name, layout: null, fdIn: none, fdOut: none, accounting: false };
+  }
+
+  /** Whether an ioctl returns a new fd (VFIO_GROUP_GET_DEVICE_FD). */
+  returnsFd(fd: number, request: number): boolean {
+    return this.files.get(fd)?.kind === 'group' && request === U.VFIO_GROUP_GET_DEVICE_FD;
+  }
+
+  // ------------------------------------------------------------ the fd table, as the handlers see it
+
+  accessOf(ctx: IommufdModel, fd: number): number | null {
+    const f = this.files.get(fd);
+    if (!f) return null;
+    if (f.kind === 'access' && f.ctx === ctx) return f.local;
+    if (f.kind === 'access') throw new ModelCannotAnswer('an access fd of another iommufd context');
+    return null;
+  }
+
+  install(ctx: IommufdModel, kind: 'access' | 'fault', localFd: number): number {
+    return this.#install({ kind, ctx, local: localFd });
+  }
+
+  target(fd: number): GroupContainerTarget {
+    const f = this.files.get(fd);
+    if (!f) return { kind: 'bad-fd' };
+    if (f.kind === 'type1') return { kind: 'type1', container: f.container };
+    if (f.kind === 'iommufd') return { kind: 'iommufd', ctx: f.ctx };
+    return { kind: 'other-file' };
+  }
+
+  installDevice(group: Type1GroupModel, localFd: number): number {
+    return this.#install({ kind: 'device', group, local: localFd });
+  }
+}
