@@ -29,6 +29,7 @@ export async function kselftestCommand(o: ParsedOptions, lines: { log?: (l: stri
   const profiles: ProfileName[] = profilesOption(o.profile as string);
   if (profiles.length === 0) throw new UsageError('--profile names no profile');
   const tree = await kselftestTree(kernel, log);
+  log(`kselftest: the selftests of ${tree.dir} (Linux ${tree.version})${bzImage ? `, in guests booting ${bzImage}` : ''}`);
   const { runKselftests } = await import('../kselftest/run.ts');
   const outcome = await runKselftests({
     out: o.out as string,
