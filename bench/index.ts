@@ -13,4 +13,4 @@ benchModel();
 console.log('');
 benchLockstepOverhead();
 console.log('');
-benchSelftestMirror();
+await benchSelftestMirror();

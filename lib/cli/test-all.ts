@@ -10,6 +10,7 @@ import { SetupError } from '../kbuild/source.ts';
 import { PROFILES } from '../vm/profiles.ts';
 import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
 import type { KernelChoice } from './options.ts';
+import { PACKAGE_ROOT } from './paths.ts';
 import { runSuites, testFilesIn } from './run.ts';
 import { shardLabel, type Shard } from '../shard.ts';
 
@@ -61,6 +62,50 @@ async function reportMirror(root: string): Promise<{ lines: string[]; failed: bo
     lines.push(`selftest mirror: ${(mirrorMs / 1000).toFixed(1)} s of guest wall time in the mock profile, set-up and lockstep included (goal: <= 1.5x the C selftest; npm run bench measures both in one VM)`);
   }
   return { lines, failed };
+}
+
+/**
+ * The kernels whose own selftests (tools/testing/selftests/iommu and vfio)
+ * npm test runs beside ours, with `iommufd-conformance kselftest`: the main
+ * kernel (6.12 by default: iommu only, it has no VFIO selftests). One switch:
+ * 7.2 joins by adding its kernel choice here once npm test boots 7.2
+ * (branch kernels' --kernel-version).
+ */
+export function kselftestKernels(main: KernelChoice): { label: string; kernel: KernelChoice }[] {
+  return [{ label: 'main kernel', kernel: main }];
+}
+
+/** The kernel's selftests beside ours on each kernel of kselftestKernels: each unexplained disagreement, stale explanation or incomplete program fails. */
+async function reportKselftests(root: string, main: KernelChoice): Promise<{ lines: string[]; failures: number; infrastructure: boolean }> {
+  const lines: string[] = [];
+  let failures = 0;
+  let infrastructure = false;
+  const { kselftestTree } = await import('../kselftest/tree.ts');
+  const { runKselftests } = await import('../kselftest/run.ts');
+  for (const [i, { label, kernel }] of kselftestKernels(main).entries()) {
+    const out = join(root, i === 0 ? 'kselftest' : `kselftest-${i}`);
+    process.stdout.write(`\n=== the kernel's own selftests beside ours (${label})\n`);
+    try {
+      const tree = await kselftestTree(kernel);
+      const outcome = await runKselftests({
+        out,
+        tree,
+        profiles: [...PROFILES],
+        boot: { ...kernel, accel: 'auto', timeoutSeconds: 1800 },
+        packageRoot: PACKAGE_ROOT,
+      });
+      lines.push(`kselftest (Linux ${tree.version}): ${outcome.summary} (${join(out, 'kselftest.md')})`);
+      lines.push(...outcome.table.notInTree.map((n) => `  ${n}`));
+      for (const p of [...outcome.infrastructure, ...outcome.problems]) lines.push(`  FAILED: ${p}`);
+      failures += outcome.problems.length + outcome.infrastructure.length;
+      infrastructure ||= outcome.infrastructure.length > 0;
+    } catch (err) {
+      failures += 1;
+      infrastructure = true;
+      lines.push(`kselftest (${label}): FAILED: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  return { lines, failures, infrastructure };
 }
 
 export async function testAll(out: string, kernel: KernelChoice = { flavour: 'base' }, shard: Shard | null = null): Promise<number> {
@@ -139,8 +184,22 @@ export async function testAll(out: string, kernel: KernelChoice = { flavour: 'ba
   const mirror = shard ? { lines: [`parity: shard ${shardLabel(shard)}: printed by \`iommufd-conformance merge\` over every shard`], failed: false } : await reportMirror(root);
   if (mirror.failed) total.failed += 1;
   lines.push(...mirror.lines);
+  let kselftestFailures = 0;
+  if (shard) {
+    lines.push(`kselftest: skipped: shard ${shardLabel(shard)}: the kernel's own selftests run once, in an unsharded run (iommufd-conformance kselftest)`);
+    total.skipped += 1;
+  } else if (auditSkipped !== undefined) {
+    lines.push(`kselftest: skipped: ${auditSkipped}`);
+    total.skipped += 1;
+  } else {
+    const k = await reportKselftests(root, kernel);
+    kselftestFailures = k.failures;
+    total.failed += k.failures;
+    infrastructure ||= k.infrastructure;
+    lines.push(...k.lines);
+  }
   process.stdout.write(`\n=== npm test\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
   process.stdout.write(`summary: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
   if (infrastructure) return EXIT_ENVIRONMENT;
-  return unitFailures === 0 && vmOk && !mirror.failed && auditFailures === 0 ? 0 : 1;
+  return unitFailures === 0 && vmOk && !mirror.failed && auditFailures === 0 && kselftestFailures === 0 ? 0 : 1;
 }
