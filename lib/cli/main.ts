@@ -11,6 +11,7 @@ import {
   GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice, kernelVersionOption, PROFILES, profilesOption, SELECT_OPTIONS, selectionArgs, selectionOf,
   type Selection,
 } from './options.ts';
+import { KSELFTEST_NOTES, KSELFTEST_OPTIONS } from './kselftest.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 
 interface Command {
@@ -173,6 +174,16 @@ const commands: Record<string, Command> = {
       if (!results) process.stdout.write(`(no results.ktap under ${o.out}: run \`iommufd-conformance vm --profile mock\` or npm test first)\n`);
       if (o.markdown) writeFileSync(o.markdown as string, markdown);
       return parityHolds(table) ? EXIT_PASS : EXIT_FAILED;
+    },
+  },
+
+  kselftest: {
+    summary: "the kernel's own iommu and VFIO selftests from the tree in use, each in its guest, beside ours",
+    options: KSELFTEST_OPTIONS,
+    notes: KSELFTEST_NOTES,
+    async run(o) {
+      const { kselftestCommand } = await import('./kselftest.ts');
+      return kselftestCommand(o);
     },
   },
 

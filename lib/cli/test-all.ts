@@ -11,6 +11,7 @@ import { SetupError } from '../kbuild/source.ts';
 import { PROFILES, type ProfileName } from '../vm/profiles.ts';
 import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
 import type { KernelChoice } from './options.ts';
+import { PACKAGE_ROOT } from './paths.ts';
 import { runSuites, testFilesIn } from './run.ts';
 
 interface Counts {
@@ -75,6 +76,51 @@ export const NPM_TEST_RUNS_7_2_MOCK = false;
 
 export function extraVmRuns(main: KernelSeries): { series: KernelSeries; profiles: ProfileName[] }[] {
   return NPM_TEST_RUNS_7_2_MOCK && main !== '7.2' ? [{ series: '7.2', profiles: ['mock'] }] : [];
+}
+
+
+/**
+ * The kernels whose own selftests (tools/testing/selftests/iommu and vfio)
+ * npm test runs beside ours, with `iommufd-conformance kselftest`: the main
+ * kernel (6.12 by default: iommu only, it has no VFIO selftests). One switch:
+ * 7.2 joins by adding its kernel choice here once npm test boots 7.2
+ * (branch kernels' --kernel-version).
+ */
+export function kselftestKernels(main: KernelChoice): { label: string; kernel: KernelChoice }[] {
+  return [{ label: 'main kernel', kernel: main }];
+}
+
+/** The kernel's selftests beside ours on each kernel of kselftestKernels: each unexplained disagreement, stale explanation or incomplete program fails. */
+async function reportKselftests(root: string, main: KernelChoice): Promise<{ lines: string[]; failures: number; infrastructure: boolean }> {
+  const lines: string[] = [];
+  let failures = 0;
+  let infrastructure = false;
+  const { kselftestTree } = await import('../kselftest/tree.ts');
+  const { runKselftests } = await import('../kselftest/run.ts');
+  for (const [i, { label, kernel }] of kselftestKernels(main).entries()) {
+    const out = join(root, i === 0 ? 'kselftest' : `kselftest-${i}`);
+    process.stdout.write(`\n=== the kernel's own selftests beside ours (${label})\n`);
+    try {
+      const tree = await kselftestTree(kernel);
+      const outcome = await runKselftests({
+        out,
+        tree,
+        profiles: [...PROFILES],
+        boot: { ...kernel, accel: 'auto', timeoutSeconds: 1800 },
+        packageRoot: PACKAGE_ROOT,
+      });
+      lines.push(`kselftest (Linux ${tree.version}): ${outcome.summary} (${join(out, 'kselftest.md')})`);
+      lines.push(...outcome.table.notInTree.map((n) => `  ${n}`));
+      for (const p of [...outcome.infrastructure, ...outcome.problems]) lines.push(`  FAILED: ${p}`);
+      failures += outcome.problems.length + outcome.infrastructure.length;
+      infrastructure ||= outcome.infrastructure.length > 0;
+    } catch (err) {
+      failures += 1;
+      infrastructure = true;
+      lines.push(`kselftest (${label}): FAILED: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  return { lines, failures, infrastructure };
 }
 
 export async function testAll(out: string, kernel: KernelChoice = { kernelVersion: DEFAULT_KERNEL_SERIES, flavour: 'base' }): Promise<number> {
@@ -150,6 +196,17 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
   const mirror = await reportMirror(root, 'vm', kernelVersion);
   if (mirror.failed) total.failed += 1;
   lines.push(...mirror.lines);
+  let kselftestFailures = 0;
+  if (auditSkipped !== undefined) {
+    lines.push(`kselftest: skipped: the VM part was skipped (${auditSkipped})`);
+    total.skipped += 1;
+  } else {
+    const k = await reportKselftests(root, kernel);
+    kselftestFailures = k.failures;
+    total.failed += k.failures;
+    infrastructure ||= k.infrastructure;
+    lines.push(...k.lines);
+  }
   let extraOk = true;
   for (const run of auditSkipped === undefined ? extraVmRuns(kernelVersion) : []) {
     const vmDir = `vm-${run.series}`;
@@ -177,5 +234,5 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
   process.stdout.write(`\n=== npm test\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
   process.stdout.write(`summary: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
   if (infrastructure) return EXIT_ENVIRONMENT;
-  return unitFailures === 0 && vmOk && extraOk && !mirror.failed && auditFailures === 0 ? 0 : 1;
+  return unitFailures === 0 && vmOk && extraOk && !mirror.failed && auditFailures === 0 && kselftestFailures === 0 ? 0 : 1;
 }
