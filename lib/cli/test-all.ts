@@ -11,7 +11,9 @@ import { SetupError } from '../kbuild/source.ts';
 import { PROFILES, type ProfileName } from '../vm/profiles.ts';
 import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
 import type { KernelChoice } from './options.ts';
+import { PACKAGE_ROOT } from './paths.ts';
 import { runSuites, testFilesIn } from './run.ts';
+import { shardLabel, type Shard } from '../shard.ts';
 
 interface Counts {
   passed: number;
@@ -77,7 +79,52 @@ export function extraVmRuns(main: KernelSeries): { series: KernelSeries; profile
   return NPM_TEST_RUNS_7_2_MOCK && main !== '7.2' ? [{ series: '7.2', profiles: ['mock'] }] : [];
 }
 
-export async function testAll(out: string, kernel: KernelChoice = { kernelVersion: DEFAULT_KERNEL_SERIES, flavour: 'base' }): Promise<number> {
+
+/**
+ * The kernels whose own selftests (tools/testing/selftests/iommu and vfio)
+ * npm test runs beside ours, with `iommufd-conformance kselftest`: the main
+ * kernel (6.12 by default: iommu only, it has no VFIO selftests). One switch:
+ * 7.2 joins by adding its kernel choice here once npm test boots 7.2
+ * (branch kernels' --kernel-version).
+ */
+export function kselftestKernels(main: KernelChoice): { label: string; kernel: KernelChoice }[] {
+  return [{ label: 'main kernel', kernel: main }];
+}
+
+/** The kernel's selftests beside ours on each kernel of kselftestKernels: each unexplained disagreement, stale explanation or incomplete program fails. */
+async function reportKselftests(root: string, main: KernelChoice): Promise<{ lines: string[]; failures: number; infrastructure: boolean }> {
+  const lines: string[] = [];
+  let failures = 0;
+  let infrastructure = false;
+  const { kselftestTree } = await import('../kselftest/tree.ts');
+  const { runKselftests } = await import('../kselftest/run.ts');
+  for (const [i, { label, kernel }] of kselftestKernels(main).entries()) {
+    const out = join(root, i === 0 ? 'kselftest' : `kselftest-${i}`);
+    process.stdout.write(`\n=== the kernel's own selftests beside ours (${label})\n`);
+    try {
+      const tree = await kselftestTree(kernel);
+      const outcome = await runKselftests({
+        out,
+        tree,
+        profiles: [...PROFILES],
+        boot: { ...kernel, accel: 'auto', timeoutSeconds: 1800 },
+        packageRoot: PACKAGE_ROOT,
+      });
+      lines.push(`kselftest (Linux ${tree.version}): ${outcome.summary} (${join(out, 'kselftest.md')})`);
+      lines.push(...outcome.table.notInTree.map((n) => `  ${n}`));
+      for (const p of [...outcome.infrastructure, ...outcome.problems]) lines.push(`  FAILED: ${p}`);
+      failures += outcome.problems.length + outcome.infrastructure.length;
+      infrastructure ||= outcome.infrastructure.length > 0;
+    } catch (err) {
+      failures += 1;
+      infrastructure = true;
+      lines.push(`kselftest (${label}): FAILED: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  return { lines, failures, infrastructure };
+}
+
+export async function testAll(out: string, kernel: KernelChoice = { kernelVersion: DEFAULT_KERNEL_SERIES, flavour: 'base' }, shard: Shard | null = null): Promise<number> {
   const { kernelVersion } = kernel;
   const root = resolve(out);
   const total: Counts = { passed: 0, failed: 0, skipped: 0 };
@@ -90,7 +137,7 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
   const lines: string[] = [];
 
   process.stdout.write('=== unit suites (this host)\n');
-  const unitFailures = await runSuites({ files: testFilesIn('suites/unit'), out: join(root, 'unit') });
+  const unitFailures = await runSuites({ files: testFilesIn('suites/unit'), out: join(root, 'unit'), shard, profile: 'unit' });
   add(countsOf(join(root, 'unit', 'results.json')));
   lines.push(`unit: ${unitFailures === 0 ? 'passed' : `${unitFailures} failed`}`);
 
@@ -111,6 +158,7 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
       ...kernel,
       accel: 'auto',
       timeoutSeconds: 1800,
+      shard,
     });
     vmOk = ok;
     if (vmExitCode(outcomes.map((outcome) => ({ outcome, resultsDir: join(root, 'vm', outcome.profile) }))) === EXIT_ENVIRONMENT) infrastructure = true;
@@ -128,7 +176,7 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
       const reason = err.message.split('\n')[0];
       lines.push(`vm: skipped: ${reason} (${err.fix})`);
       total.skipped += PROFILES.length;
-      auditSkipped = reason;
+      auditSkipped = `the VM part was skipped (${reason})`;
     } else {
       vmOk = false;
       infrastructure = true;
@@ -138,8 +186,10 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
   }
   // Each unexplained, changed or stale difference, model mismatch or missing backend counts as a failure.
   let auditFailures = 0;
+  // One shard's raw files hold only its scenarios; `merge` of every shard's folder builds the audit.
+  if (shard && auditSkipped === undefined) auditSkipped = `shard ${shardLabel(shard)} of a sharded run: \`iommufd-conformance merge\` of every shard's folder builds the audit`;
   if (auditSkipped !== undefined) {
-    lines.push(`audit: skipped: the VM part was skipped (${auditSkipped})`);
+    lines.push(`audit: skipped: ${auditSkipped}`);
     total.skipped += 1;
   } else {
     const audit = auditAfterVmRun(root);
@@ -147,9 +197,24 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
     total.failed += audit.failures;
     lines.push(...audit.lines);
   }
-  const mirror = await reportMirror(root, 'vm', kernelVersion);
+  // The parity table of one shard would list the other shards' cases as not run; merge prints it per kernel.
+  const mirror = shard ? { lines: [`parity: shard ${shardLabel(shard)}: printed by \`iommufd-conformance merge\` over every shard`], failed: false } : await reportMirror(root, 'vm', kernelVersion);
   if (mirror.failed) total.failed += 1;
   lines.push(...mirror.lines);
+  let kselftestFailures = 0;
+  if (shard) {
+    lines.push(`kselftest: skipped: shard ${shardLabel(shard)}: the kernel's own selftests run once, in an unsharded run (iommufd-conformance kselftest)`);
+    total.skipped += 1;
+  } else if (auditSkipped !== undefined) {
+    lines.push(`kselftest: skipped: ${auditSkipped}`);
+    total.skipped += 1;
+  } else {
+    const k = await reportKselftests(root, kernel);
+    kselftestFailures = k.failures;
+    total.failed += k.failures;
+    infrastructure ||= k.infrastructure;
+    lines.push(...k.lines);
+  }
   let extraOk = true;
   for (const run of auditSkipped === undefined ? extraVmRuns(kernelVersion) : []) {
     const vmDir = `vm-${run.series}`;
@@ -177,5 +242,5 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
   process.stdout.write(`\n=== npm test\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
   process.stdout.write(`summary: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
   if (infrastructure) return EXIT_ENVIRONMENT;
-  return unitFailures === 0 && vmOk && extraOk && !mirror.failed && auditFailures === 0 ? 0 : 1;
+  return unitFailures === 0 && vmOk && extraOk && !mirror.failed && auditFailures === 0 && kselftestFailures === 0 ? 0 : 1;
 }

@@ -179,6 +179,30 @@ function publish(build: string, image: string, config: string): void {
   renameSync(`${image}.tmp`, image);
 }
 
+/**
+ * Where a build of this source, flavour, compiler and config lives in the cache: `id` (the folder's name
+ * under kernel/, also what `iommufd-conformance cache-key` prints for a CI cache) and the folder.
+ * A user tree has one entry per tree and flavour, rebuilt incrementally; a package version one per
+ * fragment set.
+ */
+export async function guestKernelCacheEntry(opts: { flavour: KernelFlavour; sourceDir?: string; series?: KernelSeries; log?: (line: string) => void }): Promise<{
+  id: string;
+  dir: string;
+  src: KernelSource;
+  fragments: string[];
+  key: string;
+  userTree: boolean;
+}> {
+  const src: KernelSource = await ensureKernelSource({ tree: opts.sourceDir, series: opts.series, log: opts.log });
+  const fragments = fragmentsFor(opts.flavour, src.dir);
+  const fragmentText = fragments.map((f) => readFileSync(f, 'utf8')).join('\n');
+  const key = createHash('sha256').update(src.key).update(opts.flavour).update(compilerId()).update(fragmentText).digest('hex').slice(0, 16);
+  const userTree = src.origin.kind === 'tree';
+  const id = userTree ? `${src.key}-${opts.flavour}` : `${src.version}-${opts.flavour}-${key}`;
+  // Named, not created: `cache-key` must leave no empty entry behind.
+  return { id, dir: join(cacheDir('kernel'), id), src, fragments, key, userTree };
+}
+
 export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestKernel> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (opts.bzImage) {
@@ -187,16 +211,10 @@ export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestK
     return { bzImage: path, config: null, version: 'user-supplied', origin: { kind: 'image', path }, source: `bzImage ${path}`, flavour: null, buildSeconds: 0, cached: true };
   }
   const flavour = opts.flavour ?? 'base';
-  const src: KernelSource = await ensureKernelSource({ tree: opts.sourceDir, series: opts.series, log });
+  const { src, fragments, key, userTree, id: entry, dir } = await guestKernelCacheEntry({ flavour, sourceDir: opts.sourceDir, series: opts.series, log });
   const source = describeOrigin(src.origin);
   log(`kernel source: ${source}, Linux ${src.version}`);
-  const fragments = fragmentsFor(flavour, src.dir);
-  const fragmentText = fragments.map((f) => readFileSync(f, 'utf8')).join('\n');
-  const key = createHash('sha256').update(src.key).update(flavour).update(compilerId()).update(fragmentText).digest('hex').slice(0, 16);
-  const userTree = src.origin.kind === 'tree';
-  // A user tree has one entry per tree and flavour, rebuilt incrementally; a package version one per fragment set.
-  const entry = userTree ? `${src.key}-${flavour}` : `${src.version}-${flavour}-${key}`;
-  const dir = cacheDir('kernel', entry);
+  mkdirSync(dir, { recursive: true });
   const image = join(dir, 'bzImage');
   const config = join(dir, 'config');
   const result = (buildSeconds: number, cached: boolean): GuestKernel => ({ bzImage: image, config, version: src.version, origin: src.origin, source, flavour, buildSeconds, cached });

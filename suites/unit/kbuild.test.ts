@@ -66,10 +66,10 @@ describe('kernel cache and sources', () => {
   });
 
   describe('--kernel-version', () => {
-    it('is taken by every command that boots a guest, and parity; an unknown one is a usage error (exit 2) naming the known ones', function () {
+    it('is taken by every command that boots a guest or reads a tree (vm, test, audit, kselftest, parity); an unknown one is a usage error (exit 2) naming the known ones', function () {
       this.timeout(60000);
       const bin = new URL('../../bin/iommufd-conformance.js', import.meta.url).pathname;
-      for (const command of ['vm', 'test', 'audit', 'parity']) {
+      for (const command of ['vm', 'test', 'audit', 'parity', 'kselftest']) {
         const r = spawnSync(process.execPath, [bin, command, '--kernel-version', '6.6'], { encoding: 'utf8' });
         expect(r.status, `${command}: ${r.stderr}`).to.equal(2);
         expect(r.stderr).to.include("unknown kernel version '6.6': use 6.1, 6.12, 7.2, 7.3");
