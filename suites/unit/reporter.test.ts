@@ -8,20 +8,25 @@ import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
 
+/** Runs a fixture file in a child mocha with the project reporter writing into a fresh folder. */
+function runFixture(fixture: string, extra: string[] = []): { status: number | null; stdout: string; out: string } {
+  const out = mkdtempSync(join(tmpdir(), 'reporter-'));
+  const r = spawnSync(
+    process.execPath,
+    [join(root, 'node_modules/mocha/bin/mocha.js'), '--no-config', '--node-option', 'import=tsx', ...extra,
+      '--reporter', join(root, 'lib/report/reporter.cjs'), '--reporter-option', `out=${out}`,
+      join(root, 'suites/unit/fixtures', fixture)],
+    { cwd: root, encoding: 'utf8' },
+  );
+  return { status: r.status, stdout: r.stdout, out };
+}
+
 describe('project reporter', () => {
   let stdout = '';
   let out = '';
   before(function () {
     this.timeout(60000);
-    out = mkdtempSync(join(tmpdir(), 'reporter-'));
-    const r = spawnSync(
-      process.execPath,
-      [join(root, 'node_modules/mocha/bin/mocha.js'), '--no-config', '--node-option', 'import=tsx',
-        '--reporter', join(root, 'lib/report/reporter.cjs'), '--reporter-option', `out=${out}`,
-        join(root, 'suites/unit/fixtures/skip-reasons.fixture.ts')],
-      { cwd: root, encoding: 'utf8' },
-    );
-    stdout = r.stdout;
+    ({ stdout, out } = runFixture('skip-reasons.fixture.ts'));
   });
 
   it('counts skips by the reason given in a before() hook, a beforeEach() hook and a test', () => {
@@ -48,16 +53,9 @@ describe('project reporter', () => {
 });
 
 describe('project reporter: failing hooks and long failures in KTAP', () => {
-  const runFixture = (extra: string[]) => {
-    const out = mkdtempSync(join(tmpdir(), 'reporter-hooks-'));
-    const r = spawnSync(
-      process.execPath,
-      [join(root, 'node_modules/mocha/bin/mocha.js'), '--no-config', '--node-option', 'import=tsx', ...extra,
-        '--reporter', join(root, 'lib/report/reporter.cjs'), '--reporter-option', `out=${out}`,
-        join(root, 'suites/unit/fixtures/hooks.fixture.ts')],
-      { cwd: root, encoding: 'utf8' },
-    );
-    return { stdout: r.stdout, ktap: readFileSync(join(out, 'results.ktap'), 'utf8').split('\n'), json: JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) };
+  const runHooksFixture = (extra: string[]) => {
+    const { stdout, out } = runFixture('hooks.fixture.ts', extra);
+    return { stdout, ktap: readFileSync(join(out, 'results.ktap'), 'utf8').split('\n'), json: JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) };
   };
   const statusOf = (ktap: string[], name: string) => ktap.find((l) => new RegExp(`^(ok|not ok) \\d+ ${name.replace(/\./g, '\\.')}( |$)`).test(l))?.split(' ').slice(0, 2).join(' ').replace(/ \d+$/, '').replace(/^(not ok|ok).*/, '$1');
   const EXPECTED: [string, string][] = [
@@ -71,7 +69,7 @@ describe('project reporter: failing hooks and long failures in KTAP', () => {
   for (const [label, flags] of [['mocha alone', []], ['with --fail-hook-affected-tests (as `run` sets it)', ['--fail-hook-affected-tests']]] as const) {
     it(`${label}: every test under its own name, the plan counting tests, hooks not named as tests`, function () {
       this.timeout(60000);
-      const { ktap, stdout, json } = runFixture([...flags]);
+      const { ktap, stdout, json } = runHooksFixture([...flags]);
       expect(ktap[1]).to.equal(`1..${EXPECTED.length}`);
       for (const [name, status] of EXPECTED) expect(statusOf(ktap, name), name).to.equal(status);
       expect(ktap.filter((l) => /^(ok|not ok) /.test(l))).to.have.length(EXPECTED.length);
@@ -89,7 +87,7 @@ describe('project reporter: failing hooks and long failures in KTAP', () => {
 
   it('puts a multi-line failure message whole into "# " diagnostic lines before the result', function () {
     this.timeout(60000);
-    const { ktap } = runFixture([]);
+    const { ktap } = runHooksFixture([]);
     const at = ktap.findIndex((l) => /^not ok \d+ divergence\.var\.report$/.test(l));
     expect(ktap.slice(at - 3, at)).to.deep.equal([
       '# divergence.var.report: lockstep divergence at IOMMU_IOAS_MAP',
@@ -104,14 +102,7 @@ describe('project reporter: failing hooks and long failures in KTAP', () => {
 describe('project reporter: parts of a test not checked', () => {
   it('names each not-checked part under the passing test in the KTAP file', function () {
     this.timeout(60000);
-    const out = mkdtempSync(join(tmpdir(), 'reporter-not-checked-'));
-    spawnSync(
-      process.execPath,
-      [join(root, 'node_modules/mocha/bin/mocha.js'), '--no-config', '--node-option', 'import=tsx',
-        '--reporter', join(root, 'lib/report/reporter.cjs'), '--reporter-option', `out=${out}`,
-        join(root, 'suites/unit/fixtures/not-checked.fixture.ts')],
-      { cwd: root, encoding: 'utf8' },
-    );
+    const { out } = runFixture('not-checked.fixture.ts');
     const ktap = readFileSync(join(out, 'results.ktap'), 'utf8').split('\n');
     const at = ktap.indexOf('ok 1 partial_fix.var.ran_most');
     expect(at).to.be.greaterThan(0);
@@ -122,14 +113,8 @@ describe('project reporter: parts of a test not checked', () => {
 describe('project reporter: a failure whose error carries bigints', () => {
   it('still writes results.json, the KTAP file and a non-zero exit', function () {
     this.timeout(60000);
-    const out = mkdtempSync(join(tmpdir(), 'reporter-bigint-'));
-    const r = spawnSync(
-      process.execPath,
-      [join(root, 'node_modules/mocha/bin/mocha.js'), '--no-config', '--node-option', 'import=tsx',
-        '--reporter', join(root, 'lib/report/reporter.cjs'), '--reporter-option', `out=${out}`,
-        join(root, 'suites/unit/fixtures/bigint-error.fixture.ts')],
-      { cwd: root, encoding: 'utf8' },
-    );
+    const r = runFixture('bigint-error.fixture.ts');
+    const { out } = r;
     expect(r.status).to.equal(1);
     const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
     expect(json.stats).to.include({ passes: 1, failures: 1 });
