@@ -11,6 +11,7 @@ import {
   GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice, PROFILES, profilesOption, SELECT_OPTIONS, selectionArgs, selectionOf,
   type Selection,
 } from './options.ts';
+import { FUZZ_OPTIONS } from './fuzz.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 
 interface Command {
@@ -182,6 +183,16 @@ const commands: Record<string, Command> = {
       const kernel = kernelChoice(o);
       const { testAll } = await import('./test-all.ts');
       return testAll(o.out as string, kernel);
+    },
+  },
+
+  fuzz: {
+    summary: 'random ioctl sequences in lockstep with the model, with fail-nth mixed in, shrunk to a replayable reproducer',
+    options: FUZZ_OPTIONS,
+    notes: 'Prints the seed, the operations per second and, on a divergence, the replay file, the generated mocha test and the command that replays it.',
+    async run(o) {
+      const { runFuzzCommand } = await import('./fuzz.ts');
+      return runFuzzCommand(o);
     },
   },
 

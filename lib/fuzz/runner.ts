@@ -1,0 +1,227 @@
+// The fuzzer's run: fast-check's model-based testing (fc.commands and
+// fc.modelRun) over the steps of commands.ts, on the real kernel in lockstep
+// with the model, for a time budget. Each fast-check run opens fresh iommufd
+// contexts (so a shrunk sequence starts from nothing, on the real kernel
+// too), runs its steps, compares each context's whole state with the model,
+// closes everything and compares the pinned/locked accounting. On a failure
+// (a divergence, a step's own check, a kernel splat) fast-check shrinks it on
+// the real kernel; the minimal sequence is written as a replay file (JSON)
+// and as a readable mocha test, and the replay command is printed.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import fc from 'fast-check';
+import { FailNthInjector } from '../kernel/fail-nth.ts';
+import { LockstepProcess, type LockstepIommufd } from '../lockstep/index.ts';
+import { modelFactories } from '../lockstep/models.ts';
+import { MAP_ANONYMOUS, MAP_SHARED, PROT_NONE, PROT_READ, PROT_WRITE } from '../sys/index.ts';
+import { KernelLogTail, kernelProblems } from '../vm/kernel-log.ts';
+import { BUFFER_BYTES } from './arbitraries.ts';
+import { commandArbitraries, compareAll, emptyIds, reviveArgs, runStep, CONTEXTS, FuzzCommand, type FuzzIds, type FuzzWorld, type StepName } from './commands.ts';
+
+export interface ReplayStep {
+  name: StepName;
+  args: unknown;
+  nth: number | null;
+}
+
+export interface ReplayFile {
+  version: 1;
+  seed: number;
+  /** fast-check's path to the shrunk counterexample (with the seed: `fc.check(..., { seed, path })`). */
+  path: string;
+  kernel: string;
+  mutation: string | null;
+  error: string;
+  steps: ReplayStep[];
+}
+
+export interface FuzzOptions {
+  seed: number;
+  timeMs: number;
+  /** Where the replay file and generated test go on a failure. */
+  out: string;
+  /** About one step in this many runs under fail-nth (0: none; needs fault injection). */
+  faultEvery?: number;
+  maxCommands?: number;
+  /** Named in the replay file (the bench's mutated model). */
+  mutation?: string | null;
+  log?: (line: string) => void;
+}
+
+export interface FuzzResult {
+  ok: boolean;
+  runs: number;
+  steps: number;
+  seconds: number;
+  stepsPerSecond: number;
+  /** Seconds from the start to the first failing run (before shrinking). */
+  firstFailureSeconds: number | null;
+  replayFile: string | null;
+  testFile: string | null;
+  error: string | null;
+}
+
+/** The session's long-lived parts: one lockstep process, its user memory, a fault injector. */
+export class FuzzSession {
+  readonly lp = new LockstepProcess('lockstep', modelFactories());
+  readonly injector = new FailNthInjector();
+  readonly buffer;
+  readonly rw;
+  readonly bitmap;
+  readonly log = KernelLogTail.open();
+  #world: { ids: FuzzIds; w: FuzzWorld } | null = null;
+
+  constructor() {
+    if (!this.lp.checking) throw new Error('the fuzzer needs lockstep mode with a model (IOMMUFD_CONFORMANCE_MODE unset or lockstep)');
+    // BUFFER_BYTES of shared memory, then as many PROT_NONE guard pages: a
+    // length past the buffer's end faults on memory the model knows.
+    this.buffer = this.lp.mmap(Number(BUFFER_BYTES) * 2, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+    if (this.lp.mprotect(this.buffer, Number(BUFFER_BYTES), Number(BUFFER_BYTES), PROT_NONE) !== 0) throw new Error('mprotect of the guard pages failed');
+    new Uint8Array(this.buffer.buffer, 0, Number(BUFFER_BYTES)).forEach((_, i, a) => (a[i] = i & 0xff));
+    this.rw = this.lp.userBuffer(4 * 4096);
+    this.bitmap = this.lp.userBuffer(4096);
+    this.log?.read();
+  }
+
+  /** Fresh contexts for one run (the previous run's are closed first). */
+  fresh(): { ids: FuzzIds; w: FuzzWorld } {
+    this.close();
+    const fds: LockstepIommufd[] = [];
+    for (let i = 0; i < CONTEXTS; i++) {
+      const opened = this.lp.tryOpenIommufd({ sys: this.injector.sysCore() });
+      if (!opened.iommufd) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
+      fds.push(opened.iommufd);
+    }
+    const w: FuzzWorld = { lp: this.lp, injector: this.injector, fds, buffer: this.buffer, rw: this.rw, bitmap: this.bitmap, steps: 0 };
+    this.#world = { ids: emptyIds(), w };
+    return this.#world;
+  }
+
+  /** Closes the run's accesses and contexts; the pinned and locked pages must be back to the model's. */
+  close(): void {
+    const world = this.#world;
+    if (!world) return;
+    this.#world = null;
+    world.w.fds.forEach((fd, c) => {
+      for (const a of world.ids.ctxs[c]!.accesses) fd.closeAccess(a.fd);
+      if (!fd.closed) fd.close();
+    });
+    this.lp.checkAccounting('after closing the run\'s contexts');
+  }
+
+  /** Throws when the kernel logged a WARN, BUG, KASAN or lockdep report since the last look. */
+  checkKernelLog(): void {
+    const problems = kernelProblems((this.log?.read() ?? []).join('\n'));
+    if (problems.length > 0) throw new Error(`the kernel reported a problem:\n  ${problems.join('\n  ')}`);
+  }
+
+  /** One run of a sequence, whole: steps, whole-state comparison, close, accounting, kernel log. */
+  runSequence(run: (ids: FuzzIds, w: FuzzWorld) => void): number {
+    const { ids, w } = this.fresh();
+    try {
+      this.lp.withFaultInjection(this.injector, () => {
+        run(ids, w);
+        compareAll(w);
+      });
+    } finally {
+      try {
+        this.close();
+      } finally {
+        this.checkKernelLog();
+      }
+    }
+    return w.steps;
+  }
+}
+
+/** Runs the steps of a replay file (or of a generated test) once; throws what the run threw. */
+export function replaySteps(steps: readonly ReplayStep[], session = new FuzzSession()): void {
+  session.runSequence((ids, w) => {
+    for (const s of steps) {
+      const cmd = new FuzzCommand(s.name, reviveArgs(s.args), s.nth);
+      if (cmd.check(ids)) cmd.run(ids, w);
+    }
+  });
+}
+
+export function readReplayFile(file: string): ReplayFile {
+  const r = JSON.parse(readFileSync(file, 'utf8')) as ReplayFile;
+  if (r.version !== 1 || !Array.isArray(r.steps)) throw new Error(`${file}: not a fuzz replay file (version 1 with steps)`);
+  return r;
+}
+
+function kernelRelease(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** A readable mocha test of a minimal sequence: one step a line, replayed by replaySteps. */
+export function generatedTest(r: ReplayFile, runnerPath: string): string {
+  const lines = r.steps.map((s) => `      { name: '${s.name}', nth: ${s.nth}, args: ${JSON.stringify(s.args)} },`);
+  return [
+    `// Generated by iommufd-conformance fuzz: the minimal sequence of seed ${r.seed} (path ${r.path}) on ${r.kernel}${r.mutation ? `, model mutation ${r.mutation}` : ''}.`,
+    `// It failed with:`,
+    ...r.error.split('\n').slice(0, 30).map((l) => `//   ${l}`),
+    `import { replaySteps } from '${runnerPath}';`,
+    '',
+    `describe('fuzz seed ${r.seed}', function () {`,
+    `  it('replays the minimal sequence in lockstep', function () {`,
+    `    // nth: the step's calls run under fail-nth with this n; c: the iommufd context; indexes name what the run made.`,
+    `    replaySteps([`,
+    ...lines,
+    `    ]);`,
+    `  });`,
+    `});`,
+    '',
+  ].join('\n');
+}
+
+/** Fuzzes for a time budget from a seed; writes a replay file and a test on a failure. */
+export function fuzz(opts: FuzzOptions): FuzzResult {
+  const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const session = new FuzzSession();
+  const started = performance.now();
+  let steps = 0;
+  let runs = 0;
+  let firstFailure: number | null = null;
+  const property = fc.property(fc.commands(commandArbitraries(opts.faultEvery ?? 0), { maxCommands: opts.maxCommands ?? 40 }), (cmds) => {
+    runs++;
+    try {
+      steps += session.runSequence((ids, w) => fc.modelRun(() => ({ model: ids, real: w }), cmds));
+    } catch (e) {
+      firstFailure ??= (performance.now() - started) / 1000;
+      throw e;
+    }
+  });
+  const details = fc.check(property, { seed: opts.seed, numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: opts.timeMs, endOnFailure: false, markInterruptAsFailure: false });
+  const seconds = (performance.now() - started) / 1000;
+  const result: FuzzResult = { ok: !details.failed, runs, steps, seconds, stepsPerSecond: steps / seconds, firstFailureSeconds: firstFailure, replayFile: null, testFile: null, error: null };
+  if (!details.failed) return result;
+
+  const counter = details.counterexample?.[0] as Iterable<FuzzCommand> | undefined;
+  const replay: ReplayFile = {
+    version: 1,
+    seed: details.seed,
+    path: details.counterexamplePath ?? '',
+    kernel: kernelRelease(),
+    mutation: opts.mutation ?? null,
+    error: details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance),
+    steps: counter ? [...counter].filter((c) => c instanceof FuzzCommand).map((c) => c.toJSON()) : [],
+  };
+  mkdirSync(opts.out, { recursive: true });
+  const base = `fuzz-seed-${replay.seed}${opts.mutation ? `-${opts.mutation}` : ''}`;
+  result.replayFile = join(resolve(opts.out), `${base}.json`);
+  result.testFile = join(resolve(opts.out), `${base}.test.ts`);
+  writeFileSync(result.replayFile, `${JSON.stringify(replay, null, 2)}\n`);
+  writeFileSync(result.testFile, generatedTest(replay, new URL('./runner.ts', import.meta.url).pathname));
+  result.error = replay.error;
+  log(`fuzz: divergence after ${(firstFailure as number | null)?.toFixed(1)} s (${runs} runs, shrunk ${details.numShrinks} times) to ${replay.steps.length} step(s):`);
+  for (const s of replay.steps) log(`  ${s.nth !== null ? `failNth(${s.nth}) ` : ''}${s.name} ${JSON.stringify(s.args)}`);
+  log(replay.error.split('\n').slice(0, 40).map((l) => `  | ${l}`).join('\n'));
+  log(`fuzz: replay file ${result.replayFile}`);
+  log(`fuzz: mocha test  ${result.testFile}`);
+  return result;
+}
