@@ -8,7 +8,6 @@ import type { ProfileName } from '../vm/profiles.ts';
 import { UsageError, type OptionSpec, type ParsedOptions } from './args.ts';
 import { EXIT_FAILED, EXIT_PASS } from './exit-codes.ts';
 import { GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice } from './options.ts';
-import { PACKAGE_ROOT } from './paths.ts';
 
 export const FUZZ_OPTIONS = {
   profile: { type: 'string', default: 'mock', value: 'mock|viommu', help: 'the guest to fuzz in' },
@@ -66,12 +65,15 @@ export async function runFuzzCommand(o: ParsedOptions): Promise<number> {
   if (mutation) args.push('--mutation', mutation);
   process.stderr.write(`fuzz: seed ${seed}${replay ? `, replaying ${replay}` : ''}\n`);
   const { runInVm } = await import('../vm/run-vm.ts');
+  // The guest runs the CLI bundled (lib/vm/guest-bundle.ts): tsx's esbuild does not run under TCG.
+  const { bundleGuest } = await import('../vm/guest-bundle.ts');
+  const manifest = await bundleGuest(out);
   const { outcomes } = await runInVm({
     profiles: [profile as ProfileName],
     out,
     ...kernel,
     ...guest,
-    exec: `exec node ${join(PACKAGE_ROOT, 'bin/iommufd-conformance.js')} fuzz ${args.map(quote).join(' ')}`,
+    exec: `exec node ${manifest.main} fuzz ${args.map(quote).join(' ')}`,
   });
   const outcome = outcomes[0];
   if (!outcome || outcome.result.exitCode === null || outcome.result.timedOut) return EXIT_FAILED;

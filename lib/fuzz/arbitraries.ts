@@ -1,14 +1,13 @@
 // The values the fuzzer's commands draw their arguments from: mostly the
 // edges (zero, one byte off a page, the mock aperture's ends and one past
-// them, sizes that overflow a u64 when added, the end of the user buffer and
-// the guard pages past it) and a few ordinary values, so that a short run
+// them, sizes that overflow a u64 when added, the end of the user buffer) and a few ordinary values, so that a short run
 // reaches error paths and not only the happy path.
 import fc from 'fast-check';
 import * as U from '../uapi/index.ts';
 
 export const PAGE = 4096n;
 export const U64_MAX = 0xffff_ffff_ffff_ffffn;
-/** Pages of user memory the commands map from; as many PROT_NONE guard pages follow it. */
+/** Pages of user memory the commands map from (as many more follow it: see FuzzSession). */
 export const BUFFER_PAGES = 32;
 export const BUFFER_BYTES = BigInt(BUFFER_PAGES) * PAGE;
 

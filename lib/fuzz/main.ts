@@ -4,7 +4,7 @@
 // to the results folder; a failed run never leaves an older pass there.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fuzz, readReplayFile, replaySteps, type FuzzResult } from './runner.ts';
+import { fuzz, prepareFaultInjection, readReplayFile, replaySteps, type FuzzResult } from './runner.ts';
 
 export interface FuzzHereOptions {
   seed: number;
@@ -34,6 +34,15 @@ export async function fuzzHere(o: FuzzHereOptions): Promise<boolean> {
   mkdirSync(o.out, { recursive: true });
   const report = join(o.out, 'fuzz.json');
   rmSync(report, { force: true });
+  if (o.faultEvery > 0 || o.replay) {
+    const fi = await prepareFaultInjection();
+    if ('missing' in fi) {
+      say(`fuzz: no fail-nth steps: ${fi.missing}`);
+      o = { ...o, faultEvery: 0 };
+    } else {
+      process.on('exit', () => fi.restore());
+    }
+  }
 
   if (o.replay) {
     const r = readReplayFile(o.replay);

@@ -13,8 +13,9 @@ import fc from 'fast-check';
 import { FailNthInjector } from '../kernel/fail-nth.ts';
 import { LockstepProcess, type LockstepIommufd } from '../lockstep/index.ts';
 import { modelFactories } from '../lockstep/models.ts';
-import { MAP_ANONYMOUS, MAP_SHARED, PROT_NONE, PROT_READ, PROT_WRITE } from '../sys/index.ts';
+import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE } from '../sys/index.ts';
 import { KernelLogTail, kernelProblems } from '../vm/kernel-log.ts';
+import { PACKAGE_ROOT } from '../package-root.ts';
 import { BUFFER_BYTES } from './arbitraries.ts';
 import { commandArbitraries, compareAll, emptyIds, reviveArgs, runStep, CONTEXTS, FuzzCommand, type FuzzIds, type FuzzWorld, type StepName } from './commands.ts';
 
@@ -46,6 +47,8 @@ export interface FuzzOptions {
   /** Named in the replay file (the bench's mutated model). */
   mutation?: string | null;
   log?: (line: string) => void;
+  /** 'model': on the model alone, no oracle (unit tests of the fuzzer itself). */
+  mode?: 'lockstep' | 'model';
 }
 
 export interface FuzzResult {
@@ -63,7 +66,7 @@ export interface FuzzResult {
 
 /** The session's long-lived parts: one lockstep process, its user memory, a fault injector. */
 export class FuzzSession {
-  readonly lp = new LockstepProcess('lockstep', modelFactories());
+  readonly lp: LockstepProcess;
   readonly injector = new FailNthInjector();
   readonly buffer;
   readonly rw;
@@ -71,13 +74,18 @@ export class FuzzSession {
   readonly log = KernelLogTail.open();
   #world: { ids: FuzzIds; w: FuzzWorld } | null = null;
 
-  constructor() {
-    if (!this.lp.checking) throw new Error('the fuzzer needs lockstep mode with a model (IOMMUFD_CONFORMANCE_MODE unset or lockstep)');
-    // BUFFER_BYTES of shared memory, then as many PROT_NONE guard pages: a
-    // length past the buffer's end faults on memory the model knows.
+  /** mode 'model' runs the steps on the model alone (no oracle: the unit tests of the plumbing). */
+  constructor(mode: 'lockstep' | 'model' = 'lockstep') {
+    this.lp = new LockstepProcess(mode, modelFactories());
+    if (mode === 'lockstep' && !this.lp.checking) throw new Error('the fuzzer needs lockstep mode with a model (IOMMUFD_CONFORMANCE_MODE unset or lockstep)');
+    // BUFFER_BYTES of shared memory the steps map from, then as many more: the
+    // longest non-overflowing user range a step draws (an offset up to the
+    // buffer's last page, a length up to BUFFER_BYTES + a page) stays in memory
+    // the model knows. (PROT_NONE guard pages would take away the mapping's
+    // view, through which the model reads the bytes ACCESS_RW copies.)
     this.buffer = this.lp.mmap(Number(BUFFER_BYTES) * 2, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
-    if (this.lp.mprotect(this.buffer, Number(BUFFER_BYTES), Number(BUFFER_BYTES), PROT_NONE) !== 0) throw new Error('mprotect of the guard pages failed');
-    new Uint8Array(this.buffer.buffer, 0, Number(BUFFER_BYTES)).forEach((_, i, a) => (a[i] = i & 0xff));
+    const bytes = new Uint8Array(this.buffer.buffer);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = i & 0xff;
     this.rw = this.lp.userBuffer(4 * 4096);
     this.bitmap = this.lp.userBuffer(4096);
     this.log?.read();
@@ -182,7 +190,7 @@ export function generatedTest(r: ReplayFile, runnerPath: string): string {
 /** Fuzzes for a time budget from a seed; writes a replay file and a test on a failure. */
 export function fuzz(opts: FuzzOptions): FuzzResult {
   const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
-  const session = new FuzzSession();
+  const session = new FuzzSession(opts.mode);
   const started = performance.now();
   let steps = 0;
   let runs = 0;
@@ -201,7 +209,8 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
   const result: FuzzResult = { ok: !details.failed, runs, steps, seconds, stepsPerSecond: steps / seconds, firstFailureSeconds: firstFailure, replayFile: null, testFile: null, error: null };
   if (!details.failed) return result;
 
-  const counter = details.counterexample?.[0] as Iterable<FuzzCommand> | undefined;
+  // fast-check hands back its command wrappers: the step is .cmd; .hasRan says its precondition held.
+  const counter = details.counterexample?.[0] as Iterable<{ cmd: unknown; hasRan: boolean }> | undefined;
   const replay: ReplayFile = {
     version: 1,
     seed: details.seed,
@@ -209,14 +218,14 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
     kernel: kernelRelease(),
     mutation: opts.mutation ?? null,
     error: details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance),
-    steps: counter ? [...counter].filter((c) => c instanceof FuzzCommand).map((c) => c.toJSON()) : [],
+    steps: counter ? [...counter].filter((c) => c.hasRan && c.cmd instanceof FuzzCommand).map((c) => (c.cmd as FuzzCommand).toJSON()) : [],
   };
   mkdirSync(opts.out, { recursive: true });
   const base = `fuzz-seed-${replay.seed}${opts.mutation ? `-${opts.mutation}` : ''}`;
   result.replayFile = join(resolve(opts.out), `${base}.json`);
   result.testFile = join(resolve(opts.out), `${base}.test.ts`);
   writeFileSync(result.replayFile, `${JSON.stringify(replay, null, 2)}\n`);
-  writeFileSync(result.testFile, generatedTest(replay, new URL('./runner.ts', import.meta.url).pathname));
+  writeFileSync(result.testFile, generatedTest(replay, join(PACKAGE_ROOT, 'lib/fuzz/runner.ts')));
   result.error = replay.error;
   log(`fuzz: divergence after ${(firstFailure as number | null)?.toFixed(1)} s (${runs} runs, shrunk ${details.numShrinks} times) to ${replay.steps.length} step(s):`);
   for (const s of replay.steps) log(`  ${s.nth !== null ? `failNth(${s.nth}) ` : ''}${s.name} ${JSON.stringify(s.args)}`);
@@ -224,4 +233,28 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
   log(`fuzz: replay file ${result.replayFile}`);
   log(`fuzz: mocha test  ${result.testFile}`);
   return result;
+}
+
+/**
+ * The debugfs set-up of iommufd_fail_nth.c (suites/support/fail-nth.ts,
+ * setupFaultInjection) outside mocha: every allocation a fault site. Returns
+ * how to put it back, or why fault injection is missing (the fuzzer then
+ * runs without fail-nth, saying so).
+ */
+export async function prepareFaultInjection(): Promise<{ restore(): void } | { missing: string }> {
+  const { setupFaultInjection } = await import('../../suites/support/fail-nth.ts');
+  // skipBecause stores its reason on ctx.test, then calls ctx.skip().
+  const holder: { skipReason?: string } = {};
+  const ctx = {
+    test: holder,
+    skip(): never {
+      throw Object.assign(new Error('skip'), { skipped: true });
+    },
+  };
+  try {
+    return setupFaultInjection(ctx as never);
+  } catch (e) {
+    if (!(e as { skipped?: boolean }).skipped) throw e;
+    return { missing: holder.skipReason ?? 'fault injection is missing' };
+  }
 }
