@@ -59,12 +59,12 @@ export const allowRanges = fc.array(
 /** Mock device flags: a plain device, one without dirty tracking, one with 1 MiB IOPTEs, an unknown flag. */
 export const mockFlags = fc.constantFrom(0, 0, 0, U.MOCK_FLAGS_DEVICE_NO_DIRTY, U.MOCK_FLAGS_DEVICE_HUGE_IOVA, 1 << 5);
 
-export const accessFlags = fc.constantFrom(0, 0, U.MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, 1 << 6);
-export const accessPagesFlags = fc.constantFrom(0, U.MOCK_FLAGS_ACCESS_WRITE, U.MOCK_FLAGS_ACCESS_SYZ, 1 << 5);
+export const accessFlags = fc.constantFrom(U.MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, U.MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, U.MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, 0, 0, 1 << 6);
+export const accessPagesFlags = fc.constantFrom(0, 0, U.MOCK_FLAGS_ACCESS_WRITE, U.MOCK_FLAGS_ACCESS_WRITE, U.MOCK_FLAGS_ACCESS_SYZ, 1 << 5);
 export const accessRwFlags = fc.constantFrom(0, U.MOCK_ACCESS_RW_WRITE, U.MOCK_ACCESS_RW_SLOW_PATH, U.MOCK_ACCESS_RW_WRITE | U.MOCK_ACCESS_RW_SLOW_PATH, 1 << 4);
 export const rwLength = fc.constantFrom(0n, 1n, 7n, 64n, PAGE - 1n, PAGE, PAGE + 3n, 3n * PAGE);
 
-export const hwptFlags = fc.constantFrom(0, 0, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING, U.IOMMU_HWPT_ALLOC_NEST_PARENT, 1 << 9);
+export const hwptFlags = fc.constantFrom(0, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING, U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING, U.IOMMU_HWPT_ALLOC_NEST_PARENT, 1 << 9);
 
 export const option = fc.record({
   optionId: fc.constantFrom(U.IOMMU_OPTION_RLIMIT_MODE, U.IOMMU_OPTION_HUGE_PAGES, 7),

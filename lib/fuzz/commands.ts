@@ -27,8 +27,8 @@ export interface ContextIds {
   mocks: { stdevId: number; hwptId: number; idevId: number }[];
   hwpts: number[];
   accesses: { fd: number; pages: number[] }[];
-  /** IOVAs the kernel handed back (automatic maps and copies), to unmap and copy from. */
-  iovas: bigint[];
+  /** IOVAs mapped (fixed or handed back), with the user address behind them where known, to unmap, copy, pin and read. */
+  iovas: { iova: bigint; uptr: bigint | null }[];
 }
 
 /** What a run made, by index: the fast-check model (the oracle is the lockstep model, not this). */
@@ -88,7 +88,7 @@ function step<T>(s: { arbitrary: fc.Arbitrary<T>; pre(ids: FuzzIds, a: NoInfer<T
 
 export const STEPS = {
   ioasAlloc: step({
-    arbitrary: fc.record({ c: A.contextIndex, flags: fc.constantFrom(0, 0, 0, 1) }),
+    arbitrary: fc.record({ c: A.contextIndex, flags: fc.constantFrom(0, 0, 0, 0, 0, 0, 1) }),
     pre: () => true,
     run(ids, w, a) {
       const r = fdOf(w, a).ioasAlloc({ flags: a.flags });
@@ -119,7 +119,7 @@ export const STEPS = {
       const r = fdOf(w, a).ioasMap({ ioasId: idAt(ctx.ioas, a.ioas), flags, userVa: userVa(w, a.off), length: a.length, iova: a.fixed ? a.iova : 0n });
       if (r.errno === 0) {
         if (a.fixed && r.iova !== a.iova) throw new Error(`IOMMU_IOAS_MAP(FIXED_IOVA ${a.iova}) reported iova ${r.iova}`);
-        ctx.iovas.push(r.iova);
+        ctx.iovas.push({ iova: r.iova, uptr: a.off === null ? null : userVa(w, a.off) });
       }
     },
   }),
@@ -129,7 +129,7 @@ export const STEPS = {
     pre: hasIoas,
     run(ids, w, a) {
       const ctx = ctxOf(ids, a);
-      const iova = a.known !== null ? (at(ctx.iovas, a.known) ?? a.iova) : a.iova;
+      const iova = a.known !== null ? (at(ctx.iovas, a.known)?.iova ?? a.iova) : a.iova;
       fdOf(w, a).ioasUnmap({ ioasId: idAt(ctx.ioas, a.ioas), iova, length: a.length });
     },
   }),
@@ -149,10 +149,10 @@ export const STEPS = {
     pre: hasIoas,
     run(ids, w, a) {
       const ctx = ctxOf(ids, a);
-      const srcIova = a.known !== null ? (at(ctx.iovas, a.known) ?? a.srcIova) : a.srcIova;
+      const srcIova = a.known !== null ? (at(ctx.iovas, a.known)?.iova ?? a.srcIova) : a.srcIova;
       const flags = a.prot | (a.fixed ? U.IOMMU_IOAS_MAP_FIXED_IOVA : 0);
       const r = fdOf(w, a).ioasCopy({ srcIoasId: idAt(ctx.ioas, a.src), dstIoasId: idAt(ctx.ioas, a.dst), flags, length: a.length, srcIova, dstIova: a.fixed ? a.dstIova : 0n });
-      if (r.errno === 0) ctx.iovas.push(r.dstIova);
+      if (r.errno === 0) ctx.iovas.push({ iova: r.dstIova, uptr: null });
     },
   }),
 
@@ -237,13 +237,19 @@ export const STEPS = {
   }),
 
   accessPages: step({
-    arbitrary: fc.record({ c: A.contextIndex, access: A.pick, known: fc.option(A.pick, { nil: null }), iova: A.iova, length: A.length, off: A.userOffset, flags: A.accessPagesFlags }),
+    arbitrary: fc.record({
+      c: A.contextIndex, access: A.pick, known: fc.option(A.pick, { nil: null }), iova: A.iova, length: A.length,
+      // The pages the selftest compares with what it pinned: the mapping's own (as a driver would), another, or none (NULL skips the check).
+      user: fc.constantFrom('mapped', 'mapped', 'null', 'other'), off: A.userOffset, flags: A.accessPagesFlags,
+    }),
     pre: (ids, a) => ctxOf(ids, a).accesses.length > 0,
     run(ids, w, a) {
       const ctx = ctxOf(ids, a);
       const access = at(ctx.accesses, a.access)!;
-      const iova = a.known !== null ? (at(ctx.iovas, a.known) ?? a.iova) : a.iova;
-      const r = fdOf(w, a).testAccessPages({ accessFd: access.fd, flags: a.flags, iova, length: a.length, uptr: userVa(w, a.off) });
+      const known = a.known !== null ? at(ctx.iovas, a.known) : undefined;
+      const iova = known?.iova ?? a.iova;
+      const uptr = a.user === 'null' ? 0n : a.user === 'mapped' && known?.uptr != null ? known.uptr : userVa(w, a.off);
+      const r = fdOf(w, a).testAccessPages({ accessFd: access.fd, flags: a.flags, iova, length: a.length, uptr });
       if (r.errno === 0) access.pages.push(r.accessPagesId);
     },
   }),
@@ -263,7 +269,7 @@ export const STEPS = {
     run(ids, w, a) {
       const ctx = ctxOf(ids, a);
       const access = at(ctx.accesses, a.access)!;
-      const iova = (a.known !== null ? (at(ctx.iovas, a.known) ?? a.iova) : a.iova) + a.delta;
+      const iova = ((a.known !== null ? (at(ctx.iovas, a.known)?.iova ?? a.iova) : a.iova) + a.delta) & A.U64_MAX;
       fdOf(w, a).testAccessRw({ accessFd: access.fd, iova, length: a.length, uptr: w.rw.address, flags: a.flags });
     },
   }),
@@ -291,25 +297,25 @@ export const STEPS = {
   }),
 
   setDirtyTracking: step({
-    arbitrary: fc.record({ c: A.contextIndex, hwpt: A.pick, enable: fc.boolean(), flags: fc.constantFrom(0, 0, 2) }),
+    arbitrary: fc.record({ c: A.contextIndex, hwpt: A.pick, enable: fc.boolean(), flags: fc.constantFrom(0, 0, 0, 0, 2) }),
     pre: (ids, a) => ctxOf(ids, a).hwpts.length + ctxOf(ids, a).mocks.length > 0,
     run(ids, w, a) {
       const ctx = ctxOf(ids, a);
       const hwptId = idAt([...ctx.hwpts, ...ctx.mocks.map((m) => m.hwptId)], a.hwpt);
-      fdOf(w, a).hwptSetDirtyTracking({ hwptId, enable: a.enable, flags: a.flags });
+      fdOf(w, a).hwptSetDirtyTracking({ hwptId, enable: a.enable, flags: (a.enable ? U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE : 0) | a.flags });
     },
   }),
 
   getDirtyBitmap: step({
     arbitrary: fc.record({
       c: A.contextIndex, hwpt: A.pick, known: fc.option(A.pick, { nil: null }), iova: A.iova, pages: fc.integer({ min: 0, max: 64 }), unaligned: fc.boolean(), pageSize: A.dirtyPageSize,
-      flags: fc.constantFrom(0, U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR, 4),
+      flags: fc.constantFrom(0, 0, U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR, 4),
     }),
     pre: (ids, a) => ctxOf(ids, a).hwpts.length + ctxOf(ids, a).mocks.length > 0,
     run(ids, w, a) {
       const ctx = ctxOf(ids, a);
       const hwptId = idAt([...ctx.hwpts, ...ctx.mocks.map((m) => m.hwptId)], a.hwpt);
-      const iova = a.known !== null ? (at(ctx.iovas, a.known) ?? a.iova) : a.iova;
+      const iova = a.known !== null ? (at(ctx.iovas, a.known)?.iova ?? a.iova) : a.iova;
       // At most 64 pages in bits of at least 2 KiB: 16 bytes of the one-page bitmap buffer (the kernel writes no further).
       const length = BigInt(a.pages) * A.PAGE + (a.unaligned ? 1n : 0n);
       fdOf(w, a).hwptGetDirtyBitmap({ hwptId, flags: a.flags, iova, length, pageSize: a.pageSize, bitmap: w.bitmap.view });

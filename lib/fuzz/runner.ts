@@ -195,7 +195,7 @@ export function fuzz(opts: FuzzOptions): FuzzResult {
   let steps = 0;
   let runs = 0;
   let firstFailure: number | null = null;
-  const property = fc.property(fc.commands(commandArbitraries(opts.faultEvery ?? 0), { maxCommands: opts.maxCommands ?? 40 }), (cmds) => {
+  const property = fc.property(fc.commands(commandArbitraries(opts.faultEvery ?? 0), { maxCommands: opts.maxCommands ?? 40, size: 'max' }), (cmds) => {
     runs++;
     try {
       steps += session.runSequence((ids, w) => fc.modelRun(() => ({ model: ids, real: w }), cmds));
