@@ -76,7 +76,7 @@ function trackResults(runner) {
   const record = (test, status, fields) => {
     const prev = byTest.get(test);
     if (!prev) {
-      byTest.set(test, { name: ktapName(test), status, messages: fields.message ? [fields.message] : [], skip: fields.skip });
+      byTest.set(test, { name: ktapName(test), test, status, messages: fields.message ? [fields.message] : [], skip: fields.skip });
       return;
     }
     if (status === 'not ok') {
@@ -145,6 +145,8 @@ function writeKtap(tracker, file) {
       lines.push(`# ${r.name}: ${j > 0 ? 'also: ' : ''}${text[0]}`);
       for (const more of text.slice(1)) lines.push(`# ${more}`.trimEnd());
     });
+    // Parts of a test the running kernel cannot do (suites/support/skip.ts notChecked): named under it.
+    for (const line of (r.test && r.test.notChecked) || []) lines.push(`# ${r.name}: ${line}`);
     lines.push(`${r.status} ${i + 1} ${r.name}${r.skip ? ` # SKIP ${r.skip}` : ''}`);
   });
   const c = tracker.counts();

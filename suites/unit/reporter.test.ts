@@ -100,3 +100,21 @@ describe('project reporter: failing hooks and long failures in KTAP', () => {
     expect(ktap.slice(warned - 2, warned)).to.deep.equal(['# late_fail.var.warned: WARNING: CPU: 0 PID: 1 at somewhere', '# second line of the report']);
   });
 });
+
+describe('project reporter: parts of a test not checked', () => {
+  it('names each not-checked part under the passing test in the KTAP file', function () {
+    this.timeout(60000);
+    const out = mkdtempSync(join(tmpdir(), 'reporter-not-checked-'));
+    spawnSync(
+      process.execPath,
+      [join(root, 'node_modules/mocha/bin/mocha.js'), '--no-config', '--node-option', 'import=tsx',
+        '--reporter', join(root, 'lib/report/reporter.cjs'), '--reporter-option', `out=${out}`,
+        join(root, 'suites/unit/fixtures/not-checked.fixture.ts')],
+      { cwd: root, encoding: 'utf8' },
+    );
+    const ktap = readFileSync(join(out, 'results.ktap'), 'utf8').split('\n');
+    const at = ktap.indexOf('ok 1 partial_fix.var.ran_most');
+    expect(at).to.be.greaterThan(0);
+    expect(ktap[at - 1]).to.equal('# partial_fix.var.ran_most: not checked: out_max_pasid_log2 (kernel lacks MOCK_FLAGS_DEVICE_PASID)');
+  });
+});
