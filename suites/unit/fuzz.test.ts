@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { parseDuration } from '../../lib/cli/fuzz.ts';
+import { UsageError } from '../../lib/cli/args.ts';
+import { FUZZ_OPTIONS, parseDuration, runFuzzCommand } from '../../lib/cli/fuzz.ts';
 import { commandArbitraries } from '../../lib/fuzz/commands.ts';
 import { fuzz, FuzzSession, readReplayFile, replaySteps } from '../../lib/fuzz/runner.ts';
 import { IommufdModel } from '../../lib/model/iommufd.ts';
@@ -62,6 +63,19 @@ describe('fuzz (model alone)', function () {
     for (const m of MUTATIONS) m.apply()();
     const afterAll = methods();
     expect(afterAll).to.deep.equal(before);
+  });
+
+  it('refuses bad options with a usage error before booting anything', async () => {
+    const base = Object.fromEntries(Object.entries(FUZZ_OPTIONS).map(([k, v]) => [k, 'default' in v ? v.default : undefined]));
+    for (const bad of [{ profile: 'kvm' }, { time: 'soon' }, { seed: 'x' }, { 'fault-every': '-1' }, { replay: 'f.json', mutation: 'all' }]) {
+      let err: unknown;
+      try {
+        await runFuzzCommand({ ...base, ...bad } as never);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, JSON.stringify(bad)).to.be.instanceOf(UsageError);
+    }
   });
 
   it('reads durations', () => {
