@@ -7,6 +7,7 @@ import * as U from '../uapi/index.ts';
 
 export const PAGE = 4096n;
 export const U64_MAX = 0xffff_ffff_ffff_ffffn;
+const A_PAGE = (n: number) => BigInt(n) * 4096n;
 /** Pages of user memory the commands map from (as many more follow it: see FuzzSession). */
 export const BUFFER_PAGES = 32;
 export const BUFFER_BYTES = BigInt(BUFFER_PAGES) * PAGE;
@@ -28,6 +29,9 @@ export const iova: fc.Arbitrary<bigint> = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom(U64_MAX - PAGE + 1n, U64_MAX, 1n << 63n, (1n << 48n) - PAGE) },
 );
 
+/** From a mapped IOVA to one on it, just before or past it, or a few pages on (overlapping, adjacent). */
+export const nearDelta = fc.constantFrom(0n, A_PAGE(1), A_PAGE(-1), A_PAGE(2), A_PAGE(4), A_PAGE(8), 1n);
+
 /** Lengths: zero, a page or a few, unaligned, the buffer and past it, overflowing. */
 export const length: fc.Arbitrary<bigint> = fc.oneof(
   { weight: 5, arbitrary: fc.integer({ min: 1, max: 8 }).map((n) => BigInt(n) * PAGE) },
@@ -38,7 +42,8 @@ export const length: fc.Arbitrary<bigint> = fc.oneof(
 /** Offsets into the user buffer: page-aligned, unaligned, at its end; or a NULL user pointer. */
 export const userOffset: fc.Arbitrary<bigint | null> = fc.oneof(
   { weight: 6, arbitrary: fc.integer({ min: 0, max: BUFFER_PAGES - 1 }).map((n) => BigInt(n) * PAGE) },
-  { weight: 1, arbitrary: fc.constantFrom<bigint | null>(1n, PAGE / 2n, BUFFER_BYTES - PAGE, null) },
+  { weight: 1, arbitrary: fc.constantFrom<bigint | null>(1n, PAGE / 2n, BUFFER_BYTES - PAGE) },
+  { weight: 1, arbitrary: fc.constant(null) },
 );
 
 export const mapProt = fc.constantFrom(

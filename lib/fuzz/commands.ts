@@ -67,6 +67,13 @@ function userVa(w: FuzzWorld, off: bigint | null): bigint {
   return off === null ? 0n : w.buffer.address + off;
 }
 
+/** An IOVA next to (or on) one already mapped: where overlaps and adjacent ranges are. */
+function nearKnown(ctx: ContextIds, near: [number, bigint] | null): bigint | null {
+  if (near === null) return null;
+  const known = at(ctx.iovas, near[0]);
+  return known ? (known.iova + near[1]) & A.U64_MAX : null;
+}
+
 function notZero(id: number, what: string): void {
   if (id === 0) throw new Error(`${what} succeeded with ID 0`);
 }
@@ -111,14 +118,17 @@ export const STEPS = {
   }),
 
   map: step({
-    arbitrary: fc.record({ c: A.contextIndex, ioas: A.pick, fixed: fc.boolean(), iova: A.iova, off: A.userOffset, length: A.length, prot: A.mapProt }),
+    arbitrary: fc.record({
+      c: A.contextIndex, ioas: A.pick, fixed: fc.boolean(), iova: A.iova, near: fc.option(fc.tuple(A.pick, A.nearDelta), { nil: null, freq: 2 }), off: A.userOffset, length: A.length, prot: A.mapProt,
+    }),
     pre: hasIoas,
     run(ids, w, a) {
       const ctx = ctxOf(ids, a);
       const flags = a.prot | (a.fixed ? U.IOMMU_IOAS_MAP_FIXED_IOVA : 0);
-      const r = fdOf(w, a).ioasMap({ ioasId: idAt(ctx.ioas, a.ioas), flags, userVa: userVa(w, a.off), length: a.length, iova: a.fixed ? a.iova : 0n });
+      const iova = nearKnown(ctx, a.near) ?? a.iova;
+      const r = fdOf(w, a).ioasMap({ ioasId: idAt(ctx.ioas, a.ioas), flags, userVa: userVa(w, a.off), length: a.length, iova: a.fixed ? iova : 0n });
       if (r.errno === 0) {
-        if (a.fixed && r.iova !== a.iova) throw new Error(`IOMMU_IOAS_MAP(FIXED_IOVA ${a.iova}) reported iova ${r.iova}`);
+        if (a.fixed && r.iova !== iova) throw new Error(`IOMMU_IOAS_MAP(FIXED_IOVA ${iova}) reported iova ${r.iova}`);
         ctx.iovas.push({ iova: r.iova, uptr: a.off === null ? null : userVa(w, a.off) });
       }
     },
@@ -173,10 +183,11 @@ export const STEPS = {
   }),
 
   addReserved: step({
-    arbitrary: fc.record({ c: A.contextIndex, ioas: A.pick, start: A.iova, length: A.length }),
+    arbitrary: fc.record({ c: A.contextIndex, ioas: A.pick, start: A.iova, near: fc.option(fc.tuple(A.pick, A.nearDelta), { nil: null, freq: 2 }), length: A.length }),
     pre: hasIoas,
     run(ids, w, a) {
-      fdOf(w, a).testAddReserved({ ioasId: idAt(ctxOf(ids, a).ioas, a.ioas), start: a.start, length: a.length });
+      const ctx = ctxOf(ids, a);
+      fdOf(w, a).testAddReserved({ ioasId: idAt(ctx.ioas, a.ioas), start: nearKnown(ctx, a.near) ?? a.start, length: a.length });
     },
   }),
 
