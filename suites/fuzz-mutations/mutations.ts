@@ -41,9 +41,15 @@ function after(proto: object, method: string, change: (r: Result, args: Args) =>
   );
 }
 
-/** An errno of a model method turned into another one. */
+/** An errno of a model method (a result's errno, or the errno it returns as a number) turned into another one. */
 function flip(proto: object, method: string, from: number, to: number): () => void {
-  return after(proto, method, (r) => (r.errno === from ? { ...r, errno: to } : r));
+  return patch(proto as Record<string, AnyFn>, method, (original) =>
+    function (this: unknown, ...args: never[]) {
+      const r = original.apply(this, args) as Result | number;
+      if (typeof r === 'number') return r === from ? to : r;
+      return r.errno === from ? { ...r, errno: to } : r;
+    },
+  );
 }
 
 const M = IommufdModel.prototype;
@@ -194,7 +200,7 @@ export const MUTATIONS: readonly Mutation[] = [
     apply: () => flip(M, 'hwptAlloc', EOPNOTSUPP, EINVAL),
   },
   {
-    name: 'access-pages-einval-as-erange',
+    name: 'access-pages-einval-as-eoverflow',
     description: 'an access pin of a bad range says EOVERFLOW instead of EINVAL',
     apply: () => flip(M, 'testAccessPages', EINVAL, EOVERFLOW),
   },

@@ -12,6 +12,7 @@ import { UsageError } from '../../lib/cli/args.ts';
 import { FUZZ_OPTIONS, parseDuration, runFuzzCommand } from '../../lib/cli/fuzz.ts';
 import { commandArbitraries } from '../../lib/fuzz/commands.ts';
 import { fuzz, FuzzSession, readReplayFile, replaySteps } from '../../lib/fuzz/runner.ts';
+import { IoPageTable } from '../../lib/model/io-pagetable.ts';
 import { IommufdModel } from '../../lib/model/iommufd.ts';
 import { MUTATIONS } from '../fuzz-mutations/mutations.ts';
 
@@ -76,6 +77,20 @@ describe('fuzz (model alone)', function () {
       }
       expect(err, JSON.stringify(bad)).to.be.instanceOf(UsageError);
     }
+  });
+
+  it('flips an errno a model method returns as a number, and puts the method back', () => {
+    const m = MUTATIONS.find((x) => x.name === 'add-reserved-over-area-ok')!;
+    const iopt = new IoPageTable();
+    iopt.setAllowed([{ start: 0n, last: 8191n }]);
+    expect(iopt.reserve(0n, 4095n, null), 'unmutated').to.not.equal(0);
+    const revert = m.apply();
+    try {
+      expect(iopt.reserve(4096n, 8191n, null), 'mutated').to.equal(0);
+    } finally {
+      revert();
+    }
+    expect(iopt.reserve(0n, 100n, null), 'reverted').to.not.equal(0);
   });
 
   it('reads durations', () => {
