@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { FailNthInjector } from '../kernel/fail-nth.ts';
 import { LockstepProcess, type LockstepIommufd } from '../lockstep/index.ts';
 import { modelFactories } from '../lockstep/models.ts';
-import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE } from '../sys/index.ts';
+import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '../sys/index.ts';
 import { KernelLogTail, kernelProblems } from '../vm/kernel-log.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import { BUFFER_BYTES } from './arbitraries.ts';
@@ -64,49 +64,75 @@ export interface FuzzResult {
   error: string | null;
 }
 
-/** The session's long-lived parts: one lockstep process, its user memory, a fault injector. */
+/** User memory of a session: the buffer the steps map from, ACCESS_RW's buffer, the dirty bitmap. */
+interface SessionMemory {
+  lp: LockstepProcess;
+  buffer: Mapping;
+  rw: { view: Uint8Array; address: bigint; mapping: Mapping };
+  bitmap: { view: Uint8Array; address: bigint; mapping: Mapping };
+}
+
+/**
+ * The fuzzer's lockstep session: a lockstep process, its user memory, a
+ * fault injector. Each run opens fresh contexts; after a failed run the
+ * model may hold what the kernel does not (a pin a mutated model forgot),
+ * so the next run starts a new lockstep process: every run, shrinking's
+ * included, starts from a kernel and a model that agree.
+ */
 export class FuzzSession {
-  readonly lp: LockstepProcess;
   readonly injector = new FailNthInjector();
-  readonly buffer;
-  readonly rw;
-  readonly bitmap;
   readonly log = KernelLogTail.open();
+  #memory: SessionMemory;
+  #stale = false;
   #world: { ids: FuzzIds; w: FuzzWorld } | null = null;
 
   /** mode 'model' runs the steps on the model alone (no oracle: the unit tests of the plumbing). */
-  constructor(mode: 'lockstep' | 'model' = 'lockstep') {
-    this.lp = new LockstepProcess(mode, modelFactories());
-    if (mode === 'lockstep' && !this.lp.checking) throw new Error('the fuzzer needs lockstep mode with a model (IOMMUFD_CONFORMANCE_MODE unset or lockstep)');
+  constructor(readonly mode: 'lockstep' | 'model' = 'lockstep') {
+    this.#memory = this.#start();
+    this.log?.read();
+  }
+
+  get lp(): LockstepProcess {
+    return this.#memory.lp;
+  }
+
+  #start(): SessionMemory {
+    const lp = new LockstepProcess(this.mode, modelFactories());
+    if (this.mode === 'lockstep' && !lp.checking) throw new Error('the fuzzer needs lockstep mode with a model (IOMMUFD_CONFORMANCE_MODE unset or lockstep)');
     // BUFFER_BYTES of shared memory the steps map from, then as many more: the
     // longest non-overflowing user range a step draws (an offset up to the
     // buffer's last page, a length up to BUFFER_BYTES + a page) stays in memory
     // the model knows. (PROT_NONE guard pages would take away the mapping's
     // view, through which the model reads the bytes ACCESS_RW copies.)
-    this.buffer = this.lp.mmap(Number(BUFFER_BYTES) * 2, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
-    const bytes = new Uint8Array(this.buffer.buffer);
+    const buffer = lp.mmap(Number(BUFFER_BYTES) * 2, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+    const bytes = new Uint8Array(buffer.buffer);
     for (let i = 0; i < bytes.length; i++) bytes[i] = i & 0xff;
-    this.rw = this.lp.userBuffer(4 * 4096);
-    this.bitmap = this.lp.userBuffer(4096);
-    this.log?.read();
+    return { lp, buffer, rw: lp.userBuffer(4 * 4096), bitmap: lp.userBuffer(4096) };
   }
 
-  /** Fresh contexts for one run (the previous run's are closed first). */
+  /** Fresh contexts for one run (the previous run's are closed first; after a failed run, in a new lockstep process). */
   fresh(): { ids: FuzzIds; w: FuzzWorld } {
     this.close();
+    if (this.#stale) {
+      const old = this.#memory;
+      for (const m of [old.buffer, old.rw.mapping, old.bitmap.mapping]) old.lp.munmap(m);
+      this.#memory = this.#start();
+      this.#stale = false;
+    }
+    const { lp, buffer, rw, bitmap } = this.#memory;
     const fds: LockstepIommufd[] = [];
     for (let i = 0; i < CONTEXTS; i++) {
-      const opened = this.lp.tryOpenIommufd({ sys: this.injector.sysCore() });
+      const opened = lp.tryOpenIommufd({ sys: this.injector.sysCore() });
       if (!opened.iommufd) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
       fds.push(opened.iommufd);
     }
-    const w: FuzzWorld = { lp: this.lp, injector: this.injector, fds, buffer: this.buffer, rw: this.rw, bitmap: this.bitmap, steps: 0 };
+    const w: FuzzWorld = { lp, injector: this.injector, fds, buffer, rw, bitmap, steps: 0 };
     this.#world = { ids: emptyIds(), w };
     return this.#world;
   }
 
-  /** Closes the run's accesses and contexts; the pinned and locked pages must be back to the model's. */
-  close(): void {
+  /** Closes the run's accesses and contexts; the pinned and locked pages must be back to the model's (unless the run failed already). */
+  close(check = true): void {
     const world = this.#world;
     if (!world) return;
     this.#world = null;
@@ -114,7 +140,7 @@ export class FuzzSession {
       for (const a of world.ids.ctxs[c]!.accesses) fd.closeAccess(a.fd);
       if (!fd.closed) fd.close();
     });
-    this.lp.checkAccounting('after closing the run\'s contexts');
+    if (check) this.lp.checkAccounting('after closing the run\'s contexts');
   }
 
   /** Throws when the kernel logged a WARN, BUG, KASAN or lockdep report since the last look. */
@@ -126,14 +152,28 @@ export class FuzzSession {
   /** One run of a sequence, whole: steps, whole-state comparison, close, accounting, kernel log. */
   runSequence(run: (ids: FuzzIds, w: FuzzWorld) => void): number {
     const { ids, w } = this.fresh();
+    let failed = true;
     try {
       this.lp.withFaultInjection(this.injector, () => {
         run(ids, w);
         compareAll(w);
       });
+      failed = false;
     } finally {
+      this.#stale ||= failed;
       try {
-        this.close();
+        // Closing calls run in lockstep too: after a failure they may diverge again, which says nothing new.
+        if (failed) {
+          try {
+            this.close(false);
+          } catch {
+            // the run's own error is the one to report
+          }
+        } else {
+          this.#stale = true;
+          this.close();
+          this.#stale = false;
+        }
       } finally {
         this.checkKernelLog();
       }
