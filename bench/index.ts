@@ -14,6 +14,6 @@ benchModel();
 console.log('');
 benchLockstepOverhead();
 console.log('');
-benchSelftestMirror();
+await benchSelftestMirror();
 console.log('');
 benchFuzzMutations();

@@ -4,47 +4,30 @@
 // the two wall times are compared (goal: the mirror within 1.5x).
 //
 // The Debian 6.12 tree carries selftests backported from later kernels that
-// name uAPI its own headers lack; they are compiled with stand-ins that keep
-// the newer ABI (in_data_type shares out_data_type's slot in the newer union),
+// name uAPI its own headers lack; they are compiled with the stand-ins of
+// lib/kselftest/shims.ts (the same build as `iommufd-conformance kselftest`),
 // and on this kernel those cases fail, as they do for the C binary anywhere
 // on 6.12 - which is why the mirror probes features instead.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cacheDir } from '../lib/kbuild/cache.ts';
-import { ensureKernelHeaders, ensureKernelSource } from '../lib/kbuild/source.ts';
+import { buildSuite } from '../lib/kselftest/build.ts';
+import { kselftestTree } from '../lib/kselftest/tree.ts';
 import { mirrorWallMs, readKtapStatuses, type CaseStatus } from '../lib/parity/table.ts';
 import { PACKAGE_ROOT } from '../lib/package-root.ts';
 
-const SHIMS = [
-  '-Din_data_type=out_data_type',
-  '-DIOMMU_HW_INFO_TYPE_DEFAULT=0',
-  '-DIOMMU_HW_INFO_FLAG_INPUT_TYPE=1',
-  '-DMOCK_FLAGS_DEVICE_PASID=4',
-  '-DMOCK_PASID_WIDTH=20',
-];
-
-function buildCSelftest(): string {
-  const src = ensureKernelSource();
-  const include = ensureKernelHeaders(src);
-  const flags = ['-O2', '-Wall', '-Wno-unused-function', '-D_GNU_SOURCE', '-pthread', `-I${include}`, ...SHIMS];
-  const key = createHash('sha256').update(`${src.key}\n${flags.join(' ')}`).digest('hex').slice(0, 16);
-  const dir = cacheDir('selftest-c', key);
-  const binary = join(dir, 'iommufd');
-  if (!existsSync(binary)) {
-    const selftests = join(src.dir, 'tools/testing/selftests');
-    execFileSync('gcc', [...flags, `-I${selftests}`, join(selftests, 'iommu/iommufd.c'), '-o', `${binary}.tmp`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    execFileSync('mv', [`${binary}.tmp`, binary]);
-  }
-  return binary;
+async function buildCSelftest(): Promise<string> {
+  const tree = await kselftestTree({});
+  // The tree's own Makefile, with the stand-ins its selftests need (lib/kselftest/shims.ts), cached.
+  const built = buildSuite({ treeDir: tree.dir, treeKey: tree.key, includeDir: tree.includeDir, suite: 'iommu' });
+  return join(built.dir, 'iommufd');
 }
 
-export function benchSelftestMirror(): void {
+export async function benchSelftestMirror(): Promise<void> {
   console.log('selftest mirror vs the C selftest (mock profile, one VM):');
   let binary: string;
   try {
-    binary = buildCSelftest();
+    binary = await buildCSelftest();
   } catch (err) {
     console.log(`  not measured: cannot build the C selftest: ${(err as Error).message.split('\n')[0]}`);
     return;

@@ -1,4 +1,4 @@
-// Loads an audit page in headless Chromium (Debian's `chromium`) and reads
+// Loads a page of ours (the audit's, merge's) in headless Chromium (Debian's `chromium`) and reads
 // back what a reader would see: rows, cells, links, filters. A probe script is
 // appended to a copy of the page (the page itself carries no test code) and
 // writes its findings into a <pre> that --dump-dom prints. Chromium's profile,
@@ -115,40 +115,54 @@ function decodeText(s: string): string {
 
 /** Loads the page (its HTML text) in headless Chromium and returns what the probe found. */
 export function probeAuditPage(html: string): PageProbe {
-  const work = mkdtempSync(join(tmpdir(), 'audit-chromium-'));
+  return probePage(html, PROBE, 'audit-probe') as PageProbe;
+}
+
+/**
+ * Loads an HTML page in headless Chromium with `probe` (a <script> element's text, run after the page's own
+ * scripts) appended to a copy of it; the probe writes JSON into <pre id="PRE_ID">, which --dump-dom
+ * prints. Returns that JSON. Any page of ours is checked this way (the audit's, merge's matrix).
+ */
+export function probePage(html: string, probe: string, preId: string, baseDir?: string): unknown {
+  const work = mkdtempSync(join(tmpdir(), 'page-chromium-'));
   try {
     for (const d of ['profile', 'crash', 'home', 'tmp']) mkdirSync(join(work, d));
-    const page = join(work, 'probe.html');
-    if (!/<\/body>\s*<\/html>\s*$/.test(html)) throw new Error('the audit page does not end with </body></html>');
-    writeFileSync(page, html.replace(/<\/body>\s*<\/html>\s*$/, `${PROBE}</body>\n</html>\n`));
-    const run = spawnSync(
-      CHROMIUM,
-      [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-dev-shm-usage',
-        '--no-first-run',
-        '--no-default-browser-check',
-        '--disable-extensions',
-        '--disable-background-networking',
-        `--user-data-dir=${join(work, 'profile')}`,
-        `--crash-dumps-dir=${join(work, 'crash')}`,
-        '--window-size=1400,1000',
-        '--dump-dom',
-        `file://${page}`,
-      ],
-      {
-        encoding: 'utf8',
-        timeout: 90_000,
-        maxBuffer: 256 << 20,
-        env: { ...process.env, HOME: join(work, 'home'), XDG_CONFIG_HOME: join(work, 'home'), XDG_CACHE_HOME: join(work, 'home'), TMPDIR: join(work, 'tmp') },
-      },
-    );
-    if (run.error) throw run.error;
-    const m = /<pre id="audit-probe">([\s\S]*?)<\/pre>/.exec(run.stdout);
-    if (!m) throw new Error(`${CHROMIUM} printed no probe result (exit ${run.status}):\n${run.stderr.slice(-2000)}`);
-    return JSON.parse(decodeText(m[1]!)) as PageProbe;
+    // In baseDir when given, so the page's relative links resolve to the files beside it.
+    const page = join(baseDir ?? work, `.probe-${process.pid}.html`);
+    if (!/<\/body>\s*<\/html>\s*$/.test(html)) throw new Error('the page does not end with </body></html>');
+    writeFileSync(page, html.replace(/<\/body>\s*<\/html>\s*$/, `${probe}</body>\n</html>\n`));
+    try {
+      const run = spawnSync(
+        CHROMIUM,
+        [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-dev-shm-usage',
+          '--no-first-run',
+          '--no-default-browser-check',
+          '--disable-extensions',
+          '--disable-background-networking',
+          `--user-data-dir=${join(work, 'profile')}`,
+          `--crash-dumps-dir=${join(work, 'crash')}`,
+          '--window-size=1400,1000',
+          '--dump-dom',
+          `file://${page}`,
+        ],
+        {
+          encoding: 'utf8',
+          timeout: 90_000,
+          maxBuffer: 256 << 20,
+          env: { ...process.env, HOME: join(work, 'home'), XDG_CONFIG_HOME: join(work, 'home'), XDG_CACHE_HOME: join(work, 'home'), TMPDIR: join(work, 'tmp') },
+        },
+      );
+      if (run.error) throw run.error;
+      const m = new RegExp(`<pre id="${preId}">([\\s\\S]*?)</pre>`).exec(run.stdout);
+      if (!m) throw new Error(`${CHROMIUM} printed no probe result (exit ${run.status}):\n${run.stderr.slice(-2000)}`);
+      return JSON.parse(decodeText(m[1]!));
+    } finally {
+      if (baseDir) rmSync(page, { force: true });
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -30,6 +30,11 @@ function quoted(message: string): string {
 
 /** Parses `argv` against `spec` (plus --help/-h); throws a UsageError for anything it does not know. */
 export function parseOptions(argv: string[], spec: OptionSpec): ParsedOptions {
+  return parseCommandLine(argv, spec, false).values;
+}
+
+/** As parseOptions, for a command that also takes words (merge's result folders): returns them in order. */
+export function parseCommandLine(argv: string[], spec: OptionSpec, allowPositionals: boolean): { values: ParsedOptions; positionals: string[] } {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; default?: string | boolean; short?: string }> = {
     help: { type: 'boolean', short: 'h' },
   };
@@ -37,7 +42,8 @@ export function parseOptions(argv: string[], spec: OptionSpec): ParsedOptions {
     options[name] = { type: d.type, ...(d.multiple ? { multiple: true } : {}), ...(d.default !== undefined ? { default: d.default } : {}) };
   }
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as ParsedOptions;
+    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals });
+    return { values: values as ParsedOptions, positionals };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     switch (e.code) {

@@ -1,17 +1,19 @@
 // The command line: one table of commands, each with its options (declared in
 // lib/cli/options.ts and parsed strictly by lib/cli/args.ts), its own --help,
 // and the exit codes of lib/cli/exit-codes.ts.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import type { Shard } from '../shard.ts';
 import { SetupError } from '../kbuild/setup-error.ts';
 import { profiles, type ProfileName } from '../vm/profiles.ts';
-import { parseOptions, UsageError, usageOf, type OptionSpec, type ParsedOptions } from './args.ts';
+import { parseCommandLine, UsageError, usageOf, type OptionSpec, type ParsedOptions } from './args.ts';
 import { EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_PASS, EXIT_USAGE, vmExitCode } from './exit-codes.ts';
 import {
   GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice, PROFILES, profilesOption, SELECT_OPTIONS, selectionArgs, selectionOf,
-  type Selection,
+  SHARD_OPTIONS, shardChoice, type Selection,
 } from './options.ts';
 import { FUZZ_OPTIONS } from './fuzz.ts';
+import { KSELFTEST_NOTES, KSELFTEST_OPTIONS } from './kselftest.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 
 interface Command {
@@ -19,7 +21,9 @@ interface Command {
   options: OptionSpec;
   /** Extra usage lines under the options. */
   notes?: string;
-  run(o: ParsedOptions): Promise<number>;
+  /** The words the command takes after its options (e.g. 'DIR...'); none when absent. */
+  positionals?: string;
+  run(o: ParsedOptions, positionals: string[]): Promise<number>;
 }
 
 const OUT = (help: string): OptionSpec => ({ out: { type: 'string', default: 'out', value: 'DIR', help } });
@@ -40,9 +44,10 @@ async function profileFiles(profile: ProfileName): Promise<string[]> {
  * from the suite files (nothing runs). A name given with --test that no
  * profile has is a usage error; so is a --grep that matches nothing at all.
  */
-async function selectedByProfile(selected: ProfileName[], s: Selection): Promise<Map<ProfileName, string[]>> {
+async function selectedByProfile(selected: ProfileName[], s: Selection, shard: Shard | null = null): Promise<Map<ProfileName, string[]>> {
   const { listTests } = await import('./run.ts');
   const byProfile = new Map<ProfileName, string[]>();
+  // Whether a selection matches is judged on the whole selection; --list then prints this shard's part.
   for (const p of selected) byProfile.set(p, await listTests(await profileFiles(p), s));
   const all = new Set([...byProfile.values()].flat());
   const unknown = (s.tests ?? []).filter((t) => !all.has(t));
@@ -50,6 +55,14 @@ async function selectedByProfile(selected: ProfileName[], s: Selection): Promise
     throw new UsageError(`no test named ${unknown.join(', ')} in profile(s) ${selected.join(', ')}${s.grep !== undefined ? ` matching --grep ${s.grep}` : ''} (--list prints the names)`);
   }
   if (all.size === 0) throw new UsageError(`the selection matches no test in profile(s) ${selected.join(', ')}`);
+  if (shard && s.list) {
+    // The split of the listed names themselves (suite files load once per process: no second listing).
+    const { assignShards } = await import('../shard.ts');
+    for (const [p, names] of byProfile) {
+      const shardOf = assignShards(names, shard.count);
+      byProfile.set(p, names.filter((_, i) => shardOf[i] === shard.index));
+    }
+  }
   return byProfile;
 }
 
@@ -72,6 +85,7 @@ const commands: Record<string, Command> = {
       ...KERNEL_OPTIONS,
       ...GUEST_OPTIONS,
       ...SELECT_OPTIONS,
+      ...SHARD_OPTIONS,
       exec: { type: 'string', value: 'CMD', help: 'run this shell command in the guest instead of the suites; its exit code becomes ours' },
     },
     notes: 'With --grep or --test, a profile with no matching test is skipped (counted, with the reason).',
@@ -80,11 +94,12 @@ const commands: Record<string, Command> = {
       const guest = guestChoice(o);
       const s = selectionOf(o);
       const exec = o.exec as string | undefined;
-      if (exec && (s.list || s.grep !== undefined || s.tests)) throw new UsageError('--exec runs a command, not tests: it takes no --grep, --test or --list');
+      const shard = shardChoice(o);
+      if (exec && (s.list || s.grep !== undefined || s.tests || shard)) throw new UsageError('--exec runs a command, not tests: it takes no --grep, --test, --list or --shard');
       let selected: ProfileName[] = exec && o.profile === 'all' ? ['mock'] : profilesOption(o.profile as string);
       const skipped: string[] = [];
       if (s.list || s.grep !== undefined || s.tests) {
-        const byProfile = await selectedByProfile(selected, s);
+        const byProfile = await selectedByProfile(selected, s, shard);
         if (s.list) return printList(byProfile);
         for (const [p, names] of byProfile) {
           if (names.length === 0) skipped.push(`profile ${p}: skipped: no test matches ${[s.grep !== undefined ? `--grep ${s.grep}` : '', ...(s.tests ?? []).map((t) => `--test ${t}`)].filter(Boolean).join(' ')}`);
@@ -101,6 +116,7 @@ const commands: Record<string, Command> = {
         ...guest,
         exec,
         runArgs: selectionArgs(s),
+        shard,
       });
       if (skipped.length > 0) process.stderr.write(`${skipped.length} profile(s) skipped: no matching test\n`);
       // With --exec the guest command's exit code becomes ours.
@@ -116,13 +132,25 @@ const commands: Record<string, Command> = {
       profile: { type: 'string', value: 'P', help: `the suites of these profiles (${PROFILES.join('|')}|all, comma-separated); default: all suites` },
       ...OUT('folder for results.json, .tap, .xml, .ktap'),
       ...SELECT_OPTIONS,
+      ...SHARD_OPTIONS,
+      files: { type: 'string', multiple: true, value: 'PATH', help: "these test files, or the *.test.ts under these folders, instead of a profile's suites" },
       manifest: { type: 'string', value: 'FILE', help: 'run the bundled test files listed in this guest manifest (used inside test VMs)' },
     },
     async run(o) {
       const s = selectionOf(o);
+      const shard = shardChoice(o);
       const selected: ProfileName[] = o.profile ? profilesOption(o.profile as string) : [...PROFILES];
+      const paths = (o.files as string[] | undefined) ?? [];
       let files: string[];
-      if (o.manifest) {
+      if (paths.length > 0) {
+        if (o.profile !== undefined || o.manifest !== undefined) throw new UsageError('--files runs those files: give it without --profile or --manifest');
+        const { testFilesIn } = await import('./run.ts');
+        files = paths.flatMap((p) => {
+          const found = p.endsWith('.test.ts') && existsSync(p) ? [resolve(p)] : testFilesIn(resolve(p));
+          if (found.length === 0) throw new UsageError(`--files ${p}: no *.test.ts file there`);
+          return found;
+        });
+      } else if (o.manifest) {
         const manifest = JSON.parse(readFileSync(o.manifest as string, 'utf8')) as { suites: Record<ProfileName, string[]> };
         files = selected.flatMap((p) => manifest.suites[p] ?? []);
       } else {
@@ -130,10 +158,12 @@ const commands: Record<string, Command> = {
       }
       const { listTests, runSuites } = await import('./run.ts');
       if (s.list) {
-        for (const n of await listTests(files, s)) process.stdout.write(`${n}\n`);
+        for (const n of await listTests(files, { ...s, shard })) process.stdout.write(`${n}\n`);
         return EXIT_PASS;
       }
-      const failures = await runSuites({ files, out: o.out as string, grep: s.grep, tests: s.tests, kernelLog: true });
+      // run.json names the run by its profile, or by the files it was given.
+      const profile = paths.length > 0 ? paths.map((p) => relative(PACKAGE_ROOT, resolve(p)) || '.').join(',') : selected.join(',');
+      const failures = await runSuites({ files, out: o.out as string, grep: s.grep, tests: s.tests, shard, profile, kernelLog: true });
       return failures === 0 ? EXIT_PASS : EXIT_FAILED;
     },
   },
@@ -146,12 +176,13 @@ const commands: Record<string, Command> = {
       known: { type: 'string', value: 'FILE', help: 'the known-differences table (default: fixtures/audit/known-differences.json)' },
       ...KERNEL_OPTIONS,
       ...GUEST_OPTIONS,
+      ...SHARD_OPTIONS,
     },
     async run(o) {
       const kernel = kernelChoice(o);
       const guest = guestChoice(o);
       const { runAuditCommand } = await import('./audit.ts');
-      return runAuditCommand({ out: o.out as string, rawDirs: (o.raw as string[] | undefined) ?? [], knownPath: o.known as string | undefined, ...kernel, ...guest });
+      return runAuditCommand({ out: o.out as string, rawDirs: (o.raw as string[] | undefined) ?? [], knownPath: o.known as string | undefined, ...kernel, ...guest, shard: shardChoice(o) });
     },
   },
 
@@ -176,13 +207,46 @@ const commands: Record<string, Command> = {
     },
   },
 
+  kselftest: {
+    summary: "the kernel's own iommu and VFIO selftests from the tree in use, each in its guest, beside ours",
+    options: KSELFTEST_OPTIONS,
+    notes: KSELFTEST_NOTES,
+    async run(o) {
+      const { kselftestCommand } = await import('./kselftest.ts');
+      return kselftestCommand(o);
+    },
+  },
+
   test: {
     summary: 'unit suites here, then the VM suites of every profile, the audit and the parity table (npm test)',
-    options: { ...OUT('results folder'), ...KERNEL_OPTIONS },
+    options: { ...OUT('results folder'), ...KERNEL_OPTIONS, ...SHARD_OPTIONS },
     async run(o) {
       const kernel = kernelChoice(o);
       const { testAll } = await import('./test-all.ts');
-      return testAll(o.out as string, kernel);
+      return testAll(o.out as string, kernel, shardChoice(o));
+    },
+  },
+
+  merge: {
+    summary: 'one report (KTAP, xunit, JSON, HTML matrix, audit, parity) from result folders: shards, kernels, flavours, profiles',
+    positionals: 'RESULT_DIR...',
+    options: {
+      out: { type: 'string', value: 'DIR', help: 'where to write merged.ktap, merged.xml, merged.json, merged.html (required)' },
+      'kernel-src': { type: 'string', value: 'DIR', help: 'a Linux tree whose selftests the parity table compares with (default: Debian linux-source-6.12)' },
+    },
+    notes: 'Each RESULT_DIR is searched for results folders (a run.json in it or below: a CI job\'s artifacts as downloaded).\nExit 2 (with the reason, writing nothing) when the folders cannot be merged: a missing or doubled shard, a whole run beside its shards, a run that did not finish.',
+    async run(o, dirs) {
+      const { mergeCommand } = await import('./merge.ts');
+      return mergeCommand({ out: o.out as string | undefined, dirs, kernelSrc: o['kernel-src'] as string | undefined });
+    },
+  },
+
+  'cache-key': {
+    summary: "the guest kernel's cache key and folder (key=, dir= lines for a CI cache such as actions/cache), without building",
+    options: { ...KERNEL_OPTIONS },
+    async run(o) {
+      const { cacheKeyCommand } = await import('./cache-key.ts');
+      return cacheKeyCommand(kernelChoice(o));
     },
   },
 
@@ -209,7 +273,7 @@ const commands: Record<string, Command> = {
 function commandHelp(name: string): string {
   const c = commands[name]!;
   const options = usageOf({ ...c.options, help: { type: 'boolean', help: 'this help' } });
-  return `usage: iommufd-conformance ${name} [options]\n  ${c.summary}\n\noptions:\n${options}\n${c.notes ? `\n${c.notes}\n` : ''}`;
+  return `usage: iommufd-conformance ${name} [options]${c.positionals ? ` ${c.positionals}` : ''}\n  ${c.summary}\n\noptions:\n${options}\n${c.notes ? `\n${c.notes}\n` : ''}`;
 }
 
 const EXIT_CODES = `exit codes:
@@ -265,12 +329,12 @@ export async function main(argv: string[]): Promise<number> {
     }
     const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
     if (!command) throw new UsageError(`unknown command '${name}'`);
-    const options = parseOptions(rest, command.options);
+    const { values: options, positionals } = parseCommandLine(rest, command.options, command.positionals !== undefined);
     if (options.help) {
       process.stdout.write(commandHelp(name));
       return EXIT_PASS;
     }
-    return await command.run(options);
+    return await command.run(options, positionals);
   } catch (err) {
     if (err instanceof UsageError) {
       const hint = name !== undefined && Object.hasOwn(commands, name) ? `iommufd-conformance ${name} --help` : 'iommufd-conformance --help';

@@ -3,6 +3,7 @@
 // in kernelChoice), and every command that builds or boots a kernel has it.
 import type { KernelFlavour } from '../vm/kernel.ts';
 import { parseProfiles, PROFILES, type ProfileName } from '../vm/profiles.ts';
+import { parseShard, type Shard } from '../shard.ts';
 import { UsageError, type OptionSpec, type ParsedOptions } from './args.ts';
 
 /** Which guest kernel: `vm`, `test` and `audit` take these. */
@@ -24,6 +25,20 @@ export const SELECT_OPTIONS = {
   test: { type: 'string', multiple: true, value: 'NAME', help: 'only the test with this KTAP name (FIXTURE.VARIANT.TEST)' },
   list: { type: 'boolean', help: 'print the KTAP names of the tests each profile would run, and run nothing' },
 } satisfies OptionSpec;
+
+/** One part of the selected tests (lib/shard.ts): every command that runs suites (vm, run, audit, test) takes it. */
+export const SHARD_OPTIONS = {
+  shard: { type: 'string', value: 'K/N', help: 'run only the K-th of N parts of the selected tests (split by test name, the same on every machine)' },
+} satisfies OptionSpec;
+
+export function shardChoice(o: ParsedOptions): Shard | null {
+  if (o.shard === undefined) return null;
+  try {
+    return parseShard(o.shard as string);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
 
 export interface KernelChoice {
   kernel?: string;

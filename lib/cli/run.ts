@@ -6,6 +6,8 @@ import Mocha from 'mocha';
 // Imported, not named by path, so that a bundle (lib/vm/guest-bundle.ts)
 // carries the reporter with the same copy of mocha it was written against.
 import ConformanceReporter from '../report/reporter.cjs';
+import { removeRunIdentity, runningKernel, toolIdentity, writeRunIdentity } from '../report/run-identity.ts';
+import { applyShard, shardLabel, type Shard } from '../shard.ts';
 import { kernelLogRootHooks } from '../vm/kernel-log.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 
@@ -15,6 +17,8 @@ export interface TestSelection {
   grep?: string;
   /** Only the tests with these KTAP names (FIXTURE.VARIANT.TEST). */
   tests?: string[];
+  /** Only this shard of the selected tests (lib/shard.ts). */
+  shard?: Shard | null;
 }
 
 export interface RunSuitesOptions extends TestSelection {
@@ -24,6 +28,8 @@ export interface RunSuitesOptions extends TestSelection {
   bail?: boolean;
   /** Read the kernel log after every test and fail the test during which a WARN, BUG... appeared. */
   kernelLog?: boolean;
+  /** What run.json names the run by: the profile, or the files that ran. */
+  profile?: string;
 }
 
 export function testFilesIn(folder: string): string[] {
@@ -74,7 +80,15 @@ async function loadSuites(files: string[]): Promise<Mocha> {
 /** The KTAP names of the tests these files define, as selected; loads the files, runs nothing. */
 export async function listTests(files: string[], selection: TestSelection = {}): Promise<string[]> {
   const mocha = await loadSuites(files);
-  const names = selectTests(mocha.suite, selection);
+  let names = selectTests(mocha.suite, selection);
+  if (selection.shard) {
+    applyShard(mocha.suite, selection.shard, null, (t) => ConformanceReporter.ktapName(t));
+    const kept = new Set<string>();
+    mocha.suite.eachTest((t) => {
+      kept.add(ConformanceReporter.ktapName(t));
+    });
+    names = names.filter((n) => kept.has(n));
+  }
   mocha.dispose();
   return names;
 }
@@ -84,6 +98,9 @@ export async function runSuites(opts: RunSuitesOptions): Promise<number> {
   // Suites that write side results (the audit's raw matrix) find the results
   // folder here, in a host run and in a guest alike.
   if (opts.out) process.env.IOMMUFD_CONFORMANCE_OUT = resolve(opts.out);
+  // A run.json of an earlier run must not vouch for this one's results.
+  if (opts.out) removeRunIdentity(resolve(opts.out));
+  const startedAt = new Date().toISOString();
   const files = [...new Set(opts.files)];
   if (files.length === 0) throw new Error('no test files to run');
   const mocha = new Mocha({
@@ -100,5 +117,27 @@ export async function runSuites(opts: RunSuitesOptions): Promise<number> {
   for (const f of files) mocha.addFile(f);
   await mocha.loadFilesAsync();
   if (opts.grep !== undefined || opts.tests !== undefined) selectTests(mocha.suite, opts);
-  return new Promise((done) => mocha.run((failures) => done(failures)));
+  // The shard is cut from what the selection kept: every shard of a set selects the same list.
+  const shard = opts.shard ?? null;
+  const selection = applyShard(mocha.suite, shard, null, (t) => ConformanceReporter.ktapName(t));
+  if (shard) process.stdout.write(`shard ${shardLabel(shard)}: ${selection.selected} of ${selection.total} selected tests (selection ${selection.digest})\n`);
+  const { failures, stats } = await new Promise<{ failures: number; stats: Mocha.Stats | undefined }>((done) => {
+    const runner = mocha.run((failures) => done({ failures, stats: runner.stats }));
+  });
+  if (opts.out) {
+    writeRunIdentity(resolve(opts.out), {
+      format: 1,
+      tool: toolIdentity(),
+      profile: opts.profile ?? process.env.IOMMUFD_CONFORMANCE_PROFILE ?? 'custom',
+      select: [opts.grep !== undefined ? `--grep ${opts.grep}` : '', ...(opts.tests ?? []).map((t) => `--test ${t}`)].filter(Boolean).join(' ') || null,
+      shard,
+      selection,
+      kernel: runningKernel(),
+      finished: true,
+      counts: stats ? { tests: stats.tests, passes: stats.passes, failures: stats.failures, pending: stats.pending } : null,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+    });
+  }
+  return failures;
 }

@@ -10,7 +10,9 @@ import { SetupError } from '../kbuild/source.ts';
 import { PROFILES } from '../vm/profiles.ts';
 import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
 import type { KernelChoice } from './options.ts';
+import { PACKAGE_ROOT } from './paths.ts';
 import { runSuites, testFilesIn } from './run.ts';
+import { shardLabel, type Shard } from '../shard.ts';
 
 interface Counts {
   passed: number;
@@ -62,7 +64,51 @@ async function reportMirror(root: string): Promise<{ lines: string[]; failed: bo
   return { lines, failed };
 }
 
-export async function testAll(out: string, kernel: KernelChoice = { flavour: 'base' }): Promise<number> {
+/**
+ * The kernels whose own selftests (tools/testing/selftests/iommu and vfio)
+ * npm test runs beside ours, with `iommufd-conformance kselftest`: the main
+ * kernel (6.12 by default: iommu only, it has no VFIO selftests). One switch:
+ * 7.2 joins by adding its kernel choice here once npm test boots 7.2
+ * (branch kernels' --kernel-version).
+ */
+export function kselftestKernels(main: KernelChoice): { label: string; kernel: KernelChoice }[] {
+  return [{ label: 'main kernel', kernel: main }];
+}
+
+/** The kernel's selftests beside ours on each kernel of kselftestKernels: each unexplained disagreement, stale explanation or incomplete program fails. */
+async function reportKselftests(root: string, main: KernelChoice): Promise<{ lines: string[]; failures: number; infrastructure: boolean }> {
+  const lines: string[] = [];
+  let failures = 0;
+  let infrastructure = false;
+  const { kselftestTree } = await import('../kselftest/tree.ts');
+  const { runKselftests } = await import('../kselftest/run.ts');
+  for (const [i, { label, kernel }] of kselftestKernels(main).entries()) {
+    const out = join(root, i === 0 ? 'kselftest' : `kselftest-${i}`);
+    process.stdout.write(`\n=== the kernel's own selftests beside ours (${label})\n`);
+    try {
+      const tree = await kselftestTree(kernel);
+      const outcome = await runKselftests({
+        out,
+        tree,
+        profiles: [...PROFILES],
+        boot: { ...kernel, accel: 'auto', timeoutSeconds: 1800 },
+        packageRoot: PACKAGE_ROOT,
+      });
+      lines.push(`kselftest (Linux ${tree.version}): ${outcome.summary} (${join(out, 'kselftest.md')})`);
+      lines.push(...outcome.table.notInTree.map((n) => `  ${n}`));
+      for (const p of [...outcome.infrastructure, ...outcome.problems]) lines.push(`  FAILED: ${p}`);
+      failures += outcome.problems.length + outcome.infrastructure.length;
+      infrastructure ||= outcome.infrastructure.length > 0;
+    } catch (err) {
+      failures += 1;
+      infrastructure = true;
+      lines.push(`kselftest (${label}): FAILED: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  return { lines, failures, infrastructure };
+}
+
+export async function testAll(out: string, kernel: KernelChoice = { flavour: 'base' }, shard: Shard | null = null): Promise<number> {
   const root = resolve(out);
   const total: Counts = { passed: 0, failed: 0, skipped: 0 };
   const add = (c: Counts | null) => {
@@ -74,7 +120,7 @@ export async function testAll(out: string, kernel: KernelChoice = { flavour: 'ba
   const lines: string[] = [];
 
   process.stdout.write('=== unit suites (this host)\n');
-  const unitFailures = await runSuites({ files: testFilesIn('suites/unit'), out: join(root, 'unit') });
+  const unitFailures = await runSuites({ files: testFilesIn('suites/unit'), out: join(root, 'unit'), shard, profile: 'unit' });
   add(countsOf(join(root, 'unit', 'results.json')));
   lines.push(`unit: ${unitFailures === 0 ? 'passed' : `${unitFailures} failed`}`);
 
@@ -95,6 +141,7 @@ export async function testAll(out: string, kernel: KernelChoice = { flavour: 'ba
       ...kernel,
       accel: 'auto',
       timeoutSeconds: 1800,
+      shard,
     });
     vmOk = ok;
     if (vmExitCode(outcomes.map((outcome) => ({ outcome, resultsDir: join(root, 'vm', outcome.profile) }))) === EXIT_ENVIRONMENT) infrastructure = true;
@@ -112,7 +159,7 @@ export async function testAll(out: string, kernel: KernelChoice = { flavour: 'ba
       const reason = err.message.split('\n')[0];
       lines.push(`vm: skipped: ${reason} (${err.fix})`);
       total.skipped += PROFILES.length;
-      auditSkipped = reason;
+      auditSkipped = `the VM part was skipped (${reason})`;
     } else {
       vmOk = false;
       infrastructure = true;
@@ -122,8 +169,10 @@ export async function testAll(out: string, kernel: KernelChoice = { flavour: 'ba
   }
   // Each unexplained, changed or stale difference, model mismatch or missing backend counts as a failure.
   let auditFailures = 0;
+  // One shard's raw files hold only its scenarios; `merge` of every shard's folder builds the audit.
+  if (shard && auditSkipped === undefined) auditSkipped = `shard ${shardLabel(shard)} of a sharded run: \`iommufd-conformance merge\` of every shard's folder builds the audit`;
   if (auditSkipped !== undefined) {
-    lines.push(`audit: skipped: the VM part was skipped (${auditSkipped})`);
+    lines.push(`audit: skipped: ${auditSkipped}`);
     total.skipped += 1;
   } else {
     const audit = auditAfterVmRun(root);
@@ -131,11 +180,26 @@ export async function testAll(out: string, kernel: KernelChoice = { flavour: 'ba
     total.failed += audit.failures;
     lines.push(...audit.lines);
   }
-  const mirror = await reportMirror(root);
+  // The parity table of one shard would list the other shards' cases as not run; merge prints it per kernel.
+  const mirror = shard ? { lines: [`parity: shard ${shardLabel(shard)}: printed by \`iommufd-conformance merge\` over every shard`], failed: false } : await reportMirror(root);
   if (mirror.failed) total.failed += 1;
   lines.push(...mirror.lines);
+  let kselftestFailures = 0;
+  if (shard) {
+    lines.push(`kselftest: skipped: shard ${shardLabel(shard)}: the kernel's own selftests run once, in an unsharded run (iommufd-conformance kselftest)`);
+    total.skipped += 1;
+  } else if (auditSkipped !== undefined) {
+    lines.push(`kselftest: skipped: ${auditSkipped}`);
+    total.skipped += 1;
+  } else {
+    const k = await reportKselftests(root, kernel);
+    kselftestFailures = k.failures;
+    total.failed += k.failures;
+    infrastructure ||= k.infrastructure;
+    lines.push(...k.lines);
+  }
   process.stdout.write(`\n=== npm test\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
   process.stdout.write(`summary: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
   if (infrastructure) return EXIT_ENVIRONMENT;
-  return unitFailures === 0 && vmOk && !mirror.failed && auditFailures === 0 ? 0 : 1;
+  return unitFailures === 0 && vmOk && !mirror.failed && auditFailures === 0 && kselftestFailures === 0 ? 0 : 1;
 }

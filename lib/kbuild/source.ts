@@ -21,6 +21,8 @@ export interface KernelSource {
   version: string;
   /** What the cache keys on: the Debian package version, or the tree's path and version. */
   key: string;
+  /** The Debian package's version, when the tree is Debian's linux-source (null for a user's tree). */
+  packageVersion: string | null;
 }
 
 export function kernelVersionOf(dir: string): string {
@@ -44,7 +46,7 @@ export function ensureKernelSource(userTree?: string, log: (line: string) => voi
       throw new SetupError(`${userTree} is not a Linux source tree with iommufd`, 'pass the top of a Linux >= 6.2 tree');
     }
     const version = kernelVersionOf(userTree);
-    return { dir: userTree, version, key: `tree-${version}-${userTree.replace(/[^A-Za-z0-9]+/g, '_')}` };
+    return { dir: userTree, version, key: `tree-${version}-${userTree.replace(/[^A-Za-z0-9]+/g, '_')}`, packageVersion: null };
   }
   let pkgVersion = debianPackageVersion(DEBIAN_SOURCE_PACKAGE);
   if (!pkgVersion) {
@@ -68,7 +70,7 @@ export function ensureKernelSource(userTree?: string, log: (line: string) => voi
       rmSync(tmp, { recursive: true, force: true });
     }
   }
-  return { dir, version: kernelVersionOf(dir), key };
+  return { dir, version: kernelVersionOf(dir), key, packageVersion: pkgVersion };
 }
 
 /**

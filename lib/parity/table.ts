@@ -26,23 +26,42 @@ export interface ParityTable {
   results: string | null;
 }
 
-/** Statuses by test name from a KTAP file our reporter wrote (lib/report/reporter.cjs). */
-export function readKtapStatuses(path: string): Map<string, CaseStatus> {
-  const out = new Map<string, CaseStatus>();
+/** One result line of a KTAP file our reporter wrote, in file order. */
+export interface KtapResult {
+  name: string;
+  status: Exclude<CaseStatus, { kind: 'not-run' }>;
+}
+
+/**
+ * The results of a KTAP file our reporter wrote (lib/report/reporter.cjs), in order, duplicates kept. A
+ * failure's message is the diagnostic block before its result line, from "# NAME: " on (the reporter
+ * writes a whole, multi-line message that way).
+ */
+export function readKtapResults(path: string): KtapResult[] {
+  const out: KtapResult[] = [];
   if (!existsSync(path)) return out;
   const lines = readFileSync(path, 'utf8').split('\n');
-  const messages = new Map<string, string>();
+  let diagnostics: string[] = [];
   for (const line of lines) {
-    const diag = /^# (\S+): (.*)$/.exec(line);
-    if (diag) messages.set(diag[1]!, diag[2]!);
     const m = /^(ok|not ok) \d+ (\S+)(?: # SKIP (.*))?$/.exec(line);
-    if (!m) continue;
+    if (!m) {
+      if (line.startsWith('#')) diagnostics.push(line.replace(/^# ?/, ''));
+      continue;
+    }
     const [, result, name, skip] = m;
-    if (skip !== undefined) out.set(name!, { kind: 'skip', reason: skip });
-    else if (result === 'ok') out.set(name!, { kind: 'pass' });
-    else out.set(name!, { kind: 'fail', message: messages.get(name!) ?? '' });
+    const start = diagnostics.findIndex((d) => d.startsWith(`${name}: `));
+    const message = start === -1 ? '' : [diagnostics[start]!.slice(name!.length + 2), ...diagnostics.slice(start + 1)].join('\n');
+    diagnostics = [];
+    if (skip !== undefined) out.push({ name: name!, status: { kind: 'skip', reason: skip } });
+    else if (result === 'ok') out.push({ name: name!, status: { kind: 'pass' } });
+    else out.push({ name: name!, status: { kind: 'fail', message } });
   }
   return out;
+}
+
+/** Statuses by test name from a KTAP file our reporter wrote (lib/report/reporter.cjs). */
+export function readKtapStatuses(path: string): Map<string, CaseStatus> {
+  return new Map(readKtapResults(path).map((r) => [r.name, r.status]));
 }
 
 export function buildParity(kernel: KernelCase[], ours: Map<string, string>, statuses: Map<string, CaseStatus>, results: string | null): ParityTable {

@@ -18,6 +18,8 @@ export interface GuestKernel {
   /** The .config the image was built with (null for a user-given bzImage). */
   config: string | null;
   version: string;
+  /** The kernel source's Debian package version (null for a user's tree or bzImage). */
+  packageVersion: string | null;
   /** Seconds spent building in this run (0 when cached or given). */
   buildSeconds: number;
   cached: boolean;
@@ -124,27 +126,38 @@ export interface BuildOptions {
   log?: (line: string) => void;
 }
 
-export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestKernel> {
-  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  if (opts.bzImage) {
-    if (!existsSync(opts.bzImage)) throw new SetupError(`kernel image ${opts.bzImage} does not exist`, 'pass the path of a bzImage built with fixtures/kernel/base.config');
-    return { bzImage: resolve(opts.bzImage), config: null, version: 'user-supplied', buildSeconds: 0, cached: true };
-  }
-  const flavour = opts.flavour ?? 'base';
-  const src: KernelSource = ensureKernelSource(opts.sourceDir, log);
-  const fragments = fragmentsFor(flavour);
+/**
+ * Where a build of this source, flavour, compiler and config lives in the cache: `id` (the folder's name
+ * under kernel/, also what `iommufd-conformance cache-key` prints for a CI cache) and the folder.
+ */
+export function guestKernelCacheEntry(opts: { flavour: KernelFlavour; sourceDir?: string; log?: (line: string) => void }): { id: string; dir: string; src: KernelSource; fragments: string[] } {
+  const src: KernelSource = ensureKernelSource(opts.sourceDir, opts.log);
+  const fragments = fragmentsFor(opts.flavour);
   const key = createHash('sha256')
     .update(src.key)
-    .update(flavour)
+    .update(opts.flavour)
     .update(compilerId())
     .update(fragments.map((f) => readFileSync(f, 'utf8')).join('\n'))
     .digest('hex')
     .slice(0, 16);
-  const dir = cacheDir('kernel', `${src.version}-${flavour}-${key}`);
+  const id = `${src.version}-${opts.flavour}-${key}`;
+  // Named, not created: `cache-key` must leave no empty entry behind.
+  return { id, dir: join(cacheDir('kernel'), id), src, fragments };
+}
+
+export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestKernel> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (opts.bzImage) {
+    if (!existsSync(opts.bzImage)) throw new SetupError(`kernel image ${opts.bzImage} does not exist`, 'pass the path of a bzImage built with fixtures/kernel/base.config');
+    return { bzImage: resolve(opts.bzImage), config: null, version: 'user-supplied', packageVersion: null, buildSeconds: 0, cached: true };
+  }
+  const flavour = opts.flavour ?? 'base';
+  const { src, fragments, dir } = guestKernelCacheEntry({ flavour, sourceDir: opts.sourceDir, log });
+  mkdirSync(dir, { recursive: true });
   const image = join(dir, 'bzImage');
   const config = join(dir, 'config');
   if (existsSync(image) && existsSync(config)) {
-    return { bzImage: image, config, version: src.version, buildSeconds: 0, cached: true };
+    return { bzImage: image, config, version: src.version, packageVersion: src.packageVersion, buildSeconds: 0, cached: true };
   }
   checkBuildTools(log);
   checkDiskSpace(dir);
@@ -168,5 +181,5 @@ export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestK
   renameSync(`${image}.tmp`, image);
   const buildSeconds = (Date.now() - started) / 1000;
   log(`kernel built in ${buildSeconds.toFixed(0)} s (${(statSync(image).size / 1e6).toFixed(1)} MB)`);
-  return { bzImage: image, config, version: src.version, buildSeconds, cached: false };
+  return { bzImage: image, config, version: src.version, packageVersion: src.packageVersion, buildSeconds, cached: false };
 }

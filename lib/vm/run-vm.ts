@@ -8,6 +8,8 @@ import { ensureGuestKernel, type KernelFlavour } from './kernel.ts';
 import { profiles, type ProfileName } from './profiles.ts';
 import { bundleGuest } from './guest-bundle.ts';
 import { boot, qemuBinary, type BootResult } from './qemu.ts';
+import { recordVmRun } from './run-record.ts';
+import { shardLabel, type Shard } from '../shard.ts';
 
 export interface VmRunOptions {
   profiles: ProfileName[];
@@ -21,6 +23,8 @@ export interface VmRunOptions {
   exec?: string;
   /** Extra arguments for the guest's `run` (e.g. --grep). */
   runArgs?: string[];
+  /** Run only this shard of each profile's selected tests (lib/shard.ts). */
+  shard?: Shard | null;
   log?: (line: string) => void;
 }
 
@@ -49,11 +53,11 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
     const profile = profiles[name];
     const resultsDir = join(out, name);
     // Results of an earlier run must not pass for this one's.
-    for (const f of ['results.json', 'results.tap', 'results.xml']) rmSync(join(resultsDir, f), { force: true });
+    for (const f of ['results.json', 'results.tap', 'results.xml', 'results.ktap', 'run.json']) rmSync(join(resultsDir, f), { force: true });
     mkdirSync(resultsDir, { recursive: true });
     const script = opts.exec ?? [
       `exec node ${manifest!.main} run --profile ${name} --out ${resultsDir} --manifest ${manifest!.path}`,
-      ...(opts.runArgs ?? []).map((a) => `'${a.replace(/'/g, `'\\''`)}'`),
+      ...[...(opts.runArgs ?? []), ...(opts.shard ? ['--shard', shardLabel(opts.shard)] : [])].map((a) => `'${a.replace(/'/g, `'\\''`)}'`),
     ].join(' ');
     log(`--- profile ${name}: ${profile.description}`);
     const result = await boot({
@@ -77,7 +81,9 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
       // A guest that ran no test proves nothing: that is a failure, not a pass.
       const resultsJson = join(resultsDir, 'results.json');
       const tests = existsSync(resultsJson) ? (JSON.parse(readFileSync(resultsJson, 'utf8')).stats?.tests ?? 0) : 0;
-      if (tests === 0) reasons.push(`no test ran in the guest (${existsSync(resultsJson) ? 'results.json counts 0 tests' : 'no results.json written'})`);
+      // An empty shard (fewer selected tests than shards) ran nothing by design; its run.json says so.
+      const emptyShard = opts.shard && existsSync(join(resultsDir, 'run.json')) && JSON.parse(readFileSync(join(resultsDir, 'run.json'), 'utf8')).selection?.selected === 0;
+      if (tests === 0 && !emptyShard) reasons.push(`no test ran in the guest (${existsSync(resultsJson) ? 'results.json counts 0 tests' : 'no results.json written'})`);
     }
     if (result.problems.length > 0) {
       reasons.push(`the guest kernel reported ${result.problems.length} problem(s):\n    ${result.problems.join('\n    ')}`);
@@ -85,6 +91,7 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
     log(`profile ${name}: boot ${seconds(result.bootMs)}, boot to first test ${seconds(result.firstTestMs)}, total ${seconds(result.totalMs)}`);
     for (const r of reasons) log(`profile ${name}: FAILED: ${r}`);
     outcomes.push({ profile: name, ok: reasons.length === 0, result, reasons });
+    if (!opts.exec) recordVmRun(resultsDir, { profile: name, kernel, flavour: opts.flavour, accel, shard: opts.shard ?? null, runArgs: opts.runArgs ?? [], ok: reasons.length === 0, reasons, exitCode: result.exitCode });
   }
   const ok = outcomes.every((o) => o.ok);
   log(`kernel build ${kernel.cached ? '0 s (cached)' : `${kernel.buildSeconds.toFixed(0)} s`}; total ${seconds(Date.now() - t0)}; ${ok ? 'all profiles passed' : 'FAILED'}`);

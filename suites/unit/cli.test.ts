@@ -20,7 +20,7 @@ function cli(...args: string[]) {
 
 describe('command line', function () {
   this.timeout(120_000);
-  const COMMANDS = ['vm', 'run', 'audit', 'parity', 'test', 'doctor'];
+  const COMMANDS = ['vm', 'run', 'audit', 'parity', 'kselftest', 'test', 'doctor'];
 
   it('--help lists every command and the exit codes; --version prints the package version', () => {
     const h = cli('--help');
@@ -43,7 +43,7 @@ describe('command line', function () {
   });
 
   it('rejects stray words, unknown options, missing values, bad values and unknown commands with exit 2 and one line', () => {
-    for (const args of [['test', 'extra', 'junk'], ['vm', '--nope'], ['vm', '--out'], ['vm', '--flavour', 'fancy'], ['vm', '--profile', 'kvm'], ['frobnicate'], ['audit', '--accel', 'hvf'], ['run', '--grep', '(']]) {
+    for (const args of [['test', 'extra', 'junk'], ['vm', '--nope'], ['vm', '--out'], ['vm', '--flavour', 'fancy'], ['vm', '--profile', 'kvm'], ['frobnicate'], ['audit', '--accel', 'hvf'], ['run', '--grep', '('], ['kselftest', '--profile', 'kvm'], ['kselftest', 'extra']]) {
       const r = cli(...args);
       expect(r.code, args.join(' ')).to.equal(2);
       expect(r.stderr.trim().split('\n'), args.join(' ')).to.have.length(1);

@@ -37,11 +37,12 @@ describe('parity', () => {
     const dir = mkdtempSync(join(tmpdir(), 'parity-'));
     try {
       const ktap = join(dir, 'results.ktap');
-      writeFileSync(ktap, ['KTAP version 1', '1..3', 'ok 1 plain.a', '# varied.one.b: expected 0 to equal 22', 'not ok 2 varied.one.b',
+      writeFileSync(ktap, ['KTAP version 1', '# kernel: linux-source-6.12 6.12.117-1~deb12u1', '1..3', 'ok 1 plain.a', '# varied.one.b: expected 0 to equal 22', '# lockstep: the second line', 'not ok 2 varied.one.b',
         'ok 3 varied.two.b # SKIP needs MOCK_FLAGS_DEVICE_PASID', '# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0', ''].join('\n'));
       const statuses = readKtapStatuses(ktap);
       expect(statuses.get('plain.a')).to.deep.equal({ kind: 'pass' });
-      expect(statuses.get('varied.one.b')).to.deep.equal({ kind: 'fail', message: 'expected 0 to equal 22' });
+      // A whole, multi-line message, as the reporter writes it.
+      expect(statuses.get('varied.one.b')).to.deep.equal({ kind: 'fail', message: 'expected 0 to equal 22\nlockstep: the second line' });
       expect(statuses.get('varied.two.b')).to.deep.equal({ kind: 'skip', reason: 'needs MOCK_FLAGS_DEVICE_PASID' });
 
       const kernel = parseSelftestCases(SOURCE, 'x.c');
