@@ -13,11 +13,11 @@ interface Row {
   seconds: number | null;
 }
 
-export function benchFuzzMutations(seed = 1, seconds = 60): void {
-  console.log(`fuzzer vs deliberate model mutations (mock profile, one VM, seed ${seed}, <= ${seconds} s each):`);
+export function benchFuzzMutations(series: string, seed = 1, seconds = 60): void {
+  console.log(`fuzzer vs deliberate model mutations (mock profile, kernel ${series}, one VM, seed ${seed}, <= ${seconds} s each):`);
   const out = join(PACKAGE_ROOT, 'out', 'bench-fuzz');
   rmSync(out, { recursive: true, force: true });
-  const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin/iommufd-conformance.js'), 'fuzz', '--profile', 'mock', '--mutation', 'all', '--seed', String(seed), '--time', `${seconds}s`, '--out', out, '--timeout', '3600'], {
+  const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin/iommufd-conformance.js'), 'fuzz', '--profile', 'mock', '--mutation', 'all', '--seed', String(seed), '--time', `${seconds}s`, '--out', out, '--timeout', '3600', '--kernel-version', series], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -13,21 +13,22 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { buildSuite } from '../lib/kselftest/build.ts';
 import { kselftestTree } from '../lib/kselftest/tree.ts';
+import type { KernelSeries } from '../lib/kbuild/series.ts';
 import { mirrorWallMs, readKtapStatuses, type CaseStatus } from '../lib/parity/table.ts';
 import { PACKAGE_ROOT } from '../lib/package-root.ts';
 
-async function buildCSelftest(): Promise<string> {
-  const tree = await kselftestTree({});
+async function buildCSelftest(series: KernelSeries): Promise<string> {
+  const tree = await kselftestTree({ kernelVersion: series });
   // The tree's own Makefile, with the stand-ins its selftests need (lib/kselftest/shims.ts), cached.
   const built = buildSuite({ treeDir: tree.dir, treeKey: tree.key, includeDir: tree.includeDir, suite: 'iommu' });
   return join(built.dir, 'iommufd');
 }
 
-export async function benchSelftestMirror(): Promise<void> {
-  console.log('selftest mirror vs the C selftest (mock profile, one VM):');
+export async function benchSelftestMirror(series: KernelSeries): Promise<void> {
+  console.log(`selftest mirror vs the C selftest (mock profile, one VM, linux-source-${series}):`);
   let binary: string;
   try {
-    binary = await buildCSelftest();
+    binary = await buildCSelftest(series);
   } catch (err) {
     console.log(`  not measured: cannot build the C selftest: ${(err as Error).message.split('\n')[0]}`);
     return;
@@ -48,7 +49,7 @@ export async function benchSelftestMirror(): Promise<void> {
     `node bin/iommufd-conformance.js run --profile mock --grep '^(iommufd|vfio_compat)' --out ${JSON.stringify(join(guestOut, 'mirror'))} > ${JSON.stringify(join(guestOut, 'mirror.log'))} 2>&1`,
   ].join('\n');
   writeFileSync(join(out, 'run.sh'), `${script}\n`);
-  const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin/iommufd-conformance.js'), 'vm', '--profile', 'mock', '--out', out, '--exec', `sh ${join(out, 'run.sh')}`], {
+  const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin/iommufd-conformance.js'), 'vm', '--kernel-version', series, '--profile', 'mock', '--out', out, '--exec', `sh ${join(out, 'run.sh')}`], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -4,6 +4,7 @@
 // unexplained, changed or stale difference, a model mismatch, or a backend
 // that did not run. Also the audit step of `npm test`.
 import { rmSync } from 'node:fs';
+import type { KernelSeries } from '../kbuild/series.ts';
 import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { chromiumMissing, pageProblems, probeAuditPage } from '../audit/browser.ts';
@@ -24,6 +25,7 @@ export interface AuditCommandOptions {
   /** The known-differences table; default fixtures/audit/known-differences.json. */
   knownPath?: string;
   kernel?: string;
+  kernelVersion?: KernelSeries;
   kernelSrc?: string;
   flavour: KernelFlavour;
   accel: 'auto' | 'kvm' | 'tcg';
@@ -75,6 +77,7 @@ export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
       out: root,
       flavour: o.flavour,
       kernel: o.kernel,
+      kernelVersion: o.kernelVersion,
       kernelSrc: o.kernelSrc,
       accel: o.accel,
       timeoutSeconds: o.timeoutSeconds,

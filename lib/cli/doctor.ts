@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { chromiumMissing } from '../audit/browser.ts';
 import { packageInstalled } from '../kbuild/apt.ts';
 import { cacheRoot } from '../kbuild/cache.ts';
-import { DEBIAN_SOURCE_PACKAGE } from '../kbuild/source.ts';
+import { machineAptSources, privateSourcesList, releaseCodename } from '../kbuild/debian-archive.ts';
+import { cachedDebianSources, describeOrigin } from '../kbuild/source.ts';
 import { ADDON_PATH } from '../sys/addon.ts';
 import { isRoot } from '../sys/credentials.ts';
 import { cpuHasVirtualisation, kvmOpens } from '../vm/accel.ts';
@@ -79,14 +80,25 @@ export function doctorChecks(): Check[] {
   });
 
   const kernels = cachedKernels();
-  const source = packageInstalled(DEBIAN_SOURCE_PACKAGE) && existsSync(`/usr/src/${DEBIAN_SOURCE_PACKAGE}.tar.xz`);
+  // The source comes from Debian's archive through the tool's own apt configuration (no root needed).
+  const trees = cachedDebianSources().map((t) => describeOrigin(t.origin));
+  let archive: string | null = null;
+  let noArchive = '';
+  try {
+    const list = privateSourcesList(machineAptSources(), releaseCodename());
+    archive = /^deb \[[^\]]*\] (\S+) /m.exec(list)?.[1] ?? null;
+  } catch (err) {
+    noArchive = (err as Error).message.split('\n')[0]!;
+  }
+  const aptTools = commandPath('apt-get') !== null && commandPath('dpkg-deb') !== null;
+  const source = aptTools && archive !== null;
   checks.push({
     what: 'kernel source',
-    status: source ? 'ok' : kernels.length > 0 ? 'note' : 'missing',
+    status: source ? 'ok' : kernels.length > 0 || trees.length > 0 ? 'note' : 'missing',
     detail: source
-      ? `/usr/src/${DEBIAN_SOURCE_PACKAGE}.tar.xz`
-      : `${DEBIAN_SOURCE_PACKAGE} not installed${kernels.length > 0 ? ` (cached guest kernels: ${kernels.join(', ')}; --kernel-src or --kernel also do without)` : ' (or pass --kernel-src DIR or --kernel BZIMAGE)'}`,
-    packages: [DEBIAN_SOURCE_PACKAGE],
+      ? `linux-source-<version> fetched on first use from ${archive} with the tool's own apt configuration${trees.length > 0 ? ` (cached: ${trees.join(', ')})` : ''}`
+      : `${aptTools ? noArchive : 'apt-get and dpkg-deb are missing'}${trees.length > 0 ? ` (cached: ${trees.join(', ')})` : ''}${kernels.length > 0 ? ` (cached guest kernels: ${kernels.join(', ')})` : ''}; --kernel-src DIR or --kernel BZIMAGE do without`,
+    ...(source ? {} : { fix: 'pass --kernel-src DIR (a Linux tree) or --kernel BZIMAGE' }),
     neededBy: 'vm, test, audit (building the guest kernel), parity, the layout unit test',
   });
 

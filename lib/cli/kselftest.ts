@@ -17,7 +17,7 @@ export const KSELFTEST_OPTIONS = {
 } satisfies OptionSpec;
 
 export const KSELFTEST_NOTES =
-  'The selftests come from the tree in use (--kernel-src, else Debian\'s source); with --kernel-src and --kernel\n' +
+  'The selftests come from the tree in use (--kernel-src, else Debian\'s linux-source-<kernel-version>); with --kernel-src and --kernel\n' +
   'together, the selftests come from the tree and the guest boots the given bzImage (that tree\'s build).';
 
 export async function kselftestCommand(o: ParsedOptions, lines: { log?: (l: string) => void } = {}): Promise<number> {
@@ -35,7 +35,7 @@ export async function kselftestCommand(o: ParsedOptions, lines: { log?: (l: stri
     out: o.out as string,
     tree,
     profiles,
-    boot: { ...(bzImage ? { kernel: bzImage } : { kernelSrc: kernel.kernelSrc }), flavour: kernel.flavour, ...guest },
+    boot: { ...(bzImage ? { kernel: bzImage } : { kernelSrc: kernel.kernelSrc }), kernelVersion: kernel.kernelVersion, flavour: kernel.flavour, ...guest },
     packageRoot: PACKAGE_ROOT,
     log,
   });

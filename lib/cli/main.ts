@@ -9,7 +9,7 @@ import { profiles, type ProfileName } from '../vm/profiles.ts';
 import { parseCommandLine, UsageError, usageOf, type OptionSpec, type ParsedOptions } from './args.ts';
 import { EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_PASS, EXIT_USAGE, vmExitCode } from './exit-codes.ts';
 import {
-  GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice, PROFILES, profilesOption, SELECT_OPTIONS, selectionArgs, selectionOf,
+  GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice, kernelVersionOption, PROFILES, profilesOption, SELECT_OPTIONS, selectionArgs, selectionOf,
   SHARD_OPTIONS, shardChoice, type Selection,
 } from './options.ts';
 import { FUZZ_OPTIONS } from './fuzz.ts';
@@ -191,14 +191,15 @@ const commands: Record<string, Command> = {
     options: {
       results: { type: 'string', value: 'KTAP', help: 'results.ktap of a mock-profile run (default: the newest under --out)' },
       ...OUT('where npm test / vm left their results'),
-      'kernel-src': { type: 'string', value: 'DIR', help: 'a Linux tree whose selftests to compare with (default: Debian linux-source-6.12)' },
+      'kernel-src': { type: 'string', value: 'DIR', help: 'a Linux tree whose selftests to compare with (default: Debian linux-source-<kernel-version>)' },
+      'kernel-version': KERNEL_OPTIONS['kernel-version'],
       markdown: { type: 'string', value: 'FILE', help: 'also write the table to this Markdown file' },
     },
     async run(o) {
       const { lastMockResults, parityTable } = await import('./parity.ts');
       const { parityHolds, renderParityMarkdown } = await import('../parity/table.ts');
       const results = (o.results as string | undefined) ?? lastMockResults(o.out as string);
-      const table = await parityTable({ results, kernelSrc: o['kernel-src'] as string | undefined });
+      const table = await parityTable({ results, kernelSrc: o['kernel-src'] as string | undefined, kernelVersion: kernelVersionOption(o) });
       const markdown = renderParityMarkdown(table);
       process.stdout.write(markdown);
       if (!results) process.stdout.write(`(no results.ktap under ${o.out}: run \`iommufd-conformance vm --profile mock\` or npm test first)\n`);

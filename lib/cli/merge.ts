@@ -40,7 +40,7 @@ export async function mergeCommand(o: MergeCommandOptions): Promise<number> {
   const lines: string[] = [];
   let parity: KernelParity[] = [];
   try {
-    const src = ensureKernelSource(o.kernelSrc);
+    const src = await ensureKernelSource({ tree: o.kernelSrc });
     parity = kernelParities(runs, kernelSelftestCases(src.dir), await mirroredTests());
     if (parity.length > 0) lines.push(`parity: against the selftests of ${src.version} (${src.dir})`);
   } catch (err) {

@@ -1,6 +1,7 @@
 // The command line's options, declared once and shared by the commands that
 // take them: a new kernel option is one entry in KERNEL_OPTIONS (and one line
 // in kernelChoice), and every command that builds or boots a kernel has it.
+import { DEFAULT_KERNEL_SERIES, KERNEL_SERIES, parseKernelSeries, type KernelSeries } from '../kbuild/series.ts';
 import type { KernelFlavour } from '../vm/kernel.ts';
 import { parseProfiles, PROFILES, type ProfileName } from '../vm/profiles.ts';
 import { parseShard, type Shard } from '../shard.ts';
@@ -8,8 +9,14 @@ import { UsageError, type OptionSpec, type ParsedOptions } from './args.ts';
 
 /** Which guest kernel: `vm`, `test` and `audit` take these. */
 export const KERNEL_OPTIONS = {
+  'kernel-version': {
+    type: 'string',
+    default: DEFAULT_KERNEL_SERIES,
+    value: KERNEL_SERIES.join('|'),
+    help: "Debian's linux-source-<version> to build (6.1 has no iommufd)",
+  },
   kernel: { type: 'string', value: 'BZIMAGE', help: 'a ready bzImage instead of building one' },
-  'kernel-src': { type: 'string', value: 'DIR', help: 'a Linux tree to build instead of Debian linux-source-6.12' },
+  'kernel-src': { type: 'string', value: 'DIR', help: 'a Linux tree to build instead of Debian linux-source (rebuilt incrementally on every run)' },
   flavour: { type: 'string', default: 'base', value: 'base|debug', help: 'debug adds KASAN and lockdep' },
 } satisfies OptionSpec;
 
@@ -41,6 +48,7 @@ export function shardChoice(o: ParsedOptions): Shard | null {
 }
 
 export interface KernelChoice {
+  kernelVersion: KernelSeries;
   kernel?: string;
   kernelSrc?: string;
   flavour: KernelFlavour;
@@ -50,7 +58,16 @@ export function kernelChoice(o: ParsedOptions): KernelChoice {
   const flavour = o.flavour as string;
   if (flavour !== 'base' && flavour !== 'debug') throw new UsageError('--flavour is base or debug');
   if (o.kernel !== undefined && o['kernel-src'] !== undefined) throw new UsageError('--kernel and --kernel-src exclude each other');
-  return { kernel: o.kernel as string | undefined, kernelSrc: o['kernel-src'] as string | undefined, flavour };
+  return { kernelVersion: kernelVersionOption(o), kernel: o.kernel as string | undefined, kernelSrc: o['kernel-src'] as string | undefined, flavour };
+}
+
+/** --kernel-version, for the commands that take it alone (parity) and with the other kernel options. */
+export function kernelVersionOption(o: ParsedOptions): KernelSeries {
+  try {
+    return parseKernelSeries((o['kernel-version'] as string | undefined) ?? DEFAULT_KERNEL_SERIES);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 export interface GuestChoice {

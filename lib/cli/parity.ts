@@ -5,9 +5,10 @@ import { existsSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import Mocha from 'mocha';
 import ConformanceReporter from '../report/reporter.cjs';
-import { ensureKernelSource } from '../kbuild/source.ts';
+import type { KernelSeries } from '../kbuild/series.ts';
+import { describeOrigin, ensureKernelSource } from '../kbuild/source.ts';
 import { kernelSelftestCases } from '../parity/kernel-cases.ts';
-import { buildParity, readKtapStatuses, type ParityTable } from '../parity/table.ts';
+import { buildParity, parityKernel, readKtapStatuses, type ParityTable } from '../parity/table.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 import { testFilesIn } from './run.ts';
 
@@ -40,10 +41,10 @@ export function lastMockResults(out: string): string | null {
   return candidates[0] ?? null;
 }
 
-export async function parityTable(opts: { results?: string | null; kernelSrc?: string }): Promise<ParityTable> {
-  const src = ensureKernelSource(opts.kernelSrc);
+export async function parityTable(opts: { results?: string | null; kernelSrc?: string; kernelVersion?: KernelSeries }): Promise<ParityTable> {
+  const src = await ensureKernelSource({ tree: opts.kernelSrc, series: opts.kernelVersion });
   const kernel = kernelSelftestCases(src.dir);
   const ours = await mirroredTests();
   const results = opts.results ? resolve(opts.results) : null;
-  return buildParity(kernel, ours, results ? readKtapStatuses(results) : new Map(), results);
+  return buildParity(kernel, ours, results ? readKtapStatuses(results) : new Map(), results, parityKernel(`${describeOrigin(src.origin)}, Linux ${src.version}`, src.version));
 }

@@ -166,6 +166,21 @@ export function probeFaultInjection(debugfs = '/sys/kernel/debug'): KernelFeatur
   };
 }
 
+/**
+ * Why /dev/iommu did not open. ENOENT alone does not prove the kernel lacks
+ * iommufd (a missing device node would do the same): iommufd registers the
+ * misc device "iommu", so the kernel has it exactly when /sys/class/misc/iommu exists.
+ */
+export function iommufdAbsence(errno: number, sysClassMisc = '/sys/class/misc'): string {
+  const registered = existsSync(`${sysClassMisc}/iommu`);
+  if (errno === 2) {
+    return registered
+      ? '/dev/iommu does not exist, although the kernel registered iommufd (/sys/class/misc/iommu): the device node is missing'
+      : `/dev/iommu does not exist and the kernel has no iommufd (no ${sysClassMisc}/iommu: built without CONFIG_IOMMUFD, or older than 6.2)`;
+  }
+  return `/dev/iommu cannot be opened (errno ${errno})`;
+}
+
 /** Attaches the mock device to an IOPF-capable nested HWPT (see KernelFeatures.mockIopf); the fd's close undoes it all. */
 function probeMockIopf(fd: IommuFd, ioasId: number, idevId: number, stdevId: number): KernelFeatures['mockIopf'] {
   const parent = fd.hwptAlloc({ devId: idevId, ptId: ioasId, flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT });
@@ -210,7 +225,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
   features.hugetlb = features.hugetlbPageSize > 0;
   const opened = IommuFd.open(sys);
   if (!opened.iommufd) {
-    features.iommufdError = opened.errno === 2 ? '/dev/iommu does not exist (kernel without CONFIG_IOMMUFD)' : `/dev/iommu cannot be opened (errno ${opened.errno})`;
+    features.iommufdError = iommufdAbsence(opened.errno);
     return features;
   }
   const fd = opened.iommufd;

@@ -1,7 +1,7 @@
 // The tree whose selftests run: the user's (--kernel-src) or Debian's source
-// of the kernel in use, with its installed uAPI headers. The one place that
-// asks lib/kbuild for a tree, so a change of how trees are chosen
-// (--kernel-version) is made here.
+// of the kernel in use (--kernel-version), with its installed uAPI headers.
+// The one place that asks lib/kbuild for a tree.
+import type { KernelSeries } from '../kbuild/series.ts';
 import { ensureKernelHeaders, ensureKernelSource } from '../kbuild/source.ts';
 
 export interface KselftestTree {
@@ -12,7 +12,7 @@ export interface KselftestTree {
   includeDir: string;
 }
 
-export async function kselftestTree(opts: { kernelSrc?: string }, log: (line: string) => void = () => {}): Promise<KselftestTree> {
-  const src = ensureKernelSource(opts.kernelSrc, log);
-  return { dir: src.dir, key: src.key, version: src.version, includeDir: ensureKernelHeaders(src, log) };
+export async function kselftestTree(opts: { kernelSrc?: string; kernelVersion?: KernelSeries }, log: (line: string) => void = () => {}): Promise<KselftestTree> {
+  const src = await ensureKernelSource({ tree: opts.kernelSrc, series: opts.kernelVersion, log });
+  return { dir: src.dir, key: src.key, version: src.version, includeDir: await ensureKernelHeaders(src, log) };
 }

@@ -202,6 +202,33 @@ function attachToFile(runner, ReporterClass, file, options) {
   }
 }
 
+/**
+ * mocha's JSON reporter copies a failure's own properties into results.json
+ * with JSON.stringify, which throws on a bigint (u64 fields, lockstep
+ * differences): the whole results.json was lost and mocha died at the end of
+ * the run. Bigints become their decimal text, in place, before it gets there.
+ */
+function bigintsAsText(err) {
+  if (!err || typeof err !== 'object') return;
+  for (const key of Object.keys(err)) {
+    const v = err[key];
+    if (typeof v === 'bigint') {
+      err[key] = v.toString();
+    } else if (v && typeof v === 'object') {
+      try {
+        JSON.stringify(v);
+      } catch (e) {
+        if (!(e instanceof TypeError) || !/BigInt/i.test(e.message)) continue; // cycles: mocha's own cleanCycles handles them
+        try {
+          err[key] = JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)));
+        } catch {
+          err[key] = String(v);
+        }
+      }
+    }
+  }
+}
+
 class ConformanceReporter extends Spec {
   constructor(runner, options) {
     super(runner, options);
@@ -210,6 +237,7 @@ class ConformanceReporter extends Spec {
     // Registered before the file reporters, so that a test failed after it
     // passed is counted once (runner.stats) by the time they read the stats.
     const tracker = trackResults(runner);
+    runner.on(EVENT_TEST_FAIL, (_test, err) => bigintsAsText(err));
     if (out) {
       fs.mkdirSync(out, { recursive: true });
       // eslint-disable-next-line no-new

@@ -155,3 +155,31 @@ export function ioctlTableIn(mainC: string): { ioctl: string; struct: string; la
     last: m[3]!,
   }));
 }
+
+/**
+ * The registered headers cut down to what another kernel's copy of them
+ * defines: the structs it declares and the constants it names (linux/ioctl.h's
+ * encoders are the same everywhere). For checking the layouts lib/uapi knows
+ * against a kernel other than the one it mirrors: a struct or constant that
+ * kernel lacks is left out and listed, never compiled.
+ */
+export function headersAsDefinedIn(
+  headers: readonly UapiHeader[],
+  readHeader: (h: UapiHeader) => string | null,
+): { headers: UapiHeader[]; absent: string[] } {
+  const absent: string[] = [];
+  const cut = headers.flatMap((h) => {
+    if (h.path === 'linux/ioctl.h') return [h];
+    const text = readHeader(h);
+    if (text === null) {
+      absent.push(`${h.path} (the whole header)`);
+      return [];
+    }
+    const structs = new Set(structNamesIn(text));
+    const names = new Set(constantNamesIn(text));
+    const keptStructs = h.structs.filter((s) => structs.has(s.name) || (absent.push(`${h.path}: struct ${s.name}`), false));
+    const keptConstants = Object.fromEntries(Object.entries(h.constants).filter(([n]) => names.has(n) || (absent.push(`${h.path}: ${n}`), false)));
+    return [{ ...h, structs: keptStructs, constants: keptConstants }];
+  });
+  return { headers: cut, absent };
+}

@@ -1,15 +1,22 @@
 // Builds the guest kernel: `make tinyconfig` plus the fragments in
-// fixtures/kernel/, out of tree, cached by source version, fragments and
-// compiler. A cached kernel costs nothing; a fresh one prints its progress.
+// fixtures/kernel/ that apply to the tree, out of tree, cached by source
+// (Debian package version, or a user tree's path), flavour, fragments and
+// compiler, under a lock per cache entry. A Debian build is made in the
+// entry's build folder and counts as done only once bzImage is renamed into
+// place (a killed run's half build is removed by the next); a user tree is
+// rebuilt incrementally on every run (make decides), so the booted kernel is
+// the tree as it is.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensurePackages } from '../kbuild/apt.ts';
 import { cacheDir } from '../kbuild/cache.ts';
-import { ensureKernelSource, SetupError, type KernelSource } from '../kbuild/source.ts';
+import { withLock } from '../kbuild/lock.ts';
+import type { KernelSeries } from '../kbuild/series.ts';
+import { describeOrigin, ensureKernelSource, SetupError, type KernelOrigin, type KernelSource } from '../kbuild/source.ts';
 
 export type KernelFlavour = 'base' | 'debug';
 
@@ -18,8 +25,11 @@ export interface GuestKernel {
   /** The .config the image was built with (null for a user-given bzImage). */
   config: string | null;
   version: string;
-  /** The kernel source's Debian package version (null for a user's tree or bzImage). */
-  packageVersion: string | null;
+  /** Where the kernel came from: Debian's package and its exact version, a user tree, or a given bzImage. */
+  origin: KernelOrigin | { kind: 'image'; path: string };
+  /** One line for logs and result files, e.g. "linux-source-7.2 7.2.13-1". */
+  source: string;
+  flavour: KernelFlavour | null;
   /** Seconds spent building in this run (0 when cached or given). */
   buildSeconds: number;
   cached: boolean;
@@ -27,8 +37,27 @@ export interface GuestKernel {
 
 const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '../../fixtures/kernel');
 
-export function fragmentsFor(flavour: KernelFlavour): string[] {
-  return flavour === 'debug' ? [join(FIXTURES, 'base.config'), join(FIXTURES, 'debug.config')] : [join(FIXTURES, 'base.config')];
+/**
+ * The fragments that apply to a tree, chosen by what its Kconfig offers (not
+ * by version number), each line of each checked against the final .config.
+ */
+export function fragmentsFor(flavour: KernelFlavour, treeDir: string): string[] {
+  const fragments = [join(FIXTURES, 'base.config')];
+  const mmKconfig = join(treeDir, 'mm/Kconfig');
+  if (existsSync(mmKconfig) && /^config SLOB$/m.test(readFileSync(mmKconfig, 'utf8'))) fragments.push(join(FIXTURES, 'slub.config'));
+  const procKconfig = join(treeDir, 'fs/proc/Kconfig');
+  if (existsSync(procKconfig) && /^config SYSCTL$/m.test(readFileSync(procKconfig, 'utf8'))) fragments.push(join(FIXTURES, 'sysctl.config'));
+  const p9Kconfig = join(treeDir, 'fs/9p/Kconfig');
+  if (existsSync(p9Kconfig) && /^config 9P_FS\n(?:\t.*\n)*?\tdepends on INET\b/m.test(readFileSync(p9Kconfig, 'utf8'))) fragments.push(join(FIXTURES, '9p-inet.config'));
+  const iommufdKconfig = join(treeDir, 'drivers/iommu/iommufd/Kconfig');
+  // 6.1 (Debian 12's own kernel) predates iommufd (6.2): VFIO alone, and the iommufd suites skip.
+  if (existsSync(iommufdKconfig)) {
+    fragments.push(join(FIXTURES, 'iommufd.config'));
+    // Since the mock domain moved onto the generic page table code, IOMMUFD_TEST depends on IOMMU_PT_AMDV1.
+    if (/\bIOMMU_PT_AMDV1\b/.test(readFileSync(iommufdKconfig, 'utf8'))) fragments.push(join(FIXTURES, 'iommufd-generic-pt.config'));
+  }
+  if (flavour === 'debug') fragments.push(join(FIXTURES, 'debug.config'));
+  return fragments;
 }
 
 function compilerId(): string {
@@ -68,12 +97,15 @@ export function parseConfig(text: string): Map<string, string> {
 /** Lines of the fragments that the final .config did not keep (a dependency is missing). */
 export function unmetOptions(fragments: string[], finalConfig: string): string[] {
   const final = parseConfig(finalConfig);
-  const unmet: string[] = [];
+  // Merged as merge_config.sh merges them: a later fragment's line overrides an earlier one's.
+  const wanted = new Map<string, { value: string; fragment: string }>();
   for (const fragment of fragments) {
-    for (const [name, wanted] of parseConfig(readFileSync(fragment, 'utf8'))) {
-      const got = final.get(name) ?? 'n';
-      if (got !== wanted) unmet.push(`${name}: wanted ${wanted}, got ${got}`);
-    }
+    for (const [name, value] of parseConfig(readFileSync(fragment, 'utf8'))) wanted.set(name, { value, fragment });
+  }
+  const unmet: string[] = [];
+  for (const [name, { value }] of wanted) {
+    const got = final.get(name) ?? 'n';
+    if (got !== value) unmet.push(`${name}: wanted ${value}, got ${got}`);
   }
   return unmet;
 }
@@ -119,6 +151,8 @@ function makeWithProgress(args: string[], cwd: string, expectedObjects: number, 
 
 export interface BuildOptions {
   flavour?: KernelFlavour;
+  /** Which Debian linux-source-<series> to build (default 6.12). */
+  series?: KernelSeries;
   /** A Linux tree to build instead of Debian's linux-source. */
   sourceDir?: string;
   /** A ready bzImage: no build at all. */
@@ -126,60 +160,98 @@ export interface BuildOptions {
   log?: (line: string) => void;
 }
 
+function configure(src: KernelSource, build: string, fragments: string[]): void {
+  run('make', ['-s', `O=${build}`, 'tinyconfig'], src.dir);
+  run(join(src.dir, 'scripts/kconfig/merge_config.sh'), ['-m', '-O', build, join(build, '.config'), ...fragments], src.dir);
+  run('make', ['-s', `O=${build}`, 'olddefconfig'], src.dir);
+}
+
+function checkFragments(fragments: string[], build: string): void {
+  const unmet = unmetOptions(fragments, readFileSync(join(build, '.config'), 'utf8'));
+  if (unmet.length > 0) throw new Error(`kernel config lost options from fixtures/kernel (a dependency is missing):\n  ${unmet.join('\n  ')}`);
+}
+
+/** Copies bzImage and .config out of the build folder; bzImage last, by rename, so a half copy never looks built. */
+function publish(build: string, image: string, config: string): void {
+  copyFileSync(join(build, '.config'), `${config}.tmp`);
+  renameSync(`${config}.tmp`, config);
+  copyFileSync(join(build, 'arch/x86/boot/bzImage'), `${image}.tmp`);
+  renameSync(`${image}.tmp`, image);
+}
+
 /**
  * Where a build of this source, flavour, compiler and config lives in the cache: `id` (the folder's name
  * under kernel/, also what `iommufd-conformance cache-key` prints for a CI cache) and the folder.
+ * A user tree has one entry per tree and flavour, rebuilt incrementally; a package version one per
+ * fragment set.
  */
-export function guestKernelCacheEntry(opts: { flavour: KernelFlavour; sourceDir?: string; log?: (line: string) => void }): { id: string; dir: string; src: KernelSource; fragments: string[] } {
-  const src: KernelSource = ensureKernelSource(opts.sourceDir, opts.log);
-  const fragments = fragmentsFor(opts.flavour);
-  const key = createHash('sha256')
-    .update(src.key)
-    .update(opts.flavour)
-    .update(compilerId())
-    .update(fragments.map((f) => readFileSync(f, 'utf8')).join('\n'))
-    .digest('hex')
-    .slice(0, 16);
-  const id = `${src.version}-${opts.flavour}-${key}`;
+export async function guestKernelCacheEntry(opts: { flavour: KernelFlavour; sourceDir?: string; series?: KernelSeries; log?: (line: string) => void }): Promise<{
+  id: string;
+  dir: string;
+  src: KernelSource;
+  fragments: string[];
+  key: string;
+  userTree: boolean;
+}> {
+  const src: KernelSource = await ensureKernelSource({ tree: opts.sourceDir, series: opts.series, log: opts.log });
+  const fragments = fragmentsFor(opts.flavour, src.dir);
+  const fragmentText = fragments.map((f) => readFileSync(f, 'utf8')).join('\n');
+  const key = createHash('sha256').update(src.key).update(opts.flavour).update(compilerId()).update(fragmentText).digest('hex').slice(0, 16);
+  const userTree = src.origin.kind === 'tree';
+  const id = userTree ? `${src.key}-${opts.flavour}` : `${src.version}-${opts.flavour}-${key}`;
   // Named, not created: `cache-key` must leave no empty entry behind.
-  return { id, dir: join(cacheDir('kernel'), id), src, fragments };
+  return { id, dir: join(cacheDir('kernel'), id), src, fragments, key, userTree };
 }
 
 export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestKernel> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (opts.bzImage) {
-    if (!existsSync(opts.bzImage)) throw new SetupError(`kernel image ${opts.bzImage} does not exist`, 'pass the path of a bzImage built with fixtures/kernel/base.config');
-    return { bzImage: resolve(opts.bzImage), config: null, version: 'user-supplied', packageVersion: null, buildSeconds: 0, cached: true };
+    if (!existsSync(opts.bzImage)) throw new SetupError(`kernel image ${opts.bzImage} does not exist`, 'pass the path of a bzImage built with the fragments in fixtures/kernel/');
+    const path = resolve(opts.bzImage);
+    return { bzImage: path, config: null, version: 'user-supplied', origin: { kind: 'image', path }, source: `bzImage ${path}`, flavour: null, buildSeconds: 0, cached: true };
   }
   const flavour = opts.flavour ?? 'base';
-  const { src, fragments, dir } = guestKernelCacheEntry({ flavour, sourceDir: opts.sourceDir, log });
+  const { src, fragments, key, userTree, id: entry, dir } = await guestKernelCacheEntry({ flavour, sourceDir: opts.sourceDir, series: opts.series, log });
+  const source = describeOrigin(src.origin);
+  log(`kernel source: ${source}, Linux ${src.version}`);
   mkdirSync(dir, { recursive: true });
   const image = join(dir, 'bzImage');
   const config = join(dir, 'config');
-  if (existsSync(image) && existsSync(config)) {
-    return { bzImage: image, config, version: src.version, packageVersion: src.packageVersion, buildSeconds: 0, cached: true };
-  }
-  checkBuildTools(log);
-  checkDiskSpace(dir);
-  const build = join(dir, 'build');
-  mkdirSync(build, { recursive: true });
-  const started = Date.now();
-  log(`building guest kernel ${src.version} (${flavour}) in ${build}`);
-  run('make', ['-s', `O=${build}`, 'tinyconfig'], src.dir);
-  run(join(src.dir, 'scripts/kconfig/merge_config.sh'), ['-m', '-O', build, join(build, '.config'), ...fragments], src.dir);
-  run('make', ['-s', `O=${build}`, 'olddefconfig'], src.dir);
-  const unmet = unmetOptions(fragments, readFileSync(join(build, '.config'), 'utf8'));
-  if (unmet.length > 0) throw new Error(`kernel config lost options from fixtures/kernel (a dependency is missing):\n  ${unmet.join('\n  ')}`);
-  const countFile = join(cacheDir('kernel'), `objects-${flavour}.txt`);
-  const expected = existsSync(countFile) ? Number(readFileSync(countFile, 'utf8')) : 0;
-  const jobs = String(availableParallelism() + 1);
-  const objects = await makeWithProgress([`O=${build}`, `-j${jobs}`, 'bzImage'], src.dir, expected, log);
-  writeFileSync(countFile, String(objects));
-  // Copy then rename, so a half-written image never looks cached.
-  copyFileSync(join(build, 'arch/x86/boot/bzImage'), `${image}.tmp`);
-  copyFileSync(join(build, '.config'), config);
-  renameSync(`${image}.tmp`, image);
-  const buildSeconds = (Date.now() - started) / 1000;
-  log(`kernel built in ${buildSeconds.toFixed(0)} s (${(statSync(image).size / 1e6).toFixed(1)} MB)`);
-  return { bzImage: image, config, version: src.version, packageVersion: src.packageVersion, buildSeconds, cached: false };
+  const result = (buildSeconds: number, cached: boolean): GuestKernel => ({ bzImage: image, config, version: src.version, origin: src.origin, source, flavour, buildSeconds, cached });
+  if (!userTree && existsSync(image)) return result(0, true);
+  return withLock(join(cacheDir('kernel'), `${entry}.lock`), `the ${src.version} (${flavour}) kernel build`, log, async () => {
+    if (!userTree && existsSync(image)) return result(0, true); // built by another run while we waited
+    checkBuildTools(log);
+    checkDiskSpace(dir);
+    const build = join(dir, 'build');
+    const started = Date.now();
+    if (userTree) {
+      // Reconfigure only when the fragments changed; olddefconfig always (the tree's Kconfig may have changed).
+      const stamp = join(build, '.iommufd-conformance-fragments');
+      mkdirSync(build, { recursive: true });
+      if (!existsSync(join(build, '.config')) || !existsSync(stamp) || readFileSync(stamp, 'utf8') !== key) {
+        configure(src, build, fragments);
+        writeFileSync(stamp, key);
+      } else {
+        run('make', ['-s', `O=${build}`, 'olddefconfig'], src.dir);
+      }
+      log(`building ${source} (${flavour}) in ${build}: make decides what changed`);
+    } else {
+      // A build folder without bzImage is a killed run's: start clean.
+      rmSync(build, { recursive: true, force: true });
+      mkdirSync(build, { recursive: true });
+      log(`building guest kernel ${src.version} (${flavour}) from ${source} in ${build}`);
+      configure(src, build, fragments);
+    }
+    checkFragments(fragments, build);
+    const countFile = join(cacheDir('kernel'), `objects-${src.version}-${flavour}.txt`);
+    const expected = existsSync(countFile) ? Number(readFileSync(countFile, 'utf8')) : 0;
+    const jobs = String(availableParallelism() + 1);
+    const objects = await makeWithProgress([`O=${build}`, `-j${jobs}`, 'bzImage'], src.dir, expected, log);
+    if (!userTree) writeFileSync(countFile, String(objects));
+    publish(build, image, config);
+    const buildSeconds = (Date.now() - started) / 1000;
+    log(`kernel ${userTree ? `rebuilt (${objects} objects compiled)` : 'built'} in ${buildSeconds.toFixed(0)} s (${(statSync(image).size / 1e6).toFixed(1)} MB)`);
+    return result(buildSeconds, false);
+  });
 }

@@ -24,6 +24,8 @@ export interface BootRequest {
   script: string;
   cwd: string;
   env?: Record<string, string>;
+  /** Host paths the job needs to see (the Node binary): no tmpfs is mounted over them. */
+  neededPaths?: string[];
   /** Writable in the guest, at the same path. Must exist; no spaces. */
   resultsDir: string;
   timeoutSeconds: number;
@@ -46,6 +48,8 @@ export interface BootResult {
   dmesg: string;
   /** Panics, oopses, WARNs, BUGs, KASAN and lockdep reports found in the logs. */
   problems: string[];
+  /** What the guest's init reported as failing (a mount, the power-off), with the cause. */
+  guestErrors: string[];
 }
 
 export function qemuBinary(log?: (line: string) => void): string {
@@ -85,7 +89,9 @@ export function qemuArgs(req: BootRequest): string[] {
     // warnings and everything worse (WARN, BUG, KASAN, UBSAN, lockdep,
     // panics) and leaves out the boot's notice and info chatter.
     'console=ttyS0', 'loglevel=5', 'panic=-1', 'oops=panic', 'ro',
-    'root=/dev/root', 'rootfstype=9p', 'rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose',
+    // The 9p tag is what the kernel passes as the device name: "/dev/root" on 6.4 and later, but 6.1
+    // strips "/dev/" first (init/do_mounts.c, prepare_namespace), so a plain "root" works on both.
+    'root=root', 'rootfstype=9p', 'rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose',
     // 72 x 2 MiB: the dirty-tracking selftests' 128 MiB MAP_HUGETLB buffer (64) and room besides.
     `init=${GUEST_INIT}`, 'hugepages=72',
     `IOMMUFD_CONFORMANCE_RESULTS=${req.resultsDir}`,
@@ -101,7 +107,7 @@ export function qemuArgs(req: BootRequest): string[] {
     '-kernel', req.bzImage,
     '-append', kernelArgs.join(' '),
     '-fsdev', 'local,id=root,path=/,security_model=none,readonly=on,multidevs=remap',
-    '-device', 'virtio-9p-pci,fsdev=root,mount_tag=/dev/root',
+    '-device', 'virtio-9p-pci,fsdev=root,mount_tag=root',
     '-fsdev', `local,id=results,path=${req.resultsDir},security_model=none,multidevs=remap`,
     '-device', 'virtio-9p-pci,fsdev=results,mount_tag=results',
     ...req.profile.qemuArgs,
@@ -116,7 +122,7 @@ export function boot(req: BootRequest): Promise<BootResult> {
   mkdirSync(vm, { recursive: true });
   writeFileSync(join(vm, 'job.sh'), `${req.script}\n`);
   writeFileSync(join(vm, 'cwd'), req.cwd);
-  writeFileSync(join(vm, 'fstab'), guestFstab(req.resultsDir, [req.cwd, PACKAGE_ROOT]));
+  writeFileSync(join(vm, 'fstab'), guestFstab(req.resultsDir, [req.cwd, PACKAGE_ROOT, ...(req.neededPaths ?? [])]));
   writeFileSync(
     join(vm, 'job.env'),
     Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join(''),
@@ -128,6 +134,7 @@ export function boot(req: BootRequest): Promise<BootResult> {
   let bootMs: number | null = null;
   let firstTestMs: number | null = null;
   let timedOut = false;
+  const guestErrors: string[] = [];
   const onText = (chunk: Buffer) => {
     const text = pending + chunk.toString('utf8').replace(/\r/g, '');
     const lines = text.split('\n');
@@ -136,6 +143,10 @@ export function boot(req: BootRequest): Promise<BootResult> {
       consoleText += `${line}\n`;
       if (line.startsWith(`${MARK}ready`)) bootMs ??= Date.now() - started;
       else if (line.startsWith(`${MARK}first-test`)) firstTestMs ??= Date.now() - started;
+      else if (line.startsWith(`${MARK}error `)) {
+        guestErrors.push(line.slice(`${MARK}error `.length));
+        req.onLine?.(`guest init: ${line.slice(`${MARK}error `.length)}`);
+      }
       else if (!line.startsWith(MARK)) req.onLine?.(line);
     }
   };
@@ -170,6 +181,7 @@ export function boot(req: BootRequest): Promise<BootResult> {
         console: consoleText,
         dmesg,
         problems: kernelProblems(`${consoleText}\n${dmesg}`),
+        guestErrors,
       });
     });
   });

@@ -42,7 +42,7 @@ export function recordVmRun(resultsDir: string, r: VmRunRecord): RunIdentity {
     ...base,
     kernel: {
       ...base.kernel,
-      packageVersion: r.kernel.packageVersion,
+      packageVersion: r.kernel.origin.kind === 'debian' ? r.kernel.origin.packageVersion : null,
       configSha256: r.kernel.config ? sha256File(r.kernel.config) : null,
       flavour: r.kernel.config ? r.flavour : null,
     },

@@ -2,7 +2,8 @@
 // guest per profile, runs the suites (or a user command) inside, and reports
 // what happened in the guest: exit code, kernel problems, timings.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import type { KernelSeries } from '../kbuild/series.ts';
 import { chooseAccel, type Accel } from './accel.ts';
 import { ensureGuestKernel, type KernelFlavour } from './kernel.ts';
 import { profiles, type ProfileName } from './profiles.ts';
@@ -10,6 +11,7 @@ import { bundleGuest } from './guest-bundle.ts';
 import { boot, qemuBinary, type BootResult } from './qemu.ts';
 import { recordVmRun } from './run-record.ts';
 import { shardLabel, type Shard } from '../shard.ts';
+import { kernelRecord, stampKernel } from './stamp-results.ts';
 
 export interface VmRunOptions {
   profiles: ProfileName[];
@@ -17,6 +19,8 @@ export interface VmRunOptions {
   flavour: KernelFlavour;
   kernel?: string;
   kernelSrc?: string;
+  /** Which Debian linux-source-<series> to build when neither kernel nor kernelSrc is given. */
+  kernelVersion?: KernelSeries;
   accel: 'auto' | Accel;
   timeoutSeconds: number;
   /** A user command instead of the suites. */
@@ -35,6 +39,34 @@ export interface ProfileOutcome {
   reasons: string[];
 }
 
+/**
+ * What the guest inherits from this process: the Node binary that runs the
+ * tool, and every IOMMUFD_CONFORMANCE_* knob (mode, backend, ...) set here.
+ */
+export function guestEnvironment(env: NodeJS.ProcessEnv, profile: string, kernelSource: string): Record<string, string> {
+  // IOMMUFD_CONFORMANCE_OUT is where this process writes (npm test's unit results); the guest's run sets its own.
+  const knobs = Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[0].startsWith('IOMMUFD_CONFORMANCE_') && e[0] !== 'IOMMUFD_CONFORMANCE_OUT' && e[1] !== undefined),
+  );
+  return {
+    ...knobs,
+    IOMMUFD_CONFORMANCE_IN_VM: '1',
+    IOMMUFD_CONFORMANCE_PROFILE: profile,
+    IOMMUFD_CONFORMANCE_KERNEL: kernelSource,
+    ...(env.CI ? { CI: env.CI } : {}),
+  };
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Results of an earlier run must not pass for this one's: every file of the profile's folder goes. */
+export function freshResultsDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+}
+
 function seconds(ms: number | null): string {
   return ms === null ? 'n/a' : `${(ms / 1000).toFixed(2)} s`;
 }
@@ -43,21 +75,22 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const t0 = Date.now();
   qemuBinary(log); // fail early, with the fix, when QEMU is missing
-  const kernel = await ensureGuestKernel({ flavour: opts.flavour, sourceDir: opts.kernelSrc, bzImage: opts.kernel, log });
-  const { accel, why } = await chooseAccel(kernel.bzImage, opts.accel);
-  log(`guest kernel: ${kernel.bzImage} (${kernel.cached ? 'cached' : `built in ${kernel.buildSeconds.toFixed(0)} s`}); accelerator: ${accel} (${why})`);
   const out = resolve(opts.out);
+  // A run that does not finish must not leave the previous run's summary where a user would read it.
+  rmSync(join(out, 'vm-run.json'), { force: true });
+  const kernel = await ensureGuestKernel({ flavour: opts.flavour, series: opts.kernelVersion, sourceDir: opts.kernelSrc, bzImage: opts.kernel, log });
+  const { accel, why } = await chooseAccel(kernel.bzImage, opts.accel);
+  log(`guest kernel: ${kernel.source}, Linux ${kernel.version}: ${kernel.bzImage} (${kernel.cached ? 'cached' : `built in ${kernel.buildSeconds.toFixed(0)} s`}); accelerator: ${accel} (${why})`);
   const manifest = opts.exec ? null : await bundleGuest(out);
   const outcomes: ProfileOutcome[] = [];
   for (const name of opts.profiles) {
     const profile = profiles[name];
     const resultsDir = join(out, name);
-    // Results of an earlier run must not pass for this one's.
-    for (const f of ['results.json', 'results.tap', 'results.xml', 'results.ktap', 'run.json']) rmSync(join(resultsDir, f), { force: true });
-    mkdirSync(resultsDir, { recursive: true });
+    freshResultsDir(resultsDir);
+    // The guest runs the very Node binary that runs this process (the host's root is the guest's).
     const script = opts.exec ?? [
-      `exec node ${manifest!.main} run --profile ${name} --out ${resultsDir} --manifest ${manifest!.path}`,
-      ...[...(opts.runArgs ?? []), ...(opts.shard ? ['--shard', shardLabel(opts.shard)] : [])].map((a) => `'${a.replace(/'/g, `'\\''`)}'`),
+      `exec ${shellQuote(process.execPath)} ${manifest!.main} run --profile ${name} --out ${resultsDir} --manifest ${manifest!.path}`,
+      ...[...(opts.runArgs ?? []), ...(opts.shard ? ['--shard', shardLabel(opts.shard)] : [])].map(shellQuote),
     ].join(' ');
     log(`--- profile ${name}: ${profile.description}`);
     const result = await boot({
@@ -66,14 +99,16 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
       accel,
       script,
       cwd: process.cwd(),
-      env: { IOMMUFD_CONFORMANCE_IN_VM: '1', IOMMUFD_CONFORMANCE_PROFILE: name, ...(process.env.CI ? { CI: process.env.CI } : {}) },
+      env: { ...guestEnvironment(process.env, name, kernel.source), PATH: `${dirname(process.execPath)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
+      neededPaths: [process.execPath],
       resultsDir,
       timeoutSeconds: opts.timeoutSeconds,
       onLine: (line) => process.stdout.write(`${line}\n`),
     });
     writeFileSync(join(resultsDir, 'console.log'), result.console);
     writeFileSync(join(resultsDir, 'dmesg.txt'), result.dmesg);
-    const reasons: string[] = [];
+    stampKernel(resultsDir, kernel);
+    const reasons: string[] = result.guestErrors.map((e) => `the guest's init failed: ${e}`);
     if (result.timedOut) reasons.push(`the guest did not finish within ${opts.timeoutSeconds} s and was killed (raise --timeout, or see ${join(resultsDir, 'console.log')})`);
     else if (result.exitCode === null) reasons.push(`the guest stopped without reporting an exit code (crash or panic: see ${join(resultsDir, 'console.log')})`);
     else if (result.exitCode !== 0) reasons.push(`the guest command exited with ${result.exitCode}`);
@@ -99,7 +134,7 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
     join(out, 'vm-run.json'),
     JSON.stringify(
       {
-        kernel: { image: kernel.bzImage, version: kernel.version, buildSeconds: kernel.buildSeconds, cached: kernel.cached },
+        kernel: kernelRecord(kernel),
         accel,
         accelReason: why,
         totalMs: Date.now() - t0,

@@ -366,12 +366,12 @@ describe('audit report', () => {
     let known: KnownDifference[];
     let kernelDir: string | undefined;
     let unavailable: string | undefined;
-    before(function () {
+    before(async function () {
       this.timeout(30 * 60_000);
       // The format check needs no kernel; the ids are checked against the catalogue when a run has raw files.
       known = loadKnownDifferences(KNOWN_DIFFERENCES_PATH);
       try {
-        kernelDir = ensureKernelSource(undefined, (line) => console.log(`      ${line}`)).dir;
+        kernelDir = (await ensureKernelSource({ log: (line) => console.log(`      ${line}`) })).dir;
       } catch (e) {
         if (!(e instanceof SetupError)) throw e;
         if (process.env.CI === 'true') throw new Error(`known-differences source check cannot run in CI: ${e.message}`);

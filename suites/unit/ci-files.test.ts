@@ -94,10 +94,10 @@ describe('CI files', function () {
       expect(runs('merge')).to.match(/iommufd-conformance merge artifacts --out merged/);
     });
 
-    it('gets its cache key from `iommufd-conformance cache-key`, the key the kernel cache uses', function () {
+    it('gets its cache key from `iommufd-conformance cache-key`, the key the kernel cache uses', async function () {
       let id: string;
       try {
-        const src = ensureKernelSource();
+        const src = (await ensureKernelSource());
         id = src.version;
       } catch (e) {
         if (!(e instanceof SetupError)) throw e;
@@ -155,10 +155,10 @@ describe('CI files', function () {
 
   describe('kselftest/ (a run_kselftest.sh collection)', () => {
     let install: string;
-    before(function () {
+    before(async function () {
       let kernelDir: string;
       try {
-        kernelDir = ensureKernelSource().dir;
+        kernelDir = (await ensureKernelSource()).dir;
       } catch (e) {
         if (!(e instanceof SetupError)) throw e;
         if (process.env.CI === 'true') throw e;

@@ -140,10 +140,10 @@ describe('merge', function () {
       expect(failing.counts).to.deep.equal({ pass: 1, fail: 1, skip: 1 });
     });
 
-    it('writes one KTAP file that the kernel\'s KTAP parser (kunit_parser.py) reads as a subtest per run', function () {
+    it('writes one KTAP file that the kernel\'s KTAP parser (kunit_parser.py) reads as a subtest per run', async function () {
       let kernelDir: string;
       try {
-        kernelDir = ensureKernelSource().dir;
+        kernelDir = (await ensureKernelSource()).dir;
       } catch (e) {
         if (!(e instanceof SetupError)) throw e;
         if (process.env.CI === 'true') throw e;

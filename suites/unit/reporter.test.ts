@@ -118,3 +118,22 @@ describe('project reporter: parts of a test not checked', () => {
     expect(ktap[at - 1]).to.equal('# partial_fix.var.ran_most: not checked: out_max_pasid_log2 (kernel lacks MOCK_FLAGS_DEVICE_PASID)');
   });
 });
+
+describe('project reporter: a failure whose error carries bigints', () => {
+  it('still writes results.json, the KTAP file and a non-zero exit', function () {
+    this.timeout(60000);
+    const out = mkdtempSync(join(tmpdir(), 'reporter-bigint-'));
+    const r = spawnSync(
+      process.execPath,
+      [join(root, 'node_modules/mocha/bin/mocha.js'), '--no-config', '--node-option', 'import=tsx',
+        '--reporter', join(root, 'lib/report/reporter.cjs'), '--reporter-option', `out=${out}`,
+        join(root, 'suites/unit/fixtures/bigint-error.fixture.ts')],
+      { cwd: root, encoding: 'utf8' },
+    );
+    expect(r.status).to.equal(1);
+    const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(json.stats).to.include({ passes: 1, failures: 1 });
+    expect(json.failures[0].err.diffs[0]).to.deep.equal({ field: 'iova', kernel: '4096', model: '8192' });
+    expect(readFileSync(join(out, 'results.ktap'), 'utf8')).to.include('not ok 1 bigint_fix.var.fails');
+  });
+});

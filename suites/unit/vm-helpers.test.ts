@@ -69,6 +69,9 @@ describe('vm helpers', () => {
       expect(append).not.to.include('quiet');
       expect(append).to.include('loglevel=5');
       expect(args.join(' ')).to.match(/local,id=root,path=\/,security_model=none,readonly=on/);
+      // One 9p tag that every kernel finds: 6.1 strips "/dev/" from root= before looking the tag up.
+      expect(args.join(' ')).to.match(/mount_tag=root\b/);
+      expect(args.join(' ')).to.match(/ root=root rootfstype=9p /);
       expect(args.join(' ')).to.not.match(/intel-iommu/);
       const viommu = qemuArgs({ bzImage: '/k', profile: profiles.viommu, accel: 'tcg', script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 });
       expect(viommu.join(' ')).to.match(/intel-iommu.*edu/);
