@@ -8,7 +8,7 @@
 // the real kernel; the minimal sequence is written as a replay file (JSON)
 // and as a readable mocha test, and the replay command is printed.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { FailNthInjector } from '../kernel/fail-nth.ts';
 import { LockstepProcess, type LockstepIommufd } from '../lockstep/index.ts';
@@ -214,8 +214,17 @@ export function generatedTest(r: ReplayFile, runnerPath: string): string {
     `// It failed with:`,
     ...r.error.split('\n').slice(0, 30).map((l) => `//   ${l}`),
     `import { replaySteps } from '${runnerPath}';`,
+    ...(r.mutation ? [`import { MUTATIONS } from '${join(dirname(runnerPath), '../../suites/fuzz-mutations/mutations.ts')}';`] : []),
     '',
     `describe('fuzz seed ${r.seed}', function () {`,
+    ...(r.mutation
+      ? [
+          `  // The model as the fuzz run had it: with the deliberate mutation ${r.mutation}.`,
+          `  let revert: () => void;`,
+          `  before(() => (revert = MUTATIONS.find((m) => m.name === '${r.mutation}')!.apply()));`,
+          `  after(() => revert());`,
+        ]
+      : []),
     `  it('replays the minimal sequence in lockstep', function () {`,
     `    // nth: the step's calls run under fail-nth with this n; c: the iommufd context; indexes name what the run made.`,
     `    replaySteps([`,
