@@ -63,7 +63,7 @@ export async function runFuzzCommand(o: ParsedOptions): Promise<number> {
   const args = ['--here', '--seed', String(seed), '--time', `${timeMs}ms`, '--fault-every', String(faultEvery), '--out', join(out, profile)];
   if (replay) args.push('--replay', replay);
   if (mutation) args.push('--mutation', mutation);
-  process.stderr.write(`fuzz: seed ${seed}${replay ? `, replaying ${replay}` : ''}\n`);
+  process.stderr.write(replay ? `fuzz: replaying ${replay}\n` : `fuzz: seed ${seed}\n`);
   const { runInVm } = await import('../vm/run-vm.ts');
   // The guest runs the CLI bundled (lib/vm/guest-bundle.ts): tsx's esbuild does not run under TCG.
   const { bundleGuest } = await import('../vm/guest-bundle.ts');
