@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import type { BackendId, OutValue } from './types.ts';
+import { BASELINE_BEHAVIOUR, type KernelBehaviour } from '../model/kernel-behaviour.ts';
 
 export const KNOWN_DIFFERENCES_PATH = join(PACKAGE_ROOT, 'fixtures', 'audit', 'known-differences.json');
 
@@ -44,6 +45,16 @@ export interface KnownDifference {
   summary: string;
   explanation: string;
   source: SourceRef[];
+  /**
+   * The kernels it applies to, by KernelBehaviour switch (lib/model/kernel-behaviour.ts): an entry with
+   * `when` is only expected of raw files whose probed behaviour has those values (absent: every kernel).
+   */
+  when?: Partial<Record<keyof KernelBehaviour, boolean>>;
+}
+
+/** Whether an entry is expected of a kernel with this behaviour (6.12's when the raw files name none). */
+export function appliesTo(k: KnownDifference, behaviour: Readonly<Record<string, boolean>> = BASELINE_BEHAVIOUR): boolean {
+  return Object.entries(k.when ?? {}).every(([key, value]) => (behaviour[key] ?? false) === value);
 }
 
 export class KnownDifferencesError extends Error {
@@ -91,7 +102,18 @@ export function parseKnownDifferences(text: string, where: string, scenarioIds?:
     const label = `differences[${i}]${isRecord(raw) && typeof raw.scenario === 'string' ? ` (${raw.scenario})` : ''}`;
     const bad = (msg: string) => problems.push(`${label}: ${msg}`);
     if (!isRecord(raw)) return bad('must be an object');
-    const allowed = ['scenario', 'between', 'expect', 'summary', 'explanation', 'source'];
+    const allowed = ['scenario', 'between', 'expect', 'summary', 'explanation', 'source', 'when'];
+    let when: KnownDifference['when'];
+    if (raw.when !== undefined) {
+      if (!isRecord(raw.when) || Object.keys(raw.when).length === 0) bad('"when" must be a non-empty object of KernelBehaviour switches');
+      else {
+        for (const [key, value] of Object.entries(raw.when)) {
+          if (!(key in BASELINE_BEHAVIOUR)) bad(`"when" names '${key}', which is not a KernelBehaviour switch (${Object.keys(BASELINE_BEHAVIOUR).join(', ')})`);
+          else if (typeof value !== 'boolean') bad(`when.${key} must be true or false`);
+        }
+        when = raw.when as KnownDifference['when'];
+      }
+    }
     for (const key of Object.keys(raw)) if (!allowed.includes(key)) bad(`unknown key '${key}' (allowed: ${allowed.join(', ')})`);
 
     const scenario = raw.scenario;
@@ -145,10 +167,10 @@ export function parseKnownDifferences(text: string, where: string, scenarioIds?:
       });
 
     if (typeof scenario === 'string' && between) {
-      const key = `${scenario} ${between.join('/')}`;
-      if (seen.has(key)) bad(`listed twice for ${between.join(' vs ')}`);
+      const key = `${scenario} ${between.join('/')} ${JSON.stringify(when ?? {})}`;
+      if (seen.has(key)) bad(`listed twice for ${between.join(' vs ')}${when ? ` when ${JSON.stringify(when)}` : ''}`);
       seen.add(key);
-      entries.push({ scenario, between, expect, summary: String(raw.summary ?? ''), explanation: String(raw.explanation ?? ''), source });
+      entries.push({ scenario, between, expect, summary: String(raw.summary ?? ''), explanation: String(raw.explanation ?? ''), source, ...(when ? { when } : {}) });
     }
   });
   if (problems.length > 0) throw new KnownDifferencesError(`${where}: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);

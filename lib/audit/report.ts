@@ -7,7 +7,8 @@
 // audit, named as such.
 import { readFileSync } from 'node:fs';
 import { observationDifferences } from './record.ts';
-import { COMPARED_PAIRS, knownDifferenceAnchor, type ExpectedStep, type KnownDifference } from './known-differences.ts';
+import { appliesTo, COMPARED_PAIRS, knownDifferenceAnchor, type ExpectedStep, type KnownDifference } from './known-differences.ts';
+import { BASELINE_BEHAVIOUR } from '../model/kernel-behaviour.ts';
 import {
   AUDIT_RAW_FILE,
   BACKEND_IDS,
@@ -170,6 +171,9 @@ export function validateRaw(doc: unknown, where: string): AuditRaw {
   const profile = doc.profile as AuditProfile;
   if (!AUDIT_PROFILES.includes(profile)) problems.push(`"profile" must be one of ${AUDIT_PROFILES.join(', ')} (got ${JSON.stringify(doc.profile)})`);
   if (typeof doc.kernel !== 'string') problems.push('"kernel" (uname -r) is missing');
+  if (doc.behaviour !== undefined && (!isRecord(doc.behaviour) || !Object.values(doc.behaviour).every((v) => typeof v === 'boolean'))) {
+    problems.push('"behaviour" must be an object of booleans (KernelBehaviour) when given');
+  }
   if (!isRecord(doc.backends)) problems.push('"backends" must be an object');
   else if (AUDIT_PROFILES.includes(profile)) {
     for (const b of Object.keys(doc.backends)) {
@@ -389,7 +393,11 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
     if (m.profiles.length !== ran.length) problems.push(`scenario ${id} is only in the raw file of ${m.profiles.join(', ')} (the profiles ran different catalogues)`);
   }
 
-  const knownBy = new Map(known.map((k) => [`${k.scenario} ${k.between.join('/')}`, k]));
+  // The kernels' probed behaviour (one for all raw files): entries with a `when` apply only where it matches.
+  const behaviours = [...new Set([...byProfile.values()].map((r) => JSON.stringify(r.raw.behaviour ?? BASELINE_BEHAVIOUR)))];
+  if (behaviours.length > 1) problems.push(`the raw files come from kernels that behave differently (${behaviours.join(' vs ')}): audit one kernel at a time`);
+  const behaviour = JSON.parse(behaviours[0] ?? JSON.stringify(BASELINE_BEHAVIOUR)) as Record<string, boolean>;
+  const knownBy = new Map(known.filter((k) => appliesTo(k, behaviour)).map((k) => [`${k.scenario} ${k.between.join('/')}`, k]));
   const modelMismatches: AuditVerdict['modelMismatches'] = [];
   const rows: AuditRow[] = order.map(({ id, area, title, setup, platformDependent }) => {
     const cells = {} as Record<BackendId, Cell>;

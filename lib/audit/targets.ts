@@ -20,6 +20,8 @@
 // real process), and the two observations are compared step by step.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { IommuFd, VfioContainer, VfioGroup, type Type1Info } from '../kernel/index.ts';
+import { kernelFeatures, type1WrapOverflow } from '../kernel/features.ts';
+import { kernelBehaviour } from '../lockstep/models.ts';
 import { IommufdModel } from '../model/iommufd.ts';
 import { iommufdDomainSpec } from '../model/mock.ts';
 import { ModelProcess } from '../model/process.ts';
@@ -387,12 +389,12 @@ export function modelDeviceTarget(backend: 'type1' | 'compat-device', env: Devic
   let attach: () => RoleResult;
   let closeFile: () => void;
   if (backend === 'type1') {
-    const model = new Type1ContainerModel(proc, { userPtrMax: env.userPtrMax });
+    const model = new Type1ContainerModel(proc, { userPtrMax: env.userPtrMax, wrapOverflow: type1WrapOverflow() ?? false, nesting: kernelFeatures().vfio.type1Nesting });
     container = model as unknown as ContainerOps;
     attach = () => ({ op: 'VFIO_GROUP_SET_CONTAINER', errno: group.setContainer(model).errno });
     closeFile = () => void model.close();
   } else {
-    const ictx = new IommufdModel(proc);
+    const ictx = new IommufdModel(proc, undefined, kernelBehaviour());
     container = compatContainerOps(ictx);
     // As lib/lockstep/session.ts wires a group to an iommufd model: SET_CONTAINER records the binding
     // and makes the compat IOAS (group.c -> iommufd_vfio_compat_ioas_create); a device opened later
@@ -466,7 +468,7 @@ function compatContainerOps(ictx: IommufdModel): ContainerOps {
 /** compat-mock as the model predicts it. */
 export function modelMockTarget(mem: AuditMemory): AuditTarget {
   const proc = modelProcessLikeReal(mem);
-  const ictx = new IommufdModel(proc);
+  const ictx = new IommufdModel(proc, undefined, kernelBehaviour());
   return mockTarget('model', ictx as unknown as MockIommufd, compatContainerOps(ictx), {
     charged: () => ({ vmLck: proc.mmLockedVm, vmPin: proc.mmPinnedVm }),
     setIpcLock: (on) => void (proc.credentials = { ...proc.credentials, ipcLock: on }),

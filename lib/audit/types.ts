@@ -94,6 +94,11 @@ export interface AuditRaw {
   profile: AuditProfile;
   /** uname -r of the guest. */
   kernel: string;
+  /**
+   * Where the guest's kernel differs from 6.12 (lib/model/kernel-behaviour.ts, as probed there); known
+   * differences with a `when` apply only to raw files whose kernel matches it. Absent: 6.12's.
+   */
+  behaviour?: Record<string, boolean>;
   /** Only the backends this profile runs. */
   backends: Partial<Record<BackendId, BackendAvailability>>;
   /** EVERY catalogue scenario, in catalogue order. */

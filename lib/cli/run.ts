@@ -6,6 +6,7 @@ import Mocha from 'mocha';
 // Imported, not named by path, so that a bundle (lib/vm/guest-bundle.ts)
 // carries the reporter with the same copy of mocha it was written against.
 import ConformanceReporter from '../report/reporter.cjs';
+import { findingOf, loadFindings } from '../vm/findings.ts';
 import { removeRunIdentity, runningKernel, toolIdentity, writeRunIdentity } from '../report/run-identity.ts';
 import { applyShard, shardLabel, type Shard } from '../shard.ts';
 import { kernelLogRootHooks } from '../vm/kernel-log.ts';
@@ -94,6 +95,15 @@ export async function listTests(files: string[], selection: TestSelection = {}):
 }
 
 /** Runs the suites and resolves with the number of failed tests. */
+/** A known kernel finding (fixtures/findings.json) is reported under its id and does not fail its test. */
+function knownFinding(): (problem: string) => string | null {
+  const findings = loadFindings();
+  return (problem) => {
+    const f = findingOf(problem, findings);
+    return f ? `${f.id} (${f.doc})` : null;
+  };
+}
+
 export async function runSuites(opts: RunSuitesOptions): Promise<number> {
   // Suites that write side results (the audit's raw matrix) find the results
   // folder here, in a host run and in a guest alike.
@@ -111,7 +121,7 @@ export async function runSuites(opts: RunSuitesOptions): Promise<number> {
     // A failing before/beforeEach hook fails the tests it took with it, by name.
     failHookAffectedTests: true,
     ...(opts.kernelLog
-      ? { rootHooks: kernelLogRootHooks((why) => process.stdout.write(`kernel log: not read after each test: ${why}\n`)) }
+      ? { rootHooks: kernelLogRootHooks((why) => process.stdout.write(`kernel log: not read after each test: ${why}\n`), undefined, knownFinding()) }
       : {}),
   } as Mocha.MochaOptions);
   for (const f of files) mocha.addFile(f);

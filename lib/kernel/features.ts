@@ -3,14 +3,16 @@
 // test op exists if it does not get EOPNOTSUPP; and so on. Each probe runs
 // on its own /dev/iommu open, closed afterwards, so it leaves nothing behind.
 import { closeSync, existsSync, readdirSync, readFileSync } from 'node:fs';
-import { coreSys, type SysCore } from '../sys/index.ts';
+import { coreSys, sys as fullSys, type SysCore } from '../sys/index.ts';
 import * as U from '../uapi/index.ts';
+import { contigLeafDirty } from './dirty-leaf.ts';
 import { IommuFd } from './iommufd.ts';
-import { VfioContainer } from './vfio.ts';
+import { VfioContainer, VfioGroup } from './vfio.ts';
 
 const EINVAL = 22;
 const ENOTTY = 25;
 const EOPNOTSUPP = 95;
+const EOVERFLOW = 75;
 
 // Bits of a later uAPI than 6.12's (lib/uapi is 6.12's headers), which
 // Debian's 6.12 selftests already use (stable backports of the selftests, not
@@ -75,7 +77,8 @@ export interface KernelFeatures {
   mockIopf: { works: boolean; errno: number };
   hwptAllocFlags: { nestParent: boolean; dirtyTracking: boolean; faultIdValid: boolean };
   options: { rlimitMode: boolean; hugePages: boolean };
-  vfio: { container: boolean; compatOnIommufd: boolean };
+  /** type1Nesting: real type1 claims VFIO_TYPE1_NESTING_IOMMU (CHECK_EXTENSION on a bare /dev/vfio/vfio is 1). */
+  vfio: { container: boolean; compatOnIommufd: boolean; type1Nesting: boolean };
   faultInjection: { failNth: boolean; failslab: boolean; failPageAlloc: boolean; failIommufd: boolean };
   /**
    * The kernel has hugetlbfs (CONFIG_HUGETLBFS: /proc/meminfo shows a
@@ -85,6 +88,27 @@ export interface KernelFeatures {
   hugetlb: boolean;
   /** The default huge page size MAP_HUGETLB uses, in bytes (0 without hugetlbfs). */
   hugetlbPageSize: number;
+  /**
+   * Facts about the running kernel where iommufd changed after 6.12, each
+   * seen on a mock device (false without one); lib/lockstep/models.ts turns
+   * them into the model's KernelBehaviour (lib/model/kernel-behaviour.ts
+   * names the kernel change behind each).
+   */
+  changes: {
+    /** A paging HWPT_ALLOC takes struct iommu_hwpt_selftest (its pagetable_type): the generic page table mock. */
+    mockGenericPt: boolean;
+    /** IOMMU_HWPT_INVALIDATE on an IOAS's ID is EINVAL (any object type looked up), not ENOENT. */
+    hwptInvalidateAnyObject: boolean;
+    /** IOMMU_GET_HW_INFO on a mock device sets IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED. */
+    hwInfoAtsNotSupported: boolean;
+    /** The IOMMU_IOAS_MAP_FILE ioctl exists (a too-short struct is EINVAL, not ENOTTY). */
+    ioasMapFile: boolean;
+    /**
+     * GET_DIRTY_BITMAP reports a dirty two-item leaf of the generic page table mock as its first item
+     * only (lib/kernel/dirty-leaf.ts; docs/findings/KF-0002.md).
+     */
+    dirtyContigLeafShort: boolean;
+  };
 }
 
 /** /proc/meminfo's huge page pool, read afresh: HugePages_Total, HugePages_Free and Hugepagesize in bytes (0s without hugetlbfs). */
@@ -121,6 +145,11 @@ export function hardwareIommuOwningMockBus(classDir = '/sys/class/iommu'): strin
   }
   return undefined;
 }
+
+/** iommufd.h IOMMU_IOAS_MAP_FILE: _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP_FILE = 0x8f) (kernels after 6.12). */
+const IOMMU_IOAS_MAP_FILE = U._IO(U.IOMMUFD_TYPE, 0x8f);
+/** iommufd.h IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED (kernels after 6.12). */
+const IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED = 1n << 3n;
 
 function probeIoctls(fd: IommuFd): Record<string, boolean> {
   const ioctls: Record<string, boolean> = {};
@@ -211,14 +240,17 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     mockIopf: { works: false, errno: 0 },
     hwptAllocFlags: { nestParent: false, dirtyTracking: false, faultIdValid: false },
     options: { rlimitMode: false, hugePages: false },
-    vfio: { container: false, compatOnIommufd: false },
+    vfio: { container: false, compatOnIommufd: false, type1Nesting: true },
     faultInjection: probeFaultInjection(),
     hugetlb: false,
+    changes: { mockGenericPt: false, hwptInvalidateAnyObject: false, hwInfoAtsNotSupported: false, ioasMapFile: false, dirtyContigLeafShort: false },
     hugetlbPageSize: 0,
   };
   const { container } = VfioContainer.open(sys);
   if (container) {
     features.vfio.container = container.getApiVersion().errno === 0;
+    // With no driver set, vfio_ioctl_check_extension asks every registered IOMMU driver.
+    if (features.vfio.container) features.vfio.type1Nesting = container.checkExtension(U.VFIO_TYPE1_NESTING_IOMMU).value === 1;
     container.close();
   }
   features.hugetlbPageSize = hugetlbPool().pageSize;
@@ -232,6 +264,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
   try {
     features.iommufd = true;
     features.ioctls = probeIoctls(fd);
+    features.changes.ioasMapFile = fd.ioctl(IOMMU_IOAS_MAP_FILE, new Uint8Array(new Uint32Array([4]).buffer)).errno !== ENOTTY;
     features.testOps = probeTestOps(fd, features.ioctls.IOMMU_TEST_CMD === true);
     features.options.rlimitMode = fd.option({ optionId: U.IOMMU_OPTION_RLIMIT_MODE, op: U.IOMMU_OPTION_OP_GET }).errno === 0;
     // HUGE_PAGES on object 0: ENOENT when the option exists, EOPNOTSUPP when not.
@@ -255,6 +288,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
         features.mockDevFlags.hugeIova = devFlagKnown(U.MOCK_FLAGS_DEVICE_HUGE_IOVA);
         features.mockDevFlags.pasid = devFlagKnown(MOCK_FLAGS_DEVICE_PASID);
       }
+      if (mock.errno === 0) probeChanges(fd, ioas.ioasId, mock.idevId, features);
       if (mock.errno === 0 && features.ioctls.IOMMU_HWPT_ALLOC) {
         // Flags are checked once a device is found: EOPNOTSUPP means unknown.
         const flagKnown = (flags: number) => {
@@ -272,6 +306,74 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     fd.close();
   }
   return features;
+}
+
+/**
+ * The facts behind KernelFeatures.changes, on the probe's IOAS and mock
+ * device. Each looks at one uAPI fact, not at the outputs the model predicts
+ * from it (a mock domain's page sizes, dirty granularity and so on follow
+ * from the first).
+ */
+function probeChanges(fd: IommuFd, ioasId: number, idevId: number, features: KernelFeatures): void {
+  if (features.ioctls.IOMMU_HWPT_ALLOC) {
+    // struct iommu_hwpt_selftest { iotlb, pagetable_type = MOCK_IOMMUPT_DEFAULT }: the xarray mock's
+    // mock_domain_alloc_user refuses any user data for a paging domain (EOPNOTSUPP).
+    const r = fd.hwptAlloc({ devId: idevId, ptId: ioasId, dataType: U.IOMMU_HWPT_DATA_SELFTEST, data: new Uint8Array(8) });
+    if (r.errno === 0) fd.destroy(r.hwptId);
+    features.changes.mockGenericPt = r.errno === 0;
+  }
+  if (features.ioctls.IOMMU_HWPT_INVALIDATE) {
+    features.changes.hwptInvalidateAnyObject = fd.hwptInvalidate({ hwptId: ioasId, dataType: U.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, entryLen: 0, entryNum: 0, entries: null }).errno === EINVAL;
+  }
+  if (features.ioctls.IOMMU_GET_HW_INFO) {
+    const info = fd.getHwInfo({ devId: idevId, dataLen: 0 });
+    features.changes.hwInfoAtsNotSupported = info.errno === 0 && (info.capabilities & IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED) !== 0n;
+  }
+  if (features.changes.mockGenericPt && features.ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP && features.testOps.DIRTY) {
+    try {
+      features.changes.dirtyContigLeafShort = contigLeafDirty(fd, fullSys(), idevId)?.wholeLeaf === 0b01;
+    } catch {
+      // no addon (mmap): leave it false
+    }
+  }
+}
+
+/**
+ * Whether real type1 (/dev/vfio/vfio) answers a VFIO_IOMMU_MAP_DMA whose IOVA range wraps with EOVERFLOW
+ * rather than EINVAL. It borrows the first viable VFIO group that opens (the viommu profile's vfio-pci
+ * device, once bound) to ask: a MAP_DMA of 8 KiB at 2^64 - 4 KiB. Nothing is mapped either way, and the
+ * group and container are closed again. Null where no group could be borrowed (none bound yet, or busy):
+ * asked again next time; an answer is kept.
+ */
+let type1Wrap: boolean | null = null;
+export function type1WrapOverflow(sys: SysCore = coreSys()): boolean | null {
+  type1Wrap ??= probeType1Wrap(sys);
+  return type1Wrap;
+}
+
+function probeType1Wrap(sys: SysCore): boolean | null {
+  let names: string[];
+  try {
+    names = readdirSync('/dev/vfio').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    const { group } = VfioGroup.open(name, sys);
+    if (!group) continue;
+    const { container } = VfioContainer.open(sys);
+    try {
+      if (!container || !group.getStatus().viable || group.setContainer(container.fd).errno) continue;
+      if (container.setIommu(U.VFIO_TYPE1v2_IOMMU).errno) continue;
+      const rw = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
+      const errno = container.mapDma({ flags: rw, vaddr: 0x10000n, iova: 0xffff_ffff_ffff_f000n, size: 0x2000n }).errno;
+      if (errno === EOVERFLOW || errno === EINVAL) return errno === EOVERFLOW;
+    } finally {
+      container?.close();
+      group.close();
+    }
+  }
+  return null;
 }
 
 let cached: KernelFeatures | undefined;

@@ -2,9 +2,12 @@
 // model's system calls make their files on. The type1 model needs the
 // platform its group sits on (the IOMMU's page sizes, aperture and reserved
 // regions): facts read from sysfs, not answers copied from the ioctls under
-// test.
+// test. Where the running kernel changed after 6.12, the models follow it
+// (KernelBehaviour, Type1ModelOptions), as probed in lib/kernel/features.ts.
 import { readdirSync } from 'node:fs';
+import { kernelFeatures, type1WrapOverflow, type KernelFeatures } from '../kernel/features.ts';
 import { IommufdModel } from '../model/iommufd.ts';
+import { BASELINE_BEHAVIOUR, type KernelBehaviour } from '../model/kernel-behaviour.ts';
 import type { ModelPlatform } from '../model/syscalls.ts';
 import { readType1Platform, readUserPtrMax } from '../model/type1-platform.ts';
 import { Type1ContainerModel, Type1GroupModel } from '../model/type1.ts';
@@ -14,11 +17,35 @@ function readGroupDevices(groupId: number): string[] {
   return readdirSync(`/sys/kernel/iommu_groups/${groupId}/devices`);
 }
 
+/**
+ * The model's KernelBehaviour for the running kernel: each switch from the
+ * probe of its fact (lib/kernel/features.ts KernelFeatures.changes). Without
+ * /dev/iommu (a host run, model-only mode) the model stays 6.12's.
+ */
+export function kernelBehaviour(features: KernelFeatures = kernelFeatures()): KernelBehaviour {
+  if (!features.iommufd) return { ...BASELINE_BEHAVIOUR };
+  const c = features.changes;
+  return {
+    mockGenericPt: c.mockGenericPt,
+    hwptInvalidateAnyObject: c.hwptInvalidateAnyObject,
+    hwInfoAtsNotSupported: c.hwInfoAtsNotSupported,
+    mockDevicePasid: features.mockDevFlags.pasid,
+    // The MAP_FILE series split iopt_alloc_pages, moving the wrap check to iopt_alloc_user_pages.
+    userPagesOverflowFirst: c.ioasMapFile,
+    dirtyContigLeafShort: c.dirtyContigLeafShort,
+    hwInfoInputType: features.hwInfoInputType,
+  };
+}
+
 export function modelFactories(): ModelPlatform {
   let userPtrMax: bigint | undefined;
+  // Probed now, not at the first model: a model may be made inside a fault-injection window.
+  const behaviour = kernelBehaviour();
   return {
-    iommufd: (process) => new IommufdModel(process),
-    type1: (process) => new Type1ContainerModel(process, { userPtrMax: (userPtrMax ??= readUserPtrMax()) }),
+    iommufd: (process) => new IommufdModel(process, undefined, behaviour),
+    // The wrap probe borrows a VFIO group: asked when a container model is made (before its group opens).
+    type1: (process) =>
+      new Type1ContainerModel(process, { userPtrMax: (userPtrMax ??= readUserPtrMax()), wrapOverflow: type1WrapOverflow() ?? false, nesting: kernelFeatures().vfio.type1Nesting }),
     group: (groupId) => new Type1GroupModel(groupId, readType1Platform(groupId), readGroupDevices(groupId)),
   };
 }

@@ -13,6 +13,14 @@
 // memory is physically contiguous (hugeAt): the model asks the platform for
 // physical addresses (UserMemory.physicalAddress: /proc/self/pagemap as
 // root); without them it cannot say where they are.
+//
+// On a kernel whose mock domain is the generic page table (KernelBehaviour.
+// mockGenericPt: an AMDv1 variant with a 2 KiB granule, selftest.c:
+// mock_domain_alloc_pgtable), the domain's geometry and its dirty bits
+// follow that table: see genericPtGeometry and leafOf. There a leaf PTE is
+// taken never to span two pages, which is exact when the IOAS maps page by
+// page (IOMMU_OPTION_HUGE_PAGES = 0, pages.c:batch_iommu_map_small), as
+// 7.x's dirty-tracking selftest makes it.
 import { IOMMU_READ, IOMMU_WRITE, type IoPageTable, type IommuDomainLike } from './io-pagetable.ts';
 import { EINVAL } from './errno.ts';
 import { PAGE_SIZE } from './process.ts';
@@ -26,6 +34,29 @@ export const MOCK_APERTURE_LAST = (1n << 31n) - 1n;
 
 export const MOCK_FLAGS_DEVICE_NO_DIRTY = 1;
 export const MOCK_FLAGS_DEVICE_HUGE_IOVA = 2;
+/** iommufd_test.h (kernels with mockDevicePasid): a PASID-capable mock device. */
+export const MOCK_FLAGS_DEVICE_PASID = 4;
+/** iommufd_test.h MOCK_PASID_WIDTH: the PASID device's "pasid-num-bits". */
+export const MOCK_PASID_WIDTH = 20;
+
+/** iommufd_test.h enum (generic page table mock): struct iommu_hwpt_selftest.pagetable_type. */
+export const MOCK_IOMMUPT_DEFAULT = 0;
+export const MOCK_IOMMUPT_HUGE = 1;
+
+/**
+ * The generic page table mock's geometry (KernelBehaviour.mockGenericPt).
+ * iommu_pt.h:NS(get_info) ORs each level's possible sizes: the mock format
+ * (fmt/iommu_mock.c: AMDv1, PT_GRANULE_LG2SZ 11, starting_level 2, so three
+ * levels and max_vasz_lg2 = 11 + 9 * 3 = 38) can hold a leaf of every power
+ * of two at every level, and "-1 because a whole table pgsize is not
+ * allowed" keeps 2^11..2^36. MOCK_IOMMUPT_DEFAULT then narrows the aperture
+ * to the mock's; MOCK_IOMMUPT_HUGE keeps the table's [0, 2^38 - 1] and sets
+ * pgsize_bitmap = MOCK_HUGE_PAGE_SIZE | PAGE_SIZE.
+ */
+export function genericPtGeometry(pagetableType: number): { pgsizeBitmap: bigint; aperture: { start: bigint; last: bigint } } {
+  if (pagetableType === MOCK_IOMMUPT_HUGE) return { pgsizeBitmap: MOCK_HUGE_PAGE_SIZE | PAGE_SIZE, aperture: { start: 0n, last: (1n << 38n) - 1n } };
+  return { pgsizeBitmap: ((1n << 37n) - 1n) & ~((1n << 11n) - 1n), aperture: { start: MOCK_APERTURE_START, last: MOCK_APERTURE_LAST } };
+}
 
 /** A mock device (selftest.c struct mock_dev): its own iommu_group (generic_device_group). */
 export class MockDevice {
@@ -52,7 +83,9 @@ export interface MockEntry {
 export class MockDomain implements IommuDomainLike {
   readonly kind = 'mock';
   readonly pgsizeBitmap: bigint;
-  readonly aperture = { start: MOCK_APERTURE_START, last: MOCK_APERTURE_LAST };
+  readonly aperture: { start: bigint; last: bigint } = { start: MOCK_APERTURE_START, last: MOCK_APERTURE_LAST };
+  /** The generic page table mock (KernelBehaviour.mockGenericPt), not the xarray one. */
+  readonly genericPt: boolean;
   /** domain->dirty_ops: set for HWPT_ALLOC with IOMMU_HWPT_ALLOC_DIRTY_TRACKING. */
   readonly dirtyOps: boolean;
   /** MOCK_DIRTY_TRACK */
@@ -62,9 +95,68 @@ export class MockDomain implements IommuDomainLike {
   /** The IOAS this domain is added to (set by iopt_table_add_domain's caller). */
   iopt: IoPageTable | null = null;
 
-  constructor(device: MockDevice | null, dirtyOps: boolean) {
-    this.pgsizeBitmap = MOCK_IO_PAGE_SIZE | (device && device.flags & MOCK_FLAGS_DEVICE_HUGE_IOVA ? MOCK_HUGE_PAGE_SIZE : 0n);
+  /**
+   * @param genericPt the geometry of the generic page table mock of this pagetable_type, or null for the xarray mock
+   */
+  constructor(device: MockDevice | null, dirtyOps: boolean, genericPt: { pagetableType: number } | null = null) {
+    this.genericPt = genericPt !== null;
+    if (genericPt) {
+      const g = genericPtGeometry(genericPt.pagetableType);
+      this.pgsizeBitmap = g.pgsizeBitmap;
+      this.aperture = g.aperture;
+    } else {
+      this.pgsizeBitmap = MOCK_IO_PAGE_SIZE | (device && device.flags & MOCK_FLAGS_DEVICE_HUGE_IOVA ? MOCK_HUGE_PAGE_SIZE : 0n);
+    }
     this.dirtyOps = dirtyOps;
+  }
+
+  /** selftest.c:iommufd_test_md_check_pa: page_size = 1 << __ffs(pgsize_bitmap). */
+  get checkPageSize(): bigint {
+    return this.pgsizeBitmap & -this.pgsizeBitmap;
+  }
+
+  /**
+   * The generic page table refuses a map with neither IOMMU_READ nor
+   * IOMMU_WRITE: iommu_pt.h:NS(map_range) "if (WARN_ON(!(prot & (IOMMU_READ |
+   * IOMMU_WRITE)))) return -EINVAL;" (a user-triggerable WARN: docs/findings/
+   * KF-0001). The xarray mock (mock_domain_map_pages) took any prot.
+   */
+  mapErrno(iommuProt: number): number {
+    return this.genericPt && !(iommuProt & (IOMMU_READ | IOMMU_WRITE)) ? EINVAL : 0;
+  }
+
+  /**
+   * The leaf PTE holding `iova` in the generic page table mock, as
+   * [start, last]. The IOAS maps each run of physically contiguous pages with
+   * one map_range (pages.c:batch_to_domain), or each page on its own with
+   * IOMMU_OPTION_HUGE_PAGES off (batch_iommu_map_small); map_range picks the
+   * largest page size that va, pa and the length allow
+   * (pt_iter.h:pt_compute_best_pgsize). Pages being taken as never
+   * contiguous, a run is the part of one page inside the area: one 4 KiB leaf
+   * when it is a whole page at a 4 KiB aligned IOVA, else 2 KiB leaves (the
+   * only other size va and pa can share).
+   */
+  leafOf(iova: bigint): { start: bigint; last: bigint } {
+    const chunk = { start: iova - (iova % MOCK_IO_PAGE_SIZE), last: iova - (iova % MOCK_IO_PAGE_SIZE) + MOCK_IO_PAGE_SIZE - 1n };
+    const area = this.iopt?.areas.iterFirst(iova, iova);
+    if (!area) return chunk;
+    const pageStart = iova - (area.startByteOf(iova) % PAGE_SIZE);
+    const start = pageStart > area.start ? pageStart : area.start;
+    const pageLast = pageStart + PAGE_SIZE - 1n;
+    const last = pageLast < area.last ? pageLast : area.last;
+    if (last - start + 1n === PAGE_SIZE && start % PAGE_SIZE === 0n && this.pgsizeBitmap & PAGE_SIZE) return { start, last };
+    return chunk;
+  }
+
+  /** Whether any 2 KiB item of the leaf [start, last] carries the dirty bit (amdv1.h:amdv1pt_entry_is_write_dirty). */
+  leafDirty(leaf: { start: bigint; last: bigint }): boolean {
+    for (let c = leaf.start / MOCK_IO_PAGE_SIZE; c <= leaf.last / MOCK_IO_PAGE_SIZE; c++) if (this.dirty.has(c)) return true;
+    return false;
+  }
+
+  /** amdv1.h:amdv1pt_entry_make_write_clean clears every item of the leaf. */
+  cleanLeaf(leaf: { start: bigint; last: bigint }): void {
+    for (let c = leaf.start / MOCK_IO_PAGE_SIZE; c <= leaf.last / MOCK_IO_PAGE_SIZE; c++) this.dirty.delete(c);
   }
 
   /** mock_domain_nop_attach: a NO_DIRTY device cannot join a domain with dirty ops. */

@@ -65,7 +65,9 @@ export class IoPages {
    * task's CAP_IPC_LOCK (NONE) or USER; the caller upgrades USER to MM when
    * the context is in MM mode (io_pagetable.c:iopt_map_user_pages).
    */
-  static alloc(process: ModelProcess, uptr: bigint, length: bigint, writable: boolean): IoPages | number {
+  static alloc(process: ModelProcess, uptr: bigint, length: bigint, writable: boolean, overflowFirst = false): IoPages | number {
+    // iopt_alloc_user_pages checks the wrap first where it exists (KernelBehaviour.userPagesOverflowFirst).
+    if (overflowFirst && uptr + length > ULONG_MAX) return EOVERFLOW;
     // "The iommu API uses size_t as the length, and protect the DIV_ROUND_UP below from overflow"
     if (length > ULONG_MAX - PAGE_SIZE || length === 0n) return EINVAL;
     if (uptr + length > ULONG_MAX) return EOVERFLOW;

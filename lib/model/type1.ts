@@ -21,7 +21,7 @@ import type { Type1Platform, Type1ReservedRegion } from './type1-platform.ts';
 export type { Type1Platform, Type1ReservedRegion } from './type1-platform.ts';
 
 const EPERM = 1, ENOENT = 2, EBADF = 9, ENOMEM = 12, EACCES = 13, EFAULT = 14, EBUSY = 16, EEXIST = 17, ENODEV = 19,
-  EINVAL = 22, ENOTTY = 25, ENOSPC = 28, EBADFD = 77;
+  EINVAL = 22, ENOTTY = 25, ENOSPC = 28, EOVERFLOW = 75, EBADFD = 77;
 
 const U64 = (1n << 64n) - 1n;
 const u64 = (x: bigint) => x & U64;
@@ -48,6 +48,21 @@ export type Type1Info = Errno & U.Type1InfoFields;
 export interface Type1ModelOptions {
   /** USER_PTR_MAX, the bound access_ok() checks (type1-platform.ts readUserPtrMax); default 4-level paging. */
   userPtrMax?: bigint;
+  /**
+   * The range checks of later kernels (probed: lib/kernel/features.ts type1WrapOverflow): "vfio/type1:
+   * sanitize for overflow using check_*_overflow()" and "vfio/type1: handle DMA map/unmap up to the
+   * addressable limit" made a range that wraps EOVERFLOW, checked right after a zero size and before
+   * the protection and alignment checks (vfio_dma_do_map, vfio_dma_do_unmap,
+   * vfio_iommu_type1_dirty_pages). Default: 6.12's, where a wrap is EINVAL after them.
+   */
+  wrapOverflow?: boolean;
+  /**
+   * Whether type1 still claims VFIO_TYPE1_NESTING_IOMMU (6.12: CHECK_EXTENSION 1, SET_IOMMU opens a v2
+   * container that fails the attach). Later kernels removed it ("vfio: Remove VFIO_TYPE1_NESTING_IOMMU":
+   * __VFIO_RESERVED_TYPE1_NESTING_IOMMU in vfio_iommu_type1.c): CHECK_EXTENSION 0, SET_IOMMU ENODEV.
+   * Probed: lib/kernel/features.ts vfio.type1Nesting. Default: 6.12's.
+   */
+  nesting?: boolean;
 }
 
 /** struct vfio_dma */
@@ -104,7 +119,15 @@ class Type1Iommu {
   pgsizeBitmap = PAGE_MASK;
   dirtyPageTracking = false;
 
-  constructor(readonly v2: boolean, readonly nesting: boolean, dmaEntryLimit: number, readonly process: ModelProcess) {
+  constructor(
+    readonly v2: boolean,
+    readonly nesting: boolean,
+    dmaEntryLimit: number,
+    readonly process: ModelProcess,
+    readonly wrapOverflow = false,
+    /** Type1ModelOptions.nesting */
+    readonly claimsNesting = true,
+  ) {
     this.dmaAvail = dmaEntryLimit;
   }
 
@@ -295,9 +318,10 @@ class Type1Iommu {
     switch (ext) {
       case U.VFIO_TYPE1_IOMMU:
       case U.VFIO_TYPE1v2_IOMMU:
-      case U.VFIO_TYPE1_NESTING_IOMMU:
       case U.VFIO_UNMAP_ALL:
         return 1;
+      case U.VFIO_TYPE1_NESTING_IOMMU:
+        return this.claimsNesting ? 1 : 0;
       case U.VFIO_UPDATE_VADDR:
         return 1; // no emulated (mdev) groups
       case U.VFIO_DMA_CC_IOMMU:
@@ -383,8 +407,12 @@ class Type1Iommu {
     if (m.argsz < U.vfio_iommu_type1_dma_map.sizeof || (m.flags & ~mask) !== 0) return EINVAL;
     const setVaddr = (m.flags & U.VFIO_DMA_MAP_FLAG_VADDR) !== 0;
     const prot = m.flags & (U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE);
-    if ((prot !== 0 && setVaddr) || (prot === 0 && !setVaddr)) return EINVAL;
     const { iova, vaddr, size } = m;
+    if (this.wrapOverflow) {
+      if (size === 0n) return EINVAL;
+      if (u64(iova + size - 1n) < iova || u64(vaddr + size - 1n) < vaddr) return EOVERFLOW;
+    }
+    if ((prot !== 0 && setVaddr) || (prot === 0 && !setVaddr)) return EINVAL;
     const pgsize = this.minPgsize;
     if (size === 0n || ((size | iova | vaddr) & (pgsize - 1n)) !== 0n) return EINVAL;
     if (u64(iova + size - 1n) < iova || u64(vaddr + size - 1n) < vaddr) return EINVAL;
@@ -446,8 +474,10 @@ class Type1Iommu {
     if (unmapAll) {
       if (iova !== 0n || size !== 0n) return fail(EINVAL);
       size = U64;
-    } else if (size === 0n || (size & (pgsize - 1n)) !== 0n || u64(iova + size - 1n) < iova) {
+    } else if (size === 0n || (size & (pgsize - 1n)) !== 0n) {
       return fail(EINVAL);
+    } else if (u64(iova + size - 1n) < iova) {
+      return fail(this.wrapOverflow ? EOVERFLOW : EINVAL);
     }
     if (getDirty && (!this.dirtyPageTracking || bitmap.pgsize !== pgsize)) return fail(EINVAL);
     if (this.v2 && !unmapAll) {
@@ -545,7 +575,10 @@ class Type1Iommu {
     const dataSize = d.argsz - minsz;
     if (dataSize === 0 || dataSize < U.vfio_iommu_type1_dirty_bitmap_get.sizeof) return EINVAL;
     const { iova, size, bitmap } = d.range;
-    if (u64(iova + size) < iova) return EINVAL;
+    if (this.wrapOverflow) {
+      if (size === 0n) return EINVAL;
+      if (u64(iova + size - 1n) < iova) return EOVERFLOW;
+    } else if (u64(iova + size) < iova) return EINVAL;
     if (!accessOk(bitmap.data, bitmap.size, userPtrMax)) return EINVAL;
     if (bitmap.pgsize === 0n) throw new Error('vfio_bitmap.pgsize 0: __ffs(0) is undefined in the kernel; not modelled');
     if (!verifyBitmapSize(size >> ffs(bitmap.pgsize), bitmap.size)) return EINVAL;
@@ -647,9 +680,14 @@ export class Type1ContainerModel {
   #iommu: Type1Iommu | null = null;
   #closed = false;
   readonly userPtrMax: bigint;
+  readonly #wrapOverflow: boolean;
+  /** The extensions type1's check_extension claims whatever the container holds. */
+  readonly #claimed: number[];
 
   constructor(readonly process: ModelProcess, options: Type1ModelOptions = {}) {
     this.userPtrMax = options.userPtrMax ?? (1n << 47n) - 4096n;
+    this.#wrapOverflow = options.wrapOverflow ?? false;
+    this.#claimed = [U.VFIO_TYPE1_IOMMU, U.VFIO_TYPE1v2_IOMMU, ...(options.nesting ?? true ? [U.VFIO_TYPE1_NESTING_IOMMU] : []), U.VFIO_UNMAP_ALL];
   }
 
   get closed(): boolean {
@@ -695,7 +733,7 @@ export class Type1ContainerModel {
     this.#live();
     if (this.#iommu) return { errno: 0, value: this.#iommu.checkExtension(extension) };
     const ext = extension >>> 0 === extension ? extension : -1;
-    const value = [U.VFIO_TYPE1_IOMMU, U.VFIO_TYPE1v2_IOMMU, U.VFIO_TYPE1_NESTING_IOMMU, U.VFIO_UNMAP_ALL].includes(ext) ? 1 : 0;
+    const value = this.#claimed.includes(ext) ? 1 : 0;
     return { errno: 0, value };
   }
 
@@ -708,13 +746,13 @@ export class Type1ContainerModel {
   setIommu(type: number): Errno {
     this.#live();
     if (this.groups.length === 0 || this.#iommu) return { errno: EINVAL };
-    const claimed = [U.VFIO_TYPE1_IOMMU, U.VFIO_TYPE1v2_IOMMU, U.VFIO_TYPE1_NESTING_IOMMU, U.VFIO_UNMAP_ALL].includes(type);
+    const claimed = this.#claimed.includes(type);
     if (!claimed) return { errno: ENODEV };
     if (type === U.VFIO_UNMAP_ALL) return { errno: EINVAL };
     const v2 = type !== U.VFIO_TYPE1_IOMMU;
     const nesting = type === U.VFIO_TYPE1_NESTING_IOMMU;
     // dma_entry_limit is read at open; every group reports the same module parameter.
-    const iommu = new Type1Iommu(v2, nesting, this.groups[0]!.platform.dmaEntryLimit, this.process);
+    const iommu = new Type1Iommu(v2, nesting, this.groups[0]!.platform.dmaEntryLimit, this.process, this.#wrapOverflow, this.#claimed.includes(U.VFIO_TYPE1_NESTING_IOMMU));
     const attached: Type1GroupModel[] = [];
     for (const g of this.groups) {
       const errno = iommu.attachGroup(g);

@@ -9,6 +9,7 @@ import { ensureGuestKernel, type KernelFlavour } from './kernel.ts';
 import { profiles, type ProfileName } from './profiles.ts';
 import { bundleGuest } from './guest-bundle.ts';
 import { boot, qemuBinary, type BootResult } from './qemu.ts';
+import { classifyProblems, loadFindings } from './findings.ts';
 import { recordVmRun } from './run-record.ts';
 import { shardLabel, type Shard } from '../shard.ts';
 import { kernelRecord, stampKernel } from './stamp-results.ts';
@@ -37,6 +38,8 @@ export interface ProfileOutcome {
   ok: boolean;
   result: BootResult;
   reasons: string[];
+  /** Kernel reports that are known findings (fixtures/findings.json), by id: reported, not failures. */
+  knownFindings: { id: string; doc: string; problem: string }[];
 }
 
 /**
@@ -83,6 +86,7 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
   log(`guest kernel: ${kernel.source}, Linux ${kernel.version}: ${kernel.bzImage} (${kernel.cached ? 'cached' : `built in ${kernel.buildSeconds.toFixed(0)} s`}); accelerator: ${accel} (${why})`);
   const manifest = opts.exec ? null : await bundleGuest(out);
   const outcomes: ProfileOutcome[] = [];
+  const findings = loadFindings();
   for (const name of opts.profiles) {
     const profile = profiles[name];
     const resultsDir = join(out, name);
@@ -120,12 +124,22 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
       const emptyShard = opts.shard && existsSync(join(resultsDir, 'run.json')) && JSON.parse(readFileSync(join(resultsDir, 'run.json'), 'utf8')).selection?.selected === 0;
       if (tests === 0 && !emptyShard) reasons.push(`no test ran in the guest (${existsSync(resultsJson) ? 'results.json counts 0 tests' : 'no results.json written'})`);
     }
-    if (result.problems.length > 0) {
-      reasons.push(`the guest kernel reported ${result.problems.length} problem(s):\n    ${result.problems.join('\n    ')}`);
+    // A report that is a known finding is that finding (its own test checks it still reproduces); any other fails the run.
+    const { known, unknown } = classifyProblems(result.problems, findings);
+    if (unknown.length > 0) {
+      reasons.push(`the guest kernel reported ${unknown.length} problem(s):\n    ${unknown.join('\n    ')}`);
+    }
+    const knownFindings = known.map((k) => ({ id: k.finding.id, doc: k.finding.doc, problem: k.problem.split('\n')[0]! }));
+    for (const id of new Set(knownFindings.map((k) => k.id))) {
+      const f = findings.find((x) => x.id === id)!;
+      // A WARN shows as two report lines (the "cut here" marker and the WARNING line): count the reports.
+      const lines = knownFindings.filter((k) => k.id === id);
+      const reports = lines.filter((k) => !k.problem.includes('[ cut here ]')).length || lines.length;
+      log(`profile ${name}: known kernel finding ${id} (${f.doc}) reproduced ${reports} time(s): ${f.title}`);
     }
     log(`profile ${name}: boot ${seconds(result.bootMs)}, boot to first test ${seconds(result.firstTestMs)}, total ${seconds(result.totalMs)}`);
     for (const r of reasons) log(`profile ${name}: FAILED: ${r}`);
-    outcomes.push({ profile: name, ok: reasons.length === 0, result, reasons });
+    outcomes.push({ profile: name, ok: reasons.length === 0, result, reasons, knownFindings });
     if (!opts.exec) recordVmRun(resultsDir, { profile: name, kernel, flavour: opts.flavour, accel, shard: opts.shard ?? null, runArgs: opts.runArgs ?? [], ok: reasons.length === 0, reasons, exitCode: result.exitCode });
   }
   const ok = outcomes.every((o) => o.ok);
@@ -138,7 +152,7 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
         accel,
         accelReason: why,
         totalMs: Date.now() - t0,
-        profiles: outcomes.map((o) => ({ profile: o.profile, ok: o.ok, reasons: o.reasons, exitCode: o.result.exitCode, bootMs: o.result.bootMs, firstTestMs: o.result.firstTestMs, totalMs: o.result.totalMs, problems: o.result.problems })),
+        profiles: outcomes.map((o) => ({ profile: o.profile, ok: o.ok, reasons: o.reasons, exitCode: o.result.exitCode, bootMs: o.result.bootMs, firstTestMs: o.result.firstTestMs, totalMs: o.result.totalMs, problems: o.result.problems, knownFindings: o.knownFindings })),
       },
       null,
       2,

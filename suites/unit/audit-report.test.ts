@@ -9,13 +9,13 @@ import { expect } from 'chai';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KNOWN_DIFFERENCES_PATH, KnownDifferencesError, loadKnownDifferences, parseKnownDifferences, type KnownDifference } from '../../lib/audit/known-differences.ts';
+import { appliesTo, KNOWN_DIFFERENCES_PATH, KnownDifferencesError, loadKnownDifferences, parseKnownDifferences, type KnownDifference } from '../../lib/audit/known-differences.ts';
 import { AuditInputError, auditJson, diffObservations, buildAudit, validateRaw, type Audit, type LoadedRaw } from '../../lib/audit/report.ts';
 import { renderMarkdown } from '../../lib/audit/render-markdown.ts';
 import { auditFromFolders, writeAuditReports } from '../../lib/audit/write.ts';
 import type { AuditRaw } from '../../lib/audit/types.ts';
 import { main } from '../../lib/cli/main.ts';
-import { SetupError, ensureKernelSource } from '../../lib/kbuild/source.ts';
+import { SetupError, cachedDebianSources, ensureKernelSource } from '../../lib/kbuild/source.ts';
 import { skipBecause } from '../support/skip.ts';
 import { catalogue, knownForCatalogue, knownJson, mockRaw, ran, step, viommuRaw, writeRunFolder, type Catalogue } from './fixtures/audit-raw.fixture.ts';
 
@@ -384,9 +384,17 @@ describe('audit report', () => {
       if (known.length === 0) skipBecause(this, 'fixtures/audit/known-differences.json lists no difference yet');
       const flat = (s: string) => s.replace(/\s+/g, ' ').trim();
       const problems: string[] = [];
+      // An entry for kernels that changed after 6.12 (its 'when') cites such a kernel: the newest other tree in the cache.
+      const newer = cachedDebianSources().filter((t) => t.dir !== kernelDir && !t.version.startsWith('6.')).sort((a, b) => b.version.localeCompare(a.version))[0];
+      let uncheckable = 0;
       for (const k of known) {
+        const tree = appliesTo(k) ? kernelDir! : newer?.dir;
+        if (!tree) {
+          uncheckable++;
+          continue;
+        }
         for (const s of k.source) {
-          const path = join(kernelDir!, s.file);
+          const path = join(tree, s.file);
           if (!existsSync(path)) {
             problems.push(`${k.scenario}: ${s.file} is not in the kernel tree`);
             continue;
@@ -416,6 +424,7 @@ describe('audit report', () => {
         }
       }
       expect(problems, problems.join('\n')).to.deep.equal([]);
+      if (uncheckable) skipBecause(this, `${uncheckable} entries for kernels newer than 6.12 need such a tree in the cache (iommufd-conformance vm --kernel-version 7.2 extracts one)`);
     });
   });
 });

@@ -1,0 +1,89 @@
+// Where iommufd changed after 6.12 (the kernel the model was written from),
+// the model follows the running kernel: one switch per change, each naming
+// the kernel change that made it. Every switch is set from what the running
+// kernel shows (lib/kernel/features.ts probes it; lib/lockstep/models.ts maps
+// the probe to the switch), never from a version number. BASELINE_BEHAVIOUR
+// is 6.12's, the model's default: a model made without a kernel (unit tests,
+// model-only runs) is 6.12's.
+
+export interface KernelBehaviour {
+  /**
+   * The selftest mock domain is a real page table from the generic page
+   * table code, not an xarray of 2 KiB entries. Kernel change: "iommupt: Add
+   * a mock pagetable format for iommufd selftest to use" and "iommufd: Change
+   * the selftest to use iommupt instead of xarray" (drivers/iommu/generic_pt/
+   * fmt/iommu_mock.c, an AMDv1 variant with a 2 KiB granule and three levels;
+   * drivers/iommu/iommufd/selftest.c:mock_domain_alloc_pgtable). What it
+   * changes, each in lib/model/mock.ts or iommufd.ts where it applies:
+   * - pgsize_bitmap is every power of two from 2 KiB to 64 GiB
+   *   (iommu_pt.h:NS(get_info)), or PAGE_SIZE | 1 MiB for
+   *   MOCK_IOMMUPT_HUGE, whose aperture is the whole 2^38 table;
+   * - a paging HWPT_ALLOC takes struct iommu_hwpt_selftest (pagetable_type),
+   *   and MOCK_FLAGS_DEVICE_HUGE_IOVA is gone (mock_dev_create: EINVAL);
+   * - a map with neither IOMMU_READ nor IOMMU_WRITE is refused with EINVAL
+   *   (iommu_pt.h:NS(map_range), after a WARN_ON: see docs/findings/);
+   * - dirty bits live in the leaf PTEs: IOMMU_TEST_OP_DIRTY marks the whole
+   *   leaf holding each IOVA and counts every bit it was given
+   *   (selftest.c:iommufd_test_dirty ignores set_dirty's result), and
+   *   GET_DIRTY_BITMAP reports whole leaves (iommu_pt.h:record_dirty).
+   */
+  mockGenericPt: boolean;
+  /**
+   * IOMMU_HWPT_INVALIDATE looks its hwpt_id up as any object (a nested HWPT
+   * or a vIOMMU), so another object type is EINVAL rather than ENOENT.
+   * Kernel change: "iommufd: Allow hwpt_id to carry viommu_id for
+   * IOMMU_HWPT_INVALIDATE" (hw_pagetable.c:iommufd_hwpt_invalidate).
+   */
+  hwptInvalidateAnyObject: boolean;
+  /**
+   * IOMMU_GET_HW_INFO sets IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED for a device
+   * whose IOMMU driver does not report IOMMU_CAP_PCI_ATS_SUPPORTED (the mock
+   * driver never does). Kernel change: "iommufd: Report ATS not supported
+   * status via IOMMU_GET_HW_INFO" (device.c:iommufd_get_hw_info).
+   */
+  hwInfoAtsNotSupported: boolean;
+  /**
+   * The mock device takes MOCK_FLAGS_DEVICE_PASID: it then has a 20-bit
+   * PASID space (its "pasid-num-bits" property), reported as
+   * out_max_pasid_log2 by IOMMU_GET_HW_INFO. Kernel change: the selftest's
+   * PASID support (selftest.c:mock_dev_create valid_flags, MOCK_PASID_WIDTH).
+   */
+  mockDevicePasid: boolean;
+  /**
+   * Pinning user memory checks that uptr + length does not wrap (EOVERFLOW)
+   * before it checks the length (EINVAL): the check moved to
+   * pages.c:iopt_alloc_user_pages when iopt_alloc_pages was split for file
+   * mappings ("iommufd: Generalize iopt_pages address", the
+   * IOMMU_IOAS_MAP_FILE series), so a length that is both too big and wraps
+   * is EOVERFLOW, not EINVAL (IOMMU_IOAS_MAP, VFIO_IOMMU_MAP_DMA).
+   */
+  userPagesOverflowFirst: boolean;
+  /**
+   * GET_DIRTY_BITMAP reports a dirty leaf that spans n > 1 items of the
+   * generic page table as its first n - 1 items (and nothing when the read
+   * starts at its last item): iommu_pt.h:record_dirty computes the length as
+   * (end_index - index) with end_index = log2_set_mod_max_t(index, ...), the
+   * leaf's last item, inclusive. A kernel bug (docs/findings/KF-0002.md),
+   * followed here where the probe sees it so that the dirty-tracking mirror
+   * can check everything else; KF-0002's own test judges the symptom.
+   */
+  dirtyContigLeafShort: boolean;
+  /**
+   * IOMMU_GET_HW_INFO takes IOMMU_HW_INFO_FLAG_INPUT_TYPE: in_data_type (out_data_type's slot) asks for a
+   * type, which the mock driver answers for IOMMU_HW_INFO_TYPE_DEFAULT and _SELFTEST and refuses
+   * (EOPNOTSUPP) otherwise. Kernel change: iommu_hw_info.in_data_type (device.c:iommufd_get_hw_info,
+   * selftest.c:mock_domain_hw_info). Probed: KernelFeatures.hwInfoInputType.
+   */
+  hwInfoInputType: boolean;
+}
+
+/** 6.12's behaviour, what the model was written from. */
+export const BASELINE_BEHAVIOUR: Readonly<KernelBehaviour> = Object.freeze({
+  mockGenericPt: false,
+  hwptInvalidateAnyObject: false,
+  hwInfoAtsNotSupported: false,
+  mockDevicePasid: false,
+  userPagesOverflowFirst: false,
+  dirtyContigLeafShort: false,
+  hwInfoInputType: false,
+});
