@@ -70,10 +70,9 @@ async function reportMirror(root: string, vmDir: string, series: KernelSeries): 
 
 /**
  * npm test boots every profile on the main kernel (--kernel-version, default
- * 6.12) and, besides, these: 7.2's mock profile, once it is green there
- * (helper kernels7; the lead enables it by setting this to true).
+ * 6.12) and, besides, 7.2's mock profile (the current kernel series).
  */
-export const NPM_TEST_RUNS_7_2_MOCK = false;
+export const NPM_TEST_RUNS_7_2_MOCK = true;
 
 export function extraVmRuns(main: KernelSeries): { series: KernelSeries; profiles: ProfileName[] }[] {
   return NPM_TEST_RUNS_7_2_MOCK && main !== '7.2' ? [{ series: '7.2', profiles: ['mock'] }] : [];
@@ -83,12 +82,16 @@ export function extraVmRuns(main: KernelSeries): { series: KernelSeries; profile
 /**
  * The kernels whose own selftests (tools/testing/selftests/iommu and vfio)
  * npm test runs beside ours, with `iommufd-conformance kselftest`: the main
- * kernel (6.12 by default: iommu only, it has no VFIO selftests). One switch:
- * 7.2 joins by adding its kernel choice here once npm test boots 7.2
- * (branch kernels' --kernel-version).
+ * kernel (6.12 by default: iommu only, it has no VFIO selftests) and, when
+ * the main kernel is a Debian series other than 7.2, Debian's 7.2 (iommu and
+ * VFIO selftests).
  */
 export function kselftestKernels(main: KernelChoice): { label: string; kernel: KernelChoice }[] {
-  return [{ label: 'main kernel', kernel: main }];
+  const kernels = [{ label: 'main kernel', kernel: main }];
+  if (main.kernel === undefined && main.kernelSrc === undefined && main.kernelVersion !== '7.2') {
+    kernels.push({ label: 'Debian 7.2', kernel: { ...main, kernelVersion: '7.2' } });
+  }
+  return kernels;
 }
 
 /** The kernel's selftests beside ours on each kernel of kselftestKernels: each unexplained disagreement, stale explanation or incomplete program fails. */
