@@ -3,6 +3,7 @@
 // Where /dev/iommu exists the ioctl figures come from a real iommufd ioctl;
 // elsewhere from ENOTTY on /dev/null (the system-call path alone).
 import { iommufdIovaRangesTarget } from './iommufd-target.ts';
+import { benchFuzzMutations } from './fuzz.ts';
 import { benchIoctl, NULL_ENOTTY_TARGET } from './ioctl.ts';
 import { benchLockstepOverhead } from './lockstep.ts';
 import { benchModel } from './model.ts';
@@ -20,3 +21,5 @@ console.log('');
 benchLockstepOverhead();
 console.log('');
 await benchSelftestMirror(series);
+console.log('');
+benchFuzzMutations(series);

@@ -12,6 +12,7 @@ import {
   GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice, kernelVersionOption, PROFILES, profilesOption, SELECT_OPTIONS, selectionArgs, selectionOf,
   SHARD_OPTIONS, shardChoice, type Selection,
 } from './options.ts';
+import { FUZZ_OPTIONS } from './fuzz.ts';
 import { KSELFTEST_NOTES, KSELFTEST_OPTIONS } from './kselftest.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 
@@ -247,6 +248,16 @@ const commands: Record<string, Command> = {
     async run(o) {
       const { cacheKeyCommand } = await import('./cache-key.ts');
       return cacheKeyCommand(kernelChoice(o));
+    },
+  },
+
+  fuzz: {
+    summary: 'random ioctl sequences in lockstep with the model, with fail-nth mixed in, shrunk to a replayable reproducer',
+    options: FUZZ_OPTIONS,
+    notes: 'Prints the seed, the operations per second and, on a divergence, the replay file, the generated mocha test and the command that replays it.',
+    async run(o) {
+      const { runFuzzCommand } = await import('./fuzz.ts');
+      return runFuzzCommand(o);
     },
   },
 

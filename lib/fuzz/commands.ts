@@ -1,0 +1,396 @@
+// The fuzzer's commands: one small step each over what the model knows
+// (several iommufd contexts; IOAS alloc/destroy, map/unmap/copy with fixed
+// and automatic IOVAs, allow_iovas, reserved ranges, options; mock domains
+// and their replace; HWPT alloc; accesses: create, pin, unpin, rw, replace;
+// dirty tracking), with an optional fail-nth fault on its calls.
+//
+// The oracle is lockstep itself: every call runs on the kernel and on the
+// model (lib/lockstep/sys.ts), and any difference throws a DivergenceError.
+// A step adds only the checks the model cannot make about itself (an ID it
+// was given is not 0), and, after a call failed by fault injection, the
+// whole-state comparison of each context (lib/lockstep/state.ts).
+//
+// Each step is a name and plain arguments (STEPS[name]), so that a failing
+// sequence can be written out as JSON and as a readable mocha test that calls
+// the same steps. Objects are named by index into what this run made
+// (taken modulo the count, so a shrunk sequence stays valid); stale entries
+// are kept on purpose: their IDs exercise the ENOENT paths.
+import fc from 'fast-check';
+import type { FailNthInjector } from '../kernel/fail-nth.ts';
+import { compareIommufdState, type LockstepIommufd, type LockstepProcess, type UserRange } from '../lockstep/index.ts';
+import type { Mapping } from '../sys/index.ts';
+import * as U from '../uapi/index.ts';
+import * as A from './arbitraries.ts';
+
+export interface ContextIds {
+  ioas: number[];
+  mocks: { stdevId: number; hwptId: number; idevId: number }[];
+  hwpts: number[];
+  accesses: { fd: number; pages: number[] }[];
+  /** IOVAs mapped (fixed or handed back), with the user address behind them where known, to unmap, copy, pin and read. */
+  iovas: { iova: bigint; uptr: bigint | null }[];
+}
+
+/** What a run made, by index: the fast-check model (the oracle is the lockstep model, not this). */
+export interface FuzzIds {
+  ctxs: ContextIds[];
+}
+
+/** The real side of a run: the lockstep session and the contexts opened for this run. */
+export interface FuzzWorld {
+  lp: LockstepProcess;
+  injector: FailNthInjector;
+  fds: LockstepIommufd[];
+  buffer: Mapping;
+  rw: { view: Uint8Array; address: bigint };
+  bitmap: { view: Uint8Array; address: bigint };
+  /** Calls made so far (kernel ioctls through lockstep, counted per step). */
+  steps: number;
+}
+
+export const CONTEXTS = 3;
+
+export function emptyIds(): FuzzIds {
+  return { ctxs: Array.from({ length: CONTEXTS }, () => ({ ioas: [], mocks: [], hwpts: [], accesses: [], iovas: [] })) };
+}
+
+function at<T>(list: readonly T[], i: number): T | undefined {
+  return list.length === 0 ? undefined : list[i % list.length];
+}
+
+/** An object ID by index, or (index 0xffff) one that was never handed out. */
+function idAt(list: readonly number[], i: number): number {
+  return i === 0xffff ? 0x7fff_fff0 : (at(list, i) ?? 0);
+}
+
+function userVa(w: FuzzWorld, off: bigint | null): bigint {
+  return off === null ? 0n : w.buffer.address + off;
+}
+
+/** An IOVA next to (or on) one already mapped: where overlaps and adjacent ranges are. */
+function nearKnown(ctx: ContextIds, near: [number, bigint] | null): bigint | null {
+  if (near === null) return null;
+  const known = at(ctx.iovas, near[0]);
+  return known ? (known.iova + near[1]) & A.U64_MAX : null;
+}
+
+function notZero(id: number, what: string): void {
+  if (id === 0) throw new Error(`${what} succeeded with ID 0`);
+}
+
+interface Step<A> {
+  arbitrary: fc.Arbitrary<A>;
+  /** Whether the step can run on what the run made so far. */
+  pre(ids: FuzzIds, a: A): boolean;
+  run(ids: FuzzIds, w: FuzzWorld, a: A): void;
+}
+
+const ctxOf = (ids: FuzzIds, a: { c: number }) => ids.ctxs[a.c]!;
+const fdOf = (w: FuzzWorld, a: { c: number }) => w.fds[a.c]!;
+const hasIoas = (ids: FuzzIds, a: { c: number }) => ctxOf(ids, a).ioas.length > 0;
+
+function step<T>(s: { arbitrary: fc.Arbitrary<T>; pre(ids: FuzzIds, a: NoInfer<T>): boolean; run(ids: FuzzIds, w: FuzzWorld, a: NoInfer<T>): void }): Step<T> {
+  return s;
+}
+
+export const STEPS = {
+  ioasAlloc: step({
+    arbitrary: fc.record({ c: A.contextIndex, flags: fc.constantFrom(0, 0, 0, 0, 0, 0, 1) }),
+    pre: () => true,
+    run(ids, w, a) {
+      const r = fdOf(w, a).ioasAlloc({ flags: a.flags });
+      if (r.errno === 0) {
+        notZero(r.ioasId, 'IOMMU_IOAS_ALLOC');
+        ctxOf(ids, a).ioas.push(r.ioasId);
+      }
+    },
+  }),
+
+  destroy: step({
+    arbitrary: fc.record({ c: A.contextIndex, kind: fc.constantFrom('ioas', 'hwpt', 'mockHwpt', 'idev', 'stdev'), i: fc.oneof(A.pick, fc.constant(0xffff)) }),
+    pre: () => true,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const list =
+        a.kind === 'ioas' ? ctx.ioas : a.kind === 'hwpt' ? ctx.hwpts : ctx.mocks.map((m) => (a.kind === 'mockHwpt' ? m.hwptId : a.kind === 'idev' ? m.idevId : m.stdevId));
+      fdOf(w, a).destroy(idAt(list, a.i));
+    },
+  }),
+
+  map: step({
+    arbitrary: fc.record({
+      c: A.contextIndex, ioas: A.pick, fixed: fc.boolean(), iova: A.iova, near: fc.option(fc.tuple(A.pick, A.nearDelta), { nil: null, freq: 2 }), off: A.userOffset, length: A.length, prot: A.mapProt,
+    }),
+    pre: hasIoas,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const flags = a.prot | (a.fixed ? U.IOMMU_IOAS_MAP_FIXED_IOVA : 0);
+      const iova = nearKnown(ctx, a.near) ?? a.iova;
+      const r = fdOf(w, a).ioasMap({ ioasId: idAt(ctx.ioas, a.ioas), flags, userVa: userVa(w, a.off), length: a.length, iova: a.fixed ? iova : 0n });
+      if (r.errno === 0) {
+        if (a.fixed && r.iova !== iova) throw new Error(`IOMMU_IOAS_MAP(FIXED_IOVA ${iova}) reported iova ${r.iova}`);
+        ctx.iovas.push({ iova: r.iova, uptr: a.off === null ? null : userVa(w, a.off) });
+      }
+    },
+  }),
+
+  unmap: step({
+    arbitrary: fc.record({ c: A.contextIndex, ioas: A.pick, known: fc.option(A.pick, { nil: null }), iova: A.iova, length: A.length }),
+    pre: hasIoas,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const iova = a.known !== null ? (at(ctx.iovas, a.known)?.iova ?? a.iova) : a.iova;
+      fdOf(w, a).ioasUnmap({ ioasId: idAt(ctx.ioas, a.ioas), iova, length: a.length });
+    },
+  }),
+
+  unmapAll: step({
+    arbitrary: fc.record({ c: A.contextIndex, ioas: A.pick }),
+    pre: hasIoas,
+    run(ids, w, a) {
+      fdOf(w, a).ioasUnmap({ ioasId: idAt(ctxOf(ids, a).ioas, a.ioas), iova: 0n, length: A.U64_MAX });
+    },
+  }),
+
+  copy: step({
+    arbitrary: fc.record({
+      c: A.contextIndex, src: A.pick, dst: A.pick, known: fc.option(A.pick, { nil: null }), srcIova: A.iova, fixed: fc.boolean(), dstIova: A.iova, length: A.length, prot: A.mapProt,
+    }),
+    pre: hasIoas,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const srcIova = a.known !== null ? (at(ctx.iovas, a.known)?.iova ?? a.srcIova) : a.srcIova;
+      const flags = a.prot | (a.fixed ? U.IOMMU_IOAS_MAP_FIXED_IOVA : 0);
+      const r = fdOf(w, a).ioasCopy({ srcIoasId: idAt(ctx.ioas, a.src), dstIoasId: idAt(ctx.ioas, a.dst), flags, length: a.length, srcIova, dstIova: a.fixed ? a.dstIova : 0n });
+      if (r.errno === 0) ctx.iovas.push({ iova: r.dstIova, uptr: null });
+    },
+  }),
+
+  allowIovas: step({
+    arbitrary: fc.record({ c: A.contextIndex, ioas: A.pick, ranges: A.allowRanges }),
+    pre: hasIoas,
+    run(ids, w, a) {
+      fdOf(w, a).ioasAllowIovas({ ioasId: idAt(ctxOf(ids, a).ioas, a.ioas), ranges: a.ranges });
+    },
+  }),
+
+  iovaRanges: step({
+    arbitrary: fc.record({ c: A.contextIndex, ioas: A.pick, capacity: fc.constantFrom(0, 1, 16) }),
+    pre: hasIoas,
+    run(ids, w, a) {
+      fdOf(w, a).ioasIovaRanges({ ioasId: idAt(ctxOf(ids, a).ioas, a.ioas), capacity: a.capacity });
+    },
+  }),
+
+  addReserved: step({
+    arbitrary: fc.record({ c: A.contextIndex, ioas: A.pick, start: A.iova, near: fc.option(fc.tuple(A.pick, A.nearDelta), { nil: null, freq: 2 }), length: A.length }),
+    pre: hasIoas,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      fdOf(w, a).testAddReserved({ ioasId: idAt(ctx.ioas, a.ioas), start: nearKnown(ctx, a.near) ?? a.start, length: a.length });
+    },
+  }),
+
+  option: step({
+    arbitrary: fc.record({ c: A.contextIndex, ioas: A.pick, o: A.option }),
+    pre: () => true,
+    run(ids, w, a) {
+      const objectId = a.o.onIoas ? idAt(ctxOf(ids, a).ioas, a.ioas) : 0;
+      fdOf(w, a).option({ optionId: a.o.optionId, op: a.o.op, objectId, val64: a.o.val64 });
+    },
+  }),
+
+  mockDomain: step({
+    arbitrary: fc.record({ c: A.contextIndex, pt: A.pick, onHwpt: fc.boolean(), flags: A.mockFlags }),
+    pre: hasIoas,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const ptId = a.onHwpt && ctx.hwpts.length > 0 ? idAt(ctx.hwpts, a.pt) : idAt(ctx.ioas, a.pt);
+      const r = fdOf(w, a).testMockDomainFlags({ ptId, devFlags: a.flags });
+      if (r.errno === 0) {
+        notZero(r.stdevId, 'IOMMU_TEST_OP_MOCK_DOMAIN stdev');
+        ctx.mocks.push({ stdevId: r.stdevId, hwptId: r.hwptId, idevId: r.idevId });
+      }
+    },
+  }),
+
+  mockDomainReplace: step({
+    arbitrary: fc.record({ c: A.contextIndex, mock: A.pick, pt: A.pick, onHwpt: fc.boolean() }),
+    pre: (ids, a) => ctxOf(ids, a).mocks.length > 0 && hasIoas(ids, a),
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const ptId = a.onHwpt ? idAt([...ctx.hwpts, ...ctx.mocks.map((m) => m.hwptId)], a.pt) : idAt(ctx.ioas, a.pt);
+      fdOf(w, a).testMockDomainReplace({ stdevId: at(ctx.mocks, a.mock)!.stdevId, ptId });
+    },
+  }),
+
+  hwptAlloc: step({
+    arbitrary: fc.record({ c: A.contextIndex, mock: A.pick, ioas: A.pick, flags: A.hwptFlags }),
+    pre: (ids, a) => ctxOf(ids, a).mocks.length > 0 && hasIoas(ids, a),
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const r = fdOf(w, a).hwptAlloc({ devId: at(ctx.mocks, a.mock)!.idevId, ptId: idAt(ctx.ioas, a.ioas), flags: a.flags });
+      if (r.errno === 0) {
+        notZero(r.hwptId, 'IOMMU_HWPT_ALLOC');
+        ctx.hwpts.push(r.hwptId);
+      }
+    },
+  }),
+
+  createAccess: step({
+    arbitrary: fc.record({ c: A.contextIndex, ioas: A.pick, flags: A.accessFlags }),
+    pre: hasIoas,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const r = fdOf(w, a).testCreateAccess({ ioasId: idAt(ctx.ioas, a.ioas), flags: a.flags });
+      if (r.errno === 0) ctx.accesses.push({ fd: r.accessFd, pages: [] });
+    },
+  }),
+
+  accessPages: step({
+    arbitrary: fc.record({
+      c: A.contextIndex, access: A.pick, known: fc.option(A.pick, { nil: null }), iova: A.iova, length: A.length,
+      // The pages the selftest compares with what it pinned: the mapping's own (as a driver would), another, or none (NULL skips the check).
+      user: fc.constantFrom('mapped', 'mapped', 'null', 'other'), off: A.userOffset, flags: A.accessPagesFlags,
+    }),
+    pre: (ids, a) => ctxOf(ids, a).accesses.length > 0,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const access = at(ctx.accesses, a.access)!;
+      const known = a.known !== null ? at(ctx.iovas, a.known) : undefined;
+      const iova = known?.iova ?? a.iova;
+      const uptr = a.user === 'null' ? 0n : a.user === 'mapped' && known?.uptr != null ? known.uptr : userVa(w, a.off);
+      const r = fdOf(w, a).testAccessPages({ accessFd: access.fd, flags: a.flags, iova, length: a.length, uptr });
+      if (r.errno === 0) access.pages.push(r.accessPagesId);
+    },
+  }),
+
+  destroyAccessPages: step({
+    arbitrary: fc.record({ c: A.contextIndex, access: A.pick, pages: fc.oneof(A.pick, fc.constant(0xffff)) }),
+    pre: (ids, a) => ctxOf(ids, a).accesses.length > 0,
+    run(ids, w, a) {
+      const access = at(ctxOf(ids, a).accesses, a.access)!;
+      fdOf(w, a).testDestroyAccessPages({ accessFd: access.fd, accessPagesId: idAt(access.pages, a.pages) });
+    },
+  }),
+
+  accessRw: step({
+    arbitrary: fc.record({ c: A.contextIndex, access: A.pick, known: fc.option(A.pick, { nil: null }), iova: A.iova, delta: fc.constantFrom(0n, 1n, 100n, A.PAGE - 1n), length: A.rwLength, flags: A.accessRwFlags }),
+    pre: (ids, a) => ctxOf(ids, a).accesses.length > 0,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const access = at(ctx.accesses, a.access)!;
+      const iova = ((a.known !== null ? (at(ctx.iovas, a.known)?.iova ?? a.iova) : a.iova) + a.delta) & A.U64_MAX;
+      fdOf(w, a).testAccessRw({ accessFd: access.fd, iova, length: a.length, uptr: w.rw.address, flags: a.flags });
+    },
+  }),
+
+  accessReplaceIoas: step({
+    arbitrary: fc.record({ c: A.contextIndex, access: A.pick, ioas: A.pick }),
+    pre: (ids, a) => ctxOf(ids, a).accesses.length > 0 && hasIoas(ids, a),
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      fdOf(w, a).testAccessReplaceIoas({ accessFd: at(ctx.accesses, a.access)!.fd, ioasId: idAt(ctx.ioas, a.ioas) });
+    },
+  }),
+
+  closeAccess: step({
+    arbitrary: fc.record({ c: A.contextIndex, access: A.pick }),
+    pre: (ids, a) => ctxOf(ids, a).accesses.length > 0,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const i = a.access % ctx.accesses.length;
+      const r = fdOf(w, a).closeAccess(ctx.accesses[i]!.fd);
+      // close() releases the fd whatever it returns.
+      ctx.accesses.splice(i, 1);
+      void r;
+    },
+  }),
+
+  setDirtyTracking: step({
+    arbitrary: fc.record({ c: A.contextIndex, hwpt: A.pick, enable: fc.boolean(), flags: fc.constantFrom(0, 0, 0, 0, 2) }),
+    pre: (ids, a) => ctxOf(ids, a).hwpts.length + ctxOf(ids, a).mocks.length > 0,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const hwptId = idAt([...ctx.hwpts, ...ctx.mocks.map((m) => m.hwptId)], a.hwpt);
+      fdOf(w, a).hwptSetDirtyTracking({ hwptId, enable: a.enable, flags: (a.enable ? U.IOMMU_HWPT_DIRTY_TRACKING_ENABLE : 0) | a.flags });
+    },
+  }),
+
+  getDirtyBitmap: step({
+    arbitrary: fc.record({
+      c: A.contextIndex, hwpt: A.pick, known: fc.option(A.pick, { nil: null }), iova: A.iova, pages: fc.integer({ min: 0, max: 64 }), unaligned: fc.boolean(), pageSize: A.dirtyPageSize,
+      flags: fc.constantFrom(0, 0, U.IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR, 4),
+    }),
+    pre: (ids, a) => ctxOf(ids, a).hwpts.length + ctxOf(ids, a).mocks.length > 0,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const hwptId = idAt([...ctx.hwpts, ...ctx.mocks.map((m) => m.hwptId)], a.hwpt);
+      const iova = a.known !== null ? (at(ctx.iovas, a.known)?.iova ?? a.iova) : a.iova;
+      // At most 64 pages in bits of at least 2 KiB: 16 bytes of the one-page bitmap buffer (the kernel writes no further).
+      const length = BigInt(a.pages) * A.PAGE + (a.unaligned ? 1n : 0n);
+      fdOf(w, a).hwptGetDirtyBitmap({ hwptId, flags: a.flags, iova, length, pageSize: a.pageSize, bitmap: w.bitmap.view });
+    },
+  }),
+};
+
+export type StepName = keyof typeof STEPS;
+
+/** Whole-state comparison of every open context (after a fault was injected; at the end of a run). */
+export function compareAll(w: FuzzWorld): void {
+  const memory: UserRange[] = [{ address: w.buffer.address, length: Number(A.BUFFER_BYTES) }];
+  for (const fd of w.fds) compareIommufdState(w.lp, fd, memory);
+}
+
+/** Runs one step, under fail-nth when `nth` is set, then compares the whole state if a fault was injected. */
+export function runStep(name: StepName, args: unknown, nth: number | null, ids: FuzzIds, w: FuzzWorld): void {
+  const s = STEPS[name] as unknown as Step<unknown>;
+  if (nth !== null) w.injector.arm(nth);
+  try {
+    s.run(ids, w, args);
+  } finally {
+    w.injector.disarm();
+  }
+  w.steps++;
+  if (nth !== null && w.injector.injected) compareAll(w);
+}
+
+const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x));
+
+/** One step as a fast-check command. */
+export class FuzzCommand implements fc.Command<FuzzIds, FuzzWorld> {
+  constructor(
+    readonly name: StepName,
+    readonly args: unknown,
+    readonly nth: number | null,
+  ) {}
+  check(ids: Readonly<FuzzIds>): boolean {
+    return (STEPS[this.name] as unknown as Step<unknown>).pre(ids as FuzzIds, this.args);
+  }
+  run(ids: FuzzIds, w: FuzzWorld): void {
+    runStep(this.name, this.args, this.nth, ids, w);
+  }
+  toString(): string {
+    return `${this.nth !== null ? `failNth(${this.nth}) ` : ''}${this.name}(${json(this.args)})`;
+  }
+  /** The step as data (bigints as "123n" strings), for the replay file and the generated test. */
+  toJSON(): { name: StepName; args: unknown; nth: number | null } {
+    return { name: this.name, args: JSON.parse(json(this.args)), nth: this.nth };
+  }
+}
+
+/** Revives a step's arguments from toJSON's form. */
+export function reviveArgs(args: unknown): unknown {
+  return JSON.parse(JSON.stringify(args), (_k, x) => (typeof x === 'string' && /^-?\d+n$/.test(x) ? BigInt(x.slice(0, -1)) : x));
+}
+
+/** The command arbitraries: every step, about one in `faultEvery` under fail-nth (0: never). */
+export function commandArbitraries(faultEvery: number): fc.Arbitrary<fc.Command<FuzzIds, FuzzWorld>>[] {
+  const nth = faultEvery > 0 ? fc.oneof({ weight: faultEvery - 1, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: A.failNth }) : fc.constant(null);
+  const weights: Partial<Record<StepName, number>> = { ioasAlloc: 3, map: 5, unmap: 3, copy: 2, mockDomain: 2, createAccess: 2, accessPages: 2, accessRw: 2 };
+  return (Object.keys(STEPS) as StepName[]).flatMap((name) => {
+    const arb = fc.tuple((STEPS[name] as unknown as Step<unknown>).arbitrary, nth).map(([args, n]) => new FuzzCommand(name, args, n) as fc.Command<FuzzIds, FuzzWorld>);
+    return Array.from({ length: weights[name] ?? 1 }, () => arb);
+  });
+}
+
