@@ -15,8 +15,19 @@ import { testFilesIn } from './run.ts';
 /** Where the kernel selftest mirror lives (the `mock` profile's suites). */
 export const MIRROR_FOLDER = 'suites/vm/mock/selftest';
 
-/** Our mirror's tests by kselftest name, with the file that defines each. */
-export async function mirroredTests(): Promise<Map<string, string>> {
+/**
+ * Our mirror's tests by kselftest name, with the file that defines each.
+ * Loaded once per process: the suites are ES modules, which run their
+ * describe() calls on the first import only, so a second mocha loading the
+ * same files would find no test at all.
+ */
+let mirrored: Promise<Map<string, string>> | null = null;
+export function mirroredTests(): Promise<Map<string, string>> {
+  mirrored ??= loadMirroredTests();
+  return mirrored;
+}
+
+async function loadMirroredTests(): Promise<Map<string, string>> {
   const mocha = new Mocha();
   for (const f of testFilesIn(MIRROR_FOLDER)) mocha.addFile(f);
   await mocha.loadFilesAsync();

@@ -1,5 +1,6 @@
 // The parity table's sources: the kernel's case list parsed from C, and the
 // KTAP statuses our reporter writes.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,5 +76,25 @@ describe('parity', () => {
     const mirrored = buildParity(kernel, ours, new Map(), null, parityKernel('6.12', '6.12.117'));
     expect(parityHolds(mirrored)).to.equal(false);
     expect(parityNote(mirrored)).to.equal(null);
+  });
+});
+
+describe('parity: our mirror, asked for twice in one process', () => {
+  it('gives the same tests both times (the suites are ES modules, imported once)', function () {
+    this.timeout(120000);
+    const root = join(import.meta.dirname, '../..');
+    // As bin/iommufd-conformance.js runs the tool: tsx's ESM loader alone, so the suites are imported, never required.
+    const script = `
+      const { register } = await import('tsx/esm/api');
+      register();
+      const { mirroredTests } = await import(${JSON.stringify(join(root, 'lib/cli/parity.ts'))});
+      const a = await mirroredTests();
+      const b = await mirroredTests();
+      console.log(JSON.stringify([a.size, b.size]));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    expect(r.status, r.stderr).to.equal(0);
+    const [first, second] = JSON.parse(r.stdout.trim().split('\n').pop()!) as [number, number];
+    expect(first).to.be.greaterThan(190);
+    expect(second).to.equal(first);
   });
 });
