@@ -4,9 +4,11 @@
 // nothing is written).
 import { SetupError } from '../kbuild/source.ts';
 import { kernelSelftestCases } from '../parity/kernel-cases.ts';
-import { ensureKernelSource } from '../kbuild/source.ts';
+import { parityKernel } from '../parity/table.ts';
+import { cachedDebianSources, describeOrigin, ensureKernelSource, type KernelSource } from '../kbuild/source.ts';
+import { KERNEL_SERIES } from '../kbuild/series.ts';
 import { MergeError, readRuns, writeMerged } from '../merge/index.ts';
-import { kernelParities } from '../merge/parity.ts';
+import { kernelParities, type CasesOfRun } from '../merge/parity.ts';
 import type { KernelParity } from '../merge/json.ts';
 import { readFileSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
@@ -40,9 +42,33 @@ export async function mergeCommand(o: MergeCommandOptions): Promise<number> {
   const lines: string[] = [];
   let parity: KernelParity[] = [];
   try {
-    const src = await ensureKernelSource({ tree: o.kernelSrc });
-    parity = kernelParities(runs, kernelSelftestCases(src.dir), await mirroredTests());
-    if (parity.length > 0) lines.push(`parity: against the selftests of ${src.version} (${src.dir})`);
+    // Each run against the selftests of the kernel it ran on: --kernel-src for all, else the Debian tree
+    // of the run's package version (in the cache, where the run's kernel was built from it).
+    const given = o.kernelSrc ? await ensureKernelSource({ tree: o.kernelSrc }) : null;
+    const debian = given ? [] : cachedDebianSources();
+    const byPackageVersion = new Map<string, KernelSource>();
+    for (const run of given ? [] : runs) {
+      const want = run.identity.kernel.packageVersion;
+      if (!want || byPackageVersion.has(want)) continue;
+      let src = debian.find((d) => d.origin.kind === 'debian' && d.origin.packageVersion === want);
+      // A tree extracted before the cache recorded its package: ask for the series, which finds it by its key.
+      const series = KERNEL_SERIES.find((v) => run.identity.kernel.release.startsWith(`${v}.`));
+      if (!src && series) {
+        const s = await ensureKernelSource({ series });
+        if (s.origin.kind === 'debian' && s.origin.packageVersion === want) src = s;
+      }
+      if (src) byPackageVersion.set(want, src);
+    }
+    const casesOf: CasesOfRun = (run) => {
+      const want = run.identity.kernel.packageVersion;
+      const src = given ?? (want ? byPackageVersion.get(want) : undefined);
+      if (!src) {
+        lines.push(`parity ${run.label}: not computed: no kernel source for ${want ? `package version ${want}` : 'a kernel not built from a Debian package'} (give --kernel-src)`);
+        return null;
+      }
+      return { cases: kernelSelftestCases(src.dir), kernel: parityKernel(`${describeOrigin(src.origin)}, Linux ${src.version}`, src.version) };
+    };
+    parity = kernelParities(runs, casesOf, await mirroredTests());
   } catch (err) {
     if (!(err instanceof SetupError)) throw err;
     lines.push(`parity: not computed: ${err.message.split('\n')[0]} (${err.fix})`);
