@@ -108,6 +108,8 @@ export interface KernelFeatures {
      * only (lib/kernel/dirty-leaf.ts; docs/findings/KF-0002.md).
      */
     dirtyContigLeafShort: boolean;
+    /** GET_DIRTY_BITMAP of length 0 passes the range checks (EOPNOTSUPP on a domain without dirty tracking), not EINVAL. */
+    dirtyBitmapZeroLength: boolean;
   };
 }
 
@@ -243,7 +245,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     vfio: { container: false, compatOnIommufd: false, type1Nesting: true },
     faultInjection: probeFaultInjection(),
     hugetlb: false,
-    changes: { mockGenericPt: false, hwptInvalidateAnyObject: false, hwInfoAtsNotSupported: false, ioasMapFile: false, dirtyContigLeafShort: false },
+    changes: { mockGenericPt: false, hwptInvalidateAnyObject: false, hwInfoAtsNotSupported: false, ioasMapFile: false, dirtyContigLeafShort: false, dirtyBitmapZeroLength: false },
     hugetlbPageSize: 0,
   };
   const { container } = VfioContainer.open(sys);
@@ -328,6 +330,16 @@ function probeChanges(fd: IommuFd, ioasId: number, idevId: number, features: Ker
   if (features.ioctls.IOMMU_GET_HW_INFO) {
     const info = fd.getHwInfo({ devId: idevId, dataLen: 0 });
     features.changes.hwInfoAtsNotSupported = info.errno === 0 && (info.capabilities & IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED) !== 0n;
+  }
+  if (features.ioctls.IOMMU_HWPT_ALLOC && features.ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP) {
+    // A paging HWPT without dirty tracking (no walk can start) read at IOVA 0 for length 0:
+    // iommufd_check_iova_range's `if (!bitmap->length) return -EINVAL` is gone from 7.x.
+    const hwpt = fd.hwptAlloc({ devId: idevId, ptId: ioasId });
+    if (hwpt.errno === 0) {
+      const r = fd.hwptGetDirtyBitmap({ hwptId: hwpt.hwptId, iova: 0n, length: 0n, pageSize: 4096n, bitmap: new Uint8Array(8) });
+      features.changes.dirtyBitmapZeroLength = r.errno === EOPNOTSUPP;
+      fd.destroy(hwpt.hwptId);
+    }
   }
   if (features.changes.mockGenericPt && features.ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP && features.testOps.DIRTY) {
     try {

@@ -34,6 +34,7 @@ export function kernelBehaviour(features: KernelFeatures = kernelFeatures()): Ke
     userPagesOverflowFirst: c.ioasMapFile,
     dirtyContigLeafShort: c.dirtyContigLeafShort,
     hwInfoInputType: features.hwInfoInputType,
+    dirtyBitmapZeroLength: c.dirtyBitmapZeroLength,
   };
 }
 

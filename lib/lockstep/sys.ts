@@ -16,7 +16,7 @@ import type { ModelProcess } from '../model/process.ts';
 import { absorbedFaultResult } from '../model/iommufd/selftest.ts';
 import { IoctlArgument, MMAP_MIN_ADDR, ModelCannotAnswer, type UserAccess } from '../model/uaccess.ts';
 import { show, type FieldDifference } from './compare.ts';
-import { isListedReason } from './unchecked.ts';
+import { DESYNCING_REASONS, isListedReason } from './unchecked.ts';
 
 /** A user buffer a struct may point to, as it was before the kernel call and as the model leaves it. */
 interface Snapshot {
@@ -306,6 +306,7 @@ export class LockstepSys implements SysCore {
       host.record({ call, kernel: ret, args, unchecked: e.reason });
       if (!isListedReason(e.reason)) throw host.notListed(call, e.reason, e.message);
       host.countUnchecked(name, e.reason);
+      if (DESYNCING_REASONS.has(e.reason)) host.desynced.set(fd, e.reason);
       return ret;
     } finally {
       if (absorbed && mfile?.kind === 'iommufd') mfile.ctx.absorbedFault = null;

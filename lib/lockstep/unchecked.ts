@@ -3,6 +3,8 @@
 // (ModelCannotAnswer from lib/model, or a context desynced for a reason not
 // listed): nothing goes unchecked by accident. Every run prints how many
 // calls each reason left unchecked (stats.ts).
+import { DIRTY_BITMAP_WHOLE_SPACE } from '../model/uaccess.ts';
+
 export const UNCHECKED_REASONS: ReadonlyMap<string, string> = new Map([
   [
     'failed by fault injection',
@@ -20,7 +22,16 @@ export const UNCHECKED_REASONS: ReadonlyMap<string, string> = new Map([
     'which pages are physically contiguous decides where a HUGE_IOVA mock domain uses 1 MiB IOPTEs, and ' +
       'so how dirty bits spread; the model reads it from /proc/self/pagemap, which shows PFNs to root only',
   ],
+  [
+    DIRTY_BITMAP_WHOLE_SPACE,
+    'a kernel that takes a length of 0 (KernelBehaviour.dirtyBitmapZeroLength) walks the whole 64-bit space over ' +
+      'however much user memory follows the bitmap, which the model cannot know; the iommufd context runs on the ' +
+      'kernel alone from there until it is closed',
+  ],
 ]);
+
+/** Reasons after which the model's state of that iommufd context is unknown: its later calls are unchecked too. */
+export const DESYNCING_REASONS: ReadonlySet<string> = new Set([DIRTY_BITMAP_WHOLE_SPACE]);
 
 export function isListedReason(reason: string): boolean {
   return UNCHECKED_REASONS.has(reason);

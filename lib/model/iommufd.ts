@@ -44,6 +44,7 @@ import {
 import { BASELINE_BEHAVIOUR, type KernelBehaviour } from './kernel-behaviour.ts';
 import { ACCOUNT_MM, ACCOUNT_USER, IoPages, ULONG_MAX, U64_MAX, type AccountMode, type IndexRange } from './pages.ts';
 import { ModelProcess, PAGE_SIZE } from './process.ts';
+import { DIRTY_BITMAP_WHOLE_SPACE, ModelCannotAnswer } from './uaccess.ts';
 import { VfioCompatModel } from './vfio-compat.ts';
 
 export type U64 = bigint | number;
@@ -987,9 +988,9 @@ export class IommufdModel {
     const iova = u64(args.iova);
     const length = u64(args.length);
     const pageSize = u64(args.pageSize);
-    // io_pagetable.c:iommufd_check_iova_range
-    if (!length) return { errno: EINVAL };
-    const last = iova + length - 1n;
+    // io_pagetable.c:iommufd_check_iova_range (u64 arithmetic: length - 1 wraps where length 0 gets this far)
+    if (!length && !this.behaviour.dirtyBitmapZeroLength) return { errno: EINVAL };
+    const last = iova + BigInt.asUintN(64, length - 1n);
     if (last > ULONG_MAX) return { errno: EOVERFLOW };
     const align = iopt.iovaAlignment;
     const end = BigInt.asUintN(64, last + 1n);
@@ -998,6 +999,7 @@ export class IommufdModel {
     if (iova & (pageSize - 1n) || end & (pageSize - 1n)) return { errno: EINVAL };
     const domain = hwpt.domain;
     if (!(domain instanceof MockDomain) || !domain.dirtyOps) return { errno: EOPNOTSUPP };
+    if (!length) throw new ModelCannotAnswer(DIRTY_BITMAP_WHOLE_SPACE);
     const shift = BigInt((pageSize & -pageSize).toString(2).length - 1);
     const record = (at: bigint, size: bigint) => {
       // iova_bitmap_set: bits for [at, at+size-1] relative to the bitmap's iova

@@ -75,6 +75,17 @@ export interface KernelBehaviour {
    * selftest.c:mock_domain_hw_info). Probed: KernelFeatures.hwInfoInputType.
    */
   hwInfoInputType: boolean;
+  /**
+   * GET_DIRTY_BITMAP takes a length of 0: iommufd_check_iova_range no longer
+   * starts with `if (!bitmap->length) return -EINVAL`, so length - 1 wraps to
+   * U64_MAX: at IOVA 0 the range is the whole 64-bit space (EOPNOTSUPP on a
+   * domain without dirty tracking; with it, a walk of the whole space over
+   * however much user memory follows the bitmap, which the model cannot
+   * know), at any other IOVA check_add_overflow says EOVERFLOW.
+   * io_pagetable.c:iommufd_check_iova_range (7.2.13 line 602; 6.12.117 line
+   * 524 has the check). Probed: KernelFeatures.changes.dirtyBitmapZeroLength.
+   */
+  dirtyBitmapZeroLength: boolean;
 }
 
 /** 6.12's behaviour, what the model was written from. */
@@ -86,4 +97,5 @@ export const BASELINE_BEHAVIOUR: Readonly<KernelBehaviour> = Object.freeze({
   userPagesOverflowFirst: false,
   dirtyContigLeafShort: false,
   hwInfoInputType: false,
+  dirtyBitmapZeroLength: false,
 });

@@ -18,6 +18,15 @@ export interface UserAccess {
  * about, an ioctl it does not implement). `reason` is short and stable: the
  * lockstep layer counts such calls by it and fails unless it is on its list.
  */
+/**
+ * GET_DIRTY_BITMAP of length 0 on a dirty-tracking domain, where the kernel
+ * takes it (KernelBehaviour.dirtyBitmapZeroLength): the walk covers the whole
+ * 64-bit space, reading and clearing dirty bits for as far as the user pages
+ * after the bitmap can be pinned. After it the context's dirty bits are not
+ * known to the model.
+ */
+export const DIRTY_BITMAP_WHOLE_SPACE = 'GET_DIRTY_BITMAP of length 0 on a dirty-tracking domain (the whole 64-bit space)';
+
 export class ModelCannotAnswer extends Error {
   override name = 'ModelCannotAnswer';
   constructor(

@@ -169,3 +169,25 @@ describe('model kernel behaviour: type1 range checks (Type1ModelOptions.wrapOver
     }
   });
 });
+
+describe('model kernel behaviour: GET_DIRTY_BITMAP of length 0 (dirtyBitmapZeroLength)', () => {
+  // Found by the fuzzer on 7.2.13 (seed 2): kernel EOPNOTSUPP where the 6.12 model said EINVAL.
+  const read = (m: ReturnType<typeof model>, hwptId: number, iova: bigint) =>
+    m.fd.hwptGetDirtyBitmap({ hwptId, iova, length: 0n, pageSize: 2048n, bitmap: new Uint8Array(8) }).errno;
+  it('6.12: EINVAL before anything else', () => {
+    const m = model();
+    const hwptId = m.fd.hwptAlloc({ devId: m.mock.idevId, ptId: m.ioasId }).hwptId;
+    expect(read(m, hwptId, 0n)).to.equal(EINVAL);
+  });
+  it('7.x: length - 1 wraps: at IOVA 0 the whole space (EOPNOTSUPP without dirty tracking), elsewhere EOVERFLOW', () => {
+    const m = model({ dirtyBitmapZeroLength: true });
+    const hwptId = m.fd.hwptAlloc({ devId: m.mock.idevId, ptId: m.ioasId }).hwptId;
+    expect(read(m, hwptId, 0n)).to.equal(EOPNOTSUPP);
+    expect(read(m, hwptId, 0x1000n)).to.equal(EOVERFLOW);
+  });
+  it('7.x, with dirty tracking: the model says it cannot answer (a listed, desyncing reason)', () => {
+    const m = model({ dirtyBitmapZeroLength: true });
+    const hwptId = m.fd.hwptAlloc({ devId: m.mock.idevId, ptId: m.ioasId, flags: HWPT_ALLOC_DIRTY_TRACKING }).hwptId;
+    expect(() => read(m, hwptId, 0n)).to.throw(/length 0 on a dirty-tracking domain/);
+  });
+});
