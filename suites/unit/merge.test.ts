@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { chromiumMissing } from '../../lib/audit/browser.ts';
-import { ensureKernelSource, SetupError } from '../../lib/kbuild/source.ts';
 import { joinedAuditRaw } from '../../lib/merge/audit.ts';
 import { MergeError, readRuns, writeMerged } from '../../lib/merge/index.ts';
 import { mergedPageProblems, probeMergedPage } from '../../lib/merge/page-check.ts';
@@ -21,6 +20,7 @@ import { parityHolds, parityKernel } from '../../lib/parity/table.ts';
 import { PACKAGE_ROOT } from '../../lib/package-root.ts';
 import { nestedBlocks, parseTapLevel, parseWithKunit } from '../support/ktap-check.ts';
 import { skipBecause } from '../support/skip.ts';
+import { kernelSourceOrSkip } from '../support/kernel-source.ts';
 
 const run = promisify(execFile);
 const CLI = join(PACKAGE_ROOT, 'bin/iommufd-conformance.js');
@@ -143,15 +143,8 @@ describe('merge', function () {
     });
 
     it('writes one KTAP file that the kernel\'s KTAP parser (kunit_parser.py) reads as a subtest per run', async function () {
-      let kernelDir: string;
-      try {
-        kernelDir = (await ensureKernelSource()).dir;
-      } catch (e) {
-        if (!(e instanceof SetupError)) throw e;
-        if (process.env.CI === 'true') throw e;
-        skipBecause(this, `kernel source (for kunit_parser.py) unavailable: ${e.message.split('\n')[0]}`);
-      }
-      const tree = parseWithKunit(kernelDir!, files.ktap);
+      const kernelDir = (await kernelSourceOrSkip(this, 'for kunit_parser.py')).dir;
+      const tree = parseWithKunit(kernelDir, files.ktap);
       expect(tree.errors, JSON.stringify(tree).slice(0, 2000)).to.equal(0);
       expect(tree.status).to.equal('FAILURE');
       expect(tree.subtests.map((s) => s.name)).to.deep.equal(runs.map((r) => r.label));
