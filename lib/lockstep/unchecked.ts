@@ -3,7 +3,7 @@
 // (ModelCannotAnswer from lib/model, or a context desynced for a reason not
 // listed): nothing goes unchecked by accident. Every run prints how many
 // calls each reason left unchecked (stats.ts).
-import { DIRTY_BITMAP_WHOLE_SPACE } from '../model/uaccess.ts';
+import { DIRTY_BITMAP_ZERO_LENGTH_PAST_BUFFER } from '../model/uaccess.ts';
 
 export const UNCHECKED_REASONS: ReadonlyMap<string, string> = new Map([
   [
@@ -23,15 +23,15 @@ export const UNCHECKED_REASONS: ReadonlyMap<string, string> = new Map([
       'so how dirty bits spread; the model reads it from /proc/self/pagemap, which shows PFNs to root only',
   ],
   [
-    DIRTY_BITMAP_WHOLE_SPACE,
-    'a kernel that takes a length of 0 (KernelBehaviour.dirtyBitmapZeroLength) walks the whole 64-bit space over ' +
-      'however much user memory follows the bitmap, which the model cannot know; the iommufd context runs on the ' +
-      'kernel alone from there until it is closed',
+    DIRTY_BITMAP_ZERO_LENGTH_PAST_BUFFER,
+    'a kernel that takes a length of 0 (KernelBehaviour.dirtyBitmapZeroLength, KF-0004) reads the areas contiguous ' +
+      'from IOVA 0 into a bitmap with no end, writing into the user memory after the buffer, which the model was not ' +
+      'given; the iommufd context runs on the kernel alone from there until it is closed',
   ],
 ]);
 
 /** Reasons after which the model's state of that iommufd context is unknown: its later calls are unchecked too. */
-export const DESYNCING_REASONS: ReadonlySet<string> = new Set([DIRTY_BITMAP_WHOLE_SPACE]);
+export const DESYNCING_REASONS: ReadonlySet<string> = new Set([DIRTY_BITMAP_ZERO_LENGTH_PAST_BUFFER]);
 
 export function isListedReason(reason: string): boolean {
   return UNCHECKED_REASONS.has(reason);

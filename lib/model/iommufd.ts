@@ -44,7 +44,7 @@ import {
 import { BASELINE_BEHAVIOUR, type KernelBehaviour } from './kernel-behaviour.ts';
 import { ACCOUNT_MM, ACCOUNT_USER, IoPages, ULONG_MAX, U64_MAX, type AccountMode, type IndexRange } from './pages.ts';
 import { ModelProcess, PAGE_SIZE } from './process.ts';
-import { DIRTY_BITMAP_WHOLE_SPACE, ModelCannotAnswer } from './uaccess.ts';
+import { DIRTY_BITMAP_ZERO_LENGTH_PAST_BUFFER, ModelCannotAnswer } from './uaccess.ts';
 import { VfioCompatModel } from './vfio-compat.ts';
 
 export type U64 = bigint | number;
@@ -988,7 +988,10 @@ export class IommufdModel {
     const iova = u64(args.iova);
     const length = u64(args.length);
     const pageSize = u64(args.pageSize);
-    // io_pagetable.c:iommufd_check_iova_range (u64 arithmetic: length - 1 wraps where length 0 gets this far)
+    // io_pagetable.c:iommufd_check_iova_range (u64 arithmetic: length - 1 wraps where length 0 gets this far:
+    // only at IOVA 0, any other IOVA overflows. The walk below then runs from IOVA 0 to ULONG_MAX, but
+    // iopt_for_each_contig_area stops at the first IOVA no area covers: it reads the areas contiguous
+    // from IOVA 0, and none where IOVA 0 is unmapped, as under every mock domain but MOCK_IOMMUPT_HUGE.)
     if (!length && !this.behaviour.dirtyBitmapZeroLength) return { errno: EINVAL };
     const last = iova + BigInt.asUintN(64, length - 1n);
     if (last > ULONG_MAX) return { errno: EOVERFLOW };
@@ -999,7 +1002,6 @@ export class IommufdModel {
     if (iova & (pageSize - 1n) || end & (pageSize - 1n)) return { errno: EINVAL };
     const domain = hwpt.domain;
     if (!(domain instanceof MockDomain) || !domain.dirtyOps) return { errno: EOPNOTSUPP };
-    if (!length) throw new ModelCannotAnswer(DIRTY_BITMAP_WHOLE_SPACE);
     const shift = BigInt((pageSize & -pageSize).toString(2).length - 1);
     const record = (at: bigint, size: bigint) => {
       // iova_bitmap_set: bits for [at, at+size-1] relative to the bitmap's iova
@@ -1008,6 +1010,10 @@ export class IommufdModel {
       for (let b = firstBit; b <= lastBit; b++) {
         const byte = Number(b >> 3n);
         if (byte < args.bitmap.length) args.bitmap[byte]! |= 1 << Number(b & 7n);
+        // KernelBehaviour.dirtyBitmapZeroLength (KF-0004): a length of 0 bounds nothing
+        // (iova_bitmap_alloc's mapped_total_index is U64_MAX's), so the kernel writes this bit
+        // into whatever user memory follows the buffer: memory the model was not given.
+        else if (!length) throw new ModelCannotAnswer(DIRTY_BITMAP_ZERO_LENGTH_PAST_BUFFER);
       }
     };
     for (const step of iopt.contig(iova, last).steps) {

@@ -19,13 +19,14 @@ export interface UserAccess {
  * lockstep layer counts such calls by it and fails unless it is on its list.
  */
 /**
- * GET_DIRTY_BITMAP of length 0 on a dirty-tracking domain, where the kernel
- * takes it (KernelBehaviour.dirtyBitmapZeroLength): the walk covers the whole
- * 64-bit space, reading and clearing dirty bits for as far as the user pages
- * after the bitmap can be pinned. After it the context's dirty bits are not
- * known to the model.
+ * GET_DIRTY_BITMAP of length 0, where the kernel takes it
+ * (KernelBehaviour.dirtyBitmapZeroLength, KF-0004), that reports a dirty
+ * page past the bitmap buffer the model was given: the walk covers every
+ * area contiguous from IOVA 0 and the bitmap has no end, so the kernel
+ * writes into the user memory after the buffer. After it the context's
+ * dirty bits are not known to the model.
  */
-export const DIRTY_BITMAP_WHOLE_SPACE = 'GET_DIRTY_BITMAP of length 0 on a dirty-tracking domain (the whole 64-bit space)';
+export const DIRTY_BITMAP_ZERO_LENGTH_PAST_BUFFER = 'GET_DIRTY_BITMAP of length 0 reporting past the bitmap buffer';
 
 export class ModelCannotAnswer extends Error {
   override name = 'ModelCannotAnswer';

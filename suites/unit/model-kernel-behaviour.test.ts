@@ -185,9 +185,31 @@ describe('model kernel behaviour: GET_DIRTY_BITMAP of length 0 (dirtyBitmapZeroL
     expect(read(m, hwptId, 0n)).to.equal(EOPNOTSUPP);
     expect(read(m, hwptId, 0x1000n)).to.equal(EOVERFLOW);
   });
-  it('7.x, with dirty tracking: the model says it cannot answer (a listed, desyncing reason)', () => {
-    const m = model({ dirtyBitmapZeroLength: true });
+  // KF-0004, confirmed on 7.2.13 in the mock VM (suites/vm/mock/findings.test.ts)
+  it('7.x, with dirty tracking: 0 and nothing read where no area covers IOVA 0 (every mock but MOCK_IOMMUPT_HUGE)', () => {
+    const m = model({ dirtyBitmapZeroLength: true, mockGenericPt: true });
+    expect(m.fd.ioasMap({ ioasId: m.ioasId, flags: FIXED_RW, userVa: BUF, length: 0x1000n, iova: MOCK_START }).errno).to.equal(0);
     const hwptId = m.fd.hwptAlloc({ devId: m.mock.idevId, ptId: m.ioasId, flags: HWPT_ALLOC_DIRTY_TRACKING }).hwptId;
-    expect(() => read(m, hwptId, 0n)).to.throw(/length 0 on a dirty-tracking domain/);
+    expect(m.fd.hwptSetDirtyTracking({ hwptId, enable: true }).errno).to.equal(0);
+    expect(m.fd.testDirty({ hwptId, iova: MOCK_START, length: 0x1000n, pageSize: 0x1000n, uptr: BUF, bits: new Uint8Array([1]) }).errno).to.equal(0);
+    const bitmap = new Uint8Array(8);
+    expect(m.fd.hwptGetDirtyBitmap({ hwptId, iova: 0n, length: 0n, pageSize: 0x1000n, bitmap }).errno).to.equal(0);
+    expect([...bitmap]).to.deep.equal([0, 0, 0, 0, 0, 0, 0, 0]);
+    // the dirty bit is still there for a read that covers it
+    expect(m.fd.hwptGetDirtyBitmap({ hwptId, iova: MOCK_START, length: 0x1000n, pageSize: 0x1000n, bitmap }).errno).to.equal(0);
+    expect(bitmap[0]).to.equal(1);
+  });
+  it('7.x, with dirty tracking and areas from IOVA 0: their bits as if the bitmap had no end; past the buffer the model cannot answer', () => {
+    const m = model({ dirtyBitmapZeroLength: true, mockGenericPt: true });
+    const ioas = m.fd.ioasAlloc().ioasId;
+    const hwptId = m.fd.hwptAlloc({ devId: m.mock.idevId, ptId: ioas, flags: HWPT_ALLOC_DIRTY_TRACKING, dataType: HWPT_DATA_SELFTEST, data: selftestData(1) }).hwptId;
+    expect(m.fd.ioasMap({ ioasId: ioas, flags: FIXED_RW, userVa: BUF, length: 0x10000n, iova: 0n }).errno).to.equal(0);
+    expect(m.fd.hwptSetDirtyTracking({ hwptId, enable: true }).errno).to.equal(0);
+    // page 15 of 16
+    expect(m.fd.testDirty({ hwptId, iova: 0n, length: 0x10000n, pageSize: 0x1000n, uptr: BUF, bits: new Uint8Array([0, 0x80]) }).errno).to.equal(0);
+    const two = new Uint8Array(2);
+    expect(m.fd.hwptGetDirtyBitmap({ hwptId, flags: GET_DIRTY_BITMAP_NO_CLEAR, iova: 0n, length: 0n, pageSize: 0x1000n, bitmap: two }).errno).to.equal(0);
+    expect([...two]).to.deep.equal([0, 0x80]);
+    expect(() => m.fd.hwptGetDirtyBitmap({ hwptId, iova: 0n, length: 0n, pageSize: 0x1000n, bitmap: new Uint8Array(1) })).to.throw(/length 0 reporting past the bitmap buffer/);
   });
 });
