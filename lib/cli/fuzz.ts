@@ -54,13 +54,13 @@ export async function runFuzzCommand(o: ParsedOptions): Promise<number> {
 
   if (o.here) {
     const { fuzzHere } = await import('../fuzz/main.ts');
-    return (await fuzzHere({ seed, timeMs, faultEvery, replay, mutation, out: resolve(o.out as string) })) ? EXIT_PASS : EXIT_FAILED;
+    return (await fuzzHere({ seed, timeMs, faultEvery, replay, mutation, profile, out: resolve(o.out as string) })) ? EXIT_PASS : EXIT_FAILED;
   }
 
   const kernel = kernelChoice(o);
   const guest = guestChoice(o);
   const out = resolve(o.out as string);
-  const args = ['--here', '--seed', String(seed), '--time', `${timeMs}ms`, '--fault-every', String(faultEvery), '--out', join(out, profile)];
+  const args = ['--here', '--profile', profile, '--seed', String(seed), '--time', `${timeMs}ms`, '--fault-every', String(faultEvery), '--out', join(out, profile)];
   if (replay) args.push('--replay', replay);
   if (mutation) args.push('--mutation', mutation);
   process.stderr.write(replay ? `fuzz: replaying ${replay}\n` : `fuzz: seed ${seed}\n`);

@@ -82,3 +82,37 @@ export const dirtyPageSize = fc.constantFrom(BigInt(U.MOCK_PAGE_SIZE), PAGE, 0n,
 
 /** fail-nth's n: mostly small (the first allocations of a call), sometimes deep in it. */
 export const failNth = fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 8 }) }, { weight: 1, arbitrary: fc.integer({ min: 9, max: 200 }) });
+
+// ---- VFIO containers (the viommu profile)
+
+/** Which container: 0 the real type1 one, 1 iommufd's compat. */
+export const containerIndex = fc.constantFrom(0, 1);
+
+/** VFIO_SET_IOMMU types: TYPE1, TYPE1v2 (mostly), SPAPR, NOIOMMU, 0 and unknown. */
+export const vfioIommuType = fc.constantFrom(U.VFIO_TYPE1v2_IOMMU, U.VFIO_TYPE1v2_IOMMU, U.VFIO_TYPE1v2_IOMMU, U.VFIO_TYPE1_IOMMU, 2, U.VFIO_NOIOMMU_IOMMU, 0, 99);
+
+/** IOVAs for a VT-d domain: low pages, unaligned, around the x86 MSI window, the top of 39 and 48 bits, the top of the space. */
+export const vfioIova: fc.Arbitrary<bigint> = fc.oneof(
+  { weight: 4, arbitrary: fc.bigInt({ min: 0n, max: 64n }).map((n) => n * PAGE) },
+  { weight: 2, arbitrary: fc.constantFrom(1n, PAGE - 1n, PAGE / 2n, PAGE + 1n) },
+  { weight: 2, arbitrary: fc.constantFrom(0xfee0_0000n - PAGE, 0xfee0_0000n, 0xfef0_0000n - PAGE, 0xfef0_0000n) },
+  { weight: 1, arbitrary: fc.constantFrom((1n << 39n) - PAGE, 1n << 39n, (1n << 48n) - PAGE, 1n << 48n, U64_MAX - PAGE + 1n, U64_MAX, 1n << 63n) },
+);
+
+export const vfioMapFlags = fc.constantFrom(
+  U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE, U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE, U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE,
+  U.VFIO_DMA_MAP_FLAG_READ, U.VFIO_DMA_MAP_FLAG_WRITE, U.VFIO_DMA_MAP_FLAG_VADDR, 1 << 5,
+);
+
+export const vfioUnmapFlags = fc.constantFrom(0, 0, 0, U.VFIO_DMA_UNMAP_FLAG_ALL, U.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP, U.VFIO_DMA_UNMAP_FLAG_VADDR, U.VFIO_DMA_UNMAP_FLAG_ALL | U.VFIO_DMA_UNMAP_FLAG_VADDR, 1 << 5);
+
+export const vfioDirtyFlags = fc.constantFrom(
+  U.VFIO_IOMMU_DIRTY_PAGES_FLAG_START, U.VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP, U.VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP, U.VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
+  0, U.VFIO_IOMMU_DIRTY_PAGES_FLAG_START | U.VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP, 1 << 3,
+);
+
+/** argsz: the struct's own (null), or short, or long. */
+export const vfioArgsz = fc.constantFrom<number | null>(null, null, null, null, 0, 8, 23, 24, 33, 4096);
+
+/** A struct vfio_bitmap: page size (the smallest is the only one type1 takes), bytes (the one-page buffer or past it), a NULL data pointer. */
+export const vfioBitmap = fc.record({ pgsize: fc.constantFrom(PAGE, PAGE, 0n, 2n * PAGE, 1n), bytes: fc.constantFrom(8, 64, 4096, 0), nullData: fc.constantFrom(false, false, false, true) });

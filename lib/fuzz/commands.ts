@@ -2,7 +2,9 @@
 // (several iommufd contexts; IOAS alloc/destroy, map/unmap/copy with fixed
 // and automatic IOVAs, allow_iovas, reserved ranges, options; mock domains
 // and their replace; HWPT alloc; accesses: create, pin, unpin, rw, replace;
-// dirty tracking), with an optional fail-nth fault on its calls.
+// dirty tracking; fault queues: alloc, HWPTs that report to one, a mock
+// device's page fault, closing the queue's fd), with an optional fail-nth
+// fault on its calls.
 //
 // The oracle is lockstep itself: every call runs on the kernel and on the
 // model (lib/lockstep/sys.ts), and any difference throws a DivergenceError.
@@ -17,7 +19,8 @@
 // are kept on purpose: their IDs exercise the ENOENT paths.
 import fc from 'fast-check';
 import type { FailNthInjector } from '../kernel/fail-nth.ts';
-import { compareIommufdState, type LockstepIommufd, type LockstepProcess, type UserRange } from '../lockstep/index.ts';
+import type { VfioContainer } from '../kernel/index.ts';
+import { compareIommufdState, type LockstepGroup, type LockstepIommufd, type LockstepProcess, type UserRange } from '../lockstep/index.ts';
 import type { Mapping } from '../sys/index.ts';
 import * as U from '../uapi/index.ts';
 import * as A from './arbitraries.ts';
@@ -27,13 +30,25 @@ export interface ContextIds {
   mocks: { stdevId: number; hwptId: number; idevId: number }[];
   hwpts: number[];
   accesses: { fd: number; pages: number[] }[];
+  /** Fault queues (IOMMU_FAULT_QUEUE_ALLOC): the object and its fd (null once closed). */
+  faults: { id: number; fd: number | null }[];
   /** IOVAs mapped (fixed or handed back), with the user address behind them where known, to unmap, copy, pin and read. */
   iovas: { iova: bigint; uptr: bigint | null }[];
+}
+
+/** The viommu profile's VFIO side: which container the group is in (0 type1, 1 compat), its device fds. */
+export interface VfioIds {
+  groupIn: number | null;
+  devices: number[];
+  /** IOVAs MAP_DMA took, per container. */
+  iovas: bigint[][];
 }
 
 /** What a run made, by index: the fast-check model (the oracle is the lockstep model, not this). */
 export interface FuzzIds {
   ctxs: ContextIds[];
+  /** Null in the mock profile. */
+  vfio: VfioIds | null;
 }
 
 /** The real side of a run: the lockstep session and the contexts opened for this run. */
@@ -46,12 +61,17 @@ export interface FuzzWorld {
   bitmap: { view: Uint8Array; address: bigint };
   /** Calls made so far (kernel ioctls through lockstep, counted per step). */
   steps: number;
+  /** The viommu profile: the vfio-pci device's group and two containers, [real type1, compat on context 0]. */
+  vfio: { group: LockstepGroup; containers: VfioContainer[]; bdf: string } | null;
 }
 
 export const CONTEXTS = 3;
 
-export function emptyIds(): FuzzIds {
-  return { ctxs: Array.from({ length: CONTEXTS }, () => ({ ioas: [], mocks: [], hwpts: [], accesses: [], iovas: [] })) };
+export function emptyIds(vfio = false): FuzzIds {
+  return {
+    ctxs: Array.from({ length: CONTEXTS }, () => ({ ioas: [], mocks: [], hwpts: [], accesses: [], faults: [], iovas: [] })),
+    vfio: vfio ? { groupIn: null, devices: [], iovas: [[], []] } : null,
+  };
 }
 
 function at<T>(list: readonly T[], i: number): T | undefined {
@@ -107,12 +127,12 @@ export const STEPS = {
   }),
 
   destroy: step({
-    arbitrary: fc.record({ c: A.contextIndex, kind: fc.constantFrom('ioas', 'hwpt', 'mockHwpt', 'idev', 'stdev'), i: fc.oneof(A.pick, fc.constant(0xffff)) }),
+    arbitrary: fc.record({ c: A.contextIndex, kind: fc.constantFrom('ioas', 'hwpt', 'mockHwpt', 'idev', 'stdev', 'fault'), i: fc.oneof(A.pick, fc.constant(0xffff)) }),
     pre: () => true,
     run(ids, w, a) {
       const ctx = ctxOf(ids, a);
       const list =
-        a.kind === 'ioas' ? ctx.ioas : a.kind === 'hwpt' ? ctx.hwpts : ctx.mocks.map((m) => (a.kind === 'mockHwpt' ? m.hwptId : a.kind === 'idev' ? m.idevId : m.stdevId));
+        a.kind === 'ioas' ? ctx.ioas : a.kind === 'hwpt' ? ctx.hwpts : a.kind === 'fault' ? ctx.faults.map((f) => f.id) : ctx.mocks.map((m) => (a.kind === 'mockHwpt' ? m.hwptId : a.kind === 'idev' ? m.idevId : m.stdevId));
       fdOf(w, a).destroy(idAt(list, a.i));
     },
   }),
@@ -237,6 +257,60 @@ export const STEPS = {
     },
   }),
 
+  // Fault queues (fault.c). What the queue's fd then delivers (read) and takes (write) is not in the
+  // model (it has no read/write system calls): a page fault is triggered, not read back.
+  faultQueueAlloc: step({
+    arbitrary: fc.record({ c: A.contextIndex, flags: fc.constantFrom(0, 0, 0, 1) }),
+    pre: () => true,
+    run(ids, w, a) {
+      const r = fdOf(w, a).faultQueueAlloc({ flags: a.flags });
+      if (r.errno === 0) {
+        notZero(r.faultId, 'IOMMU_FAULT_QUEUE_ALLOC');
+        ctxOf(ids, a).faults.push({ id: r.faultId, fd: r.faultFd });
+      }
+    },
+  }),
+
+  hwptAllocFault: step({
+    arbitrary: fc.record({ c: A.contextIndex, mock: A.pick, ioas: A.pick, flags: A.hwptFlags, valid: fc.constantFrom(true, true, true, false), fault: fc.oneof(A.pick, fc.constant(0xffff)) }),
+    pre: (ids, a) => ctxOf(ids, a).mocks.length > 0 && hasIoas(ids, a),
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const faultId = idAt(ctx.faults.map((f) => f.id), a.fault);
+      const flags = a.flags | (a.valid ? U.IOMMU_HWPT_FAULT_ID_VALID : 0);
+      const r = fdOf(w, a).hwptAlloc({ devId: at(ctx.mocks, a.mock)!.idevId, ptId: idAt(ctx.ioas, a.ioas), flags, faultId });
+      if (r.errno === 0) {
+        notZero(r.hwptId, 'IOMMU_HWPT_ALLOC(FAULT_ID_VALID)');
+        ctx.hwpts.push(r.hwptId);
+      }
+    },
+  }),
+
+  triggerIopf: step({
+    arbitrary: fc.record({
+      c: A.contextIndex, mock: fc.oneof(A.pick, fc.constant(0xffff)), pasid: fc.constantFrom(0, 0, 1, 0xfffff), grpid: fc.constantFrom(0, 2, 0x1ff),
+      perm: fc.constantFrom(U.IOMMU_PGFAULT_PERM_READ | U.IOMMU_PGFAULT_PERM_WRITE, U.IOMMU_PGFAULT_PERM_READ, 0, 0xff), addr: A.iova,
+    }),
+    pre: () => true,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const devId = idAt(ctx.mocks.map((m) => m.idevId), a.mock);
+      fdOf(w, a).testTriggerIopf({ devId, pasid: a.pasid, grpid: a.grpid, perm: a.perm, addr: a.addr });
+    },
+  }),
+
+  closeFault: step({
+    arbitrary: fc.record({ c: A.contextIndex, fault: A.pick }),
+    pre: (ids, a) => ctxOf(ids, a).faults.some((f) => f.fd !== null),
+    run(ids, w, a) {
+      const open = ctxOf(ids, a).faults.filter((f) => f.fd !== null);
+      const f = open[a.fault % open.length]!;
+      // close() releases the fd whatever it returns; pending faults are answered (iommufd_fault_fops_release).
+      fdOf(w, a).closeAccess(f.fd!);
+      f.fd = null;
+    },
+  }),
+
   createAccess: step({
     arbitrary: fc.record({ c: A.contextIndex, ioas: A.pick, flags: A.accessFlags }),
     pre: hasIoas,
@@ -332,7 +406,127 @@ export const STEPS = {
       fdOf(w, a).hwptGetDirtyBitmap({ hwptId, flags: a.flags, iova, length, pageSize: a.pageSize, bitmap: w.bitmap.view });
     },
   }),
+
+  // ---- the viommu profile: the vfio-pci device's group, a real type1 container (k 0) and iommufd's
+  // compat (k 1, on context 0's /dev/iommu), the VFIO container ioctls with edge arguments.
+
+  vfioSetContainer: step({
+    arbitrary: fc.record({ k: A.containerIndex }),
+    pre: hasVfio,
+    run(ids, w, a) {
+      if (w.vfio!.group.setContainer(w.vfio!.containers[a.k]!).errno === 0) ids.vfio!.groupIn = a.k;
+    },
+  }),
+
+  vfioUnsetContainer: step({
+    arbitrary: fc.record({}),
+    pre: hasVfio,
+    run(ids, w) {
+      if (w.vfio!.group.unsetContainer().errno === 0) ids.vfio!.groupIn = null;
+    },
+  }),
+
+  vfioSetIommu: step({
+    arbitrary: fc.record({ k: A.containerIndex, type: A.vfioIommuType }),
+    pre: hasVfio,
+    run(_ids, w, a) {
+      w.vfio!.containers[a.k]!.setIommu(a.type);
+    },
+  }),
+
+  vfioOpenDevice: step({
+    arbitrary: fc.record({ right: fc.constantFrom(true, true, true, false) }),
+    pre: hasVfio,
+    run(ids, w, a) {
+      const r = w.vfio!.group.getDeviceFd(a.right ? w.vfio!.bdf : '0000:ff:1f.7');
+      if (r.errno === 0) ids.vfio!.devices.push(r.deviceFd);
+    },
+  }),
+
+  vfioCloseDevice: step({
+    arbitrary: fc.record({ i: A.pick }),
+    pre: (ids) => (ids.vfio?.devices.length ?? 0) > 0,
+    run(ids, w, a) {
+      const devices = ids.vfio!.devices;
+      const [fd] = devices.splice(a.i % devices.length, 1);
+      w.vfio!.group.closeDevice(fd!);
+    },
+  }),
+
+  vfioMapDma: step({
+    arbitrary: fc.record({ k: A.containerIndex, flags: A.vfioMapFlags, off: A.userOffset, iova: A.vfioIova, near: fc.option(fc.tuple(A.pick, A.nearDelta), { nil: null, freq: 2 }), size: A.length, argsz: A.vfioArgsz }),
+    pre: hasVfio,
+    run(ids, w, a) {
+      const known = a.near ? at(ids.vfio!.iovas[a.k]!, a.near[0]) : undefined;
+      const iova = known !== undefined ? (known + a.near![1]) & A.U64_MAX : a.iova;
+      const argsz = a.argsz === null ? undefined : a.argsz;
+      const r = w.vfio!.containers[a.k]!.mapDma({ flags: a.flags, vaddr: userVa(w, a.off), iova, size: a.size, argsz });
+      if (r.errno === 0) ids.vfio!.iovas[a.k]!.push(iova);
+    },
+  }),
+
+  vfioUnmapDma: step({
+    arbitrary: fc.record({ k: A.containerIndex, flags: A.vfioUnmapFlags, known: fc.option(A.pick, { nil: null }), iova: A.vfioIova, size: A.length, argsz: A.vfioArgsz, bitmap: A.vfioBitmap }),
+    pre: hasVfio,
+    run(ids, w, a) {
+      const iova = (a.known !== null ? at(ids.vfio!.iovas[a.k]!, a.known) : undefined) ?? a.iova;
+      const tail = a.flags & U.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP ? vfioBitmap(w, a.bitmap) : undefined;
+      const argsz = a.argsz === null ? (tail ? 24 + tail.length : undefined) : a.argsz;
+      w.vfio!.containers[a.k]!.unmapDma({ flags: a.flags, iova, size: a.size, argsz, tail });
+    },
+  }),
+
+  vfioGetInfo: step({
+    arbitrary: fc.record({ k: A.containerIndex, argsz: fc.constantFrom<number | undefined>(undefined, undefined, 0, 8, 16, 20, 24, 104, 4096) }),
+    pre: hasVfio,
+    run(_ids, w, a) {
+      w.vfio!.containers[a.k]!.getInfo({ argsz: a.argsz });
+    },
+  }),
+
+  vfioCheckExtension: step({
+    arbitrary: fc.record({ k: A.containerIndex, extension: fc.oneof(fc.integer({ min: 0, max: 12 }), fc.constantFrom(0x7fffffff, -1)) }),
+    pre: hasVfio,
+    run(_ids, w, a) {
+      w.vfio!.containers[a.k]!.checkExtension(a.extension);
+    },
+  }),
+
+  vfioDirtyPages: step({
+    arbitrary: fc.record({ k: A.containerIndex, flags: A.vfioDirtyFlags, known: fc.option(A.pick, { nil: null }), iova: A.vfioIova, size: A.length, bitmap: A.vfioBitmap }),
+    pre: hasVfio,
+    run(ids, w, a) {
+      const iova = (a.known !== null ? at(ids.vfio!.iovas[a.k]!, a.known) : undefined) ?? a.iova;
+      const tail = a.flags & U.VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP ? U.vfio_iommu_type1_dirty_bitmap_get.encode({ iova, size: a.size, bitmap: vfioBitmapFields(w, a.bitmap) }) : undefined;
+      w.vfio!.containers[a.k]!.dirtyPages({ flags: a.flags, tail });
+    },
+  }),
 };
+
+function hasVfio(ids: FuzzIds): boolean {
+  return ids.vfio !== null;
+}
+
+/** struct vfio_bitmap over the session's one-page bitmap buffer (or a NULL / too-small one). */
+function vfioBitmapFields(w: FuzzWorld, b: { pgsize: bigint; bytes: number; nullData: boolean }) {
+  return { pgsize: b.pgsize, size: BigInt(b.bytes), data: b.nullData ? 0n : w.bitmap.address };
+}
+
+function vfioBitmap(w: FuzzWorld, b: { pgsize: bigint; bytes: number; nullData: boolean }): Uint8Array {
+  return U.vfio_bitmap.encode(vfioBitmapFields(w, b));
+}
+
+/** The steps each profile draws: the viommu profile has no mock domain, accesses or test ops. */
+const MOCK_ONLY: ReadonlySet<string> = new Set([
+  'addReserved', 'mockDomain', 'mockDomainReplace', 'hwptAlloc', 'hwptAllocFault', 'triggerIopf', 'createAccess', 'accessPages',
+  'destroyAccessPages', 'accessRw', 'accessReplaceIoas', 'closeAccess', 'setDirtyTracking', 'getDirtyBitmap',
+]);
+
+export type FuzzProfile = 'mock' | 'viommu';
+
+export function stepsOf(profile: FuzzProfile): StepName[] {
+  return (Object.keys(STEPS) as StepName[]).filter((n) => (profile === 'viommu' ? !MOCK_ONLY.has(n) : !n.startsWith('vfio')));
+}
 
 export type StepName = keyof typeof STEPS;
 
@@ -385,10 +579,15 @@ export function reviveArgs(args: unknown): unknown {
 }
 
 /** The command arbitraries: every step, about one in `faultEvery` under fail-nth (0: never). */
-export function commandArbitraries(faultEvery: number): fc.Arbitrary<fc.Command<FuzzIds, FuzzWorld>>[] {
-  const nth = faultEvery > 0 ? fc.oneof({ weight: faultEvery - 1, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: A.failNth }) : fc.constant(null);
-  const weights: Partial<Record<StepName, number>> = { ioasAlloc: 3, map: 5, unmap: 3, copy: 2, mockDomain: 2, createAccess: 2, accessPages: 2, accessRw: 2 };
-  return (Object.keys(STEPS) as StepName[]).flatMap((name) => {
+export function commandArbitraries(faultEvery: number, profile: FuzzProfile = 'mock'): fc.Arbitrary<fc.Command<FuzzIds, FuzzWorld>>[] {
+  const withFaults = faultEvery > 0 ? fc.oneof({ weight: faultEvery - 1, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: A.failNth }) : fc.constant(null);
+  const weights: Partial<Record<StepName, number>> = {
+    ioasAlloc: 3, map: 5, unmap: 3, copy: 2, mockDomain: 2, createAccess: 2, accessPages: 2, accessRw: 2,
+    vfioSetContainer: 3, vfioSetIommu: 3, vfioOpenDevice: 2, vfioMapDma: 6, vfioUnmapDma: 4, vfioDirtyPages: 2,
+  };
+  return stepsOf(profile).flatMap((name) => {
+    // The VFIO group and the type1 container are not opened through the fault injector's core: no fail-nth there.
+    const nth = name.startsWith('vfio') ? fc.constant(null) : withFaults;
     const arb = fc.tuple((STEPS[name] as unknown as Step<unknown>).arbitrary, nth).map(([args, n]) => new FuzzCommand(name, args, n) as fc.Command<FuzzIds, FuzzWorld>);
     return Array.from({ length: weights[name] ?? 1 }, () => arb);
   });

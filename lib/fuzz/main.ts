@@ -4,7 +4,8 @@
 // to the results folder; a failed run never leaves an older pass there.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fuzz, prepareFaultInjection, readReplayFile, replaySteps, type FuzzResult } from './runner.ts';
+import type { FuzzProfile } from './commands.ts';
+import { FuzzSession, fuzz, guestProfile, prepareFaultInjection, readReplayFile, replaySteps, type FuzzResult } from './runner.ts';
 
 export interface FuzzHereOptions {
   seed: number;
@@ -13,6 +14,8 @@ export interface FuzzHereOptions {
   out: string;
   replay?: string;
   mutation?: string;
+  /** The guest's profile: viommu adds the VFIO container steps (default: the guest's, else mock). */
+  profile?: FuzzProfile;
 }
 
 const say = (l: string) => process.stdout.write(`${l}\n`);
@@ -31,6 +34,7 @@ async function mutations() {
 }
 
 export async function fuzzHere(o: FuzzHereOptions): Promise<boolean> {
+  const profile = o.profile ?? guestProfile();
   mkdirSync(o.out, { recursive: true });
   const report = join(o.out, 'fuzz.json');
   rmSync(report, { force: true });
@@ -52,7 +56,7 @@ export async function fuzzHere(o: FuzzHereOptions): Promise<boolean> {
     const revert = m?.apply();
     say(`fuzz: replaying ${r.steps.length} step(s) of seed ${r.seed}${m ? ` with mutation ${m.name}` : ''}`);
     try {
-      replaySteps(r.steps);
+      replaySteps(r.steps, new FuzzSession('lockstep', profile));
       say('fuzz: the sequence ran with no divergence');
       writeFileSync(report, JSON.stringify({ replay: o.replay, ok: true }, null, 2));
       return true;
@@ -73,15 +77,15 @@ export async function fuzzHere(o: FuzzHereOptions): Promise<boolean> {
     if (!m) throw new Error(`no mutation named ${o.mutation} (see suites/fuzz-mutations/mutations.ts)`);
     revert = m.apply();
   }
-  say(`fuzz: seed ${o.seed}, ${(o.timeMs / 1000).toFixed(0)} s, fail-nth in about 1 step of ${o.faultEvery}${o.mutation ? `, mutation ${o.mutation}` : ''}`);
+  say(`fuzz: profile ${profile}, seed ${o.seed}, ${(o.timeMs / 1000).toFixed(0)} s, fail-nth in about 1 step of ${o.faultEvery}${o.mutation ? `, mutation ${o.mutation}` : ''}`);
   let r: FuzzResult;
   try {
-    r = fuzz({ seed: o.seed, timeMs: o.timeMs, faultEvery: o.faultEvery, out: o.out, mutation: o.mutation ?? null });
+    r = fuzz({ seed: o.seed, timeMs: o.timeMs, faultEvery: o.faultEvery, out: o.out, mutation: o.mutation ?? null, profile });
   } finally {
     revert?.();
   }
   summary(r, o.seed);
-  writeFileSync(report, JSON.stringify({ seed: o.seed, mutation: o.mutation ?? null, ...r }, null, 2));
+  writeFileSync(report, JSON.stringify({ profile, seed: o.seed, mutation: o.mutation ?? null, ...r }, null, 2));
   return r.ok;
 }
 

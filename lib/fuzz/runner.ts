@@ -17,7 +17,8 @@ import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '
 import { KernelLogTail, kernelProblems } from '../vm/kernel-log.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import { BUFFER_BYTES } from './arbitraries.ts';
-import { commandArbitraries, compareAll, emptyIds, reviveArgs, runStep, CONTEXTS, FuzzCommand, type FuzzIds, type FuzzWorld, type StepName } from './commands.ts';
+import { bindVfioPci, findPciDevices, iommuGroupOf, QEMU_EDU, type VfioContainer } from '../kernel/index.ts';
+import { commandArbitraries, compareAll, emptyIds, reviveArgs, runStep, CONTEXTS, FuzzCommand, type FuzzIds, type FuzzProfile, type FuzzWorld, type StepName } from './commands.ts';
 
 export interface ReplayStep {
   name: StepName;
@@ -49,6 +50,24 @@ export interface FuzzOptions {
   log?: (line: string) => void;
   /** 'model': on the model alone, no oracle (unit tests of the fuzzer itself). */
   mode?: 'lockstep' | 'model';
+  /** The guest's profile (default: IOMMUFD_CONFORMANCE_PROFILE, else mock): viommu adds the VFIO container steps. */
+  profile?: FuzzProfile;
+}
+
+/** The profile the guest was booted for (the CLI passes it on in IOMMUFD_CONFORMANCE_PROFILE). */
+export function guestProfile(): FuzzProfile {
+  return process.env.IOMMUFD_CONFORMANCE_PROFILE === 'viommu' ? 'viommu' : 'mock';
+}
+
+/** The viommu profile's device: QEMU's edu bound to vfio-pci, and its IOMMU group. */
+function vfioDevice(): { bdf: string; groupId: number } {
+  const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
+  if (!edu) throw new Error('no QEMU edu device (PCI 1234:11e8): the viommu profile fuzzes its VFIO group');
+  const groupId = iommuGroupOf(edu.bdf);
+  if (groupId === null) throw new Error(`${edu.bdf} has no IOMMU group (no vIOMMU)`);
+  const err = bindVfioPci(edu.bdf);
+  if (err) throw new Error(`binding ${edu.bdf} to vfio-pci: ${err}`);
+  return { bdf: edu.bdf, groupId };
 }
 
 export interface FuzzResult {
@@ -86,8 +105,14 @@ export class FuzzSession {
   #stale = false;
   #world: { ids: FuzzIds; w: FuzzWorld } | null = null;
 
+  readonly #device: { bdf: string; groupId: number } | null;
+
   /** mode 'model' runs the steps on the model alone (no oracle: the unit tests of the plumbing). */
-  constructor(readonly mode: 'lockstep' | 'model' = 'lockstep') {
+  constructor(
+    readonly mode: 'lockstep' | 'model' = 'lockstep',
+    readonly profile: FuzzProfile = guestProfile(),
+  ) {
+    this.#device = profile === 'viommu' ? vfioDevice() : null;
     this.#memory = this.#start();
     this.log?.read();
   }
@@ -126,8 +151,14 @@ export class FuzzSession {
       if (!opened.iommufd) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
       fds.push(opened.iommufd);
     }
-    const w: FuzzWorld = { lp, injector: this.injector, fds, buffer, rw, bitmap, steps: 0 };
-    this.#world = { ids: emptyIds(), w };
+    let vfio: FuzzWorld['vfio'] = null;
+    if (this.#device) {
+      const group = lp.openGroup(this.#device.groupId);
+      const containers: VfioContainer[] = [lp.openContainer(), lp.compatOn(fds[0]!)];
+      vfio = { group, containers, bdf: this.#device.bdf };
+    }
+    const w: FuzzWorld = { lp, injector: this.injector, fds, buffer, rw, bitmap, steps: 0, vfio };
+    this.#world = { ids: emptyIds(vfio !== null), w };
     return this.#world;
   }
 
@@ -136,8 +167,16 @@ export class FuzzSession {
     const world = this.#world;
     if (!world) return;
     this.#world = null;
+    const vfio = world.w.vfio;
+    if (vfio) {
+      // Devices first (the last one gives back the container's use), then the group, then the type1 container.
+      for (const d of world.ids.vfio!.devices) vfio.group.closeDevice(d);
+      vfio.group.close();
+      vfio.containers[0]!.close();
+    }
     world.w.fds.forEach((fd, c) => {
       for (const a of world.ids.ctxs[c]!.accesses) fd.closeAccess(a.fd);
+      for (const f of world.ids.ctxs[c]!.faults) if (f.fd !== null) fd.closeAccess(f.fd);
       if (!fd.closed) fd.close();
     });
     if (check) this.lp.checkAccounting('after closing the run\'s contexts');
@@ -239,12 +278,12 @@ export function generatedTest(r: ReplayFile, runnerPath: string): string {
 /** Fuzzes for a time budget from a seed; writes a replay file and a test on a failure. */
 export function fuzz(opts: FuzzOptions): FuzzResult {
   const log = opts.log ?? ((l: string) => process.stdout.write(`${l}\n`));
-  const session = new FuzzSession(opts.mode);
+  const session = new FuzzSession(opts.mode, opts.profile);
   const started = performance.now();
   let steps = 0;
   let runs = 0;
   let firstFailure: number | null = null;
-  const property = fc.property(fc.commands(commandArbitraries(opts.faultEvery ?? 0), { maxCommands: opts.maxCommands ?? 40, size: 'max' }), (cmds) => {
+  const property = fc.property(fc.commands(commandArbitraries(opts.faultEvery ?? 0, session.profile), { maxCommands: opts.maxCommands ?? 40, size: 'max' }), (cmds) => {
     runs++;
     try {
       steps += session.runSequence((ids, w) => fc.modelRun(() => ({ model: ids, real: w }), cmds));
