@@ -485,7 +485,7 @@ export const STEPS = {
   }),
 
   vfioCheckExtension: step({
-    arbitrary: fc.record({ k: A.containerIndex, extension: fc.oneof(fc.integer({ min: 0, max: 12 }), fc.constantFrom(0x7fffffff, -1)) }),
+    arbitrary: fc.record({ k: A.containerIndex, extension: fc.oneof(fc.integer({ min: 0, max: 12 }), fc.constantFrom(0x7fff_ffff, 0xffff_ffff)) }),
     pre: hasVfio,
     run(_ids, w, a) {
       w.vfio!.containers[a.k]!.checkExtension(a.extension);

@@ -9,6 +9,7 @@ import { contigLeafDirty } from './dirty-leaf.ts';
 import { IommuFd } from './iommufd.ts';
 import { VfioContainer, VfioGroup } from './vfio.ts';
 
+const ENOENT = 2;
 const EINVAL = 22;
 const ENOTTY = 25;
 const EOPNOTSUPP = 95;
@@ -110,6 +111,8 @@ export interface KernelFeatures {
     dirtyContigLeafShort: boolean;
     /** GET_DIRTY_BITMAP of length 0 passes the range checks (EOPNOTSUPP on a domain without dirty tracking), not EINVAL. */
     dirtyBitmapZeroLength: boolean;
+    /** A paging HWPT_ALLOC takes IOMMU_HWPT_FAULT_ID_VALID (a fault ID never handed out is ENOENT, not EOPNOTSUPP). */
+    hwptPagingFault: boolean;
   };
 }
 
@@ -245,7 +248,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     vfio: { container: false, compatOnIommufd: false, type1Nesting: true },
     faultInjection: probeFaultInjection(),
     hugetlb: false,
-    changes: { mockGenericPt: false, hwptInvalidateAnyObject: false, hwInfoAtsNotSupported: false, ioasMapFile: false, dirtyContigLeafShort: false, dirtyBitmapZeroLength: false },
+    changes: { mockGenericPt: false, hwptInvalidateAnyObject: false, hwInfoAtsNotSupported: false, ioasMapFile: false, dirtyContigLeafShort: false, dirtyBitmapZeroLength: false, hwptPagingFault: false },
     hugetlbPageSize: 0,
   };
   const { container } = VfioContainer.open(sys);
@@ -340,6 +343,13 @@ function probeChanges(fd: IommuFd, ioasId: number, idevId: number, features: Ker
       features.changes.dirtyBitmapZeroLength = r.errno === EOPNOTSUPP;
       fd.destroy(hwpt.hwptId);
     }
+  }
+  // hwptPagingFault: 7.x's iommufd_hwpt_paging_alloc lists IOMMU_HWPT_FAULT_ID_VALID among its valid flags,
+  // so the fault ID (0: never an object) is looked up after the domain is made.
+  if (features.ioctls.IOMMU_HWPT_ALLOC) {
+    const r = fd.hwptAlloc({ devId: idevId, ptId: ioasId, flags: U.IOMMU_HWPT_FAULT_ID_VALID, faultId: 0 });
+    if (r.errno === 0) fd.destroy(r.hwptId);
+    features.changes.hwptPagingFault = r.errno === ENOENT;
   }
   if (features.changes.mockGenericPt && features.ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP && features.testOps.DIRTY) {
     try {

@@ -708,10 +708,12 @@ export class IommufdModel {
     immediate: boolean,
     userData: Uint8Array | null,
   ): { errno: number; hwpt: HwptPagingObject | null } {
-    const validFlags = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+    // KernelBehaviour.hwptPagingFault: 7.x takes FAULT_ID_VALID here (the fault is looked up by hwptAlloc after).
+    const validFlags = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING | (this.behaviour.hwptPagingFault ? IOMMU_HWPT_FAULT_ID_VALID : 0);
     const dirtyCapable = idev.mock ? idev.mock.dirtyCapable : false;
     if (flags & ~validFlags) return { errno: EOPNOTSUPP, hwpt: null };
     if (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING && !dirtyCapable) return { errno: EOPNOTSUPP, hwpt: null };
+    if (flags & IOMMU_HWPT_FAULT_ID_VALID && flags & IOMMU_HWPT_ALLOC_NEST_PARENT) return { errno: EOPNOTSUPP, hwpt: null };
     let domain: MockDomain | HardwareDomain;
     // The object (ID) and the IOAS reference are taken before domain_alloc_user
     // runs; when it fails both are undone, which leaves no trace.

@@ -86,6 +86,15 @@ export interface KernelBehaviour {
    * 524 has the check). Probed: KernelFeatures.changes.dirtyBitmapZeroLength.
    */
   dirtyBitmapZeroLength: boolean;
+  /**
+   * A paging HWPT takes IOMMU_HWPT_FAULT_ID_VALID: iommufd_hwpt_paging_alloc's valid_flags list it (and
+   * refuse it only with NEST_PARENT), the domain is allocated without it, and iommufd_hwpt_alloc then looks
+   * the fault up (ENOENT for an ID that is no fault object). 6.12 refused it for a paging HWPT with
+   * EOPNOTSUPP. hw_pagetable.c:iommufd_hwpt_paging_alloc (7.2.13 line 113; 6.12.117 line 110).
+   * Found by the fuzzer (7.2.13, seed 3: kernel ENOENT, model EOPNOTSUPP). Probed:
+   * KernelFeatures.changes.hwptPagingFault.
+   */
+  hwptPagingFault: boolean;
 }
 
 /** 6.12's behaviour, what the model was written from. */
@@ -98,4 +107,5 @@ export const BASELINE_BEHAVIOUR: Readonly<KernelBehaviour> = Object.freeze({
   dirtyContigLeafShort: false,
   hwInfoInputType: false,
   dirtyBitmapZeroLength: false,
+  hwptPagingFault: false,
 });

@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { UsageError } from '../../lib/cli/args.ts';
 import { FUZZ_OPTIONS, parseDuration, runFuzzCommand } from '../../lib/cli/fuzz.ts';
-import { commandArbitraries } from '../../lib/fuzz/commands.ts';
+import { commandArbitraries, stepsOf } from '../../lib/fuzz/commands.ts';
 import { fuzz, FuzzSession, readReplayFile, replaySteps } from '../../lib/fuzz/runner.ts';
 import { IoPageTable } from '../../lib/model/io-pagetable.ts';
 import { IommufdModel } from '../../lib/model/iommufd.ts';
@@ -91,6 +91,15 @@ describe('fuzz (model alone)', function () {
       revert();
     }
     expect(iopt.reserve(0n, 100n, null), 'reverted').to.not.equal(0);
+  });
+
+  it('draws fault-queue steps in the mock profile, and in the viommu profile the VFIO steps and no step that needs a mock device', () => {
+    const mock = stepsOf('mock');
+    const viommu = stepsOf('viommu');
+    expect(mock).to.include.members(['faultQueueAlloc', 'hwptAllocFault', 'triggerIopf', 'closeFault']);
+    expect(mock.filter((n) => n.startsWith('vfio'))).to.deep.equal([]);
+    expect(viommu).to.include.members(['vfioSetContainer', 'vfioSetIommu', 'vfioOpenDevice', 'vfioMapDma', 'vfioUnmapDma', 'vfioGetInfo', 'vfioDirtyPages', 'ioasAlloc', 'map', 'faultQueueAlloc']);
+    expect(viommu).to.not.include.members(['mockDomain', 'triggerIopf', 'accessPages', 'getDirtyBitmap']);
   });
 
   it('reads durations', () => {

@@ -213,3 +213,23 @@ describe('model kernel behaviour: GET_DIRTY_BITMAP of length 0 (dirtyBitmapZeroL
     expect(() => m.fd.hwptGetDirtyBitmap({ hwptId, iova: 0n, length: 0n, pageSize: 0x1000n, bitmap: new Uint8Array(1) })).to.throw(/length 0 reporting past the bitmap buffer/);
   });
 });
+
+describe('model kernel behaviour: a paging HWPT with a fault queue (hwptPagingFault)', () => {
+  // Found by the fuzzer on 7.2.13 (seed 3): kernel ENOENT where the 6.12 model said EOPNOTSUPP.
+  const FAULT_ID_VALID = 1 << 2;
+  const alloc = (m: ReturnType<typeof model>, flags: number, faultId: number) => m.fd.hwptAlloc({ devId: m.mock.idevId, ptId: m.ioasId, flags, faultId }).errno;
+  it('6.12: EOPNOTSUPP, whatever the fault ID', () => {
+    const m = model();
+    const { faultId } = m.fd.faultQueueAlloc();
+    expect(alloc(m, FAULT_ID_VALID, faultId)).to.equal(EOPNOTSUPP);
+    expect(alloc(m, FAULT_ID_VALID, 0x7fff_fff0)).to.equal(EOPNOTSUPP);
+  });
+  it('7.x: the fault is looked up after the domain is made (ENOENT, the HWPT undone); with NEST_PARENT EOPNOTSUPP', () => {
+    const m = model({ hwptPagingFault: true });
+    expect(alloc(m, FAULT_ID_VALID, 0x7fff_fff0)).to.equal(ENOENT);
+    const { faultId } = m.fd.faultQueueAlloc();
+    expect(alloc(m, FAULT_ID_VALID, faultId)).to.equal(0);
+    expect(alloc(m, FAULT_ID_VALID | 1, faultId)).to.equal(EOPNOTSUPP);
+    expect(m.fd.destroy(faultId).errno).to.equal(16); // EBUSY: the HWPT and the fd hold it
+  });
+});
