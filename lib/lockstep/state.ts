@@ -58,7 +58,7 @@ function compareAreas(fd: LockstepIommufd, ioasId: number, areas: readonly Area[
  * - every object the model holds is there, of its type: each IOAS answers
  *   IOMMU_IOAS_IOVA_RANGES with the same ranges and alignment, has areas
  *   where the model has (compareAreas), and puts a new one-page mapping at
- *   the same automatic IOVA (given `userMemory`); each device answers
+ *   the same automatic IOVA (given `userMemory`); each mock device answers
  *   IOMMU_GET_HW_INFO; and each mock domain of an IOAS maps each area of the
  *   IOAS to the same user pages (IOMMU_TEST_OP_MD_CHECK_MAP);
  * - the object table has no extra or missing ID where the next object goes:
@@ -89,7 +89,9 @@ export function compareIommufdState(session: LockstepProcess, fd: LockstepIommuf
         if (!(hwpt.domain instanceof MockDomain)) continue;
         for (const area of areas) fd.testCheckMap({ hwptId: hwpt.id, iova: area.start, length: area.length, uptr: area.pages.uptr + area.startByte });
       }
-    } else if (obj instanceof DeviceObject) {
+    } else if (obj instanceof DeviceObject && obj.mock) {
+      // A mock device's: a real device's (a VFIO device in the compat IOAS) is its IOMMU's registers,
+      // which the model does not hold (IommufdModel.getHwInfo).
       fd.getHwInfo({ devId: obj.id });
     }
   }
