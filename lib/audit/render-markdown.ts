@@ -4,6 +4,7 @@
 import { knownDifferenceAnchor, type KnownDifference } from './known-differences.ts';
 import { areasOf, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Cell, type Comparison } from './report.ts';
 import { BACKEND_IDS, type BackendId } from './types.ts';
+import { auditKernels, NATIVE_NOT_AUDITED, switchSummaries } from './switches.ts';
 
 /** Escapes text for a Markdown paragraph or table cell: no markup, no HTML, no cell breaks. */
 export function mdText(s: string): string {
@@ -67,56 +68,23 @@ function sourceLines(k: KnownDifference): string[] {
   ]);
 }
 
-/** The pairs a VMM switches between, in the order it would: what its author reads first. */
-const SWITCHES: ReadonlyArray<{ between: [BackendId, BackendId]; title: string; note: string }> = [
-  {
-    between: ['type1', 'compat-device'],
-    title: 'From type1 to iommufd compat (same device, same IOMMU)',
-    note: 'The VMM keeps its VFIO container code and opens /dev/iommu in place of /dev/vfio/vfio (or loads iommufd with its VFIO container emulation).',
-  },
-  {
-    between: ['type1', 'compat-mock'],
-    title: "From type1 to iommufd compat, on iommufd's selftest mock domain",
-    note: "The same switch where the IOMMU under the compat container is the kernel's mock domain: differences that do not depend on the platform.",
-  },
-];
-
-/**
- * The top of the report, for a VMM author: per switch, every scenario whose
- * result changes, with the one-line summary of its explanation. Native iommufd
- * through the device cdev is not among the audited modes yet, so the report
- * says so instead of implying there is nothing to say.
- */
+/** The top of the report, for a VMM author (lib/audit/switches.ts). */
 function switchSummary(a: Audit): string[] {
-  const kernels = [...new Set(Object.values(a.profiles).map((p) => p.kernel).filter((k): k is string => !!k))];
+  const kernels = auditKernels(a);
   const lines = [`## What changes when you switch${kernels.length > 0 ? ` (kernel ${kernels.map(mdText).join(', ')})` : ''}`, ''];
-  for (const sw of SWITCHES) {
-    const changes = a.rows.flatMap((row) =>
-      row.comparisons.filter((cmp) => cmp.between[0] === sw.between[0] && cmp.between[1] === sw.between[1] && cmp.state !== 'same' && cmp.state !== 'not-compared').map((cmp) => ({ row, cmp })),
-    );
-    const compared = a.rows.filter((row) => row.comparisons.some((cmp) => cmp.between[0] === sw.between[0] && cmp.between[1] === sw.between[1] && cmp.state !== 'not-compared')).length;
+  for (const { sw, compared, changes } of switchSummaries(a)) {
     lines.push(`### ${mdText(sw.title)}`, '', mdText(sw.note), '');
     lines.push(`${changes.length} of ${compared} compared scenarios give a different result:`, '');
-    if (changes.length > 0) {
-      lines.push(`| scenario | ${sw.between[0]} | ${sw.between[1]} | what changes |`, '|---|---|---|---|');
-      for (const { row, cmp } of changes) {
-        // The errno of the step under audit, then each differing field (an earlier step's errno included).
-        const show = (b: BackendId): string => {
-          const c = row.cells[b];
-          if (c.status !== 'ran') return `*${mdText(c.status)}*`;
-          const side = b === sw.between[0] ? 0 : 1;
-          const fields = cmp.points
-            .filter((pt) => !(pt.field === 'errno' && pt.steps[side] === c.kernel.steps.length - 1))
-            .map((pt) => mdCode(`${pt.op}: ${pt.field}=${showPointValue(pt, side)}`));
-          return [mdText(cellSummary(c).errno), ...new Set(fields)].join('<br>');
-        };
-        const why = cmp.known ? `[${mdText(cmp.known.summary)}](#${knownDifferenceAnchor(cmp.known)})` : `${MARKERS.unexplained} [${mdText(cmp.state)}](#${comparisonLink(cmp)})`;
-        lines.push(`| [${mdCode(row.id)}](#s-${row.id}) | ${show(sw.between[0])} | ${show(sw.between[1])} | ${why} |`);
-      }
-      lines.push('');
+    if (changes.length === 0) continue;
+    lines.push(`| scenario | ${sw.between[0]} | ${sw.between[1]} | what changes |`, '|---|---|---|---|');
+    for (const { row, cmp, sides } of changes) {
+      const show = (xs: string[]) => [mdText(xs[0]!), ...xs.slice(1).map(mdCode)].join('<br>');
+      const why = cmp.known ? `[${mdText(cmp.known.summary)}](#${knownDifferenceAnchor(cmp.known)})` : `${MARKERS.unexplained} [${mdText(cmp.state)}](#${comparisonLink(cmp)})`;
+      lines.push(`| [${mdCode(row.id)}](#s-${row.id}) | ${show(sides[0])} | ${show(sides[1])} | ${why} |`);
     }
+    lines.push('');
   }
-  lines.push('### From iommufd compat to native iommufd', '', 'Not audited yet: native iommufd through the VFIO device cdev is not among the modes this audit runs.', '');
+  lines.push('### From iommufd compat to native iommufd', '', mdText(NATIVE_NOT_AUDITED), '');
   return lines;
 }
 
