@@ -946,7 +946,8 @@ export class Type1GroupModel {
   /**
    * vfio_group_ioctl_set_container: EBADF for a closed fd; EINVAL when the
    * group already has a container or iommufd; a file that is neither →
-   * EBADFD. An iommufd target only records the binding (its compat IOAS is
+   * EBADFD; a type1 container while a device opened through an iommufd is
+   * still open → EPERM (the device owns the group's DMA). An iommufd target only records the binding (its compat IOAS is
    * the iommufd model's business).
    */
   setContainer(target: Type1GroupTarget, binding: GroupIommufdBinding | null = null): Errno {
@@ -954,6 +955,10 @@ export class Type1GroupModel {
     if (target === 'bad-fd' || (target instanceof Type1ContainerModel && target.closed)) return { errno: EBADF };
     if (this.#hasIommu()) return { errno: EINVAL };
     if (target instanceof Type1ContainerModel) {
+      // container.c:vfio_container_attach_group → iommu_group_claim_dma_owner: EPERM while the group has a
+      // DMA owner, which a device opened through an iommufd is until its last close (iommufd_device_bind
+      // claimed it with iommu_device_claim_dma_owner; UNSET_CONTAINER let the iommufd go, not the device).
+      for (const d of this.#open.values()) if (!d.usesContainer) return { errno: EPERM };
       const errno = target.attachGroup(this);
       if (errno === 0) this.#container = target;
       return { errno };

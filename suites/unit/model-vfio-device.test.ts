@@ -93,7 +93,12 @@ describe('model.vfio-device', () => {
     expect(proc.mmPinnedVm, 'a later open and its close change nothing').to.equal(PAGES);
     expect(g.unsetContainer().errno, 'an iommufd is let go with the device open').to.equal(0);
     expect(proc.mmPinnedVm, 'the device stays bound and attached').to.equal(PAGES);
+    // Found by the viommu fuzz (seed 1 on 6.12): the bound device still owns the group's DMA.
+    const type1 = new Type1ContainerModel(proc);
+    expect(g.setContainer(type1).errno, 'a type1 container cannot claim the group (iommu_group_claim_dma_owner)').to.equal(1);
     expect(g.closeDevice(first.deviceFd).errno).to.equal(0);
+    expect(g.setContainer(type1).errno, 'after the last close it can').to.equal(0);
+    expect(g.unsetContainer().errno).to.equal(0);
     expect(proc.mmPinnedVm).to.equal(0n);
     expect(proc.userLockedVm).to.equal(0n);
   });
