@@ -62,7 +62,7 @@ export interface FuzzWorld {
   /** Calls made so far (kernel ioctls through lockstep, counted per step). */
   steps: number;
   /** The viommu profile: the vfio-pci device's group and two containers, [real type1, compat on context 0]. */
-  vfio: { group: LockstepGroup; containers: VfioContainer[]; bdf: string } | null;
+  vfio: { group: LockstepGroup; containers: VfioContainer[]; bdf: string; type1Buffer: Mapping } | null;
 }
 
 export const CONTEXTS = 3;
@@ -460,7 +460,11 @@ export const STEPS = {
       const known = a.near ? at(ids.vfio!.iovas[a.k]!, a.near[0]) : undefined;
       const iova = known !== undefined ? (known + a.near![1]) & A.U64_MAX : a.iova;
       const argsz = a.argsz === null ? undefined : a.argsz;
-      const r = w.vfio!.containers[a.k]!.mapDma({ flags: a.flags, vaddr: userVa(w, a.off), iova, size: a.size, argsz });
+      // The real type1 container maps from a buffer of its own: its pins raise the pages' refcounts, which the
+      // whole-state comparison reads (IOMMU_TEST_OP_MD_CHECK_REFS) for the iommufd contexts' buffer, and the type1
+      // model counts what it charges (VmLck), not pins per page. Compat maps from the iommufd steps' buffer.
+      const vaddr = a.k === 0 ? (a.off === null ? 0n : w.vfio!.type1Buffer.address + a.off) : userVa(w, a.off);
+      const r = w.vfio!.containers[a.k]!.mapDma({ flags: a.flags, vaddr, iova, size: a.size, argsz });
       if (r.errno === 0) ids.vfio!.iovas[a.k]!.push(iova);
     },
   }),

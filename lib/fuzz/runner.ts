@@ -87,6 +87,8 @@ export interface FuzzResult {
 interface SessionMemory {
   lp: LockstepProcess;
   buffer: Mapping;
+  /** The viommu profile: what the type1 container maps from (see vfioMapDma). */
+  type1Buffer: Mapping | null;
   rw: { view: Uint8Array; address: bigint; mapping: Mapping };
   bitmap: { view: Uint8Array; address: bigint; mapping: Mapping };
 }
@@ -132,7 +134,8 @@ export class FuzzSession {
     const buffer = lp.mmap(Number(BUFFER_BYTES) * 2, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
     const bytes = new Uint8Array(buffer.buffer);
     for (let i = 0; i < bytes.length; i++) bytes[i] = i & 0xff;
-    return { lp, buffer, rw: lp.userBuffer(4 * 4096), bitmap: lp.userBuffer(4096) };
+    const type1Buffer = this.#device ? lp.mmap(Number(BUFFER_BYTES) * 2, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS) : null;
+    return { lp, buffer, type1Buffer, rw: lp.userBuffer(4 * 4096), bitmap: lp.userBuffer(4096) };
   }
 
   /** Fresh contexts for one run (the previous run's are closed first; after a failed run, in a new lockstep process). */
@@ -140,11 +143,11 @@ export class FuzzSession {
     this.close();
     if (this.#stale) {
       const old = this.#memory;
-      for (const m of [old.buffer, old.rw.mapping, old.bitmap.mapping]) old.lp.munmap(m);
+      for (const m of [old.buffer, old.rw.mapping, old.bitmap.mapping, ...(old.type1Buffer ? [old.type1Buffer] : [])]) old.lp.munmap(m);
       this.#memory = this.#start();
       this.#stale = false;
     }
-    const { lp, buffer, rw, bitmap } = this.#memory;
+    const { lp, buffer, rw, bitmap, type1Buffer } = this.#memory;
     const fds: LockstepIommufd[] = [];
     for (let i = 0; i < CONTEXTS; i++) {
       const opened = lp.tryOpenIommufd({ sys: this.injector.sysCore() });
@@ -155,7 +158,7 @@ export class FuzzSession {
     if (this.#device) {
       const group = lp.openGroup(this.#device.groupId);
       const containers: VfioContainer[] = [lp.openContainer(), lp.compatOn(fds[0]!)];
-      vfio = { group, containers, bdf: this.#device.bdf };
+      vfio = { group, containers, bdf: this.#device.bdf, type1Buffer: type1Buffer! };
     }
     const w: FuzzWorld = { lp, injector: this.injector, fds, buffer, rw, bitmap, steps: 0, vfio };
     this.#world = { ids: emptyIds(vfio !== null), w };
