@@ -34,7 +34,7 @@ describe('fuzz.mock', function () {
   for (const { seed, random } of seeds) {
     it(`${random ? 'a random seed' : `seed ${seed}`}: ${SECONDS_PER_SEED} s with no divergence`, function () {
       const faultEvery = restore ? 8 : 0;
-      const r = fuzz({ seed, timeMs: SECONDS_PER_SEED * 1000, faultEvery, out, log: (l) => console.log(`      ${l}`) });
+      const r = fuzz({ seed, timeMs: SECONDS_PER_SEED * 1000, faultEvery, out, profile: 'mock', log: (l) => console.log(`      ${l}`) });
       console.log(`      fuzz seed ${seed}${random ? ' (random)' : ''}: ${r.runs} runs, ${r.steps} steps in ${r.seconds.toFixed(1)} s: ${r.stepsPerSecond.toFixed(0)} steps/s`);
       if (!r.ok) {
         throw new Error(
