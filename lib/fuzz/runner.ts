@@ -156,8 +156,11 @@ export class FuzzSession {
     }
     let vfio: FuzzWorld['vfio'] = null;
     if (this.#device) {
+      // The container first: its model's wrap probe (type1WrapOverflow) borrows the VFIO group, which is
+      // busy once this run holds it open.
+      const type1 = lp.openContainer();
       const group = lp.openGroup(this.#device.groupId);
-      const containers: VfioContainer[] = [lp.openContainer(), lp.compatOn(fds[0]!)];
+      const containers: VfioContainer[] = [type1, lp.compatOn(fds[0]!)];
       vfio = { group, containers, bdf: this.#device.bdf, type1Buffer: type1Buffer! };
     }
     const w: FuzzWorld = { lp, injector: this.injector, fds, buffer, rw, bitmap, steps: 0, vfio };
