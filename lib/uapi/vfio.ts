@@ -86,12 +86,20 @@ export const VFIO_DEVICE_DETACH_PASID = 1 << 0;
 export const vfio_device_detach_iommufd_pt = struct('vfio_device_detach_iommufd_pt', { argsz: u32, flags: u32, pasid: u32 });
 export const VFIO_DEVICE_DETACH_IOMMUFD_PT = _IO(VFIO_TYPE, VFIO_BASE + 20);
 
-// ---------------------------------------------------------------- dma-buf export of a device region (7.x)
+// ---------------------------------------------------------------- device features: the dma-buf export of a region (7.x)
+
+/** VFIO_DEVICE_FEATURE's header; the feature's own struct follows in data[]. */
+export const vfio_device_feature = struct('vfio_device_feature', { argsz: u32, flags: u32, data: flex(u8) });
+export const VFIO_DEVICE_FEATURE_MASK = 0xffff;
+export const VFIO_DEVICE_FEATURE_GET = 1 << 16;
+export const VFIO_DEVICE_FEATURE_SET = 1 << 17;
+export const VFIO_DEVICE_FEATURE_PROBE = 1 << 18;
+export const VFIO_DEVICE_FEATURE = _IO(VFIO_TYPE, VFIO_BASE + 17);
 
 /**
  * VFIO_DEVICE_FEATURE(GET) of this feature returns a dma-buf fd for slices of
  * a region (P2P MMIO), which IOMMU_IOAS_MAP_FILE can map. The feature header
- * (struct vfio_device_feature) is listed as omitted below.
+ * (struct vfio_device_feature) is declared above; its other features are not.
  */
 export const VFIO_DEVICE_FEATURE_DMA_BUF = 11;
 
@@ -212,7 +220,6 @@ export const VFIO_H_OMITTED_STRUCTS: Readonly<Record<string, string>> = Object.f
   vfio_pci_hot_reset: DEVICE_REGION_IRQ,
   vfio_device_gfx_plane_info: DEVICE_REGION_IRQ,
   vfio_device_ioeventfd: DEVICE_REGION_IRQ,
-  vfio_device_feature: DEVICE_REGION_IRQ,
   vfio_device_feature_bus_master: DEVICE_REGION_IRQ,
   vfio_device_low_power_entry_with_wakeup: DEVICE_REGION_IRQ,
   vfio_device_migration_info: MIGRATION,
