@@ -7,7 +7,7 @@ import { coreSys, sys as fullSys, type SysCore } from '../sys/index.ts';
 import * as U from '../uapi/index.ts';
 import { contigLeafDirty } from './dirty-leaf.ts';
 import { IommuFd } from './iommufd.ts';
-import { VfioContainer, VfioGroup } from './vfio.ts';
+import { VfioContainer, VfioDevice, VfioGroup } from './vfio.ts';
 
 const EINVAL = 22;
 const ENOTTY = 25;
@@ -405,6 +405,54 @@ function probeType1Wrap(sys: SysCore): boolean | null {
     } finally {
       container?.close();
       group.close();
+    }
+  }
+  return null;
+}
+
+/**
+ * vfio.h's 7.x PASID flags of the VFIO device cdev, asked of a real one: it
+ * borrows the first /dev/vfio/devices/vfioN that opens and binds to a fresh
+ * iommufd (the viommu profile's vfio-pci device), and detaches a PASID that
+ * was never attached. device_cdev.c answers an unknown flag EINVAL (6.12:
+ * any flag), a known one EOPNOTSUPP when the driver has no pasid_detach_ioas,
+ * else 0 (vfio_iommufd_physical_pasid_detach_ioas: nothing attached, nothing
+ * done). Everything is closed again. Null where no cdev could be borrowed
+ * (none, or busy): asked again next time; an answer is kept.
+ */
+export interface VfioCdevPasid {
+  /** VFIO_DEVICE_ATTACH_PASID / VFIO_DEVICE_DETACH_PASID are known to VFIO. */
+  flags: boolean;
+  /** The borrowed device's driver attaches PASIDs (pasid_attach_ioas / pasid_detach_ioas). */
+  driver: boolean;
+  /** The cdev asked. */
+  device: string;
+}
+let cdevPasid: VfioCdevPasid | null = null;
+export function vfioCdevPasid(sys: SysCore = coreSys()): VfioCdevPasid | null {
+  cdevPasid ??= probeVfioCdevPasid(sys);
+  return cdevPasid;
+}
+
+function probeVfioCdevPasid(sys: SysCore): VfioCdevPasid | null {
+  let names: string[];
+  try {
+    names = readdirSync('/dev/vfio/devices').filter((n) => /^vfio\d+$/.test(n)).sort();
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    const path = `/dev/vfio/devices/${name}`;
+    const { device } = VfioDevice.openCdev(path, sys);
+    if (!device) continue;
+    const { iommufd } = IommuFd.open(sys);
+    try {
+      if (!iommufd || device.bindIommufd(iommufd.fd).errno) continue;
+      const errno = device.detachPasidPt(1).errno;
+      if (errno === 0 || errno === EOPNOTSUPP || errno === EINVAL) return { flags: errno !== EINVAL, driver: errno === 0, device: path };
+    } finally {
+      device.close();
+      iommufd?.close();
     }
   }
   return null;
