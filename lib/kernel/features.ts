@@ -42,6 +42,9 @@ export const TEST_OPS = {
   DIRTY: U.IOMMU_TEST_OP_DIRTY,
   MD_CHECK_IOTLB: U.IOMMU_TEST_OP_MD_CHECK_IOTLB,
   TRIGGER_IOPF: U.IOMMU_TEST_OP_TRIGGER_IOPF,
+  // vIOMMU (7.x)
+  DEV_CHECK_CACHE: U.IOMMU_TEST_OP_DEV_CHECK_CACHE,
+  TRIGGER_VEVENT: U.IOMMU_TEST_OP_TRIGGER_VEVENT,
 } as const;
 export type TestOpName = keyof typeof TEST_OPS;
 
@@ -157,7 +160,7 @@ function probeIoctls(fd: IommuFd): Record<string, boolean> {
   const ioctls: Record<string, boolean> = {};
   // A 4-byte struct whose size field says 4 is shorter than every min_size.
   const short = new Uint8Array(new Uint32Array([4]).buffer);
-  for (const op of [...U.IOMMUFD_IOCTL_OPS, U.IOMMU_TEST_CMD_OP]) {
+  for (const op of [...U.IOMMUFD_IOCTL_OPS, ...U.IOMMUFD_VIOMMU_IOCTL_OPS, U.IOMMU_TEST_CMD_OP]) {
     const r = fd.ioctl(op.request, short.slice());
     ioctls[op.ioctl] = r.errno !== ENOTTY;
   }

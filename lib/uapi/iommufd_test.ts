@@ -23,6 +23,9 @@ export const IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS = 12;
 export const IOMMU_TEST_OP_DIRTY = 13;
 export const IOMMU_TEST_OP_MD_CHECK_IOTLB = 14;
 export const IOMMU_TEST_OP_TRIGGER_IOPF = 15;
+// vIOMMU (7.x): the ops after TRIGGER_IOPF in iommufd_test.h's enum
+export const IOMMU_TEST_OP_DEV_CHECK_CACHE = 16;
+export const IOMMU_TEST_OP_TRIGGER_VEVENT = 17;
 
 export const MOCK_APERTURE_START = 2 ** 24;
 export const MOCK_APERTURE_LAST = 2 ** 31 - 1;
@@ -43,6 +46,10 @@ export const MOCK_FLAGS_DEVICE_HUGE_IOVA = 1 << 1;
 
 export const MOCK_NESTED_DOMAIN_IOTLB_ID_MAX = 3;
 export const MOCK_NESTED_DOMAIN_IOTLB_NUM = 4;
+
+// vIOMMU (7.x): the mock device's cache entries
+export const MOCK_DEV_CACHE_ID_MAX = 3;
+export const MOCK_DEV_CACHE_NUM = 4;
 
 export const iommu_test_cmd = struct('iommu_test_cmd', {
   size: u32,
@@ -73,6 +80,9 @@ export const iommu_test_cmd = struct('iommu_test_cmd', {
     }),
     check_iotlb: anonymousStruct({ id: u32, iotlb: u32 }),
     trigger_iopf: anonymousStruct({ dev_id: u32, pasid: u32, grpid: u32, perm: u32, addr: u64 }),
+    // vIOMMU (7.x)
+    check_dev_cache: anonymousStruct({ id: u32, cache: u32 }),
+    trigger_vevent: anonymousStruct({ dev_id: u32 }),
   }),
   last: u32,
 });
@@ -102,6 +112,35 @@ export const IOMMU_TEST_INVALIDATE_FLAG_ALL = 1 << 0;
 
 /** IOMMU_HWPT_INVALIDATE entry for IOMMU_HWPT_INVALIDATE_DATA_SELFTEST. */
 export const iommu_hwpt_invalidate_selftest = struct('iommu_hwpt_invalidate_selftest', { flags: u32, iotlb_id: u32 });
+
+// ---------------------------------------------------------------- vIOMMU (7.x)
+// iommufd_test.h of 7.2.13: the mock vIOMMU, its invalidation, vEVENT and HW queue types.
+
+export const IOMMU_TEST_DEV_CACHE_DEFAULT = 0xbaddad;
+
+export const IOMMU_VIOMMU_TYPE_SELFTEST = 0xdeadbeef;
+
+/** IOMMU_VIOMMU_ALLOC data for IOMMU_VIOMMU_TYPE_SELFTEST: a loopback of in_data and the mmap region. */
+export const iommu_viommu_selftest = struct('iommu_viommu_selftest', {
+  in_data: u32,
+  out_data: u32,
+  out_mmap_offset: aligned_u64,
+  out_mmap_length: aligned_u64,
+});
+
+export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
+export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef;
+
+/** IOMMU_HWPT_INVALIDATE entry (on a vIOMMU) for IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST. */
+export const iommu_viommu_invalidate_selftest = struct('iommu_viommu_invalidate_selftest', { flags: u32, vdev_id: u32, cache_id: u32 });
+
+export const IOMMU_VEVENTQ_TYPE_SELFTEST = 0xbeefbeef;
+
+/** The data of a selftest vEVENT, after its struct iommufd_vevent_header. */
+export const iommu_viommu_event_selftest = struct('iommu_viommu_event_selftest', { virt_id: u32 });
+
+export const IOMMU_HW_QUEUE_TYPE_SELFTEST = 0xdeadbeef;
+export const IOMMU_TEST_HW_QUEUE_MAX = 2;
 
 // The mock domain's page sizes. They come from drivers/iommu/iommufd/selftest.c
 // (MOCK_IO_PAGE_SIZE = PAGE_SIZE / 2, MOCK_HUGE_PAGE_SIZE = 512 * MOCK_IO_PAGE_SIZE),

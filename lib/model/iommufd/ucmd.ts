@@ -11,8 +11,8 @@ import type { IoctlArgument, UserAccess } from '../uaccess.ts';
 export interface IommufdFds {
   /** The context-local number of an access fd of the process (iommufd_access_get's fdget), or null. */
   accessOf(ctx: IommufdModel, fd: number): number | null;
-  /** Installs a file the context made (access or fault, by its context-local number): the process's fd. */
-  install(ctx: IommufdModel, kind: 'access' | 'fault', localFd: number): number;
+  /** Installs a file the context made (access, fault or vEVENTQ, by its context-local number): the process's fd. */
+  install(ctx: IommufdModel, kind: 'access' | 'fault' | 'veventq', localFd: number): number;
 }
 
 export interface Ucmd {
