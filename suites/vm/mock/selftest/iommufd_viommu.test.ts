@@ -118,6 +118,7 @@ for (const variant of VARIANTS) {
       const viommuId = self.viommuId;
       const devId = self.deviceId;
 
+      requireIoctl(this, 'IOMMU_VIOMMU_ALLOC');
       if (!devId) skipBecause(this, NO_VIOMMU);
       requireIoctl(this, 'IOMMU_FAULT_QUEUE_ALLOC');
       requireIoctl(this, 'IOMMU_VDEVICE_ALLOC');
@@ -145,6 +146,7 @@ for (const variant of VARIANTS) {
     it('viommu_alloc_with_data', function () {
       const data = U.iommu_viommu_selftest.encode({ in_data: 0xbeef });
 
+      requireIoctl(this, 'IOMMU_VIOMMU_ALLOC');
       if (!self.deviceId) skipBecause(this, NO_VIOMMU);
 
       self.viommuId = viommuAlloc(self, self.deviceId, self.hwptId, U.IOMMU_VIOMMU_TYPE_SELFTEST, data);
@@ -246,8 +248,8 @@ for (const variant of VARIANTS) {
       const devId = self.deviceId;
       let numInv: number;
 
-      if (!devId) skipBecause(this, NO_VIOMMU);
       requireIoctl(this, 'IOMMU_VDEVICE_ALLOC');
+      if (!devId) skipBecause(this, NO_VIOMMU);
       requireTestOp(this, 'DEV_CHECK_CACHE');
 
       const vdevId = vdeviceAlloc(self, viommuId, devId, 0x99);
@@ -350,8 +352,8 @@ for (const variant of VARIANTS) {
       const viommuId = self.viommuId;
       const hwQueueId: number[] = [0, 0];
 
-      if (!viommuId) skipBecause(this, NO_VIOMMU);
       requireIoctl(this, 'IOMMU_HW_QUEUE_ALLOC');
+      if (!viommuId) skipBecause(this, NO_VIOMMU);
 
       /* Fail IOMMU_HW_QUEUE_TYPE_DEFAULT */
       errHwQueueAlloc(EOPNOTSUPP, self, viommuId, U.IOMMU_HW_QUEUE_TYPE_DEFAULT, 0, iova, PAGE_SIZE);
@@ -394,8 +396,8 @@ for (const variant of VARIANTS) {
       const viommuId = self.viommuId;
       const devId = self.deviceId;
 
-      if (!devId) skipBecause(this, NO_VIOMMU);
       requireIoctl(this, 'IOMMU_VDEVICE_ALLOC');
+      if (!devId) skipBecause(this, NO_VIOMMU);
 
       const vdevId = vdeviceAlloc(self, viommuId, devId, 0x99);
       destroy(self, self.stdevId);
