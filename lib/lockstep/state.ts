@@ -25,6 +25,8 @@ export interface UserRange {
 type LockstepIommufd = IommuFd & { readonly modelContext: unknown };
 
 const ULONG_MAX = 0xffff_ffff_ffff_ffffn;
+/** The objects of viommu.c and eventq.c, and the internal access of a HW queue. */
+const VIOMMU_OBJECT_TYPES: ReadonlySet<string> = new Set(['viommu', 'vdevice', 'veventq', 'hw_queue']);
 const MAP_RW = U.IOMMU_IOAS_MAP_WRITEABLE | U.IOMMU_IOAS_MAP_READABLE;
 
 /**
@@ -91,6 +93,10 @@ export function compareIommufdState(session: LockstepProcess, fd: LockstepIommuf
       }
     } else if (obj instanceof DeviceObject) {
       fd.getHwInfo({ devId: obj.id });
+    } else if (VIOMMU_OBJECT_TYPES.has(obj.type)) {
+      // vIOMMU (7.x): IOMMU_HWPT_INVALIDATE looks any object up (IOMMUFD_OBJ_ANY): an empty array on a
+      // vIOMMU is 0 (its data type checked), any other live object EINVAL, a missing or tombstoned ID ENOENT.
+      fd.hwptInvalidate({ hwptId: obj.id, dataType: U.IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, entryLen: 0, entryNum: 0, entries: null });
     }
   }
 

@@ -10,6 +10,8 @@ import { expect } from 'chai';
 import * as U from '../../../../lib/uapi/index.ts';
 import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '../../../../lib/sys/index.ts';
 import { requireMockDomain, requireTestOp } from '../../../support/kernel.ts';
+import { kernelFeatures } from '../../../../lib/kernel/index.ts';
+import { notChecked } from '../../../support/skip.ts';
 import { lockstep } from '../../../support/lockstep.ts';
 import { assertOk, getHwInfoCall, IOMMU_HW_INFO_TYPE_DEFAULT, type Iommufd } from '../../../support/iommufd-utils.ts';
 import { KernelLogTail, setupFaultInjection, testFailNth, type FaultInjectionSetup, type FailNthFixture } from '../../../support/fail-nth.ts';
@@ -333,6 +335,38 @@ describe('basic_fail_nth', function () {
     if (self.fd.testMockDomainReplace({ stdevId, ptId: ioasId2 }).errno) return -1;
 
     if (self.fd.testMockDomainReplace({ stdevId, ptId: hwpt.hwptId }).errno) return -1;
+
+    // vIOMMU (7.x): a nesting parent, a vIOMMU on it, a vDEVICE, a HW queue, a fault queue with a nested
+    // HWPT, a vEVENTQ. The state comparison after every run covers them (lib/lockstep/state.ts).
+    if (!kernelFeatures().ioctls.IOMMU_VIOMMU_ALLOC) {
+      if (nth.iteration === 0) notChecked(nth.ctx, 'the vIOMMU, vDEVICE, HW queue, fault queue and vEVENTQ allocations', 'kernel lacks IOMMU_VIOMMU_ALLOC');
+      return 0;
+    }
+    const parent = self.fd.hwptAlloc({ devId: idevId, ptId: ioasId, flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT, dataType: U.IOMMU_HWPT_DATA_NONE });
+    if (parent.errno) return -1;
+    const hwptId = parent.hwptId;
+
+    const viommu = self.fd.viommuAlloc({ devId: idevId, hwptId, type: U.IOMMU_VIOMMU_TYPE_SELFTEST });
+    if (viommu.errno) return -1;
+
+    if (self.fd.vdeviceAlloc({ viommuId: viommu.viommuId, devId: idevId, virtId: 0 }).errno) return -1;
+
+    const queue = self.fd.hwQueueAlloc({ viommuId: viommu.viommuId, type: U.IOMMU_HW_QUEUE_TYPE_SELFTEST, index: 0, nestingParentIova: iova, length: PAGE_SIZE });
+    if (queue.errno) return -1;
+
+    const fault = self.fd.faultQueueAlloc();
+    if (fault.errno) return -1;
+    self.fd.closeAccess(fault.faultFd);
+
+    // struct iommu_hwpt_selftest { .iotlb = IOMMU_TEST_IOTLB_DEFAULT } at 7.x's size
+    const data = new Uint8Array(8);
+    new DataView(data.buffer).setUint32(0, U.IOMMU_TEST_IOTLB_DEFAULT, true);
+    const faultHwpt = self.fd.hwptAlloc({ devId: idevId, ptId: hwptId, faultId: fault.faultId, flags: U.IOMMU_HWPT_FAULT_ID_VALID, dataType: U.IOMMU_HWPT_DATA_SELFTEST, data });
+    if (faultHwpt.errno) return -1;
+
+    const veventq = self.fd.veventqAlloc({ viommuId: viommu.viommuId, type: U.IOMMU_VEVENTQ_TYPE_SELFTEST, depth: 2 });
+    if (veventq.errno) return -1;
+    self.fd.closeAccess(veventq.veventqFd);
     return 0;
   }, opts);
 });
