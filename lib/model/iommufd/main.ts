@@ -47,7 +47,7 @@ const OPS = Object.fromEntries(U.IOMMUFD_IOCTL_OPS.map((op) => [op.ioctl, op])) 
 
 /** vIOMMU (7.x): the rows of IOMMU_VIOMMU_ALLOC, IOMMU_VDEVICE_ALLOC, IOMMU_VEVENTQ_ALLOC and IOMMU_HW_QUEUE_ALLOC. */
 function VIOMMU_ROWS(): IommufdIoctlOp[] {
-  const ops = Object.fromEntries(U.IOMMUFD_VIOMMU_IOCTL_OPS.map((op) => [op.ioctl, op])) as Record<(typeof U.IOMMUFD_VIOMMU_IOCTL_OPS)[number]['ioctl'], U.IoctlOp>;
+  const ops = OPS;
   return [
     row(ops.IOMMU_HW_QUEUE_ALLOC, iommufdHwQueueAllocIoctl, { accounting: true }),
     row(ops.IOMMU_VDEVICE_ALLOC, iommufdVdeviceAllocIoctl),
