@@ -35,6 +35,7 @@ export function kernelBehaviour(features: KernelFeatures = kernelFeatures()): Ke
     dirtyContigLeafShort: c.dirtyContigLeafShort,
     hwInfoInputType: features.hwInfoInputType,
     dirtyBitmapZeroLength: c.dirtyBitmapZeroLength,
+    viommu: features.ioctls.IOMMU_VIOMMU_ALLOC === true,
   };
 }
 

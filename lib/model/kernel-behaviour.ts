@@ -86,6 +86,14 @@ export interface KernelBehaviour {
    * 524 has the check). Probed: KernelFeatures.changes.dirtyBitmapZeroLength.
    */
   dirtyBitmapZeroLength: boolean;
+  /**
+   * vIOMMU (7.x): IOMMU_VIOMMU_ALLOC, IOMMU_VDEVICE_ALLOC, IOMMU_VEVENTQ_ALLOC and IOMMU_HW_QUEUE_ALLOC
+   * exist (main.c iommufd_ioctl_ops[]), with IOMMU_TEST_OP_DEV_CHECK_CACHE and _TRIGGER_VEVENT
+   * (selftest.c:iommufd_test). Without them their slots are empty (ENOTTY) and the ops unknown
+   * (EOPNOTSUPP), as on 6.12. Kernel change: the "iommufd: Add IOMMU_VIOMMU_ALLOC" series and its
+   * successors (viommu.c, eventq.c). Probed: KernelFeatures.ioctls.IOMMU_VIOMMU_ALLOC.
+   */
+  viommu: boolean;
 }
 
 /** 6.12's behaviour, what the model was written from. */
@@ -98,4 +106,5 @@ export const BASELINE_BEHAVIOUR: Readonly<KernelBehaviour> = Object.freeze({
   dirtyContigLeafShort: false,
   hwInfoInputType: false,
   dirtyBitmapZeroLength: false,
+  viommu: false,
 });

@@ -5,6 +5,8 @@ import { expect } from 'chai';
 import { ModelSysCore } from '../../lib/lockstep/index.ts';
 import { ModelProcess } from '../../lib/model/process.ts';
 import { ModelSyscalls } from '../../lib/model/syscalls.ts';
+import { IommufdModel } from '../../lib/model/iommufd.ts';
+import { BASELINE_BEHAVIOUR, type KernelBehaviour } from '../../lib/model/kernel-behaviour.ts';
 import { coreSys } from '../../lib/sys/index.ts';
 import { addonBuilt } from '../../lib/sys/addon.ts';
 import { skipBecause } from '../support/skip.ts';
@@ -17,8 +19,10 @@ const ENOTTY = 25;
 const EMSGSIZE = 90;
 const EOPNOTSUPP = 95;
 
-function modelFd() {
-  const sys = new ModelSysCore(new ModelSyscalls(new ModelProcess()), { unknownFaults: true });
+function modelFd(behaviour: Partial<KernelBehaviour> = {}) {
+  const process = new ModelProcess();
+  const platform = { iommufd: (p: ModelProcess) => new IommufdModel(p, undefined, { ...BASELINE_BEHAVIOUR, ...behaviour }) };
+  const sys = new ModelSysCore(new ModelSyscalls(process, platform), { unknownFaults: true });
   const fd = sys.open('/dev/iommu');
   return { sys, fd, ioctl: (request: number, arg: Uint8Array | null) => sys.ioctl(fd, request, arg) };
 }
@@ -30,7 +34,7 @@ describe('model ABI (iommufd_fops_ioctl)', () => {
   });
 
   it('applies copy_struct_from_user to every ioctl of the table', () => {
-    const { ioctl } = modelFd();
+    const { ioctl } = modelFd({ viommu: true });
     for (const op of U.IOMMUFD_IOCTL_OPS) {
       const short = op.struct.encode({}, { length: op.minSize - 1 });
       expect(ioctl(op.request, short), `${op.ioctl} one byte short`).to.equal(-EINVAL);
@@ -40,6 +44,14 @@ describe('model ABI (iommufd_fops_ioctl)', () => {
     expect(ioctl(U.IOMMU_DESTROY, null)).to.equal(-EFAULT);
     expect(ioctl(U._IO(U.IOMMUFD_TYPE, U.IOMMUFD_CMD_BASE + 0x18), U.iommu_destroy.encode({}))).to.equal(-ENOTTY);
     expect(ioctl(U._IO(U.IOMMUFD_TYPE, U.IOMMUFD_CMD_BASE - 1), U.iommu_destroy.encode({}))).to.equal(-ENOTTY);
+  });
+
+  it('has empty slots (ENOTTY) and unknown test ops (EOPNOTSUPP) for the vIOMMU ioctls on a kernel without them (6.12)', () => {
+    const { ioctl } = modelFd();
+    for (const op of U.IOMMUFD_VIOMMU_IOCTL_OPS) expect(ioctl(op.request, op.struct.encode({})), op.ioctl).to.equal(-ENOTTY);
+    for (const testOp of [U.IOMMU_TEST_OP_DEV_CHECK_CACHE, U.IOMMU_TEST_OP_TRIGGER_VEVENT]) {
+      expect(ioctl(U.IOMMU_TEST_CMD, U.iommu_test_cmd.encode({ op: testOp, id: 1 })), `test op ${testOp}`).to.equal(-EOPNOTSUPP);
+    }
   });
 
   it('copies back no more than the caller gave (min(user_size, sizeof))', () => {

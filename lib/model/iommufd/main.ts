@@ -32,9 +32,11 @@ export interface IommufdIoctlOp {
   readonly accounting?: boolean;
   /** Struct members that carry an fd the ioctl makes. */
   readonly fdOut?: readonly string[];
+  /** A later kernel's row: without this KernelBehaviour switch the slot is empty (ENOTTY). */
+  readonly behaviour?: 'viommu';
 }
 
-function row(op: U.IoctlOp, execute: (ucmd: Ucmd) => number, extra: { accounting?: boolean; fdOut?: string[] } = {}): IommufdIoctlOp {
+function row(op: U.IoctlOp, execute: (ucmd: Ucmd) => number, extra: { accounting?: boolean; fdOut?: string[]; behaviour?: 'viommu' } = {}): IommufdIoctlOp {
   return Object.freeze({ name: op.ioctl, request: op.request, layout: op.struct, size: op.struct.sizeof, minSize: op.minSize, execute, ...extra });
 }
 
@@ -49,10 +51,10 @@ const OPS = Object.fromEntries(U.IOMMUFD_IOCTL_OPS.map((op) => [op.ioctl, op])) 
 function VIOMMU_ROWS(): IommufdIoctlOp[] {
   const ops = OPS;
   return [
-    row(ops.IOMMU_HW_QUEUE_ALLOC, iommufdHwQueueAllocIoctl, { accounting: true }),
-    row(ops.IOMMU_VDEVICE_ALLOC, iommufdVdeviceAllocIoctl),
-    row(ops.IOMMU_VEVENTQ_ALLOC, iommufdVeventqAllocIoctl, { fdOut: ['out_veventq_fd'] }),
-    row(ops.IOMMU_VIOMMU_ALLOC, iommufdViommuAllocIoctl),
+    row(ops.IOMMU_HW_QUEUE_ALLOC, iommufdHwQueueAllocIoctl, { accounting: true, behaviour: 'viommu' }),
+    row(ops.IOMMU_VDEVICE_ALLOC, iommufdVdeviceAllocIoctl, { behaviour: 'viommu' }),
+    row(ops.IOMMU_VEVENTQ_ALLOC, iommufdVeventqAllocIoctl, { fdOut: ['out_veventq_fd'], behaviour: 'viommu' }),
+    row(ops.IOMMU_VIOMMU_ALLOC, iommufdViommuAllocIoctl, { behaviour: 'viommu' }),
   ];
 }
 
@@ -139,7 +141,7 @@ export function iommufdFopsIoctl(
   const userSize = arg.u32(0);
   if (userSize === null) return -EFAULT;
   const op = table.lookup(request);
-  if (!op) return -ENOTTY;
+  if (!op || (op.behaviour && !ctx.behaviour[op.behaviour])) return -ENOTTY;
   if (userSize < op.minSize) return -EINVAL;
   const cmd = copyStructFromUser(op.size, arg, userSize);
   if (typeof cmd === 'number') return cmd;

@@ -19,6 +19,8 @@ export interface TestOp {
   readonly fdOut?: string;
   /** It may pin or unpin pages (VmPin, VmLck). */
   readonly accounting?: boolean;
+  /** A later kernel's op: without this KernelBehaviour switch it is unknown (EOPNOTSUPP). */
+  readonly behaviour?: 'viommu';
 }
 
 const accessFd = (ucmd: Ucmd): number => ucmd.fds.accessOf(ucmd.ctx, field(ucmd, 'id')) ?? -1;
@@ -175,11 +177,13 @@ export const TEST_OPS: ReadonlyMap<number, TestOp> = new Map<number, TestOp>([
   [U.IOMMU_TEST_OP_DEV_CHECK_CACHE, {
     name: 'DEV_CHECK_CACHE',
     member: 'check_dev_cache',
+    behaviour: 'viommu',
     execute: (u) => ret(testDevCheckCache(u.ctx, { devId: field(u, 'id'), cacheId: field(u, 'check_dev_cache.id'), cache: field(u, 'check_dev_cache.cache') }).errno),
   }],
   [U.IOMMU_TEST_OP_TRIGGER_VEVENT, {
     name: 'TRIGGER_VEVENT',
     member: 'trigger_vevent',
+    behaviour: 'viommu',
     execute: (u) => ret(testTriggerVevent(u.ctx, { devId: field(u, 'trigger_vevent.dev_id') }).errno),
   }],
 ]);
@@ -187,7 +191,7 @@ export const TEST_OPS: ReadonlyMap<number, TestOp> = new Map<number, TestOp>([
 /** selftest.c:iommufd_test */
 export function iommufdTest(ucmd: Ucmd): number {
   const op = TEST_OPS.get(field(ucmd, 'op'));
-  return op ? op.execute(ucmd) : -EOPNOTSUPP;
+  return op && !(op.behaviour && !ucmd.ctx.behaviour[op.behaviour]) ? op.execute(ucmd) : -EOPNOTSUPP;
 }
 
 /**
