@@ -166,7 +166,10 @@ export class LockstepSys implements SysCore {
   mmap(length: number, prot: number, flags: number, fd?: number, offset?: number, align?: number): Mapping | number {
     const host = this.host;
     const mfd = fd !== undefined && fd >= 0 ? host.fdMap.get(fd) : undefined;
-    if (!host.checking || mfd === undefined || host.desynced.has(fd!)) return this.kernel.mmap(length, prot, flags, fd, offset, align);
+    // Only an iommufd's mmap is modelled (its driver regions); any other file's mapping is the kernel's alone.
+    if (!host.checking || mfd === undefined || host.desynced.has(fd!) || host.modelSys.file(mfd)?.kind !== 'iommufd') {
+      return this.kernel.mmap(length, prot, flags, fd, offset, align);
+    }
     const kr = this.kernel.mmap(length, prot, flags, fd, offset, align);
     const ret = typeof kr === 'number' ? kr : 0;
     const call = `mmap(fd ${fd}, length ${length}, offset ${offset ?? 0})`;
