@@ -166,8 +166,9 @@ export function ioctlTableIn(mainC: string): { ioctl: string; struct: string; la
 export function headersAsDefinedIn(
   headers: readonly UapiHeader[],
   readHeader: (h: UapiHeader) => string | null,
-): { headers: UapiHeader[]; absent: string[] } {
+): { headers: UapiHeader[]; absent: string[]; absentMembers: Map<string, Set<string>> } {
   const absent: string[] = [];
+  const absentMembers = new Map<string, Set<string>>();
   const cut = headers.flatMap((h) => {
     if (h.path === 'linux/ioctl.h') return [h];
     const text = readHeader(h);
@@ -178,8 +179,41 @@ export function headersAsDefinedIn(
     const structs = new Set(structNamesIn(text));
     const names = new Set(constantNamesIn(text));
     const keptStructs = h.structs.filter((s) => structs.has(s.name) || (absent.push(`${h.path}: struct ${s.name}`), false));
+    for (const s of keptStructs) {
+      // An older kernel's struct may lack members added since (6.1's vfio_iommu_type1_info has no `pad`).
+      const body = structBodyIn(text, s.name) ?? '';
+      const members = new Set(s.allFields().map((f) => f.name.split(/[.[]/)[0]!));
+      const missing = [...members].filter((m) => !new RegExp(`\\b${m}\\b`).test(body));
+      if (missing.length > 0) {
+        absentMembers.set(s.name, new Set(missing));
+        for (const m of missing) absent.push(`${h.path}: struct ${s.name} member ${m}`);
+      }
+    }
     const keptConstants = Object.fromEntries(Object.entries(h.constants).filter(([n]) => names.has(n) || (absent.push(`${h.path}: ${n}`), false)));
     return [{ ...h, structs: keptStructs, constants: keptConstants }];
   });
-  return { headers: cut, absent };
+  return { headers: cut, absent, absentMembers };
+}
+
+/** The text between the braces of `struct NAME { ... }` in a header (comments stripped), or null. */
+export function structBodyIn(header: string, name: string): string | null {
+  const text = stripComments(header);
+  const open = new RegExp(`\\bstruct\\s+${name}\\s*\\{`).exec(text);
+  if (!open) return null;
+  let depth = 1;
+  const start = open.index + open[0].length;
+  for (let i = start; i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    else if (text[i] === '}' && --depth === 0) return text.slice(start, i);
+  }
+  return null;
+}
+
+/** The checks without those of members a kernel's struct lacks (headersAsDefinedIn's absentMembers). */
+export function withoutAbsentMembers(checks: readonly LayoutCheck[], absentMembers: ReadonlyMap<string, ReadonlySet<string>>): LayoutCheck[] {
+  return checks.filter((c) => {
+    const m = /^(?:offsetof\(struct (\w+), (\w+)|sizeof\(\(\(struct (\w+) \*\)0\)->(\w+))/.exec(c.key);
+    if (!m) return true;
+    return !absentMembers.get(m[1] ?? m[3]!)?.has(m[2] ?? m[4]!);
+  });
 }
