@@ -37,6 +37,9 @@ export function kernelBehaviour(features: KernelFeatures = kernelFeatures()): Ke
     dirtyContigLeafShort: c.dirtyContigLeafShort,
     hwInfoInputType: features.hwInfoInputType,
     dirtyBitmapZeroLength: c.dirtyBitmapZeroLength,
+    // IOMMU_IOAS_MAP_FILE and the selftest's dma-bufs
+    ioasMapFile: c.ioasMapFile,
+    testDmabuf: features.testOps.DMABUF_GET,
   };
 }
 
