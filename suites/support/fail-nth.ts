@@ -146,6 +146,8 @@ export interface FailNthOptions {
   userMemory?: () => readonly UserRange[];
   /** The kernel log reader; null to rely on the VM runner's scan at the end. */
   kernelLog?: () => KernelLogTail | null;
+  /** Skips the test, naming what is missing, where the running kernel lacks what the body needs (a require* guard). */
+  requires?: (ctx: Context) => void;
 }
 
 /**
@@ -163,6 +165,7 @@ export function testFailNth<S extends { fd: Iommufd | null }>(
 ): void {
   it(name, function () {
     const ctx = this;
+    opts.requires?.(this);
     const title = this.test?.titlePath().join('.') ?? name;
     const started = performance.now();
     const injector = new FailNthInjector();

@@ -3,10 +3,10 @@
 // the bytes written back exactly where and when the kernel writes them.
 import { expect } from 'chai';
 import { ModelSysCore } from '../../lib/lockstep/index.ts';
-import { ModelProcess } from '../../lib/model/process.ts';
-import { ModelSyscalls } from '../../lib/model/syscalls.ts';
 import { IommufdModel } from '../../lib/model/iommufd.ts';
 import { BASELINE_BEHAVIOUR, type KernelBehaviour } from '../../lib/model/kernel-behaviour.ts';
+import { ModelProcess } from '../../lib/model/process.ts';
+import { ModelSyscalls } from '../../lib/model/syscalls.ts';
 import { coreSys } from '../../lib/sys/index.ts';
 import { addonBuilt } from '../../lib/sys/addon.ts';
 import { skipBecause } from '../support/skip.ts';
@@ -19,10 +19,9 @@ const ENOTTY = 25;
 const EMSGSIZE = 90;
 const EOPNOTSUPP = 95;
 
-function modelFd(behaviour: Partial<KernelBehaviour> = {}) {
-  const process = new ModelProcess();
-  const platform = { iommufd: (p: ModelProcess) => new IommufdModel(p, undefined, { ...BASELINE_BEHAVIOUR, ...behaviour }) };
-  const sys = new ModelSysCore(new ModelSyscalls(process, platform), { unknownFaults: true });
+/** A model of /dev/iommu; `behaviour`: a later kernel's switches (default 6.12's). */
+function modelFd(behaviour: Readonly<KernelBehaviour> = BASELINE_BEHAVIOUR) {
+  const sys = new ModelSysCore(new ModelSyscalls(new ModelProcess(), { iommufd: (p) => new IommufdModel(p, undefined, behaviour) }), { unknownFaults: true });
   const fd = sys.open('/dev/iommu');
   return { sys, fd, ioctl: (request: number, arg: Uint8Array | null) => sys.ioctl(fd, request, arg) };
 }
@@ -34,7 +33,8 @@ describe('model ABI (iommufd_fops_ioctl)', () => {
   });
 
   it('applies copy_struct_from_user to every ioctl of the table', () => {
-    const { ioctl } = modelFd({ viommu: true });
+    // Every switch on: the rows of a later kernel's ioctls (IOMMU_IOAS_MAP_FILE) are there.
+    const { ioctl } = modelFd({ ...BASELINE_BEHAVIOUR, ioasMapFile: true, testDmabuf: true, viommu: true });
     for (const op of U.IOMMUFD_IOCTL_OPS) {
       const short = op.struct.encode({}, { length: op.minSize - 1 });
       expect(ioctl(op.request, short), `${op.ioctl} one byte short`).to.equal(-EINVAL);

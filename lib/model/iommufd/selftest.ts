@@ -2,6 +2,7 @@
 // union member it reads, and what it copies back.
 import * as U from '../../uapi/index.ts';
 import { EOPNOTSUPP } from '../errno.ts';
+import type { KernelBehaviour } from '../kernel-behaviour.ts';
 import { ModelCannotAnswer } from '../uaccess.ts';
 import { field, iommufdUcmdRespond, ret, setField, type Ucmd } from './ucmd.ts';
 // vIOMMU (7.x)
@@ -19,8 +20,12 @@ export interface TestOp {
   readonly fdOut?: string;
   /** It may pin or unpin pages (VmPin, VmLck). */
   readonly accounting?: boolean;
-  /** A later kernel's op: without this KernelBehaviour switch it is unknown (EOPNOTSUPP). */
-  readonly behaviour?: 'viommu';
+  /** The union member that carries an fd the caller passes. */
+  readonly fdIn?: string;
+  /** The op returns a new fd as the ioctl's value. */
+  readonly returnsFd?: boolean;
+  /** Whether the running kernel has the op (a later kernel's); absent: always. Without it: EOPNOTSUPP. */
+  readonly available?: (behaviour: Readonly<KernelBehaviour>) => boolean;
 }
 
 const accessFd = (ucmd: Ucmd): number => ucmd.fds.accessOf(ucmd.ctx, field(ucmd, 'id')) ?? -1;
@@ -177,21 +182,41 @@ export const TEST_OPS: ReadonlyMap<number, TestOp> = new Map<number, TestOp>([
   [U.IOMMU_TEST_OP_DEV_CHECK_CACHE, {
     name: 'DEV_CHECK_CACHE',
     member: 'check_dev_cache',
-    behaviour: 'viommu',
+    available: (b) => b.viommu,
     execute: (u) => ret(testDevCheckCache(u.ctx, { devId: field(u, 'id'), cacheId: field(u, 'check_dev_cache.id'), cache: field(u, 'check_dev_cache.cache') }).errno),
   }],
   [U.IOMMU_TEST_OP_TRIGGER_VEVENT, {
     name: 'TRIGGER_VEVENT',
     member: 'trigger_vevent',
-    behaviour: 'viommu',
+    available: (b) => b.viommu,
     execute: (u) => ret(testTriggerVevent(u.ctx, { devId: field(u, 'trigger_vevent.dev_id') }).errno),
+  }],
+  // The selftest's dma-bufs (7.x)
+  [U.IOMMU_TEST_OP_DMABUF_GET, {
+    name: 'DMABUF_GET',
+    member: 'dmabuf_get',
+    returnsFd: true,
+    available: (b) => b.testDmabuf,
+    execute: (u) => {
+      const r = u.ctx.testDmabufGet({ length: field(u, 'dmabuf_get.length'), openFlags: field(u, 'dmabuf_get.open_flags') });
+      if (r.errno) return -r.errno;
+      // "return dma_buf_fd(dmabuf, open_flags)": the fd is the ioctl's value; the struct is not copied back.
+      return u.fds.installDmabuf(r.dmabuf!);
+    },
+  }],
+  [U.IOMMU_TEST_OP_DMABUF_REVOKE, {
+    name: 'DMABUF_REVOKE',
+    member: 'dmabuf_revoke',
+    fdIn: 'dmabuf_revoke.dmabuf_fd',
+    available: (b) => b.testDmabuf,
+    execute: (u) => ret(u.ctx.testDmabufRevoke({ file: u.fds.fileOf(field(u, 'dmabuf_revoke.dmabuf_fd')), revoked: field(u, 'dmabuf_revoke.revoked') }).errno),
   }],
 ]);
 
 /** selftest.c:iommufd_test */
 export function iommufdTest(ucmd: Ucmd): number {
   const op = TEST_OPS.get(field(ucmd, 'op'));
-  return op && !(op.behaviour && !ucmd.ctx.behaviour[op.behaviour]) ? op.execute(ucmd) : -EOPNOTSUPP;
+  return op && (!op.available || op.available(ucmd.ctx.behaviour)) ? op.execute(ucmd) : -EOPNOTSUPP;
 }
 
 /**
