@@ -35,6 +35,9 @@ export function kernelBehaviour(features: KernelFeatures = kernelFeatures()): Ke
     dirtyContigLeafShort: c.dirtyContigLeafShort,
     hwInfoInputType: features.hwInfoInputType,
     dirtyBitmapZeroLength: c.dirtyBitmapZeroLength,
+    // PASID and CHANGE_PROCESS (7.x: issue 13)
+    pasid: features.testOps.PASID_ATTACH === true,
+    ioasChangeProcess: features.ioctls.IOMMU_IOAS_CHANGE_PROCESS === true,
   };
 }
 

@@ -272,6 +272,16 @@ export const iommu_hwpt_page_response = struct('iommu_hwpt_page_response', { coo
 export const iommu_fault_alloc = struct('iommu_fault_alloc', { size: u32, flags: u32, out_fault_id: u32, out_fault_fd: u32 });
 export const IOMMU_FAULT_QUEUE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_FAULT_QUEUE_ALLOC);
 
+// ---------------------------------------------------------------- PASID and CHANGE_PROCESS (7.x: issue 13)
+
+// enum iommufd_hwpt_alloc_flags (7.x)
+export const IOMMU_HWPT_ALLOC_PASID = 1 << 3;
+
+export const IOMMUFD_CMD_IOAS_CHANGE_PROCESS = 0x92;
+
+export const iommu_ioas_change_process = struct('iommu_ioas_change_process', { size: u32, __reserved: u32 });
+export const IOMMU_IOAS_CHANGE_PROCESS = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_CHANGE_PROCESS);
+
 // ---------------------------------------------------------------- the kernel's ioctl table
 
 /**
@@ -316,6 +326,9 @@ export const IOMMUFD_IOCTL_OPS = Object.freeze([
   ioctlOp('IOMMU_OPTION', IOMMU_OPTION, iommu_option, 'val64'),
   ioctlOp('IOMMU_VFIO_IOAS', IOMMU_VFIO_IOAS, iommu_vfio_ioas, '__reserved'),
 ] as const);
+
+/** main.c (7.x): IOCTL_OP(IOMMU_IOAS_CHANGE_PROCESS, iommufd_ioas_change_process, struct iommu_ioas_change_process, __reserved). Not in 6.12's table. */
+export const IOMMU_IOAS_CHANGE_PROCESS_OP = ioctlOp('IOMMU_IOAS_CHANGE_PROCESS', IOMMU_IOAS_CHANGE_PROCESS, iommu_ioas_change_process, '__reserved');
 
 /** The kernel's minimum accepted `size` per ioctl name (offsetofend of IOCTL_OP's last member). */
 export const MIN_SIZE = Object.freeze(Object.fromEntries(IOMMUFD_IOCTL_OPS.map((op) => [op.ioctl, op.minSize]))) as Readonly<

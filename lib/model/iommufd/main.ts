@@ -10,7 +10,7 @@ import type { IoctlArgument, UserAccess } from '../uaccess.ts';
 import { iommufdGetHwInfo } from './device.ts';
 import { iommufdFaultAlloc } from './fault.ts';
 import { iommufdHwptAlloc, iommufdHwptGetDirtyBitmap, iommufdHwptInvalidate, iommufdHwptSetDirtyTracking } from './hw_pagetable.ts';
-import { iommufdIoasAlloc, iommufdIoasAllowIovas, iommufdIoasCopy, iommufdIoasIovaRanges, iommufdIoasMap, iommufdIoasUnmap, iommufdOption } from './ioas.ts';
+import { iommufdIoasAlloc, iommufdIoasAllowIovas, iommufdIoasChangeProcess, iommufdIoasCopy, iommufdIoasIovaRanges, iommufdIoasMap, iommufdIoasUnmap, iommufdOption } from './ioas.ts';
 import { iommufdTest, TEST_OPS } from './selftest.ts';
 import type { IommufdFds, Ucmd } from './ucmd.ts';
 import { iommufdVfioIoas, iommufdVfioIoctl } from './vfio_compat.ts';
@@ -29,9 +29,11 @@ export interface IommufdIoctlOp {
   readonly accounting?: boolean;
   /** Struct members that carry an fd the ioctl makes. */
   readonly fdOut?: readonly string[];
+  /** A row of a later kernel's table: whether the running kernel has it (KernelBehaviour); without it the number is not in the table. */
+  readonly present?: (ctx: IommufdModel) => boolean;
 }
 
-function row(op: U.IoctlOp, execute: (ucmd: Ucmd) => number, extra: { accounting?: boolean; fdOut?: string[] } = {}): IommufdIoctlOp {
+function row(op: U.IoctlOp, execute: (ucmd: Ucmd) => number, extra: { accounting?: boolean; fdOut?: string[]; present?: (ctx: IommufdModel) => boolean } = {}): IommufdIoctlOp {
   return Object.freeze({ name: op.ioctl, request: op.request, layout: op.struct, size: op.struct.sizeof, minSize: op.minSize, execute, ...extra });
 }
 
@@ -60,6 +62,8 @@ export const IOMMUFD_IOCTLS: readonly IommufdIoctlOp[] = Object.freeze([
   row(OPS.IOMMU_OPTION, iommufdOption, { accounting: true }),
   row(OPS.IOMMU_VFIO_IOAS, iommufdVfioIoas),
   row(U.IOMMU_TEST_CMD_OP, iommufdTest),
+  // IOMMU_IOAS_CHANGE_PROCESS (7.x: issue 13)
+  row(U.IOMMU_IOAS_CHANGE_PROCESS_OP, iommufdIoasChangeProcess, { accounting: true, present: (ctx) => ctx.behaviour.ioasChangeProcess }),
 ]);
 
 /** The table indexed as the kernel indexes it: nrOf(cmd) - IOMMUFD_CMD_BASE. */
@@ -119,6 +123,9 @@ export function iommufdFopsIoctl(
 ): number {
   const nr = nrOf(request);
   if (nr < IOMMUFD_CMD_BASE || nr - IOMMUFD_CMD_BASE >= table.length) return iommufdVfioIoctl(ctx, request, arg);
+  // A later kernel's row the running kernel lacks: its number is past that kernel's table, so it goes to the VFIO compat.
+  const present = table.slot(nr)?.present;
+  if (present && !present(ctx)) return iommufdVfioIoctl(ctx, request, arg);
   // get_user(ucmd.user_size, (u32 __user *)ucmd.ubuffer)
   const userSize = arg.u32(0);
   if (userSize === null) return -EFAULT;
