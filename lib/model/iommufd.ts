@@ -42,7 +42,7 @@ import {
   type HardwareDomainSpec,
 } from './mock.ts';
 import { BASELINE_BEHAVIOUR, type KernelBehaviour } from './kernel-behaviour.ts';
-import { ACCOUNT_MM, ACCOUNT_NONE, ACCOUNT_USER, chargePinned, IOPT_ADDRESS_FILE, IoPages, ULONG_MAX, U64_MAX, unchargePinned, type AccountMode, type IndexRange } from './pages.ts';
+import { ACCOUNT_MM, ACCOUNT_NONE, ACCOUNT_USER, chargePinned, IoPages, ULONG_MAX, U64_MAX, unchargePinned, type AccountMode, type IndexRange } from './pages.ts';
 import { ModelProcess, PAGE_SIZE } from './process.ts';
 import { DIRTY_BITMAP_WHOLE_SPACE, ModelCannotAnswer } from './uaccess.ts';
 import { VfioCompatModel } from './vfio-compat.ts';
@@ -1030,7 +1030,7 @@ export class IommufdModel {
     for (const obj of this.objects.objects()) {
       if (!(obj instanceof IoasObject)) continue;
       for (const area of obj.iopt.areas) {
-        if (area.pages.type !== IOPT_ADDRESS_FILE) return { errno: EINVAL };
+        if (area.pages.type !== 'file') return { errno: EINVAL };
         all.push(area.pages);
       }
     }

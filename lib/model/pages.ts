@@ -31,10 +31,14 @@ export interface IndexRange {
   last: number;
 }
 
-/** io_pagetable.h enum iopt_address_type: where an iopt_pages reads its PFNs from. */
-export const IOPT_ADDRESS_USER = 0;
-export const IOPT_ADDRESS_FILE = 1;
-export const IOPT_ADDRESS_DMABUF = 2;
+/**
+ * io_pagetable.h enum iopt_address_type: where the pages come from. USER: a
+ * user VA range (IOMMU_IOAS_MAP); FILE: a memfd's page cache
+ * (IOMMU_IOAS_MAP_FILE, pinned with memfd_pin_folios); DMABUF: a dma-buf's
+ * physical range (IOMMU_IOAS_MAP_FILE of a dma-buf fd: never pinned, never
+ * charged, revocable).
+ */
+export type AddressType = 'user' | 'file' | 'dmabuf';
 
 export class IoPages {
   /** kref: areas (and in-flight lists) referencing these pages. */
@@ -51,8 +55,8 @@ export class IoPages {
   readonly #holders = new Map<number, number>();
   /** pages->npinned, which last_npinned always equals between operations. */
   #npinned = 0n;
-  /** pages->type: IOPT_ADDRESS_USER for IOMMU_IOAS_MAP; a file mapping (IOMMU_IOAS_MAP_FILE) sets FILE. */
-  type = IOPT_ADDRESS_USER;
+  /** pages->type */
+  type: AddressType = 'user';
 
   private constructor(
     /** pages->source_mm, source_task and source_user: the process charged; IOMMU_IOAS_CHANGE_PROCESS moves it (changeProcess). */
