@@ -14,18 +14,12 @@ const ENOTTY = 25;
 const EOPNOTSUPP = 95;
 const EOVERFLOW = 75;
 
-// Bits of a later uAPI than 6.12's (lib/uapi is 6.12's headers), which
-// Debian's 6.12 selftests already use (stable backports of the selftests, not
-// of the kernel code): probed here like everything else, so a kernel that has
-// them is tested with them and one that lacks them is told apart.
+// 7.x's uAPI (lib/uapi is 7.2.13's headers) is probed like everything else:
+// a kernel that has a feature is tested with it and one that lacks it is told
+// apart. Kept here for the importers of lib/kernel, from lib/uapi:
+export { IOMMU_HW_INFO_FLAG_INPUT_TYPE, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH } from '../uapi/index.ts';
 
-/** iommufd_test.h MOCK_FLAGS_DEVICE_PASID: a mock device with PASID support (max_pasids = 1 << MOCK_PASID_WIDTH). */
-export const MOCK_FLAGS_DEVICE_PASID = 1 << 2;
-/** iommufd_test.h MOCK_PASID_WIDTH: out_max_pasid_log2 of a MOCK_FLAGS_DEVICE_PASID device. */
-export const MOCK_PASID_WIDTH = 20;
-/** iommufd.h IOMMU_HW_INFO_FLAG_INPUT_TYPE: iommu_hw_info.in_data_type (out_data_type's slot) is an input. */
-export const IOMMU_HW_INFO_FLAG_INPUT_TYPE = 1 << 0;
-
+/** Every IOMMU_TEST_CMD op of 7.2.13's iommufd_test.h, by its name without IOMMU_TEST_OP_. */
 export const TEST_OPS = {
   ADD_RESERVED: U.IOMMU_TEST_OP_ADD_RESERVED,
   MOCK_DOMAIN: U.IOMMU_TEST_OP_MOCK_DOMAIN,
@@ -42,14 +36,35 @@ export const TEST_OPS = {
   DIRTY: U.IOMMU_TEST_OP_DIRTY,
   MD_CHECK_IOTLB: U.IOMMU_TEST_OP_MD_CHECK_IOTLB,
   TRIGGER_IOPF: U.IOMMU_TEST_OP_TRIGGER_IOPF,
+  DEV_CHECK_CACHE: U.IOMMU_TEST_OP_DEV_CHECK_CACHE,
+  TRIGGER_VEVENT: U.IOMMU_TEST_OP_TRIGGER_VEVENT,
+  PASID_ATTACH: U.IOMMU_TEST_OP_PASID_ATTACH,
+  PASID_REPLACE: U.IOMMU_TEST_OP_PASID_REPLACE,
+  PASID_DETACH: U.IOMMU_TEST_OP_PASID_DETACH,
+  PASID_CHECK_HWPT: U.IOMMU_TEST_OP_PASID_CHECK_HWPT,
+  DMABUF_GET: U.IOMMU_TEST_OP_DMABUF_GET,
+  DMABUF_REVOKE: U.IOMMU_TEST_OP_DMABUF_REVOKE,
 } as const;
+
+/**
+ * iommufd ioctls by name whose struct lib/uapi's IOMMUFD_IOCTL_OPS may not
+ * carry yet: all are _IO(), so the number alone is enough to probe them.
+ */
+const IOCTLS_BY_NUMBER: Readonly<Record<string, number>> = {
+  IOMMU_IOAS_MAP_FILE: U.IOMMU_IOAS_MAP_FILE,
+  IOMMU_VIOMMU_ALLOC: U.IOMMU_VIOMMU_ALLOC,
+  IOMMU_VDEVICE_ALLOC: U.IOMMU_VDEVICE_ALLOC,
+  IOMMU_IOAS_CHANGE_PROCESS: U.IOMMU_IOAS_CHANGE_PROCESS,
+  IOMMU_VEVENTQ_ALLOC: U.IOMMU_VEVENTQ_ALLOC,
+  IOMMU_HW_QUEUE_ALLOC: U.IOMMU_HW_QUEUE_ALLOC,
+};
 export type TestOpName = keyof typeof TEST_OPS;
 
 export interface KernelFeatures {
   /** /dev/iommu opens; `iommufdError` says why not. */
   iommufd: boolean;
   iommufdError?: string;
-  /** Each iommufd ioctl by name (IOMMU_DESTROY …, IOMMU_TEST_CMD). */
+  /** Each iommufd ioctl of 7.2.13's header by name (IOMMU_DESTROY …, IOMMU_HW_QUEUE_ALLOC, IOMMU_TEST_CMD). */
   ioctls: Record<string, boolean>;
   /** Each IOMMU_TEST_CMD op (CONFIG_IOMMUFD_TEST). */
   testOps: Record<TestOpName, boolean>;
@@ -65,6 +80,7 @@ export interface KernelFeatures {
   mockDomainBlocker?: string;
   /** IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS device flags the kernel knows. */
   mockDevFlags: { noDirty: boolean; hugeIova: boolean; pasid: boolean };
+
   /** IOMMU_GET_HW_INFO takes IOMMU_HW_INFO_FLAG_INPUT_TYPE (an input data type). */
   hwInfoInputType: boolean;
   /**
@@ -75,7 +91,8 @@ export interface KernelFeatures {
    * mock_dev_enable_feat() fails with ENODEV. `errno` is the attach's.
    */
   mockIopf: { works: boolean; errno: number };
-  hwptAllocFlags: { nestParent: boolean; dirtyTracking: boolean; faultIdValid: boolean };
+  /** IOMMU_HWPT_ALLOC flags the kernel knows (pasid: IOMMU_HWPT_ALLOC_PASID, 7.x). */
+  hwptAllocFlags: { nestParent: boolean; dirtyTracking: boolean; faultIdValid: boolean; pasid: boolean };
   options: { rlimitMode: boolean; hugePages: boolean };
   /** type1Nesting: real type1 claims VFIO_TYPE1_NESTING_IOMMU (CHECK_EXTENSION on a bare /dev/vfio/vfio is 1). */
   vfio: { container: boolean; compatOnIommufd: boolean; type1Nesting: boolean };
@@ -148,18 +165,17 @@ export function hardwareIommuOwningMockBus(classDir = '/sys/class/iommu'): strin
   return undefined;
 }
 
-/** iommufd.h IOMMU_IOAS_MAP_FILE: _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP_FILE = 0x8f) (kernels after 6.12). */
-const IOMMU_IOAS_MAP_FILE = U._IO(U.IOMMUFD_TYPE, 0x8f);
-/** iommufd.h IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED (kernels after 6.12). */
-const IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED = 1n << 3n;
-
 function probeIoctls(fd: IommuFd): Record<string, boolean> {
+  const requests: Record<string, number> = { ...IOCTLS_BY_NUMBER };
+  for (const op of [...U.IOMMUFD_IOCTL_OPS, U.IOMMU_TEST_CMD_OP]) requests[op.ioctl] = op.request;
   const ioctls: Record<string, boolean> = {};
-  // A 4-byte struct whose size field says 4 is shorter than every min_size.
+  // A 4-byte struct whose size field says 4 is shorter than every min_size
+  // (iommu_ioas_change_process's is 8): main.c's iommufd_fops_ioctl answers
+  // EINVAL before any handler runs, and an unknown number ENOTTY.
   const short = new Uint8Array(new Uint32Array([4]).buffer);
-  for (const op of [...U.IOMMUFD_IOCTL_OPS, U.IOMMU_TEST_CMD_OP]) {
-    const r = fd.ioctl(op.request, short.slice());
-    ioctls[op.ioctl] = r.errno !== ENOTTY;
+  for (const [name, request] of Object.entries(requests)) {
+    const r = fd.ioctl(request, short.slice());
+    ioctls[name] = r.errno !== ENOTTY;
   }
   return ioctls;
 }
@@ -171,10 +187,13 @@ function probeTestOps(fd: IommuFd, testCmd: boolean): Record<TestOpName, boolean
       ops[name] = false;
       continue;
     }
-    // Zeroed arguments: a known op fails on them (ENOENT, EINVAL, EBADFD...)
-    // or succeeds harmlessly; only an unknown op gets EOPNOTSUPP.
+    // Zeroed arguments: a known op fails on them (ENOENT for the unknown ID
+    // or dev_id 0, EINVAL for limit 0 or a DMABUF_GET of length 0, EBADF for
+    // DMABUF_REVOKE of fd -1) or succeeds harmlessly; only an unknown op gets
+    // EOPNOTSUPP (selftest.c iommufd_test()'s default). DMABUF_REVOKE gets
+    // -1: fd 0 could be some other dma-buf, which that op answers EOPNOTSUPP.
     const probeId = name === 'SET_TEMP_MEMORY_LIMIT' ? 0 : 0x7fffffff;
-    const fields = name === 'SET_TEMP_MEMORY_LIMIT' ? { memory_limit: { limit: 0 } } : {};
+    const fields = name === 'SET_TEMP_MEMORY_LIMIT' ? { memory_limit: { limit: 0 } } : name === 'DMABUF_REVOKE' ? { dmabuf_revoke: { dmabuf_fd: -1 } } : {};
     const r = fd.testCmd(op, probeId, fields);
     ops[name] = r.errno !== EOPNOTSUPP && r.errno !== ENOTTY;
   }
@@ -218,7 +237,8 @@ function probeMockIopf(fd: IommuFd, ioasId: number, idevId: number, stdevId: num
   const fault = fd.faultQueueAlloc();
   try {
     if (parent.errno !== 0 || fault.errno !== 0) return { works: false, errno: parent.errno || fault.errno };
-    const data = U.iommu_hwpt_selftest.encode({ iotlb: U.IOMMU_TEST_IOTLB_DEFAULT });
+    // Up to iotlb: 6.12's struct ends there and refuses a longer data_len; 7.x takes it (pagetable_type 0).
+    const data = U.iommu_hwpt_selftest.encode({ iotlb: U.IOMMU_TEST_IOTLB_DEFAULT }, { length: U.iommu_hwpt_selftest.offsetEnd('iotlb') });
     const nested = fd.hwptAlloc({ devId: idevId, ptId: parent.hwptId, flags: U.IOMMU_HWPT_FAULT_ID_VALID, faultId: fault.faultId, dataType: U.IOMMU_HWPT_DATA_SELFTEST, data });
     if (nested.errno !== 0) return { works: false, errno: nested.errno };
     const r = fd.testMockDomainReplace({ stdevId, ptId: nested.hwptId });
@@ -240,7 +260,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     mockDevFlags: { noDirty: false, hugeIova: false, pasid: false },
     hwInfoInputType: false,
     mockIopf: { works: false, errno: 0 },
-    hwptAllocFlags: { nestParent: false, dirtyTracking: false, faultIdValid: false },
+    hwptAllocFlags: { nestParent: false, dirtyTracking: false, faultIdValid: false, pasid: false },
     options: { rlimitMode: false, hugePages: false },
     vfio: { container: false, compatOnIommufd: false, type1Nesting: true },
     faultInjection: probeFaultInjection(),
@@ -266,14 +286,14 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
   try {
     features.iommufd = true;
     features.ioctls = probeIoctls(fd);
-    features.changes.ioasMapFile = fd.ioctl(IOMMU_IOAS_MAP_FILE, new Uint8Array(new Uint32Array([4]).buffer)).errno !== ENOTTY;
+    features.changes.ioasMapFile = features.ioctls.IOMMU_IOAS_MAP_FILE === true;
     features.testOps = probeTestOps(fd, features.ioctls.IOMMU_TEST_CMD === true);
     features.options.rlimitMode = fd.option({ optionId: U.IOMMU_OPTION_RLIMIT_MODE, op: U.IOMMU_OPTION_OP_GET }).errno === 0;
     // HUGE_PAGES on object 0: ENOENT when the option exists, EOPNOTSUPP when not.
     features.options.hugePages = fd.option({ optionId: U.IOMMU_OPTION_HUGE_PAGES, op: U.IOMMU_OPTION_OP_GET, objectId: 0 }).errno !== EOPNOTSUPP;
     features.vfio.compatOnIommufd = VfioContainer.compatOn(fd).getApiVersion().errno === 0;
     // An unknown hw_info flag is EOPNOTSUPP before the device lookup; a known one with a bad device is ENOENT.
-    if (features.ioctls.IOMMU_GET_HW_INFO) features.hwInfoInputType = fd.getHwInfo({ devId: 0x7fffffff, dataLen: 0, flags: IOMMU_HW_INFO_FLAG_INPUT_TYPE }).errno !== EOPNOTSUPP;
+    if (features.ioctls.IOMMU_GET_HW_INFO) features.hwInfoInputType = fd.getHwInfo({ devId: 0x7fffffff, dataLen: 0, flags: U.IOMMU_HW_INFO_FLAG_INPUT_TYPE }).errno !== EOPNOTSUPP;
     if (features.testOps.MOCK_DOMAIN) {
       const ioas = fd.ioasAlloc();
       const mock = fd.testMockDomain({ ptId: ioas.ioasId });
@@ -288,7 +308,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
         const devFlagKnown = (devFlags: number) => fd.testMockDomainFlags({ ptId: 0x7fffffff, devFlags }).errno !== EINVAL;
         features.mockDevFlags.noDirty = devFlagKnown(U.MOCK_FLAGS_DEVICE_NO_DIRTY);
         features.mockDevFlags.hugeIova = devFlagKnown(U.MOCK_FLAGS_DEVICE_HUGE_IOVA);
-        features.mockDevFlags.pasid = devFlagKnown(MOCK_FLAGS_DEVICE_PASID);
+        features.mockDevFlags.pasid = devFlagKnown(U.MOCK_FLAGS_DEVICE_PASID);
       }
       if (mock.errno === 0) probeChanges(fd, ioas.ioasId, mock.idevId, features);
       if (mock.errno === 0 && features.ioctls.IOMMU_HWPT_ALLOC) {
@@ -301,6 +321,8 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
         features.hwptAllocFlags.nestParent = flagKnown(U.IOMMU_HWPT_ALLOC_NEST_PARENT);
         features.hwptAllocFlags.dirtyTracking = flagKnown(U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
         features.hwptAllocFlags.faultIdValid = flagKnown(U.IOMMU_HWPT_FAULT_ID_VALID);
+        // hw_pagetable.c valid_flags and selftest.c mock_domain_alloc_paging_flags' PAGING_FLAGS take it on any mock device.
+        features.hwptAllocFlags.pasid = flagKnown(U.IOMMU_HWPT_ALLOC_PASID);
         if (features.ioctls.IOMMU_FAULT_QUEUE_ALLOC) features.mockIopf = probeMockIopf(fd, ioas.ioasId, mock.idevId, mock.stdevId);
       }
     }
@@ -329,7 +351,7 @@ function probeChanges(fd: IommuFd, ioasId: number, idevId: number, features: Ker
   }
   if (features.ioctls.IOMMU_GET_HW_INFO) {
     const info = fd.getHwInfo({ devId: idevId, dataLen: 0 });
-    features.changes.hwInfoAtsNotSupported = info.errno === 0 && (info.capabilities & IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED) !== 0n;
+    features.changes.hwInfoAtsNotSupported = info.errno === 0 && (info.capabilities & BigInt(U.IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED)) !== 0n;
   }
   if (features.ioctls.IOMMU_HWPT_ALLOC && features.ioctls.IOMMU_HWPT_GET_DIRTY_BITMAP) {
     // A paging HWPT without dirty tracking (no walk can start) read at IOVA 0 for length 0:

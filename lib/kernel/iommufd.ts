@@ -141,8 +141,11 @@ export class IommuFd extends DeviceFile {
     return { errno: r.errno, hwptId: r.out.out_hwpt_id };
   }
 
-  /** `data`: the caller's buffer (data_len is its length), else a zeroed one of `dataLen` bytes (64 by default). */
-  getHwInfo(args: { devId: number; dataLen?: number; flags?: number; data?: Uint8Array }): Errno & {
+  /**
+   * `data`: the caller's buffer (data_len is its length), else a zeroed one of `dataLen` bytes (64 by default).
+   * `inDataType`: in_data_type, which the kernel reads with IOMMU_HW_INFO_FLAG_INPUT_TYPE in `flags` (7.x).
+   */
+  getHwInfo(args: { devId: number; dataLen?: number; flags?: number; data?: Uint8Array; inDataType?: number }): Errno & {
     dataLen: number;
     dataType: number;
     capabilities: bigint;
@@ -155,6 +158,7 @@ export class IommuFd extends DeviceFile {
       dev_id: args.devId,
       data_len: data.byteLength,
       data_uptr: data.byteLength > 0 ? this.sys.addressOf(data) : 0n,
+      in_data_type: args.inDataType ?? 0,
     });
     return {
       errno: r.errno,

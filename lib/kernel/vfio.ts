@@ -142,17 +142,54 @@ export class VfioDevice extends DeviceFile {
     return { errno: r.errno, flags: r.out.flags, numRegions: r.out.num_regions, numIrqs: r.out.num_irqs };
   }
 
-  bindIommufd(iommufd: number, flags = 0): Errno & { devId: number } {
-    const r = callStruct(this.sys, this.fd, U.VFIO_DEVICE_BIND_IOMMUFD, U.vfio_device_bind_iommufd, { flags, iommufd });
+  /** `tokenUuidPtr`: token_uuid_ptr, a 16-byte UUID's address, read with VFIO_DEVICE_BIND_FLAG_TOKEN (7.x). */
+  bindIommufd(iommufd: number, flags = 0, tokenUuidPtr: bigint = 0n): Errno & { devId: number } {
+    const r = callStruct(this.sys, this.fd, U.VFIO_DEVICE_BIND_IOMMUFD, U.vfio_device_bind_iommufd, { flags, iommufd, token_uuid_ptr: tokenUuidPtr });
     return { errno: r.errno, devId: r.out.out_devid };
   }
 
-  attachPt(ptId: number, flags = 0): Errno & { ptId: number } {
-    const r = callStruct(this.sys, this.fd, U.VFIO_DEVICE_ATTACH_IOMMUFD_PT, U.vfio_device_attach_iommufd_pt, { flags, pt_id: ptId });
+  /** `pasid` is read with VFIO_DEVICE_ATTACH_PASID in `flags` (7.x); attachPasidPt sets both. */
+  attachPt(ptId: number, flags = 0, pasid = 0): Errno & { ptId: number } {
+    const r = callStruct(this.sys, this.fd, U.VFIO_DEVICE_ATTACH_IOMMUFD_PT, U.vfio_device_attach_iommufd_pt, { flags, pt_id: ptId, pasid });
     return { errno: r.errno, ptId: r.out.pt_id };
   }
 
-  detachPt(flags = 0): Errno {
-    return { errno: callStruct(this.sys, this.fd, U.VFIO_DEVICE_DETACH_IOMMUFD_PT, U.vfio_device_detach_iommufd_pt, { flags }).errno };
+  /** Attaches (or replaces) one PASID of the device to `ptId`. */
+  attachPasidPt(pasid: number, ptId: number): Errno & { ptId: number } {
+    return this.attachPt(ptId, U.VFIO_DEVICE_ATTACH_PASID, pasid);
+  }
+
+  /** `pasid` is read with VFIO_DEVICE_DETACH_PASID in `flags` (7.x); detachPasidPt sets both. */
+  detachPt(flags = 0, pasid = 0): Errno {
+    return { errno: callStruct(this.sys, this.fd, U.VFIO_DEVICE_DETACH_IOMMUFD_PT, U.vfio_device_detach_iommufd_pt, { flags, pasid }).errno };
+  }
+
+  detachPasidPt(pasid: number): Errno {
+    return this.detachPt(U.VFIO_DEVICE_DETACH_PASID, pasid);
+  }
+
+  /**
+   * VFIO_DEVICE_FEATURE: `flags` holds the feature index and GET / SET / PROBE; `data` the feature's
+   * struct. Returns the ioctl's value (DMA_BUF GET: a dma-buf fd).
+   */
+  feature(flags: number, data: Uint8Array = new Uint8Array(0)): Errno & { ret: number } {
+    const head = U.vfio_device_feature.encode({}, { length: U.vfio_device_feature.sizeof + data.byteLength, tail: data });
+    return this.ioctl(U.VFIO_DEVICE_FEATURE, head, { leadingSize: true });
+  }
+
+  /**
+   * VFIO_DEVICE_FEATURE_DMA_BUF (7.x): a dma-buf fd for slices of a region (`ranges`, each an offset and
+   * length within it), for IOMMU_IOAS_MAP_FILE. `probe`: only ask whether the device offers it.
+   */
+  getDmaBuf(args: { regionIndex: number; openFlags: number; ranges: { offset: bigint | number; length: bigint | number }[]; flags?: number; probe?: boolean }): Errno & { dmabufFd: number } {
+    const data = U.vfio_device_feature_dma_buf.encode({
+      region_index: args.regionIndex,
+      open_flags: args.openFlags,
+      flags: args.flags ?? 0,
+      nr_ranges: args.ranges.length,
+      dma_ranges: args.ranges,
+    });
+    const r = this.feature(U.VFIO_DEVICE_FEATURE_DMA_BUF | U.VFIO_DEVICE_FEATURE_GET | (args.probe ? U.VFIO_DEVICE_FEATURE_PROBE : 0), data);
+    return { errno: r.errno, dmabufFd: r.errno === 0 && !args.probe ? r.ret : -1 };
   }
 }

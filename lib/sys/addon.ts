@@ -25,9 +25,26 @@ export function loadAddon(): Sys {
   if (!existsSync(ADDON_PATH)) {
     throw new Error(`native addon not built: run \`npm ci\` (or \`npm run build:native\`) in ${PACKAGE_ROOT} (missing ${ADDON_PATH})`);
   }
-  const native = createRequire(import.meta.url)(ADDON_PATH) as NativeModule;
+  // The benchmark's floors (bench/ioctl.ts) are kept out of Sys.
+  const { napiFloor: _floor, napiFloorIoctl: _floorIoctl, ...native } =
+    createRequire(import.meta.url)(ADDON_PATH) as NativeModule & { napiFloor?: unknown; napiFloorIoctl?: unknown };
   // Spreading copies the native functions themselves: sys.ioctl is the
   // addon's function, with no JS wrapper on the hot path.
   loaded = Object.freeze({ backend: 'addon' as const, ...native });
   return loaded;
+}
+
+type FloorFunction = (fd: number, request: number, arg: Uint8Array | null) => number;
+
+/**
+ * The benchmark's floors (native/fd.cc): `nothing` takes ioctl's arguments and
+ * does nothing; `ioctl` issues the ioctl with the least work that is still safe.
+ */
+export function addonNapiFloors(): { nothing: FloorFunction; ioctl: FloorFunction } {
+  if (!existsSync(ADDON_PATH)) throw new Error(`native addon not built: run \`npm ci\` in ${PACKAGE_ROOT}`);
+  const native = createRequire(import.meta.url)(ADDON_PATH) as { napiFloor?: FloorFunction; napiFloorIoctl?: FloorFunction };
+  if (typeof native.napiFloor !== 'function' || typeof native.napiFloorIoctl !== 'function') {
+    throw new Error(`${ADDON_PATH} predates the benchmark floors: run \`npm run build:native\``);
+  }
+  return { nothing: native.napiFloor, ioctl: native.napiFloorIoctl };
 }

@@ -1,9 +1,12 @@
-// include/uapi/linux/iommufd.h of Linux 6.12: every enum, struct and ioctl.
-// Names are the header's. All-caps number exports are the header's constants
-// (the layout check compares each with the C value); lowercase exports are
-// struct layouts.
+// include/uapi/linux/iommufd.h of Linux 7.2.13: every enum, struct and
+// ioctl. Names are the header's. All-caps number exports are the header's
+// constants (the layout check compares each with the C value of every
+// kernel whose header defines it); lowercase exports are struct layouts.
+// A struct 7.x extended (iommu_hw_info's in_data_type) is 7.2's: on 6.12 the
+// codec still reads and writes it, the kernel there ignores or refuses what
+// it does not know, exactly as it would for a program built on 7.2's header.
 import { _IO } from './ioctl.ts';
-import { aligned_u64, array, struct, u16, u32, u8 } from './layout.ts';
+import { aligned_le64, aligned_u64, anonymousUnion, array, struct, u16, u32, u8 } from './layout.ts';
 import type { AnyStructLayout, StructLayout, Spec } from './layout.ts';
 
 export const IOMMUFD_TYPE = ';';
@@ -24,6 +27,12 @@ export const IOMMUFD_CMD_HWPT_SET_DIRTY_TRACKING = 0x8b;
 export const IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP = 0x8c;
 export const IOMMUFD_CMD_HWPT_INVALIDATE = 0x8d;
 export const IOMMUFD_CMD_FAULT_QUEUE_ALLOC = 0x8e;
+export const IOMMUFD_CMD_IOAS_MAP_FILE = 0x8f;
+export const IOMMUFD_CMD_VIOMMU_ALLOC = 0x90;
+export const IOMMUFD_CMD_VDEVICE_ALLOC = 0x91;
+export const IOMMUFD_CMD_IOAS_CHANGE_PROCESS = 0x92;
+export const IOMMUFD_CMD_VEVENTQ_ALLOC = 0x93;
+export const IOMMUFD_CMD_HW_QUEUE_ALLOC = 0x94;
 
 // ---------------------------------------------------------------- IOAS
 
@@ -70,6 +79,9 @@ export const iommu_ioas_map = struct('iommu_ioas_map', {
   iova: aligned_u64,
 });
 export const IOMMU_IOAS_MAP = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP);
+
+// struct iommu_ioas_map_file: the mapfile slice.
+export const IOMMU_IOAS_MAP_FILE = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP_FILE);
 
 export const iommu_ioas_copy = struct('iommu_ioas_copy', {
   size: u32,
@@ -119,6 +131,7 @@ export const IOMMU_VFIO_IOAS = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VFIO_IOAS);
 export const IOMMU_HWPT_ALLOC_NEST_PARENT = 1 << 0;
 export const IOMMU_HWPT_ALLOC_DIRTY_TRACKING = 1 << 1;
 export const IOMMU_HWPT_FAULT_ID_VALID = 1 << 2;
+export const IOMMU_HWPT_ALLOC_PASID = 1 << 3;
 
 // enum iommu_hwpt_vtd_s1_flags
 export const IOMMU_VTD_S1_SRE = 1 << 0;
@@ -132,9 +145,17 @@ export const iommu_hwpt_vtd_s1 = struct('iommu_hwpt_vtd_s1', {
   __reserved: u32,
 });
 
+/** ARM SMMUv3 nested STE (IOMMU_HWPT_DATA_ARM_SMMUV3); __aligned_le64, little-endian like the host. */
+export const iommu_hwpt_arm_smmuv3 = struct('iommu_hwpt_arm_smmuv3', { ste: array(aligned_le64, 2) });
+
+/** AMD guest DTE (IOMMU_HWPT_DATA_AMD_GUEST). */
+export const iommu_hwpt_amd_guest = struct('iommu_hwpt_amd_guest', { dte: array(aligned_u64, 4) });
+
 // enum iommu_hwpt_data_type
 export const IOMMU_HWPT_DATA_NONE = 0;
 export const IOMMU_HWPT_DATA_VTD_S1 = 1;
+export const IOMMU_HWPT_DATA_ARM_SMMUV3 = 2;
+export const IOMMU_HWPT_DATA_AMD_GUEST = 3;
 
 export const iommu_hwpt_alloc = struct('iommu_hwpt_alloc', {
   size: u32,
@@ -161,14 +182,41 @@ export const iommu_hw_info_vtd = struct('iommu_hw_info_vtd', {
   ecap_reg: aligned_u64,
 });
 
-// enum iommu_hw_info_type (6.12 has no ARM SMMUv3 type; iommu_hw_info_arm_smmuv3 arrived later)
+export const iommu_hw_info_arm_smmuv3 = struct('iommu_hw_info_arm_smmuv3', {
+  flags: u32,
+  __reserved: u32,
+  idr: array(u32, 6),
+  iidr: u32,
+  aidr: u32,
+});
+
+export const iommu_hw_info_tegra241_cmdqv = struct('iommu_hw_info_tegra241_cmdqv', {
+  flags: u32,
+  version: u8,
+  log2vcmdqs: u8,
+  log2vsids: u8,
+  __reserved: u8,
+});
+
+export const iommu_hw_info_amd = struct('iommu_hw_info_amd', { efr: aligned_u64, efr2: aligned_u64 });
+
+// enum iommu_hw_info_type
 export const IOMMU_HW_INFO_TYPE_NONE = 0;
+export const IOMMU_HW_INFO_TYPE_DEFAULT = 0;
 export const IOMMU_HW_INFO_TYPE_INTEL_VTD = 1;
+export const IOMMU_HW_INFO_TYPE_ARM_SMMUV3 = 2;
+export const IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV = 3;
+export const IOMMU_HW_INFO_TYPE_AMD = 4;
 
 // enum iommufd_hw_capabilities
 export const IOMMU_HW_CAP_DIRTY_TRACKING = 1 << 0;
 export const IOMMU_HW_CAP_PCI_PASID_EXEC = 1 << 1;
 export const IOMMU_HW_CAP_PCI_PASID_PRIV = 1 << 2;
+export const IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED = 1 << 3;
+
+// enum iommufd_hw_info_flags
+/** in_data_type (out_data_type's slot) is an input: which type of data to report. */
+export const IOMMU_HW_INFO_FLAG_INPUT_TYPE = 1 << 0;
 
 export const iommu_hw_info = struct('iommu_hw_info', {
   size: u32,
@@ -176,7 +224,8 @@ export const iommu_hw_info = struct('iommu_hw_info', {
   dev_id: u32,
   data_len: u32,
   data_uptr: aligned_u64,
-  out_data_type: u32,
+  // A TS-only label: C's union is anonymous (6.12's header has out_data_type alone, at the same offset).
+  union: anonymousUnion({ in_data_type: u32, out_data_type: u32 }),
   out_max_pasid_log2: u8,
   __reserved: array(u8, 3),
   out_capabilities: aligned_u64,
@@ -215,6 +264,7 @@ export const IOMMU_HWPT_GET_DIRTY_BITMAP = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_GE
 
 // enum iommu_hwpt_invalidate_data_type
 export const IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 = 0;
+export const IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 = 1;
 
 // enum iommu_hwpt_vtd_s1_invalidate_flags
 export const IOMMU_VTD_INV_FLAGS_LEAF = 1 << 0;
@@ -225,6 +275,9 @@ export const iommu_hwpt_vtd_s1_invalidate = struct('iommu_hwpt_vtd_s1_invalidate
   flags: u32,
   __reserved: u32,
 });
+
+/** A 128-bit SMMU CMDQ command (IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3), little-endian. */
+export const iommu_viommu_arm_smmuv3_invalidate = struct('iommu_viommu_arm_smmuv3_invalidate', { cmd: array(aligned_le64, 2) });
 
 export const iommu_hwpt_invalidate = struct('iommu_hwpt_invalidate', {
   size: u32,
@@ -272,15 +325,26 @@ export const iommu_hwpt_page_response = struct('iommu_hwpt_page_response', { coo
 export const iommu_fault_alloc = struct('iommu_fault_alloc', { size: u32, flags: u32, out_fault_id: u32, out_fault_fd: u32 });
 export const IOMMU_FAULT_QUEUE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_FAULT_QUEUE_ALLOC);
 
-// ---------------------------------------------------------------- PASID and CHANGE_PROCESS (7.x: issue 13)
+// ---------------------------------------------------------------- vIOMMU, vDEVICE, process, vEVENTQ, HW queue (7.x)
+// The structs and enums of this part of the header belong to the viommu and
+// pasid slices; the ioctl numbers are here for the feature probes.
 
-// enum iommufd_hwpt_alloc_flags (7.x)
-export const IOMMU_HWPT_ALLOC_PASID = 1 << 3;
+// enum iommu_viommu_type, struct iommu_viommu_tegra241_cmdqv, struct iommu_viommu_alloc: the viommu slice.
+export const IOMMU_VIOMMU_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VIOMMU_ALLOC);
 
-export const IOMMUFD_CMD_IOAS_CHANGE_PROCESS = 0x92;
+// struct iommu_vdevice_alloc: the viommu slice.
+export const IOMMU_VDEVICE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VDEVICE_ALLOC);
 
+// struct iommu_ioas_change_process: the pasid slice.
 export const iommu_ioas_change_process = struct('iommu_ioas_change_process', { size: u32, __reserved: u32 });
 export const IOMMU_IOAS_CHANGE_PROCESS = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_CHANGE_PROCESS);
+
+// enum iommu_veventq_flag, struct iommufd_vevent_header, enum iommu_veventq_type,
+// struct iommu_vevent_arm_smmuv3, struct iommu_vevent_tegra241_cmdqv, struct iommu_veventq_alloc: the viommu slice.
+export const IOMMU_VEVENTQ_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VEVENTQ_ALLOC);
+
+// enum iommu_hw_queue_type, struct iommu_hw_queue_alloc: the viommu slice.
+export const IOMMU_HW_QUEUE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HW_QUEUE_ALLOC);
 
 // ---------------------------------------------------------------- the kernel's ioctl table
 

@@ -73,6 +73,8 @@ export const s32 = scalar('s32', 4);
 export const u64 = scalar('u64', 8);
 /** __aligned_u64: 8-aligned on every arch; on x86_64 identical to __u64. */
 export const aligned_u64 = u64;
+/** __aligned_le64: a little-endian u64 (driver data such as an SMMU STE); the x86_64 host is little-endian, so u64. */
+export const aligned_le64 = u64;
 /** A user pointer member (`__u64 *data`): 8 bytes on x86_64, carried as a u64 address. */
 export const uptr = u64;
 

@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AnyStructLayout } from './layout.ts';
+import { StructLayout, anonymousStruct, anonymousUnion, struct } from './layout.ts';
+import type { AnyStructLayout, ElementType, FieldType, FlexArrayType } from './layout.ts';
 import type { IoctlOp } from './iommufd.ts';
 import type { UapiHeader } from './index.ts';
 
@@ -156,12 +157,128 @@ export function ioctlTableIn(mainC: string): { ioctl: string; struct: string; la
   }));
 }
 
+/** A struct's members as a header declares them: name to nested members (a named struct/union member) or null. */
+export type MemberTree = ReadonlyMap<string, MemberTree | null>;
+
+/** The body (between the braces) of every `struct NAME { ... }` a header defines, by name. */
+export function structBodiesIn(header: string): Map<string, string> {
+  const text = stripComments(header);
+  const bodies = new Map<string, string>();
+  for (const m of text.matchAll(/\bstruct\s+(\w+)\s*\{/g)) {
+    const open = m.index! + m[0].length;
+    const close = matchingBrace(text, open);
+    if (close > 0) bodies.set(m[1]!, text.slice(open, close));
+  }
+  return bodies;
+}
+
+/** Index of the `}` closing the brace opened just before `from`, or -1. */
+function matchingBrace(text: string, from: number): number {
+  let depth = 1;
+  for (let i = from; i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    else if (text[i] === '}' && --depth === 0) return i;
+  }
+  return -1;
+}
+
 /**
- * The registered headers cut down to what another kernel's copy of them
- * defines: the structs it declares and the constants it names (linux/ioctl.h's
- * encoders are the same everywhere). For checking the layouts lib/uapi knows
- * against a kernel other than the one it mirrors: a struct or constant that
- * kernel lacks is left out and listed, never compiled.
+ * The members a struct body declares. An anonymous union or struct's members
+ * are the enclosing struct's (C11); a named one (`struct { ... } check_map;`)
+ * holds its own. Preprocessor lines inside the body (vfio.h's flag #defines)
+ * and attributes such as __counted_by() are not members.
+ */
+export function membersOfBody(body: string): MemberTree {
+  const text = body.replace(/^\s*#.*$/gm, ' ');
+  const members = new Map<string, MemberTree | null>();
+  let i = 0;
+  let decl = '';
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === '{') {
+      const close = matchingBrace(text, i + 1);
+      if (close < 0) break;
+      const inner = membersOfBody(text.slice(i + 1, close));
+      // The declarator follows the closing brace, up to the ';'.
+      const semi = text.indexOf(';', close);
+      const name = /^\s*([A-Za-z_]\w*)/.exec(text.slice(close + 1, semi < 0 ? undefined : semi))?.[1];
+      if (name) members.set(name, inner);
+      else for (const [k, v] of inner) members.set(k, v);
+      decl = '';
+      i = semi < 0 ? text.length : semi + 1;
+      continue;
+    }
+    if (c === ';') {
+      for (const name of declaratorNames(decl)) members.set(name, null);
+      decl = '';
+    } else decl += c;
+    i++;
+  }
+  return members;
+}
+
+function declaratorNames(decl: string): string[] {
+  const clean = decl
+    .replace(/\b__(attribute__|counted_by|aligned)\s*\((?:[^()]|\([^()]*\))*\)/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/:\s*\d+/g, ' ')
+    .trim();
+  if (clean === '') return [];
+  return clean.split(',').map((part, n) => {
+    const ids = part.match(/[A-Za-z_]\w*/g) ?? [];
+    // The first declarator follows its type (`__u32 size`); later ones stand alone (`, b`).
+    return n === 0 ? ids[ids.length - 1] : ids[0];
+  }).filter((x): x is string => x !== undefined);
+}
+
+/** Member paths (dotted for named nested members) of a member tree, in order. */
+export function memberPaths(tree: MemberTree, prefix = ''): string[] {
+  return [...tree].flatMap(([name, sub]) => [prefix + name, ...(sub ? memberPaths(sub, `${prefix}${name}.`) : [])]);
+}
+
+/**
+ * The layout cut down to the members a header's copy of the struct has
+ * (`tree`), in the same order: what that kernel's compiler lays out, if that
+ * header declares nothing lib/uapi lacks (the layout check's sizes catch
+ * that). `dropped` collects the member paths left out.
+ */
+export function layoutAsDeclared(layout: AnyStructLayout, tree: MemberTree, dropped: string[] = [], prefix = ''): AnyStructLayout {
+  const spec: Record<string, FieldType> = {};
+  const cutMember = (name: string, type: ElementType | FlexArrayType<any>, sub: MemberTree | null | undefined) => {
+    if (sub === undefined) {
+      dropped.push(prefix + name);
+      return undefined;
+    }
+    // An anonymous struct type (iommu_test_cmd's union members) holds members of its own.
+    if (type instanceof StructLayout && type.name === '' && sub) return layoutAsDeclared(type, sub, dropped, `${prefix}${name}.`);
+    return type;
+  };
+  for (const [name, type] of Object.entries(layout.spec as Record<string, FieldType>)) {
+    if (type.kind === 'pad') {
+      spec[name] = type;
+    } else if (type.kind === 'union') {
+      const kept: Record<string, ElementType> = {};
+      for (const [m, t] of Object.entries(type.members as Record<string, ElementType>)) {
+        const cut = cutMember(m, t, tree.get(m));
+        if (cut) kept[m] = cut as ElementType;
+      }
+      if (Object.keys(kept).length > 0) spec[name] = anonymousUnion(kept);
+    } else {
+      const cut = cutMember(name, type as ElementType, tree.get(name));
+      if (cut) spec[name] = cut;
+    }
+  }
+  return layout.name === '' ? anonymousStruct(spec, { packed: layout.packed }) : struct(layout.name, spec, { packed: layout.packed });
+}
+
+/**
+ * The registered headers cut down to what one kernel's copy of them defines:
+ * the structs it declares, each with the members it declares, and the
+ * constants it names (linux/ioctl.h's encoders are the same everywhere).
+ * Decided by parsing that kernel's headers, never by its version. What is
+ * left out is listed by name (`absent`: "linux/iommufd.h: struct
+ * iommu_viommu_alloc", "...: struct iommu_hw_info: member in_data_type",
+ * "...: MOCK_FLAGS_DEVICE_PASID") and never compiled.
  */
 export function headersAsDefinedIn(
   headers: readonly UapiHeader[],
@@ -175,11 +292,54 @@ export function headersAsDefinedIn(
       absent.push(`${h.path} (the whole header)`);
       return [];
     }
-    const structs = new Set(structNamesIn(text));
+    const bodies = structBodiesIn(text);
     const names = new Set(constantNamesIn(text));
-    const keptStructs = h.structs.filter((s) => structs.has(s.name) || (absent.push(`${h.path}: struct ${s.name}`), false));
+    const keptStructs = h.structs.flatMap((s) => {
+      const body = bodies.get(s.name);
+      if (body === undefined) {
+        absent.push(`${h.path}: struct ${s.name}`);
+        return [];
+      }
+      const dropped: string[] = [];
+      const declared = layoutAsDeclared(s, membersOfBody(body), dropped);
+      for (const m of dropped) absent.push(`${h.path}: struct ${s.name}: member ${m}`);
+      return [dropped.length > 0 ? declared : s];
+    });
     const keptConstants = Object.fromEntries(Object.entries(h.constants).filter(([n]) => names.has(n) || (absent.push(`${h.path}: ${n}`), false)));
     return [{ ...h, structs: keptStructs, constants: keptConstants }];
   });
   return { headers: cut, absent };
+}
+
+/**
+ * What a kernel's copy of the registered headers defines that lib/uapi does
+ * not declare: structs, struct members, enumerators and #defines, by name.
+ * `exempt` maps a header path to struct names deliberately not declared
+ * (vfio.h's VFIO_H_OMITTED_STRUCTS); constants are compared only for headers
+ * in `constantsOf` (lib/uapi declares vfio.h's structs it uses, not all of its #defines).
+ */
+export function undeclaredIn(
+  headers: readonly UapiHeader[],
+  readHeader: (h: UapiHeader) => string | null,
+  opts: { exempt?: Readonly<Record<string, readonly string[]>>; constantsOf?: readonly string[] } = {},
+): string[] {
+  const missing: string[] = [];
+  for (const h of headers) {
+    if (h.path === 'linux/ioctl.h') continue;
+    const text = readHeader(h);
+    if (text === null) continue;
+    const exempt = new Set(opts.exempt?.[h.path] ?? []);
+    const ours = new Map(h.structs.map((s) => [s.name, s]));
+    for (const [name, body] of structBodiesIn(text)) {
+      const layout = ours.get(name);
+      if (!layout) {
+        if (!exempt.has(name)) missing.push(`${h.path}: struct ${name}`);
+        continue;
+      }
+      const known = new Set(layout.allFields().map((f) => f.name));
+      for (const path of memberPaths(membersOfBody(body))) if (!known.has(path)) missing.push(`${h.path}: struct ${name}: member ${path}`);
+    }
+    if (opts.constantsOf?.includes(h.path)) for (const n of constantNamesIn(text)) if (!(n in h.constants)) missing.push(`${h.path}: ${n}`);
+  }
+  return missing;
 }

@@ -1,6 +1,7 @@
-// The parts of include/uapi/linux/vfio.h (Linux 6.12) this project uses: the
-// container, group and cdev device ioctls, and the type1 IOMMU API that
-// iommufd's VFIO compatibility layer implements. What is left out, and why,
+// The parts of include/uapi/linux/vfio.h (Linux 7.2.13) this project uses:
+// the container, group and cdev device ioctls (with 7.x's PASID attach and
+// bind token), the dma-buf device feature iommufd maps, and the type1 IOMMU
+// API that iommufd's VFIO compatibility layer implements. What is left out, and why,
 // is listed in VFIO_H_OMITTED_STRUCTS. All-caps number exports are the
 // header's constants; lowercase exports are struct layouts.
 import { _IO } from './ioctl.ts';
@@ -14,7 +15,9 @@ export const VFIO_SPAPR_TCE_IOMMU = 2;
 export const VFIO_TYPE1v2_IOMMU = 3;
 export const VFIO_DMA_CC_IOMMU = 4;
 export const VFIO_EEH = 5;
+/** 6.12's name; 7.x reserves the number (vfio: Remove VFIO_TYPE1_NESTING_IOMMU). */
 export const VFIO_TYPE1_NESTING_IOMMU = 6;
+export const __VFIO_RESERVED_TYPE1_NESTING_IOMMU = 6;
 export const VFIO_SPAPR_TCE_v2_IOMMU = 7;
 export const VFIO_NOIOMMU_IOMMU = 8;
 export const VFIO_UNMAP_ALL = 9;
@@ -64,14 +67,51 @@ export const VFIO_DEVICE_FLAGS_CAPS = 1 << 7;
 export const VFIO_DEVICE_FLAGS_CDX = 1 << 8;
 export const VFIO_DEVICE_GET_INFO = _IO(VFIO_TYPE, VFIO_BASE + 7);
 
-export const vfio_device_bind_iommufd = struct('vfio_device_bind_iommufd', { argsz: u32, flags: u32, iommufd: s32, out_devid: u32 });
+// The three cdev structs grew in 7.x (token_uuid_ptr, pasid): each kernel
+// reads argsz bytes from offsetofend of its own minimum, so 6.12 takes the
+// longer struct as long as the flag selecting the new member is clear.
+
+/** token_uuid_ptr is read only with VFIO_DEVICE_BIND_FLAG_TOKEN (a PF/VF token, 16-byte UUID). */
+export const VFIO_DEVICE_BIND_FLAG_TOKEN = 1 << 0;
+export const vfio_device_bind_iommufd = struct('vfio_device_bind_iommufd', { argsz: u32, flags: u32, iommufd: s32, out_devid: u32, token_uuid_ptr: aligned_u64 });
 export const VFIO_DEVICE_BIND_IOMMUFD = _IO(VFIO_TYPE, VFIO_BASE + 18);
 
-export const vfio_device_attach_iommufd_pt = struct('vfio_device_attach_iommufd_pt', { argsz: u32, flags: u32, pt_id: u32 });
+/** pasid is read only with VFIO_DEVICE_ATTACH_PASID. */
+export const VFIO_DEVICE_ATTACH_PASID = 1 << 0;
+export const vfio_device_attach_iommufd_pt = struct('vfio_device_attach_iommufd_pt', { argsz: u32, flags: u32, pt_id: u32, pasid: u32 });
 export const VFIO_DEVICE_ATTACH_IOMMUFD_PT = _IO(VFIO_TYPE, VFIO_BASE + 19);
 
-export const vfio_device_detach_iommufd_pt = struct('vfio_device_detach_iommufd_pt', { argsz: u32, flags: u32 });
+/** pasid is read only with VFIO_DEVICE_DETACH_PASID. */
+export const VFIO_DEVICE_DETACH_PASID = 1 << 0;
+export const vfio_device_detach_iommufd_pt = struct('vfio_device_detach_iommufd_pt', { argsz: u32, flags: u32, pasid: u32 });
 export const VFIO_DEVICE_DETACH_IOMMUFD_PT = _IO(VFIO_TYPE, VFIO_BASE + 20);
+
+// ---------------------------------------------------------------- device features: the dma-buf export of a region (7.x)
+
+/** VFIO_DEVICE_FEATURE's header; the feature's own struct follows in data[]. */
+export const vfio_device_feature = struct('vfio_device_feature', { argsz: u32, flags: u32, data: flex(u8) });
+export const VFIO_DEVICE_FEATURE_MASK = 0xffff;
+export const VFIO_DEVICE_FEATURE_GET = 1 << 16;
+export const VFIO_DEVICE_FEATURE_SET = 1 << 17;
+export const VFIO_DEVICE_FEATURE_PROBE = 1 << 18;
+export const VFIO_DEVICE_FEATURE = _IO(VFIO_TYPE, VFIO_BASE + 17);
+
+/**
+ * VFIO_DEVICE_FEATURE(GET) of this feature returns a dma-buf fd for slices of
+ * a region (P2P MMIO), which IOMMU_IOAS_MAP_FILE can map. The feature header
+ * (struct vfio_device_feature) is declared above; its other features are not.
+ */
+export const VFIO_DEVICE_FEATURE_DMA_BUF = 11;
+
+export const vfio_region_dma_range = struct('vfio_region_dma_range', { offset: u64, length: u64 });
+
+export const vfio_device_feature_dma_buf = struct('vfio_device_feature_dma_buf', {
+  region_index: u32,
+  open_flags: u32,
+  flags: u32,
+  nr_ranges: u32,
+  dma_ranges: flex(vfio_region_dma_range, { count: 'nr_ranges' }),
+});
 
 // ---------------------------------------------------------------- type1 IOMMU (container fd, or an iommufd fd in compat mode)
 
@@ -180,7 +220,6 @@ export const VFIO_H_OMITTED_STRUCTS: Readonly<Record<string, string>> = Object.f
   vfio_pci_hot_reset: DEVICE_REGION_IRQ,
   vfio_device_gfx_plane_info: DEVICE_REGION_IRQ,
   vfio_device_ioeventfd: DEVICE_REGION_IRQ,
-  vfio_device_feature: DEVICE_REGION_IRQ,
   vfio_device_feature_bus_master: DEVICE_REGION_IRQ,
   vfio_device_low_power_entry_with_wakeup: DEVICE_REGION_IRQ,
   vfio_device_migration_info: MIGRATION,

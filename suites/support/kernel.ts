@@ -67,6 +67,7 @@ const HWPT_ALLOC_FLAG_NAMES = {
   nestParent: 'IOMMU_HWPT_ALLOC_NEST_PARENT',
   dirtyTracking: 'IOMMU_HWPT_ALLOC_DIRTY_TRACKING',
   faultIdValid: 'IOMMU_HWPT_FAULT_ID_VALID',
+  pasid: 'IOMMU_HWPT_ALLOC_PASID',
 } as const;
 
 /** Skips unless IOMMU_HWPT_ALLOC knows this flag. */

@@ -172,3 +172,38 @@ describe('native addon: argument validation', () => {
     });
   });
 });
+
+// The benchmark's floors (bench/ioctl.ts) are exported by the addon too, so
+// they obey the same rule: whatever they are handed, Node survives. They
+// answer -EINVAL instead of throwing (a throw would cost what they measure).
+describe('native addon: the benchmark floors', () => {
+  before(function () {
+    if (!addonBuilt()) skipBecause(this, 'native addon not built (no C++ compiler at npm ci): npm run build:native');
+  });
+
+  it('napiFloorIoctl refuses what could let the kernel write past the buffer, and issues the rest', async () => {
+    const { addonNapiFloors } = await import('../../lib/sys/addon.ts');
+    const { ioctl, nothing } = addonNapiFloors();
+    const s = sys();
+    const fd = s.open('/dev/null', O_RDWR);
+    try {
+      const EINVAL = -22;
+      const ENOTTY = -25;
+      const call = ioctl as unknown as (...args: unknown[]) => number;
+      expect(call('x', 0x3b84, new Uint8Array(8))).to.equal(EINVAL);
+      expect(call(fd, 0x3b84, null)).to.equal(EINVAL);
+      expect(call(fd, 0x3b84, new Uint16Array(4))).to.equal(EINVAL);
+      expect(call(fd, 0x3b84, new Uint8Array(2))).to.equal(EINVAL);
+      // _IOR('x', 1, 64 bytes) against an 8-byte buffer.
+      expect(call(fd, (2 << 30) | (64 << 16) | 0x7801, new Uint8Array(8))).to.equal(EINVAL);
+      // A leading size field larger than the buffer (iommufd's and VFIO's convention).
+      const lying = new Uint8Array(8);
+      new DataView(lying.buffer).setUint32(0, 4096, true);
+      expect(call(fd, 0x3b84, lying)).to.equal(EINVAL);
+      expect(call(fd, 0x3b84, new Uint8Array(8))).to.equal(ENOTTY);
+      expect((nothing as unknown as (...args: unknown[]) => number)()).to.equal(0);
+    } finally {
+      s.close(fd);
+    }
+  });
+});
