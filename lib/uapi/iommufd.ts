@@ -383,6 +383,7 @@ export const IOMMUFD_IOCTL_OPS = Object.freeze([
   ioctlOp('IOMMU_HWPT_SET_DIRTY_TRACKING', IOMMU_HWPT_SET_DIRTY_TRACKING, iommu_hwpt_set_dirty_tracking, '__reserved'),
   ioctlOp('IOMMU_IOAS_ALLOC', IOMMU_IOAS_ALLOC, iommu_ioas_alloc, 'out_ioas_id'),
   ioctlOp('IOMMU_IOAS_ALLOW_IOVAS', IOMMU_IOAS_ALLOW_IOVAS, iommu_ioas_allow_iovas, 'allowed_iovas'),
+  ioctlOp('IOMMU_IOAS_CHANGE_PROCESS', IOMMU_IOAS_CHANGE_PROCESS, iommu_ioas_change_process, '__reserved'),
   ioctlOp('IOMMU_IOAS_COPY', IOMMU_IOAS_COPY, iommu_ioas_copy, 'src_iova'),
   ioctlOp('IOMMU_IOAS_IOVA_RANGES', IOMMU_IOAS_IOVA_RANGES, iommu_ioas_iova_ranges, 'out_iova_alignment'),
   ioctlOp('IOMMU_IOAS_MAP', IOMMU_IOAS_MAP, iommu_ioas_map, 'iova'),
@@ -390,9 +391,6 @@ export const IOMMUFD_IOCTL_OPS = Object.freeze([
   ioctlOp('IOMMU_OPTION', IOMMU_OPTION, iommu_option, 'val64'),
   ioctlOp('IOMMU_VFIO_IOAS', IOMMU_VFIO_IOAS, iommu_vfio_ioas, '__reserved'),
 ] as const);
-
-/** main.c (7.x): IOCTL_OP(IOMMU_IOAS_CHANGE_PROCESS, iommufd_ioas_change_process, struct iommu_ioas_change_process, __reserved). Not in 6.12's table. */
-export const IOMMU_IOAS_CHANGE_PROCESS_OP = ioctlOp('IOMMU_IOAS_CHANGE_PROCESS', IOMMU_IOAS_CHANGE_PROCESS, iommu_ioas_change_process, '__reserved');
 
 /** The kernel's minimum accepted `size` per ioctl name (offsetofend of IOCTL_OP's last member). */
 export const MIN_SIZE = Object.freeze(Object.fromEntries(IOMMUFD_IOCTL_OPS.map((op) => [op.ioctl, op.minSize]))) as Readonly<

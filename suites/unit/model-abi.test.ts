@@ -4,6 +4,7 @@
 import { expect } from 'chai';
 import { ModelSysCore } from '../../lib/lockstep/index.ts';
 import { ModelProcess } from '../../lib/model/process.ts';
+import { IOMMUFD_IOCTL_TABLE } from '../../lib/model/iommufd/main.ts';
 import { ModelSyscalls } from '../../lib/model/syscalls.ts';
 import { coreSys } from '../../lib/sys/index.ts';
 import { addonBuilt } from '../../lib/sys/addon.ts';
@@ -33,6 +34,11 @@ describe('model ABI (iommufd_fops_ioctl)', () => {
     const { ioctl } = modelFd();
     for (const op of U.IOMMUFD_IOCTL_OPS) {
       const short = op.struct.encode({}, { length: op.minSize - 1 });
+      // A later kernel's row (IOMMU_IOAS_CHANGE_PROCESS) is not in this 6.12 model's table: past its end, ENOTTY.
+      if (IOMMUFD_IOCTL_TABLE.lookup(op.request)?.present) {
+        expect(ioctl(op.request, short), `${op.ioctl} on a model of a kernel without it`).to.equal(-ENOTTY);
+        continue;
+      }
       expect(ioctl(op.request, short), `${op.ioctl} one byte short`).to.equal(-EINVAL);
       const tail = op.struct.encode({}, { tail: [1] });
       expect(ioctl(op.request, tail), `${op.ioctl} with a non-zero tail`).to.equal(-E2BIG);

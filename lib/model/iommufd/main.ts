@@ -63,7 +63,7 @@ export const IOMMUFD_IOCTLS: readonly IommufdIoctlOp[] = Object.freeze([
   row(OPS.IOMMU_VFIO_IOAS, iommufdVfioIoas),
   row(U.IOMMU_TEST_CMD_OP, iommufdTest),
   // IOMMU_IOAS_CHANGE_PROCESS (7.x: issue 13)
-  row(U.IOMMU_IOAS_CHANGE_PROCESS_OP, iommufdIoasChangeProcess, { accounting: true, present: (ctx) => ctx.behaviour.ioasChangeProcess }),
+  row(OPS.IOMMU_IOAS_CHANGE_PROCESS, iommufdIoasChangeProcess, { accounting: true, present: (ctx) => ctx.behaviour.ioasChangeProcess }),
 ]);
 
 /** The table indexed as the kernel indexes it: nrOf(cmd) - IOMMUFD_CMD_BASE. */
