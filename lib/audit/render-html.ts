@@ -7,6 +7,7 @@ import { knownDifferenceAnchor, type KnownDifference } from './known-differences
 import { areasOf, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Comparison } from './report.ts';
 import { BACKEND_IDS, type BackendId, type Observation, type Step } from './types.ts';
 import { MARKERS } from './render-markdown.ts';
+import { auditKernels, NATIVE_NOT_AUDITED, switchSummaries } from './switches.ts';
 
 export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -163,6 +164,26 @@ ${pointsTable(cmp)}
 </article>`;
 }
 
+/** The top of the page, for a VMM author (lib/audit/switches.ts). */
+function switchSection(a: Audit): string {
+  const kernels = auditKernels(a);
+  const parts = [`<section id="switch"><h2>What changes when you switch${kernels.length > 0 ? ` (kernel ${escapeHtml(kernels.join(', '))})` : ''}</h2>`];
+  for (const { sw, compared, changes } of switchSummaries(a)) {
+    parts.push(`<h3>${escapeHtml(sw.title)}</h3><p>${escapeHtml(sw.note)}</p><p>${changes.length} of ${compared} compared scenarios give a different result.</p>`);
+    if (changes.length === 0) continue;
+    const rows = changes.map(({ row, cmp, sides }) => {
+      const show = (xs: string[]) => `<span class="errno">${escapeHtml(xs[0]!)}</span>${xs.slice(1).map((x) => `<span class="out">${escapeHtml(x)}</span>`).join('')}`;
+      const why = cmp.known
+        ? `<a href="#${htmlId(knownDifferenceAnchor(cmp.known))}">${escapeHtml(cmp.known.summary)}</a>`
+        : `<span class="marker">${MARKERS.unexplained}</span><a href="#${htmlId(comparisonLink(cmp))}">${escapeHtml(cmp.state)}</a>`;
+      return `<tr><td><a href="#${scenarioAnchor(row.id)}"><code>${escapeHtml(row.id)}</code></a></td><td class="cell">${show(sides[0])}</td><td class="cell">${show(sides[1])}</td><td>${why}</td></tr>`;
+    });
+    parts.push(`<table class="switch"><thead><tr><th>scenario</th><th>${sw.between[0]}</th><th>${sw.between[1]}</th><th>what changes</th></tr></thead><tbody>${rows.join('')}</tbody></table>`);
+  }
+  parts.push(`<h3>From iommufd compat to native iommufd</h3><p>${escapeHtml(NATIVE_NOT_AUDITED)}</p></section>`);
+  return parts.join('\n');
+}
+
 export function renderHtml(a: Audit): string {
   const v = a.verdict;
   const c = v.comparisons;
@@ -203,6 +224,8 @@ export function renderHtml(a: Audit): string {
 </div>
 </header>
 <main>
+${switchSection(a)}
+<h2>All scenarios</h2>
 <table id="matrix">
 <thead><tr><th>scenario</th><th>area</th>${BACKEND_IDS.map((b) => `<th>${b}</th>`).join('')}</tr></thead>
 <tbody>

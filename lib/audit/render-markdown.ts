@@ -4,6 +4,7 @@
 import { knownDifferenceAnchor, type KnownDifference } from './known-differences.ts';
 import { areasOf, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Cell, type Comparison } from './report.ts';
 import { BACKEND_IDS, type BackendId } from './types.ts';
+import { auditKernels, NATIVE_NOT_AUDITED, switchSummaries } from './switches.ts';
 
 /** Escapes text for a Markdown paragraph or table cell: no markup, no HTML, no cell breaks. */
 export function mdText(s: string): string {
@@ -67,6 +68,26 @@ function sourceLines(k: KnownDifference): string[] {
   ]);
 }
 
+/** The top of the report, for a VMM author (lib/audit/switches.ts). */
+function switchSummary(a: Audit): string[] {
+  const kernels = auditKernels(a);
+  const lines = [`## What changes when you switch${kernels.length > 0 ? ` (kernel ${kernels.map(mdText).join(', ')})` : ''}`, ''];
+  for (const { sw, compared, changes } of switchSummaries(a)) {
+    lines.push(`### ${mdText(sw.title)}`, '', mdText(sw.note), '');
+    lines.push(`${changes.length} of ${compared} compared scenarios give a different result:`, '');
+    if (changes.length === 0) continue;
+    lines.push(`| scenario | ${sw.between[0]} | ${sw.between[1]} | what changes |`, '|---|---|---|---|');
+    for (const { row, cmp, sides } of changes) {
+      const show = (xs: string[]) => [mdText(xs[0]!), ...xs.slice(1).map(mdCode)].join('<br>');
+      const why = cmp.known ? `[${mdText(cmp.known.summary)}](#${knownDifferenceAnchor(cmp.known)})` : `${MARKERS.unexplained} [${mdText(cmp.state)}](#${comparisonLink(cmp)})`;
+      lines.push(`| [${mdCode(row.id)}](#s-${row.id}) | ${show(sides[0])} | ${show(sides[1])} | ${why} |`);
+    }
+    lines.push('');
+  }
+  lines.push('### From iommufd compat to native iommufd', '', mdText(NATIVE_NOT_AUDITED), '');
+  return lines;
+}
+
 export function renderMarkdown(a: Audit): string {
   const v = a.verdict;
   const c = v.comparisons;
@@ -91,6 +112,8 @@ export function renderMarkdown(a: Audit): string {
       `"model ✓" says the reference model predicted exactly what the kernel did, ${MARKERS.modelMismatch} that it did not.`,
     '',
   );
+
+  lines.push(...switchSummary(a));
 
   for (const area of areasOf(a)) {
     lines.push(`## ${mdText(area)}`, '');

@@ -11,6 +11,7 @@ import { chromiumMissing, pageProblems, probeAuditPage } from '../audit/browser.
 import { AUDIT_PROFILES, summaryLines, type Audit } from '../audit/report.ts';
 import { AUDIT_RAW_FILE } from '../audit/types.ts';
 import { auditFromFolders, writeAuditReports, type AuditFiles } from '../audit/write.ts';
+import { checkPublished, publishAudit } from '../audit/published.ts';
 import { shardLabel, type Shard } from '../shard.ts';
 import type { KernelFlavour } from '../vm/kernel.ts';
 import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
@@ -32,6 +33,8 @@ export interface AuditCommandOptions {
   timeoutSeconds: number;
   /** Run only this shard of the audit's tests in each guest; the verdict then needs every shard (`merge`). */
   shard?: Shard | null;
+  /** Copy the reports to docs/audit/ when the audit passed. */
+  publish?: boolean;
 }
 
 /** A raw file from an earlier run must not pass for this one's (runInVm clears only mocha's results). */
@@ -101,8 +104,16 @@ export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
   const files = writeAuditReports(audit, join(root, 'audit'));
   const page = checkAuditPage(audit, files);
   process.stdout.write(`${[...page.lines, ...auditSummary(audit, files)].join('\n')}\n`);
+  const passed = audit.verdict.ok && page.failures === 0;
+  if (o.publish) {
+    // Only a passing audit is published: docs/audit/ is what VMM authors read.
+    if (passed && !infrastructure) process.stdout.write(`audit: published: ${publishAudit(files).join(', ')}\n`);
+    else process.stdout.write('audit: NOT published: the audit did not pass; docs/audit/ is unchanged\n');
+  } else {
+    process.stdout.write(`${checkPublished(files.json).lines.map((l) => l.replace(': FAILED:', ':')).join('\n')}\n`);
+  }
   if (infrastructure) return EXIT_ENVIRONMENT;
-  return audit.verdict.ok && page.failures === 0 ? 0 : 1;
+  return passed ? 0 : 1;
 }
 
 /**
@@ -115,10 +126,15 @@ export function auditAfterVmRun(root: string): { lines: string[]; failures: numb
   const page = checkAuditPage(audit, files);
   const lines = [...page.lines, ...auditSummary(audit, files, 10)];
   process.stdout.write(`\n=== audit: type1 against iommufd compat\n${lines.join('\n')}\n`);
+  const published = checkPublished(files.json);
+  process.stdout.write(`${published.lines.join('\n')}\n`);
   const v = audit.verdict;
   const c = v.comparisons;
   const line =
     `audit: ${v.ok ? 'passed' : 'FAILED'}: ${v.scenarios} scenarios, differences ${c.explained} explained, ${c.unexplained} unexplained, ` +
     `${c.changed} changed, ${c.stale} stale, ${v.modelMismatches.length} model mismatch(es), ${v.problems.length} problem(s) (${files.html})`;
-  return { lines: [line, ...page.lines.filter((l) => l.includes('FAIL') || l.includes('not checked'))], failures: v.failures.length + page.failures };
+  return {
+    lines: [line, ...page.lines.filter((l) => l.includes('FAIL') || l.includes('not checked')), ...published.lines.slice(-1)],
+    failures: v.failures.length + page.failures + published.failures,
+  };
 }

@@ -174,6 +174,7 @@ const commands: Record<string, Command> = {
       ...OUT("results folder: the guests' results in OUT/<profile>/, the reports in OUT/audit/"),
       raw: { type: 'string', multiple: true, value: 'DIR', help: 'only render: a folder with audit-raw.json or <profile>/audit-raw.json; boots no VM' },
       known: { type: 'string', value: 'FILE', help: 'the known-differences table (default: fixtures/audit/known-differences.json)' },
+      publish: { type: 'boolean', help: 'also copy the reports to docs/audit/ (the published audit npm test compares with), if the audit passed' },
       ...KERNEL_OPTIONS,
       ...GUEST_OPTIONS,
       ...SHARD_OPTIONS,
@@ -182,7 +183,7 @@ const commands: Record<string, Command> = {
       const kernel = kernelChoice(o);
       const guest = guestChoice(o);
       const { runAuditCommand } = await import('./audit.ts');
-      return runAuditCommand({ out: o.out as string, rawDirs: (o.raw as string[] | undefined) ?? [], knownPath: o.known as string | undefined, ...kernel, ...guest, shard: shardChoice(o) });
+      return runAuditCommand({ out: o.out as string, rawDirs: (o.raw as string[] | undefined) ?? [], knownPath: o.known as string | undefined, publish: o.publish === true, ...kernel, ...guest, shard: shardChoice(o) });
     },
   },
 
