@@ -7,7 +7,7 @@ import { coreSys, sys as fullSys, type SysCore } from '../sys/index.ts';
 import * as U from '../uapi/index.ts';
 import { contigLeafDirty } from './dirty-leaf.ts';
 import { IommuFd } from './iommufd.ts';
-import { VfioContainer, VfioGroup } from './vfio.ts';
+import { VfioContainer, VfioDevice, VfioGroup } from './vfio.ts';
 
 const EINVAL = 22;
 const ENOTTY = 25;
@@ -405,6 +405,64 @@ function probeType1Wrap(sys: SysCore): boolean | null {
     } finally {
       container?.close();
       group.close();
+    }
+  }
+  return null;
+}
+
+/**
+ * vfio.h's 7.x additions to the VFIO device cdev, asked of a real one: it
+ * borrows the first /dev/vfio/devices/vfioN that opens and binds to a fresh
+ * iommufd (the viommu profile's vfio-pci device). Everything is closed again.
+ * Null where no cdev could be borrowed (none, or busy): asked again next
+ * time; an answer is kept.
+ */
+export interface VfioCdevFeatures {
+  /** The cdev asked. */
+  device: string;
+  /**
+   * VFIO_DEVICE_ATTACH_PASID / VFIO_DEVICE_DETACH_PASID are known, from a detach of a PASID never
+   * attached: device_cdev.c answers an unknown flag EINVAL (6.12: any flag), a known one EOPNOTSUPP
+   * when the driver has no pasid_detach_ioas, else 0 (nothing attached, nothing done).
+   */
+  pasidFlags: boolean;
+  /** The device's driver attaches PASIDs (pasid_attach_ioas / pasid_detach_ioas). */
+  pasidDriver: boolean;
+  /**
+   * VFIO_DEVICE_FEATURE_DMA_BUF answers a PROBE|GET with 0 (vfio_pci_core_feature_dma_buf); `dmaBufErrno`
+   * otherwise: ENOTTY where the kernel lacks it (6.12, or no CONFIG_VFIO_PCI_DMABUF), EOPNOTSUPP where
+   * the driver cannot export this device's MMIO (no get_dmabuf_phys).
+   */
+  dmaBuf: boolean;
+  dmaBufErrno: number;
+}
+let cdevFeatures: VfioCdevFeatures | null = null;
+export function vfioCdevFeatures(sys: SysCore = coreSys()): VfioCdevFeatures | null {
+  cdevFeatures ??= probeVfioCdev(sys);
+  return cdevFeatures;
+}
+
+function probeVfioCdev(sys: SysCore): VfioCdevFeatures | null {
+  let names: string[];
+  try {
+    names = readdirSync('/dev/vfio/devices').filter((n) => /^vfio\d+$/.test(n)).sort();
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    const path = `/dev/vfio/devices/${name}`;
+    const { device } = VfioDevice.openCdev(path, sys);
+    if (!device) continue;
+    const { iommufd } = IommuFd.open(sys);
+    try {
+      if (!iommufd || device.bindIommufd(iommufd.fd).errno) continue;
+      const detach = device.detachPasidPt(1).errno;
+      if (detach !== 0 && detach !== EOPNOTSUPP && detach !== EINVAL) continue;
+      const dmaBufErrno = device.getDmaBuf({ regionIndex: 0, openFlags: 0, ranges: [], probe: true }).errno;
+      return { device: path, pasidFlags: detach !== EINVAL, pasidDriver: detach === 0, dmaBuf: dmaBufErrno === 0, dmaBufErrno };
+    } finally {
+      device.close();
+      iommufd?.close();
     }
   }
   return null;

@@ -323,6 +323,32 @@ export class IommuFd extends DeviceFile {
     return { errno: this.testCmd(U.IOMMU_TEST_OP_PASID_CHECK_HWPT, args.stdevId, { pasid_check: { pasid: args.pasid, hwpt_id: args.hwptId } }).errno };
   }
 
+  // ------------------------------------------------------------ IOMMU_IOAS_MAP_FILE and the selftest's dma-bufs (7.x)
+
+  /** IOMMU_IOAS_MAP_FILE: `length` bytes of the memfd or dma-buf `fd` from byte `start`; flags as for ioasMap. */
+  ioasMapFile(args: { ioasId: number; flags: number; fd: number; start: U64; length: U64; iova?: U64 }): Errno & { iova: bigint } {
+    const r = callStruct(this.sys, this.fd, U.IOMMU_IOAS_MAP_FILE, U.iommu_ioas_map_file, {
+      flags: args.flags,
+      ioas_id: args.ioasId,
+      fd: args.fd,
+      start: args.start,
+      length: args.length,
+      iova: args.iova ?? 0,
+    });
+    return { errno: r.errno, iova: r.out.iova };
+  }
+
+  /** IOMMU_TEST_OP_DMABUF_GET: a dma-buf of `length` bytes (page-aligned up); its fd is the ioctl's value. */
+  testDmabufGet(args: { length: number; openFlags?: number }): Errno & { dmabufFd: number } {
+    const r = this.testCmd(U.IOMMU_TEST_OP_DMABUF_GET, 0, { dmabuf_get: { length: args.length, open_flags: args.openFlags ?? O_CLOEXEC } });
+    return { errno: r.errno, dmabufFd: r.errno ? -1 : r.ret };
+  }
+
+  /** IOMMU_TEST_OP_DMABUF_REVOKE: marks the dma-buf revoked (or not) and invalidates every mapping of it. */
+  testDmabufRevoke(args: { dmabufFd: number; revoked: boolean }): Errno {
+    return { errno: this.testCmd(U.IOMMU_TEST_OP_DMABUF_REVOKE, 0, { dmabuf_revoke: { dmabuf_fd: args.dmabufFd, revoked: args.revoked ? 1 : 0 } }).errno };
+  }
+
   /** Closes an access fd made by testCreateAccess (that is how an access is destroyed). */
   closeAccess(accessFd: number): Errno {
     return { errno: errnoOf(this.sys.close(accessFd)) };

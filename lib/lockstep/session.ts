@@ -14,7 +14,7 @@
 import { IommuFd, VfioContainer, VfioGroup, type DeviceFile } from '../kernel/index.ts';
 import { IoctlArgument, KnownMemory, ModelCannotAnswer, type UserAccess } from '../model/uaccess.ts';
 import type { IommufdModel } from '../model/iommufd.ts';
-import { ModelProcess, PROT_READ, PROT_WRITE } from '../model/process.ts';
+import { ModelProcess, PROT_READ, PROT_WRITE, type ShmemFile } from '../model/process.ts';
 import { ModelSyscalls, type ModelPlatform } from '../model/syscalls.ts';
 import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, coreSys, MAP_SHARED, RLIMIT_MEMLOCK, sys, type IoctlArg, type Mapping, type SysCore } from '../sys/index.ts';
 import { pagemapReader } from '../sys/pagemap.ts';
@@ -235,9 +235,39 @@ export class LockstepProcess implements LockstepHost {
   mmap(length: number, prot: number, flags: number, fd = -1, offset = 0, align = 0): Mapping {
     const m = sys().mmap(length, prot, flags, fd, offset, align);
     if (typeof m === 'number') throw new Error(`mmap(${length}) failed: errno ${-m}`);
-    this.model.memory.map(m.address, BigInt(m.length), prot, (flags & MAP_SHARED) !== 0);
+    this.model.memory.map(m.address, BigInt(m.length), prot, (flags & MAP_SHARED) !== 0, this.#memfdOf(fd, offset));
     this.mappings.add(m);
     return m;
+  }
+
+  // ------------------------------------------------------------ memfds (IOMMU_IOAS_MAP_FILE)
+
+  /** The model's file behind a memfd made by memfdCreate, for a mapping of it. */
+  #memfdOf(fd: number, offset: number): { file: ShmemFile; offset: bigint } | undefined {
+    if (fd < 0) return undefined;
+    const mfd = this.fdMap.get(fd);
+    const f = mfd === undefined ? undefined : this.modelSys.file(mfd);
+    return f?.kind === 'memfd' ? { file: f.file, offset: BigInt(offset) } : undefined;
+  }
+
+  /**
+   * memfd_create(2) through the session: the kernel's fd, paired with an
+   * empty file of the model (its pages are what MAP_SHARED mappings and
+   * IOMMU_IOAS_MAP_FILE of it share). Close it with `sys.close`.
+   */
+  memfdCreate(name: string, flags: number): number {
+    const fd = sys().memfdCreate(name, flags);
+    if (fd < 0 || !this.checking) return fd;
+    this.fdMap.set(fd, this.modelSys.memfdCreate(flags));
+    return fd;
+  }
+
+  /** ftruncate(2) of a memfd from memfdCreate: the model's file takes the new size when the kernel's did. */
+  ftruncate(fd: number, length: number): number {
+    const r = sys().ftruncate(fd, length);
+    const mfd = this.fdMap.get(fd);
+    if (r === 0 && this.checking && mfd !== undefined) this.modelSys.ftruncate(mfd, BigInt(length));
+    return r;
   }
 
   /**
@@ -276,7 +306,7 @@ export class LockstepProcess implements LockstepHost {
   /** New pages in place over part of a mapping (MAP_FIXED inside memory this process owns). */
   mmapOver(mapping: Mapping, offset: number, length: number, prot: number, flags: number, fd = -1, fileOffset = 0): number {
     const r = sys().mmapOver(mapping, offset, length, prot, flags, fd, fileOffset);
-    if (r === 0) this.model.memory.map(mapping.address + BigInt(offset), BigInt(length), prot, (flags & MAP_SHARED) !== 0);
+    if (r === 0) this.model.memory.map(mapping.address + BigInt(offset), BigInt(length), prot, (flags & MAP_SHARED) !== 0, this.#memfdOf(fd, fileOffset));
     return r;
   }
 

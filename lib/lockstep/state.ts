@@ -54,6 +54,19 @@ function compareAreas(fd: LockstepIommufd, ioasId: number, areas: readonly Area[
 }
 
 /**
+ * Where the area's pages are seen in user memory, for MD_CHECK_MAP: the user
+ * VA it maps, or (IOMMU_IOAS_MAP_FILE of a memfd) where the process maps that
+ * part of the file; null where no user address shows them (a dma-buf, a file
+ * not mapped there).
+ */
+function userAddressOf(area: Area): bigint | null {
+  const pages = area.pages;
+  if (pages.type === 'user') return pages.uptr + area.startByte;
+  if (pages.type === 'file' && pages.file) return pages.process.memory.addressOfFile(pages.file, pages.start + area.startByte, area.length);
+  return null;
+}
+
+/**
  * Compares the kernel's state behind `fd` with its model:
  * - every object the model holds is there, of its type: each IOAS answers
  *   IOMMU_IOAS_IOVA_RANGES with the same ranges and alignment, has areas
@@ -87,7 +100,10 @@ export function compareIommufdState(session: LockstepProcess, fd: LockstepIommuf
       }
       for (const hwpt of obj.hwpts) {
         if (!(hwpt.domain instanceof MockDomain)) continue;
-        for (const area of areas) fd.testCheckMap({ hwptId: hwpt.id, iova: area.start, length: area.length, uptr: area.pages.uptr + area.startByte });
+        for (const area of areas) {
+          const uptr = userAddressOf(area);
+          if (uptr !== null) fd.testCheckMap({ hwptId: hwpt.id, iova: area.start, length: area.length, uptr });
+        }
       }
     } else if (obj instanceof DeviceObject) {
       fd.getHwInfo({ devId: obj.id });

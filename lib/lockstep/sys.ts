@@ -315,7 +315,7 @@ export class LockstepSys implements SysCore {
     host.record({ call, kernel: ret, model: mret, args, ...(injected ? { injected: true as const } : {}) });
 
     const diffs: FieldDifference[] = [];
-    const returnsFd = host.modelSys.returnsFd(mfd, request);
+    const returnsFd = host.modelSys.returnsFd(mfd, request, before);
     if (returnsFd && ret >= 0 && mret >= 0) host.fdMap.set(ret, mret);
     else if (ret !== mret) diffs.push({ path: 'return', kernel: showRet(ret), model: showRet(mret) });
     if (view && modelBytes) {

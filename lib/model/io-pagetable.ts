@@ -4,7 +4,7 @@
 // (IOMMU_IOAS_ALLOW_IOVAS) constrain it; every attached domain mirrors every
 // area, and iova_alignment follows the domains, accesses and huge-page mode.
 import { doubleSpanHoles, IntervalNode, IntervalTree } from './interval-tree.ts';
-import { EADDRINUSE, EDEADLK, EEXIST, EINVAL, ENOENT, ENOSPC, EOVERFLOW, EPERM } from './errno.ts';
+import { EADDRINUSE, EDEADLK, EEXIST, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM } from './errno.ts';
 import { IoPages, ULONG_MAX, type IndexRange } from './pages.ts';
 import { PAGE_SIZE } from './process.ts';
 
@@ -177,8 +177,9 @@ export class IoPageTable {
     if (length & (this.iovaAlignment - 1n) || length === 0n) return { errno: EINVAL, iova: iova ?? 0n };
     let dst: bigint;
     if (iova === null) {
+      // "Use the first entry to guess the ideal IOVA alignment": the user VA, or the file or dma-buf offset.
       const first = slices[0]!;
-      const r = this.allocIova(first.pages.uptr + first.startByte, length);
+      const r = this.allocIova(first.pages.alignmentHint(first.startByte), length);
       if (r.errno) return { errno: r.errno, iova: 0n };
       dst = r.iova;
     } else {
@@ -302,7 +303,7 @@ export class IoPageTable {
       }
       this.#unfillArea(area);
       this.areas.remove(area);
-      area.pages.refs--;
+      if (--area.pages.refs === 0) area.pages.released();
       unmapped += areaLast - first + 1n;
       if (areaLast >= last) break;
       start = areaLast + 1n;
@@ -489,6 +490,8 @@ export class IoPageTable {
   #split(area: Area, iova: bigint): number {
     const newStart = iova + 1n;
     if (iova === area.start || iova === area.last) return 0;
+    // "Maintaining the domains_itree below is a bit complicated" for a dma-buf: not split.
+    if (area.pages.type === 'dmabuf') return EOPNOTSUPP;
     const alignment = this.iovaAlignment;
     if (newStart & (alignment - 1n) || area.startByteOf(newStart) & (alignment - 1n)) return EINVAL;
     // "Splitting is not permitted if an access exists"

@@ -42,12 +42,19 @@ import {
   type HardwareDomainSpec,
 } from './mock.ts';
 import { BASELINE_BEHAVIOUR, type KernelBehaviour } from './kernel-behaviour.ts';
-import { ACCOUNT_MM, ACCOUNT_NONE, ACCOUNT_USER, chargePinned, IoPages, ULONG_MAX, U64_MAX, unchargePinned, type AccountMode, type IndexRange } from './pages.ts';
-import { ModelProcess, PAGE_SIZE } from './process.ts';
+import { ACCOUNT_MM, ACCOUNT_NONE, ACCOUNT_USER, chargePinned, IoPages, ULONG_MAX, U64_MAX, type AccountMode, type IndexRange, unchargePinned } from './pages.ts';
+import { DmaBuf, testDmabufLength } from './dma-buf.ts';
+import { ModelProcess, PAGE_SIZE, type ShmemFile } from './process.ts';
 import { DIRTY_BITMAP_WHOLE_SPACE, ModelCannotAnswer } from './uaccess.ts';
 import { VfioCompatModel } from './vfio-compat.ts';
 
 export type U64 = bigint | number;
+
+/**
+ * What an fd given to IOMMU_IOAS_MAP_FILE or IOMMU_TEST_OP_DMABUF_REVOKE
+ * is: a memfd, a dma-buf, another file, or null for no open file.
+ */
+export type MapFileTarget = { kind: 'memfd'; file: ShmemFile } | { kind: 'dmabuf'; dmabuf: DmaBuf } | { kind: 'other' } | null;
 export interface Errno {
   errno: number;
 }
@@ -499,6 +506,68 @@ export class IommufdModel {
     if (!ioas) return fail(ENOENT);
     const r = this.mapUserPages(ioas.iopt, u64(args.userVa), length, convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? iova : null);
     return r.errno ? fail(r.errno) : { errno: 0, iova: r.iova };
+  }
+
+  // ---------------------------------------------------------------- IOMMU_IOAS_MAP_FILE (7.x)
+
+  /**
+   * ioas.c:iommufd_ioas_map_file: IOMMU_IOAS_MAP's checks (MAP_FILE has no
+   * __reserved), then io_pagetable.c:iopt_map_file_pages: a zero length is
+   * EINVAL and a range that wraps EOVERFLOW; a dma-buf fd maps the dma-buf
+   * (pages.c:iopt_alloc_dmabuf_pages), any other file its pages
+   * (iopt_alloc_file_pages; EBADF without a file), then iopt_map_common as
+   * for user memory (ACCOUNT_USER raised to the context's ACCOUNT_MM).
+   * `file`: what the fd is (null: no open file).
+   */
+  ioasMapFile(args: { ioasId: number; flags: number; file: MapFileTarget; start: U64; length: U64; iova?: U64 }): Errno & { iova: bigint } {
+    const flags = u32(args.flags);
+    const iova = u64(args.iova);
+    const length = u64(args.length);
+    const start = u64(args.start);
+    const fail = (errno: number) => ({ errno, iova });
+    if (flags & ~(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)) return fail(EOPNOTSUPP);
+    if (iova >= ULONG_MAX || length >= ULONG_MAX) return fail(EOVERFLOW);
+    if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return fail(EINVAL);
+    const ioas = this.getIoas(args.ioasId);
+    if (!ioas) return fail(ENOENT);
+    // iopt_map_file_pages
+    if (!length) return fail(EINVAL);
+    if (start + length - 1n > ULONG_MAX) return fail(EOVERFLOW);
+    const startByte = start % PAGE_SIZE;
+    const iommuProt = convIommuProt(flags);
+    const writable = (iommuProt & IOMMU_WRITE) !== 0;
+    const file = args.file;
+    if (!file) return fail(EBADF);
+    const pages =
+      file.kind === 'dmabuf'
+        ? IoPages.allocDmabuf(this.process, file.dmabuf, startByte, start, length, writable)
+        : IoPages.allocFile(this.process, file.kind === 'memfd' ? file.file : null, startByte, start, length, writable);
+    if (typeof pages === 'number') return fail(pages);
+    // io_pagetable.c:iopt_map_common
+    if (this.accountMode === ACCOUNT_MM && pages.accountMode === ACCOUNT_USER) pages.accountMode = ACCOUNT_MM;
+    const r = ioas.iopt.mapPages([{ pages, startByte, length }], length, flags & IOMMU_IOAS_MAP_FIXED_IOVA ? iova : null, iommuProt);
+    // On failure iopt_put_pages drops the last reference (a dma-buf is detached); on success the area holds it.
+    if (--pages.refs === 0) pages.released();
+    return r.errno ? fail(r.errno) : { errno: 0, iova: r.iova };
+  }
+
+  /** selftest.c:iommufd_test_dmabuf_get: a new dma-buf of the page-aligned length; its fd is the caller's to install. */
+  testDmabufGet(args: { length: number; openFlags?: number }): Errno & { dmabuf: DmaBuf | null } {
+    const size = testDmabufLength(args.length);
+    if (size === null) return { errno: EINVAL, dmabuf: null };
+    return { errno: 0, dmabuf: new DmaBuf(this.process.memory, size) };
+  }
+
+  /**
+   * selftest.c:iommufd_test_dmabuf_revoke: dma_buf_get of the fd (EBADF
+   * without a file, EINVAL for a file that is no dma-buf), then the revoked
+   * flag and the invalidation of every attachment (DmaBuf.setRevoked).
+   */
+  testDmabufRevoke(args: { file: MapFileTarget; revoked: number }): Errno {
+    if (!args.file) return { errno: EBADF };
+    if (args.file.kind !== 'dmabuf') return { errno: EINVAL };
+    args.file.dmabuf.setRevoked(u32(args.revoked) !== 0);
+    return { errno: 0 };
   }
 
   /** ioas.c:iommufd_ioas_copy */
@@ -1447,7 +1516,9 @@ export class IommufdModel {
     for (; length; length -= PAGE_SIZE) {
       const page = this.#gupRead(uptr);
       if (page === null) return { errno: EFAULT };
-      if (this.process.pinsOf(page) !== u32(args.refs)) return { errno: EIO };
+      // "if (!PageCompound(pages[0]))": a hugetlbfs memfd's pages are compound, their count unchecked.
+      const file = this.process.memory.mappingAt(uptr)?.file;
+      if (!file?.hugetlb && this.process.pinsOf(page) !== u32(args.refs)) return { errno: EIO };
       uptr += PAGE_SIZE;
     }
     return { errno: 0 };
@@ -1548,6 +1619,7 @@ export class IommufdModel {
       if (!(area.iommuProt & (write ? IOMMU_WRITE : IOMMU_READ))) return unwind(EPERM);
       // pages.c:iopt_area_add_access
       if (write && !area.pages.writable) return unwind(EPERM);
+      if (area.pages.type === 'dmabuf') return unwind(EINVAL);
       const range = { start: area.indexOf(cur), last: area.indexOf(segLast) };
       const rc = area.pages.hold([range]);
       if (rc) return unwind(rc);
@@ -1620,8 +1692,11 @@ export class IommufdModel {
   #pagesRwAccess(pages: IoPages, startByte: bigint, length: bigint, flags: number): number {
     const write = (flags & MOCK_ACCESS_RW_WRITE) !== 0;
     if (write && !pages.writable) return EPERM;
+    if (pages.type === 'dmabuf') return EINVAL;
     const startIndex = Number(startByte / PAGE_SIZE);
     const lastIndex = Number((startByte + length - 1n) / PAGE_SIZE);
+    // "if (pages->type != IOPT_ADDRESS_USER) return iopt_pages_rw_slow(...)": a file is read through a pfn_reader.
+    if (pages.type === 'file') return pages.temporaryPinErrno(startIndex, lastIndex);
     const changeMm = pages.process !== this.process || (flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0;
     if (changeMm) {
       if (startIndex === lastIndex && !pages.process.exited) {

@@ -105,6 +105,21 @@ export interface KernelBehaviour {
    * KernelFeatures.ioctls.IOMMU_IOAS_CHANGE_PROCESS.
    */
   ioasChangeProcess: boolean;
+  // ---- IOMMU_IOAS_MAP_FILE and the selftest's dma-bufs (7.x)
+  /**
+   * The IOMMU_IOAS_MAP_FILE ioctl exists: memfd and dma-buf mappings
+   * (ioas.c:iommufd_ioas_map_file, io_pagetable.c:iopt_map_file_pages).
+   * Kernel change: "iommufd: Add IOMMU_IOAS_MAP_FILE" (and "iommufd: Allow
+   * MMIO pages in a batch" / the dma-buf import of 7.x). Without it the slot
+   * is empty: ENOTTY. Probed: KernelFeatures.changes.ioasMapFile.
+   */
+  ioasMapFile: boolean;
+  /**
+   * IOMMU_TEST_OP_DMABUF_GET and _REVOKE exist (selftest.c:
+   * iommufd_test_dmabuf_get, iommufd_test_dmabuf_revoke); without them the
+   * ops are EOPNOTSUPP. Probed: KernelFeatures.testOps.DMABUF_GET.
+   */
+  testDmabuf: boolean;
 }
 
 /** 6.12's behaviour, what the model was written from. */
@@ -120,4 +135,6 @@ export const BASELINE_BEHAVIOUR: Readonly<KernelBehaviour> = Object.freeze({
   // PASID and CHANGE_PROCESS (7.x: issue 13)
   pasid: false,
   ioasChangeProcess: false,
+  ioasMapFile: false,
+  testDmabuf: false,
 });

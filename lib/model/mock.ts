@@ -204,6 +204,8 @@ export class MockDomain implements IommuDomainLike {
     const last = head + MOCK_HUGE_PAGE_SIZE - 1n;
     const area = this.iopt.areas.iterFirst(head, last);
     if (!area || area.start > head || area.last < last) return false;
+    // Where file or dma-buf pages lie physically is not known (MAP_FILE exists only with the generic page table mock, which has no 1 MiB IOPTE flag).
+    if (area.pages.type !== 'user') return null;
     const memory = area.pages.process.memory;
     const phys = memory.physicalAddress;
     if (!phys) return null;

@@ -27,6 +27,14 @@ export interface ParityRow {
  */
 export const MIRRORED_SERIES = '6.12';
 
+/**
+ * Later kernel series whose selftest cases the same mirror also serves
+ * (issue 13: 7.2's). Against the mirrored series, a test of ours named after
+ * one of their cases is that later kernel's case (it runs, or skips naming
+ * the feature this kernel lacks), not a test unknown to every kernel.
+ */
+export const LATER_SERIES_SERVED: readonly string[] = Object.freeze(['7.2']);
+
 export interface ParityKernel {
   /** e.g. "linux-source-7.2 7.2.13-1, Linux 7.2.13" */
   name: string;
@@ -43,6 +51,8 @@ export interface ParityTable {
   rows: ParityRow[];
   /** Our tests in the mirror folders that match no kernel case (a typo or a case the kernel dropped). */
   extra: { name: string; file: string }[];
+  /** Our tests that are not this kernel's cases but a later served kernel's (LATER_SERIES_SERVED). */
+  later: { name: string; file: string }[];
   results: string | null;
 }
 
@@ -90,6 +100,8 @@ export function buildParity(
   statuses: Map<string, CaseStatus>,
   results: string | null,
   which: ParityKernel = { name: `Linux ${MIRRORED_SERIES}`, mirrored: true },
+  /** The cases of the later kernels the mirror also serves (LATER_SERIES_SERVED). */
+  laterCases: ReadonlySet<string> = new Set(),
 ): ParityTable {
   const known = new Set(kernel.map((c) => c.name));
   const rows = kernel.map((c) => ({
@@ -98,8 +110,10 @@ export function buildParity(
     ours: ours.get(c.name) ?? null,
     status: statuses.get(c.name) ?? ({ kind: 'not-run' } as const),
   }));
-  const extra = [...ours].filter(([name]) => !known.has(name)).map(([name, file]) => ({ name, file }));
-  return { kernel: which, rows, extra, results };
+  const unknown = [...ours].filter(([name]) => !known.has(name)).map(([name, file]) => ({ name, file }));
+  const extra = unknown.filter((t) => !laterCases.has(t.name));
+  const later = unknown.filter((t) => laterCases.has(t.name));
+  return { kernel: which, rows, extra, later, results };
 }
 
 export function statusText(s: CaseStatus): string {
@@ -163,6 +177,7 @@ export function renderParityMarkdown(t: ParityTable): string {
     ...t.rows.map((r) => `| ${r.kernelFile}: ${r.kernel} | ${r.ours ? `${r.ours}: ${r.kernel}` : '**MISSING**'} | ${esc(statusText(r.status))} |`),
   ];
   if (t.extra.length) lines.push('', 'Tests of ours that match no kernel case:', ...t.extra.map((e) => `- ${e.file}: ${e.name}`));
+  if (t.later.length) lines.push('', `Tests of ours for a later kernel's cases (${LATER_SERIES_SERVED.join(', ')}): ${t.later.length}`);
   const note = parityNote(t);
   lines.push(
     '',

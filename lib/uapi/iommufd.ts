@@ -6,7 +6,7 @@
 // codec still reads and writes it, the kernel there ignores or refuses what
 // it does not know, exactly as it would for a program built on 7.2's header.
 import { _IO } from './ioctl.ts';
-import { aligned_le64, aligned_u64, anonymousUnion, array, struct, u16, u32, u8 } from './layout.ts';
+import { aligned_le64, aligned_u64, anonymousUnion, array, s32, struct, u16, u32, u8 } from './layout.ts';
 import type { AnyStructLayout, StructLayout, Spec } from './layout.ts';
 
 export const IOMMUFD_TYPE = ';';
@@ -80,7 +80,16 @@ export const iommu_ioas_map = struct('iommu_ioas_map', {
 });
 export const IOMMU_IOAS_MAP = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP);
 
-// struct iommu_ioas_map_file: the mapfile slice.
+// IOMMU_IOAS_MAP_FILE (7.x): flags as for iommu_ioas_map; fd a memfd or a supported dma-buf.
+export const iommu_ioas_map_file = struct('iommu_ioas_map_file', {
+  size: u32,
+  flags: u32,
+  ioas_id: u32,
+  fd: s32,
+  start: aligned_u64,
+  length: aligned_u64,
+  iova: aligned_u64,
+});
 export const IOMMU_IOAS_MAP_FILE = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP_FILE);
 
 export const iommu_ioas_copy = struct('iommu_ioas_copy', {
@@ -387,6 +396,7 @@ export const IOMMUFD_IOCTL_OPS = Object.freeze([
   ioctlOp('IOMMU_IOAS_COPY', IOMMU_IOAS_COPY, iommu_ioas_copy, 'src_iova'),
   ioctlOp('IOMMU_IOAS_IOVA_RANGES', IOMMU_IOAS_IOVA_RANGES, iommu_ioas_iova_ranges, 'out_iova_alignment'),
   ioctlOp('IOMMU_IOAS_MAP', IOMMU_IOAS_MAP, iommu_ioas_map, 'iova'),
+  ioctlOp('IOMMU_IOAS_MAP_FILE', IOMMU_IOAS_MAP_FILE, iommu_ioas_map_file, 'iova'),
   ioctlOp('IOMMU_IOAS_UNMAP', IOMMU_IOAS_UNMAP, iommu_ioas_unmap, 'length'),
   ioctlOp('IOMMU_OPTION', IOMMU_OPTION, iommu_option, 'val64'),
   ioctlOp('IOMMU_VFIO_IOAS', IOMMU_VFIO_IOAS, iommu_vfio_ioas, '__reserved'),

@@ -144,6 +144,8 @@ export interface FailNthOptions {
   userMemory?: () => readonly UserRange[];
   /** The kernel log reader; null to rely on the VM runner's scan at the end. */
   kernelLog?: () => KernelLogTail | null;
+  /** Skips the test, naming what is missing, where the running kernel lacks what the body needs (a require* guard). */
+  requires?: (ctx: Context) => void;
 }
 
 /**
@@ -160,6 +162,7 @@ export function testFailNth<S extends { fd: Iommufd | null }>(
   opts: FailNthOptions = {},
 ): void {
   it(name, function () {
+    opts.requires?.(this);
     const title = this.test?.titlePath().join('.') ?? name;
     const started = performance.now();
     const injector = new FailNthInjector();

@@ -14,7 +14,7 @@
 import { readFileSync, readSync, writeSync } from 'node:fs';
 import { expect } from 'chai';
 import type { Errno, IommuFd } from '../../lib/kernel/index.ts';
-import { errnoName, errnoNumber, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE as SYS_PAGE_SIZE, PROT_READ, PROT_WRITE, sys, type Mapping } from '../../lib/sys/index.ts';
+import { errnoName, errnoNumber, MAP_ANONYMOUS, MAP_HUGETLB, MAP_SHARED, MFD_HUGETLB, PAGE_SIZE as SYS_PAGE_SIZE, PROT_READ, PROT_WRITE, sys, type Mapping } from '../../lib/sys/index.ts';
 import * as U from '../../lib/uapi/index.ts';
 import { IOMMU_HW_INFO_FLAG_INPUT_TYPE } from '../../lib/kernel/index.ts';
 import { lockstep } from './lockstep.ts';
@@ -494,6 +494,77 @@ export function mockDirtyBitmaps(self: Pick<Self, 'fd'>, hwptId: number, length:
       if (testBit(bits, i + j) !== (j < npte && noClear)) expect(testBit(bits, i + j), `bit ${i + j} on re-read`).to.equal(j < npte && noClear);
     }
   }
+}
+
+// ---------------------------------------------------------------- memfds, IOMMU_IOAS_MAP_FILE and dma-bufs (7.x)
+
+/**
+ * memfd_mmap(length, prot, flags, &mfd): a memfd ("buffer"; MFD_HUGETLB when
+ * flags has MAP_HUGETLB) of `length` bytes, mapped with `flags`, through the
+ * session so that the model shares its pages between the mapping and
+ * IOMMU_IOAS_MAP_FILE. null where the C returns MAP_FAILED (the memfd closed).
+ */
+export function memfdMmap(length: number, prot: number, flags: number): { buf: Mapping; mfd: number } | null {
+  const session = lockstep();
+  const mfd = session.memfdCreate('buffer', flags & MAP_HUGETLB ? MFD_HUGETLB : 0);
+  if (mfd <= 0) return null;
+  try {
+    if (session.ftruncate(mfd, length)) {
+      session.sys.close(mfd);
+      return null;
+    }
+    return { buf: session.mmap(length, prot, flags, mfd, 0), mfd };
+  } catch {
+    session.sys.close(mfd);
+    return null;
+  }
+}
+
+let globalMfd: { buf: Mapping; mfd: number } | undefined;
+/**
+ * The selftest's global `mfd_buffer` and `mfd` (setup_sizes(): BUFFER_SIZE
+ * bytes of a memfd mapped MAP_SHARED), made once per process and never
+ * unmapped or closed.
+ */
+export function selftestMfdBuffer(): { buf: Mapping; mfd: number } {
+  globalMfd ??= memfdMmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED) ?? undefined;
+  if (!globalMfd) throw new Error('memfd_mmap of the selftest\'s mfd_buffer failed');
+  return globalMfd;
+}
+
+/** _test_ioctl_ioas_map_file(): the raw result, iova read back. */
+export function ioasMapFileCall(fd: Iommufd, ioasId: number, mfd: number, start: number | bigint, length: number | bigint, iova: number | bigint, flags: number) {
+  return fd.ioasMapFile({ ioasId, flags, fd: mfd, start, length, iova: flags & U.IOMMU_IOAS_MAP_FIXED_IOVA ? iova : 0 });
+}
+/** test_ioctl_ioas_map_file(mfd, start, length, &iova) */
+export function ioasMapFile(self: Self, mfd: number, start: number | bigint, length: number | bigint): bigint {
+  return assertOk(ioasMapFileCall(self.fd, self.ioasId, mfd, start, length, 0, MAP_RW), () => `IOMMU_IOAS_MAP_FILE(start ${start}, length ${length})`).iova;
+}
+/** test_err_ioctl_ioas_map_file(errno, mfd, start, length, &iova) */
+export function errIoasMapFile(errno: number, self: Self, mfd: number, start: number | bigint, length: number | bigint): void {
+  expectErrno(errno, ioasMapFileCall(self.fd, self.ioasId, mfd, start, length, 0, MAP_RW), () => `IOMMU_IOAS_MAP_FILE(start ${start}, length ${length})`);
+}
+/** test_ioctl_ioas_map_id_file(ioas_id, mfd, start, length, &iova) */
+export function ioasMapIdFile(self: Pick<Self, 'fd'>, ioasId: number, mfd: number, start: number | bigint, length: number | bigint): bigint {
+  return assertOk(ioasMapFileCall(self.fd, ioasId, mfd, start, length, 0, MAP_RW), () => `IOMMU_IOAS_MAP_FILE(ioas ${ioasId}, start ${start}, length ${length})`).iova;
+}
+/** test_ioctl_ioas_map_fixed_file(mfd, start, length, iova) */
+export function ioasMapFixedFile(self: Self, mfd: number, start: number | bigint, length: number | bigint, iova: number | bigint): void {
+  assertOk(ioasMapFileCall(self.fd, self.ioasId, mfd, start, length, iova, U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW), () => `IOMMU_IOAS_MAP_FILE(FIXED_IOVA ${iova})`);
+}
+
+/** test_cmd_get_dmabuf(len, &dfd): the dma-buf's fd. */
+export function getDmabuf(self: Pick<Self, 'fd'>, length: number): number {
+  return assertOk(self.fd.testDmabufGet({ length }), () => `IOMMU_TEST_OP_DMABUF_GET(${length})`).dmabufFd;
+}
+/** test_cmd_revoke_dmabuf(dmabuf_fd, revoked) */
+export function revokeDmabuf(self: Pick<Self, 'fd'>, dmabufFd: number, revoked: boolean): void {
+  assertOk(self.fd.testDmabufRevoke({ dmabufFd, revoked }), () => `IOMMU_TEST_OP_DMABUF_REVOKE(${revoked})`);
+}
+/** close(fd) of a memfd or dma-buf fd, through the session. */
+export function closeFile(fd: number): void {
+  const r = lockstep().sys.close(fd);
+  expect(r < 0 ? errnoName(r) : 'success', `close(${fd})`).to.equal('success');
 }
 
 // ---------------------------------------------------------------- fork (fork_gone / fork_present)

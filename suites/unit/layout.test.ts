@@ -47,6 +47,13 @@ const MIRRORED_SERIES: readonly KernelSeries[] = ['7.2', '6.12'];
 /** The headers whose every enumerator and #define lib/uapi declares (of vfio.h, it declares what it uses). */
 const ALL_CONSTANTS_OF = ['linux/iommufd.h', 'drivers/iommu/iommufd/iommufd_test.h'];
 
+// One look-up of Debian's archive per series for the whole file (each asks apt).
+const sources = new Map<KernelSeries, Promise<KernelSource>>();
+function mirroredSource(series: KernelSeries): Promise<KernelSource> {
+  if (!sources.has(series)) sources.set(series, ensureKernelSource({ series, log: (line) => console.log(`      ${line}`) }));
+  return sources.get(series)!;
+}
+
 function headerPath(trees: KernelTrees, h: UapiHeader): string {
   return h.root === 'headers' ? join(trees.headersDir, h.path) : join(trees.sourceDir, h.path);
 }
@@ -154,7 +161,7 @@ function describeTree(title: string, source: () => Promise<KernelSource>, mirror
 }
 
 for (const series of MIRRORED_SERIES) {
-  describeTree(`layout check against the Linux ${series} headers (linux-source-${series}, a kernel lib/uapi mirrors)`, () => ensureKernelSource({ series, log: (line) => console.log(`      ${line}`) }), true);
+  describeTree(`layout check against the Linux ${series} headers (linux-source-${series}, a kernel lib/uapi mirrors)`, () => mirroredSource(series), true);
 }
 
 const mirroredPackages = new Set(MIRRORED_SERIES.map(sourcePackageOf));
@@ -175,7 +182,7 @@ describe('VFIO_H_OMITTED_STRUCTS', function () {
     for (const series of MIRRORED_SERIES) {
       let src: KernelSource;
       try {
-        src = await ensureKernelSource({ series });
+        src = await mirroredSource(series);
       } catch (e) {
         if (!(e instanceof SetupError) || process.env.CI === 'true') throw e;
         return skipBecause(this, `kernel source ${series} unavailable: ${e.message.split('\n')[0]}`);

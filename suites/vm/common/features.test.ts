@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IommuFd, kernelFeatures, kernelRelease, TEST_OPS } from '../../../lib/kernel/index.ts';
+import { IommuFd, kernelFeatures, kernelRelease, TEST_OPS, vfioCdevFeatures } from '../../../lib/kernel/index.ts';
 import * as U from '../../../lib/uapi/index.ts';
 import { requireIommufd } from '../../support/kernel.ts';
 import { skipBecause } from '../../support/skip.ts';
@@ -26,8 +26,10 @@ describe('features.probes', () => {
     console.log(`      test ops: ${onOff(f.testOps)}`);
     console.log(`      hwpt alloc flags: ${onOff(f.hwptAllocFlags)}; mock device flags: ${onOff(f.mockDevFlags)}; hw_info input type: ${f.hwInfoInputType}`);
     console.log(`      changes: ${onOff(f.changes)}`);
+    const cdev = vfioCdevFeatures();
+    console.log(`      VFIO cdev: ${cdev ? `${cdev.device}: PASID flags ${cdev.pasidFlags}, driver PASID ops ${cdev.pasidDriver}, DMA_BUF ${cdev.dmaBuf} (errno ${cdev.dmaBufErrno})` : 'none to ask (the viommu profile binds one later)'}`);
     const out = process.env.IOMMUFD_CONFORMANCE_RESULTS;
-    if (out) writeFileSync(join(out, 'features.json'), `${JSON.stringify({ kernel: kernelRelease(), ...f }, null, 2)}\n`);
+    if (out) writeFileSync(join(out, 'features.json'), `${JSON.stringify({ kernel: kernelRelease(), ...f, vfioCdevFeatures: cdev }, null, 2)}\n`);
     // Every ioctl of 7.2's header and every test op is probed, present or not.
     for (const name of ['IOMMU_DESTROY', 'IOMMU_IOAS_MAP_FILE', 'IOMMU_VIOMMU_ALLOC', 'IOMMU_VDEVICE_ALLOC', 'IOMMU_IOAS_CHANGE_PROCESS', 'IOMMU_VEVENTQ_ALLOC', 'IOMMU_HW_QUEUE_ALLOC', 'IOMMU_TEST_CMD']) {
       if (f.iommufd) expect(f.ioctls, name).to.have.property(name).that.is.a('boolean');

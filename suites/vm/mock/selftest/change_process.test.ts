@@ -8,13 +8,13 @@
 import { expect } from 'chai';
 import * as U from '../../../../lib/uapi/index.ts';
 import { ACCOUNT_MM, ACCOUNT_NONE, ACCOUNT_USER, type AccountMode } from '../../../../lib/model/pages.ts';
-import { CAP_IPC_LOCK, errnoName, MAP_SHARED, PROT_READ, PROT_WRITE, sys, type Mapping } from '../../../../lib/sys/index.ts';
+import { CAP_IPC_LOCK, errnoName } from '../../../../lib/sys/index.ts';
 import { vmPinAndLckKiB, vmPinAndLckKiBOf } from '../../../../lib/sys/proc-status.ts';
 import { requireIoctl, requireMockDomain } from '../../../support/kernel.ts';
 import { lockstep } from '../../../support/lockstep.ts';
 import {
-  BUFFER_SIZE, EINVAL, PAGE_SIZE, assertOk, expectErrno, forkRelease, ioasAlloc, ioasMap, ioasUnmap, mockDomain, selftestBuffer,
-  teardownIommufd, type Iommufd,
+  EINVAL, PAGE_SIZE, assertOk, expectErrno, forkRelease, ioasAlloc, ioasMap, ioasMapFile, ioasUnmap, mockDomain, selftestBuffer,
+  selftestMfdBuffer, teardownIommufd, type Iommufd,
 } from '../../../support/iommufd-utils.ts';
 
 interface Variant {
@@ -32,35 +32,6 @@ const VARIANTS: Variant[] = [
 interface ChangeProcessSelf {
   fd: Iommufd;
   ioasId: number;
-}
-
-/** The selftest's global mfd/mfd_buffer: memfd_mmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, &mfd). */
-let mfd: { fd: number; buffer: Mapping } | null = null;
-function selftestMfd(): { fd: number; buffer: Mapping } {
-  if (mfd) return mfd;
-  const fd = sys().memfdCreate('buffer', 0);
-  if (fd < 0) throw new Error(`memfd_create: ${errnoName(fd)}`);
-  const rc = sys().ftruncate(fd, BUFFER_SIZE);
-  if (rc < 0) throw new Error(`ftruncate(mfd): ${errnoName(rc)}`);
-  mfd = { fd, buffer: lockstep().mmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) };
-  return mfd;
-}
-
-/**
- * test_ioctl_ioas_map_file(mfd, start, length, &iova): struct iommu_ioas_map_file
- * { size, flags, ioas_id, fd, start, length, iova } (40 bytes), READABLE | WRITEABLE.
- */
-function ioasMapFile(self: ChangeProcessSelf, fd: number, start: number, length: number): bigint {
-  const cmd = new Uint8Array(40);
-  const dv = new DataView(cmd.buffer);
-  dv.setUint32(0, cmd.length, true);
-  dv.setUint32(4, U.IOMMU_IOAS_MAP_READABLE | U.IOMMU_IOAS_MAP_WRITEABLE, true);
-  dv.setUint32(8, self.ioasId, true);
-  dv.setInt32(12, fd, true);
-  dv.setBigUint64(16, BigInt(start), true);
-  dv.setBigUint64(24, BigInt(length), true);
-  assertOk(self.fd.ioctl(U.IOMMU_IOAS_MAP_FILE, cmd), 'IOMMU_IOAS_MAP_FILE');
-  return dv.getBigUint64(32, true);
 }
 
 for (const variant of VARIANTS) {
@@ -101,7 +72,7 @@ for (const variant of VARIANTS) {
       requireIoctl(this, 'IOMMU_IOAS_CHANGE_PROCESS');
       requireIoctl(this, 'IOMMU_IOAS_MAP_FILE');
       const buffer = selftestBuffer();
-      const file = selftestMfd();
+      const { mfd } = selftestMfdBuffer();
 
       /* Expect failure if non-file maps exist */
       let iova = ioasMap(self, buffer.address, PAGE_SIZE);
@@ -109,7 +80,7 @@ for (const variant of VARIANTS) {
       ioasUnmap(self, iova, PAGE_SIZE);
 
       /* Change process works in current process. */
-      iova = ioasMapFile(self, file.fd, 0, PAGE_SIZE);
+      iova = ioasMapFile(self, mfd, 0, PAGE_SIZE);
       assertOk(self.fd.ioasChangeProcess(), 'IOMMU_IOAS_CHANGE_PROCESS');
 
       /* Change process works in another process */

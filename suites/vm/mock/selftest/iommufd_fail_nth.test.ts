@@ -9,9 +9,9 @@
 import { expect } from 'chai';
 import * as U from '../../../../lib/uapi/index.ts';
 import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '../../../../lib/sys/index.ts';
-import { requireMockDomain, requireTestOp } from '../../../support/kernel.ts';
+import { requireIoctl, requireMockDomain, requireTestOp } from '../../../support/kernel.ts';
 import { lockstep } from '../../../support/lockstep.ts';
-import { assertOk, getHwInfoCall, IOMMU_HW_INFO_TYPE_DEFAULT, type Iommufd } from '../../../support/iommufd-utils.ts';
+import { assertOk, getHwInfoCall, IOMMU_HW_INFO_TYPE_DEFAULT, memfdMmap, type Iommufd } from '../../../support/iommufd-utils.ts';
 import { KernelLogTail, setupFaultInjection, testFailNth, type FaultInjectionSetup, type FailNthFixture } from '../../../support/fail-nth.ts';
 
 const PAGE_SIZE = 4096;
@@ -24,6 +24,14 @@ let buffer: Mapping | undefined;
 function failNthBuffer(): Mapping {
   buffer ??= lockstep().mmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
   return buffer;
+}
+
+let mfdBuffer: { buf: Mapping; mfd: number } | undefined;
+/** The C constructor's `mfd_buffer` and `mfd`: memfd_mmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, &mfd), never unmapped. */
+function failNthMfdBuffer(): { buf: Mapping; mfd: number } {
+  mfdBuffer ??= memfdMmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED) ?? undefined;
+  if (!mfdBuffer) throw new Error('memfd_mmap of mfd_buffer failed');
+  return mfdBuffer;
 }
 
 let stackBuffers: { tmp: { address: bigint }; tmpBig: { address: bigint } } | undefined;
@@ -79,6 +87,7 @@ describe('basic_fail_nth', function () {
     faultInjection = setupFaultInjection(this);
     kernelLog = KernelLogTail.open();
     failNthBuffer();
+    failNthMfdBuffer();
   });
 
   after(() => {
@@ -149,6 +158,36 @@ describe('basic_fail_nth', function () {
     if (md.errno) return -1;
     return 0;
   }, opts);
+
+  /* iopt_area_fill_domains() and iopt_area_fill_domain() */
+  testFailNth('map_file_domain', basicFailNth, (self, nth) => {
+    self.fd = nth.openIommufd();
+    if (!self.fd) return -1;
+
+    const alloc = self.fd.ioasAlloc();
+    if (alloc.errno) return -1;
+    const ioasId = alloc.ioasId;
+
+    if (self.fd.testSetTempMemoryLimit({ limit: 32 }).errno) return -1;
+
+    nth.enable();
+
+    let md = self.fd.testMockDomain({ ptId: ioasId });
+    if (md.errno) return -1;
+
+    if (self.fd.ioasMapFile({ ioasId, flags: MAP_RW, fd: failNthMfdBuffer().mfd, start: 0, length: 262144 }).errno) return -1;
+
+    if (self.fd.destroy(md.stdevId).errno) return -1;
+
+    md = self.fd.testMockDomain({ ptId: ioasId });
+    if (md.errno) return -1;
+    return 0;
+  }, {
+    ...opts,
+    // The memfd's pages are pinned too: compared after every run like the buffer's.
+    userMemory: () => [...opts.userMemory(), { address: failNthMfdBuffer().buf.address, length: BUFFER_SIZE }],
+    requires: (ctx) => requireIoctl(ctx, 'IOMMU_IOAS_MAP_FILE'),
+  });
 
   testFailNth('map_two_domains', basicFailNth, (self, nth) => {
     self.fd = nth.openIommufd();

@@ -9,6 +9,7 @@
 // the variant. Only get_hw_info uses the device, so here it is made when the
 // kernel has the flag (probed) and get_hw_info names the check it could not do.
 import { expect } from 'chai';
+import type { Context } from 'mocha';
 import * as U from '../../../../lib/uapi/index.ts';
 import { errnoNumber, MAP_ANONYMOUS, MAP_HUGETLB, MAP_POPULATE, MAP_SHARED, type Mapping } from '../../../../lib/sys/index.ts';
 import { kernelFeatures, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH } from '../../../../lib/kernel/index.ts';
@@ -25,6 +26,7 @@ import {
   ioasAlloc, ioasMap, ioasMapFixed, ioasUnmap, ioasUnmapId, mockDomain, mockDomainFlags, mockDomainReplace, rand,
   selftestBuffer, setDefaultMemoryLimit, setTempMemoryLimit, teardownIommufd, triggerIopf, type Iommufd,
 } from '../../../support/iommufd-utils.ts';
+import { closeFile, ENODEV, errIoasMapFile, getDmabuf, ioasMapFile, ioasMapFixedFile, revokeDmabuf } from '../../../support/iommufd-utils.ts';
 
 interface Variant {
   name: string;
@@ -726,6 +728,48 @@ for (const variant of VARIANTS) {
       }
 
       destroy(self, dstIoasId);
+    });
+
+    // The selftest's dma-bufs mapped with IOMMU_IOAS_MAP_FILE (7.x)
+    const requireDmabuf = (ctx: Context) => {
+      requireIoctl(ctx, 'IOMMU_IOAS_MAP_FILE');
+      requireTestOp(ctx, 'DMABUF_GET');
+      requireTestOp(ctx, 'DMABUF_REVOKE');
+    };
+
+    it('dmabuf_simple', function () {
+      requireDmabuf(this);
+      const bufSize = PAGE_SIZE * 4;
+
+      const dfd = getDmabuf(self, bufSize);
+      errIoasMapFile(EINVAL, self, dfd, 0, 0);
+      errIoasMapFile(EINVAL, self, dfd, bufSize, bufSize);
+      errIoasMapFile(EINVAL, self, dfd, 0, bufSize + 1);
+      ioasMapFile(self, dfd, 0, bufSize);
+
+      closeFile(dfd);
+    });
+
+    it('dmabuf_revoke', function () {
+      requireDmabuf(this);
+      const bufSize = PAGE_SIZE * 4;
+
+      const dfd = getDmabuf(self, bufSize);
+      const iova = ioasMapFile(self, dfd, 0, bufSize);
+      revokeDmabuf(self, dfd, true);
+
+      if (variant.mockDomains) hwptAlloc(self, self.deviceId, self.ioasId, 0);
+
+      errIoasMapFile(ENODEV, self, dfd, 0, bufSize);
+
+      revokeDmabuf(self, dfd, false);
+      ioasMapFile(self, dfd, 0, bufSize);
+
+      /* Restore the iova back */
+      ioasUnmap(self, iova, bufSize);
+      ioasMapFixedFile(self, dfd, 0, bufSize, iova);
+
+      closeFile(dfd);
     });
   });
 }
