@@ -16,7 +16,7 @@ import { IoctlArgument, KnownMemory, ModelCannotAnswer, type UserAccess } from '
 import type { IommufdModel } from '../model/iommufd.ts';
 import { ModelProcess, PROT_READ, PROT_WRITE, type ShmemFile } from '../model/process.ts';
 import { ModelSyscalls, type ModelPlatform } from '../model/syscalls.ts';
-import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, coreSys, MAP_SHARED, RLIMIT_MEMLOCK, sys, type IoctlArg, type Mapping, type SysCore } from '../sys/index.ts';
+import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, coreSys, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, RLIMIT_MEMLOCK, sys, type IoctlArg, type Mapping, type SysCore } from '../sys/index.ts';
 import { pagemapReader } from '../sys/pagemap.ts';
 import { pinnedAndLockedPages, vmPinAndLckKiBOf } from '../sys/proc-status.ts';
 import { show, type FieldDifference } from './compare.ts';
@@ -91,13 +91,25 @@ export class ModelSysCore implements SysCore {
     return address;
   }
   mmap(...args: Parameters<SysCore['mmap']>): ReturnType<SysCore['mmap']> {
-    return coreSys().mmap(...args);
+    const [length, prot, flags, fd, offset] = args;
+    if (fd === undefined || fd < 0 || !this.modelSys.file(fd)) return coreSys().mmap(...args);
+    // An iommufd region (7.x): the model answers; the memory is an anonymous stand-in of the same length.
+    const m = this.modelSys.mmap(fd, BigInt(length), prot, flags, BigInt(offset ?? 0));
+    return m.ret < 0 ? m.ret : coreSys().mmap(length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   }
   munmap(...args: Parameters<SysCore['munmap']>): number {
     return coreSys().munmap(...args);
   }
   open(path: string, _flags?: number): number {
     return this.modelSys.open(path);
+  }
+  read(fd: number, buffer: ArrayBufferView): number {
+    const r = this.modelSys.read(fd, buffer.byteLength);
+    if (r.ret > 0) new Uint8Array(buffer.buffer, buffer.byteOffset, r.ret).set(r.bytes);
+    return r.ret;
+  }
+  poll(fd: number, events: number, _timeoutMs: number): number {
+    return this.modelSys.poll(fd, events);
   }
   close(fd: number): number {
     if (this.opts.count) countOp('close', true);

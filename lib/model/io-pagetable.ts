@@ -4,7 +4,7 @@
 // (IOMMU_IOAS_ALLOW_IOVAS) constrain it; every attached domain mirrors every
 // area, and iova_alignment follows the domains, accesses and huge-page mode.
 import { doubleSpanHoles, IntervalNode, IntervalTree } from './interval-tree.ts';
-import { EADDRINUSE, EDEADLK, EEXIST, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM } from './errno.ts';
+import { EADDRINUSE, EBUSY, EDEADLK, EEXIST, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM } from './errno.ts';
 import { IoPages, ULONG_MAX, type IndexRange } from './pages.ts';
 import { PAGE_SIZE } from './process.ts';
 
@@ -48,6 +48,8 @@ export class Area extends IntervalNode {
   storageDomain: IommuDomainLike | null = null;
   /** area->num_accesses: access pins over this area. */
   numAccesses = 0;
+  /** area->num_locks (7.x): pins of internal accesses (a HW queue's), which refuse unmap with EBUSY. */
+  numLocks = 0;
 
   constructor(iova: bigint, last: bigint, pages: IoPages, startByte: bigint, iommuProt: number) {
     super(iova, last);
@@ -292,6 +294,8 @@ export class IoPageTable {
     for (let area = this.areas.iterFirst(start, last); area; area = this.areas.iterFirst(start, last)) {
       const first = area.start;
       const areaLast = area.last;
+      // "The area is locked by an object that has not been destroyed" (7.x: a HW queue's pins)
+      if (area.numLocks) return { errno: EBUSY, unmapped };
       if (first < start || areaLast > last) return { errno: ENOENT, unmapped };
       if (first !== start) tries = 0;
       if (area.numAccesses) {

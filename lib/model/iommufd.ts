@@ -47,6 +47,23 @@ import { DmaBuf, testDmabufLength } from './dma-buf.ts';
 import { ModelProcess, PAGE_SIZE, type ShmemFile } from './process.ts';
 import { DIRTY_BITMAP_WHOLE_SPACE, ModelCannotAnswer } from './uaccess.ts';
 import { VfioCompatModel } from './vfio-compat.ts';
+// vIOMMU (7.x): the objects of viommu.c and eventq.c, beside their kernel files
+import { VeventqObject, veventqDestroy, veventqPoll, veventqRead } from './iommufd/eventq.ts';
+import {
+  deviceRemoveVdev,
+  HwQueueObject,
+  hwQueueDestroy,
+  iommufdMmap,
+  iommufdMunmap,
+  vdeviceDestroy,
+  VdeviceObject,
+  viommuCacheInvalidate,
+  viommuDestroy,
+  viommuGetVdevId,
+  ViommuObject,
+  type MmapRegion,
+  type ViommuContext,
+} from './iommufd/viommu.ts';
 
 export type U64 = bigint | number;
 
@@ -158,6 +175,8 @@ export class DeviceObject extends IommufdObject {
   readonly pasids = new Map<number, Hwpt>();
   /** selftest.c struct mock_dev pasid_1024_fake_error: the next set_dev_pasid of PASID 1024 fails (ENOMEM). */
   pasid1024FakeError = false;
+  /** idev->vdev (7.x) */
+  vdev: VdeviceObject | null = null;
   constructor(
     readonly mock: MockDevice | null,
     readonly hardware: HardwareDomainSpec | null,
@@ -234,7 +253,11 @@ export class IommufdModel {
   #vfioIoas: IoasObject | null = null;
   #compat: VfioCompatModel | null = null;
   /** Access and fault fds handed out by this model (numbers are the model's own). */
-  readonly #files = new Map<number, AccessObject | FaultObject>();
+  readonly #files = new Map<number, AccessObject | FaultObject | VeventqObject>();
+  /** vIOMMU (7.x): ictx->mt_mmap, and the live mappings of its regions (each holds the file, as an fd does). */
+  readonly #mmaps: MmapRegion[] = [];
+  readonly #mapped = new Set<{ region: MmapRegion }>();
+  #viommuContext: ViommuContext | null = null;
   #nextFd: number;
   #closed = false;
   #released = false;
@@ -314,12 +337,22 @@ export class IommufdModel {
     } else if (obj instanceof HwptPagingObject) {
       this.#destroyHwptPaging(obj);
     } else if (obj instanceof HwptNestedObject) {
-      obj.parent.users--;
+      // hw_pagetable.c:iommufd_hwpt_nested_destroy: a nested HWPT of a vIOMMU holds the vIOMMU, not the parent
+      if (obj.domain.viommu) (obj.domain.viommu as ViommuObject).users--;
+      else obj.parent.users--;
       if (obj.fault) obj.fault.users--;
     } else if (obj instanceof SelftestObject) {
       this.#destroySelftest(obj);
     } else if (obj instanceof AccessObject) {
       this.#accessChangeIoas(obj, null);
+    } else if (obj instanceof ViommuObject) {
+      viommuDestroy(this.viommuContext, obj);
+    } else if (obj instanceof VdeviceObject) {
+      vdeviceDestroy(obj);
+    } else if (obj instanceof VeventqObject) {
+      veventqDestroy(obj);
+    } else if (obj instanceof HwQueueObject) {
+      hwQueueDestroy(this.viommuContext, obj);
     }
   }
 
@@ -365,6 +398,8 @@ export class IommufdModel {
 
   /** device.c:iommufd_device_unbind → iommufd_object_destroy_user: drop the driver's reference, then remove. */
   #deviceUnbind(idev: DeviceObject): void {
+    // iommufd_object_destroy_user waits for wait_cnt: iommufd_device_pre_destroy tombstones a vDEVICE (7.x)
+    deviceRemoveVdev(this.viommuContext, idev);
     idev.users--;
     this.objects.erase(idev);
   }
@@ -394,7 +429,7 @@ export class IommufdModel {
   close(): Errno {
     if (this.#closed) return { errno: 0 };
     this.#closed = true;
-    if (this.#files.size === 0) this.#release();
+    if (this.#files.size === 0 && this.#mapped.size === 0) this.#release();
     return { errno: 0 };
   }
 
@@ -414,9 +449,10 @@ export class IommufdModel {
       this.objects.erase(file);
       this.#destroyObject(file);
     } else {
+      // fault.c / eventq.c: iommufd_eventq_fops_release drops the file's reference
       file.users--;
     }
-    if (this.#closed && this.#files.size === 0 && !this.#released) this.#release();
+    if (this.#closed && this.#files.size === 0 && this.#mapped.size === 0 && !this.#released) this.#release();
     return { errno: 0 };
   }
 
@@ -746,6 +782,7 @@ export class IommufdModel {
       if (hwpt instanceof HwptPagingObject) hwpt.ioas.iopt.removeReserved(idev);
       return rc;
     }
+    mockAttachViommu(hwpt, idev);
     idev.hwpt = hwpt;
     hwpt.users++;
     return 0;
@@ -782,6 +819,7 @@ export class IommufdModel {
       return { errno: rc, old: null };
     }
     if (oldPaging && (!newPaging || newPaging.ioas !== oldPaging.ioas)) oldPaging.ioas.iopt.removeReserved(idev);
+    mockAttachViommu(hwpt, idev);
     idev.hwpt = hwpt;
     hwpt.users++;
     return { errno: 0, old };
@@ -1150,6 +1188,10 @@ export class IommufdModel {
       const r = this.#hwptNestedAlloc(pt, idev, flags, dataType, data, args.dataFault ?? false);
       if (r.errno) return fail(r.errno);
       hwpt = r.hwpt!;
+    } else if (pt instanceof ViommuObject) {
+      const r = this.#viommuAllocHwptNested(pt, idev, flags, dataType, data, args.dataFault ?? false);
+      if (r.errno) return fail(r.errno);
+      hwpt = r.hwpt!;
     } else {
       return fail(EINVAL);
     }
@@ -1197,6 +1239,37 @@ export class IommufdModel {
     const rc = this.objects.reserve(hwpt);
     if (rc) return fail(rc);
     parent.users++;
+    return { errno: 0, hwpt };
+  }
+
+  /**
+   * hw_pagetable.c:iommufd_viommu_alloc_hwpt_nested + selftest.c:mock_viommu_alloc_domain_nested (7.x):
+   * the nested HWPT holds the vIOMMU; its parent is the vIOMMU's HWPT.
+   */
+  #viommuAllocHwptNested(
+    viommu: ViommuObject,
+    idev: DeviceObject,
+    flags: number,
+    dataType: number,
+    data: Uint8Array | null,
+    dataFault: boolean,
+  ): { errno: number; hwpt: HwptNestedObject | null } {
+    const fail = (errno: number) => ({ errno, hwpt: null });
+    // viommu->iommu_dev != __iommu_get_iommu_dev(idev->dev): the mock vIOMMU takes mock devices
+    if (!idev.mock) return fail(EINVAL);
+    if (flags & ~(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID)) return fail(EOPNOTSUPP);
+    if (!data) return fail(EOPNOTSUPP);
+    // __mock_domain_alloc_nested
+    if (dataType !== IOMMU_HWPT_DATA_SELFTEST) return fail(EOPNOTSUPP);
+    const cfg = this.#selftestData(data);
+    if (cfg.errno) return fail(cfg.errno);
+    if (dataFault) return fail(EFAULT);
+    if (!(viommu.hwpt.domain instanceof MockDomain)) return fail(EINVAL);
+    const hwpt = new HwptNestedObject(viommu.hwpt, new MockNestedDomain(viommu.hwpt.domain, cfg.iotlb, viommu));
+    hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
+    const rc = this.objects.reserve(hwpt);
+    if (rc) return fail(rc);
+    viommu.users++;
     return { errno: 0, hwpt };
   }
 
@@ -1366,6 +1439,8 @@ export class IommufdModel {
     // KernelBehaviour.hwptInvalidateAnyObject: iommufd_get_object(IOMMUFD_OBJ_ANY), then
     // a nested HWPT or a vIOMMU (the model has none); any other object is EINVAL.
     const obj = this.behaviour.hwptInvalidateAnyObject ? this.objects.get(u32(args.hwptId)) : null;
+    // vIOMMU (7.x): hw_pagetable.c:iommufd_hwpt_invalidate → viommu->ops->cache_invalidate
+    if (obj instanceof ViommuObject) return viommuCacheInvalidate(obj, args);
     if (obj && !(obj instanceof HwptNestedObject)) return { errno: EINVAL, entryNum: 0 };
     const hwpt = this.objects.get<HwptNestedObject>(u32(args.hwptId), 'hwpt_nested');
     if (!hwpt) return { errno: ENOENT, entryNum: 0 };
@@ -1399,6 +1474,53 @@ export class IommufdModel {
     this.#files.set(fault.fd, fault);
     this.objects.finalize(fault);
     return { errno: 0, faultId: fault.id, faultFd: fault.fd };
+  }
+
+  // ---------------------------------------------------------------- vIOMMU (7.x)
+
+  /** What lib/model/iommufd/viommu.ts and eventq.ts use of this context's private machinery. */
+  get viommuContext(): ViommuContext {
+    return (this.#viommuContext ??= {
+      ctx: this,
+      mmaps: this.#mmaps,
+      // An internal access is an access without an fd or an unmap op: the same attach and detach.
+      accessChangeIoas: (access, ioas) => this.#accessChangeIoas(access as unknown as AccessObject, ioas),
+      nextFileNumber: () => this.#nextFd++,
+      openFile: (q) => void this.#files.set(q.fd, q),
+    });
+  }
+
+  /** read(2) of a vEVENTQ fd this model handed out (eventq.c:iommufd_veventq_fops_read). */
+  readFile(fd: number, count: number): { ret: number; bytes: Uint8Array } {
+    const file = this.#files.get(fd);
+    if (!file) return { ret: -EBADF, bytes: new Uint8Array(0) };
+    if (!(file instanceof VeventqObject)) throw new ModelCannotAnswer('read of a fault or access fd');
+    return veventqRead(file, count);
+  }
+
+  /** poll(2) of a vEVENTQ fd (eventq.c:iommufd_eventq_fops_poll). */
+  pollFile(fd: number, events: number): number {
+    const file = this.#files.get(fd);
+    if (!file) return 0x20; // POLLNVAL
+    if (!(file instanceof VeventqObject)) throw new ModelCannotAnswer('poll of a fault or access fd');
+    return veventqPoll(file, events);
+  }
+
+  /** mmap(2) of this iommufd (main.c:iommufd_fops_mmap): a handle for munmap, or the errno. */
+  mmap(args: { length: bigint; shared: boolean; exec: boolean; offset: bigint }): { errno: number; handle: object | null } {
+    const r = iommufdMmap(this.viommuContext, args);
+    if (r.errno) return { errno: r.errno, handle: null };
+    const handle = { region: r.region! };
+    this.#mapped.add(handle);
+    return { errno: 0, handle };
+  }
+
+  /** munmap(2) of a whole mapping mmap made: the region's owner is let go, and a closed context may be released. */
+  munmap(handle: object): void {
+    const h = handle as { region: MmapRegion };
+    if (!this.#mapped.delete(h)) return;
+    iommufdMunmap(h.region);
+    if (this.#closed && this.#files.size === 0 && this.#mapped.size === 0 && !this.#released) this.#release();
   }
 
   // ---------------------------------------------------------------- IOMMU_TEST_CMD
@@ -1830,13 +1952,32 @@ function syzConvIova(iopt: IoPageTable, value: bigint): bigint {
   return 0n;
 }
 
+/**
+ * vIOMMU (7.x): selftest.c:mock_domain_nop_attach records the vIOMMU of the domain a mock device
+ * attaches to, and the device's virt_id on it (TRIGGER_VEVENT reports for that pair).
+ */
+function mockAttachViommu(hwpt: Hwpt, idev: DeviceObject): void {
+  const mdev = idev.mock;
+  if (!mdev) return;
+  const viommu = hwpt instanceof HwptNestedObject ? (hwpt.domain.viommu as ViommuObject | null) : null;
+  if (viommu === mdev.viommu) return;
+  mdev.viommu = viommu;
+  mdev.vdevId = viommu ? (viommuGetVdevId(viommu, mdev) ?? 0n) : 0n;
+}
+
 /** The driver's attach_dev for a hwpt's domain (selftest.c:mock_domain_nop_attach; real domains accept). */
 function domainAttachErrno(hwpt: Hwpt, idev: DeviceObject): number {
   if (hwpt instanceof HwptPagingObject && hwpt.domain instanceof MockDomain) {
     if (!idev.mock) return EINVAL;
     return hwpt.domain.attachErrno(idev.mock);
   }
-  if (hwpt instanceof HwptNestedObject) return idev.mock ? 0 : EINVAL;
+  if (hwpt instanceof HwptNestedObject) {
+    if (!idev.mock) return EINVAL;
+    // vIOMMU (7.x): iommufd_viommu_get_vdev_id: a nested domain of a vIOMMU takes only a device with a vDEVICE on it
+    const viommu = hwpt.domain.viommu as ViommuObject | null;
+    if (viommu && viommuGetVdevId(viommu, idev.mock) === null) return ENOENT;
+    return 0;
+  }
   // A hardware domain only takes hardware devices.
   return idev.mock ? EINVAL : 0;
 }

@@ -18,8 +18,8 @@ import { vfioGroupIoctl, type GroupContainerTarget, type GroupIoctlContext } fro
 
 export type ModelFile =
   | { kind: 'iommufd'; ctx: IommufdModel }
-  /** An access or fault fd of a context, by the context's own number for it. */
-  | { kind: 'access' | 'fault'; ctx: IommufdModel; local: number }
+  /** An access, fault or vEVENTQ fd of a context, by the context's own number for it. */
+  | { kind: 'access' | 'fault' | 'veventq'; ctx: IommufdModel; local: number }
   | { kind: 'type1'; container: Type1ContainerModel }
   | { kind: 'group'; group: Type1GroupModel }
   | { kind: 'device'; group: Type1GroupModel; local: number }
@@ -85,7 +85,8 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
     switch (f.kind) {
       case 'iommufd': return -f.ctx.close().errno || 0;
       case 'access':
-      case 'fault': return -f.ctx.closeAccess(f.local).errno || 0;
+      case 'fault':
+      case 'veventq': return -f.ctx.closeAccess(f.local).errno || 0;
       case 'type1': return -f.container.close().errno || 0;
       case 'group': return -f.group.close().errno || 0;
       case 'device': return -f.group.closeDevice(f.local).errno || 0;
@@ -109,6 +110,41 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
     f.file.truncate(length);
   }
 
+  // ------------------------------------------------------------ read, poll, mmap (vIOMMU, 7.x)
+
+  /** read(2) of `count` bytes: the result and the bytes read (a vEVENTQ fd; others the model does not answer). */
+  read(fd: number, count: number): { ret: number; bytes: Uint8Array } {
+    const f = this.files.get(fd);
+    if (!f) return { ret: -EBADF, bytes: new Uint8Array(0) };
+    if (f.kind !== 'veventq') throw new ModelCannotAnswer(`read of a ${f.kind} fd`);
+    return f.ctx.readFile(f.local, count);
+  }
+
+  /** poll(2) of one fd: its revents. */
+  poll(fd: number, events: number): number {
+    const f = this.files.get(fd);
+    if (!f) return 0x20; // POLLNVAL
+    if (f.kind !== 'veventq') throw new ModelCannotAnswer(`poll of a ${f.kind} fd`);
+    return f.ctx.pollFile(f.local, events);
+  }
+
+  /** mmap(2) of an iommufd (its driver regions): a handle for munmap, or -errno. */
+  mmap(fd: number, length: bigint, prot: number, flags: number, offset: bigint): { ret: number; handle: { ctx: IommufdModel; handle: object } | null } {
+    const f = this.files.get(fd);
+    if (!f) return { ret: -EBADF, handle: null };
+    if (f.kind !== 'iommufd') throw new ModelCannotAnswer(`mmap of a ${f.kind} fd`);
+    const MAP_SHARED = 0x01;
+    const MAP_SHARED_VALIDATE = 0x03;
+    const PROT_EXEC = 0x4;
+    const r = f.ctx.mmap({ length, shared: (flags & MAP_SHARED_VALIDATE) === MAP_SHARED || (flags & MAP_SHARED_VALIDATE) === MAP_SHARED_VALIDATE, exec: (prot & PROT_EXEC) !== 0, offset });
+    return r.errno ? { ret: -r.errno, handle: null } : { ret: 0, handle: { ctx: f.ctx, handle: r.handle! } };
+  }
+
+  /** munmap(2) of a whole mapping mmap made on an iommufd. */
+  munmap(handle: { ctx: IommufdModel; handle: object }): void {
+    handle.ctx.munmap(handle.handle);
+  }
+
   // ------------------------------------------------------------ ioctl
 
   /** ioctl(2) issued by another process than the fd's opener (a forked child holding the same file). */
@@ -127,6 +163,7 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
       case 'group': return vfioGroupIoctl(f.group, request, arg, this);
       case 'access': throw new ModelCannotAnswer('ioctl on a selftest access fd (it has none)');
       case 'fault': throw new ModelCannotAnswer('ioctl on a fault fd (it has none)');
+      case 'veventq': return -25; // ENOTTY: a vEVENTQ file has no ioctl
       case 'device': throw new ModelCannotAnswer('VFIO device ioctls (vfio-pci is not modelled)', vfioIoctlName(request));
       case 'memfd': throw new ModelCannotAnswer('ioctl on a memfd (it has none the model knows)');
       case 'dmabuf': throw new ModelCannotAnswer('ioctl on a dma-buf (its DMA_BUF_IOCTL_* are not modelled)');
@@ -173,7 +210,7 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
     return null;
   }
 
-  install(ctx: IommufdModel, kind: 'access' | 'fault', localFd: number): number {
+  install(ctx: IommufdModel, kind: 'access' | 'fault' | 'veventq', localFd: number): number {
     return this.#install({ kind, ctx, local: localFd });
   }
 

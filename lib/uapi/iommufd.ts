@@ -334,26 +334,86 @@ export const iommu_hwpt_page_response = struct('iommu_hwpt_page_response', { coo
 export const iommu_fault_alloc = struct('iommu_fault_alloc', { size: u32, flags: u32, out_fault_id: u32, out_fault_fd: u32 });
 export const IOMMU_FAULT_QUEUE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_FAULT_QUEUE_ALLOC);
 
-// ---------------------------------------------------------------- vIOMMU, vDEVICE, process, vEVENTQ, HW queue (7.x)
-// The structs and enums of this part of the header belong to the viommu and
-// pasid slices; the ioctl numbers are here for the feature probes.
+// ---------------------------------------------------------------- vIOMMU, vDEVICE, vEVENTQ, HW queue (7.x)
+// include/uapi/linux/iommufd.h of 7.2.13, in the header's order.
 
-// enum iommu_viommu_type, struct iommu_viommu_tegra241_cmdqv, struct iommu_viommu_alloc: the viommu slice.
+// enum iommu_viommu_type
+export const IOMMU_VIOMMU_TYPE_DEFAULT = 0;
+export const IOMMU_VIOMMU_TYPE_ARM_SMMUV3 = 1;
+export const IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV = 2;
+
+export const iommu_viommu_alloc = struct('iommu_viommu_alloc', {
+  size: u32,
+  flags: u32,
+  type: u32,
+  dev_id: u32,
+  hwpt_id: u32,
+  out_viommu_id: u32,
+  data_len: u32,
+  __reserved: u32,
+  data_uptr: aligned_u64,
+});
 export const IOMMU_VIOMMU_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VIOMMU_ALLOC);
 
-// struct iommu_vdevice_alloc: the viommu slice.
+export const iommu_vdevice_alloc = struct('iommu_vdevice_alloc', {
+  size: u32,
+  viommu_id: u32,
+  dev_id: u32,
+  out_vdevice_id: u32,
+  virt_id: aligned_u64,
+});
 export const IOMMU_VDEVICE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VDEVICE_ALLOC);
+
+// enum iommu_veventq_flag
+export const IOMMU_VEVENTQ_FLAG_LOST_EVENTS = 1 << 0;
+
+/** Read from a vEVENTQ fd before each vEVENT's data (alone, for a lost-events header). */
+export const iommufd_vevent_header = struct('iommufd_vevent_header', { flags: u32, sequence: u32 });
+
+// enum iommu_veventq_type
+export const IOMMU_VEVENTQ_TYPE_DEFAULT = 0;
+export const IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 = 1;
+export const IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV = 2;
+
+export const iommu_veventq_alloc = struct('iommu_veventq_alloc', {
+  size: u32,
+  flags: u32,
+  viommu_id: u32,
+  type: u32,
+  veventq_depth: u32,
+  out_veventq_id: u32,
+  out_veventq_fd: u32,
+  __reserved: u32,
+});
+export const IOMMU_VEVENTQ_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VEVENTQ_ALLOC);
+
+// enum iommu_hw_queue_type
+export const IOMMU_HW_QUEUE_TYPE_DEFAULT = 0;
+export const IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV = 1;
+
+export const iommu_hw_queue_alloc = struct('iommu_hw_queue_alloc', {
+  size: u32,
+  flags: u32,
+  viommu_id: u32,
+  type: u32,
+  index: u32,
+  out_hw_queue_id: u32,
+  nesting_parent_iova: aligned_u64,
+  length: aligned_u64,
+});
+export const IOMMU_HW_QUEUE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HW_QUEUE_ALLOC);
+
+/** main.c's IOCTL_OP rows of the four ioctls above (iommufd_ioctl_ops[] of 7.2.13). */
+export const IOMMUFD_VIOMMU_IOCTL_OPS = Object.freeze([
+  ioctlOp('IOMMU_HW_QUEUE_ALLOC', IOMMU_HW_QUEUE_ALLOC, iommu_hw_queue_alloc, 'length'),
+  ioctlOp('IOMMU_VDEVICE_ALLOC', IOMMU_VDEVICE_ALLOC, iommu_vdevice_alloc, 'virt_id'),
+  ioctlOp('IOMMU_VEVENTQ_ALLOC', IOMMU_VEVENTQ_ALLOC, iommu_veventq_alloc, 'out_veventq_fd'),
+  ioctlOp('IOMMU_VIOMMU_ALLOC', IOMMU_VIOMMU_ALLOC, iommu_viommu_alloc, 'out_viommu_id'),
+] as const);
 
 // struct iommu_ioas_change_process: the pasid slice.
 export const iommu_ioas_change_process = struct('iommu_ioas_change_process', { size: u32, __reserved: u32 });
 export const IOMMU_IOAS_CHANGE_PROCESS = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_CHANGE_PROCESS);
-
-// enum iommu_veventq_flag, struct iommufd_vevent_header, enum iommu_veventq_type,
-// struct iommu_vevent_arm_smmuv3, struct iommu_vevent_tegra241_cmdqv, struct iommu_veventq_alloc: the viommu slice.
-export const IOMMU_VEVENTQ_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VEVENTQ_ALLOC);
-
-// enum iommu_hw_queue_type, struct iommu_hw_queue_alloc: the viommu slice.
-export const IOMMU_HW_QUEUE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HW_QUEUE_ALLOC);
 
 // ---------------------------------------------------------------- the kernel's ioctl table
 

@@ -35,6 +35,8 @@ export const ENOTTY = errnoNumber('ENOTTY');
 export const EMSGSIZE = errnoNumber('EMSGSIZE');
 export const EOPNOTSUPP = errnoNumber('EOPNOTSUPP');
 export const EADDRINUSE = errnoNumber('EADDRINUSE');
+export const EOVERFLOW = errnoNumber('EOVERFLOW');
+export const ENXIO = errnoNumber('ENXIO');
 
 // ---------------------------------------------------------------- sizes (iommufd.c setup_sizes())
 
@@ -604,6 +606,109 @@ export function teardownIommufd(fd: Iommufd | undefined): void {
   } finally {
     assertOk(again.close(), 'close(/dev/iommu)');
   }
+}
+
+// ---------------------------------------------------------------- vIOMMU, vDEVICE, vEVENTQ, HW queue (7.x)
+
+/** _test_cmd_viommu_alloc(fd, device_id, hwpt_id, 0, type, data, data_len, &viommu_id) as the client issues it. */
+function viommuAllocCall(self: Pick<Self, 'fd'>, devId: number, hwptId: number, type: number, data: Uint8Array | null) {
+  return self.fd.viommuAlloc({ devId, hwptId, type: type >>> 0, data });
+}
+/** test_cmd_viommu_alloc(device_id, hwpt_id, type, data, data_len, &viommu_id) */
+export function viommuAlloc(self: Pick<Self, 'fd'>, devId: number, hwptId: number, type: number, data: Uint8Array | null): number {
+  return assertOk(viommuAllocCall(self, devId, hwptId, type, data), () => `IOMMU_VIOMMU_ALLOC(dev ${devId}, hwpt ${hwptId}, type 0x${(type >>> 0).toString(16)})`).viommuId;
+}
+/** test_err_viommu_alloc(errno, device_id, hwpt_id, type, data, data_len, &viommu_id) */
+export function errViommuAlloc(errno: number, self: Pick<Self, 'fd'>, devId: number, hwptId: number, type: number, data: Uint8Array | null): void {
+  expectErrno(errno, viommuAllocCall(self, devId, hwptId, type, data), () => `IOMMU_VIOMMU_ALLOC(dev ${devId}, hwpt ${hwptId}, type 0x${(type >>> 0).toString(16)})`);
+}
+
+/** test_cmd_vdevice_alloc(viommu_id, idev_id, virt_id, &vdev_id) */
+export function vdeviceAlloc(self: Pick<Self, 'fd'>, viommuId: number, devId: number, virtId: number): number {
+  return assertOk(self.fd.vdeviceAlloc({ viommuId, devId, virtId }), () => `IOMMU_VDEVICE_ALLOC(viommu ${viommuId}, dev ${devId}, virt_id 0x${virtId.toString(16)})`).vdeviceId;
+}
+/** test_err_vdevice_alloc(errno, viommu_id, idev_id, virt_id, &vdev_id) */
+export function errVdeviceAlloc(errno: number, self: Pick<Self, 'fd'>, viommuId: number, devId: number, virtId: number): void {
+  expectErrno(errno, self.fd.vdeviceAlloc({ viommuId, devId, virtId }), () => `IOMMU_VDEVICE_ALLOC(viommu ${viommuId}, dev ${devId}, virt_id 0x${virtId.toString(16)})`);
+}
+
+/** test_cmd_hw_queue_alloc(viommu_id, type, idx, base_addr, len, &out_qid) */
+export function hwQueueAlloc(self: Pick<Self, 'fd'>, viommuId: number, type: number, index: number, iova: number | bigint, length: number | bigint): number {
+  return assertOk(self.fd.hwQueueAlloc({ viommuId, type, index, nestingParentIova: iova, length }), () => `IOMMU_HW_QUEUE_ALLOC(index ${index}, iova 0x${iova.toString(16)}, length ${length})`).hwQueueId;
+}
+/** test_err_hw_queue_alloc(errno, viommu_id, type, idx, base_addr, len, &out_qid) */
+export function errHwQueueAlloc(errno: number, self: Pick<Self, 'fd'>, viommuId: number, type: number, index: number, iova: number | bigint, length: number | bigint): void {
+  expectErrno(errno, self.fd.hwQueueAlloc({ viommuId, type, index, nestingParentIova: iova, length }), () => `IOMMU_HW_QUEUE_ALLOC(index ${index}, iova 0x${iova.toString(16)}, length ${length})`);
+}
+
+/** test_cmd_veventq_alloc(viommu_id, type, depth, &veventq_id, &veventq_fd) */
+export function veventqAlloc(self: Pick<Self, 'fd'>, viommuId: number, type: number, depth: number): { veventqId: number; veventqFd: number } {
+  const r = assertOk(self.fd.veventqAlloc({ viommuId, type, depth }), () => `IOMMU_VEVENTQ_ALLOC(viommu ${viommuId}, depth ${depth})`);
+  return { veventqId: r.veventqId, veventqFd: r.veventqFd };
+}
+/** test_err_veventq_alloc(errno, viommu_id, type, depth, NULL, NULL) */
+export function errVeventqAlloc(errno: number, self: Pick<Self, 'fd'>, viommuId: number, type: number, depth: number): void {
+  expectErrno(errno, self.fd.veventqAlloc({ viommuId, type, depth }), () => `IOMMU_VEVENTQ_ALLOC(viommu ${viommuId}, depth ${depth})`);
+}
+
+/** test_cmd_trigger_vevents(dev_id, nvevents): one IOMMU_TEST_OP_TRIGGER_VEVENT per event, stopping at a failure. */
+export function triggerVevents(self: Pick<Self, 'fd'>, devId: number, nvevents: number): void {
+  for (let i = 0; i < nvevents; i++) assertOk(self.fd.testTriggerVevent({ devId }), () => `IOMMU_TEST_OP_TRIGGER_VEVENT(dev ${devId}) #${i + 1}`);
+}
+
+/**
+ * _test_cmd_read_vevents(fd, event_fd, nvevents, virt_id, &prev_seq): poll for
+ * POLLIN (1 s), read nvevents vEVENTs' worth of bytes at once, and walk the
+ * headers: a lost-events header or a gap in the sequence is EOVERFLOW, an
+ * event of another vDEVICE EINVAL (the C reads every event's data at the first
+ * event, and so does this). Returns 0 or the errno, with prevSeq.value updated.
+ */
+export function readVevents(self: Pick<Self, 'fd'>, eventFd: number, nvevents: number, virtId: number, prevSeq: { value: number }): number {
+  const POLLIN = 0x1;
+  const polled = self.fd.pollEventq(eventFd, POLLIN, 1000);
+  if (polled.errno) return polled.errno;
+  const hdrSize = U.iommufd_vevent_header.sizeof;
+  const evSize = U.iommu_viommu_event_selftest.sizeof;
+  const data = new Uint8Array(nvevents * (hdrSize + evSize));
+  const r = self.fd.readEventq(eventFd, data);
+  if (r.errno || r.bytes <= 0) return EFAULT;
+  for (let i = 0; i < nvevents; i++) {
+    const hdr = U.iommufd_vevent_header.decode(data.subarray(i * (hdrSize + evSize)));
+    // hdr->sequence - *prev_seq > 1, in __u32 arithmetic (prev_seq starts at -1)
+    if (hdr.flags & U.IOMMU_VEVENTQ_FLAG_LOST_EVENTS || ((hdr.sequence - prevSeq.value) >>> 0) > 1) {
+      prevSeq.value = hdr.sequence | 0;
+      return EOVERFLOW;
+    }
+    prevSeq.value = hdr.sequence | 0;
+    const event = U.iommu_viommu_event_selftest.decode(data.subarray(hdrSize));
+    if (event.virt_id !== virtId) return EINVAL;
+  }
+  return 0;
+}
+
+/** test_cmd_dev_check_cache(device_id, cache_id, expected) */
+export function devCheckCache(self: Pick<Self, 'fd'>, devId: number, cacheId: number, expected: number): void {
+  assertOk(self.fd.testDevCheckCache({ devId, cacheId, cache: expected }), () => `IOMMU_TEST_OP_DEV_CHECK_CACHE(dev ${devId}, cache ${cacheId} == 0x${expected.toString(16)})`);
+}
+/** test_cmd_dev_check_cache_all(device_id, expected) */
+export function devCheckCacheAll(self: Pick<Self, 'fd'>, devId: number, expected: number): void {
+  for (let c = 0; c < U.MOCK_DEV_CACHE_NUM; c++) devCheckCache(self, devId, c, expected);
+}
+
+/** test_cmd_viommu_invalidate(viommu, reqs, lreq, &nreqs): returns the new nreqs. */
+export function viommuInvalidate(self: Pick<Self, 'fd'>, viommuId: number, reqs: Uint8Array | null, entryLen: number, entryNum: number): number {
+  return hwptInvalidate(self, viommuId, reqs, U.IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, entryLen, entryNum);
+}
+/** test_err_viommu_invalidate(errno, viommu_id, reqs, data_type, lreq, &nreqs): returns the new nreqs. */
+export function errViommuInvalidate(errno: number, self: Pick<Self, 'fd'>, viommuId: number, reqs: Uint8Array | null, dataType: number, entryLen: number, entryNum: number): number {
+  return errHwptInvalidate(errno, self, viommuId, reqs, dataType, entryLen, entryNum);
+}
+
+/** test_err_mmap(errno, length, offset): mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, offset) fails so. */
+export function errMmap(errno: number, self: Pick<Self, 'fd'>, length: number | bigint, offset: number | bigint): void {
+  const r = self.fd.mmapRegion({ length: Number(length), offset: Number(offset), prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED });
+  if (r.mapping) self.fd.sys.munmap(r.mapping);
+  expectErrno(errno, r, () => `mmap(iommufd, length ${length}, offset ${offset})`);
 }
 
 // ---------------------------------------------------------------- misc

@@ -35,14 +35,14 @@ describe('model ABI (iommufd_fops_ioctl)', () => {
   it('applies copy_struct_from_user to every ioctl of the table', () => {
     // Every switch on: the rows of a later kernel's ioctls (IOMMU_IOAS_MAP_FILE) are there.
     const { ioctl } = modelFd({ ...BASELINE_BEHAVIOUR, ioasMapFile: true, testDmabuf: true, ioasChangeProcess: true });
-    for (const op of U.IOMMUFD_IOCTL_OPS) {
+    for (const op of [...U.IOMMUFD_IOCTL_OPS, ...U.IOMMUFD_VIOMMU_IOCTL_OPS]) {
       const short = op.struct.encode({}, { length: op.minSize - 1 });
       expect(ioctl(op.request, short), `${op.ioctl} one byte short`).to.equal(-EINVAL);
       const tail = op.struct.encode({}, { tail: [1] });
       expect(ioctl(op.request, tail), `${op.ioctl} with a non-zero tail`).to.equal(-E2BIG);
     }
     expect(ioctl(U.IOMMU_DESTROY, null)).to.equal(-EFAULT);
-    expect(ioctl(U._IO(U.IOMMUFD_TYPE, U.IOMMUFD_CMD_BASE + 0x10), U.iommu_destroy.encode({}))).to.equal(-ENOTTY);
+    expect(ioctl(U._IO(U.IOMMUFD_TYPE, U.IOMMUFD_CMD_BASE + 0x18), U.iommu_destroy.encode({}))).to.equal(-ENOTTY);
     expect(ioctl(U._IO(U.IOMMUFD_TYPE, U.IOMMUFD_CMD_BASE - 1), U.iommu_destroy.encode({}))).to.equal(-ENOTTY);
   });
 

@@ -15,6 +15,9 @@ import type { KernelBehaviour } from '../kernel-behaviour.ts';
 import { iommufdTest, TEST_OPS } from './selftest.ts';
 import type { IommufdFds, Ucmd } from './ucmd.ts';
 import { iommufdVfioIoas, iommufdVfioIoctl } from './vfio_compat.ts';
+// vIOMMU (7.x)
+import { iommufdVeventqAllocIoctl } from './eventq.ts';
+import { iommufdHwQueueAllocIoctl, iommufdVdeviceAllocIoctl, iommufdViommuAllocIoctl } from './viommu.ts';
 
 /** One row of iommufd_ioctl_ops[] (IOCTL_OP(ioctl, fn, struct, last)). */
 export interface IommufdIoctlOp {
@@ -51,6 +54,17 @@ const nrOf = (request: number): number => request & 0xff; // _IOC_NR
 
 const OPS = Object.fromEntries(U.IOMMUFD_IOCTL_OPS.map((op) => [op.ioctl, op])) as Record<(typeof U.IOMMUFD_IOCTL_OPS)[number]['ioctl'], U.IoctlOp>;
 
+/** vIOMMU (7.x): the rows of IOMMU_VIOMMU_ALLOC, IOMMU_VDEVICE_ALLOC, IOMMU_VEVENTQ_ALLOC and IOMMU_HW_QUEUE_ALLOC. */
+function VIOMMU_ROWS(): IommufdIoctlOp[] {
+  const ops = Object.fromEntries(U.IOMMUFD_VIOMMU_IOCTL_OPS.map((op) => [op.ioctl, op])) as Record<(typeof U.IOMMUFD_VIOMMU_IOCTL_OPS)[number]['ioctl'], U.IoctlOp>;
+  return [
+    row(ops.IOMMU_HW_QUEUE_ALLOC, iommufdHwQueueAllocIoctl, { accounting: true }),
+    row(ops.IOMMU_VDEVICE_ALLOC, iommufdVdeviceAllocIoctl),
+    row(ops.IOMMU_VEVENTQ_ALLOC, iommufdVeventqAllocIoctl, { fdOut: ['out_veventq_fd'] }),
+    row(ops.IOMMU_VIOMMU_ALLOC, iommufdViommuAllocIoctl),
+  ];
+}
+
 /** iommufd_ioctl_ops[] of 6.12 with CONFIG_IOMMUFD_TEST, in main.c's order. */
 export const IOMMUFD_IOCTLS: readonly IommufdIoctlOp[] = Object.freeze([
   row(OPS.IOMMU_DESTROY, (u) => -u.ctx.destroy(u.layout.read(u.cmd, 'id' as never) as number).errno || 0, { accounting: true }),
@@ -72,6 +86,8 @@ export const IOMMUFD_IOCTLS: readonly IommufdIoctlOp[] = Object.freeze([
   row(OPS.IOMMU_IOAS_UNMAP, iommufdIoasUnmap, { accounting: true }),
   row(OPS.IOMMU_OPTION, iommufdOption, { accounting: true }),
   row(OPS.IOMMU_VFIO_IOAS, iommufdVfioIoas),
+  // vIOMMU (7.x): IOMMU_HW_QUEUE_ALLOC pins its queue's pages (an internal access)
+  ...VIOMMU_ROWS(),
   row(U.IOMMU_TEST_CMD_OP, iommufdTest),
 ]);
 

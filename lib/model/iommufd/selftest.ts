@@ -5,6 +5,9 @@ import { EOPNOTSUPP } from '../errno.ts';
 import type { KernelBehaviour } from '../kernel-behaviour.ts';
 import { ModelCannotAnswer } from '../uaccess.ts';
 import { field, iommufdUcmdRespond, ret, setField, type Ucmd } from './ucmd.ts';
+// vIOMMU (7.x)
+import { testTriggerVevent } from './eventq.ts';
+import { testDevCheckCache } from './viommu.ts';
 
 export interface TestOp {
   readonly name: string;
@@ -238,6 +241,17 @@ export const TEST_OPS: ReadonlyMap<number, TestOp> = new Map<number, TestOp>([
     fdIn: 'dmabuf_revoke.dmabuf_fd',
     available: (b) => b.testDmabuf,
     execute: (u) => ret(u.ctx.testDmabufRevoke({ file: u.fds.fileOf(field(u, 'dmabuf_revoke.dmabuf_fd')), revoked: field(u, 'dmabuf_revoke.revoked') }).errno),
+  }],
+  // vIOMMU (7.x)
+  [U.IOMMU_TEST_OP_DEV_CHECK_CACHE, {
+    name: 'DEV_CHECK_CACHE',
+    member: 'check_dev_cache',
+    execute: (u) => ret(testDevCheckCache(u.ctx, { devId: field(u, 'id'), cacheId: field(u, 'check_dev_cache.id'), cache: field(u, 'check_dev_cache.cache') }).errno),
+  }],
+  [U.IOMMU_TEST_OP_TRIGGER_VEVENT, {
+    name: 'TRIGGER_VEVENT',
+    member: 'trigger_vevent',
+    execute: (u) => ret(testTriggerVevent(u.ctx, { devId: field(u, 'trigger_vevent.dev_id') }).errno),
   }],
 ]);
 

@@ -12,8 +12,8 @@ import type { IoctlArgument, UserAccess } from '../uaccess.ts';
 export interface IommufdFds {
   /** The context-local number of an access fd of the process (iommufd_access_get's fdget), or null. */
   accessOf(ctx: IommufdModel, fd: number): number | null;
-  /** Installs a file the context made (access or fault, by its context-local number): the process's fd. */
-  install(ctx: IommufdModel, kind: 'access' | 'fault', localFd: number): number;
+  /** Installs a file the context made (access, fault or vEVENTQ, by its context-local number): the process's fd. */
+  install(ctx: IommufdModel, kind: 'access' | 'fault' | 'veventq', localFd: number): number;
   /** What an fd of the process is, for IOMMU_IOAS_MAP_FILE and the dma-buf test ops (null: no open file). */
   fileOf(fd: number): MapFileTarget;
   /** Installs a new dma-buf (IOMMU_TEST_OP_DMABUF_GET's dma_buf_fd): the process's fd. */

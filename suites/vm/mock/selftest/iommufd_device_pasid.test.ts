@@ -12,7 +12,7 @@ import { skipBecause } from '../../../support/skip.ts';
 import {
   EBUSY, EINVAL, assertOk, errMockDomainReplace, errPasidAttach, errPasidReplace, faultAlloc, hwptAlloc, hwptAllocIopf,
   hwptAllocNested, ioasAlloc, mockDomainFlags, mockDomainReplace, pasidAttach, pasidCheckHwpt, pasidDetach, pasidReplace, destroy,
-  teardownIommufd, triggerIopf, type Iommufd,
+  teardownIommufd, triggerIopf, viommuAlloc, type Iommufd,
 } from '../../../support/iommufd-utils.ts';
 import { errnoNumber } from '../../../../lib/sys/index.ts';
 
@@ -37,25 +37,6 @@ interface PasidSelf {
   deviceId: number;
   noPasidStdevId: number;
   noPasidDeviceId: number;
-}
-
-/** iommufd_test.h IOMMU_VIOMMU_TYPE_SELFTEST */
-const IOMMU_VIOMMU_TYPE_SELFTEST = 0xdeadbeef;
-
-/**
- * test_cmd_viommu_alloc(device_id, hwpt_id, IOMMU_VIOMMU_TYPE_SELFTEST, NULL, 0, &viommu_id):
- * struct iommu_viommu_alloc { size, flags, type, dev_id, hwpt_id, out_viommu_id, data_len, __reserved, data_uptr }
- * (32 bytes), issued as the C test issues it; the vIOMMU object itself is the viommu slice's.
- */
-function viommuAlloc(self: PasidSelf, devId: number, hwptId: number): number {
-  const cmd = new Uint8Array(32);
-  const dv = new DataView(cmd.buffer);
-  dv.setUint32(0, cmd.length, true);
-  dv.setUint32(8, IOMMU_VIOMMU_TYPE_SELFTEST, true);
-  dv.setUint32(12, devId, true);
-  dv.setUint32(16, hwptId, true);
-  assertOk(self.fd.ioctl(U.IOMMU_VIOMMU_ALLOC, cmd), 'IOMMU_VIOMMU_ALLOC');
-  return dv.getUint32(20, true);
 }
 
 for (const variant of VARIANTS) {
@@ -114,7 +95,7 @@ for (const variant of VARIANTS) {
       const iopfHwptId = hwptAllocIopf(self, self.deviceId, parentHwptId, faultId, U.IOMMU_HWPT_FAULT_ID_VALID | U.IOMMU_HWPT_ALLOC_PASID, U.IOMMU_HWPT_DATA_SELFTEST, data);
 
       /* Allocate a regular nested hwpt based on viommu */
-      const viommuId = viommuAlloc(self, self.deviceId, parentHwptId);
+      const viommuId = viommuAlloc(self, self.deviceId, parentHwptId, U.IOMMU_VIOMMU_TYPE_SELFTEST, null);
       nestedHwptId[2] = hwptAllocNested(self, self.deviceId, viommuId, U.IOMMU_HWPT_ALLOC_PASID, U.IOMMU_HWPT_DATA_SELFTEST, data);
 
       const s2HwptId = hwptAlloc(self, self.deviceId, self.ioasId, U.IOMMU_HWPT_ALLOC_PASID);
