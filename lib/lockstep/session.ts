@@ -83,7 +83,13 @@ export class ModelSysCore implements SysCore {
   readonly #memory = new KnownMemory();
   constructor(
     readonly modelSys: ModelSyscalls,
-    readonly opts: { mappings?: Set<Mapping>; count?: boolean; unknownFaults?: boolean } = {},
+    readonly opts: {
+      mappings?: Set<Mapping>;
+      count?: boolean;
+      unknownFaults?: boolean;
+      /** Real fds the model stands in for with files of its own (memfds: kernel fd -> model fd), translated where a call takes an fd. */
+      files?: Map<number, number>;
+    } = {},
   ) {}
   addressOf(view: ArrayBufferView): bigint {
     const address = coreSys().addressOf(view);
@@ -113,6 +119,13 @@ export class ModelSysCore implements SysCore {
   }
   close(fd: number): number {
     if (this.opts.count) countOp('close', true);
+    const mfd = this.opts.files?.get(fd);
+    if (mfd !== undefined) {
+      // A memfd: the real one (its mappings are real memory) and the model's file.
+      this.opts.files!.delete(fd);
+      this.modelSys.close(mfd);
+      return coreSys().close(fd);
+    }
     return this.modelSys.close(fd);
   }
   ioctl(fd: number, request: number, arg: IoctlArg): number {
@@ -133,11 +146,24 @@ export class ModelSysCore implements SysCore {
         return !!known(a, b.length, () => this.#memory.write(a, b));
       },
     };
+    // fds the caller passes (a memfd to IOMMU_IOAS_MAP_FILE) reach the model as its own, and are put back after.
+    const restore: { offset: number; value: number }[] = [];
+    if (view && this.opts.files?.size) {
+      for (const f of this.modelSys.shape(fd, request, view).fdIn) {
+        if (f.offset + 4 > view.length) continue;
+        const dv = new DataView(view.buffer, view.byteOffset + f.offset, 4);
+        const mapped = this.opts.files.get(dv.getInt32(0, true));
+        if (mapped === undefined) continue;
+        restore.push({ offset: f.offset, value: dv.getInt32(0, true) });
+        dv.setInt32(0, mapped, true);
+      }
+    }
     try {
       const r = this.modelSys.ioctl(fd, request, new IoctlArgument(view, view ? 0n : BigInt((arg ?? 0) as number | bigint), user));
       if (this.opts.count) countOp(this.modelSys.shape(fd, request, view).name, true);
       return r;
     } finally {
+      for (const { offset, value } of restore) new DataView(view!.buffer, view!.byteOffset + offset, 4).setInt32(0, value, true);
       this.#memory.clear();
     }
   }
@@ -204,7 +230,7 @@ export class LockstepProcess implements LockstepHost {
 
   /** The system calls of this session over a given kernel core (a fault injector's, another backend's). */
   sysOver(kernel: SysCore): SysCore {
-    if (this.mode === 'model') return new ModelSysCore(this.modelSys, { mappings: this.mappings, count: true });
+    if (this.mode === 'model') return new ModelSysCore(this.modelSys, { mappings: this.mappings, count: true, files: this.fdMap });
     if (this.mode === 'kernel' || this.platform === null) return kernel;
     return new LockstepSys(this, kernel);
   }
@@ -269,7 +295,8 @@ export class LockstepProcess implements LockstepHost {
    */
   memfdCreate(name: string, flags: number): number {
     const fd = sys().memfdCreate(name, flags);
-    if (fd < 0 || !this.checking) return fd;
+    // Model-only mode pairs it too: the real memfd backs the real mappings, the model's file stands in for it in calls.
+    if (fd < 0 || !(this.checking || this.mode === 'model')) return fd;
     this.fdMap.set(fd, this.modelSys.memfdCreate(flags));
     return fd;
   }
@@ -278,7 +305,7 @@ export class LockstepProcess implements LockstepHost {
   ftruncate(fd: number, length: number): number {
     const r = sys().ftruncate(fd, length);
     const mfd = this.fdMap.get(fd);
-    if (r === 0 && this.checking && mfd !== undefined) this.modelSys.ftruncate(mfd, BigInt(length));
+    if (r === 0 && mfd !== undefined) this.modelSys.ftruncate(mfd, BigInt(length));
     return r;
   }
 

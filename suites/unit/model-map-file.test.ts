@@ -8,7 +8,13 @@
 // (suites/vm/mock/selftest: iommufd_mock_domain.one_domain_file*,
 // iommufd_ioas.*.dmabuf_*, basic_fail_nth.map_file_domain).
 import { expect } from 'chai';
+import { IommuFd } from '../../lib/kernel/index.ts';
+import { LockstepProcess } from '../../lib/lockstep/index.ts';
 import { IommufdModel, type MapFileTarget } from '../../lib/model/iommufd.ts';
+import { addonBuilt } from '../../lib/sys/addon.ts';
+import { MAP_SHARED } from '../../lib/sys/index.ts';
+import { preserveLockstepStats } from '../support/lockstep-stats.ts';
+import { skipBecause } from '../support/skip.ts';
 import { BASELINE_BEHAVIOUR } from '../../lib/model/kernel-behaviour.ts';
 import { ModelProcess, PROT_READ, PROT_WRITE, ShmemFile } from '../../lib/model/process.ts';
 
@@ -152,5 +158,36 @@ describe('model IOMMU_IOAS_MAP_FILE: the selftest\'s dma-bufs', () => {
     const r = fd.ioasMapFile({ ioasId, flags: RW, file: target, start: 0, length: 4n * PAGE });
     const access = fd.testCreateAccess({ ioasId, flags: 1 });
     expect(fd.testAccessPages({ accessFd: access.accessFd, iova: r.iova, length: PAGE, uptr: 0 }).errno).to.equal(EINVAL);
+  });
+});
+
+describe('model IOMMU_IOAS_MAP_FILE through a session (model-only mode)', () => {
+  preserveLockstepStats();
+  before(function () {
+    if (!addonBuilt()) skipBecause(this, 'native addon not built (no C++ compiler at npm ci): npm run build:native');
+  });
+
+  it('pairs a real memfd with the model\'s file: its mapping and MAP_FILE share pages; DMABUF_GET\'s fd is the model\'s', () => {
+    const proc = new LockstepProcess('model', { iommufd: (p) => new IommufdModel(p, undefined, BEHAVIOUR) });
+    const fd = IommuFd.open(proc.sys).iommufd!;
+    const ioasId = fd.ioasAlloc().ioasId;
+    const md = fd.testMockDomain({ ptId: ioasId });
+    expect(md.errno).to.equal(0);
+    const mfd = proc.memfdCreate('buffer', 0);
+    expect(mfd).to.be.greaterThan(0);
+    expect(proc.ftruncate(mfd, 4 * 4096)).to.equal(0);
+    const buf = proc.mmap(4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    const r = fd.ioasMapFile({ ioasId, flags: RW, fd: mfd, start: 0, length: 4 * 4096 });
+    expect(r.errno).to.equal(0);
+    expect(fd.testCheckMap({ hwptId: md.hwptId, iova: r.iova, length: 4 * 4096, uptr: buf.address }).errno).to.equal(0);
+    expect(proc.ftruncate(mfd, 0)).to.equal(0);
+    expect(fd.ioasMapFile({ ioasId, flags: RW, fd: mfd, start: 0, length: 4096 }).errno).to.equal(EINVAL);
+    expect(proc.sys.close(mfd)).to.equal(0);
+    const dmabuf = fd.testDmabufGet({ length: 4096 });
+    expect(dmabuf.errno).to.equal(0);
+    expect(fd.ioasMapFile({ ioasId, flags: RW, fd: dmabuf.dmabufFd, start: 0, length: 4096 }).errno).to.equal(0);
+    expect(proc.sys.close(dmabuf.dmabufFd)).to.equal(0);
+    expect(proc.munmap(buf)).to.equal(0);
+    expect(fd.close().errno).to.equal(0);
   });
 });
