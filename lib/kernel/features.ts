@@ -168,7 +168,7 @@ export function hardwareIommuOwningMockBus(classDir = '/sys/class/iommu'): strin
 
 function probeIoctls(fd: IommuFd): Record<string, boolean> {
   const requests: Record<string, number> = { ...IOCTLS_BY_NUMBER };
-  for (const op of [...U.IOMMUFD_IOCTL_OPS, U.IOMMU_TEST_CMD_OP]) requests[op.ioctl] = op.request;
+  for (const op of [...U.IOMMUFD_IOCTL_OPS, ...U.IOMMUFD_VIOMMU_IOCTL_OPS, U.IOMMU_TEST_CMD_OP]) requests[op.ioctl] = op.request;
   const ioctls: Record<string, boolean> = {};
   // A 4-byte struct whose size field says 4 is shorter than every min_size
   // (iommu_ioas_change_process's is 8): main.c's iommufd_fops_ioctl answers

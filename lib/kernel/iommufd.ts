@@ -369,6 +369,34 @@ export class IommuFd extends DeviceFile {
     return { errno: this.testCmd(U.IOMMU_TEST_OP_TRIGGER_VEVENT, 0, { trigger_vevent: { dev_id: args.devId } }).errno };
   }
 
+  // ------------------------------------------------------------ PASID and CHANGE_PROCESS (7.x: issue 13)
+
+  /** IOMMU_IOAS_CHANGE_PROCESS: every IOAS's pinned-page accounting moves to the calling process. */
+  ioasChangeProcess(args: { reserved?: number } = {}): Errno {
+    return { errno: callStruct(this.sys, this.fd, U.IOMMU_IOAS_CHANGE_PROCESS, U.iommu_ioas_change_process, { __reserved: args.reserved ?? 0 }).errno };
+  }
+
+  /** IOMMU_TEST_OP_PASID_ATTACH: `ptId` back is the HWPT attached (pt_id, as iommufd_device_attach writes it). */
+  testPasidAttach(args: { stdevId: number; pasid: number; ptId: number }): Errno & { ptId: number } {
+    const r = this.testCmd(U.IOMMU_TEST_OP_PASID_ATTACH, args.stdevId, { pasid_attach: { pasid: args.pasid, pt_id: args.ptId } });
+    return { errno: r.errno, ptId: r.out.pasid_attach.pt_id };
+  }
+
+  /** IOMMU_TEST_OP_PASID_REPLACE (selftest.c reads it through the pasid_attach member; the layouts are the same). */
+  testPasidReplace(args: { stdevId: number; pasid: number; ptId: number }): Errno & { ptId: number } {
+    const r = this.testCmd(U.IOMMU_TEST_OP_PASID_REPLACE, args.stdevId, { pasid_replace: { pasid: args.pasid, pt_id: args.ptId } });
+    return { errno: r.errno, ptId: r.out.pasid_replace.pt_id };
+  }
+
+  testPasidDetach(args: { stdevId: number; pasid: number }): Errno {
+    return { errno: this.testCmd(U.IOMMU_TEST_OP_PASID_DETACH, args.stdevId, { pasid_detach: { pasid: args.pasid } }).errno };
+  }
+
+  /** IOMMU_TEST_OP_PASID_CHECK_HWPT: 0 when `pasid` has `hwptId`'s domain (hwptId 0: no domain), else EINVAL. */
+  testPasidCheckHwpt(args: { stdevId: number; pasid: number; hwptId: number }): Errno {
+    return { errno: this.testCmd(U.IOMMU_TEST_OP_PASID_CHECK_HWPT, args.stdevId, { pasid_check: { pasid: args.pasid, hwpt_id: args.hwptId } }).errno };
+  }
+
   // ------------------------------------------------------------ IOMMU_IOAS_MAP_FILE and the selftest's dma-bufs (7.x)
 
   /** IOMMU_IOAS_MAP_FILE: `length` bytes of the memfd or dma-buf `fd` from byte `start`; flags as for ioasMap. */

@@ -38,6 +38,9 @@ export function kernelBehaviour(features: KernelFeatures = kernelFeatures()): Ke
     hwInfoInputType: features.hwInfoInputType,
     dirtyBitmapZeroLength: c.dirtyBitmapZeroLength,
     viommu: features.ioctls.IOMMU_VIOMMU_ALLOC === true,
+    // PASID and CHANGE_PROCESS (7.x: issue 13)
+    pasid: features.testOps.PASID_ATTACH === true,
+    ioasChangeProcess: features.ioctls.IOMMU_IOAS_CHANGE_PROCESS === true,
     // IOMMU_IOAS_MAP_FILE and the selftest's dma-bufs
     ioasMapFile: c.ioasMapFile,
     testDmabuf: features.testOps.DMABUF_GET,

@@ -18,7 +18,7 @@ import { ModelProcess, PROT_READ, PROT_WRITE, type ShmemFile } from '../model/pr
 import { ModelSyscalls, type ModelPlatform } from '../model/syscalls.ts';
 import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, coreSys, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, RLIMIT_MEMLOCK, sys, type IoctlArg, type Mapping, type SysCore } from '../sys/index.ts';
 import { pagemapReader } from '../sys/pagemap.ts';
-import { pinnedAndLockedPages } from '../sys/proc-status.ts';
+import { pinnedAndLockedPages, vmPinAndLckKiBOf } from '../sys/proc-status.ts';
 import { show, type FieldDifference } from './compare.ts';
 import { countOp, lockstepStats } from './stats.ts';
 import { DivergenceError, LockstepSys, showRet, type LockstepHost, type SysHistoryEntry } from './sys.ts';
@@ -488,7 +488,22 @@ export class LockstepProcess implements LockstepHost {
     }
     if (keepAlive) this.#children.set(pid, child);
     else child.exited = true;
+    // A child that stays alive shows its own mm's counters: after an ioctl that can move them
+    // (IOMMU_IOAS_CHANGE_PROCESS charges the caller), they must be the model child's. A fresh mm
+    // starts at 0 (mm_init), so no baseline is needed.
+    if (keepAlive && this.checking && ret >= 0) this.#checkChildAccounting(pid, child, request);
     return { pid, ret };
+  }
+
+  #checkChildAccounting(pid: number, child: ModelProcess, request: number): void {
+    const { pin, lck } = vmPinAndLckKiBOf(pid);
+    const diffs: FieldDifference[] = [];
+    if (BigInt(pin) / 4n !== child.mmPinnedVm) diffs.push({ path: `VmPin of the child ${pid} (pages)`, kernel: BigInt(pin) / 4n, model: child.mmPinnedVm });
+    if (BigInt(lck) / 4n !== child.mmLockedVm) diffs.push({ path: `VmLck of the child ${pid} (pages)`, kernel: BigInt(lck) / 4n, model: child.mmLockedVm });
+    if (!diffs.length) return;
+    const what = `ioctl 0x${(request >>> 0).toString(16)} from the forked child ${pid}`;
+    const lines = [`lockstep divergence in ${what}`, ...diffs.map((d) => `  ${d.path}  kernel ${show(d.kernel)}  model ${show(d.model)}`)];
+    throw new DivergenceError(what, diffs, lines.join('\n'));
   }
 
   /** Lets a kept-alive child exit and reaps it: its exit status, or -errno. */

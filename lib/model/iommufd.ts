@@ -42,7 +42,7 @@ import {
   type HardwareDomainSpec,
 } from './mock.ts';
 import { BASELINE_BEHAVIOUR, type KernelBehaviour } from './kernel-behaviour.ts';
-import { ACCOUNT_MM, ACCOUNT_USER, IoPages, ULONG_MAX, U64_MAX, type AccountMode, type IndexRange } from './pages.ts';
+import { ACCOUNT_MM, ACCOUNT_NONE, ACCOUNT_USER, chargePinned, IoPages, ULONG_MAX, U64_MAX, type AccountMode, type IndexRange, unchargePinned } from './pages.ts';
 import { DmaBuf, testDmabufLength } from './dma-buf.ts';
 import { ModelProcess, PAGE_SIZE, type ShmemFile } from './process.ts';
 import { DIRTY_BITMAP_WHOLE_SPACE, ModelCannotAnswer } from './uaccess.ts';
@@ -97,7 +97,12 @@ const IOMMU_VFIO_IOAS_CLEAR = 2;
 const IOMMU_HWPT_ALLOC_NEST_PARENT = 1;
 const IOMMU_HWPT_ALLOC_DIRTY_TRACKING = 2;
 const IOMMU_HWPT_FAULT_ID_VALID = 4;
+/** 7.x (KernelBehaviour.pasid) */
 const IOMMU_HWPT_ALLOC_PASID = 8;
+/** include/linux/iommu.h: the RID, as opposed to a PASID */
+const IOMMU_NO_PASID = 0;
+/** iommufd_test.h IOMMU_TEST_PASID_RESERVED: "Reserved for special pasid replace test" */
+const IOMMU_TEST_PASID_RESERVED = 1024;
 const IOMMU_HWPT_DATA_NONE = 0;
 const IOMMU_HWPT_DIRTY_TRACKING_ENABLE = 1;
 const IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR = 1;
@@ -133,6 +138,8 @@ export class IoasObject extends IommufdObject {
 export class HwptPagingObject extends IommufdObject {
   readonly type = 'hwpt_paging' as const;
   autoDomain = false;
+  /** hwpt->pasid_compat: allocated with IOMMU_HWPT_ALLOC_PASID (7.x) */
+  pasidCompat = false;
   enforceCacheCoherency = false;
   fault: FaultObject | null = null;
   constructor(
@@ -147,6 +154,8 @@ export class HwptPagingObject extends IommufdObject {
 export class HwptNestedObject extends IommufdObject {
   readonly type = 'hwpt_nested' as const;
   fault: FaultObject | null = null;
+  /** hwpt->pasid_compat: allocated with IOMMU_HWPT_ALLOC_PASID (7.x) */
+  pasidCompat = false;
   constructor(
     readonly parent: HwptPagingObject,
     readonly domain: MockNestedDomain,
@@ -162,6 +171,10 @@ export class DeviceObject extends IommufdObject {
   readonly type = 'device' as const;
   /** igroup->hwpt */
   hwpt: Hwpt | null = null;
+  /** igroup->pasid_attach without IOMMU_NO_PASID (that one is `hwpt`): the HWPT attached at each PASID (7.x). */
+  readonly pasids = new Map<number, Hwpt>();
+  /** selftest.c struct mock_dev pasid_1024_fake_error: the next set_dev_pasid of PASID 1024 fails (ENOMEM). */
+  pasid1024FakeError = false;
   /** idev->vdev (7.x) */
   vdev: VdeviceObject | null = null;
   constructor(
@@ -357,6 +370,9 @@ export class IommufdModel {
 
   /** selftest.c:iommufd_selftest_destroy: detach, then unbind the mock device. */
   #destroySelftest(sobj: SelftestObject): void {
+    // iommufd_selftest_destroy detaches IOMMU_NO_PASID only: a PASID still attached holds a device reference
+    // and iommufd_device_unbind's iommufd_object_destroy_user then refuses (WARN). Not modelled.
+    if (sobj.idev.pasids.size) throw new Error(`model: mock device ${sobj.idev.id} destroyed with PASIDs ${[...sobj.idev.pasids.keys()].join(', ')} attached`);
     this.#deviceDetach(sobj.idev);
     this.#deviceUnbind(sobj.idev);
   }
@@ -753,13 +769,15 @@ export class IommufdModel {
   // ---------------------------------------------------------------- attach machinery (device.c, hw_pagetable.c)
 
   /** device.c:iommufd_hw_pagetable_attach */
-  #hwptAttach(hwpt: Hwpt, idev: DeviceObject): number {
+  #hwptAttach(hwpt: Hwpt, idev: DeviceObject, pasid = IOMMU_NO_PASID): number {
+    if (pasid !== IOMMU_NO_PASID) return this.#hwptAttachPasid(hwpt, idev, pasid);
     if (idev.hwpt !== null && idev.hwpt !== hwpt) return EINVAL;
     if (hwpt instanceof HwptPagingObject) {
       const rc = this.#enforceResvRegions(hwpt.ioas.iopt, idev);
       if (rc) return rc;
     }
-    const rc = domainAttachErrno(hwpt, idev);
+    // iommufd_hwpt_attach_device: iommufd_hwpt_pasid_compat, then the driver
+    const rc = this.#hwptPasidCompat(hwpt, idev, IOMMU_NO_PASID) || domainAttachErrno(hwpt, idev);
     if (rc) {
       if (hwpt instanceof HwptPagingObject) hwpt.ioas.iopt.removeReserved(idev);
       return rc;
@@ -783,7 +801,8 @@ export class IommufdModel {
   }
 
   /** device.c:iommufd_device_do_replace: returns the old hwpt for the caller to put, or null for "no change". */
-  #hwptReplace(hwpt: Hwpt, idev: DeviceObject): { errno: number; old: Hwpt | null } {
+  #hwptReplace(hwpt: Hwpt, idev: DeviceObject, pasid = IOMMU_NO_PASID): { errno: number; old: Hwpt | null } {
+    if (pasid !== IOMMU_NO_PASID) return this.#hwptReplacePasid(hwpt, idev, pasid);
     const old = idev.hwpt;
     if (!old) return { errno: EINVAL, old: null };
     if (hwpt === old) return { errno: 0, old: null };
@@ -793,7 +812,8 @@ export class IommufdModel {
       const rc = this.#enforceResvRegions(newPaging.ioas.iopt, idev);
       if (rc) return { errno: rc, old: null };
     }
-    const rc = domainAttachErrno(hwpt, idev);
+    // iommufd_hwpt_replace_device: iommufd_hwpt_pasid_compat, then the driver
+    const rc = this.#hwptPasidCompat(hwpt, idev, IOMMU_NO_PASID) || domainAttachErrno(hwpt, idev);
     if (rc) {
       if (newPaging) newPaging.ioas.iopt.removeReserved(idev);
       return { errno: rc, old: null };
@@ -815,8 +835,9 @@ export class IommufdModel {
     flags: number,
     immediate: boolean,
     userData: Uint8Array | null,
+    pasid = IOMMU_NO_PASID,
   ): { errno: number; hwpt: HwptPagingObject | null } {
-    const validFlags = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+    const validFlags = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING | (this.behaviour.pasid ? IOMMU_HWPT_ALLOC_PASID : 0);
     const dirtyCapable = idev.mock ? idev.mock.dirtyCapable : false;
     if (flags & ~validFlags) return { errno: EOPNOTSUPP, hwpt: null };
     if (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING && !dirtyCapable) return { errno: EOPNOTSUPP, hwpt: null };
@@ -839,12 +860,13 @@ export class IommufdModel {
       domain = new HardwareDomain(idev.hardware!);
     }
     const hwpt = new HwptPagingObject(ioas, domain, (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0);
+    hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
     const rc0 = this.objects.reserve(hwpt);
     if (rc0) return { errno: rc0, hwpt: null };
     ioas.users++;
     if (idev.enforceCacheCoherency) hwpt.enforceCacheCoherency = true;
     if (immediate) {
-      const rc = this.#hwptAttach(hwpt, idev);
+      const rc = this.#hwptAttach(hwpt, idev, pasid);
       if (rc) return this.#abortHwpt(hwpt, rc);
     }
     if (domain instanceof MockDomain) domain.iopt = ioas.iopt;
@@ -853,8 +875,12 @@ export class IommufdModel {
       if (domain instanceof MockDomain) domain.iopt = null;
       if (immediate) {
         // iommufd_hw_pagetable_detach: the device leaves; the abort frees the hwpt with its reference.
-        idev.hwpt = null;
-        ioas.iopt.removeReserved(idev);
+        if (pasid !== IOMMU_NO_PASID) {
+          idev.pasids.delete(pasid);
+        } else {
+          idev.hwpt = null;
+          ioas.iopt.removeReserved(idev);
+        }
       }
       return this.#abortHwpt(hwpt, rc);
     }
@@ -870,7 +896,7 @@ export class IommufdModel {
   }
 
   /** device.c:iommufd_device_auto_get_domain */
-  #autoGetDomain(idev: DeviceObject, ioas: IoasObject, mode: 'attach' | 'replace'): { errno: number; ptId: number; destroy: Hwpt | null } {
+  #autoGetDomain(idev: DeviceObject, ioas: IoasObject, mode: 'attach' | 'replace', pasid = IOMMU_NO_PASID): { errno: number; ptId: number; destroy: Hwpt | null } {
     // Under fault injection (absorbedFault): iopt_table_enforce_dev_resv_regions
     // fails with -EINVAL at its iommufd_should_fail() point, which this loop
     // takes for "incompatible" and goes on to the next auto domain or a new
@@ -888,19 +914,19 @@ export class IommufdModel {
       }
       let errno: number;
       let destroy: Hwpt | null = null;
-      if (mode === 'attach') errno = this.#hwptAttach(hwpt, idev);
-      else ({ errno, old: destroy } = this.#hwptReplace(hwpt, idev));
+      if (mode === 'attach') errno = this.#hwptAttach(hwpt, idev, pasid);
+      else ({ errno, old: destroy } = this.#hwptReplace(hwpt, idev, pasid));
       // "-EINVAL means the domain is incompatible with the device."
       if (errno === EINVAL) continue;
       if (errno) return { errno, ptId: 0, destroy: null };
       return { errno: 0, ptId: hwpt.id, destroy };
     }
-    const r = this.#hwptPagingAlloc(ioas, idev, 0, mode === 'attach', null);
+    const r = this.#hwptPagingAlloc(ioas, idev, 0, mode === 'attach', null, pasid);
     if (r.errno) return { errno: r.errno, ptId: 0, destroy: null };
     const hwpt = r.hwpt!;
     let destroy: Hwpt | null = null;
     if (mode === 'replace') {
-      const rr = this.#hwptReplace(hwpt, idev);
+      const rr = this.#hwptReplace(hwpt, idev, pasid);
       if (rr.errno) {
         // iommufd_object_abort_and_destroy → iommufd_hwpt_paging_abort: the domain leaves the IOAS again.
         ioas.hwpts.splice(ioas.hwpts.indexOf(hwpt), 1);
@@ -916,22 +942,22 @@ export class IommufdModel {
   }
 
   /** device.c:iommufd_device_change_pt */
-  #changePt(idev: DeviceObject, ptId: number, mode: 'attach' | 'replace'): { errno: number; ptId: number } {
+  #changePt(idev: DeviceObject, ptId: number, mode: 'attach' | 'replace', pasid = IOMMU_NO_PASID): { errno: number; ptId: number } {
     const pt = this.objects.get(ptId);
     if (!pt) return { errno: ENOENT, ptId };
     let destroy: Hwpt | null = null;
     let outId = ptId;
     if (pt instanceof HwptPagingObject || pt instanceof HwptNestedObject) {
       if (mode === 'attach') {
-        const rc = this.#hwptAttach(pt, idev);
+        const rc = this.#hwptAttach(pt, idev, pasid);
         if (rc) return { errno: rc, ptId };
       } else {
-        const r = this.#hwptReplace(pt, idev);
+        const r = this.#hwptReplace(pt, idev, pasid);
         if (r.errno) return { errno: r.errno, ptId };
         destroy = r.old;
       }
     } else if (pt instanceof IoasObject) {
-      const r = this.#autoGetDomain(idev, pt, mode);
+      const r = this.#autoGetDomain(idev, pt, mode, pasid);
       if (r.errno) return { errno: r.errno, ptId };
       destroy = r.destroy;
       outId = r.ptId;
@@ -940,6 +966,202 @@ export class IommufdModel {
     }
     if (destroy) this.#hwptPut(destroy);
     return { errno: 0, ptId: outId };
+  }
+
+  // ---------------------------------------------------------------- PASID (7.x: device.c's pasid paths, selftest.c's mock ops)
+
+  /**
+   * device.c:iommufd_hwpt_pasid_compat. The RID may take a HWPT without
+   * IOMMU_HWPT_ALLOC_PASID only while no PASID is attached; a PASID takes
+   * only a PASID-compatible HWPT, and only while the RID's HWPT is one too.
+   */
+  #hwptPasidCompat(hwpt: Hwpt, idev: DeviceObject, pasid: number): number {
+    if (pasid === IOMMU_NO_PASID) return !hwpt.pasidCompat && idev.pasids.size > 0 ? EINVAL : 0;
+    if (!hwpt.pasidCompat) return EINVAL;
+    if (idev.hwpt && !idev.hwpt.pasidCompat) return EINVAL;
+    return 0;
+  }
+
+  /**
+   * iommu.c:__iommu_set_group_pasid for the device's one-device group: the
+   * domain's set_dev_pasid (selftest.c:mock_domain_set_dev_pasid_nop, which
+   * every mock domain, paging or nested, and the blocked domain use) runs
+   * only on a device with PASIDs (max_pasids > 0); a device without them is
+   * skipped and the call succeeds. The mock fails every second non-blocking
+   * set of PASID 1024 with ENOMEM (IOMMU_TEST_PASID_RESERVED, to test the
+   * core's rollback); a blocking one (detach) clears that.
+   */
+  #setDevPasid(idev: DeviceObject, pasid: number, blocked: boolean): number {
+    if (!(idev.mock && idev.mock.flags & MOCK_FLAGS_DEVICE_PASID)) return 0;
+    if (pasid !== IOMMU_TEST_PASID_RESERVED) return 0;
+    if (blocked) {
+      idev.pasid1024FakeError = false;
+      return 0;
+    }
+    if (idev.pasid1024FakeError) {
+      idev.pasid1024FakeError = false;
+      return ENOMEM;
+    }
+    idev.pasid1024FakeError = true;
+    return 0;
+  }
+
+  /**
+   * device.c:iommufd_hw_pagetable_attach for a PASID: the device already in
+   * this PASID's device_array is xa_insert's EBUSY (attach never overwrites),
+   * then iommufd_hwpt_attach_device: the compat check, and
+   * iommu.c:iommu_attach_device_pasid (a domain of another driver is
+   * EINVAL; a PASID at or above a PASID-capable device's max_pasids, 2^20
+   * for the mock, is EINVAL), then set_dev_pasid.
+   */
+  #hwptAttachPasid(hwpt: Hwpt, idev: DeviceObject, pasid: number): number {
+    if (idev.pasids.has(pasid)) return EBUSY;
+    let rc = this.#hwptPasidCompat(hwpt, idev, pasid);
+    if (rc) return rc;
+    if (!idev.mock || !(hwpt.domain instanceof MockDomain || hwpt.domain instanceof MockNestedDomain)) return EINVAL;
+    if (idev.mock.flags & MOCK_FLAGS_DEVICE_PASID && pasid >= 1 << MOCK_PASID_WIDTH) return EINVAL;
+    rc = this.#setDevPasid(idev, pasid, false);
+    if (rc) return rc;
+    idev.pasids.set(pasid, hwpt);
+    hwpt.users++;
+    return 0;
+  }
+
+  /**
+   * device.c:iommufd_device_do_replace for a PASID: nothing attached there
+   * is EINVAL, the same HWPT changes nothing; then
+   * iommufd_hwpt_replace_device (compat check) and
+   * iommu.c:iommu_replace_device_pasid (no max_pasids check; set_dev_pasid,
+   * whose failure keeps the old domain).
+   */
+  #hwptReplacePasid(hwpt: Hwpt, idev: DeviceObject, pasid: number): { errno: number; old: Hwpt | null } {
+    const old = idev.pasids.get(pasid);
+    if (!old) return { errno: EINVAL, old: null };
+    if (hwpt === old) return { errno: 0, old: null };
+    let rc = this.#hwptPasidCompat(hwpt, idev, pasid);
+    if (!rc && (!idev.mock || !(hwpt.domain instanceof MockDomain || hwpt.domain instanceof MockNestedDomain))) rc = EINVAL;
+    if (!rc) rc = this.#setDevPasid(idev, pasid, false);
+    if (rc) return { errno: rc, old: null };
+    idev.pasids.set(pasid, hwpt);
+    hwpt.users++;
+    return { errno: 0, old };
+  }
+
+  /** selftest.c:iommufd_test_get_selftest_obj */
+  #selftestDevice(stdevId: number): { errno: number; idev: DeviceObject | null } {
+    const sobj = this.objects.get<SelftestObject>(u32(stdevId), 'selftest');
+    return sobj ? { errno: 0, idev: sobj.idev } : { errno: ENOENT, idev: null };
+  }
+
+  /** selftest.c:iommufd_test_pasid_attach → device.c:iommufd_device_attach(idev, pasid, &pt_id) */
+  testPasidAttach(args: { stdevId: number; pasid: number; ptId: number }): Errno & { ptId: number } {
+    const ptId = u32(args.ptId);
+    const { errno, idev } = this.#selftestDevice(args.stdevId);
+    if (errno) return { errno, ptId };
+    const r = this.#changePt(idev!, ptId, 'attach', u32(args.pasid));
+    if (r.errno) return { errno: r.errno, ptId };
+    idev!.users++; // "Pairs with iommufd_device_detach()"
+    return { errno: 0, ptId: r.ptId };
+  }
+
+  /** selftest.c:iommufd_test_pasid_replace → device.c:iommufd_device_replace(idev, pasid, &pt_id) */
+  testPasidReplace(args: { stdevId: number; pasid: number; ptId: number }): Errno & { ptId: number } {
+    const ptId = u32(args.ptId);
+    const { errno, idev } = this.#selftestDevice(args.stdevId);
+    if (errno) return { errno, ptId };
+    const r = this.#changePt(idev!, ptId, 'replace', u32(args.pasid));
+    return r.errno ? { errno: r.errno, ptId } : { errno: 0, ptId: r.ptId };
+  }
+
+  /**
+   * selftest.c:iommufd_test_pasid_detach → device.c:iommufd_device_detach:
+   * a PASID with nothing attached is no error (iommufd_hw_pagetable_detach
+   * finds no attach and returns NULL). IOMMU_NO_PASID detaches the RID.
+   */
+  testPasidDetach(args: { stdevId: number; pasid: number }): Errno {
+    const { errno, idev } = this.#selftestDevice(args.stdevId);
+    if (errno) return { errno };
+    const pasid = u32(args.pasid);
+    if (pasid === IOMMU_NO_PASID) {
+      this.#deviceDetach(idev!);
+      return { errno: 0 };
+    }
+    const hwpt = idev!.pasids.get(pasid);
+    if (!hwpt) return { errno: 0 };
+    idev!.pasids.delete(pasid);
+    // iommu_detach_device_pasid → iommu_remove_dev_pasid: the blocked domain's set_dev_pasid
+    this.#setDevPasid(idev!, pasid, true);
+    this.#hwptPut(hwpt);
+    idev!.users--;
+    return { errno: 0 };
+  }
+
+  /**
+   * selftest.c:iommufd_test_pasid_check_hwpt: the domain in the group's
+   * pasid_array at `pasid` (iommu_attach_handle_get; IOMMU_NO_PASID holds
+   * the RID's, iommufd attaching it with a handle) must be `hwptId`'s;
+   * hwptId 0 asks that nothing is attached. iommufd_get_hwpt: an ID that is
+   * no HWPT is EINVAL.
+   */
+  testPasidCheckHwpt(args: { stdevId: number; pasid: number; hwptId: number }): Errno {
+    const { errno, idev } = this.#selftestDevice(args.stdevId);
+    if (errno) return { errno };
+    const pasid = u32(args.pasid);
+    const attached = pasid === IOMMU_NO_PASID ? idev!.hwpt : (idev!.pasids.get(pasid) ?? null);
+    const hwptId = u32(args.hwptId);
+    if (!hwptId) return { errno: attached ? EINVAL : 0 };
+    const obj = this.objects.get(hwptId);
+    if (!obj) return { errno: ENOENT };
+    if (!(obj instanceof HwptPagingObject || obj instanceof HwptNestedObject)) return { errno: EINVAL };
+    return { errno: attached === obj ? 0 : EINVAL };
+  }
+
+  // ---------------------------------------------------------------- IOMMU_IOAS_CHANGE_PROCESS (7.x)
+
+  /**
+   * ioas.c:iommufd_ioas_change_process: every area of every IOAS must be a
+   * file mapping (IOMMU_IOAS_MAP_FILE) or the call is EINVAL and nothing
+   * changes (an area without pages, mid-unmap, would be EBUSY: a
+   * single-threaded caller never sees one). Each iopt_pages charged to
+   * another process (need_charge_update: ACCOUNT_MM when its mm is not the
+   * caller's, ACCOUNT_USER when its mm or uid is not; never ACCOUNT_NONE) is
+   * counted once; the caller is charged the sums per mode first
+   * (charge_current: USER then MM, against the caller's RLIMIT_MEMLOCK,
+   * undone on ENOMEM), then each such iopt_pages is un-charged from its old
+   * process, and every iopt_pages, charged or not, gets the caller as its
+   * source (change_mm), so later pins and unpins charge the caller.
+   */
+  ioasChangeProcess(args: { reserved?: number } = {}): Errno {
+    if (u32(args.reserved)) return { errno: EOPNOTSUPP };
+    const all: IoPages[] = [];
+    for (const obj of this.objects.objects()) {
+      if (!(obj instanceof IoasObject)) continue;
+      for (const area of obj.iopt.areas) {
+        if (area.pages.type !== 'file') return { errno: EINVAL };
+        all.push(area.pages);
+      }
+    }
+    const current = this.process;
+    const moves = (pages: IoPages) => pages.accountMode !== ACCOUNT_NONE && pages.process !== current;
+    const distinct = [...new Set(all)];
+    const npinned: bigint[] = [0n, 0n, 0n];
+    for (const pages of distinct) if (moves(pages)) npinned[pages.accountMode]! += pages.npinned;
+    const charged: AccountMode[] = [];
+    for (const mode of [ACCOUNT_NONE, ACCOUNT_USER, ACCOUNT_MM] as const) {
+      if (!npinned[mode]) continue;
+      const rc = chargePinned(current, mode, npinned[mode]!);
+      if (rc) {
+        for (const m of charged) unchargePinned(current, m, npinned[m]!);
+        return { errno: rc };
+      }
+      charged.push(mode);
+    }
+    let errno = 0;
+    for (const pages of distinct) {
+      const rc = pages.changeProcess(current, moves(pages));
+      if (rc) errno = rc;
+    }
+    return { errno };
   }
 
   // ---------------------------------------------------------------- HWPT and device info
@@ -1001,16 +1223,19 @@ export class IommufdModel {
     dataFault = false,
   ): { errno: number; hwpt: HwptNestedObject | null } {
     const fail = (errno: number) => ({ errno, hwpt: null });
-    if (flags & ~IOMMU_HWPT_FAULT_ID_VALID || !data || !idev.mock) return fail(EOPNOTSUPP);
+    const pasidFlag = this.behaviour.pasid ? IOMMU_HWPT_ALLOC_PASID : 0;
+    if (flags & ~(IOMMU_HWPT_FAULT_ID_VALID | pasidFlag) || !data || !idev.mock) return fail(EOPNOTSUPP);
     if (parent.autoDomain || !parent.nestParent || !(parent.domain instanceof MockDomain)) return fail(EINVAL);
     // The object is allocated (ID reserved, parent referenced) before the driver looks at the data.
-    if (dataType !== IOMMU_HWPT_DATA_SELFTEST || flags & ~IOMMU_HWPT_FAULT_ID_VALID) return fail(EOPNOTSUPP);
+    // selftest.c:mock_domain_alloc_nested gets flags without FAULT_ID_VALID: IOMMU_HWPT_ALLOC_PASID is all it takes.
+    if (dataType !== IOMMU_HWPT_DATA_SELFTEST || flags & ~(IOMMU_HWPT_FAULT_ID_VALID | pasidFlag)) return fail(EOPNOTSUPP);
     const cfg = this.#selftestData(data);
     if (cfg.errno) return fail(cfg.errno);
     // ...then copy_struct_from_user from data_uptr, which faults on a bad pointer (the ABI layer knows).
     if (dataFault) return fail(EFAULT);
     const iotlb = cfg.iotlb;
     const hwpt = new HwptNestedObject(parent, new MockNestedDomain(parent.domain, iotlb));
+    hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
     const rc = this.objects.reserve(hwpt);
     if (rc) return fail(rc);
     parent.users++;
@@ -1041,6 +1266,7 @@ export class IommufdModel {
     if (dataFault) return fail(EFAULT);
     if (!(viommu.hwpt.domain instanceof MockDomain)) return fail(EINVAL);
     const hwpt = new HwptNestedObject(viommu.hwpt, new MockNestedDomain(viommu.hwpt.domain, cfg.iotlb, viommu));
+    hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
     const rc = this.objects.reserve(hwpt);
     if (rc) return fail(rc);
     viommu.users++;

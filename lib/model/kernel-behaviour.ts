@@ -94,6 +94,25 @@ export interface KernelBehaviour {
    * successors (viommu.c, eventq.c). Probed: KernelFeatures.ioctls.IOMMU_VIOMMU_ALLOC.
    */
   viommu: boolean;
+  // PASID and CHANGE_PROCESS (7.x: issue 13)
+  /**
+   * PASIDs of a mock device take HWPTs: IOMMU_HWPT_ALLOC takes
+   * IOMMU_HWPT_ALLOC_PASID (a PASID-compatible HWPT, paging or nested), the
+   * selftest has IOMMU_TEST_OP_PASID_ATTACH, _REPLACE, _DETACH and
+   * _CHECK_HWPT, and every attach and replace, the RID's included, passes
+   * device.c:iommufd_hwpt_pasid_compat. Kernel change: "iommufd: Support
+   * pasid attach/replace", "iommufd: Enforce PASID-compatible domain for
+   * RID" and "iommufd/selftest: Add test ops to test pasid attach/detach"
+   * (device.c, hw_pagetable.c, selftest.c). Probed:
+   * KernelFeatures.testOps.PASID_ATTACH.
+   */
+  pasid: boolean;
+  /**
+   * IOMMU_IOAS_CHANGE_PROCESS exists (ioas.c:iommufd_ioas_change_process,
+   * "iommufd: Add IOMMU_IOAS_CHANGE_PROCESS"). Probed:
+   * KernelFeatures.ioctls.IOMMU_IOAS_CHANGE_PROCESS.
+   */
+  ioasChangeProcess: boolean;
   // ---- IOMMU_IOAS_MAP_FILE and the selftest's dma-bufs (7.x)
   /**
    * The IOMMU_IOAS_MAP_FILE ioctl exists: memfd and dma-buf mappings
@@ -122,6 +141,9 @@ export const BASELINE_BEHAVIOUR: Readonly<KernelBehaviour> = Object.freeze({
   hwInfoInputType: false,
   dirtyBitmapZeroLength: false,
   viommu: false,
+  // PASID and CHANGE_PROCESS (7.x: issue 13)
+  pasid: false,
+  ioasChangeProcess: false,
   ioasMapFile: false,
   testDmabuf: false,
 });

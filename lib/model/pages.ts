@@ -74,7 +74,8 @@ export class IoPages implements DmaBufImporter {
   #npinned = 0n;
 
   private constructor(
-    readonly process: ModelProcess,
+    /** pages->source_mm, source_task and source_user: the process charged; IOMMU_IOAS_CHANGE_PROCESS moves it (changeProcess). */
+    public process: ModelProcess,
     uptr: bigint,
     npages: bigint,
     writable: boolean,
@@ -276,26 +277,34 @@ export class IoPages implements DmaBufImporter {
    */
   #charge(npages: bigint): number {
     if (npages === 0n) return 0;
-    const p = this.process;
-    const limit = p.memlockLimitPages();
-    if (this.accountMode === ACCOUNT_USER) {
-      if (p.userLockedVm + npages > limit) return ENOMEM;
-      p.userLockedVm += npages;
-    } else if (this.accountMode === ACCOUNT_MM) {
-      if (p.mmLockedVm + npages > limit) return ENOMEM;
-      p.mmLockedVm += npages;
-    }
-    p.mmPinnedVm += npages;
+    const rc = chargePinned(this.process, this.accountMode, npages);
+    if (rc) return rc;
     this.#npinned += npages;
     return 0;
   }
 
   #uncharge(npages: bigint): void {
-    const p = this.process;
-    if (this.accountMode === ACCOUNT_USER) p.userLockedVm -= npages;
-    else if (this.accountMode === ACCOUNT_MM) p.mmLockedVm -= npages;
-    p.mmPinnedVm -= npages;
+    unchargePinned(this.process, this.accountMode, npages);
     this.#npinned -= npages;
+  }
+
+  /**
+   * ioas.c:iommufd_ioas_change_process, for these pages: when `chargeMoves`
+   * (need_charge_update), un-charge npinned from the process charged now
+   * (iopt_pages_update_pinned(pages, pages->npinned, false, NULL); the
+   * caller charged `to` already), then change_mm: `to` becomes the source
+   * process, which every later pin and unpin charges. Returns the un-charge's
+   * errno: EINVAL when MM mode's update_mm_locked_vm finds the old mm gone
+   * (mmget_not_zero fails; the kernel WARNs and still moves the pages).
+   */
+  changeProcess(to: ModelProcess, chargeMoves: boolean): number {
+    let rc = 0;
+    if (chargeMoves && this.#npinned) {
+      if (this.accountMode === ACCOUNT_MM && this.process.exited) rc = EINVAL;
+      else unchargePinned(this.process, this.accountMode, this.#npinned);
+    }
+    this.process = to;
+    return rc;
   }
 
   /**
@@ -311,4 +320,32 @@ export class IoPages implements DmaBufImporter {
     }
     return 0;
   }
+}
+
+/**
+ * pages.c:iopt_pages_update_pinned(inc) for `process` as the source: USER
+ * mode charges the uid's locked_vm (incr_user_locked_vm), MM mode the mm's
+ * locked_vm (__account_locked_vm with bypass_rlim false), both against
+ * RLIMIT_MEMLOCK with a strict `>`; every mode then adds to mm->pinned_vm.
+ * (The model keeps the uid's locked_vm per process: a forked child's
+ * user_struct is really its parent's, which only a finite limit would show.)
+ */
+export function chargePinned(p: ModelProcess, mode: AccountMode, npages: bigint): number {
+  const limit = p.memlockLimitPages();
+  if (mode === ACCOUNT_USER) {
+    if (p.userLockedVm + npages > limit) return ENOMEM;
+    p.userLockedVm += npages;
+  } else if (mode === ACCOUNT_MM) {
+    if (p.mmLockedVm + npages > limit) return ENOMEM;
+    p.mmLockedVm += npages;
+  }
+  p.mmPinnedVm += npages;
+  return 0;
+}
+
+/** pages.c:iopt_pages_update_pinned(dec): decr_user_locked_vm or __account_locked_vm(dec), then mm->pinned_vm. */
+export function unchargePinned(p: ModelProcess, mode: AccountMode, npages: bigint): void {
+  if (mode === ACCOUNT_USER) p.userLockedVm -= npages;
+  else if (mode === ACCOUNT_MM) p.mmLockedVm -= npages;
+  p.mmPinnedVm -= npages;
 }

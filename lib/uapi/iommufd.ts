@@ -367,7 +367,8 @@ export const iommu_vdevice_alloc = struct('iommu_vdevice_alloc', {
 });
 export const IOMMU_VDEVICE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VDEVICE_ALLOC);
 
-// struct iommu_ioas_change_process: the pasid slice.
+// IOMMU_IOAS_CHANGE_PROCESS (the pasid slice)
+export const iommu_ioas_change_process = struct('iommu_ioas_change_process', { size: u32, __reserved: u32 });
 export const IOMMU_IOAS_CHANGE_PROCESS = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_CHANGE_PROCESS);
 
 // enum iommu_veventq_flag
@@ -453,6 +454,7 @@ export const IOMMUFD_IOCTL_OPS = Object.freeze([
   ioctlOp('IOMMU_HWPT_SET_DIRTY_TRACKING', IOMMU_HWPT_SET_DIRTY_TRACKING, iommu_hwpt_set_dirty_tracking, '__reserved'),
   ioctlOp('IOMMU_IOAS_ALLOC', IOMMU_IOAS_ALLOC, iommu_ioas_alloc, 'out_ioas_id'),
   ioctlOp('IOMMU_IOAS_ALLOW_IOVAS', IOMMU_IOAS_ALLOW_IOVAS, iommu_ioas_allow_iovas, 'allowed_iovas'),
+  ioctlOp('IOMMU_IOAS_CHANGE_PROCESS', IOMMU_IOAS_CHANGE_PROCESS, iommu_ioas_change_process, '__reserved'),
   ioctlOp('IOMMU_IOAS_COPY', IOMMU_IOAS_COPY, iommu_ioas_copy, 'src_iova'),
   ioctlOp('IOMMU_IOAS_IOVA_RANGES', IOMMU_IOAS_IOVA_RANGES, iommu_ioas_iova_ranges, 'out_iova_alignment'),
   ioctlOp('IOMMU_IOAS_MAP', IOMMU_IOAS_MAP, iommu_ioas_map, 'iova'),

@@ -394,19 +394,47 @@ export function faultAlloc(self: Pick<Self, 'fd'>): { faultId: number; faultFd: 
 }
 
 /**
- * test_cmd_trigger_iopf(device_id, fault_fd): the mock device faults, the
+ * test_cmd_trigger_iopf(device_id, fault_fd) (test_cmd_trigger_iopf_pasid with
+ * `pasid`): the mock device faults, the
  * fault is read from the fault fd and answered with a success response.
  * (read/write of the fault fd go through node:fs: the addon has no read/write.)
  */
-export function triggerIopf(self: Pick<Self, 'fd'>, devId: number, faultFd: number): void {
+export function triggerIopf(self: Pick<Self, 'fd'>, devId: number, faultFd: number, pasid = 0x1): void {
   assertOk(
-    self.fd.testTriggerIopf({ devId, pasid: 0x1, grpid: 0x2, perm: U.IOMMU_PGFAULT_PERM_READ | U.IOMMU_PGFAULT_PERM_WRITE, addr: 0xdeadbeaf }),
+    self.fd.testTriggerIopf({ devId, pasid, grpid: 0x2, perm: U.IOMMU_PGFAULT_PERM_READ | U.IOMMU_PGFAULT_PERM_WRITE, addr: 0xdeadbeaf }),
     'IOMMU_TEST_OP_TRIGGER_IOPF',
   );
   const fault = new Uint8Array(U.iommu_hwpt_pgfault.sizeof);
   expect(readSync(faultFd, fault), 'read(fault_fd)').to.be.greaterThan(0);
   const response = U.iommu_hwpt_page_response.encode({ cookie: U.iommu_hwpt_pgfault.decode(fault).cookie, code: U.IOMMUFD_PAGE_RESP_SUCCESS });
   expect(writeSync(faultFd, response), 'write(fault_fd)').to.be.greaterThan(0);
+}
+
+// ---------------------------------------------------------------- PASID (7.x: issue 13)
+
+/** test_cmd_pasid_attach(pasid, hwpt_id), with the stdev_id explicit (the C macro takes self->stdev_id). */
+export function pasidAttach(self: Pick<Self, 'fd'>, stdevId: number, pasid: number, ptId: number): void {
+  assertOk(self.fd.testPasidAttach({ stdevId, pasid, ptId }), () => `IOMMU_TEST_OP_PASID_ATTACH(${stdevId}, pasid ${pasid}, ${ptId})`);
+}
+/** test_err_pasid_attach(_errno, pasid, hwpt_id) */
+export function errPasidAttach(errno: number, self: Pick<Self, 'fd'>, stdevId: number, pasid: number, ptId: number): void {
+  expectErrno(errno, self.fd.testPasidAttach({ stdevId, pasid, ptId }), () => `IOMMU_TEST_OP_PASID_ATTACH(${stdevId}, pasid ${pasid}, ${ptId})`);
+}
+/** test_cmd_pasid_replace(pasid, hwpt_id) */
+export function pasidReplace(self: Pick<Self, 'fd'>, stdevId: number, pasid: number, ptId: number): void {
+  assertOk(self.fd.testPasidReplace({ stdevId, pasid, ptId }), () => `IOMMU_TEST_OP_PASID_REPLACE(${stdevId}, pasid ${pasid}, ${ptId})`);
+}
+/** test_err_pasid_replace(_errno, pasid, hwpt_id) */
+export function errPasidReplace(errno: number, self: Pick<Self, 'fd'>, stdevId: number, pasid: number, ptId: number): void {
+  expectErrno(errno, self.fd.testPasidReplace({ stdevId, pasid, ptId }), () => `IOMMU_TEST_OP_PASID_REPLACE(${stdevId}, pasid ${pasid}, ${ptId})`);
+}
+/** test_cmd_pasid_detach(pasid) */
+export function pasidDetach(self: Pick<Self, 'fd'>, stdevId: number, pasid: number): void {
+  assertOk(self.fd.testPasidDetach({ stdevId, pasid }), () => `IOMMU_TEST_OP_PASID_DETACH(${stdevId}, pasid ${pasid})`);
+}
+/** ASSERT_EQ(0, test_cmd_pasid_check_hwpt(fd, stdev_id, pasid, hwpt_id)): `pasid` has hwpt_id's domain (0: none). */
+export function pasidCheckHwpt(self: Pick<Self, 'fd'>, stdevId: number, pasid: number, hwptId: number): void {
+  assertOk(self.fd.testPasidCheckHwpt({ stdevId, pasid, hwptId }), () => `IOMMU_TEST_OP_PASID_CHECK_HWPT(${stdevId}, pasid ${pasid}, ${hwptId})`);
 }
 
 // ---------------------------------------------------------------- dirty tracking

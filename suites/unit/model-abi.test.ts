@@ -34,7 +34,7 @@ describe('model ABI (iommufd_fops_ioctl)', () => {
 
   it('applies copy_struct_from_user to every ioctl of the table', () => {
     // Every switch on: the rows of a later kernel's ioctls (IOMMU_IOAS_MAP_FILE) are there.
-    const { ioctl } = modelFd({ ...BASELINE_BEHAVIOUR, ioasMapFile: true, testDmabuf: true, viommu: true });
+    const { ioctl } = modelFd({ ...BASELINE_BEHAVIOUR, ioasMapFile: true, testDmabuf: true, viommu: true, ioasChangeProcess: true });
     for (const op of U.IOMMUFD_IOCTL_OPS) {
       const short = op.struct.encode({}, { length: op.minSize - 1 });
       expect(ioctl(op.request, short), `${op.ioctl} one byte short`).to.equal(-EINVAL);

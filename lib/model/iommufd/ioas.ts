@@ -127,3 +127,8 @@ export function iommufdOption(ucmd: Ucmd): number {
   new DataView(val.buffer).setBigUint64(0, r.val64, true);
   return ucmd.arg.write(U.iommu_option.offsetOf('val64'), val) ? 0 : -EFAULT;
 }
+
+/** ioas.c:iommufd_ioas_change_process (7.x): nothing is copied back. */
+export function iommufdIoasChangeProcess(ucmd: Ucmd): number {
+  return ret(ucmd.ctx.ioasChangeProcess({ reserved: field(ucmd, '__reserved') }).errno);
+}

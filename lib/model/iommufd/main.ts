@@ -10,7 +10,7 @@ import type { IoctlArgument, UserAccess } from '../uaccess.ts';
 import { iommufdGetHwInfo } from './device.ts';
 import { iommufdFaultAlloc } from './fault.ts';
 import { iommufdHwptAlloc, iommufdHwptGetDirtyBitmap, iommufdHwptInvalidate, iommufdHwptSetDirtyTracking } from './hw_pagetable.ts';
-import { iommufdIoasAlloc, iommufdIoasAllowIovas, iommufdIoasCopy, iommufdIoasIovaRanges, iommufdIoasMap, iommufdIoasMapFile, iommufdIoasUnmap, iommufdOption } from './ioas.ts';
+import { iommufdIoasAlloc, iommufdIoasAllowIovas, iommufdIoasChangeProcess, iommufdIoasCopy, iommufdIoasIovaRanges, iommufdIoasMap, iommufdIoasMapFile, iommufdIoasUnmap, iommufdOption } from './ioas.ts';
 import type { KernelBehaviour } from '../kernel-behaviour.ts';
 import { iommufdTest, TEST_OPS } from './selftest.ts';
 import type { IommufdFds, Ucmd } from './ucmd.ts';
@@ -76,6 +76,8 @@ export const IOMMUFD_IOCTLS: readonly IommufdIoctlOp[] = Object.freeze([
   row(OPS.IOMMU_HWPT_SET_DIRTY_TRACKING, iommufdHwptSetDirtyTracking),
   row(OPS.IOMMU_IOAS_ALLOC, iommufdIoasAlloc),
   row(OPS.IOMMU_IOAS_ALLOW_IOVAS, iommufdIoasAllowIovas),
+  // IOMMU_IOAS_CHANGE_PROCESS (7.x: issue 13)
+  row(OPS.IOMMU_IOAS_CHANGE_PROCESS, iommufdIoasChangeProcess, { accounting: true, available: (b) => b.ioasChangeProcess }),
   row(OPS.IOMMU_IOAS_COPY, iommufdIoasCopy, { accounting: true }),
   row(OPS.IOMMU_IOAS_IOVA_RANGES, iommufdIoasIovaRanges),
   row(OPS.IOMMU_IOAS_MAP, iommufdIoasMap, { accounting: true }),

@@ -191,6 +191,50 @@ export const TEST_OPS: ReadonlyMap<number, TestOp> = new Map<number, TestOp>([
     available: (b) => b.viommu,
     execute: (u) => ret(testTriggerVevent(u.ctx, { devId: field(u, 'trigger_vevent.dev_id') }).errno),
   }],
+  // PASID attach/replace/detach (7.x: issue 13); a kernel without them answers EOPNOTSUPP (iommufd_test's default).
+  [U.IOMMU_TEST_OP_PASID_ATTACH, {
+    name: 'PASID_ATTACH',
+    member: 'pasid_attach',
+    accounting: true,
+    available: (b) => b.pasid,
+    execute: (u) => {
+      const stdevId = field(u, 'id');
+      const pasid = field(u, 'pasid_attach.pasid');
+      const r = u.ctx.testPasidAttach({ stdevId, pasid, ptId: field(u, 'pasid_attach.pt_id') });
+      if (r.errno) return -r.errno;
+      setField(u, 'pasid_attach.pt_id', r.ptId);
+      // iommufd_test_pasid_attach: a failed respond detaches again.
+      const rc = iommufdUcmdRespond(u);
+      if (rc) u.ctx.testPasidDetach({ stdevId, pasid });
+      return rc;
+    },
+  }],
+  [U.IOMMU_TEST_OP_PASID_REPLACE, {
+    name: 'PASID_REPLACE',
+    // selftest.c:iommufd_test_pasid_replace reads cmd->pasid_attach (the same layout as pasid_replace).
+    member: 'pasid_attach',
+    accounting: true,
+    available: (b) => b.pasid,
+    execute: (u) => {
+      const r = u.ctx.testPasidReplace({ stdevId: field(u, 'id'), pasid: field(u, 'pasid_attach.pasid'), ptId: field(u, 'pasid_attach.pt_id') });
+      if (r.errno) return -r.errno;
+      setField(u, 'pasid_attach.pt_id', r.ptId);
+      return iommufdUcmdRespond(u);
+    },
+  }],
+  [U.IOMMU_TEST_OP_PASID_DETACH, {
+    name: 'PASID_DETACH',
+    member: 'pasid_detach',
+    accounting: true,
+    available: (b) => b.pasid,
+    execute: (u) => ret(u.ctx.testPasidDetach({ stdevId: field(u, 'id'), pasid: field(u, 'pasid_detach.pasid') }).errno),
+  }],
+  [U.IOMMU_TEST_OP_PASID_CHECK_HWPT, {
+    name: 'PASID_CHECK_HWPT',
+    member: 'pasid_check',
+    available: (b) => b.pasid,
+    execute: (u) => ret(u.ctx.testPasidCheckHwpt({ stdevId: field(u, 'id'), pasid: field(u, 'pasid_check.pasid'), hwptId: field(u, 'pasid_check.hwpt_id') }).errno),
+  }],
   // The selftest's dma-bufs (7.x)
   [U.IOMMU_TEST_OP_DMABUF_GET, {
     name: 'DMABUF_GET',

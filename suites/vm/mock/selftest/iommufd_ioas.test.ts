@@ -11,7 +11,7 @@
 import { expect } from 'chai';
 import type { Context } from 'mocha';
 import * as U from '../../../../lib/uapi/index.ts';
-import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_POPULATE, MAP_SHARED, type Mapping } from '../../../../lib/sys/index.ts';
+import { errnoNumber, MAP_ANONYMOUS, MAP_HUGETLB, MAP_POPULATE, MAP_SHARED, type Mapping } from '../../../../lib/sys/index.ts';
 import { kernelFeatures, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH } from '../../../../lib/kernel/index.ts';
 import { mmapHugetlb, mockIopfMissing, requireHugetlb, requireHwptAllocFlag, requireIoctl, requireMockDomain, requireTestOp } from '../../../support/kernel.ts';
 import { lockstep } from '../../../support/lockstep.ts';
@@ -436,6 +436,15 @@ for (const variant of VARIANTS) {
         expect(iova + BigInt(length) <= range.last + 1n).to.equal(true);
       }
       for (let i = 0; i !== 10; i++) ioasUnmap(self, iovas[i]!, PAGE_SIZE * (i + 1));
+    });
+
+    /*  https://lore.kernel.org/r/685af644.a00a0220.2e5631.0094.GAE@google.com */
+    it('reserved_overflow', () => {
+      // (x86-64: PAGE_SIZE is 4096, the C test's first branch)
+      const length = 0xffff_ffff_ffff_8001n;
+      const mapLen = 0x5000;
+      assertOk(self.fd.testAddReserved({ ioasId: self.ioasId, start: 6, length }), 'IOMMU_TEST_OP_ADD_RESERVED');
+      errIoasMap(errnoNumber('ENOSPC'), self, buffer.address, mapLen);
     });
 
     it('area_allowed', () => {
