@@ -6,6 +6,7 @@
 // common argument shapes (integer fd and request, typed-array arg) are checked
 // with one Node-API call each before the general validators run.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -133,6 +134,34 @@ Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 0);
 }
 
+// read(fd, view): the bytes read into the view (0 at the end), or -errno.
+// Event queue fds (iommufd's fault and vEVENTQ fds) answer a whole read or
+// nothing, so one read(2) of the view's length is the call.
+Napi::Value Read(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  int fd;
+  void* data;
+  size_t length;
+  if (!ToFd(env, info[0], "read", "fd", &fd)) return Napi::Value();
+  if (!ToView(env, info[1], "read", "buffer", &data, &length)) return Napi::Value();
+  ssize_t ret = ::read(fd, data, length);
+  return Result(env, static_cast<long>(ret), errno);
+}
+
+// poll(fd, events, timeoutMs): the revents of one pollfd (0 on timeout), or -errno.
+Napi::Value Poll(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  int fd;
+  int64_t events, timeout;
+  if (!ToFd(env, info[0], "poll", "fd", &fd)) return Napi::Value();
+  if (!ToInteger(env, info[1], "poll", "events", 0, 0x7fff, &events)) return Napi::Value();
+  if (!ToInteger(env, info[2], "poll", "timeoutMs", -1, 2147483647.0, &timeout)) return Napi::Value();
+  struct pollfd pfd = {fd, static_cast<short>(events), 0};
+  int ret = ::poll(&pfd, 1, static_cast<int>(timeout));
+  if (ret <= 0) return Result(env, ret, errno);
+  return Napi::Number::New(env, pfd.revents);
+}
+
 // Two floors for bench/ioctl.ts, not part of Sys (lib/sys/addon.ts leaves them
 // out). NapiFloor does nothing with ioctl's three arguments: what any N-API
 // call costs. NapiFloorIoctl issues the ioctl with the least work that is
@@ -189,6 +218,8 @@ void InitFd(Napi::Env env, Napi::Object exports) {
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
   exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate, "memfdCreate"));
   exports.Set("ftruncate", Napi::Function::New(env, Ftruncate, "ftruncate"));
+  exports.Set("read", Napi::Function::New(env, Read, "read"));
+  exports.Set("poll", Napi::Function::New(env, Poll, "poll"));
 }
 
 }  // namespace iommufd

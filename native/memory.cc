@@ -25,6 +25,7 @@
 // mapping.buffer is a new view (an ArrayBuffer cannot come back from
 // detached). A file shrunk behind the addon's back (another process, or
 // truncate(2) by path) is not seen: the view then faults, as it would in C.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -361,6 +362,51 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 0);
 }
 
+// peek(mapping, offset, length): a copy of `length` bytes at `offset` of a
+// mapping JS has no view of (a device's, such as an iommufd mmap region), or
+// -errno. The bytes go through a pipe: write(2) reads them with
+// copy_from_user, which answers EFAULT where a direct load would raise
+// SIGSEGV or SIGBUS, so no address can crash Node. At most one page, the
+// least a pipe holds, so the write never blocks.
+Napi::Value Peek(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  napi_value buffer;
+  StateRef state;
+  size_t offset, length;
+  if (!ToMapping(env, info[0], "peek", &buffer, &state)) return Napi::Value();
+  if (!ToLength(env, info[1], "peek", "offset", &offset)) return Napi::Value();
+  if (!ToLength(env, info[2], "peek", "length", &length)) return Napi::Value();
+  const size_t page = PageSize();
+  if (length > page) {
+    ThrowRangeError(env, "peek", "length", "must be at most the page size (" + std::to_string(page) + ")");
+    return Napi::Value();
+  }
+  if (offset > state->length || length > state->length - offset) {
+    ThrowRangeError(env, "peek", "offset", "and length must lie inside the mapping (offset " + std::to_string(offset) +
+                                            ", length " + std::to_string(length) + ", mapping length " +
+                                            std::to_string(state->length) + ")");
+    return Napi::Value();
+  }
+  for (size_t p = offset / page; p < (offset + length + page - 1) / page; p++) {
+    if (state->pages[p].unmapped) {
+      ThrowRangeError(env, "peek", "mapping", "is already unmapped (page at offset " + std::to_string(p * page) + ")");
+      return Napi::Value();
+    }
+  }
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return Napi::Number::New(env, -errno);
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, length);
+  ssize_t w = length ? ::write(fds[1], reinterpret_cast<const void*>(state->base + offset), length) : 0;
+  int err = errno;
+  ssize_t r = w > 0 ? ::read(fds[0], out.Data(), static_cast<size_t>(w)) : 0;
+  if (r < 0) err = errno;
+  ::close(fds[0]);
+  ::close(fds[1]);
+  if (w < 0 || r < 0) return Napi::Number::New(env, -err);
+  if (static_cast<size_t>(r) != length) return Napi::Number::New(env, -EFAULT);
+  return out;
+}
+
 // mmapOver(mapping, offset, length, prot, flags, fd = -1, fileOffset = 0):
 // MAP_FIXED over [offset, offset + length) of a mapping this addon made, to
 // give that range new pages (anonymous, hugetlb, or a file such as a memfd).
@@ -461,6 +507,7 @@ void InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("mprotect", Napi::Function::New(env, Mprotect, "mprotect"));
   exports.Set("mmapOver", Napi::Function::New(env, MmapOver, "mmapOver"));
   exports.Set("madvise", Napi::Function::New(env, Madvise, "madvise"));
+  exports.Set("peek", Napi::Function::New(env, Peek, "peek"));
 }
 
 }  // namespace iommufd

@@ -38,7 +38,7 @@ table { border-collapse: collapse; } th, td { border: 1px solid #bbb; padding: .
 .cell.differs.failing { background: var(--bad); outline: 3px solid var(--bad-edge); outline-offset: -3px; }
 .marker { font-weight: bold; margin-right: .2em; }
 .cell .why { display: block; font-size: .85em; }
-.cell.status-not-applicable, .cell.status-unavailable, .cell.status-missing { color: var(--na); font-style: italic; }
+.cell.status-not-applicable, .cell.status-unavailable, .cell.status-skipped, .cell.status-missing { color: var(--na); font-style: italic; }
 .cell.status-missing, .cell.status-unavailable { background: repeating-linear-gradient(45deg, #fff, #fff 6px, #f0f0f0 6px, #f0f0f0 12px); }
 .model { font-size: .8em; color: #064; } .model.mismatch { color: var(--model); font-weight: bold; }
 .cell.model-mismatch { box-shadow: inset 0 0 0 3px var(--model); }

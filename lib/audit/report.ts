@@ -45,6 +45,8 @@ export type Cell =
   | { status: 'not-applicable'; reason: string }
   /** The backend could not run in its profile (the guest said why). */
   | { status: 'unavailable'; reason: string }
+  /** The running kernel lacks what the backend needs (probed, the guest said what): not a failure. */
+  | { status: 'skipped'; reason: string }
   /** No result at all: the profile did not run, or its raw file lacks the scenario. */
   | { status: 'missing'; reason: string };
 
@@ -108,7 +110,7 @@ export interface ProfileState {
 
 export interface BackendState {
   profile: AuditProfile;
-  state: 'ran' | 'unavailable' | 'missing';
+  state: 'ran' | 'unavailable' | 'skipped' | 'missing';
   reason?: string;
 }
 
@@ -181,6 +183,7 @@ export function validateRaw(doc: unknown, where: string): AuditRaw {
       const a = doc.backends[b];
       if (!isRecord(a) || typeof a.available !== 'boolean') problems.push(`backends.${b}: must be { available: boolean, reason? }`);
       else if (!a.available && typeof a.reason !== 'string') problems.push(`backends.${b}: unavailable without a reason`);
+      else if (a.skipped !== undefined && (typeof a.skipped !== 'boolean' || a.available)) problems.push(`backends.${b}: "skipped" must be a boolean, and only on an unavailable backend`);
     }
   }
   if (!Array.isArray(doc.scenarios)) problems.push('"scenarios" must be an array');
@@ -360,13 +363,15 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
     const avail = r?.raw.backends[b];
     if (!r) backends[b] = { profile, state: 'missing', reason: `profile ${profile} did not run (no ${AUDIT_RAW_FILE})` };
     else if (!avail) backends[b] = { profile, state: 'missing', reason: `the ${profile} raw file does not mention backend ${b}` };
-    else if (!avail.available) backends[b] = { profile, state: 'unavailable', reason: avail.reason ?? 'no reason given' };
+    else if (!avail.available) backends[b] = { profile, state: avail.skipped ? 'skipped' : 'unavailable', reason: avail.reason ?? 'no reason given' };
     else backends[b] = { profile, state: 'ran' };
   }
   for (const b of BACKEND_IDS) {
     const s = backends[b];
-    if (s.state !== 'ran') problems.push(`backend ${b} ${s.state === 'missing' ? 'missing' : 'unavailable'}: ${s.reason}`);
+    if (s.state === 'missing' || s.state === 'unavailable') problems.push(`backend ${b} ${s.state}: ${s.reason}`);
   }
+  // A skipped backend fails nothing, but an audit in which nothing ran proves nothing.
+  if (BACKEND_IDS.every((b) => backends[b].state === 'skipped')) problems.push('every backend was skipped: the audit ran nothing');
 
   // The catalogue: the order of the first profile that ran; every raw file must list the same scenarios.
   const order: { id: string; area: string; title: string; setup?: string; platformDependent?: string }[] = [];
@@ -406,7 +411,7 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
       const r = byProfile.get(state.profile);
       const result = r?.raw.scenarios.find((s) => s.id === id)?.results[b];
       if (state.state === 'missing') cells[b] = { status: 'missing', reason: state.reason! };
-      else if (state.state === 'unavailable') cells[b] = { status: 'unavailable', reason: state.reason! };
+      else if (state.state === 'unavailable' || state.state === 'skipped') cells[b] = { status: state.state, reason: state.reason! };
       else if (!result) {
         cells[b] = { status: 'missing', reason: `no result for ${b} in ${r ? r.path : `profile ${state.profile}`}` };
         if (r?.raw.scenarios.some((s) => s.id === id)) problems.push(`scenario ${id}: no result recorded for ${b}`);
@@ -578,7 +583,7 @@ export function areasOf(a: Audit): string[] {
 export function summaryLines(a: Audit): string[] {
   const v = a.verdict;
   const c = v.comparisons;
-  const backendsLine = BACKEND_IDS.map((b) => `${b} ${a.backends[b].state}`).join(', ');
+  const backendsLine = BACKEND_IDS.map((b) => `${b} ${a.backends[b].state}${a.backends[b].state === 'skipped' ? ` (${a.backends[b].reason})` : ''}`).join(', ');
   const lines = [
     `audit: ${v.scenarios} scenarios; backends: ${backendsLine}`,
     `audit: differences: ${c.explained} explained, ${c.unexplained} unexplained, ${c.changed} changed, ${c.stale} stale (listed, no longer shows); ${c.same} pairs agree, ${c.notCompared} not compared`,

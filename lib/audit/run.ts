@@ -113,8 +113,9 @@ export class AuditRawCollector {
     this.backends[backend] = { available: true };
   }
 
-  unavailable(backend: BackendId, reason: string): void {
-    this.backends[backend] = { available: false, reason };
+  /** `skipped`: the running kernel lacks what the backend needs (BackendAvailability.skipped). */
+  unavailable(backend: BackendId, reason: string, skipped = false): void {
+    this.backends[backend] = { available: false, reason, ...(skipped ? { skipped: true } : {}) };
   }
 
   add(scenarioId: string, backend: BackendId, result: BackendResult): void {
@@ -130,7 +131,7 @@ export class AuditRawCollector {
       const results: Partial<Record<BackendId, BackendResult>> = {};
       for (const b of Object.keys(this.backends) as BackendId[]) {
         const avail = this.backends[b]!;
-        results[b] = got[b] ?? { status: 'not-applicable', reason: avail.available ? 'not run (filtered out, or its test did not finish)' : `backend unavailable: ${avail.reason ?? 'unknown'}` };
+        results[b] = got[b] ?? { status: 'not-applicable', reason: avail.available ? 'not run (filtered out, or its test did not finish)' : `backend ${avail.skipped ? 'skipped' : 'unavailable'}: ${avail.reason ?? 'unknown'}` };
       }
       return scenarioResult(s, results);
     });

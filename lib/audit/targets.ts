@@ -20,8 +20,7 @@
 // real process), and the two observations are compared step by step.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { IommuFd, VfioContainer, VfioGroup, type Type1Info } from '../kernel/index.ts';
-import { kernelFeatures, type1WrapOverflow } from '../kernel/features.ts';
-import { kernelBehaviour } from '../lockstep/models.ts';
+import { kernelBehaviour, type1ModelOptions } from '../lockstep/models.ts';
 import { IommufdModel } from '../model/iommufd.ts';
 import { iommufdDomainSpec } from '../model/mock.ts';
 import { ModelProcess } from '../model/process.ts';
@@ -389,7 +388,7 @@ export function modelDeviceTarget(backend: 'type1' | 'compat-device', env: Devic
   let attach: () => RoleResult;
   let closeFile: () => void;
   if (backend === 'type1') {
-    const model = new Type1ContainerModel(proc, { userPtrMax: env.userPtrMax, wrapOverflow: type1WrapOverflow() ?? false, nesting: kernelFeatures().vfio.type1Nesting });
+    const model = new Type1ContainerModel(proc, type1ModelOptions(env.userPtrMax));
     container = model as unknown as ContainerOps;
     attach = () => ({ op: 'VFIO_GROUP_SET_CONTAINER', errno: group.setContainer(model).errno });
     closeFile = () => void model.close();

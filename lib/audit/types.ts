@@ -87,6 +87,12 @@ export interface ScenarioResult {
 export interface BackendAvailability {
   available: boolean;
   reason?: string;
+  /**
+   * Unavailable because the running kernel lacks what the backend needs (probed: no iommufd, no compat
+   * container): the report shows the backend as skipped, with the reason, and that fails nothing, as a
+   * skipped test fails nothing. Unavailable for any other reason fails the audit.
+   */
+  skipped?: boolean;
 }
 
 export interface AuditRaw {

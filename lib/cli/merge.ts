@@ -4,7 +4,7 @@
 // nothing is written).
 import { SetupError } from '../kbuild/source.ts';
 import { kernelSelftestCases } from '../parity/kernel-cases.ts';
-import { parityKernel } from '../parity/table.ts';
+import { MIRRORED_SERIES, parityKernel } from '../parity/table.ts';
 import { cachedDebianSources, describeOrigin, ensureKernelSource, type KernelSource } from '../kbuild/source.ts';
 import { KERNEL_SERIES } from '../kbuild/series.ts';
 import { MergeError, readRuns, writeMerged } from '../merge/index.ts';
@@ -18,7 +18,7 @@ import { chromiumMissing } from '../audit/browser.ts';
 import { mergedPageProblems, probeMergedPage } from '../merge/page-check.ts';
 import { UsageError } from './args.ts';
 import { EXIT_FAILED, EXIT_PASS, EXIT_USAGE } from './exit-codes.ts';
-import { mirroredTests } from './parity.ts';
+import { laterServedCases, mirroredTests } from './parity.ts';
 
 export interface MergeCommandOptions {
   out: string | undefined;
@@ -59,6 +59,8 @@ export async function mergeCommand(o: MergeCommandOptions): Promise<number> {
       }
       if (src) byPackageVersion.set(want, src);
     }
+    // The later kernels' cases the mirror also serves (LATER_SERIES_SERVED), for the mirrored series' tables.
+    const laterCases = runs.some((r) => r.identity.kernel.release.startsWith(`${MIRRORED_SERIES}.`)) ? await laterServedCases() : new Set<string>();
     const casesOf: CasesOfRun = (run) => {
       const want = run.identity.kernel.packageVersion;
       const src = given ?? (want ? byPackageVersion.get(want) : undefined);
@@ -66,7 +68,8 @@ export async function mergeCommand(o: MergeCommandOptions): Promise<number> {
         lines.push(`parity ${run.label}: not computed: no kernel source for ${want ? `package version ${want}` : 'a kernel not built from a Debian package'} (give --kernel-src)`);
         return null;
       }
-      return { cases: kernelSelftestCases(src.dir), kernel: parityKernel(`${describeOrigin(src.origin)}, Linux ${src.version}`, src.version) };
+      const kernel = parityKernel(`${describeOrigin(src.origin)}, Linux ${src.version}`, src.version);
+      return { cases: kernelSelftestCases(src.dir), kernel, ...(kernel.mirrored ? { laterCases } : {}) };
     };
     parity = kernelParities(runs, casesOf, await mirroredTests());
   } catch (err) {

@@ -8,7 +8,8 @@ import ConformanceReporter from '../report/reporter.cjs';
 import type { KernelSeries } from '../kbuild/series.ts';
 import { describeOrigin, ensureKernelSource } from '../kbuild/source.ts';
 import { kernelSelftestCases } from '../parity/kernel-cases.ts';
-import { buildParity, parityKernel, readKtapStatuses, type ParityTable } from '../parity/table.ts';
+import { buildParity, LATER_SERIES_SERVED, parityKernel, readKtapStatuses, type ParityTable } from '../parity/table.ts';
+import { parseKernelSeries } from '../kbuild/series.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 import { testFilesIn } from './run.ts';
 
@@ -57,5 +58,16 @@ export async function parityTable(opts: { results?: string | null; kernelSrc?: s
   const kernel = kernelSelftestCases(src.dir);
   const ours = await mirroredTests();
   const results = opts.results ? resolve(opts.results) : null;
-  return buildParity(kernel, ours, results ? readKtapStatuses(results) : new Map(), results, parityKernel(`${describeOrigin(src.origin)}, Linux ${src.version}`, src.version));
+  const which = parityKernel(`${describeOrigin(src.origin)}, Linux ${src.version}`, src.version);
+  return buildParity(kernel, ours, results ? readKtapStatuses(results) : new Map(), results, which, which.mirrored ? await laterServedCases() : new Set());
+}
+
+/** The case names of the later kernels the mirror also serves (LATER_SERIES_SERVED), from their sources. */
+export async function laterServedCases(): Promise<Set<string>> {
+  const names = new Set<string>();
+  for (const series of LATER_SERIES_SERVED) {
+    const src = await ensureKernelSource({ series: parseKernelSeries(series) });
+    for (const c of kernelSelftestCases(src.dir)) names.add(c.name);
+  }
+  return names;
 }

@@ -3,7 +3,8 @@
 // test op exists if it does not get EOPNOTSUPP; and so on. Each probe runs
 // on its own /dev/iommu open, closed afterwards, so it leaves nothing behind.
 import { closeSync, existsSync, readdirSync, readFileSync } from 'node:fs';
-import { coreSys, sys as fullSys, type SysCore } from '../sys/index.ts';
+import { coreSys, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, sys as fullSys, type SysCore } from '../sys/index.ts';
+import { pagemapReader, sharedZeroPageAddress } from '../sys/pagemap.ts';
 import * as U from '../uapi/index.ts';
 import { contigLeafDirty } from './dirty-leaf.ts';
 import { IommuFd } from './iommufd.ts';
@@ -170,7 +171,7 @@ export function hardwareIommuOwningMockBus(classDir = '/sys/class/iommu'): strin
 
 function probeIoctls(fd: IommuFd): Record<string, boolean> {
   const requests: Record<string, number> = { ...IOCTLS_BY_NUMBER };
-  for (const op of [...U.IOMMUFD_IOCTL_OPS, U.IOMMU_TEST_CMD_OP]) requests[op.ioctl] = op.request;
+  for (const op of [...U.IOMMUFD_IOCTL_OPS, ...U.IOMMUFD_VIOMMU_IOCTL_OPS, U.IOMMU_TEST_CMD_OP]) requests[op.ioctl] = op.request;
   const ioctls: Record<string, boolean> = {};
   // A 4-byte struct whose size field says 4 is shorter than every min_size
   // (iommu_ioas_change_process's is 8): main.c's iommufd_fops_ioctl answers
@@ -232,6 +233,11 @@ export function iommufdAbsence(errno: number, sysClassMisc = '/sys/class/misc'):
       : `/dev/iommu does not exist and the kernel has no iommufd (no ${sysClassMisc}/iommu: built without CONFIG_IOMMUFD, or older than 6.2)`;
   }
   return `/dev/iommu cannot be opened (errno ${errno})`;
+}
+
+/** Whether the running kernel has iommufd, whatever became of /dev/iommu: it registers the misc device "iommu". */
+export function kernelHasIommufd(sysClassMisc = '/sys/class/misc'): boolean {
+  return existsSync(`${sysClassMisc}/iommu`);
 }
 
 /** Attaches the mock device to an IOPF-capable nested HWPT (see KernelFeatures.mockIopf); the fd's close undoes it all. */
@@ -476,6 +482,92 @@ function probeVfioCdev(sys: SysCore): VfioCdevFeatures | null {
     }
   }
   return null;
+}
+
+
+// VFIO type1 facts that differ between kernels, read on a borrowed group as type1WrapOverflow reads its
+// own (6.1, Debian 12's kernel, is the older side of both).
+
+/**
+ * Runs `fn` on a type1v2 container that holds the first viable VFIO group that opens (the viommu
+ * profile's vfio-pci device, once bound), then closes both. Null where no group could be borrowed.
+ */
+function withBorrowedType1<T>(sys: SysCore, fn: (container: VfioContainer) => T | null): T | null {
+  let names: string[];
+  try {
+    names = readdirSync('/dev/vfio').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    const { group } = VfioGroup.open(name, sys);
+    if (!group) continue;
+    const { container } = VfioContainer.open(sys);
+    try {
+      if (!container || !group.getStatus().viable || group.setContainer(container.fd).errno) continue;
+      if (container.setIommu(U.VFIO_TYPE1v2_IOMMU).errno) continue;
+      return fn(container);
+    } finally {
+      container?.close();
+      group.close();
+    }
+  }
+  return null;
+}
+
+/**
+ * Whether VFIO_IOMMU_GET_INFO lays its capabilities out 8-byte aligned: "vfio: align capability
+ * structures" (vfio_main.c:vfio_info_cap_add, `size = ALIGN(size, sizeof(u64))`, Linux 6.6). Before it
+ * (6.1) each capability takes its own size, so dma_avail's 12 bytes leave what follows at 4 mod 8 and the
+ * whole argsz 4 bytes shorter. Seen on the borrowed container's chain: every offset and the argsz a
+ * multiple of 8. Null where no group could be borrowed; an answer is kept.
+ */
+let type1CapsAligned: boolean | null = null;
+export function type1InfoCapsAligned(sys: SysCore = coreSys()): boolean | null {
+  type1CapsAligned ??= withBorrowedType1(sys, (container) => {
+    const info = container.getInfo();
+    if (info.errno !== 0 || !info.caps.ok || info.caps.caps.length === 0) return null;
+    return info.argsz % 8 === 0 && info.caps.caps.every((c) => c.offset % 8 === 0);
+  });
+  return type1CapsAligned;
+}
+
+/**
+ * Whether a read-only VFIO_IOMMU_MAP_DMA of a never-written private anonymous page pins the shared zero
+ * page itself. Before "mm/gup: reliable R/O long-term pinning in COW mappings" (Linux 6.2) a FOLL_PIN
+ * without FOLL_WRITE follows the read fault's zero-page PTE (6.1 mm/gup.c:follow_page_pte; 6.1's
+ * gup_must_unshare returns false for a non-anonymous page); since then gup_must_unshare
+ * (mm/internal.h) makes FOLL_LONGTERM unshare it into a new anonymous page in a COW mapping. Seen in
+ * /proc/self/pagemap: after the pin, the page's physical address is the zero page's
+ * (sys/pagemap.ts:sharedZeroPageAddress) or not. Null where no group could be borrowed or PFNs are
+ * hidden (not CAP_SYS_ADMIN); an answer is kept.
+ */
+let type1ZeroPagePin: boolean | null = null;
+export function type1ReadOnlyPinsZeroPage(sys: SysCore = coreSys()): boolean | null {
+  if (type1ZeroPagePin !== null) return type1ZeroPagePin;
+  type1ZeroPagePin = withBorrowedType1(sys, (container) => {
+    // Opened once a group is borrowed, and kept (pagemapReader holds its fd): the answer is kept too.
+    const physical = pagemapReader();
+    const zero = sharedZeroPageAddress(sys, physical);
+    if (zero === null || physical === null) return null;
+    const info = container.getInfo();
+    const ranges = info.errno === 0 && info.caps.ok ? info.caps.caps.flatMap((c) => (c.kind === 'iova_range' ? c.iova_ranges : [])) : [];
+    const PAGE = 4096n;
+    const range = ranges.find((r) => r.end - ((r.start + PAGE - 1n) & ~(PAGE - 1n)) >= PAGE - 1n);
+    if (!range) return null;
+    const iova = (range.start + PAGE - 1n) & ~(PAGE - 1n);
+    const page = sys.mmap(Number(PAGE), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    if (typeof page === 'number') return null;
+    try {
+      if (container.mapDma({ flags: U.VFIO_DMA_MAP_FLAG_READ, vaddr: page.address, iova, size: PAGE }).errno !== 0) return null;
+      const pinned = physical(page.address);
+      container.unmapDma({ iova, size: PAGE });
+      return pinned === zero;
+    } finally {
+      sys.munmap(page);
+    }
+  });
+  return type1ZeroPagePin;
 }
 
 let cached: KernelFeatures | undefined;

@@ -3,7 +3,7 @@
 // success. Inputs use camelCase names for the kernel's fields; outputs are
 // read back from the struct the kernel wrote (also on failure, where the
 // kernel may have written part of it: callers decide what that means).
-import { O_CLOEXEC, O_RDWR, coreSys, type SysCore } from '../sys/index.ts';
+import { O_CLOEXEC, O_RDWR, coreSys, type Mapping, type SysCore } from '../sys/index.ts';
 import * as U from '../uapi/index.ts';
 import { callStruct, DeviceFile, errnoOf, openDevice, type Errno } from './ioctl-call.ts';
 
@@ -208,6 +208,71 @@ export class IommuFd extends DeviceFile {
     return { errno: r.errno, faultId: r.out.out_fault_id, faultFd: r.out.out_fault_fd };
   }
 
+  // ------------------------------------------------------------ vIOMMU, vDEVICE, vEVENTQ, HW queue (7.x)
+
+  /** IOMMU_VIOMMU_ALLOC. `data` (the driver's struct) is the caller's buffer: the kernel writes its outputs there. */
+  viommuAlloc(args: { flags?: number; type: number; devId: number; hwptId: number; data?: Uint8Array | null; dataLen?: number; dataUptr?: U64 }): Errno & { viommuId: number } {
+    const data = args.data ?? null;
+    const r = callStruct(this.sys, this.fd, U.IOMMU_VIOMMU_ALLOC, U.iommu_viommu_alloc, {
+      flags: args.flags ?? 0,
+      type: args.type,
+      dev_id: args.devId,
+      hwpt_id: args.hwptId,
+      data_len: args.dataLen ?? data?.byteLength ?? 0,
+      data_uptr: args.dataUptr ?? (data && data.byteLength > 0 ? this.sys.addressOf(data) : 0n),
+    });
+    return { errno: r.errno, viommuId: r.out.out_viommu_id };
+  }
+
+  vdeviceAlloc(args: { viommuId: number; devId: number; virtId: U64 }): Errno & { vdeviceId: number } {
+    const r = callStruct(this.sys, this.fd, U.IOMMU_VDEVICE_ALLOC, U.iommu_vdevice_alloc, { viommu_id: args.viommuId, dev_id: args.devId, virt_id: args.virtId });
+    return { errno: r.errno, vdeviceId: r.out.out_vdevice_id };
+  }
+
+  veventqAlloc(args: { flags?: number; viommuId: number; type: number; depth: number; reserved?: number }): Errno & { veventqId: number; veventqFd: number } {
+    const r = callStruct(this.sys, this.fd, U.IOMMU_VEVENTQ_ALLOC, U.iommu_veventq_alloc, {
+      flags: args.flags ?? 0,
+      viommu_id: args.viommuId,
+      type: args.type,
+      veventq_depth: args.depth,
+      __reserved: args.reserved ?? 0,
+    });
+    return { errno: r.errno, veventqId: r.out.out_veventq_id, veventqFd: r.out.out_veventq_fd };
+  }
+
+  hwQueueAlloc(args: { flags?: number; viommuId: number; type: number; index: number; nestingParentIova: U64; length: U64 }): Errno & { hwQueueId: number } {
+    const r = callStruct(this.sys, this.fd, U.IOMMU_HW_QUEUE_ALLOC, U.iommu_hw_queue_alloc, {
+      flags: args.flags ?? 0,
+      viommu_id: args.viommuId,
+      type: args.type,
+      index: args.index,
+      nesting_parent_iova: args.nestingParentIova,
+      length: args.length,
+    });
+    return { errno: r.errno, hwQueueId: r.out.out_hw_queue_id };
+  }
+
+  /**
+   * read(2) of an event queue fd (a vEVENTQ's, or a fault queue's) into `buffer`:
+   * `bytes` is how many it returned (the vEVENTs that fit, whole), 0 when empty.
+   */
+  readEventq(fd: number, buffer: Uint8Array): Errno & { bytes: number } {
+    const ret = this.sys.read(fd, buffer);
+    return { errno: ret < 0 ? -ret : 0, bytes: ret < 0 ? 0 : ret };
+  }
+
+  /** poll(2) of an event queue fd: its revents (POLLIN while something is queued), 0 on timeout. */
+  pollEventq(fd: number, events: number, timeoutMs: number): Errno & { revents: number } {
+    const ret = this.sys.poll(fd, events, timeoutMs);
+    return { errno: ret < 0 ? -ret : 0, revents: ret < 0 ? 0 : ret };
+  }
+
+  /** mmap(2) of this iommufd at `offset`: a driver's region (a vIOMMU's, from its alloc data); `mapping` is null on failure. */
+  mmapRegion(args: { length: number; offset: number; prot: number; flags: number }): Errno & { mapping: Mapping | null } {
+    const r = this.sys.mmap(args.length, args.prot, args.flags, this.fd, args.offset);
+    return typeof r === 'number' ? { errno: -r, mapping: null } : { errno: 0, mapping: r };
+  }
+
   // ------------------------------------------------------------ IOMMU_TEST_CMD (CONFIG_IOMMUFD_TEST)
 
   /** Any IOMMU_TEST_CMD op: `fields` fills the union member of that op. */
@@ -293,6 +358,69 @@ export class IommuFd extends DeviceFile {
         trigger_iopf: { dev_id: args.devId, pasid: args.pasid, grpid: args.grpid, perm: args.perm, addr: args.addr },
       }).errno,
     };
+  }
+
+  // vIOMMU (7.x)
+  testDevCheckCache(args: { devId: number; cacheId: number; cache: number }): Errno {
+    return { errno: this.testCmd(U.IOMMU_TEST_OP_DEV_CHECK_CACHE, args.devId, { check_dev_cache: { id: args.cacheId, cache: args.cache } }).errno };
+  }
+
+  testTriggerVevent(args: { devId: number }): Errno {
+    return { errno: this.testCmd(U.IOMMU_TEST_OP_TRIGGER_VEVENT, 0, { trigger_vevent: { dev_id: args.devId } }).errno };
+  }
+
+  // ------------------------------------------------------------ PASID and CHANGE_PROCESS (7.x: issue 13)
+
+  /** IOMMU_IOAS_CHANGE_PROCESS: every IOAS's pinned-page accounting moves to the calling process. */
+  ioasChangeProcess(args: { reserved?: number } = {}): Errno {
+    return { errno: callStruct(this.sys, this.fd, U.IOMMU_IOAS_CHANGE_PROCESS, U.iommu_ioas_change_process, { __reserved: args.reserved ?? 0 }).errno };
+  }
+
+  /** IOMMU_TEST_OP_PASID_ATTACH: `ptId` back is the HWPT attached (pt_id, as iommufd_device_attach writes it). */
+  testPasidAttach(args: { stdevId: number; pasid: number; ptId: number }): Errno & { ptId: number } {
+    const r = this.testCmd(U.IOMMU_TEST_OP_PASID_ATTACH, args.stdevId, { pasid_attach: { pasid: args.pasid, pt_id: args.ptId } });
+    return { errno: r.errno, ptId: r.out.pasid_attach.pt_id };
+  }
+
+  /** IOMMU_TEST_OP_PASID_REPLACE (selftest.c reads it through the pasid_attach member; the layouts are the same). */
+  testPasidReplace(args: { stdevId: number; pasid: number; ptId: number }): Errno & { ptId: number } {
+    const r = this.testCmd(U.IOMMU_TEST_OP_PASID_REPLACE, args.stdevId, { pasid_replace: { pasid: args.pasid, pt_id: args.ptId } });
+    return { errno: r.errno, ptId: r.out.pasid_replace.pt_id };
+  }
+
+  testPasidDetach(args: { stdevId: number; pasid: number }): Errno {
+    return { errno: this.testCmd(U.IOMMU_TEST_OP_PASID_DETACH, args.stdevId, { pasid_detach: { pasid: args.pasid } }).errno };
+  }
+
+  /** IOMMU_TEST_OP_PASID_CHECK_HWPT: 0 when `pasid` has `hwptId`'s domain (hwptId 0: no domain), else EINVAL. */
+  testPasidCheckHwpt(args: { stdevId: number; pasid: number; hwptId: number }): Errno {
+    return { errno: this.testCmd(U.IOMMU_TEST_OP_PASID_CHECK_HWPT, args.stdevId, { pasid_check: { pasid: args.pasid, hwpt_id: args.hwptId } }).errno };
+  }
+
+  // ------------------------------------------------------------ IOMMU_IOAS_MAP_FILE and the selftest's dma-bufs (7.x)
+
+  /** IOMMU_IOAS_MAP_FILE: `length` bytes of the memfd or dma-buf `fd` from byte `start`; flags as for ioasMap. */
+  ioasMapFile(args: { ioasId: number; flags: number; fd: number; start: U64; length: U64; iova?: U64 }): Errno & { iova: bigint } {
+    const r = callStruct(this.sys, this.fd, U.IOMMU_IOAS_MAP_FILE, U.iommu_ioas_map_file, {
+      flags: args.flags,
+      ioas_id: args.ioasId,
+      fd: args.fd,
+      start: args.start,
+      length: args.length,
+      iova: args.iova ?? 0,
+    });
+    return { errno: r.errno, iova: r.out.iova };
+  }
+
+  /** IOMMU_TEST_OP_DMABUF_GET: a dma-buf of `length` bytes (page-aligned up); its fd is the ioctl's value. */
+  testDmabufGet(args: { length: number; openFlags?: number }): Errno & { dmabufFd: number } {
+    const r = this.testCmd(U.IOMMU_TEST_OP_DMABUF_GET, 0, { dmabuf_get: { length: args.length, open_flags: args.openFlags ?? O_CLOEXEC } });
+    return { errno: r.errno, dmabufFd: r.errno ? -1 : r.ret };
+  }
+
+  /** IOMMU_TEST_OP_DMABUF_REVOKE: marks the dma-buf revoked (or not) and invalidates every mapping of it. */
+  testDmabufRevoke(args: { dmabufFd: number; revoked: boolean }): Errno {
+    return { errno: this.testCmd(U.IOMMU_TEST_OP_DMABUF_REVOKE, 0, { dmabuf_revoke: { dmabuf_fd: args.dmabufFd, revoked: args.revoked ? 1 : 0 } }).errno };
   }
 
   /** Closes an access fd made by testCreateAccess (that is how an access is destroyed). */

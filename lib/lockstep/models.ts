@@ -5,12 +5,14 @@
 // test. Where the running kernel changed after 6.12, the models follow it
 // (KernelBehaviour, Type1ModelOptions), as probed in lib/kernel/features.ts.
 import { readdirSync } from 'node:fs';
-import { kernelFeatures, type1WrapOverflow, type KernelFeatures } from '../kernel/features.ts';
+import { kernelFeatures, type1InfoCapsAligned, type1ReadOnlyPinsZeroPage, type1WrapOverflow, type KernelFeatures } from '../kernel/features.ts';
 import { IommufdModel } from '../model/iommufd.ts';
 import { BASELINE_BEHAVIOUR, type KernelBehaviour } from '../model/kernel-behaviour.ts';
 import type { ModelPlatform } from '../model/syscalls.ts';
 import { readType1Platform, readUserPtrMax } from '../model/type1-platform.ts';
-import { Type1ContainerModel, Type1GroupModel } from '../model/type1.ts';
+import { Type1ContainerModel, Type1GroupModel, type Type1ModelOptions } from '../model/type1.ts';
+import { pagemapReader, sharedZeroPageAddress } from '../sys/pagemap.ts';
+import { coreSys } from '../sys/index.ts';
 
 /** The names of a group's devices (what VFIO_GROUP_GET_DEVICE_FD finds by name). */
 function readGroupDevices(groupId: number): string[] {
@@ -36,6 +38,36 @@ export function kernelBehaviour(features: KernelFeatures = kernelFeatures()): Ke
     hwInfoInputType: features.hwInfoInputType,
     dirtyBitmapZeroLength: c.dirtyBitmapZeroLength,
     hwptPagingFault: c.hwptPagingFault,
+    viommu: features.ioctls.IOMMU_VIOMMU_ALLOC === true,
+    // PASID and CHANGE_PROCESS (7.x: issue 13)
+    pasid: features.testOps.PASID_ATTACH === true,
+    ioasChangeProcess: features.ioctls.IOMMU_IOAS_CHANGE_PROCESS === true,
+    // IOMMU_IOAS_MAP_FILE and the selftest's dma-bufs
+    ioasMapFile: c.ioasMapFile,
+    testDmabuf: features.testOps.DMABUF_GET,
+  };
+}
+
+let zeroPageReader: Type1ModelOptions['zeroPage'] | undefined;
+
+/**
+ * The type1 model's options for the running kernel, each from its probe (lib/kernel/features.ts): the
+ * probes borrow a VFIO group, so this is called when a container model is made, before its group opens.
+ */
+export function type1ModelOptions(userPtrMax: bigint): Type1ModelOptions {
+  if (type1ReadOnlyPinsZeroPage() === true && zeroPageReader === undefined) {
+    // The probe saw PFNs, so both are there; read once per process (pagemapReader keeps its fd open).
+    const physical = pagemapReader();
+    const zero = physical && sharedZeroPageAddress(coreSys(), physical);
+    zeroPageReader = physical && zero !== null ? (address) => physical(address) === zero : null;
+  }
+  const zeroPage = zeroPageReader ?? null;
+  return {
+    userPtrMax,
+    wrapOverflow: type1WrapOverflow() ?? false,
+    nesting: kernelFeatures().vfio.type1Nesting,
+    capsAligned: type1InfoCapsAligned() ?? true,
+    zeroPage,
   };
 }
 
@@ -46,8 +78,7 @@ export function modelFactories(): ModelPlatform {
   return {
     iommufd: (process) => new IommufdModel(process, undefined, behaviour),
     // The wrap probe borrows a VFIO group: asked when a container model is made (before its group opens).
-    type1: (process) =>
-      new Type1ContainerModel(process, { userPtrMax: (userPtrMax ??= readUserPtrMax()), wrapOverflow: type1WrapOverflow() ?? false, nesting: kernelFeatures().vfio.type1Nesting }),
+    type1: (process) => new Type1ContainerModel(process, type1ModelOptions((userPtrMax ??= readUserPtrMax()))),
     group: (groupId) => new Type1GroupModel(groupId, readType1Platform(groupId), readGroupDevices(groupId)),
   };
 }

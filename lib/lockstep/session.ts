@@ -14,11 +14,11 @@
 import { IommuFd, VfioContainer, VfioGroup, type DeviceFile } from '../kernel/index.ts';
 import { IoctlArgument, KnownMemory, ModelCannotAnswer, type UserAccess } from '../model/uaccess.ts';
 import type { IommufdModel } from '../model/iommufd.ts';
-import { ModelProcess, PROT_READ, PROT_WRITE } from '../model/process.ts';
+import { ModelProcess, PROT_READ, PROT_WRITE, type ShmemFile } from '../model/process.ts';
 import { ModelSyscalls, type ModelPlatform } from '../model/syscalls.ts';
-import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, coreSys, MAP_SHARED, RLIMIT_MEMLOCK, sys, type IoctlArg, type Mapping, type SysCore } from '../sys/index.ts';
+import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, coreSys, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, RLIMIT_MEMLOCK, sys, type IoctlArg, type Mapping, type SysCore } from '../sys/index.ts';
 import { pagemapReader } from '../sys/pagemap.ts';
-import { pinnedAndLockedPages } from '../sys/proc-status.ts';
+import { pinnedAndLockedPages, vmPinAndLckKiBOf } from '../sys/proc-status.ts';
 import { show, type FieldDifference } from './compare.ts';
 import { countOp, lockstepStats } from './stats.ts';
 import { DivergenceError, LockstepSys, showRet, type LockstepHost, type SysHistoryEntry } from './sys.ts';
@@ -83,7 +83,13 @@ export class ModelSysCore implements SysCore {
   readonly #memory = new KnownMemory();
   constructor(
     readonly modelSys: ModelSyscalls,
-    readonly opts: { mappings?: Set<Mapping>; count?: boolean; unknownFaults?: boolean } = {},
+    readonly opts: {
+      mappings?: Set<Mapping>;
+      count?: boolean;
+      unknownFaults?: boolean;
+      /** Real fds the model stands in for with files of its own (memfds: kernel fd -> model fd), translated where a call takes an fd. */
+      files?: Map<number, number>;
+    } = {},
   ) {}
   addressOf(view: ArrayBufferView): bigint {
     const address = coreSys().addressOf(view);
@@ -91,7 +97,11 @@ export class ModelSysCore implements SysCore {
     return address;
   }
   mmap(...args: Parameters<SysCore['mmap']>): ReturnType<SysCore['mmap']> {
-    return coreSys().mmap(...args);
+    const [length, prot, flags, fd, offset] = args;
+    if (fd === undefined || fd < 0 || !this.modelSys.file(fd)) return coreSys().mmap(...args);
+    // An iommufd region (7.x): the model answers; the memory is an anonymous stand-in of the same length.
+    const m = this.modelSys.mmap(fd, BigInt(length), prot, flags, BigInt(offset ?? 0));
+    return m.ret < 0 ? m.ret : coreSys().mmap(length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   }
   munmap(...args: Parameters<SysCore['munmap']>): number {
     return coreSys().munmap(...args);
@@ -99,8 +109,23 @@ export class ModelSysCore implements SysCore {
   open(path: string, _flags?: number): number {
     return this.modelSys.open(path);
   }
+  read(fd: number, buffer: ArrayBufferView): number {
+    const r = this.modelSys.read(fd, buffer.byteLength);
+    if (r.ret > 0) new Uint8Array(buffer.buffer, buffer.byteOffset, r.ret).set(r.bytes);
+    return r.ret;
+  }
+  poll(fd: number, events: number, _timeoutMs: number): number {
+    return this.modelSys.poll(fd, events);
+  }
   close(fd: number): number {
     if (this.opts.count) countOp('close', true);
+    const mfd = this.opts.files?.get(fd);
+    if (mfd !== undefined) {
+      // A memfd: the real one (its mappings are real memory) and the model's file.
+      this.opts.files!.delete(fd);
+      this.modelSys.close(mfd);
+      return coreSys().close(fd);
+    }
     return this.modelSys.close(fd);
   }
   ioctl(fd: number, request: number, arg: IoctlArg): number {
@@ -121,11 +146,24 @@ export class ModelSysCore implements SysCore {
         return !!known(a, b.length, () => this.#memory.write(a, b));
       },
     };
+    // fds the caller passes (a memfd to IOMMU_IOAS_MAP_FILE) reach the model as its own, and are put back after.
+    const restore: { offset: number; value: number }[] = [];
+    if (view && this.opts.files?.size) {
+      for (const f of this.modelSys.shape(fd, request, view).fdIn) {
+        if (f.offset + 4 > view.length) continue;
+        const dv = new DataView(view.buffer, view.byteOffset + f.offset, 4);
+        const mapped = this.opts.files.get(dv.getInt32(0, true));
+        if (mapped === undefined) continue;
+        restore.push({ offset: f.offset, value: dv.getInt32(0, true) });
+        dv.setInt32(0, mapped, true);
+      }
+    }
     try {
       const r = this.modelSys.ioctl(fd, request, new IoctlArgument(view, view ? 0n : BigInt((arg ?? 0) as number | bigint), user));
       if (this.opts.count) countOp(this.modelSys.shape(fd, request, view).name, true);
       return r;
     } finally {
+      for (const { offset, value } of restore) new DataView(view!.buffer, view!.byteOffset + offset, 4).setInt32(0, value, true);
       this.#memory.clear();
     }
   }
@@ -192,7 +230,7 @@ export class LockstepProcess implements LockstepHost {
 
   /** The system calls of this session over a given kernel core (a fault injector's, another backend's). */
   sysOver(kernel: SysCore): SysCore {
-    if (this.mode === 'model') return new ModelSysCore(this.modelSys, { mappings: this.mappings, count: true });
+    if (this.mode === 'model') return new ModelSysCore(this.modelSys, { mappings: this.mappings, count: true, files: this.fdMap });
     if (this.mode === 'kernel' || this.platform === null) return kernel;
     return new LockstepSys(this, kernel);
   }
@@ -235,9 +273,40 @@ export class LockstepProcess implements LockstepHost {
   mmap(length: number, prot: number, flags: number, fd = -1, offset = 0, align = 0): Mapping {
     const m = sys().mmap(length, prot, flags, fd, offset, align);
     if (typeof m === 'number') throw new Error(`mmap(${length}) failed: errno ${-m}`);
-    this.model.memory.map(m.address, BigInt(m.length), prot, (flags & MAP_SHARED) !== 0);
+    this.model.memory.map(m.address, BigInt(m.length), prot, (flags & MAP_SHARED) !== 0, this.#memfdOf(fd, offset));
     this.mappings.add(m);
     return m;
+  }
+
+  // ------------------------------------------------------------ memfds (IOMMU_IOAS_MAP_FILE)
+
+  /** The model's file behind a memfd made by memfdCreate, for a mapping of it. */
+  #memfdOf(fd: number, offset: number): { file: ShmemFile; offset: bigint } | undefined {
+    if (fd < 0) return undefined;
+    const mfd = this.fdMap.get(fd);
+    const f = mfd === undefined ? undefined : this.modelSys.file(mfd);
+    return f?.kind === 'memfd' ? { file: f.file, offset: BigInt(offset) } : undefined;
+  }
+
+  /**
+   * memfd_create(2) through the session: the kernel's fd, paired with an
+   * empty file of the model (its pages are what MAP_SHARED mappings and
+   * IOMMU_IOAS_MAP_FILE of it share). Close it with `sys.close`.
+   */
+  memfdCreate(name: string, flags: number): number {
+    const fd = sys().memfdCreate(name, flags);
+    // Model-only mode pairs it too: the real memfd backs the real mappings, the model's file stands in for it in calls.
+    if (fd < 0 || !(this.checking || this.mode === 'model')) return fd;
+    this.fdMap.set(fd, this.modelSys.memfdCreate(flags));
+    return fd;
+  }
+
+  /** ftruncate(2) of a memfd from memfdCreate: the model's file takes the new size when the kernel's did. */
+  ftruncate(fd: number, length: number): number {
+    const r = sys().ftruncate(fd, length);
+    const mfd = this.fdMap.get(fd);
+    if (r === 0 && mfd !== undefined) this.modelSys.ftruncate(mfd, BigInt(length));
+    return r;
   }
 
   /**
@@ -276,7 +345,7 @@ export class LockstepProcess implements LockstepHost {
   /** New pages in place over part of a mapping (MAP_FIXED inside memory this process owns). */
   mmapOver(mapping: Mapping, offset: number, length: number, prot: number, flags: number, fd = -1, fileOffset = 0): number {
     const r = sys().mmapOver(mapping, offset, length, prot, flags, fd, fileOffset);
-    if (r === 0) this.model.memory.map(mapping.address + BigInt(offset), BigInt(length), prot, (flags & MAP_SHARED) !== 0);
+    if (r === 0) this.model.memory.map(mapping.address + BigInt(offset), BigInt(length), prot, (flags & MAP_SHARED) !== 0, this.#memfdOf(fd, fileOffset));
     return r;
   }
 
@@ -419,7 +488,22 @@ export class LockstepProcess implements LockstepHost {
     }
     if (keepAlive) this.#children.set(pid, child);
     else child.exited = true;
+    // A child that stays alive shows its own mm's counters: after an ioctl that can move them
+    // (IOMMU_IOAS_CHANGE_PROCESS charges the caller), they must be the model child's. A fresh mm
+    // starts at 0 (mm_init), so no baseline is needed.
+    if (keepAlive && this.checking && ret >= 0) this.#checkChildAccounting(pid, child, request);
     return { pid, ret };
+  }
+
+  #checkChildAccounting(pid: number, child: ModelProcess, request: number): void {
+    const { pin, lck } = vmPinAndLckKiBOf(pid);
+    const diffs: FieldDifference[] = [];
+    if (BigInt(pin) / 4n !== child.mmPinnedVm) diffs.push({ path: `VmPin of the child ${pid} (pages)`, kernel: BigInt(pin) / 4n, model: child.mmPinnedVm });
+    if (BigInt(lck) / 4n !== child.mmLockedVm) diffs.push({ path: `VmLck of the child ${pid} (pages)`, kernel: BigInt(lck) / 4n, model: child.mmLockedVm });
+    if (!diffs.length) return;
+    const what = `ioctl 0x${(request >>> 0).toString(16)} from the forked child ${pid}`;
+    const lines = [`lockstep divergence in ${what}`, ...diffs.map((d) => `  ${d.path}  kernel ${show(d.kernel)}  model ${show(d.model)}`)];
+    throw new DivergenceError(what, diffs, lines.join('\n'));
   }
 
   /** Lets a kept-alive child exit and reaps it: its exit status, or -errno. */

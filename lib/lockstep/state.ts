@@ -25,6 +25,8 @@ export interface UserRange {
 type LockstepIommufd = IommuFd & { readonly modelContext: unknown };
 
 const ULONG_MAX = 0xffff_ffff_ffff_ffffn;
+/** The objects of viommu.c and eventq.c, and the internal access of a HW queue. */
+const VIOMMU_OBJECT_TYPES: ReadonlySet<string> = new Set(['viommu', 'vdevice', 'veventq', 'hw_queue']);
 const MAP_RW = U.IOMMU_IOAS_MAP_WRITEABLE | U.IOMMU_IOAS_MAP_READABLE;
 
 /**
@@ -51,6 +53,19 @@ function compareAreas(fd: LockstepIommufd, ioasId: number, areas: readonly Area[
     if (area) gapStart = area.last + 1n;
   }
   for (const area of areas) fd.ioasMap({ ioasId, flags: U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW, userVa: area.pages.uptr + area.startByte, length: area.length, iova: area.start });
+}
+
+/**
+ * Where the area's pages are seen in user memory, for MD_CHECK_MAP: the user
+ * VA it maps, or (IOMMU_IOAS_MAP_FILE of a memfd) where the process maps that
+ * part of the file; null where no user address shows them (a dma-buf, a file
+ * not mapped there).
+ */
+function userAddressOf(area: Area): bigint | null {
+  const pages = area.pages;
+  if (pages.type === 'user') return pages.uptr + area.startByte;
+  if (pages.type === 'file' && pages.file) return pages.process.memory.addressOfFile(pages.file, pages.start + area.startByte, area.length);
+  return null;
 }
 
 /**
@@ -87,12 +102,19 @@ export function compareIommufdState(session: LockstepProcess, fd: LockstepIommuf
       }
       for (const hwpt of obj.hwpts) {
         if (!(hwpt.domain instanceof MockDomain)) continue;
-        for (const area of areas) fd.testCheckMap({ hwptId: hwpt.id, iova: area.start, length: area.length, uptr: area.pages.uptr + area.startByte });
+        for (const area of areas) {
+          const uptr = userAddressOf(area);
+          if (uptr !== null) fd.testCheckMap({ hwptId: hwpt.id, iova: area.start, length: area.length, uptr });
+        }
       }
     } else if (obj instanceof DeviceObject && obj.mock) {
       // A mock device's: a real device's (a VFIO device in the compat IOAS) is its IOMMU's registers,
       // which the model does not hold (IommufdModel.getHwInfo).
       fd.getHwInfo({ devId: obj.id });
+    } else if (VIOMMU_OBJECT_TYPES.has(obj.type)) {
+      // vIOMMU (7.x): IOMMU_HWPT_INVALIDATE looks any object up (IOMMUFD_OBJ_ANY): an empty array on a
+      // vIOMMU is 0 (its data type checked), any other live object EINVAL, a missing or tombstoned ID ENOENT.
+      fd.hwptInvalidate({ hwptId: obj.id, dataType: U.IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, entryLen: 0, entryNum: 0, entries: null });
     }
   }
 

@@ -155,12 +155,121 @@ export class LockstepSys implements SysCore {
     return address;
   }
 
+  /** Model handles of the iommufd mappings (vIOMMU regions, 7.x) made through this sys. */
+  readonly #modelMappings = new WeakMap<Mapping, { ctx: unknown; handle: object }>();
+
+  /**
+   * mmap of an fd the model holds (an iommufd's driver regions, 7.x) runs on
+   * both and compares the errno; a live mapping holds its region's owner on
+   * both until munmap. Any other mmap is the process's own memory.
+   */
   mmap(length: number, prot: number, flags: number, fd?: number, offset?: number, align?: number): Mapping | number {
-    return this.kernel.mmap(length, prot, flags, fd, offset, align);
+    const host = this.host;
+    const mfd = fd !== undefined && fd >= 0 ? host.fdMap.get(fd) : undefined;
+    // Only an iommufd's mmap is modelled (its driver regions); any other file's mapping is the kernel's alone.
+    if (!host.checking || mfd === undefined || host.desynced.has(fd!) || host.modelSys.file(mfd)?.kind !== 'iommufd') {
+      return this.kernel.mmap(length, prot, flags, fd, offset, align);
+    }
+    const kr = this.kernel.mmap(length, prot, flags, fd, offset, align);
+    const ret = typeof kr === 'number' ? kr : 0;
+    const call = `mmap(fd ${fd}, length ${length}, offset ${offset ?? 0})`;
+    let m: ReturnType<ModelSyscalls['mmap']>;
+    try {
+      m = host.modelSys.mmap(mfd, BigInt(length), prot, flags, BigInt(offset ?? 0));
+    } catch (e) {
+      if (!(e instanceof ModelCannotAnswer)) throw e;
+      host.record({ call, kernel: ret, unchecked: e.reason });
+      if (!isListedReason(e.reason)) throw host.notListed(call, e.reason, e.message);
+      host.countUnchecked('mmap', e.reason);
+      return kr;
+    }
+    host.record({ call, kernel: ret, model: m.ret });
+    if (typeof kr !== 'number' && m.handle) this.#modelMappings.set(kr, m.handle);
+    host.countChecked('mmap', 0, 0);
+    if (ret !== m.ret) {
+      // Keep both sides whole: what one side mapped and the other did not is undone on that side.
+      if (m.handle) host.modelSys.munmap(m.handle);
+      const diffs = [{ path: 'return', kernel: showRet(ret), model: showRet(m.ret) }];
+      throw new DivergenceError(call, diffs, this.#report(call, diffs));
+    }
+    return kr;
   }
 
   munmap(mapping: Mapping, offset?: number, length?: number): number {
-    return this.kernel.munmap(mapping, offset, length);
+    const ret = this.kernel.munmap(mapping, offset, length);
+    const handle = this.#modelMappings.get(mapping);
+    // iommufd_fops_vma_close runs when the last part of the mapping goes (a split mapping is each part's).
+    const whole = (offset ?? 0) === 0 && (length === undefined || length >= mapping.length);
+    if (handle && ret === 0 && whole) {
+      this.#modelMappings.delete(mapping);
+      this.host.modelSys.munmap(handle as Parameters<ModelSyscalls['munmap']>[0]);
+    } else if (handle && ret === 0) {
+      throw this.host.notListed(`munmap of part of an iommufd mapping`, 'a partial munmap of an iommufd region', `offset ${offset}, length ${length}`);
+    }
+    return ret;
+  }
+
+  // ------------------------------------------------------------ read, poll (event queue fds, 7.x)
+
+  /** read(2): on an fd the model holds, both read `count` bytes and the results and bytes are compared. */
+  read(fd: number, buffer: ArrayBufferView): number {
+    const host = this.host;
+    const ret = this.kernel.read(fd, buffer);
+    const mfd = host.fdMap.get(fd);
+    if (!host.checking) return ret;
+    const call = `read(${fd}, ${buffer.byteLength})`;
+    const desynced = host.desynced.get(fd);
+    if (mfd === undefined || desynced !== undefined) {
+      if (desynced === undefined) throw host.notListed(call, 'an fd the model did not open', `fd ${fd} was not opened through lockstep`);
+      host.countUnchecked('read', desynced);
+      return ret;
+    }
+    let m: { ret: number; bytes: Uint8Array };
+    try {
+      m = host.modelSys.read(mfd, buffer.byteLength);
+    } catch (e) {
+      if (!(e instanceof ModelCannotAnswer)) throw e;
+      host.record({ call, kernel: ret, unchecked: e.reason });
+      if (!isListedReason(e.reason)) throw host.notListed(call, e.reason, e.message);
+      host.countUnchecked('read', e.reason);
+      return ret;
+    }
+    host.record({ call, kernel: ret, model: m.ret });
+    host.countChecked('read', 0, 0);
+    const diffs: FieldDifference[] = [];
+    if (ret !== m.ret) diffs.push({ path: 'return', kernel: showRet(ret), model: showRet(m.ret) });
+    else if (ret > 0) {
+      const kbytes = new Uint8Array(buffer.buffer, buffer.byteOffset, ret);
+      if (!sameBytes(kbytes, m.bytes)) diffs.push(...bufferDifferences(null, kbytes, m.bytes, 'read buffer'));
+    }
+    if (diffs.length) throw new DivergenceError(call, diffs, this.#report(call, diffs));
+    return ret;
+  }
+
+  /** poll(2) of one fd: on an fd the model holds, the revents are compared (a kernel that waited is not). */
+  poll(fd: number, events: number, timeoutMs: number): number {
+    const host = this.host;
+    const ret = this.kernel.poll(fd, events, timeoutMs);
+    const mfd = host.fdMap.get(fd);
+    if (!host.checking || mfd === undefined || host.desynced.has(fd)) return ret;
+    const call = `poll(${fd}, 0x${events.toString(16)})`;
+    let mret: number;
+    try {
+      mret = host.modelSys.poll(mfd, events);
+    } catch (e) {
+      if (!(e instanceof ModelCannotAnswer)) throw e;
+      host.record({ call, kernel: ret, unchecked: e.reason });
+      if (!isListedReason(e.reason)) throw host.notListed(call, e.reason, e.message);
+      host.countUnchecked('poll', e.reason);
+      return ret;
+    }
+    host.record({ call, kernel: ret, model: mret });
+    host.countChecked('poll', 0, 0);
+    if (ret !== mret) {
+      const diffs = [{ path: 'revents', kernel: showRet(ret), model: showRet(mret) }];
+      throw new DivergenceError(call, diffs, this.#report(call, diffs));
+    }
+    return ret;
   }
 
   // ------------------------------------------------------------ open, close
@@ -315,7 +424,7 @@ export class LockstepSys implements SysCore {
     host.record({ call, kernel: ret, model: mret, args, ...(injected ? { injected: true as const } : {}) });
 
     const diffs: FieldDifference[] = [];
-    const returnsFd = host.modelSys.returnsFd(mfd, request);
+    const returnsFd = host.modelSys.returnsFd(mfd, request, before);
     if (returnsFd && ret >= 0 && mret >= 0) host.fdMap.set(ret, mret);
     else if (ret !== mret) diffs.push({ path: 'return', kernel: showRet(ret), model: showRet(mret) });
     if (view && modelBytes) {

@@ -8,7 +8,7 @@ import type { KernelParity } from './json.ts';
 import type { MergedRun } from './types.ts';
 
 /** A kernel's selftest cases and what the table calls that kernel; null where no source is known for the run. */
-export type CasesOfRun = (run: MergedRun) => { cases: KernelCase[]; kernel: ParityKernel } | null;
+export type CasesOfRun = (run: MergedRun) => { cases: KernelCase[]; kernel: ParityKernel; laterCases?: ReadonlySet<string> } | null;
 
 /** One parity table per run that ran the mirror, each against the selftests of the kernel it ran on. */
 export function kernelParities(runs: MergedRun[], casesOf: CasesOfRun, ours: Map<string, string>): KernelParity[] {
@@ -23,7 +23,7 @@ export function kernelParities(runs: MergedRun[], casesOf: CasesOfRun, ours: Map
     out.push({
       kernel: `${k.release}${k.flavour && k.flavour !== 'base' ? ` (${k.flavour})` : ''}`,
       runs: [run.label],
-      table: buildParity(source.cases, ours, statuses, run.parts.map((p) => p.dir).join(', '), source.kernel),
+      table: buildParity(source.cases, ours, statuses, run.parts.map((p) => p.dir).join(', '), source.kernel, source.laterCases),
     });
   }
   return out;

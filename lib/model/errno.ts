@@ -22,3 +22,7 @@ export const EOPNOTSUPP = 95;
 export const EADDRINUSE = 98;
 export const EOVERFLOW = 75;
 export const E2BIG = 7;
+// vIOMMU (7.x)
+export const ENXIO = 6;
+export const ESPIPE = 29;
+export const ERANGE = 34;

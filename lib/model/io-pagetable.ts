@@ -4,7 +4,7 @@
 // (IOMMU_IOAS_ALLOW_IOVAS) constrain it; every attached domain mirrors every
 // area, and iova_alignment follows the domains, accesses and huge-page mode.
 import { doubleSpanHoles, IntervalNode, IntervalTree } from './interval-tree.ts';
-import { EADDRINUSE, EDEADLK, EEXIST, EINVAL, ENOENT, ENOSPC, EOVERFLOW, EPERM } from './errno.ts';
+import { EADDRINUSE, EBUSY, EDEADLK, EEXIST, EINVAL, ENOENT, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM } from './errno.ts';
 import { IoPages, ULONG_MAX, type IndexRange } from './pages.ts';
 import { PAGE_SIZE } from './process.ts';
 
@@ -48,6 +48,8 @@ export class Area extends IntervalNode {
   storageDomain: IommuDomainLike | null = null;
   /** area->num_accesses: access pins over this area. */
   numAccesses = 0;
+  /** area->num_locks (7.x): pins of internal accesses (a HW queue's), which refuse unmap with EBUSY. */
+  numLocks = 0;
 
   constructor(iova: bigint, last: bigint, pages: IoPages, startByte: bigint, iommuProt: number) {
     super(iova, last);
@@ -177,8 +179,9 @@ export class IoPageTable {
     if (length & (this.iovaAlignment - 1n) || length === 0n) return { errno: EINVAL, iova: iova ?? 0n };
     let dst: bigint;
     if (iova === null) {
+      // "Use the first entry to guess the ideal IOVA alignment": the user VA, or the file or dma-buf offset.
       const first = slices[0]!;
-      const r = this.allocIova(first.pages.uptr + first.startByte, length);
+      const r = this.allocIova(first.pages.alignmentHint(first.startByte), length);
       if (r.errno) return { errno: r.errno, iova: 0n };
       dst = r.iova;
     } else {
@@ -291,6 +294,8 @@ export class IoPageTable {
     for (let area = this.areas.iterFirst(start, last); area; area = this.areas.iterFirst(start, last)) {
       const first = area.start;
       const areaLast = area.last;
+      // "The area is locked by an object that has not been destroyed" (7.x: a HW queue's pins)
+      if (area.numLocks) return { errno: EBUSY, unmapped };
       if (first < start || areaLast > last) return { errno: ENOENT, unmapped };
       if (first !== start) tries = 0;
       if (area.numAccesses) {
@@ -302,7 +307,7 @@ export class IoPageTable {
       }
       this.#unfillArea(area);
       this.areas.remove(area);
-      area.pages.refs--;
+      if (--area.pages.refs === 0) area.pages.released();
       unmapped += areaLast - first + 1n;
       if (areaLast >= last) break;
       start = areaLast + 1n;
@@ -489,6 +494,8 @@ export class IoPageTable {
   #split(area: Area, iova: bigint): number {
     const newStart = iova + 1n;
     if (iova === area.start || iova === area.last) return 0;
+    // "Maintaining the domains_itree below is a bit complicated" for a dma-buf: not split.
+    if (area.pages.type === 'dmabuf') return EOPNOTSUPP;
     const alignment = this.iovaAlignment;
     if (newStart & (alignment - 1n) || area.startByteOf(newStart) & (alignment - 1n)) return EINVAL;
     // "Splitting is not permitted if an access exists"

@@ -42,12 +42,36 @@ import {
   type HardwareDomainSpec,
 } from './mock.ts';
 import { BASELINE_BEHAVIOUR, type KernelBehaviour } from './kernel-behaviour.ts';
-import { ACCOUNT_MM, ACCOUNT_USER, IoPages, ULONG_MAX, U64_MAX, type AccountMode, type IndexRange } from './pages.ts';
-import { ModelProcess, PAGE_SIZE } from './process.ts';
+import { ACCOUNT_MM, ACCOUNT_NONE, ACCOUNT_USER, chargePinned, IoPages, ULONG_MAX, U64_MAX, type AccountMode, type IndexRange, unchargePinned } from './pages.ts';
+import { DmaBuf, testDmabufLength } from './dma-buf.ts';
+import { ModelProcess, PAGE_SIZE, type ShmemFile } from './process.ts';
 import { DIRTY_BITMAP_ZERO_LENGTH_PAST_BUFFER, ModelCannotAnswer } from './uaccess.ts';
 import { VfioCompatModel } from './vfio-compat.ts';
+// vIOMMU (7.x): the objects of viommu.c and eventq.c, beside their kernel files
+import { VeventqObject, veventqDestroy, veventqPoll, veventqRead } from './iommufd/eventq.ts';
+import {
+  deviceRemoveVdev,
+  HwQueueObject,
+  hwQueueDestroy,
+  iommufdMmap,
+  iommufdMunmap,
+  vdeviceDestroy,
+  VdeviceObject,
+  viommuCacheInvalidate,
+  viommuDestroy,
+  viommuGetVdevId,
+  ViommuObject,
+  type MmapRegion,
+  type ViommuContext,
+} from './iommufd/viommu.ts';
 
 export type U64 = bigint | number;
+
+/**
+ * What an fd given to IOMMU_IOAS_MAP_FILE or IOMMU_TEST_OP_DMABUF_REVOKE
+ * is: a memfd, a dma-buf, another file, or null for no open file.
+ */
+export type MapFileTarget = { kind: 'memfd'; file: ShmemFile } | { kind: 'dmabuf'; dmabuf: DmaBuf } | { kind: 'other' } | null;
 export interface Errno {
   errno: number;
 }
@@ -73,6 +97,12 @@ const IOMMU_VFIO_IOAS_CLEAR = 2;
 const IOMMU_HWPT_ALLOC_NEST_PARENT = 1;
 const IOMMU_HWPT_ALLOC_DIRTY_TRACKING = 2;
 const IOMMU_HWPT_FAULT_ID_VALID = 4;
+/** 7.x (KernelBehaviour.pasid) */
+const IOMMU_HWPT_ALLOC_PASID = 8;
+/** include/linux/iommu.h: the RID, as opposed to a PASID */
+const IOMMU_NO_PASID = 0;
+/** iommufd_test.h IOMMU_TEST_PASID_RESERVED: "Reserved for special pasid replace test" */
+const IOMMU_TEST_PASID_RESERVED = 1024;
 const IOMMU_HWPT_DATA_NONE = 0;
 const IOMMU_HWPT_DIRTY_TRACKING_ENABLE = 1;
 const IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR = 1;
@@ -108,6 +138,8 @@ export class IoasObject extends IommufdObject {
 export class HwptPagingObject extends IommufdObject {
   readonly type = 'hwpt_paging' as const;
   autoDomain = false;
+  /** hwpt->pasid_compat: allocated with IOMMU_HWPT_ALLOC_PASID (7.x) */
+  pasidCompat = false;
   enforceCacheCoherency = false;
   fault: FaultObject | null = null;
   constructor(
@@ -122,6 +154,8 @@ export class HwptPagingObject extends IommufdObject {
 export class HwptNestedObject extends IommufdObject {
   readonly type = 'hwpt_nested' as const;
   fault: FaultObject | null = null;
+  /** hwpt->pasid_compat: allocated with IOMMU_HWPT_ALLOC_PASID (7.x) */
+  pasidCompat = false;
   constructor(
     readonly parent: HwptPagingObject,
     readonly domain: MockNestedDomain,
@@ -137,6 +171,12 @@ export class DeviceObject extends IommufdObject {
   readonly type = 'device' as const;
   /** igroup->hwpt */
   hwpt: Hwpt | null = null;
+  /** igroup->pasid_attach without IOMMU_NO_PASID (that one is `hwpt`): the HWPT attached at each PASID (7.x). */
+  readonly pasids = new Map<number, Hwpt>();
+  /** selftest.c struct mock_dev pasid_1024_fake_error: the next set_dev_pasid of PASID 1024 fails (ENOMEM). */
+  pasid1024FakeError = false;
+  /** idev->vdev (7.x) */
+  vdev: VdeviceObject | null = null;
   constructor(
     readonly mock: MockDevice | null,
     readonly hardware: HardwareDomainSpec | null,
@@ -213,7 +253,11 @@ export class IommufdModel {
   #vfioIoas: IoasObject | null = null;
   #compat: VfioCompatModel | null = null;
   /** Access and fault fds handed out by this model (numbers are the model's own). */
-  readonly #files = new Map<number, AccessObject | FaultObject>();
+  readonly #files = new Map<number, AccessObject | FaultObject | VeventqObject>();
+  /** vIOMMU (7.x): ictx->mt_mmap, and the live mappings of its regions (each holds the file, as an fd does). */
+  readonly #mmaps: MmapRegion[] = [];
+  readonly #mapped = new Set<{ region: MmapRegion }>();
+  #viommuContext: ViommuContext | null = null;
   #nextFd: number;
   #closed = false;
   #released = false;
@@ -293,12 +337,22 @@ export class IommufdModel {
     } else if (obj instanceof HwptPagingObject) {
       this.#destroyHwptPaging(obj);
     } else if (obj instanceof HwptNestedObject) {
-      obj.parent.users--;
+      // hw_pagetable.c:iommufd_hwpt_nested_destroy: a nested HWPT of a vIOMMU holds the vIOMMU, not the parent
+      if (obj.domain.viommu) (obj.domain.viommu as ViommuObject).users--;
+      else obj.parent.users--;
       if (obj.fault) obj.fault.users--;
     } else if (obj instanceof SelftestObject) {
       this.#destroySelftest(obj);
     } else if (obj instanceof AccessObject) {
       this.#accessChangeIoas(obj, null);
+    } else if (obj instanceof ViommuObject) {
+      viommuDestroy(this.viommuContext, obj);
+    } else if (obj instanceof VdeviceObject) {
+      vdeviceDestroy(obj);
+    } else if (obj instanceof VeventqObject) {
+      veventqDestroy(obj);
+    } else if (obj instanceof HwQueueObject) {
+      hwQueueDestroy(this.viommuContext, obj);
     }
   }
 
@@ -316,6 +370,9 @@ export class IommufdModel {
 
   /** selftest.c:iommufd_selftest_destroy: detach, then unbind the mock device. */
   #destroySelftest(sobj: SelftestObject): void {
+    // iommufd_selftest_destroy detaches IOMMU_NO_PASID only: a PASID still attached holds a device reference
+    // and iommufd_device_unbind's iommufd_object_destroy_user then refuses (WARN). Not modelled.
+    if (sobj.idev.pasids.size) throw new Error(`model: mock device ${sobj.idev.id} destroyed with PASIDs ${[...sobj.idev.pasids.keys()].join(', ')} attached`);
     this.#deviceDetach(sobj.idev);
     this.#deviceUnbind(sobj.idev);
   }
@@ -341,6 +398,8 @@ export class IommufdModel {
 
   /** device.c:iommufd_device_unbind → iommufd_object_destroy_user: drop the driver's reference, then remove. */
   #deviceUnbind(idev: DeviceObject): void {
+    // iommufd_object_destroy_user waits for wait_cnt: iommufd_device_pre_destroy tombstones a vDEVICE (7.x)
+    deviceRemoveVdev(this.viommuContext, idev);
     idev.users--;
     this.objects.erase(idev);
   }
@@ -370,7 +429,7 @@ export class IommufdModel {
   close(): Errno {
     if (this.#closed) return { errno: 0 };
     this.#closed = true;
-    if (this.#files.size === 0) this.#release();
+    if (this.#files.size === 0 && this.#mapped.size === 0) this.#release();
     return { errno: 0 };
   }
 
@@ -390,9 +449,10 @@ export class IommufdModel {
       this.objects.erase(file);
       this.#destroyObject(file);
     } else {
+      // fault.c / eventq.c: iommufd_eventq_fops_release drops the file's reference
       file.users--;
     }
-    if (this.#closed && this.#files.size === 0 && !this.#released) this.#release();
+    if (this.#closed && this.#files.size === 0 && this.#mapped.size === 0 && !this.#released) this.#release();
     return { errno: 0 };
   }
 
@@ -482,6 +542,68 @@ export class IommufdModel {
     if (!ioas) return fail(ENOENT);
     const r = this.mapUserPages(ioas.iopt, u64(args.userVa), length, convIommuProt(flags), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? iova : null);
     return r.errno ? fail(r.errno) : { errno: 0, iova: r.iova };
+  }
+
+  // ---------------------------------------------------------------- IOMMU_IOAS_MAP_FILE (7.x)
+
+  /**
+   * ioas.c:iommufd_ioas_map_file: IOMMU_IOAS_MAP's checks (MAP_FILE has no
+   * __reserved), then io_pagetable.c:iopt_map_file_pages: a zero length is
+   * EINVAL and a range that wraps EOVERFLOW; a dma-buf fd maps the dma-buf
+   * (pages.c:iopt_alloc_dmabuf_pages), any other file its pages
+   * (iopt_alloc_file_pages; EBADF without a file), then iopt_map_common as
+   * for user memory (ACCOUNT_USER raised to the context's ACCOUNT_MM).
+   * `file`: what the fd is (null: no open file).
+   */
+  ioasMapFile(args: { ioasId: number; flags: number; file: MapFileTarget; start: U64; length: U64; iova?: U64 }): Errno & { iova: bigint } {
+    const flags = u32(args.flags);
+    const iova = u64(args.iova);
+    const length = u64(args.length);
+    const start = u64(args.start);
+    const fail = (errno: number) => ({ errno, iova });
+    if (flags & ~(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)) return fail(EOPNOTSUPP);
+    if (iova >= ULONG_MAX || length >= ULONG_MAX) return fail(EOVERFLOW);
+    if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE))) return fail(EINVAL);
+    const ioas = this.getIoas(args.ioasId);
+    if (!ioas) return fail(ENOENT);
+    // iopt_map_file_pages
+    if (!length) return fail(EINVAL);
+    if (start + length - 1n > ULONG_MAX) return fail(EOVERFLOW);
+    const startByte = start % PAGE_SIZE;
+    const iommuProt = convIommuProt(flags);
+    const writable = (iommuProt & IOMMU_WRITE) !== 0;
+    const file = args.file;
+    if (!file) return fail(EBADF);
+    const pages =
+      file.kind === 'dmabuf'
+        ? IoPages.allocDmabuf(this.process, file.dmabuf, startByte, start, length, writable)
+        : IoPages.allocFile(this.process, file.kind === 'memfd' ? file.file : null, startByte, start, length, writable);
+    if (typeof pages === 'number') return fail(pages);
+    // io_pagetable.c:iopt_map_common
+    if (this.accountMode === ACCOUNT_MM && pages.accountMode === ACCOUNT_USER) pages.accountMode = ACCOUNT_MM;
+    const r = ioas.iopt.mapPages([{ pages, startByte, length }], length, flags & IOMMU_IOAS_MAP_FIXED_IOVA ? iova : null, iommuProt);
+    // On failure iopt_put_pages drops the last reference (a dma-buf is detached); on success the area holds it.
+    if (--pages.refs === 0) pages.released();
+    return r.errno ? fail(r.errno) : { errno: 0, iova: r.iova };
+  }
+
+  /** selftest.c:iommufd_test_dmabuf_get: a new dma-buf of the page-aligned length; its fd is the caller's to install. */
+  testDmabufGet(args: { length: number; openFlags?: number }): Errno & { dmabuf: DmaBuf | null } {
+    const size = testDmabufLength(args.length);
+    if (size === null) return { errno: EINVAL, dmabuf: null };
+    return { errno: 0, dmabuf: new DmaBuf(this.process.memory, size) };
+  }
+
+  /**
+   * selftest.c:iommufd_test_dmabuf_revoke: dma_buf_get of the fd (EBADF
+   * without a file, EINVAL for a file that is no dma-buf), then the revoked
+   * flag and the invalidation of every attachment (DmaBuf.setRevoked).
+   */
+  testDmabufRevoke(args: { file: MapFileTarget; revoked: number }): Errno {
+    if (!args.file) return { errno: EBADF };
+    if (args.file.kind !== 'dmabuf') return { errno: EINVAL };
+    args.file.dmabuf.setRevoked(u32(args.revoked) !== 0);
+    return { errno: 0 };
   }
 
   /** ioas.c:iommufd_ioas_copy */
@@ -647,17 +769,20 @@ export class IommufdModel {
   // ---------------------------------------------------------------- attach machinery (device.c, hw_pagetable.c)
 
   /** device.c:iommufd_hw_pagetable_attach */
-  #hwptAttach(hwpt: Hwpt, idev: DeviceObject): number {
+  #hwptAttach(hwpt: Hwpt, idev: DeviceObject, pasid = IOMMU_NO_PASID): number {
+    if (pasid !== IOMMU_NO_PASID) return this.#hwptAttachPasid(hwpt, idev, pasid);
     if (idev.hwpt !== null && idev.hwpt !== hwpt) return EINVAL;
     if (hwpt instanceof HwptPagingObject) {
       const rc = this.#enforceResvRegions(hwpt.ioas.iopt, idev);
       if (rc) return rc;
     }
-    const rc = domainAttachErrno(hwpt, idev);
+    // iommufd_hwpt_attach_device: iommufd_hwpt_pasid_compat, then the driver
+    const rc = this.#hwptPasidCompat(hwpt, idev, IOMMU_NO_PASID) || domainAttachErrno(hwpt, idev);
     if (rc) {
       if (hwpt instanceof HwptPagingObject) hwpt.ioas.iopt.removeReserved(idev);
       return rc;
     }
+    mockAttachViommu(hwpt, idev);
     idev.hwpt = hwpt;
     hwpt.users++;
     return 0;
@@ -676,7 +801,8 @@ export class IommufdModel {
   }
 
   /** device.c:iommufd_device_do_replace: returns the old hwpt for the caller to put, or null for "no change". */
-  #hwptReplace(hwpt: Hwpt, idev: DeviceObject): { errno: number; old: Hwpt | null } {
+  #hwptReplace(hwpt: Hwpt, idev: DeviceObject, pasid = IOMMU_NO_PASID): { errno: number; old: Hwpt | null } {
+    if (pasid !== IOMMU_NO_PASID) return this.#hwptReplacePasid(hwpt, idev, pasid);
     const old = idev.hwpt;
     if (!old) return { errno: EINVAL, old: null };
     if (hwpt === old) return { errno: 0, old: null };
@@ -686,12 +812,14 @@ export class IommufdModel {
       const rc = this.#enforceResvRegions(newPaging.ioas.iopt, idev);
       if (rc) return { errno: rc, old: null };
     }
-    const rc = domainAttachErrno(hwpt, idev);
+    // iommufd_hwpt_replace_device: iommufd_hwpt_pasid_compat, then the driver
+    const rc = this.#hwptPasidCompat(hwpt, idev, IOMMU_NO_PASID) || domainAttachErrno(hwpt, idev);
     if (rc) {
       if (newPaging) newPaging.ioas.iopt.removeReserved(idev);
       return { errno: rc, old: null };
     }
     if (oldPaging && (!newPaging || newPaging.ioas !== oldPaging.ioas)) oldPaging.ioas.iopt.removeReserved(idev);
+    mockAttachViommu(hwpt, idev);
     idev.hwpt = hwpt;
     hwpt.users++;
     return { errno: 0, old };
@@ -707,9 +835,14 @@ export class IommufdModel {
     flags: number,
     immediate: boolean,
     userData: Uint8Array | null,
+    pasid = IOMMU_NO_PASID,
   ): { errno: number; hwpt: HwptPagingObject | null } {
     // KernelBehaviour.hwptPagingFault: 7.x takes FAULT_ID_VALID here (the fault is looked up by hwptAlloc after).
-    const validFlags = IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING | (this.behaviour.hwptPagingFault ? IOMMU_HWPT_FAULT_ID_VALID : 0);
+    const validFlags =
+      IOMMU_HWPT_ALLOC_NEST_PARENT |
+      IOMMU_HWPT_ALLOC_DIRTY_TRACKING |
+      (this.behaviour.pasid ? IOMMU_HWPT_ALLOC_PASID : 0) |
+      (this.behaviour.hwptPagingFault ? IOMMU_HWPT_FAULT_ID_VALID : 0);
     const dirtyCapable = idev.mock ? idev.mock.dirtyCapable : false;
     if (flags & ~validFlags) return { errno: EOPNOTSUPP, hwpt: null };
     if (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING && !dirtyCapable) return { errno: EOPNOTSUPP, hwpt: null };
@@ -733,12 +866,13 @@ export class IommufdModel {
       domain = new HardwareDomain(idev.hardware!);
     }
     const hwpt = new HwptPagingObject(ioas, domain, (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0);
+    hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
     const rc0 = this.objects.reserve(hwpt);
     if (rc0) return { errno: rc0, hwpt: null };
     ioas.users++;
     if (idev.enforceCacheCoherency) hwpt.enforceCacheCoherency = true;
     if (immediate) {
-      const rc = this.#hwptAttach(hwpt, idev);
+      const rc = this.#hwptAttach(hwpt, idev, pasid);
       if (rc) return this.#abortHwpt(hwpt, rc);
     }
     if (domain instanceof MockDomain) domain.iopt = ioas.iopt;
@@ -747,8 +881,12 @@ export class IommufdModel {
       if (domain instanceof MockDomain) domain.iopt = null;
       if (immediate) {
         // iommufd_hw_pagetable_detach: the device leaves; the abort frees the hwpt with its reference.
-        idev.hwpt = null;
-        ioas.iopt.removeReserved(idev);
+        if (pasid !== IOMMU_NO_PASID) {
+          idev.pasids.delete(pasid);
+        } else {
+          idev.hwpt = null;
+          ioas.iopt.removeReserved(idev);
+        }
       }
       return this.#abortHwpt(hwpt, rc);
     }
@@ -764,7 +902,7 @@ export class IommufdModel {
   }
 
   /** device.c:iommufd_device_auto_get_domain */
-  #autoGetDomain(idev: DeviceObject, ioas: IoasObject, mode: 'attach' | 'replace'): { errno: number; ptId: number; destroy: Hwpt | null } {
+  #autoGetDomain(idev: DeviceObject, ioas: IoasObject, mode: 'attach' | 'replace', pasid = IOMMU_NO_PASID): { errno: number; ptId: number; destroy: Hwpt | null } {
     // Under fault injection (absorbedFault): iopt_table_enforce_dev_resv_regions
     // fails with -EINVAL at its iommufd_should_fail() point, which this loop
     // takes for "incompatible" and goes on to the next auto domain or a new
@@ -782,19 +920,19 @@ export class IommufdModel {
       }
       let errno: number;
       let destroy: Hwpt | null = null;
-      if (mode === 'attach') errno = this.#hwptAttach(hwpt, idev);
-      else ({ errno, old: destroy } = this.#hwptReplace(hwpt, idev));
+      if (mode === 'attach') errno = this.#hwptAttach(hwpt, idev, pasid);
+      else ({ errno, old: destroy } = this.#hwptReplace(hwpt, idev, pasid));
       // "-EINVAL means the domain is incompatible with the device."
       if (errno === EINVAL) continue;
       if (errno) return { errno, ptId: 0, destroy: null };
       return { errno: 0, ptId: hwpt.id, destroy };
     }
-    const r = this.#hwptPagingAlloc(ioas, idev, 0, mode === 'attach', null);
+    const r = this.#hwptPagingAlloc(ioas, idev, 0, mode === 'attach', null, pasid);
     if (r.errno) return { errno: r.errno, ptId: 0, destroy: null };
     const hwpt = r.hwpt!;
     let destroy: Hwpt | null = null;
     if (mode === 'replace') {
-      const rr = this.#hwptReplace(hwpt, idev);
+      const rr = this.#hwptReplace(hwpt, idev, pasid);
       if (rr.errno) {
         // iommufd_object_abort_and_destroy → iommufd_hwpt_paging_abort: the domain leaves the IOAS again.
         ioas.hwpts.splice(ioas.hwpts.indexOf(hwpt), 1);
@@ -810,22 +948,22 @@ export class IommufdModel {
   }
 
   /** device.c:iommufd_device_change_pt */
-  #changePt(idev: DeviceObject, ptId: number, mode: 'attach' | 'replace'): { errno: number; ptId: number } {
+  #changePt(idev: DeviceObject, ptId: number, mode: 'attach' | 'replace', pasid = IOMMU_NO_PASID): { errno: number; ptId: number } {
     const pt = this.objects.get(ptId);
     if (!pt) return { errno: ENOENT, ptId };
     let destroy: Hwpt | null = null;
     let outId = ptId;
     if (pt instanceof HwptPagingObject || pt instanceof HwptNestedObject) {
       if (mode === 'attach') {
-        const rc = this.#hwptAttach(pt, idev);
+        const rc = this.#hwptAttach(pt, idev, pasid);
         if (rc) return { errno: rc, ptId };
       } else {
-        const r = this.#hwptReplace(pt, idev);
+        const r = this.#hwptReplace(pt, idev, pasid);
         if (r.errno) return { errno: r.errno, ptId };
         destroy = r.old;
       }
     } else if (pt instanceof IoasObject) {
-      const r = this.#autoGetDomain(idev, pt, mode);
+      const r = this.#autoGetDomain(idev, pt, mode, pasid);
       if (r.errno) return { errno: r.errno, ptId };
       destroy = r.destroy;
       outId = r.ptId;
@@ -834,6 +972,202 @@ export class IommufdModel {
     }
     if (destroy) this.#hwptPut(destroy);
     return { errno: 0, ptId: outId };
+  }
+
+  // ---------------------------------------------------------------- PASID (7.x: device.c's pasid paths, selftest.c's mock ops)
+
+  /**
+   * device.c:iommufd_hwpt_pasid_compat. The RID may take a HWPT without
+   * IOMMU_HWPT_ALLOC_PASID only while no PASID is attached; a PASID takes
+   * only a PASID-compatible HWPT, and only while the RID's HWPT is one too.
+   */
+  #hwptPasidCompat(hwpt: Hwpt, idev: DeviceObject, pasid: number): number {
+    if (pasid === IOMMU_NO_PASID) return !hwpt.pasidCompat && idev.pasids.size > 0 ? EINVAL : 0;
+    if (!hwpt.pasidCompat) return EINVAL;
+    if (idev.hwpt && !idev.hwpt.pasidCompat) return EINVAL;
+    return 0;
+  }
+
+  /**
+   * iommu.c:__iommu_set_group_pasid for the device's one-device group: the
+   * domain's set_dev_pasid (selftest.c:mock_domain_set_dev_pasid_nop, which
+   * every mock domain, paging or nested, and the blocked domain use) runs
+   * only on a device with PASIDs (max_pasids > 0); a device without them is
+   * skipped and the call succeeds. The mock fails every second non-blocking
+   * set of PASID 1024 with ENOMEM (IOMMU_TEST_PASID_RESERVED, to test the
+   * core's rollback); a blocking one (detach) clears that.
+   */
+  #setDevPasid(idev: DeviceObject, pasid: number, blocked: boolean): number {
+    if (!(idev.mock && idev.mock.flags & MOCK_FLAGS_DEVICE_PASID)) return 0;
+    if (pasid !== IOMMU_TEST_PASID_RESERVED) return 0;
+    if (blocked) {
+      idev.pasid1024FakeError = false;
+      return 0;
+    }
+    if (idev.pasid1024FakeError) {
+      idev.pasid1024FakeError = false;
+      return ENOMEM;
+    }
+    idev.pasid1024FakeError = true;
+    return 0;
+  }
+
+  /**
+   * device.c:iommufd_hw_pagetable_attach for a PASID: the device already in
+   * this PASID's device_array is xa_insert's EBUSY (attach never overwrites),
+   * then iommufd_hwpt_attach_device: the compat check, and
+   * iommu.c:iommu_attach_device_pasid (a domain of another driver is
+   * EINVAL; a PASID at or above a PASID-capable device's max_pasids, 2^20
+   * for the mock, is EINVAL), then set_dev_pasid.
+   */
+  #hwptAttachPasid(hwpt: Hwpt, idev: DeviceObject, pasid: number): number {
+    if (idev.pasids.has(pasid)) return EBUSY;
+    let rc = this.#hwptPasidCompat(hwpt, idev, pasid);
+    if (rc) return rc;
+    if (!idev.mock || !(hwpt.domain instanceof MockDomain || hwpt.domain instanceof MockNestedDomain)) return EINVAL;
+    if (idev.mock.flags & MOCK_FLAGS_DEVICE_PASID && pasid >= 1 << MOCK_PASID_WIDTH) return EINVAL;
+    rc = this.#setDevPasid(idev, pasid, false);
+    if (rc) return rc;
+    idev.pasids.set(pasid, hwpt);
+    hwpt.users++;
+    return 0;
+  }
+
+  /**
+   * device.c:iommufd_device_do_replace for a PASID: nothing attached there
+   * is EINVAL, the same HWPT changes nothing; then
+   * iommufd_hwpt_replace_device (compat check) and
+   * iommu.c:iommu_replace_device_pasid (no max_pasids check; set_dev_pasid,
+   * whose failure keeps the old domain).
+   */
+  #hwptReplacePasid(hwpt: Hwpt, idev: DeviceObject, pasid: number): { errno: number; old: Hwpt | null } {
+    const old = idev.pasids.get(pasid);
+    if (!old) return { errno: EINVAL, old: null };
+    if (hwpt === old) return { errno: 0, old: null };
+    let rc = this.#hwptPasidCompat(hwpt, idev, pasid);
+    if (!rc && (!idev.mock || !(hwpt.domain instanceof MockDomain || hwpt.domain instanceof MockNestedDomain))) rc = EINVAL;
+    if (!rc) rc = this.#setDevPasid(idev, pasid, false);
+    if (rc) return { errno: rc, old: null };
+    idev.pasids.set(pasid, hwpt);
+    hwpt.users++;
+    return { errno: 0, old };
+  }
+
+  /** selftest.c:iommufd_test_get_selftest_obj */
+  #selftestDevice(stdevId: number): { errno: number; idev: DeviceObject | null } {
+    const sobj = this.objects.get<SelftestObject>(u32(stdevId), 'selftest');
+    return sobj ? { errno: 0, idev: sobj.idev } : { errno: ENOENT, idev: null };
+  }
+
+  /** selftest.c:iommufd_test_pasid_attach → device.c:iommufd_device_attach(idev, pasid, &pt_id) */
+  testPasidAttach(args: { stdevId: number; pasid: number; ptId: number }): Errno & { ptId: number } {
+    const ptId = u32(args.ptId);
+    const { errno, idev } = this.#selftestDevice(args.stdevId);
+    if (errno) return { errno, ptId };
+    const r = this.#changePt(idev!, ptId, 'attach', u32(args.pasid));
+    if (r.errno) return { errno: r.errno, ptId };
+    idev!.users++; // "Pairs with iommufd_device_detach()"
+    return { errno: 0, ptId: r.ptId };
+  }
+
+  /** selftest.c:iommufd_test_pasid_replace → device.c:iommufd_device_replace(idev, pasid, &pt_id) */
+  testPasidReplace(args: { stdevId: number; pasid: number; ptId: number }): Errno & { ptId: number } {
+    const ptId = u32(args.ptId);
+    const { errno, idev } = this.#selftestDevice(args.stdevId);
+    if (errno) return { errno, ptId };
+    const r = this.#changePt(idev!, ptId, 'replace', u32(args.pasid));
+    return r.errno ? { errno: r.errno, ptId } : { errno: 0, ptId: r.ptId };
+  }
+
+  /**
+   * selftest.c:iommufd_test_pasid_detach → device.c:iommufd_device_detach:
+   * a PASID with nothing attached is no error (iommufd_hw_pagetable_detach
+   * finds no attach and returns NULL). IOMMU_NO_PASID detaches the RID.
+   */
+  testPasidDetach(args: { stdevId: number; pasid: number }): Errno {
+    const { errno, idev } = this.#selftestDevice(args.stdevId);
+    if (errno) return { errno };
+    const pasid = u32(args.pasid);
+    if (pasid === IOMMU_NO_PASID) {
+      this.#deviceDetach(idev!);
+      return { errno: 0 };
+    }
+    const hwpt = idev!.pasids.get(pasid);
+    if (!hwpt) return { errno: 0 };
+    idev!.pasids.delete(pasid);
+    // iommu_detach_device_pasid → iommu_remove_dev_pasid: the blocked domain's set_dev_pasid
+    this.#setDevPasid(idev!, pasid, true);
+    this.#hwptPut(hwpt);
+    idev!.users--;
+    return { errno: 0 };
+  }
+
+  /**
+   * selftest.c:iommufd_test_pasid_check_hwpt: the domain in the group's
+   * pasid_array at `pasid` (iommu_attach_handle_get; IOMMU_NO_PASID holds
+   * the RID's, iommufd attaching it with a handle) must be `hwptId`'s;
+   * hwptId 0 asks that nothing is attached. iommufd_get_hwpt: an ID that is
+   * no HWPT is EINVAL.
+   */
+  testPasidCheckHwpt(args: { stdevId: number; pasid: number; hwptId: number }): Errno {
+    const { errno, idev } = this.#selftestDevice(args.stdevId);
+    if (errno) return { errno };
+    const pasid = u32(args.pasid);
+    const attached = pasid === IOMMU_NO_PASID ? idev!.hwpt : (idev!.pasids.get(pasid) ?? null);
+    const hwptId = u32(args.hwptId);
+    if (!hwptId) return { errno: attached ? EINVAL : 0 };
+    const obj = this.objects.get(hwptId);
+    if (!obj) return { errno: ENOENT };
+    if (!(obj instanceof HwptPagingObject || obj instanceof HwptNestedObject)) return { errno: EINVAL };
+    return { errno: attached === obj ? 0 : EINVAL };
+  }
+
+  // ---------------------------------------------------------------- IOMMU_IOAS_CHANGE_PROCESS (7.x)
+
+  /**
+   * ioas.c:iommufd_ioas_change_process: every area of every IOAS must be a
+   * file mapping (IOMMU_IOAS_MAP_FILE) or the call is EINVAL and nothing
+   * changes (an area without pages, mid-unmap, would be EBUSY: a
+   * single-threaded caller never sees one). Each iopt_pages charged to
+   * another process (need_charge_update: ACCOUNT_MM when its mm is not the
+   * caller's, ACCOUNT_USER when its mm or uid is not; never ACCOUNT_NONE) is
+   * counted once; the caller is charged the sums per mode first
+   * (charge_current: USER then MM, against the caller's RLIMIT_MEMLOCK,
+   * undone on ENOMEM), then each such iopt_pages is un-charged from its old
+   * process, and every iopt_pages, charged or not, gets the caller as its
+   * source (change_mm), so later pins and unpins charge the caller.
+   */
+  ioasChangeProcess(args: { reserved?: number } = {}): Errno {
+    if (u32(args.reserved)) return { errno: EOPNOTSUPP };
+    const all: IoPages[] = [];
+    for (const obj of this.objects.objects()) {
+      if (!(obj instanceof IoasObject)) continue;
+      for (const area of obj.iopt.areas) {
+        if (area.pages.type !== 'file') return { errno: EINVAL };
+        all.push(area.pages);
+      }
+    }
+    const current = this.process;
+    const moves = (pages: IoPages) => pages.accountMode !== ACCOUNT_NONE && pages.process !== current;
+    const distinct = [...new Set(all)];
+    const npinned: bigint[] = [0n, 0n, 0n];
+    for (const pages of distinct) if (moves(pages)) npinned[pages.accountMode]! += pages.npinned;
+    const charged: AccountMode[] = [];
+    for (const mode of [ACCOUNT_NONE, ACCOUNT_USER, ACCOUNT_MM] as const) {
+      if (!npinned[mode]) continue;
+      const rc = chargePinned(current, mode, npinned[mode]!);
+      if (rc) {
+        for (const m of charged) unchargePinned(current, m, npinned[m]!);
+        return { errno: rc };
+      }
+      charged.push(mode);
+    }
+    let errno = 0;
+    for (const pages of distinct) {
+      const rc = pages.changeProcess(current, moves(pages));
+      if (rc) errno = rc;
+    }
+    return { errno };
   }
 
   // ---------------------------------------------------------------- HWPT and device info
@@ -858,6 +1192,10 @@ export class IommufdModel {
       hwpt = r.hwpt!;
     } else if (pt instanceof HwptPagingObject) {
       const r = this.#hwptNestedAlloc(pt, idev, flags, dataType, data, args.dataFault ?? false);
+      if (r.errno) return fail(r.errno);
+      hwpt = r.hwpt!;
+    } else if (pt instanceof ViommuObject) {
+      const r = this.#viommuAllocHwptNested(pt, idev, flags, dataType, data, args.dataFault ?? false);
       if (r.errno) return fail(r.errno);
       hwpt = r.hwpt!;
     } else {
@@ -891,19 +1229,53 @@ export class IommufdModel {
     dataFault = false,
   ): { errno: number; hwpt: HwptNestedObject | null } {
     const fail = (errno: number) => ({ errno, hwpt: null });
-    if (flags & ~IOMMU_HWPT_FAULT_ID_VALID || !data || !idev.mock) return fail(EOPNOTSUPP);
+    const pasidFlag = this.behaviour.pasid ? IOMMU_HWPT_ALLOC_PASID : 0;
+    if (flags & ~(IOMMU_HWPT_FAULT_ID_VALID | pasidFlag) || !data || !idev.mock) return fail(EOPNOTSUPP);
     if (parent.autoDomain || !parent.nestParent || !(parent.domain instanceof MockDomain)) return fail(EINVAL);
     // The object is allocated (ID reserved, parent referenced) before the driver looks at the data.
-    if (dataType !== IOMMU_HWPT_DATA_SELFTEST || flags & ~IOMMU_HWPT_FAULT_ID_VALID) return fail(EOPNOTSUPP);
+    // selftest.c:mock_domain_alloc_nested gets flags without FAULT_ID_VALID: IOMMU_HWPT_ALLOC_PASID is all it takes.
+    if (dataType !== IOMMU_HWPT_DATA_SELFTEST || flags & ~(IOMMU_HWPT_FAULT_ID_VALID | pasidFlag)) return fail(EOPNOTSUPP);
     const cfg = this.#selftestData(data);
     if (cfg.errno) return fail(cfg.errno);
     // ...then copy_struct_from_user from data_uptr, which faults on a bad pointer (the ABI layer knows).
     if (dataFault) return fail(EFAULT);
     const iotlb = cfg.iotlb;
     const hwpt = new HwptNestedObject(parent, new MockNestedDomain(parent.domain, iotlb));
+    hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
     const rc = this.objects.reserve(hwpt);
     if (rc) return fail(rc);
     parent.users++;
+    return { errno: 0, hwpt };
+  }
+
+  /**
+   * hw_pagetable.c:iommufd_viommu_alloc_hwpt_nested + selftest.c:mock_viommu_alloc_domain_nested (7.x):
+   * the nested HWPT holds the vIOMMU; its parent is the vIOMMU's HWPT.
+   */
+  #viommuAllocHwptNested(
+    viommu: ViommuObject,
+    idev: DeviceObject,
+    flags: number,
+    dataType: number,
+    data: Uint8Array | null,
+    dataFault: boolean,
+  ): { errno: number; hwpt: HwptNestedObject | null } {
+    const fail = (errno: number) => ({ errno, hwpt: null });
+    // viommu->iommu_dev != __iommu_get_iommu_dev(idev->dev): the mock vIOMMU takes mock devices
+    if (!idev.mock) return fail(EINVAL);
+    if (flags & ~(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID)) return fail(EOPNOTSUPP);
+    if (!data) return fail(EOPNOTSUPP);
+    // __mock_domain_alloc_nested
+    if (dataType !== IOMMU_HWPT_DATA_SELFTEST) return fail(EOPNOTSUPP);
+    const cfg = this.#selftestData(data);
+    if (cfg.errno) return fail(cfg.errno);
+    if (dataFault) return fail(EFAULT);
+    if (!(viommu.hwpt.domain instanceof MockDomain)) return fail(EINVAL);
+    const hwpt = new HwptNestedObject(viommu.hwpt, new MockNestedDomain(viommu.hwpt.domain, cfg.iotlb, viommu));
+    hwpt.pasidCompat = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
+    const rc = this.objects.reserve(hwpt);
+    if (rc) return fail(rc);
+    viommu.users++;
     return { errno: 0, hwpt };
   }
 
@@ -1079,6 +1451,8 @@ export class IommufdModel {
     // KernelBehaviour.hwptInvalidateAnyObject: iommufd_get_object(IOMMUFD_OBJ_ANY), then
     // a nested HWPT or a vIOMMU (the model has none); any other object is EINVAL.
     const obj = this.behaviour.hwptInvalidateAnyObject ? this.objects.get(u32(args.hwptId)) : null;
+    // vIOMMU (7.x): hw_pagetable.c:iommufd_hwpt_invalidate → viommu->ops->cache_invalidate
+    if (obj instanceof ViommuObject) return viommuCacheInvalidate(obj, args);
     if (obj && !(obj instanceof HwptNestedObject)) return { errno: EINVAL, entryNum: 0 };
     const hwpt = this.objects.get<HwptNestedObject>(u32(args.hwptId), 'hwpt_nested');
     if (!hwpt) return { errno: ENOENT, entryNum: 0 };
@@ -1112,6 +1486,53 @@ export class IommufdModel {
     this.#files.set(fault.fd, fault);
     this.objects.finalize(fault);
     return { errno: 0, faultId: fault.id, faultFd: fault.fd };
+  }
+
+  // ---------------------------------------------------------------- vIOMMU (7.x)
+
+  /** What lib/model/iommufd/viommu.ts and eventq.ts use of this context's private machinery. */
+  get viommuContext(): ViommuContext {
+    return (this.#viommuContext ??= {
+      ctx: this,
+      mmaps: this.#mmaps,
+      // An internal access is an access without an fd or an unmap op: the same attach and detach.
+      accessChangeIoas: (access, ioas) => this.#accessChangeIoas(access as unknown as AccessObject, ioas),
+      nextFileNumber: () => this.#nextFd++,
+      openFile: (q) => void this.#files.set(q.fd, q),
+    });
+  }
+
+  /** read(2) of a vEVENTQ fd this model handed out (eventq.c:iommufd_veventq_fops_read). */
+  readFile(fd: number, count: number): { ret: number; bytes: Uint8Array } {
+    const file = this.#files.get(fd);
+    if (!file) return { ret: -EBADF, bytes: new Uint8Array(0) };
+    if (!(file instanceof VeventqObject)) throw new ModelCannotAnswer('read of a fault or access fd');
+    return veventqRead(file, count);
+  }
+
+  /** poll(2) of a vEVENTQ fd (eventq.c:iommufd_eventq_fops_poll). */
+  pollFile(fd: number, events: number): number {
+    const file = this.#files.get(fd);
+    if (!file) return 0x20; // POLLNVAL
+    if (!(file instanceof VeventqObject)) throw new ModelCannotAnswer('poll of a fault or access fd');
+    return veventqPoll(file, events);
+  }
+
+  /** mmap(2) of this iommufd (main.c:iommufd_fops_mmap): a handle for munmap, or the errno. */
+  mmap(args: { length: bigint; shared: boolean; exec: boolean; offset: bigint }): { errno: number; handle: object | null } {
+    const r = iommufdMmap(this.viommuContext, args);
+    if (r.errno) return { errno: r.errno, handle: null };
+    const handle = { region: r.region! };
+    this.#mapped.add(handle);
+    return { errno: 0, handle };
+  }
+
+  /** munmap(2) of a whole mapping mmap made: the region's owner is let go, and a closed context may be released. */
+  munmap(handle: object): void {
+    const h = handle as { region: MmapRegion };
+    if (!this.#mapped.delete(h)) return;
+    iommufdMunmap(h.region);
+    if (this.#closed && this.#files.size === 0 && this.#mapped.size === 0 && !this.#released) this.#release();
   }
 
   // ---------------------------------------------------------------- IOMMU_TEST_CMD
@@ -1229,7 +1650,9 @@ export class IommufdModel {
     for (; length; length -= PAGE_SIZE) {
       const page = this.#gupRead(uptr);
       if (page === null) return { errno: EFAULT };
-      if (this.process.pinsOf(page) !== u32(args.refs)) return { errno: EIO };
+      // "if (!PageCompound(pages[0]))": a hugetlbfs memfd's pages are compound, their count unchecked.
+      const file = this.process.memory.mappingAt(uptr)?.file;
+      if (!file?.hugetlb && this.process.pinsOf(page) !== u32(args.refs)) return { errno: EIO };
       uptr += PAGE_SIZE;
     }
     return { errno: 0 };
@@ -1330,6 +1753,7 @@ export class IommufdModel {
       if (!(area.iommuProt & (write ? IOMMU_WRITE : IOMMU_READ))) return unwind(EPERM);
       // pages.c:iopt_area_add_access
       if (write && !area.pages.writable) return unwind(EPERM);
+      if (area.pages.type === 'dmabuf') return unwind(EINVAL);
       const range = { start: area.indexOf(cur), last: area.indexOf(segLast) };
       const rc = area.pages.hold([range]);
       if (rc) return unwind(rc);
@@ -1402,8 +1826,11 @@ export class IommufdModel {
   #pagesRwAccess(pages: IoPages, startByte: bigint, length: bigint, flags: number): number {
     const write = (flags & MOCK_ACCESS_RW_WRITE) !== 0;
     if (write && !pages.writable) return EPERM;
+    if (pages.type === 'dmabuf') return EINVAL;
     const startIndex = Number(startByte / PAGE_SIZE);
     const lastIndex = Number((startByte + length - 1n) / PAGE_SIZE);
+    // "if (pages->type != IOPT_ADDRESS_USER) return iopt_pages_rw_slow(...)": a file is read through a pfn_reader.
+    if (pages.type === 'file') return pages.temporaryPinErrno(startIndex, lastIndex);
     const changeMm = pages.process !== this.process || (flags & MOCK_ACCESS_RW_SLOW_PATH) !== 0;
     if (changeMm) {
       if (startIndex === lastIndex && !pages.process.exited) {
@@ -1537,13 +1964,32 @@ function syzConvIova(iopt: IoPageTable, value: bigint): bigint {
   return 0n;
 }
 
+/**
+ * vIOMMU (7.x): selftest.c:mock_domain_nop_attach records the vIOMMU of the domain a mock device
+ * attaches to, and the device's virt_id on it (TRIGGER_VEVENT reports for that pair).
+ */
+function mockAttachViommu(hwpt: Hwpt, idev: DeviceObject): void {
+  const mdev = idev.mock;
+  if (!mdev) return;
+  const viommu = hwpt instanceof HwptNestedObject ? (hwpt.domain.viommu as ViommuObject | null) : null;
+  if (viommu === mdev.viommu) return;
+  mdev.viommu = viommu;
+  mdev.vdevId = viommu ? (viommuGetVdevId(viommu, mdev) ?? 0n) : 0n;
+}
+
 /** The driver's attach_dev for a hwpt's domain (selftest.c:mock_domain_nop_attach; real domains accept). */
 function domainAttachErrno(hwpt: Hwpt, idev: DeviceObject): number {
   if (hwpt instanceof HwptPagingObject && hwpt.domain instanceof MockDomain) {
     if (!idev.mock) return EINVAL;
     return hwpt.domain.attachErrno(idev.mock);
   }
-  if (hwpt instanceof HwptNestedObject) return idev.mock ? 0 : EINVAL;
+  if (hwpt instanceof HwptNestedObject) {
+    if (!idev.mock) return EINVAL;
+    // vIOMMU (7.x): iommufd_viommu_get_vdev_id: a nested domain of a vIOMMU takes only a device with a vDEVICE on it
+    const viommu = hwpt.domain.viommu as ViommuObject | null;
+    if (viommu && viommuGetVdevId(viommu, idev.mock) === null) return ENOENT;
+    return 0;
+  }
   // A hardware domain only takes hardware devices.
   return idev.mock ? EINVAL : 0;
 }

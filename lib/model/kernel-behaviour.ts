@@ -95,6 +95,48 @@ export interface KernelBehaviour {
    * KernelFeatures.changes.hwptPagingFault.
    */
   hwptPagingFault: boolean;
+  /**
+   * vIOMMU (7.x): IOMMU_VIOMMU_ALLOC, IOMMU_VDEVICE_ALLOC, IOMMU_VEVENTQ_ALLOC and IOMMU_HW_QUEUE_ALLOC
+   * exist (main.c iommufd_ioctl_ops[]), with IOMMU_TEST_OP_DEV_CHECK_CACHE and _TRIGGER_VEVENT
+   * (selftest.c:iommufd_test). Without them their slots are empty (ENOTTY) and the ops unknown
+   * (EOPNOTSUPP), as on 6.12. Kernel change: the "iommufd: Add IOMMU_VIOMMU_ALLOC" series and its
+   * successors (viommu.c, eventq.c). Probed: KernelFeatures.ioctls.IOMMU_VIOMMU_ALLOC.
+   */
+  viommu: boolean;
+  // PASID and CHANGE_PROCESS (7.x: issue 13)
+  /**
+   * PASIDs of a mock device take HWPTs: IOMMU_HWPT_ALLOC takes
+   * IOMMU_HWPT_ALLOC_PASID (a PASID-compatible HWPT, paging or nested), the
+   * selftest has IOMMU_TEST_OP_PASID_ATTACH, _REPLACE, _DETACH and
+   * _CHECK_HWPT, and every attach and replace, the RID's included, passes
+   * device.c:iommufd_hwpt_pasid_compat. Kernel change: "iommufd: Support
+   * pasid attach/replace", "iommufd: Enforce PASID-compatible domain for
+   * RID" and "iommufd/selftest: Add test ops to test pasid attach/detach"
+   * (device.c, hw_pagetable.c, selftest.c). Probed:
+   * KernelFeatures.testOps.PASID_ATTACH.
+   */
+  pasid: boolean;
+  /**
+   * IOMMU_IOAS_CHANGE_PROCESS exists (ioas.c:iommufd_ioas_change_process,
+   * "iommufd: Add IOMMU_IOAS_CHANGE_PROCESS"). Probed:
+   * KernelFeatures.ioctls.IOMMU_IOAS_CHANGE_PROCESS.
+   */
+  ioasChangeProcess: boolean;
+  // ---- IOMMU_IOAS_MAP_FILE and the selftest's dma-bufs (7.x)
+  /**
+   * The IOMMU_IOAS_MAP_FILE ioctl exists: memfd and dma-buf mappings
+   * (ioas.c:iommufd_ioas_map_file, io_pagetable.c:iopt_map_file_pages).
+   * Kernel change: "iommufd: Add IOMMU_IOAS_MAP_FILE" (and "iommufd: Allow
+   * MMIO pages in a batch" / the dma-buf import of 7.x). Without it the slot
+   * is empty: ENOTTY. Probed: KernelFeatures.changes.ioasMapFile.
+   */
+  ioasMapFile: boolean;
+  /**
+   * IOMMU_TEST_OP_DMABUF_GET and _REVOKE exist (selftest.c:
+   * iommufd_test_dmabuf_get, iommufd_test_dmabuf_revoke); without them the
+   * ops are EOPNOTSUPP. Probed: KernelFeatures.testOps.DMABUF_GET.
+   */
+  testDmabuf: boolean;
 }
 
 /** 6.12's behaviour, what the model was written from. */
@@ -108,4 +150,10 @@ export const BASELINE_BEHAVIOUR: Readonly<KernelBehaviour> = Object.freeze({
   hwInfoInputType: false,
   dirtyBitmapZeroLength: false,
   hwptPagingFault: false,
+  viommu: false,
+  // PASID and CHANGE_PROCESS (7.x: issue 13)
+  pasid: false,
+  ioasChangeProcess: false,
+  ioasMapFile: false,
+  testDmabuf: false,
 });

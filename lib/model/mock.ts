@@ -60,6 +60,11 @@ export function genericPtGeometry(pagetableType: number): { pgsizeBitmap: bigint
 
 /** A mock device (selftest.c struct mock_dev): its own iommu_group (generic_device_group). */
 export class MockDevice {
+  /** struct mock_dev's viommu and vdev_id (7.x): set by mock_domain_nop_attach from the nested domain's vIOMMU. */
+  viommu: object | null = null;
+  vdevId = 0n;
+  /** mock_dev->cache[MOCK_DEV_CACHE_NUM], IOMMU_TEST_DEV_CACHE_DEFAULT at creation (7.x). */
+  readonly cache: number[] = [0xbaddad, 0xbaddad, 0xbaddad, 0xbaddad];
   constructor(readonly flags: number) {}
 
   get noDirty(): boolean {
@@ -204,6 +209,8 @@ export class MockDomain implements IommuDomainLike {
     const last = head + MOCK_HUGE_PAGE_SIZE - 1n;
     const area = this.iopt.areas.iterFirst(head, last);
     if (!area || area.start > head || area.last < last) return false;
+    // Where file or dma-buf pages lie physically is not known (MAP_FILE exists only with the generic page table mock, which has no 1 MiB IOPTE flag).
+    if (area.pages.type !== 'user') return null;
     const memory = area.pages.process.memory;
     const phys = memory.physicalAddress;
     if (!phys) return null;
@@ -236,6 +243,8 @@ export class MockNestedDomain {
   constructor(
     readonly parent: MockDomain,
     iotlb: number,
+    /** mock_nested->mock_viommu: the vIOMMU a nested domain was allocated on (7.x), else null. */
+    readonly viommu: object | null = null,
   ) {
     this.iotlb = [iotlb, iotlb, iotlb, iotlb];
   }

@@ -5,7 +5,7 @@
 // only visible after iommufd_object_finalize; iommufd_object_abort frees it.
 import { EBUSY, ENOENT, ENOSPC } from './errno.ts';
 
-export type ObjectType = 'device' | 'hwpt_paging' | 'hwpt_nested' | 'ioas' | 'access' | 'fault' | 'selftest';
+export type ObjectType = 'device' | 'hwpt_paging' | 'hwpt_nested' | 'ioas' | 'access' | 'fault' | 'selftest' | 'viommu' | 'vdevice' | 'veventq' | 'hw_queue';
 
 export abstract class IommufdObject {
   abstract readonly type: ObjectType;
@@ -150,6 +150,16 @@ export class ObjectTable {
       const o = this.#entries.get(id);
       if (o) yield o;
     }
+  }
+
+  /**
+   * iommufd_object_remove(.., REMOVE_OBJ_TOMBSTONE) (7.x, iommufd_object_tombstone_user): the
+   * object goes, its ID stays reserved (XA_ZERO_ENTRY: lookups and IOMMU_DESTROY see ENOENT)
+   * and is never handed out again in this context.
+   */
+  tombstone(obj: IommufdObject): void {
+    obj.users = 0;
+    this.#entries.set(obj.id, null);
   }
 
   /** Drops an object from the table without the users check (fops_release, kernel-internal destroys). */

@@ -18,6 +18,9 @@ export interface UserMapping {
   length: bigint;
   prot: number;
   shared: boolean;
+  /** A MAP_SHARED mapping of a memfd: its pages are the file's page cache pages, from `fileOffset` on. */
+  file?: ShmemFile;
+  fileOffset?: bigint;
 }
 
 export interface UserPage {
@@ -44,9 +47,15 @@ export class UserMemory {
     return this.#mappings;
   }
 
-  map(start: bigint, length: bigint, prot: number, shared: boolean): void {
+  /** A new page identity (a page the kernel allocates: a fault, a page cache page, a buffer). */
+  newPageId(): number {
+    return this.#nextPageId++;
+  }
+
+  /** `file`: a MAP_SHARED mapping of a memfd from byte `fileOffset` (page-aligned). */
+  map(start: bigint, length: bigint, prot: number, shared: boolean, file?: { file: ShmemFile; offset: bigint }): void {
     this.unmap(start, length);
-    this.#mappings.push({ start, length, prot, shared });
+    this.#mappings.push({ start, length, prot, shared, ...(file && shared ? { file: file.file, fileOffset: file.offset } : {}) });
     this.#mappings.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   }
 
@@ -92,6 +101,16 @@ export class UserMemory {
     }
   }
 
+  /** A user address where `length` bytes of `file` from `offset` are mapped shared, or null. */
+  addressOfFile(file: ShmemFile, offset: bigint, length: bigint): bigint | null {
+    for (const m of this.#mappings) {
+      if (m.file !== file) continue;
+      const at = offset - m.fileOffset!;
+      if (at >= 0n && at + length <= m.length) return m.start + at;
+    }
+    return null;
+  }
+
   mappingAt(address: bigint): UserMapping | null {
     for (const m of this.#mappings) if (address >= m.start && address < m.start + m.length) return m;
     return null;
@@ -102,12 +121,55 @@ export class UserMemory {
     const m = this.mappingAt(address);
     if (!m) return null;
     const base = address - (address % PAGE_SIZE);
+    if (m.file) {
+      // A shared file page: the page cache's, shared with every other mapping and with iommufd's
+      // pins of the file (MAP_FILE); past the file's end a fault is SIGBUS, so gup fails.
+      const id = m.file.pageAt((base - m.start + m.fileOffset!) / PAGE_SIZE);
+      return id === null ? null : { id, readable: (m.prot & PROT_READ) !== 0, writable: (m.prot & PROT_WRITE) !== 0 };
+    }
     let id = this.#pages.get(base);
     if (id === undefined) {
       id = this.#nextPageId++;
       this.#pages.set(base, id);
     }
     return { id, readable: (m.prot & PROT_READ) !== 0, writable: (m.prot & PROT_WRITE) !== 0 };
+  }
+}
+
+/**
+ * A memfd (mm/memfd.c: memfd_create): a shmem file, or a hugetlbfs one with
+ * MFD_HUGETLB, of `size` bytes (ftruncate). Its pages are the page cache's,
+ * allocated on first use by a fault through a shared mapping or by
+ * memfd_pin_folios (IOMMU_IOAS_MAP_FILE), and the same for both.
+ */
+export class ShmemFile {
+  size = 0n;
+  readonly #pages = new Map<bigint, number>();
+
+  constructor(
+    readonly memory: UserMemory,
+    /** MFD_HUGETLB: a hugetlbfs file, whose pages are compound (check_refs skips them). */
+    readonly hugetlb: boolean,
+  ) {}
+
+  /** The page cache page at a page index, allocated on first use; null past the end of the file. */
+  pageAt(index: bigint): number | null {
+    if (index * PAGE_SIZE >= this.size) return null;
+    let id = this.#pages.get(index);
+    if (id === undefined) this.#pages.set(index, (id = this.memory.newPageId()));
+    return id;
+  }
+
+  /** ftruncate: pages wholly past the new end leave the page cache (a pin keeps its page, not its place in the file). */
+  truncate(size: bigint): void {
+    this.size = size;
+    for (const index of [...this.#pages.keys()]) if (index * PAGE_SIZE >= size) this.#pages.delete(index);
+  }
+
+  /** Whether a page id is one of this file's (PageCompound for a hugetlbfs file). */
+  has(pageId: number): boolean {
+    for (const id of this.#pages.values()) if (id === pageId) return true;
+    return false;
   }
 }
 

@@ -8,7 +8,9 @@ import { EBADF } from './errno.ts';
 import { IommufdModel } from './iommufd.ts';
 import { IOMMUFD_IOCTL_TABLE, iommufdFopsIoctl, iommufdIoctlShape, vfioIoctlName, type IommufdIoctlTable, type IoctlShape } from './iommufd/main.ts';
 import type { IommufdFds } from './iommufd/ucmd.ts';
-import { ModelProcess } from './process.ts';
+import type { DmaBuf } from './dma-buf.ts';
+import type { MapFileTarget } from './iommufd.ts';
+import { ModelProcess, ShmemFile } from './process.ts';
 import type { Type1ContainerModel, Type1GroupModel } from './type1.ts';
 import { ModelCannotAnswer, type IoctlArgument } from './uaccess.ts';
 import { vfioContainerIoctl } from './vfio/container.ts';
@@ -16,11 +18,14 @@ import { vfioGroupIoctl, type GroupContainerTarget, type GroupIoctlContext } fro
 
 export type ModelFile =
   | { kind: 'iommufd'; ctx: IommufdModel }
-  /** An access or fault fd of a context, by the context's own number for it. */
-  | { kind: 'access' | 'fault'; ctx: IommufdModel; local: number }
+  /** An access, fault or vEVENTQ fd of a context, by the context's own number for it. */
+  | { kind: 'access' | 'fault' | 'veventq'; ctx: IommufdModel; local: number }
   | { kind: 'type1'; container: Type1ContainerModel }
   | { kind: 'group'; group: Type1GroupModel }
-  | { kind: 'device'; group: Type1GroupModel; local: number };
+  | { kind: 'device'; group: Type1GroupModel; local: number }
+  // memfds (IOMMU_IOAS_MAP_FILE) and the selftest's dma-bufs
+  | { kind: 'memfd'; file: ShmemFile }
+  | { kind: 'dmabuf'; dmabuf: DmaBuf };
 
 /** The machine the model runs on: how each device file's model is made (lib/lockstep/models.ts reads it from sysfs). */
 export interface ModelPlatform {
@@ -29,12 +34,16 @@ export interface ModelPlatform {
   group?(groupId: number): Type1GroupModel;
 }
 
+/** memfd_create's MFD_HUGETLB (include/uapi/linux/memfd.h). */
+const MFD_HUGETLB = 0x0004;
+
 /** The fds the model hands out start here, far from the small numbers a real process has open. */
 const FIRST_FD = 10_000;
 
 export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
   readonly files = new Map<number, ModelFile>();
   #nextFd: number;
+  readonly #firstFd: number;
   /** The /dev/iommu ioctl table (a test may change one rule). */
   iommufdTable: IommufdIoctlTable = IOMMUFD_IOCTL_TABLE;
 
@@ -44,6 +53,7 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
     firstFd = FIRST_FD,
   ) {
     this.#nextFd = firstFd;
+    this.#firstFd = firstFd;
   }
 
   #install(file: ModelFile): number {
@@ -75,11 +85,64 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
     switch (f.kind) {
       case 'iommufd': return -f.ctx.close().errno || 0;
       case 'access':
-      case 'fault': return -f.ctx.closeAccess(f.local).errno || 0;
+      case 'fault':
+      case 'veventq': return -f.ctx.closeAccess(f.local).errno || 0;
       case 'type1': return -f.container.close().errno || 0;
       case 'group': return -f.group.close().errno || 0;
       case 'device': return -f.group.closeDevice(f.local).errno || 0;
+      // The file lives on while a mapping or an iopt_pages holds it (get_file).
+      case 'memfd':
+      case 'dmabuf': return 0;
     }
+  }
+
+  // ------------------------------------------------------------ read, poll, mmap (vIOMMU, 7.x)
+
+  /** read(2) of `count` bytes: the result and the bytes read (a vEVENTQ fd; others the model does not answer). */
+  read(fd: number, count: number): { ret: number; bytes: Uint8Array } {
+    const f = this.files.get(fd);
+    if (!f) return { ret: -EBADF, bytes: new Uint8Array(0) };
+    if (f.kind !== 'veventq') throw new ModelCannotAnswer(`read of a ${f.kind} fd`);
+    return f.ctx.readFile(f.local, count);
+  }
+
+  /** poll(2) of one fd: its revents. */
+  poll(fd: number, events: number): number {
+    const f = this.files.get(fd);
+    if (!f) return 0x20; // POLLNVAL
+    if (f.kind !== 'veventq') throw new ModelCannotAnswer(`poll of a ${f.kind} fd`);
+    return f.ctx.pollFile(f.local, events);
+  }
+
+  /** mmap(2) of an iommufd (its driver regions): a handle for munmap, or -errno. */
+  mmap(fd: number, length: bigint, prot: number, flags: number, offset: bigint): { ret: number; handle: { ctx: IommufdModel; handle: object } | null } {
+    const f = this.files.get(fd);
+    if (!f) return { ret: -EBADF, handle: null };
+    if (f.kind !== 'iommufd') throw new ModelCannotAnswer(`mmap of a ${f.kind} fd`);
+    const MAP_SHARED = 0x01;
+    const MAP_SHARED_VALIDATE = 0x03;
+    const PROT_EXEC = 0x4;
+    const r = f.ctx.mmap({ length, shared: (flags & MAP_SHARED_VALIDATE) === MAP_SHARED || (flags & MAP_SHARED_VALIDATE) === MAP_SHARED_VALIDATE, exec: (prot & PROT_EXEC) !== 0, offset });
+    return r.errno ? { ret: -r.errno, handle: null } : { ret: 0, handle: { ctx: f.ctx, handle: r.handle! } };
+  }
+
+  /** munmap(2) of a whole mapping mmap made on an iommufd. */
+  munmap(handle: { ctx: IommufdModel; handle: object }): void {
+    handle.ctx.munmap(handle.handle);
+  }
+
+  // ------------------------------------------------------------ memfds (IOMMU_IOAS_MAP_FILE)
+
+  /** memfd_create(2) (MFD_HUGETLB: a hugetlbfs file): an empty file. */
+  memfdCreate(flags: number): number {
+    return this.#install({ kind: 'memfd', file: new ShmemFile(this.process.memory, (flags & MFD_HUGETLB) !== 0) });
+  }
+
+  /** ftruncate(2) of a memfd the kernel truncated: the model's file follows. */
+  ftruncate(fd: number, length: bigint): void {
+    const f = this.files.get(fd);
+    if (f?.kind !== 'memfd') throw new ModelCannotAnswer('ftruncate of a file the model does not know', `fd ${fd}`);
+    f.file.truncate(length);
   }
 
   // ------------------------------------------------------------ ioctl
@@ -100,7 +163,10 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
       case 'group': return vfioGroupIoctl(f.group, request, arg, this);
       case 'access': throw new ModelCannotAnswer('ioctl on a selftest access fd (it has none)');
       case 'fault': throw new ModelCannotAnswer('ioctl on a fault fd (it has none)');
+      case 'veventq': return -25; // ENOTTY: a vEVENTQ file has no ioctl
       case 'device': throw new ModelCannotAnswer('VFIO device ioctls (vfio-pci is not modelled)', vfioIoctlName(request));
+      case 'memfd': throw new ModelCannotAnswer('ioctl on a memfd (it has none the model knows)');
+      case 'dmabuf': throw new ModelCannotAnswer('ioctl on a dma-buf (its DMA_BUF_IOCTL_* are not modelled)');
     }
   }
 
@@ -127,9 +193,11 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
     return { name, layout: null, fdIn: none, fdOut: none, accounting: false };
   }
 
-  /** Whether an ioctl returns a new fd (VFIO_GROUP_GET_DEVICE_FD). */
-  returnsFd(fd: number, request: number): boolean {
-    return this.files.get(fd)?.kind === 'group' && request === U.VFIO_GROUP_GET_DEVICE_FD;
+  /** Whether an ioctl returns a new fd (VFIO_GROUP_GET_DEVICE_FD, IOMMU_TEST_OP_DMABUF_GET). */
+  returnsFd(fd: number, request: number, bytes: Uint8Array | null = null): boolean {
+    const f = this.files.get(fd);
+    if (f?.kind === 'iommufd') return !!iommufdIoctlShape(request, bytes, this.iommufdTable).returnsFd;
+    return f?.kind === 'group' && request === U.VFIO_GROUP_GET_DEVICE_FD;
   }
 
   // ------------------------------------------------------------ the fd table, as the handlers see it
@@ -142,7 +210,7 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
     return null;
   }
 
-  install(ctx: IommufdModel, kind: 'access' | 'fault', localFd: number): number {
+  install(ctx: IommufdModel, kind: 'access' | 'fault' | 'veventq', localFd: number): number {
     return this.#install({ kind, ctx, local: localFd });
   }
 
@@ -152,6 +220,24 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
     if (f.kind === 'type1') return { kind: 'type1', container: f.container };
     if (f.kind === 'iommufd') return { kind: 'iommufd', ctx: f.ctx };
     return { kind: 'other-file' };
+  }
+
+  /**
+   * What an fd is, as dma_buf_get and fget find it: a negative or closed
+   * number is no file; a number below the model's own range is a kernel fd
+   * lockstep did not pair with a model file, which the model cannot answer.
+   */
+  fileOf(fd: number): MapFileTarget {
+    const f = this.files.get(fd);
+    if (f?.kind === 'memfd') return { kind: 'memfd', file: f.file };
+    if (f?.kind === 'dmabuf') return { kind: 'dmabuf', dmabuf: f.dmabuf };
+    if (f) return { kind: 'other' };
+    if (fd < 0 || fd >= this.#firstFd) return null;
+    throw new ModelCannotAnswer('an fd the model did not open', `fd ${fd} passed to the kernel`);
+  }
+
+  installDmabuf(dmabuf: DmaBuf): number {
+    return this.#install({ kind: 'dmabuf', dmabuf });
   }
 
   installDevice(group: Type1GroupModel, localFd: number): number {

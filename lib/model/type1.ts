@@ -63,6 +63,23 @@ export interface Type1ModelOptions {
    * Probed: lib/kernel/features.ts vfio.type1Nesting. Default: 6.12's.
    */
   nesting?: boolean;
+  /**
+   * Whether VFIO_IOMMU_GET_INFO pads each capability to 8 bytes: "vfio: align capability structures"
+   * (vfio_main.c:vfio_info_cap_add, `size = ALIGN(size, sizeof(u64))`). Without it (6.1) the chain is
+   * packed: dma_avail takes 12 bytes, so the iova_range capability starts 4 bytes earlier and argsz is
+   * 4 bytes less. Probed: lib/kernel/features.ts type1InfoCapsAligned. Default: 6.12's (aligned).
+   */
+  capsAligned?: boolean;
+  /**
+   * Where a read-only pin of a never-written private page pins the shared zero page itself (kernels
+   * before "mm/gup: reliable R/O long-term pinning in COW mappings", 6.2: probed by lib/kernel/features.ts
+   * type1ReadOnlyPinsZeroPage), whether the page at a user address is that zero page, as the platform
+   * shows it after the kernel's pin (/proc/self/pagemap). The zero page is PageReserved, so
+   * vfio_pin_pages_remote finds it is_invalid_reserved_pfn and neither limits nor charges it ("Reserved
+   * pages aren't counted against the user"); put_pfn never unpins it. Unset (6.12: GUP unshares it
+   * into a new anonymous page): every pinned page is charged.
+   */
+  zeroPage?: ((address: bigint) => boolean) | null;
 }
 
 /** struct vfio_dma */
@@ -127,6 +144,8 @@ class Type1Iommu {
     readonly wrapOverflow = false,
     /** Type1ModelOptions.nesting */
     readonly claimsNesting = true,
+    /** Type1ModelOptions.capsAligned and .zeroPage */
+    readonly older: Pick<Type1ModelOptions, 'capsAligned' | 'zeroPage'> = {},
   ) {
     this.dmaAvail = dmaEntryLimit;
   }
@@ -202,6 +221,9 @@ class Type1Iommu {
         errno = EFAULT;
         break;
       }
+      // A write pin (FOLL_WRITE) always breaks COW into a real page; a shared page is never the zero page.
+      const mapping = write || !this.older.zeroPage ? null : proc.memory.mappingAt(u64(dma.vaddr + off));
+      if (mapping && !mapping.shared && this.older.zeroPage!(u64(dma.vaddr + off))) continue; // rsvd: neither limited nor charged
       if (!dma.lockCap && proc.mmLockedVm + pending + 1n > limit) {
         errno = ENOMEM;
         break;
@@ -387,7 +409,7 @@ class Type1Iommu {
         }),
       );
     }
-    const sizes = parts.map((p) => Math.ceil(p.length / 8) * 8);
+    const sizes = parts.map((p) => (this.older.capsAligned ?? true ? Math.ceil(p.length / 8) * 8 : p.length));
     const total = sizes.reduce((a, b) => a + b, 0);
     const out = new Uint8Array(total);
     const view = new DataView(out.buffer);
@@ -681,12 +703,14 @@ export class Type1ContainerModel {
   #closed = false;
   readonly userPtrMax: bigint;
   readonly #wrapOverflow: boolean;
+  readonly #older: Pick<Type1ModelOptions, 'capsAligned' | 'zeroPage'>;
   /** The extensions type1's check_extension claims whatever the container holds. */
   readonly #claimed: number[];
 
   constructor(readonly process: ModelProcess, options: Type1ModelOptions = {}) {
     this.userPtrMax = options.userPtrMax ?? (1n << 47n) - 4096n;
     this.#wrapOverflow = options.wrapOverflow ?? false;
+    this.#older = { capsAligned: options.capsAligned ?? true, zeroPage: options.zeroPage ?? null };
     this.#claimed = [U.VFIO_TYPE1_IOMMU, U.VFIO_TYPE1v2_IOMMU, ...(options.nesting ?? true ? [U.VFIO_TYPE1_NESTING_IOMMU] : []), U.VFIO_UNMAP_ALL];
   }
 
@@ -752,7 +776,7 @@ export class Type1ContainerModel {
     const v2 = type !== U.VFIO_TYPE1_IOMMU;
     const nesting = type === U.VFIO_TYPE1_NESTING_IOMMU;
     // dma_entry_limit is read at open; every group reports the same module parameter.
-    const iommu = new Type1Iommu(v2, nesting, this.groups[0]!.platform.dmaEntryLimit, this.process, this.#wrapOverflow, this.#claimed.includes(U.VFIO_TYPE1_NESTING_IOMMU));
+    const iommu = new Type1Iommu(v2, nesting, this.groups[0]!.platform.dmaEntryLimit, this.process, this.#wrapOverflow, this.#claimed.includes(U.VFIO_TYPE1_NESTING_IOMMU), this.#older);
     const attached: Type1GroupModel[] = [];
     for (const g of this.groups) {
       const errno = iommu.attachGroup(g);

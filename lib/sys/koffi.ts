@@ -157,6 +157,8 @@ export function loadKoffi(): SysCore {
   const ioctl = libc.func('int ioctl(int fd, unsigned long request, ...)');
   const mmap = libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)');
   const munmap = libc.func('int munmap(void *addr, size_t length)');
+  const read = libc.func('long read(int fd, _Out_ void *buf, size_t count)');
+  const poll = libc.func('int poll(_Inout_ void *fds, unsigned long nfds, int timeout)');
   // Resolved once: a variadic call names each extra argument's type, and a
   // type object saves koffi parsing a type string on every ioctl.
   const voidPointer = koffi.pointer(koffi.types.void);
@@ -177,6 +179,26 @@ export function loadKoffi(): SysCore {
     close(fd: number): number {
       const ret = close(toFd(fd, 'close', 'fd')) as number;
       return ret < 0 ? -koffi.errno() : ret;
+    },
+
+    read(fd: number, buffer: ArrayBufferView): number {
+      const f = toFd(fd, 'read', 'fd');
+      const view = toView(buffer, 'read', 'buffer');
+      const ret = Number(read(f, view, view.byteLength));
+      return ret < 0 ? -koffi.errno() : ret;
+    },
+
+    poll(fd: number, events: number, timeoutMs: number): number {
+      const f = toFd(fd, 'poll', 'fd');
+      const ev = toInteger(events, 'poll', 'events', 0, 0x7fff);
+      const timeout = toInteger(timeoutMs, 'poll', 'timeoutMs', -1, 2147483647);
+      // struct pollfd { int fd; short events; short revents; }
+      const pfd = new DataView(new ArrayBuffer(8));
+      pfd.setInt32(0, f, true);
+      pfd.setInt16(4, ev, true);
+      const ret = poll(pfd, 1, timeout) as number;
+      if (ret <= 0) return ret < 0 ? -koffi.errno() : 0;
+      return pfd.getInt16(6, true);
     },
 
     ioctl(fd: number, request: number, arg: IoctlArg): number {

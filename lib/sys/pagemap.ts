@@ -4,6 +4,8 @@
 // needs them where physical contiguity decides IOPTE sizes (a mock domain
 // with 1 MiB pages over hugetlb memory).
 import { openSync, readSync } from 'node:fs';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from './constants.ts';
+import type { SysCore } from './types.ts';
 
 const PAGE_SIZE = 4096n;
 const PFN_MASK = (1n << 55n) - 1n;
@@ -26,4 +28,21 @@ export function pagemapReader(): ((address: bigint) => bigint | null) | null {
     if (!(v & PRESENT) || pfn === 0n) return null;
     return pfn * PAGE_SIZE + (address % PAGE_SIZE);
   };
+}
+
+/**
+ * The physical address of the shared zero page (mm's empty_zero_page): what a read fault maps into a
+ * never-written private anonymous page. Read off a fresh one-page private mapping after one read of it;
+ * null where this process cannot see PFNs (or the read mapped no page).
+ */
+export function sharedZeroPageAddress(sys: SysCore, physical = pagemapReader()): bigint | null {
+  if (!physical) return null;
+  const m = sys.mmap(Number(PAGE_SIZE), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  if (typeof m === 'number') return null;
+  try {
+    void new Uint8Array(m.buffer, 0, 1)[0];
+    return physical(m.address);
+  } finally {
+    sys.munmap(m);
+  }
 }

@@ -6,7 +6,7 @@
 // mirror makes ~10^5 of them), so the file stays open and each read is one
 // pread from offset 0 (seq_file regenerates the text) into a reused buffer,
 // parsed without a regular expression.
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
 let statusFd: number | null = null;
 const buffer = Buffer.alloc(8192);
@@ -46,4 +46,10 @@ export function vmPinAndLckKiB(): { pin: number; lck: number } {
 export function pinnedAndLockedPages(): { pin: bigint; lck: bigint } {
   const { pin, lck } = vmPinAndLckKiB();
   return { pin: BigInt(pin) / 4n, lck: BigInt(lck) / 4n };
+}
+
+/** VmPin and VmLck in kB of another process (/proc/<pid>/status, read once): a forked child's (get_vm_pinned(pid)). */
+export function vmPinAndLckKiBOf(pid: number): { pin: number; lck: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  return { pin: kbOf(status, 'VmPin'), lck: kbOf(status, 'VmLck') };
 }

@@ -34,6 +34,10 @@ export interface SysCore {
   open(path: string, flags: number, mode?: number): number;
   close(fd: number): number;
   ioctl(fd: number, request: number, arg: IoctlArg): number;
+  /** read(2) into the view: bytes read, or -errno (an event queue fd's whole-event reads). */
+  read(fd: number, buffer: ArrayBufferView): number;
+  /** poll(2) of one fd: its revents (0 on timeout), or -errno. */
+  poll(fd: number, events: number, timeoutMs: number): number;
   /** Address of a view's first byte, for structs that carry user pointers. */
   addressOf(view: ArrayBufferView): bigint;
   /**
@@ -80,6 +84,11 @@ export interface Sys extends SysCore {
   mmapOver(mapping: Mapping, offset: number, length: number, prot: number, flags: number, fd?: number, fileOffset?: number): number;
   mprotect(mapping: Mapping, offset: number, length: number, prot: number): number;
   madvise(mapping: Mapping, offset: number, length: number, advice: number): number;
+  /**
+   * A copy of [offset, offset+length) of a mapping JS has no view of (a device's: an iommufd
+   * mmap region), at most a page; -EFAULT where the memory cannot be read (never a signal).
+   */
+  peek(mapping: Mapping, offset: number, length: number): Uint8Array | number;
   memfdCreate(name: string, flags: number): number;
   ftruncate(fd: number, length: number): number;
   getrlimit(resource: number): RLimit | number;

@@ -6,7 +6,7 @@
 // codec still reads and writes it, the kernel there ignores or refuses what
 // it does not know, exactly as it would for a program built on 7.2's header.
 import { _IO } from './ioctl.ts';
-import { aligned_le64, aligned_u64, anonymousUnion, array, struct, u16, u32, u8 } from './layout.ts';
+import { aligned_le64, aligned_u64, anonymousUnion, array, s32, struct, u16, u32, u8 } from './layout.ts';
 import type { AnyStructLayout, StructLayout, Spec } from './layout.ts';
 
 export const IOMMUFD_TYPE = ';';
@@ -80,7 +80,16 @@ export const iommu_ioas_map = struct('iommu_ioas_map', {
 });
 export const IOMMU_IOAS_MAP = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP);
 
-// struct iommu_ioas_map_file: the mapfile slice.
+// IOMMU_IOAS_MAP_FILE (7.x): flags as for iommu_ioas_map; fd a memfd or a supported dma-buf.
+export const iommu_ioas_map_file = struct('iommu_ioas_map_file', {
+  size: u32,
+  flags: u32,
+  ioas_id: u32,
+  fd: s32,
+  start: aligned_u64,
+  length: aligned_u64,
+  iova: aligned_u64,
+});
 export const IOMMU_IOAS_MAP_FILE = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP_FILE);
 
 export const iommu_ioas_copy = struct('iommu_ioas_copy', {
@@ -325,24 +334,86 @@ export const iommu_hwpt_page_response = struct('iommu_hwpt_page_response', { coo
 export const iommu_fault_alloc = struct('iommu_fault_alloc', { size: u32, flags: u32, out_fault_id: u32, out_fault_fd: u32 });
 export const IOMMU_FAULT_QUEUE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_FAULT_QUEUE_ALLOC);
 
-// ---------------------------------------------------------------- vIOMMU, vDEVICE, process, vEVENTQ, HW queue (7.x)
-// The structs and enums of this part of the header belong to the viommu and
-// pasid slices; the ioctl numbers are here for the feature probes.
+// ---------------------------------------------------------------- vIOMMU, vDEVICE, vEVENTQ, HW queue (7.x)
+// include/uapi/linux/iommufd.h of 7.2.13, in the header's order.
 
-// enum iommu_viommu_type, struct iommu_viommu_tegra241_cmdqv, struct iommu_viommu_alloc: the viommu slice.
+// enum iommu_viommu_type
+export const IOMMU_VIOMMU_TYPE_DEFAULT = 0;
+export const IOMMU_VIOMMU_TYPE_ARM_SMMUV3 = 1;
+export const IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV = 2;
+
+/** IOMMU_VIOMMU_ALLOC data for IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV: where to mmap the VINTF's page0. */
+export const iommu_viommu_tegra241_cmdqv = struct('iommu_viommu_tegra241_cmdqv', { out_vintf_mmap_offset: aligned_u64, out_vintf_mmap_length: aligned_u64 });
+
+export const iommu_viommu_alloc = struct('iommu_viommu_alloc', {
+  size: u32,
+  flags: u32,
+  type: u32,
+  dev_id: u32,
+  hwpt_id: u32,
+  out_viommu_id: u32,
+  data_len: u32,
+  __reserved: u32,
+  data_uptr: aligned_u64,
+});
 export const IOMMU_VIOMMU_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VIOMMU_ALLOC);
 
-// struct iommu_vdevice_alloc: the viommu slice.
+export const iommu_vdevice_alloc = struct('iommu_vdevice_alloc', {
+  size: u32,
+  viommu_id: u32,
+  dev_id: u32,
+  out_vdevice_id: u32,
+  virt_id: aligned_u64,
+});
 export const IOMMU_VDEVICE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VDEVICE_ALLOC);
 
-// struct iommu_ioas_change_process: the pasid slice.
+// IOMMU_IOAS_CHANGE_PROCESS (the pasid slice)
+export const iommu_ioas_change_process = struct('iommu_ioas_change_process', { size: u32, __reserved: u32 });
 export const IOMMU_IOAS_CHANGE_PROCESS = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_CHANGE_PROCESS);
 
-// enum iommu_veventq_flag, struct iommufd_vevent_header, enum iommu_veventq_type,
-// struct iommu_vevent_arm_smmuv3, struct iommu_vevent_tegra241_cmdqv, struct iommu_veventq_alloc: the viommu slice.
+// enum iommu_veventq_flag
+export const IOMMU_VEVENTQ_FLAG_LOST_EVENTS = 1 << 0;
+
+/** Read from a vEVENTQ fd before each vEVENT's data (alone, for a lost-events header). */
+export const iommufd_vevent_header = struct('iommufd_vevent_header', { flags: u32, sequence: u32 });
+
+// enum iommu_veventq_type
+export const IOMMU_VEVENTQ_TYPE_DEFAULT = 0;
+export const IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 = 1;
+export const IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV = 2;
+
+/** The data of an IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 vEVENT: an SMMUv3 event record, little-endian. */
+export const iommu_vevent_arm_smmuv3 = struct('iommu_vevent_arm_smmuv3', { evt: array(aligned_le64, 4) });
+
+/** The data of an IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV vEVENT: the LVCMDQ error map, little-endian. */
+export const iommu_vevent_tegra241_cmdqv = struct('iommu_vevent_tegra241_cmdqv', { lvcmdq_err_map: array(aligned_le64, 2) });
+
+export const iommu_veventq_alloc = struct('iommu_veventq_alloc', {
+  size: u32,
+  flags: u32,
+  viommu_id: u32,
+  type: u32,
+  veventq_depth: u32,
+  out_veventq_id: u32,
+  out_veventq_fd: u32,
+  __reserved: u32,
+});
 export const IOMMU_VEVENTQ_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_VEVENTQ_ALLOC);
 
-// enum iommu_hw_queue_type, struct iommu_hw_queue_alloc: the viommu slice.
+// enum iommu_hw_queue_type
+export const IOMMU_HW_QUEUE_TYPE_DEFAULT = 0;
+export const IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV = 1;
+
+export const iommu_hw_queue_alloc = struct('iommu_hw_queue_alloc', {
+  size: u32,
+  flags: u32,
+  viommu_id: u32,
+  type: u32,
+  index: u32,
+  out_hw_queue_id: u32,
+  nesting_parent_iova: aligned_u64,
+  length: aligned_u64,
+});
 export const IOMMU_HW_QUEUE_ALLOC = _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HW_QUEUE_ALLOC);
 
 // ---------------------------------------------------------------- the kernel's ioctl table
@@ -376,19 +447,29 @@ export const IOMMUFD_IOCTL_OPS = Object.freeze([
   ioctlOp('IOMMU_DESTROY', IOMMU_DESTROY, iommu_destroy, 'id'),
   ioctlOp('IOMMU_FAULT_QUEUE_ALLOC', IOMMU_FAULT_QUEUE_ALLOC, iommu_fault_alloc, 'out_fault_fd'),
   ioctlOp('IOMMU_GET_HW_INFO', IOMMU_GET_HW_INFO, iommu_hw_info, '__reserved'),
+  ioctlOp('IOMMU_HW_QUEUE_ALLOC', IOMMU_HW_QUEUE_ALLOC, iommu_hw_queue_alloc, 'length'),
   ioctlOp('IOMMU_HWPT_ALLOC', IOMMU_HWPT_ALLOC, iommu_hwpt_alloc, '__reserved'),
   ioctlOp('IOMMU_HWPT_GET_DIRTY_BITMAP', IOMMU_HWPT_GET_DIRTY_BITMAP, iommu_hwpt_get_dirty_bitmap, 'data'),
   ioctlOp('IOMMU_HWPT_INVALIDATE', IOMMU_HWPT_INVALIDATE, iommu_hwpt_invalidate, '__reserved'),
   ioctlOp('IOMMU_HWPT_SET_DIRTY_TRACKING', IOMMU_HWPT_SET_DIRTY_TRACKING, iommu_hwpt_set_dirty_tracking, '__reserved'),
   ioctlOp('IOMMU_IOAS_ALLOC', IOMMU_IOAS_ALLOC, iommu_ioas_alloc, 'out_ioas_id'),
   ioctlOp('IOMMU_IOAS_ALLOW_IOVAS', IOMMU_IOAS_ALLOW_IOVAS, iommu_ioas_allow_iovas, 'allowed_iovas'),
+  ioctlOp('IOMMU_IOAS_CHANGE_PROCESS', IOMMU_IOAS_CHANGE_PROCESS, iommu_ioas_change_process, '__reserved'),
   ioctlOp('IOMMU_IOAS_COPY', IOMMU_IOAS_COPY, iommu_ioas_copy, 'src_iova'),
   ioctlOp('IOMMU_IOAS_IOVA_RANGES', IOMMU_IOAS_IOVA_RANGES, iommu_ioas_iova_ranges, 'out_iova_alignment'),
   ioctlOp('IOMMU_IOAS_MAP', IOMMU_IOAS_MAP, iommu_ioas_map, 'iova'),
+  ioctlOp('IOMMU_IOAS_MAP_FILE', IOMMU_IOAS_MAP_FILE, iommu_ioas_map_file, 'iova'),
   ioctlOp('IOMMU_IOAS_UNMAP', IOMMU_IOAS_UNMAP, iommu_ioas_unmap, 'length'),
   ioctlOp('IOMMU_OPTION', IOMMU_OPTION, iommu_option, 'val64'),
+  ioctlOp('IOMMU_VDEVICE_ALLOC', IOMMU_VDEVICE_ALLOC, iommu_vdevice_alloc, 'virt_id'),
+  ioctlOp('IOMMU_VEVENTQ_ALLOC', IOMMU_VEVENTQ_ALLOC, iommu_veventq_alloc, 'out_veventq_fd'),
   ioctlOp('IOMMU_VFIO_IOAS', IOMMU_VFIO_IOAS, iommu_vfio_ioas, '__reserved'),
+  ioctlOp('IOMMU_VIOMMU_ALLOC', IOMMU_VIOMMU_ALLOC, iommu_viommu_alloc, 'out_viommu_id'),
 ] as const);
+
+/** vIOMMU (7.x): the rows of IOMMU_VIOMMU_ALLOC, IOMMU_VDEVICE_ALLOC, IOMMU_VEVENTQ_ALLOC and IOMMU_HW_QUEUE_ALLOC. */
+const VIOMMU_IOCTLS = new Set(['IOMMU_HW_QUEUE_ALLOC', 'IOMMU_VDEVICE_ALLOC', 'IOMMU_VEVENTQ_ALLOC', 'IOMMU_VIOMMU_ALLOC']);
+export const IOMMUFD_VIOMMU_IOCTL_OPS = Object.freeze(IOMMUFD_IOCTL_OPS.filter((op) => VIOMMU_IOCTLS.has(op.ioctl)));
 
 /** The kernel's minimum accepted `size` per ioctl name (offsetofend of IOCTL_OP's last member). */
 export const MIN_SIZE = Object.freeze(Object.fromEntries(IOMMUFD_IOCTL_OPS.map((op) => [op.ioctl, op.minSize]))) as Readonly<

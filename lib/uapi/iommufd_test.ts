@@ -65,6 +65,10 @@ export const MOCK_FLAGS_DEVICE_PASID = 1 << 2;
 export const MOCK_NESTED_DOMAIN_IOTLB_ID_MAX = 3;
 export const MOCK_NESTED_DOMAIN_IOTLB_NUM = 4;
 
+// vIOMMU (7.x): the mock device's cache entries
+export const MOCK_DEV_CACHE_ID_MAX = 3;
+export const MOCK_DEV_CACHE_NUM = 4;
+
 /** Reserved for special pasid replace test */
 export const IOMMU_TEST_PASID_RESERVED = 1024;
 
@@ -145,8 +149,32 @@ export const IOMMU_TEST_INVALIDATE_FLAG_ALL = 1 << 0;
 /** IOMMU_HWPT_INVALIDATE entry for IOMMU_HWPT_INVALIDATE_DATA_SELFTEST. */
 export const iommu_hwpt_invalidate_selftest = struct('iommu_hwpt_invalidate_selftest', { flags: u32, iotlb_id: u32 });
 
-// vIOMMU, vEVENTQ and HW queue selftest data (IOMMU_VIOMMU_TYPE_SELFTEST ...
-// IOMMU_TEST_HW_QUEUE_MAX): declared by the viommu slice.
+// ---------------------------------------------------------------- vIOMMU (7.x)
+// iommufd_test.h of 7.2.13: the mock vIOMMU, its invalidation, vEVENT and HW queue types.
+
+export const IOMMU_VIOMMU_TYPE_SELFTEST = 0xdeadbeef;
+
+/** IOMMU_VIOMMU_ALLOC data for IOMMU_VIOMMU_TYPE_SELFTEST: a loopback of in_data and the mmap region. */
+export const iommu_viommu_selftest = struct('iommu_viommu_selftest', {
+  in_data: u32,
+  out_data: u32,
+  out_mmap_offset: aligned_u64,
+  out_mmap_length: aligned_u64,
+});
+
+export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST = 0xdeadbeef;
+export const IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID = 0xdadbeef;
+
+/** IOMMU_HWPT_INVALIDATE entry (on a vIOMMU) for IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST. */
+export const iommu_viommu_invalidate_selftest = struct('iommu_viommu_invalidate_selftest', { flags: u32, vdev_id: u32, cache_id: u32 });
+
+export const IOMMU_VEVENTQ_TYPE_SELFTEST = 0xbeefbeef;
+
+/** The data of a selftest vEVENT, after its struct iommufd_vevent_header. */
+export const iommu_viommu_event_selftest = struct('iommu_viommu_event_selftest', { virt_id: u32 });
+
+export const IOMMU_HW_QUEUE_TYPE_SELFTEST = 0xdeadbeef;
+export const IOMMU_TEST_HW_QUEUE_MAX = 2;
 
 /** Constants exported here that iommufd_test.h does not define (the layout check skips them). */
 export const NOT_IN_IOMMUFD_TEST_H: readonly string[] = Object.freeze([]);

@@ -8,13 +8,20 @@ import { freeAuditMemory, makeAuditMemory, type AuditMemory } from '../../lib/au
 import type { BackendId } from '../../lib/audit/types.ts';
 import { skipBecause } from './skip.ts';
 
+/**
+ * Why a backend cannot run: a string for anything that fails the audit (not root, no device), or
+ * `{ kernelLacks }` for what the running kernel lacks, probed (no iommufd): the backend is then skipped,
+ * which the audit reports and which fails nothing (BackendAvailability.skipped).
+ */
+export type WhyNot = string | { kernelLacks: string } | null;
+
 export interface AuditSuite<B extends BackendId> {
   profile: 'mock' | 'viommu';
   backends: readonly B[];
   /** Why no backend of this profile can run here, or null (runs in before()). */
-  whyNot(): string | null;
+  whyNot(): WhyNot;
   /** Why this one backend cannot run, when the others can (default: never). */
-  whyNotBackend?(backend: B): string | null;
+  whyNotBackend?(backend: B): WhyNot;
   factory(backend: B, mem: AuditMemory): BackendFactory;
 }
 
@@ -24,9 +31,10 @@ export function auditSuite<B extends BackendId>(suite: AuditSuite<B>): void {
     let mem: AuditMemory | null = null;
 
     before(function () {
-      const reason = suite.whyNot();
-      if (reason) {
-        for (const b of suite.backends) collector.unavailable(b, reason);
+      const why = suite.whyNot();
+      if (why) {
+        const { reason, skipped } = typeof why === 'string' ? { reason: why, skipped: false } : { reason: why.kernelLacks, skipped: true };
+        for (const b of suite.backends) collector.unavailable(b, reason, skipped);
         skipBecause(this, reason);
       }
       mem = makeAuditMemory();
@@ -42,9 +50,10 @@ export function auditSuite<B extends BackendId>(suite: AuditSuite<B>): void {
       describe(backend, () => {
         let factory: BackendFactory;
         before(function () {
-          const reason = suite.whyNotBackend?.(backend) ?? null;
-          if (reason) {
-            collector.unavailable(backend, reason);
+          const why = suite.whyNotBackend?.(backend) ?? null;
+          if (why) {
+            const { reason, skipped } = typeof why === 'string' ? { reason: why, skipped: false } : { reason: why.kernelLacks, skipped: true };
+            collector.unavailable(backend, reason, skipped);
             skipBecause(this, reason);
           }
           collector.available(backend);

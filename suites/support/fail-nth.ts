@@ -126,6 +126,8 @@ export interface FailNthState {
   enable(): void;
   /** open("/dev/iommu", O_RDWR) through the injector, in lockstep: null when it failed (by injection). */
   openIommufd(): Iommufd | null;
+  /** The mocha test, for a part the running kernel cannot do (notChecked, once, on the run with nothing injected). */
+  readonly ctx: Context;
 }
 
 /**
@@ -144,6 +146,8 @@ export interface FailNthOptions {
   userMemory?: () => readonly UserRange[];
   /** The kernel log reader; null to rely on the VM runner's scan at the end. */
   kernelLog?: () => KernelLogTail | null;
+  /** Skips the test, naming what is missing, where the running kernel lacks what the body needs (a require* guard). */
+  requires?: (ctx: Context) => void;
 }
 
 /**
@@ -160,6 +164,8 @@ export function testFailNth<S extends { fd: Iommufd | null }>(
   opts: FailNthOptions = {},
 ): void {
   it(name, function () {
+    const ctx = this;
+    opts.requires?.(this);
     const title = this.test?.titlePath().join('.') ?? name;
     const started = performance.now();
     const injector = new FailNthInjector();
@@ -183,6 +189,7 @@ export function testFailNth<S extends { fd: Iommufd | null }>(
           if (iteration) injector.arm(iteration);
         },
         openIommufd: () => lockstep().tryOpenIommufd({ sys: injector.sysCore() }).iommufd,
+        ctx,
       };
       let result: number;
       try {

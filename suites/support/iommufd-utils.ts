@@ -14,7 +14,7 @@
 import { readFileSync, readSync, writeSync } from 'node:fs';
 import { expect } from 'chai';
 import type { Errno, IommuFd } from '../../lib/kernel/index.ts';
-import { errnoName, errnoNumber, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE as SYS_PAGE_SIZE, PROT_READ, PROT_WRITE, sys, type Mapping } from '../../lib/sys/index.ts';
+import { errnoName, errnoNumber, MAP_ANONYMOUS, MAP_HUGETLB, MAP_SHARED, MFD_HUGETLB, PAGE_SIZE as SYS_PAGE_SIZE, PROT_READ, PROT_WRITE, sys, type Mapping } from '../../lib/sys/index.ts';
 import * as U from '../../lib/uapi/index.ts';
 import { IOMMU_HW_INFO_FLAG_INPUT_TYPE } from '../../lib/kernel/index.ts';
 import { lockstep } from './lockstep.ts';
@@ -35,6 +35,8 @@ export const ENOTTY = errnoNumber('ENOTTY');
 export const EMSGSIZE = errnoNumber('EMSGSIZE');
 export const EOPNOTSUPP = errnoNumber('EOPNOTSUPP');
 export const EADDRINUSE = errnoNumber('EADDRINUSE');
+export const EOVERFLOW = errnoNumber('EOVERFLOW');
+export const ENXIO = errnoNumber('ENXIO');
 
 // ---------------------------------------------------------------- sizes (iommufd.c setup_sizes())
 
@@ -392,19 +394,47 @@ export function faultAlloc(self: Pick<Self, 'fd'>): { faultId: number; faultFd: 
 }
 
 /**
- * test_cmd_trigger_iopf(device_id, fault_fd): the mock device faults, the
+ * test_cmd_trigger_iopf(device_id, fault_fd) (test_cmd_trigger_iopf_pasid with
+ * `pasid`): the mock device faults, the
  * fault is read from the fault fd and answered with a success response.
  * (read/write of the fault fd go through node:fs: the addon has no read/write.)
  */
-export function triggerIopf(self: Pick<Self, 'fd'>, devId: number, faultFd: number): void {
+export function triggerIopf(self: Pick<Self, 'fd'>, devId: number, faultFd: number, pasid = 0x1): void {
   assertOk(
-    self.fd.testTriggerIopf({ devId, pasid: 0x1, grpid: 0x2, perm: U.IOMMU_PGFAULT_PERM_READ | U.IOMMU_PGFAULT_PERM_WRITE, addr: 0xdeadbeaf }),
+    self.fd.testTriggerIopf({ devId, pasid, grpid: 0x2, perm: U.IOMMU_PGFAULT_PERM_READ | U.IOMMU_PGFAULT_PERM_WRITE, addr: 0xdeadbeaf }),
     'IOMMU_TEST_OP_TRIGGER_IOPF',
   );
   const fault = new Uint8Array(U.iommu_hwpt_pgfault.sizeof);
   expect(readSync(faultFd, fault), 'read(fault_fd)').to.be.greaterThan(0);
   const response = U.iommu_hwpt_page_response.encode({ cookie: U.iommu_hwpt_pgfault.decode(fault).cookie, code: U.IOMMUFD_PAGE_RESP_SUCCESS });
   expect(writeSync(faultFd, response), 'write(fault_fd)').to.be.greaterThan(0);
+}
+
+// ---------------------------------------------------------------- PASID (7.x: issue 13)
+
+/** test_cmd_pasid_attach(pasid, hwpt_id), with the stdev_id explicit (the C macro takes self->stdev_id). */
+export function pasidAttach(self: Pick<Self, 'fd'>, stdevId: number, pasid: number, ptId: number): void {
+  assertOk(self.fd.testPasidAttach({ stdevId, pasid, ptId }), () => `IOMMU_TEST_OP_PASID_ATTACH(${stdevId}, pasid ${pasid}, ${ptId})`);
+}
+/** test_err_pasid_attach(_errno, pasid, hwpt_id) */
+export function errPasidAttach(errno: number, self: Pick<Self, 'fd'>, stdevId: number, pasid: number, ptId: number): void {
+  expectErrno(errno, self.fd.testPasidAttach({ stdevId, pasid, ptId }), () => `IOMMU_TEST_OP_PASID_ATTACH(${stdevId}, pasid ${pasid}, ${ptId})`);
+}
+/** test_cmd_pasid_replace(pasid, hwpt_id) */
+export function pasidReplace(self: Pick<Self, 'fd'>, stdevId: number, pasid: number, ptId: number): void {
+  assertOk(self.fd.testPasidReplace({ stdevId, pasid, ptId }), () => `IOMMU_TEST_OP_PASID_REPLACE(${stdevId}, pasid ${pasid}, ${ptId})`);
+}
+/** test_err_pasid_replace(_errno, pasid, hwpt_id) */
+export function errPasidReplace(errno: number, self: Pick<Self, 'fd'>, stdevId: number, pasid: number, ptId: number): void {
+  expectErrno(errno, self.fd.testPasidReplace({ stdevId, pasid, ptId }), () => `IOMMU_TEST_OP_PASID_REPLACE(${stdevId}, pasid ${pasid}, ${ptId})`);
+}
+/** test_cmd_pasid_detach(pasid) */
+export function pasidDetach(self: Pick<Self, 'fd'>, stdevId: number, pasid: number): void {
+  assertOk(self.fd.testPasidDetach({ stdevId, pasid }), () => `IOMMU_TEST_OP_PASID_DETACH(${stdevId}, pasid ${pasid})`);
+}
+/** ASSERT_EQ(0, test_cmd_pasid_check_hwpt(fd, stdev_id, pasid, hwpt_id)): `pasid` has hwpt_id's domain (0: none). */
+export function pasidCheckHwpt(self: Pick<Self, 'fd'>, stdevId: number, pasid: number, hwptId: number): void {
+  assertOk(self.fd.testPasidCheckHwpt({ stdevId, pasid, hwptId }), () => `IOMMU_TEST_OP_PASID_CHECK_HWPT(${stdevId}, pasid ${pasid}, ${hwptId})`);
 }
 
 // ---------------------------------------------------------------- dirty tracking
@@ -468,6 +498,77 @@ export function mockDirtyBitmaps(self: Pick<Self, 'fd'>, hwptId: number, length:
   }
 }
 
+// ---------------------------------------------------------------- memfds, IOMMU_IOAS_MAP_FILE and dma-bufs (7.x)
+
+/**
+ * memfd_mmap(length, prot, flags, &mfd): a memfd ("buffer"; MFD_HUGETLB when
+ * flags has MAP_HUGETLB) of `length` bytes, mapped with `flags`, through the
+ * session so that the model shares its pages between the mapping and
+ * IOMMU_IOAS_MAP_FILE. null where the C returns MAP_FAILED (the memfd closed).
+ */
+export function memfdMmap(length: number, prot: number, flags: number): { buf: Mapping; mfd: number } | null {
+  const session = lockstep();
+  const mfd = session.memfdCreate('buffer', flags & MAP_HUGETLB ? MFD_HUGETLB : 0);
+  if (mfd <= 0) return null;
+  try {
+    if (session.ftruncate(mfd, length)) {
+      session.sys.close(mfd);
+      return null;
+    }
+    return { buf: session.mmap(length, prot, flags, mfd, 0), mfd };
+  } catch {
+    session.sys.close(mfd);
+    return null;
+  }
+}
+
+let globalMfd: { buf: Mapping; mfd: number } | undefined;
+/**
+ * The selftest's global `mfd_buffer` and `mfd` (setup_sizes(): BUFFER_SIZE
+ * bytes of a memfd mapped MAP_SHARED), made once per process and never
+ * unmapped or closed.
+ */
+export function selftestMfdBuffer(): { buf: Mapping; mfd: number } {
+  globalMfd ??= memfdMmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED) ?? undefined;
+  if (!globalMfd) throw new Error('memfd_mmap of the selftest\'s mfd_buffer failed');
+  return globalMfd;
+}
+
+/** _test_ioctl_ioas_map_file(): the raw result, iova read back. */
+export function ioasMapFileCall(fd: Iommufd, ioasId: number, mfd: number, start: number | bigint, length: number | bigint, iova: number | bigint, flags: number) {
+  return fd.ioasMapFile({ ioasId, flags, fd: mfd, start, length, iova: flags & U.IOMMU_IOAS_MAP_FIXED_IOVA ? iova : 0 });
+}
+/** test_ioctl_ioas_map_file(mfd, start, length, &iova) */
+export function ioasMapFile(self: Self, mfd: number, start: number | bigint, length: number | bigint): bigint {
+  return assertOk(ioasMapFileCall(self.fd, self.ioasId, mfd, start, length, 0, MAP_RW), () => `IOMMU_IOAS_MAP_FILE(start ${start}, length ${length})`).iova;
+}
+/** test_err_ioctl_ioas_map_file(errno, mfd, start, length, &iova) */
+export function errIoasMapFile(errno: number, self: Self, mfd: number, start: number | bigint, length: number | bigint): void {
+  expectErrno(errno, ioasMapFileCall(self.fd, self.ioasId, mfd, start, length, 0, MAP_RW), () => `IOMMU_IOAS_MAP_FILE(start ${start}, length ${length})`);
+}
+/** test_ioctl_ioas_map_id_file(ioas_id, mfd, start, length, &iova) */
+export function ioasMapIdFile(self: Pick<Self, 'fd'>, ioasId: number, mfd: number, start: number | bigint, length: number | bigint): bigint {
+  return assertOk(ioasMapFileCall(self.fd, ioasId, mfd, start, length, 0, MAP_RW), () => `IOMMU_IOAS_MAP_FILE(ioas ${ioasId}, start ${start}, length ${length})`).iova;
+}
+/** test_ioctl_ioas_map_fixed_file(mfd, start, length, iova) */
+export function ioasMapFixedFile(self: Self, mfd: number, start: number | bigint, length: number | bigint, iova: number | bigint): void {
+  assertOk(ioasMapFileCall(self.fd, self.ioasId, mfd, start, length, iova, U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW), () => `IOMMU_IOAS_MAP_FILE(FIXED_IOVA ${iova})`);
+}
+
+/** test_cmd_get_dmabuf(len, &dfd): the dma-buf's fd. */
+export function getDmabuf(self: Pick<Self, 'fd'>, length: number): number {
+  return assertOk(self.fd.testDmabufGet({ length }), () => `IOMMU_TEST_OP_DMABUF_GET(${length})`).dmabufFd;
+}
+/** test_cmd_revoke_dmabuf(dmabuf_fd, revoked) */
+export function revokeDmabuf(self: Pick<Self, 'fd'>, dmabufFd: number, revoked: boolean): void {
+  assertOk(self.fd.testDmabufRevoke({ dmabufFd, revoked }), () => `IOMMU_TEST_OP_DMABUF_REVOKE(${revoked})`);
+}
+/** close(fd) of a memfd or dma-buf fd, through the session. */
+export function closeFile(fd: number): void {
+  const r = lockstep().sys.close(fd);
+  expect(r < 0 ? errnoName(r) : 'success', `close(${fd})`).to.equal('success');
+}
+
 // ---------------------------------------------------------------- fork (fork_gone / fork_present)
 
 /**
@@ -505,6 +606,109 @@ export function teardownIommufd(fd: Iommufd | undefined): void {
   } finally {
     assertOk(again.close(), 'close(/dev/iommu)');
   }
+}
+
+// ---------------------------------------------------------------- vIOMMU, vDEVICE, vEVENTQ, HW queue (7.x)
+
+/** _test_cmd_viommu_alloc(fd, device_id, hwpt_id, 0, type, data, data_len, &viommu_id) as the client issues it. */
+function viommuAllocCall(self: Pick<Self, 'fd'>, devId: number, hwptId: number, type: number, data: Uint8Array | null) {
+  return self.fd.viommuAlloc({ devId, hwptId, type: type >>> 0, data });
+}
+/** test_cmd_viommu_alloc(device_id, hwpt_id, type, data, data_len, &viommu_id) */
+export function viommuAlloc(self: Pick<Self, 'fd'>, devId: number, hwptId: number, type: number, data: Uint8Array | null): number {
+  return assertOk(viommuAllocCall(self, devId, hwptId, type, data), () => `IOMMU_VIOMMU_ALLOC(dev ${devId}, hwpt ${hwptId}, type 0x${(type >>> 0).toString(16)})`).viommuId;
+}
+/** test_err_viommu_alloc(errno, device_id, hwpt_id, type, data, data_len, &viommu_id) */
+export function errViommuAlloc(errno: number, self: Pick<Self, 'fd'>, devId: number, hwptId: number, type: number, data: Uint8Array | null): void {
+  expectErrno(errno, viommuAllocCall(self, devId, hwptId, type, data), () => `IOMMU_VIOMMU_ALLOC(dev ${devId}, hwpt ${hwptId}, type 0x${(type >>> 0).toString(16)})`);
+}
+
+/** test_cmd_vdevice_alloc(viommu_id, idev_id, virt_id, &vdev_id) */
+export function vdeviceAlloc(self: Pick<Self, 'fd'>, viommuId: number, devId: number, virtId: number): number {
+  return assertOk(self.fd.vdeviceAlloc({ viommuId, devId, virtId }), () => `IOMMU_VDEVICE_ALLOC(viommu ${viommuId}, dev ${devId}, virt_id 0x${virtId.toString(16)})`).vdeviceId;
+}
+/** test_err_vdevice_alloc(errno, viommu_id, idev_id, virt_id, &vdev_id) */
+export function errVdeviceAlloc(errno: number, self: Pick<Self, 'fd'>, viommuId: number, devId: number, virtId: number): void {
+  expectErrno(errno, self.fd.vdeviceAlloc({ viommuId, devId, virtId }), () => `IOMMU_VDEVICE_ALLOC(viommu ${viommuId}, dev ${devId}, virt_id 0x${virtId.toString(16)})`);
+}
+
+/** test_cmd_hw_queue_alloc(viommu_id, type, idx, base_addr, len, &out_qid) */
+export function hwQueueAlloc(self: Pick<Self, 'fd'>, viommuId: number, type: number, index: number, iova: number | bigint, length: number | bigint): number {
+  return assertOk(self.fd.hwQueueAlloc({ viommuId, type, index, nestingParentIova: iova, length }), () => `IOMMU_HW_QUEUE_ALLOC(index ${index}, iova 0x${iova.toString(16)}, length ${length})`).hwQueueId;
+}
+/** test_err_hw_queue_alloc(errno, viommu_id, type, idx, base_addr, len, &out_qid) */
+export function errHwQueueAlloc(errno: number, self: Pick<Self, 'fd'>, viommuId: number, type: number, index: number, iova: number | bigint, length: number | bigint): void {
+  expectErrno(errno, self.fd.hwQueueAlloc({ viommuId, type, index, nestingParentIova: iova, length }), () => `IOMMU_HW_QUEUE_ALLOC(index ${index}, iova 0x${iova.toString(16)}, length ${length})`);
+}
+
+/** test_cmd_veventq_alloc(viommu_id, type, depth, &veventq_id, &veventq_fd) */
+export function veventqAlloc(self: Pick<Self, 'fd'>, viommuId: number, type: number, depth: number): { veventqId: number; veventqFd: number } {
+  const r = assertOk(self.fd.veventqAlloc({ viommuId, type, depth }), () => `IOMMU_VEVENTQ_ALLOC(viommu ${viommuId}, depth ${depth})`);
+  return { veventqId: r.veventqId, veventqFd: r.veventqFd };
+}
+/** test_err_veventq_alloc(errno, viommu_id, type, depth, NULL, NULL) */
+export function errVeventqAlloc(errno: number, self: Pick<Self, 'fd'>, viommuId: number, type: number, depth: number): void {
+  expectErrno(errno, self.fd.veventqAlloc({ viommuId, type, depth }), () => `IOMMU_VEVENTQ_ALLOC(viommu ${viommuId}, depth ${depth})`);
+}
+
+/** test_cmd_trigger_vevents(dev_id, nvevents): one IOMMU_TEST_OP_TRIGGER_VEVENT per event, stopping at a failure. */
+export function triggerVevents(self: Pick<Self, 'fd'>, devId: number, nvevents: number): void {
+  for (let i = 0; i < nvevents; i++) assertOk(self.fd.testTriggerVevent({ devId }), () => `IOMMU_TEST_OP_TRIGGER_VEVENT(dev ${devId}) #${i + 1}`);
+}
+
+/**
+ * _test_cmd_read_vevents(fd, event_fd, nvevents, virt_id, &prev_seq): poll for
+ * POLLIN (1 s), read nvevents vEVENTs' worth of bytes at once, and walk the
+ * headers: a lost-events header or a gap in the sequence is EOVERFLOW, an
+ * event of another vDEVICE EINVAL (the C reads every event's data at the first
+ * event, and so does this). Returns 0 or the errno, with prevSeq.value updated.
+ */
+export function readVevents(self: Pick<Self, 'fd'>, eventFd: number, nvevents: number, virtId: number, prevSeq: { value: number }): number {
+  const POLLIN = 0x1;
+  const polled = self.fd.pollEventq(eventFd, POLLIN, 1000);
+  if (polled.errno) return polled.errno;
+  const hdrSize = U.iommufd_vevent_header.sizeof;
+  const evSize = U.iommu_viommu_event_selftest.sizeof;
+  const data = new Uint8Array(nvevents * (hdrSize + evSize));
+  const r = self.fd.readEventq(eventFd, data);
+  if (r.errno || r.bytes <= 0) return EFAULT;
+  for (let i = 0; i < nvevents; i++) {
+    const hdr = U.iommufd_vevent_header.decode(data.subarray(i * (hdrSize + evSize)));
+    // hdr->sequence - *prev_seq > 1, in __u32 arithmetic (prev_seq starts at -1)
+    if (hdr.flags & U.IOMMU_VEVENTQ_FLAG_LOST_EVENTS || ((hdr.sequence - prevSeq.value) >>> 0) > 1) {
+      prevSeq.value = hdr.sequence | 0;
+      return EOVERFLOW;
+    }
+    prevSeq.value = hdr.sequence | 0;
+    const event = U.iommu_viommu_event_selftest.decode(data.subarray(hdrSize));
+    if (event.virt_id !== virtId) return EINVAL;
+  }
+  return 0;
+}
+
+/** test_cmd_dev_check_cache(device_id, cache_id, expected) */
+export function devCheckCache(self: Pick<Self, 'fd'>, devId: number, cacheId: number, expected: number): void {
+  assertOk(self.fd.testDevCheckCache({ devId, cacheId, cache: expected }), () => `IOMMU_TEST_OP_DEV_CHECK_CACHE(dev ${devId}, cache ${cacheId} == 0x${expected.toString(16)})`);
+}
+/** test_cmd_dev_check_cache_all(device_id, expected) */
+export function devCheckCacheAll(self: Pick<Self, 'fd'>, devId: number, expected: number): void {
+  for (let c = 0; c < U.MOCK_DEV_CACHE_NUM; c++) devCheckCache(self, devId, c, expected);
+}
+
+/** test_cmd_viommu_invalidate(viommu, reqs, lreq, &nreqs): returns the new nreqs. */
+export function viommuInvalidate(self: Pick<Self, 'fd'>, viommuId: number, reqs: Uint8Array | null, entryLen: number, entryNum: number): number {
+  return hwptInvalidate(self, viommuId, reqs, U.IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, entryLen, entryNum);
+}
+/** test_err_viommu_invalidate(errno, viommu_id, reqs, data_type, lreq, &nreqs): returns the new nreqs. */
+export function errViommuInvalidate(errno: number, self: Pick<Self, 'fd'>, viommuId: number, reqs: Uint8Array | null, dataType: number, entryLen: number, entryNum: number): number {
+  return errHwptInvalidate(errno, self, viommuId, reqs, dataType, entryLen, entryNum);
+}
+
+/** test_err_mmap(errno, length, offset): mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, offset) fails so. */
+export function errMmap(errno: number, self: Pick<Self, 'fd'>, length: number | bigint, offset: number | bigint): void {
+  const r = self.fd.mmapRegion({ length: Number(length), offset: Number(offset), prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED });
+  if (r.mapping) self.fd.sys.munmap(r.mapping);
+  expectErrno(errno, r, () => `mmap(iommufd, length ${length}, offset ${offset})`);
 }
 
 // ---------------------------------------------------------------- misc

@@ -203,6 +203,33 @@ describe('audit report', () => {
       expect(a.verdict.failures[0]).to.match(/^backend compat-mock unavailable: IOMMU_TEST_OP_MOCK_DOMAIN fails/);
     });
 
+    // 6.1 (no iommufd): the guests mark both compat backends skipped; type1 runs and is judged alone.
+    it('reports a backend the kernel lacks as skipped, with its reason, and fails nothing for it; every backend skipped fails', () => {
+      const lacks = 'no /dev/iommu: /dev/iommu does not exist and the kernel has no iommufd';
+      const viommu = viommuRaw();
+      viommu.backends['compat-device'] = { available: false, reason: lacks, skipped: true };
+      for (const s of viommu.scenarios) s.results['compat-device'] = { status: 'not-applicable', reason: `backend skipped: ${lacks}` };
+      const mock = mockRaw();
+      mock.backends['compat-mock'] = { available: false, reason: lacks, skipped: true };
+      for (const s of mock.scenarios) s.results['compat-mock'] = { status: 'not-applicable', reason: `backend skipped: ${lacks}` };
+      const a = buildAudit(loaded(viommu, mock), []);
+      expect(a.backends['compat-device']).to.deep.equal({ profile: 'viommu', state: 'skipped', reason: lacks });
+      expect(a.rows[0]!.cells['compat-mock']).to.deep.equal({ status: 'skipped', reason: lacks });
+      expect(a.rows.every((r) => r.comparisons.every((c) => c.state === 'not-compared'))).to.equal(true);
+      expect(a.verdict.failures).to.deep.equal([]);
+      expect(a.verdict.ok).to.equal(true);
+      viommu.backends.type1 = { available: false, reason: lacks, skipped: true };
+      const none = buildAudit(loaded(viommu, mock), []);
+      expect(none.verdict.ok).to.equal(false);
+      expect(none.verdict.failures).to.include('every backend was skipped: the audit ran nothing');
+    });
+
+    it('refuses "skipped" on an available backend in a raw file', () => {
+      const raw = viommuRaw() as unknown as { backends: Record<string, unknown> };
+      raw.backends.type1 = { available: true, skipped: true };
+      expect(() => validateRaw(raw, 'x')).to.throw(AuditInputError, /"skipped" must be a boolean, and only on an unavailable backend/);
+    });
+
     it('fails when the profiles ran different catalogues or kernels', () => {
       const cat = catalogue();
       const mock = mockRaw(cat);

@@ -87,8 +87,12 @@ describe('backends: addon and koffi agree', () => {
     record(t, 'ioctl number', () => s.ioctl(fd, NOT_A_NULL_IOCTL, 7));
     record(t, 'ioctl null', () => s.ioctl(fd, NOT_A_NULL_IOCTL, null));
     record(t, 'ioctl bad fd', () => s.ioctl(999_999, NOT_A_NULL_IOCTL, null));
+    record(t, 'poll /dev/null', () => s.poll(fd, 0x1 | 0x4, 0));
+    record(t, 'read /dev/null', () => s.read(fd, new Uint8Array(4)));
     record(t, 'close', () => s.close(fd));
     record(t, 'close again', () => s.close(fd));
+    record(t, 'read closed fd', () => s.read(fd, new Uint8Array(4)));
+    record(t, 'poll closed fd', () => s.poll(fd, 0x1, 0));
 
     const reg = s.open(file, O_RDONLY | O_CLOEXEC);
     const count = new Uint8Array(12);

@@ -33,6 +33,8 @@ function standIn() {
     addressOf: (v) => core.addressOf(v),
     mmap: (...a) => core.mmap(...a),
     munmap: (...a) => core.munmap(...a),
+    read: (fd, b) => core.read(fd, b),
+    poll: (fd, e, t) => core.poll(fd, e, t),
     open: (p, f) => core.open(p, f),
     close: (fd) => {
       const r = core.close(fd);

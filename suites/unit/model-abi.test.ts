@@ -3,6 +3,8 @@
 // the bytes written back exactly where and when the kernel writes them.
 import { expect } from 'chai';
 import { ModelSysCore } from '../../lib/lockstep/index.ts';
+import { IommufdModel } from '../../lib/model/iommufd.ts';
+import { BASELINE_BEHAVIOUR, type KernelBehaviour } from '../../lib/model/kernel-behaviour.ts';
 import { ModelProcess } from '../../lib/model/process.ts';
 import { ModelSyscalls } from '../../lib/model/syscalls.ts';
 import { coreSys } from '../../lib/sys/index.ts';
@@ -17,8 +19,9 @@ const ENOTTY = 25;
 const EMSGSIZE = 90;
 const EOPNOTSUPP = 95;
 
-function modelFd() {
-  const sys = new ModelSysCore(new ModelSyscalls(new ModelProcess()), { unknownFaults: true });
+/** A model of /dev/iommu; `behaviour`: a later kernel's switches (default 6.12's). */
+function modelFd(behaviour: Readonly<KernelBehaviour> = BASELINE_BEHAVIOUR) {
+  const sys = new ModelSysCore(new ModelSyscalls(new ModelProcess(), { iommufd: (p) => new IommufdModel(p, undefined, behaviour) }), { unknownFaults: true });
   const fd = sys.open('/dev/iommu');
   return { sys, fd, ioctl: (request: number, arg: Uint8Array | null) => sys.ioctl(fd, request, arg) };
 }
@@ -30,7 +33,8 @@ describe('model ABI (iommufd_fops_ioctl)', () => {
   });
 
   it('applies copy_struct_from_user to every ioctl of the table', () => {
-    const { ioctl } = modelFd();
+    // Every switch on: the rows of a later kernel's ioctls (IOMMU_IOAS_MAP_FILE) are there.
+    const { ioctl } = modelFd({ ...BASELINE_BEHAVIOUR, ioasMapFile: true, testDmabuf: true, viommu: true, ioasChangeProcess: true });
     for (const op of U.IOMMUFD_IOCTL_OPS) {
       const short = op.struct.encode({}, { length: op.minSize - 1 });
       expect(ioctl(op.request, short), `${op.ioctl} one byte short`).to.equal(-EINVAL);
@@ -38,8 +42,16 @@ describe('model ABI (iommufd_fops_ioctl)', () => {
       expect(ioctl(op.request, tail), `${op.ioctl} with a non-zero tail`).to.equal(-E2BIG);
     }
     expect(ioctl(U.IOMMU_DESTROY, null)).to.equal(-EFAULT);
-    expect(ioctl(U._IO(U.IOMMUFD_TYPE, U.IOMMUFD_CMD_BASE + 0x10), U.iommu_destroy.encode({}))).to.equal(-ENOTTY);
+    expect(ioctl(U._IO(U.IOMMUFD_TYPE, U.IOMMUFD_CMD_BASE + 0x18), U.iommu_destroy.encode({}))).to.equal(-ENOTTY);
     expect(ioctl(U._IO(U.IOMMUFD_TYPE, U.IOMMUFD_CMD_BASE - 1), U.iommu_destroy.encode({}))).to.equal(-ENOTTY);
+  });
+
+  it('has empty slots (ENOTTY) and unknown test ops (EOPNOTSUPP) for the vIOMMU ioctls on a kernel without them (6.12)', () => {
+    const { ioctl } = modelFd();
+    for (const op of U.IOMMUFD_VIOMMU_IOCTL_OPS) expect(ioctl(op.request, op.struct.encode({})), op.ioctl).to.equal(-ENOTTY);
+    for (const testOp of [U.IOMMU_TEST_OP_DEV_CHECK_CACHE, U.IOMMU_TEST_OP_TRIGGER_VEVENT]) {
+      expect(ioctl(U.IOMMU_TEST_CMD, U.iommu_test_cmd.encode({ op: testOp, id: 1 })), `test op ${testOp}`).to.equal(-EOPNOTSUPP);
+    }
   });
 
   it('copies back no more than the caller gave (min(user_size, sizeof))', () => {

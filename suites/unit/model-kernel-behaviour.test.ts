@@ -9,7 +9,7 @@ import { Type1ContainerModel, Type1GroupModel } from '../../lib/model/type1.ts';
 import { type1PlatformFrom } from '../../lib/model/type1-platform.ts';
 import * as U from '../../lib/uapi/index.ts';
 
-const [ENOENT, EINVAL, EOVERFLOW, EOPNOTSUPP] = [2, 22, 75, 95];
+const [ENOENT, ENOMEM, EINVAL, EOVERFLOW, EOPNOTSUPP] = [2, 12, 22, 75, 95];
 const FIXED_RW = 1 | 2 | 4;
 const MOCK_START = 0x100_0000n;
 const BUF = 0x7f00_0000_1000n;
@@ -167,6 +167,56 @@ describe('model kernel behaviour: type1 range checks (Type1ModelOptions.wrapOver
       expect(c.setIommu(U.VFIO_TYPE1v2_IOMMU).errno).to.equal(0);
       expect(c.checkExtension(U.VFIO_TYPE1_NESTING_IOMMU).value).to.equal(claimed);
     }
+  });
+});
+
+describe('model kernel behaviour: type1 on kernels before 6.6 and 6.2 (capsAligned, zeroPage)', () => {
+  const platform = () =>
+    type1PlatformFrom({
+      reservedRegions: '0x00000000fee00000 0x00000000feefffff msi\n', intelCap: 'd2008c22260286\n', intelEcap: 'f00f4a\n',
+      cmdline: 'console=ttyS0 intel_iommu=on', dmesg: 'DMAR-IR: Enabled IRQ remapping in xapic mode\n', allowUnsafeInterrupts: 'N\n', dmaEntryLimit: '65535\n',
+    });
+  const container = (options: ConstructorParameters<typeof Type1ContainerModel>[1], shared = false) => {
+    const process = new ModelProcess();
+    process.credentials = { ipcLock: false, sysResource: true };
+    process.memory.map(BUF, 0x10000n, PROT_READ | PROT_WRITE, shared);
+    const c = new Type1ContainerModel(process, options);
+    expect(new Type1GroupModel(3, platform()).setContainer(c).errno).to.equal(0);
+    expect(c.setIommu(U.VFIO_TYPE1v2_IOMMU).errno).to.equal(0);
+    return { c, process };
+  };
+
+  // Seen on 6.1.192 (viommu profile, audit get-info.*): argsz 116 where 6.12 says 120.
+  it('capsAligned: false packs the capability chain (dma_avail 12 bytes): argsz 4 less, iova_range at 4 mod 8', () => {
+    const got = (capsAligned: boolean) => {
+      const { c } = container({ capsAligned });
+      const info = c.getInfo();
+      expect(info.errno).to.equal(0);
+      expect(info.caps.ok).to.equal(true);
+      // A 24-byte argsz holds no capability: the kernel answers with the argsz it needs.
+      return { argsz: c.getInfo({ argsz: 24 }).argsz, offsets: info.caps.ok ? info.caps.caps.map((cap) => `${cap.kind}@${cap.offset}`) : [] };
+    };
+    expect(got(true)).to.deep.equal({ argsz: 120, offsets: ['migration@24', 'dma_avail@56', 'iova_range@72'] });
+    expect(got(false)).to.deep.equal({ argsz: 116, offsets: ['migration@24', 'dma_avail@56', 'iova_range@68'] });
+  });
+
+  // Seen on 6.1.192 (viommu profile, accounting): VmLck 0 for a read-only MAP_DMA of never-written memory.
+  it('zeroPage: a read-only pin of a private page the platform shows as the zero page is neither charged nor limited', () => {
+    const zeroPage = (address: bigint) => address >= BUF && address < BUF + 0x8000n; // the first 8 pages never written
+    const { c, process } = container({ zeroPage });
+    process.memlockLimit = 4n * 4096n;
+    expect(c.mapDma({ flags: U.VFIO_DMA_MAP_FLAG_READ, vaddr: BUF, iova: 0x100000n, size: 0x8000n }).errno).to.equal(0);
+    expect(process.mmLockedVm).to.equal(0n);
+    // A write pin breaks COW: real pages, charged and limited.
+    expect(c.mapDma({ flags: 3, vaddr: BUF, iova: 0x200000n, size: 0x8000n }).errno).to.equal(ENOMEM);
+    expect(process.mmLockedVm).to.equal(0n);
+    // Read-only over pages that are not the zero page: charged.
+    expect(c.mapDma({ flags: U.VFIO_DMA_MAP_FLAG_READ, vaddr: BUF + 0x8000n, iova: 0x300000n, size: 0x4000n }).errno).to.equal(0);
+    expect(process.mmLockedVm).to.equal(4n);
+    // Shared memory is never the zero page, whatever the reader says.
+    const shared = container({ zeroPage: () => true }, true);
+    expect(shared.c.mapDma({ flags: U.VFIO_DMA_MAP_FLAG_READ, vaddr: BUF, iova: 0x100000n, size: 0x4000n }).errno).to.equal(0);
+    expect(shared.process.mmLockedVm).to.equal(4n);
   });
 });
 

@@ -89,6 +89,32 @@ describe('native addon: argument validation', () => {
     });
   });
 
+  describe('read, poll, peek (event queue fds and iommufd regions, 7.x)', () => {
+    it('read rejects a bad fd and a buffer that is not a view', () => {
+      expectThrow(() => anyS().read!('3', new Uint8Array(4)), TypeError, /^read: fd must be an integer \(got string\)$/);
+      expectThrow(() => s.read(-1, new Uint8Array(4)), RangeError, /^read: fd must be between 0 and 2147483647 \(got -1\)$/);
+      expectThrow(() => anyS().read!(nullFd, 16), TypeError, /^read: buffer must be an ArrayBufferView/);
+      expectThrow(() => anyS().read!(nullFd), TypeError, /^read: buffer must be an ArrayBufferView/);
+    });
+    it('poll rejects a bad fd, events outside 0..0x7fff and a timeout below -1', () => {
+      expectThrow(() => anyS().poll!(null, 1, 0), TypeError, /^poll: fd must be an integer/);
+      expectThrow(() => s.poll(nullFd, -1, 0), RangeError, /^poll: events must be between 0 and 32767/);
+      expectThrow(() => s.poll(nullFd, 0x8000, 0), RangeError, /^poll: events /);
+      expectThrow(() => s.poll(nullFd, 1, -2), RangeError, /^poll: timeoutMs must be between -1 and /);
+      expectThrow(() => anyS().poll!(nullFd, 1), TypeError, /^poll: timeoutMs must be an integer/);
+    });
+    it('peek rejects a non-mapping, a range outside the mapping, more than a page and an unmapped page', () => {
+      const m = anonMapping();
+      expectThrow(() => anyS().peek!({ address: m.address, length: m.length, buffer: new ArrayBuffer(8) }, 0, 4), TypeError, /^peek: mapping must be a Mapping returned by mmap/);
+      expectThrow(() => s.peek(m, 2 * PAGE_SIZE - 2, 4), RangeError, /^peek: offset and length must lie inside the mapping/);
+      expectThrow(() => s.peek(m, 0, PAGE_SIZE + 1), RangeError, /^peek: length must be at most the page size/);
+      expectThrow(() => s.peek(m, -1, 4), RangeError, /^peek: offset /);
+      expect(s.munmap(m, PAGE_SIZE, PAGE_SIZE)).to.equal(0);
+      expectThrow(() => s.peek(m, PAGE_SIZE, 4), RangeError, /^peek: mapping is already unmapped/);
+      expect(s.munmap(m, 0, PAGE_SIZE)).to.equal(0);
+    });
+  });
+
   describe('mmap and friends', () => {
     it('mmap rejects length -1, NaN, a huge length and a bad fd or offset', () => {
       expectThrow(() => s.mmap(-1, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS), RangeError, /^mmap: length /);

@@ -34,6 +34,42 @@ describe('native addon: system calls', () => {
   });
   after(() => { if (s) s.close(nullFd); });
 
+  describe('read, poll, peek', () => {
+    it('read returns the bytes read, 0 at the end, and -errno (EBADF for a closed fd)', () => {
+      const fd = s.memfdCreate('read', MFD_CLOEXEC);
+      try {
+        expect(s.ftruncate(fd, 3)).to.equal(0);
+        const buf = new Uint8Array(8).fill(0xaa);
+        expect(s.read(fd, buf)).to.equal(3);
+        expect([...buf.subarray(0, 4)]).to.deep.equal([0, 0, 0, 0xaa]);
+        expect(s.read(fd, buf)).to.equal(0);
+      } finally {
+        s.close(fd);
+      }
+      expect(s.read(fd, new Uint8Array(4))).to.equal(-9);
+    });
+    it('poll returns the revents of one fd (POLLIN | POLLOUT on /dev/null), and POLLNVAL for a closed fd', () => {
+      expect(s.poll(nullFd, 0x1 | 0x4, 0)).to.equal(0x1 | 0x4);
+      const fd = s.memfdCreate('poll', MFD_CLOEXEC);
+      s.close(fd);
+      expect(s.poll(fd, 0x1, 0)).to.equal(0x20);
+    });
+    it('peek copies bytes out of a mapping, and answers -EFAULT (no signal) for memory that cannot be read', () => {
+      const m = s.mmap(2 * 4096, 3, 0x22);
+      if (typeof m === 'number') throw new Error(`mmap: ${m}`);
+      try {
+        new Uint8Array(m.buffer).set([1, 2, 3, 4, 5], 4094);
+        const got = s.peek(m, 4094, 5);
+        expect(got instanceof Uint8Array ? [...got] : got).to.deep.equal([1, 2, 3, 4, 5]);
+        // PROT_NONE: a load would fault; the copy through a pipe gets EFAULT.
+        expect(s.mprotect(m, 0, 4096, 0)).to.equal(0);
+        expect(s.peek(m, 0, 4)).to.equal(-14);
+      } finally {
+        s.munmap(m);
+      }
+    });
+  });
+
   describe('open, close, ioctl', () => {
     it('ioctl on /dev/null returns -ENOTTY for a buffer, a bigint, a number and null', () => {
       expect(s.ioctl(nullFd, NOT_A_NULL_IOCTL, new Uint8Array(16))).to.equal(-25);

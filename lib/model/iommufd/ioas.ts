@@ -75,6 +75,21 @@ export function iommufdIoasMap(ucmd: Ucmd): number {
   return iommufdUcmdRespond(ucmd);
 }
 
+/** ioas.c:iommufd_ioas_map_file (7.x): the fd is looked up in the caller's fd table (dma_buf_get, fget). */
+export function iommufdIoasMapFile(ucmd: Ucmd): number {
+  const r = ucmd.ctx.ioasMapFile({
+    ioasId: field(ucmd, 'ioas_id'),
+    flags: field(ucmd, 'flags'),
+    file: ucmd.fds.fileOf(field(ucmd, 'fd')),
+    start: field<bigint>(ucmd, 'start'),
+    length: field<bigint>(ucmd, 'length'),
+    iova: field<bigint>(ucmd, 'iova'),
+  });
+  if (r.errno) return -r.errno;
+  setField(ucmd, 'iova', r.iova);
+  return iommufdUcmdRespond(ucmd);
+}
+
 /** ioas.c:iommufd_ioas_copy */
 export function iommufdIoasCopy(ucmd: Ucmd): number {
   const r = ucmd.ctx.ioasCopy({
@@ -111,4 +126,9 @@ export function iommufdOption(ucmd: Ucmd): number {
   const val = new Uint8Array(8);
   new DataView(val.buffer).setBigUint64(0, r.val64, true);
   return ucmd.arg.write(U.iommu_option.offsetOf('val64'), val) ? 0 : -EFAULT;
+}
+
+/** ioas.c:iommufd_ioas_change_process (7.x): nothing is copied back. */
+export function iommufdIoasChangeProcess(ucmd: Ucmd): number {
+  return ret(ucmd.ctx.ioasChangeProcess({ reserved: field(ucmd, '__reserved') }).errno);
 }

@@ -10,10 +10,14 @@ import type { IoctlArgument, UserAccess } from '../uaccess.ts';
 import { iommufdGetHwInfo } from './device.ts';
 import { iommufdFaultAlloc } from './fault.ts';
 import { iommufdHwptAlloc, iommufdHwptGetDirtyBitmap, iommufdHwptInvalidate, iommufdHwptSetDirtyTracking } from './hw_pagetable.ts';
-import { iommufdIoasAlloc, iommufdIoasAllowIovas, iommufdIoasCopy, iommufdIoasIovaRanges, iommufdIoasMap, iommufdIoasUnmap, iommufdOption } from './ioas.ts';
+import { iommufdIoasAlloc, iommufdIoasAllowIovas, iommufdIoasChangeProcess, iommufdIoasCopy, iommufdIoasIovaRanges, iommufdIoasMap, iommufdIoasMapFile, iommufdIoasUnmap, iommufdOption } from './ioas.ts';
+import type { KernelBehaviour } from '../kernel-behaviour.ts';
 import { iommufdTest, TEST_OPS } from './selftest.ts';
 import type { IommufdFds, Ucmd } from './ucmd.ts';
 import { iommufdVfioIoas, iommufdVfioIoctl } from './vfio_compat.ts';
+// vIOMMU (7.x)
+import { iommufdVeventqAllocIoctl } from './eventq.ts';
+import { iommufdHwQueueAllocIoctl, iommufdVdeviceAllocIoctl, iommufdViommuAllocIoctl } from './viommu.ts';
 
 /** One row of iommufd_ioctl_ops[] (IOCTL_OP(ioctl, fn, struct, last)). */
 export interface IommufdIoctlOp {
@@ -29,9 +33,17 @@ export interface IommufdIoctlOp {
   readonly accounting?: boolean;
   /** Struct members that carry an fd the ioctl makes. */
   readonly fdOut?: readonly string[];
+  /** Struct members that carry an fd the caller passes (the model's own number for it, in lockstep). */
+  readonly fdIn?: readonly string[];
+  /** Whether the running kernel has this ioctl (a later kernel's addition); absent: always. Without it the slot is empty: ENOTTY. */
+  readonly available?: (behaviour: Readonly<KernelBehaviour>) => boolean;
 }
 
-function row(op: U.IoctlOp, execute: (ucmd: Ucmd) => number, extra: { accounting?: boolean; fdOut?: string[] } = {}): IommufdIoctlOp {
+function row(
+  op: U.IoctlOp,
+  execute: (ucmd: Ucmd) => number,
+  extra: { accounting?: boolean; fdOut?: string[]; fdIn?: string[]; available?: (behaviour: Readonly<KernelBehaviour>) => boolean } = {},
+): IommufdIoctlOp {
   return Object.freeze({ name: op.ioctl, request: op.request, layout: op.struct, size: op.struct.sizeof, minSize: op.minSize, execute, ...extra });
 }
 
@@ -41,6 +53,17 @@ const IOMMU_TEST_CMD = U.IOMMU_TEST_CMD;
 const nrOf = (request: number): number => request & 0xff; // _IOC_NR
 
 const OPS = Object.fromEntries(U.IOMMUFD_IOCTL_OPS.map((op) => [op.ioctl, op])) as Record<(typeof U.IOMMUFD_IOCTL_OPS)[number]['ioctl'], U.IoctlOp>;
+
+/** vIOMMU (7.x): the rows of IOMMU_VIOMMU_ALLOC, IOMMU_VDEVICE_ALLOC, IOMMU_VEVENTQ_ALLOC and IOMMU_HW_QUEUE_ALLOC. */
+function VIOMMU_ROWS(): IommufdIoctlOp[] {
+  const ops = OPS;
+  return [
+    row(ops.IOMMU_HW_QUEUE_ALLOC, iommufdHwQueueAllocIoctl, { accounting: true, available: (b) => b.viommu }),
+    row(ops.IOMMU_VDEVICE_ALLOC, iommufdVdeviceAllocIoctl, { available: (b) => b.viommu }),
+    row(ops.IOMMU_VEVENTQ_ALLOC, iommufdVeventqAllocIoctl, { fdOut: ['out_veventq_fd'], available: (b) => b.viommu }),
+    row(ops.IOMMU_VIOMMU_ALLOC, iommufdViommuAllocIoctl, { available: (b) => b.viommu }),
+  ];
+}
 
 /** iommufd_ioctl_ops[] of 6.12 with CONFIG_IOMMUFD_TEST, in main.c's order. */
 export const IOMMUFD_IOCTLS: readonly IommufdIoctlOp[] = Object.freeze([
@@ -53,12 +76,18 @@ export const IOMMUFD_IOCTLS: readonly IommufdIoctlOp[] = Object.freeze([
   row(OPS.IOMMU_HWPT_SET_DIRTY_TRACKING, iommufdHwptSetDirtyTracking),
   row(OPS.IOMMU_IOAS_ALLOC, iommufdIoasAlloc),
   row(OPS.IOMMU_IOAS_ALLOW_IOVAS, iommufdIoasAllowIovas),
+  // IOMMU_IOAS_CHANGE_PROCESS (7.x: issue 13)
+  row(OPS.IOMMU_IOAS_CHANGE_PROCESS, iommufdIoasChangeProcess, { accounting: true, available: (b) => b.ioasChangeProcess }),
   row(OPS.IOMMU_IOAS_COPY, iommufdIoasCopy, { accounting: true }),
   row(OPS.IOMMU_IOAS_IOVA_RANGES, iommufdIoasIovaRanges),
   row(OPS.IOMMU_IOAS_MAP, iommufdIoasMap, { accounting: true }),
+  // IOMMU_IOAS_MAP_FILE (7.x)
+  row(OPS.IOMMU_IOAS_MAP_FILE, iommufdIoasMapFile, { accounting: true, fdIn: ['fd'], available: (b) => b.ioasMapFile }),
   row(OPS.IOMMU_IOAS_UNMAP, iommufdIoasUnmap, { accounting: true }),
   row(OPS.IOMMU_OPTION, iommufdOption, { accounting: true }),
   row(OPS.IOMMU_VFIO_IOAS, iommufdVfioIoas),
+  // vIOMMU (7.x): IOMMU_HW_QUEUE_ALLOC pins its queue's pages (an internal access)
+  ...VIOMMU_ROWS(),
   row(U.IOMMU_TEST_CMD_OP, iommufdTest),
 ]);
 
@@ -123,7 +152,7 @@ export function iommufdFopsIoctl(
   const userSize = arg.u32(0);
   if (userSize === null) return -EFAULT;
   const op = table.lookup(request);
-  if (!op) return -ENOTTY;
+  if (!op || (op.available && !op.available(ctx.behaviour))) return -ENOTTY;
   if (userSize < op.minSize) return -EINVAL;
   const cmd = copyStructFromUser(op.size, arg, userSize);
   if (typeof cmd === 'number') return cmd;
@@ -140,6 +169,8 @@ export interface IoctlShape {
   readonly accounting: boolean;
   /** For a struct with a union (iommu_test_cmd), the member this call uses. */
   readonly member?: string;
+  /** The call's return value is a new fd (IOMMU_TEST_OP_DMABUF_GET): paired with the model's, not compared. */
+  readonly returnsFd?: boolean;
 }
 
 const noFds: readonly { offset: number; size: number }[] = Object.freeze([]);
@@ -169,17 +200,19 @@ function makeShape(request: number, op: IommufdIoctlOp | undefined, testOpNr: nu
   }
   if (op.request !== IOMMU_TEST_CMD) {
     const fdOut = (op.fdOut ?? []).map((f) => ({ offset: op.layout.offsetOf(f as never), size: 4 }));
-    return Object.freeze({ name: op.name, layout: op.layout, fdIn: noFds, fdOut, accounting: !!op.accounting });
+    const fdIn = op.fdIn ? op.fdIn.map((f) => ({ offset: op.layout.offsetOf(f as never), size: 4 })) : noFds;
+    return Object.freeze({ name: op.name, layout: op.layout, fdIn, fdOut, accounting: !!op.accounting });
   }
   const testOp = TEST_OPS.get(testOpNr);
   const L = U.iommu_test_cmd;
   return Object.freeze({
     name: testOp ? `IOMMU_TEST_OP_${testOp.name}` : op.name,
     layout: L,
-    fdIn: testOp?.idIsAccessFd ? [{ offset: L.offsetOf('id'), size: 4 }] : noFds,
+    fdIn: testOp?.idIsAccessFd ? [{ offset: L.offsetOf('id'), size: 4 }] : testOp?.fdIn ? [{ offset: L.offsetOf(testOp.fdIn as never), size: 4 }] : noFds,
     fdOut: testOp?.fdOut ? [{ offset: L.offsetOf(testOp.fdOut as never), size: 4 }] : noFds,
     accounting: !!testOp?.accounting,
     ...(testOp?.member ? { member: testOp.member } : {}),
+    ...(testOp?.returnsFd ? { returnsFd: true } : {}),
   });
 }
 

@@ -2,8 +2,12 @@
 // union member it reads, and what it copies back.
 import * as U from '../../uapi/index.ts';
 import { EOPNOTSUPP } from '../errno.ts';
+import type { KernelBehaviour } from '../kernel-behaviour.ts';
 import { ModelCannotAnswer } from '../uaccess.ts';
 import { field, iommufdUcmdRespond, ret, setField, type Ucmd } from './ucmd.ts';
+// vIOMMU (7.x)
+import { testTriggerVevent } from './eventq.ts';
+import { testDevCheckCache } from './viommu.ts';
 
 export interface TestOp {
   readonly name: string;
@@ -16,6 +20,12 @@ export interface TestOp {
   readonly fdOut?: string;
   /** It may pin or unpin pages (VmPin, VmLck). */
   readonly accounting?: boolean;
+  /** The union member that carries an fd the caller passes. */
+  readonly fdIn?: string;
+  /** The op returns a new fd as the ioctl's value. */
+  readonly returnsFd?: boolean;
+  /** Whether the running kernel has the op (a later kernel's); absent: always. Without it: EOPNOTSUPP. */
+  readonly available?: (behaviour: Readonly<KernelBehaviour>) => boolean;
 }
 
 const accessFd = (ucmd: Ucmd): number => ucmd.fds.accessOf(ucmd.ctx, field(ucmd, 'id')) ?? -1;
@@ -168,12 +178,89 @@ export const TEST_OPS: ReadonlyMap<number, TestOp> = new Map<number, TestOp>([
       addr: field<bigint>(u, 'trigger_iopf.addr'),
     }).errno),
   }],
+  // vIOMMU (7.x)
+  [U.IOMMU_TEST_OP_DEV_CHECK_CACHE, {
+    name: 'DEV_CHECK_CACHE',
+    member: 'check_dev_cache',
+    available: (b) => b.viommu,
+    execute: (u) => ret(testDevCheckCache(u.ctx, { devId: field(u, 'id'), cacheId: field(u, 'check_dev_cache.id'), cache: field(u, 'check_dev_cache.cache') }).errno),
+  }],
+  [U.IOMMU_TEST_OP_TRIGGER_VEVENT, {
+    name: 'TRIGGER_VEVENT',
+    member: 'trigger_vevent',
+    available: (b) => b.viommu,
+    execute: (u) => ret(testTriggerVevent(u.ctx, { devId: field(u, 'trigger_vevent.dev_id') }).errno),
+  }],
+  // PASID attach/replace/detach (7.x: issue 13); a kernel without them answers EOPNOTSUPP (iommufd_test's default).
+  [U.IOMMU_TEST_OP_PASID_ATTACH, {
+    name: 'PASID_ATTACH',
+    member: 'pasid_attach',
+    accounting: true,
+    available: (b) => b.pasid,
+    execute: (u) => {
+      const stdevId = field(u, 'id');
+      const pasid = field(u, 'pasid_attach.pasid');
+      const r = u.ctx.testPasidAttach({ stdevId, pasid, ptId: field(u, 'pasid_attach.pt_id') });
+      if (r.errno) return -r.errno;
+      setField(u, 'pasid_attach.pt_id', r.ptId);
+      // iommufd_test_pasid_attach: a failed respond detaches again.
+      const rc = iommufdUcmdRespond(u);
+      if (rc) u.ctx.testPasidDetach({ stdevId, pasid });
+      return rc;
+    },
+  }],
+  [U.IOMMU_TEST_OP_PASID_REPLACE, {
+    name: 'PASID_REPLACE',
+    // selftest.c:iommufd_test_pasid_replace reads cmd->pasid_attach (the same layout as pasid_replace).
+    member: 'pasid_attach',
+    accounting: true,
+    available: (b) => b.pasid,
+    execute: (u) => {
+      const r = u.ctx.testPasidReplace({ stdevId: field(u, 'id'), pasid: field(u, 'pasid_attach.pasid'), ptId: field(u, 'pasid_attach.pt_id') });
+      if (r.errno) return -r.errno;
+      setField(u, 'pasid_attach.pt_id', r.ptId);
+      return iommufdUcmdRespond(u);
+    },
+  }],
+  [U.IOMMU_TEST_OP_PASID_DETACH, {
+    name: 'PASID_DETACH',
+    member: 'pasid_detach',
+    accounting: true,
+    available: (b) => b.pasid,
+    execute: (u) => ret(u.ctx.testPasidDetach({ stdevId: field(u, 'id'), pasid: field(u, 'pasid_detach.pasid') }).errno),
+  }],
+  [U.IOMMU_TEST_OP_PASID_CHECK_HWPT, {
+    name: 'PASID_CHECK_HWPT',
+    member: 'pasid_check',
+    available: (b) => b.pasid,
+    execute: (u) => ret(u.ctx.testPasidCheckHwpt({ stdevId: field(u, 'id'), pasid: field(u, 'pasid_check.pasid'), hwptId: field(u, 'pasid_check.hwpt_id') }).errno),
+  }],
+  // The selftest's dma-bufs (7.x)
+  [U.IOMMU_TEST_OP_DMABUF_GET, {
+    name: 'DMABUF_GET',
+    member: 'dmabuf_get',
+    returnsFd: true,
+    available: (b) => b.testDmabuf,
+    execute: (u) => {
+      const r = u.ctx.testDmabufGet({ length: field(u, 'dmabuf_get.length'), openFlags: field(u, 'dmabuf_get.open_flags') });
+      if (r.errno) return -r.errno;
+      // "return dma_buf_fd(dmabuf, open_flags)": the fd is the ioctl's value; the struct is not copied back.
+      return u.fds.installDmabuf(r.dmabuf!);
+    },
+  }],
+  [U.IOMMU_TEST_OP_DMABUF_REVOKE, {
+    name: 'DMABUF_REVOKE',
+    member: 'dmabuf_revoke',
+    fdIn: 'dmabuf_revoke.dmabuf_fd',
+    available: (b) => b.testDmabuf,
+    execute: (u) => ret(u.ctx.testDmabufRevoke({ file: u.fds.fileOf(field(u, 'dmabuf_revoke.dmabuf_fd')), revoked: field(u, 'dmabuf_revoke.revoked') }).errno),
+  }],
 ]);
 
 /** selftest.c:iommufd_test */
 export function iommufdTest(ucmd: Ucmd): number {
   const op = TEST_OPS.get(field(ucmd, 'op'));
-  return op ? op.execute(ucmd) : -EOPNOTSUPP;
+  return op && (!op.available || op.available(ucmd.ctx.behaviour)) ? op.execute(ucmd) : -EOPNOTSUPP;
 }
 
 /**

@@ -4,15 +4,20 @@
 // copies it back as the kernel does.
 import type { AnyStructLayout, FieldInfo } from '../../uapi/layout.ts';
 import { EFAULT } from '../errno.ts';
-import type { IommufdModel } from '../iommufd.ts';
+import type { DmaBuf } from '../dma-buf.ts';
+import type { IommufdModel, MapFileTarget } from '../iommufd.ts';
 import type { IoctlArgument, UserAccess } from '../uaccess.ts';
 
 /** The process's fd table, as far as iommufd's ioctls make or take fds (access and fault fds). */
 export interface IommufdFds {
   /** The context-local number of an access fd of the process (iommufd_access_get's fdget), or null. */
   accessOf(ctx: IommufdModel, fd: number): number | null;
-  /** Installs a file the context made (access or fault, by its context-local number): the process's fd. */
-  install(ctx: IommufdModel, kind: 'access' | 'fault', localFd: number): number;
+  /** Installs a file the context made (access, fault or vEVENTQ, by its context-local number): the process's fd. */
+  install(ctx: IommufdModel, kind: 'access' | 'fault' | 'veventq', localFd: number): number;
+  /** What an fd of the process is, for IOMMU_IOAS_MAP_FILE and the dma-buf test ops (null: no open file). */
+  fileOf(fd: number): MapFileTarget;
+  /** Installs a new dma-buf (IOMMU_TEST_OP_DMABUF_GET's dma_buf_fd): the process's fd. */
+  installDmabuf(dmabuf: DmaBuf): number;
 }
 
 export interface Ucmd {

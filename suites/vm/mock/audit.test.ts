@@ -5,6 +5,7 @@
 // by the audit report, not here.
 import { kernelMockTarget, modelMockTarget } from '../../../lib/audit/targets.ts';
 import { isRoot, kernelFeatures } from '../../../lib/kernel/index.ts';
+import { kernelHasIommufd } from '../../../lib/kernel/features.ts';
 import { auditSuite } from '../../support/audit.ts';
 import { mockDomainUnavailable } from '../../support/kernel.ts';
 
@@ -14,11 +15,14 @@ auditSuite({
   whyNot() {
     if (!isRoot()) return 'not root (/dev/iommu needs root)';
     const f = kernelFeatures();
-    if (!f.iommufd) return `no /dev/iommu: ${f.iommufdError ?? 'unknown'}`;
+    if (!f.iommufd) {
+      const reason = `no /dev/iommu: ${f.iommufdError ?? 'unknown'}`;
+      return kernelHasIommufd() ? reason : { kernelLacks: reason };
+    }
     // Throws (fails the suite) when the mock domain fails for no named cause: a kernel bug.
     const noMock = mockDomainUnavailable();
     if (noMock) return noMock;
-    if (!f.vfio.compatOnIommufd) return 'kernel lacks the VFIO container compat on /dev/iommu (CONFIG_IOMMUFD_VFIO_CONTAINER)';
+    if (!f.vfio.compatOnIommufd) return { kernelLacks: 'kernel lacks the VFIO container compat on /dev/iommu (CONFIG_IOMMUFD_VFIO_CONTAINER)' };
     return null;
   },
   factory: (backend, mem) => ({ backend, kernel: () => kernelMockTarget(), model: () => modelMockTarget(mem) }),

@@ -7,6 +7,7 @@
 // fixtures/audit/known-differences.json.
 import { kernelDeviceTarget, modelDeviceTarget, readDeviceEnvironment, type DeviceEnvironment } from '../../../lib/audit/targets.ts';
 import { bindVfioPci, findPciDevices, iommuGroupOf, isRoot, kernelFeatures, QEMU_EDU } from '../../../lib/kernel/index.ts';
+import { kernelHasIommufd } from '../../../lib/kernel/features.ts';
 import { auditSuite } from '../../support/audit.ts';
 
 let env: DeviceEnvironment | null = null;
@@ -28,9 +29,13 @@ auditSuite({
     return null;
   },
   whyNotBackend(backend) {
-    if (backend === 'compat-device' && !kernelFeatures().vfio.compatOnIommufd) {
-      return 'kernel lacks the VFIO container compat on /dev/iommu (CONFIG_IOMMUFD_VFIO_CONTAINER)';
+    if (backend !== 'compat-device') return null;
+    const f = kernelFeatures();
+    if (!f.iommufd) {
+      const reason = `no /dev/iommu: ${f.iommufdError ?? 'unknown'}`;
+      return kernelHasIommufd() ? reason : { kernelLacks: reason };
     }
+    if (!f.vfio.compatOnIommufd) return { kernelLacks: 'kernel lacks the VFIO container compat on /dev/iommu (CONFIG_IOMMUFD_VFIO_CONTAINER)' };
     return null;
   },
   factory: (backend, mem) => ({ backend, kernel: () => kernelDeviceTarget(backend, env!), model: () => modelDeviceTarget(backend, env!, mem) }),

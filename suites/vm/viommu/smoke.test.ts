@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { bindVfioPci, findPciDevices, iommuGroupOf, QEMU_EDU, type VfioContainer } from '../../../lib/kernel/index.ts';
 import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '../../../lib/sys/index.ts';
 import * as U from '../../../lib/uapi/index.ts';
-import { requireVfioContainer } from '../../support/kernel.ts';
+import { requireVfioCompat, requireVfioContainer } from '../../support/kernel.ts';
 import { lockstep } from '../../support/lockstep.ts';
 import { skipBecause } from '../../support/skip.ts';
 
@@ -60,7 +60,8 @@ describe('smoke.viommu', () => {
     }
   });
 
-  it("maps and unmaps through iommufd's vfio compat on /dev/iommu, with the same group", () => {
+  it("maps and unmaps through iommufd's vfio compat on /dev/iommu, with the same group", function () {
+    requireVfioCompat(this);
     const iommufd = lockstep().openIommufd();
     try {
       mapUnmapThrough(lockstep().compatOn(iommufd));

@@ -52,6 +52,16 @@ export const SELFTEST_FIXTURES: readonly SelftestFixture[] = Object.freeze([
     tests: ['enforce_dirty', 'set_dirty_tracking', 'device_dirty_capability', 'get_dirty_bitmap', 'get_dirty_bitmap_no_clear'],
     file: 'iommufd_dirty_tracking.test.ts',
   },
+  // vIOMMU (7.x): 7.2.13's FIXTURE(iommufd_viommu); on a kernel without the ioctls its cases skip, naming them.
+  {
+    fixture: 'iommufd_viommu',
+    variants: ['no_viommu', 'mock_viommu'],
+    tests: [
+      'viommu_auto_destroy', 'viommu_negative_tests', 'viommu_alloc_nested_iopf', 'viommu_alloc_with_data', 'vdevice_alloc',
+      'vdevice_cache', 'hw_queue', 'vdevice_tombstone',
+    ],
+    file: 'iommufd_viommu.test.ts',
+  },
   {
     fixture: 'vfio_compat_mock_domain',
     variants: ['Ver1v2', 'Ver1v0'],

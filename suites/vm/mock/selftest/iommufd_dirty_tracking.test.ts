@@ -11,7 +11,7 @@ import { lockstep } from '../../../support/lockstep.ts';
 import { skipBecause } from '../../../support/skip.ts';
 import {
   EINVAL, EOPNOTSUPP, HUGEPAGE_SIZE, MOCK_HUGE_PAGE_SIZE, MOCK_PAGE_SIZE, PAGE_SIZE,
-  assertOk, bytesOf, destroy, errHwptAlloc, errMockDomainFlags, getHwCapabilities, hwptAlloc, ioasAlloc, ioasMapFixedId, mockDirtyBitmaps,
+  assertOk, bytesOf, destroy, errHwptAlloc, errMockDomainFlags, errPasidAttach, pasidAttach, pasidDetach, getHwCapabilities, hwptAlloc, ioasAlloc, ioasMapFixedId, mockDirtyBitmaps,
   mockDomain, mockDomainFlags, setDirtyTracking, teardownIommufd, type Iommufd,
 } from '../../../support/iommufd-utils.ts';
 
@@ -167,6 +167,37 @@ for (const variant of VARIANTS) {
       const stddevId = mockDomain(self, hwptId).stdevId;
       setDirtyTracking(self, hwptId, true);
       setDirtyTracking(self, hwptId, false);
+
+      destroy(self, stddevId);
+      destroy(self, hwptId);
+    });
+
+    it('pasid_set_dirty_tracking', function () {
+      requireHwptAllocFlag(this, 'dirtyTracking');
+      requireHwptAllocFlag(this, 'pasid');
+      requireMockDevFlag(this, 'pasid');
+      requireMockDevFlag(this, 'noDirty');
+      requireTestOp(this, 'PASID_ATTACH');
+      requireTestOp(this, 'PASID_DETACH');
+      requireIoctl(this, 'IOMMU_HWPT_SET_DIRTY_TRACKING');
+      const pasid = 100;
+      let devFlags = U.MOCK_FLAGS_DEVICE_PASID;
+
+      /* Regular case */
+      const hwptId = hwptAlloc(self, self.idevId, self.ioasId, U.IOMMU_HWPT_ALLOC_PASID | U.IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
+      let stddevId = mockDomainFlags(self, hwptId, devFlags).stdevId;
+      pasidAttach(self, stddevId, pasid, hwptId);
+      setDirtyTracking(self, hwptId, true);
+      setDirtyTracking(self, hwptId, false);
+      pasidDetach(self, stddevId, pasid);
+
+      destroy(self, stddevId);
+
+      /* IOMMU device does not support dirty tracking */
+      devFlags |= U.MOCK_FLAGS_DEVICE_NO_DIRTY;
+      const ioasId = ioasAlloc(self);
+      stddevId = mockDomainFlags(self, ioasId, devFlags).stdevId;
+      errPasidAttach(EINVAL, self, stddevId, pasid, hwptId);
 
       destroy(self, stddevId);
       destroy(self, hwptId);

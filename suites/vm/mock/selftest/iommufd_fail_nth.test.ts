@@ -9,9 +9,11 @@
 import { expect } from 'chai';
 import * as U from '../../../../lib/uapi/index.ts';
 import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '../../../../lib/sys/index.ts';
-import { requireMockDomain, requireTestOp } from '../../../support/kernel.ts';
+import { requireIoctl, requireMockDomain, requireTestOp } from '../../../support/kernel.ts';
+import { kernelFeatures } from '../../../../lib/kernel/index.ts';
+import { notChecked } from '../../../support/skip.ts';
 import { lockstep } from '../../../support/lockstep.ts';
-import { assertOk, getHwInfoCall, IOMMU_HW_INFO_TYPE_DEFAULT, type Iommufd } from '../../../support/iommufd-utils.ts';
+import { assertOk, getHwInfoCall, IOMMU_HW_INFO_TYPE_DEFAULT, memfdMmap, type Iommufd } from '../../../support/iommufd-utils.ts';
 import { KernelLogTail, setupFaultInjection, testFailNth, type FaultInjectionSetup, type FailNthFixture } from '../../../support/fail-nth.ts';
 
 const PAGE_SIZE = 4096;
@@ -24,6 +26,14 @@ let buffer: Mapping | undefined;
 function failNthBuffer(): Mapping {
   buffer ??= lockstep().mmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
   return buffer;
+}
+
+let mfdBuffer: { buf: Mapping; mfd: number } | undefined;
+/** The C constructor's `mfd_buffer` and `mfd`: memfd_mmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, &mfd), never unmapped. */
+function failNthMfdBuffer(): { buf: Mapping; mfd: number } {
+  mfdBuffer ??= memfdMmap(BUFFER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED) ?? undefined;
+  if (!mfdBuffer) throw new Error('memfd_mmap of mfd_buffer failed');
+  return mfdBuffer;
 }
 
 let stackBuffers: { tmp: { address: bigint }; tmpBig: { address: bigint } } | undefined;
@@ -79,6 +89,7 @@ describe('basic_fail_nth', function () {
     faultInjection = setupFaultInjection(this);
     kernelLog = KernelLogTail.open();
     failNthBuffer();
+    failNthMfdBuffer();
   });
 
   after(() => {
@@ -149,6 +160,36 @@ describe('basic_fail_nth', function () {
     if (md.errno) return -1;
     return 0;
   }, opts);
+
+  /* iopt_area_fill_domains() and iopt_area_fill_domain() */
+  testFailNth('map_file_domain', basicFailNth, (self, nth) => {
+    self.fd = nth.openIommufd();
+    if (!self.fd) return -1;
+
+    const alloc = self.fd.ioasAlloc();
+    if (alloc.errno) return -1;
+    const ioasId = alloc.ioasId;
+
+    if (self.fd.testSetTempMemoryLimit({ limit: 32 }).errno) return -1;
+
+    nth.enable();
+
+    let md = self.fd.testMockDomain({ ptId: ioasId });
+    if (md.errno) return -1;
+
+    if (self.fd.ioasMapFile({ ioasId, flags: MAP_RW, fd: failNthMfdBuffer().mfd, start: 0, length: 262144 }).errno) return -1;
+
+    if (self.fd.destroy(md.stdevId).errno) return -1;
+
+    md = self.fd.testMockDomain({ ptId: ioasId });
+    if (md.errno) return -1;
+    return 0;
+  }, {
+    ...opts,
+    // The memfd's pages are pinned too: compared after every run like the buffer's.
+    userMemory: () => [...opts.userMemory(), { address: failNthMfdBuffer().buf.address, length: BUFFER_SIZE }],
+    requires: (ctx) => requireIoctl(ctx, 'IOMMU_IOAS_MAP_FILE'),
+  });
 
   testFailNth('map_two_domains', basicFailNth, (self, nth) => {
     self.fd = nth.openIommufd();
@@ -333,6 +374,38 @@ describe('basic_fail_nth', function () {
     if (self.fd.testMockDomainReplace({ stdevId, ptId: ioasId2 }).errno) return -1;
 
     if (self.fd.testMockDomainReplace({ stdevId, ptId: hwpt.hwptId }).errno) return -1;
+
+    // vIOMMU (7.x): a nesting parent, a vIOMMU on it, a vDEVICE, a HW queue, a fault queue with a nested
+    // HWPT, a vEVENTQ. The state comparison after every run covers them (lib/lockstep/state.ts).
+    if (!kernelFeatures().ioctls.IOMMU_VIOMMU_ALLOC) {
+      if (nth.iteration === 0) notChecked(nth.ctx, 'the vIOMMU, vDEVICE, HW queue, fault queue and vEVENTQ allocations', 'kernel lacks IOMMU_VIOMMU_ALLOC');
+      return 0;
+    }
+    const parent = self.fd.hwptAlloc({ devId: idevId, ptId: ioasId, flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT, dataType: U.IOMMU_HWPT_DATA_NONE });
+    if (parent.errno) return -1;
+    const hwptId = parent.hwptId;
+
+    const viommu = self.fd.viommuAlloc({ devId: idevId, hwptId, type: U.IOMMU_VIOMMU_TYPE_SELFTEST });
+    if (viommu.errno) return -1;
+
+    if (self.fd.vdeviceAlloc({ viommuId: viommu.viommuId, devId: idevId, virtId: 0 }).errno) return -1;
+
+    const queue = self.fd.hwQueueAlloc({ viommuId: viommu.viommuId, type: U.IOMMU_HW_QUEUE_TYPE_SELFTEST, index: 0, nestingParentIova: iova, length: PAGE_SIZE });
+    if (queue.errno) return -1;
+
+    const fault = self.fd.faultQueueAlloc();
+    if (fault.errno) return -1;
+    self.fd.closeAccess(fault.faultFd);
+
+    // struct iommu_hwpt_selftest { .iotlb = IOMMU_TEST_IOTLB_DEFAULT } at 7.x's size
+    const data = new Uint8Array(8);
+    new DataView(data.buffer).setUint32(0, U.IOMMU_TEST_IOTLB_DEFAULT, true);
+    const faultHwpt = self.fd.hwptAlloc({ devId: idevId, ptId: hwptId, faultId: fault.faultId, flags: U.IOMMU_HWPT_FAULT_ID_VALID, dataType: U.IOMMU_HWPT_DATA_SELFTEST, data });
+    if (faultHwpt.errno) return -1;
+
+    const veventq = self.fd.veventqAlloc({ viommuId: viommu.viommuId, type: U.IOMMU_VEVENTQ_TYPE_SELFTEST, depth: 2 });
+    if (veventq.errno) return -1;
+    self.fd.closeAccess(veventq.veventqFd);
     return 0;
   }, opts);
 });

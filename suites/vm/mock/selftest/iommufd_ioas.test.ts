@@ -9,8 +9,9 @@
 // the variant. Only get_hw_info uses the device, so here it is made when the
 // kernel has the flag (probed) and get_hw_info names the check it could not do.
 import { expect } from 'chai';
+import type { Context } from 'mocha';
 import * as U from '../../../../lib/uapi/index.ts';
-import { MAP_ANONYMOUS, MAP_HUGETLB, MAP_POPULATE, MAP_SHARED, type Mapping } from '../../../../lib/sys/index.ts';
+import { errnoNumber, MAP_ANONYMOUS, MAP_HUGETLB, MAP_POPULATE, MAP_SHARED, type Mapping } from '../../../../lib/sys/index.ts';
 import { kernelFeatures, MOCK_FLAGS_DEVICE_PASID, MOCK_PASID_WIDTH } from '../../../../lib/kernel/index.ts';
 import { mmapHugetlb, mockIopfMissing, requireHugetlb, requireHwptAllocFlag, requireIoctl, requireMockDomain, requireTestOp } from '../../../support/kernel.ts';
 import { lockstep } from '../../../support/lockstep.ts';
@@ -25,6 +26,7 @@ import {
   ioasAlloc, ioasMap, ioasMapFixed, ioasUnmap, ioasUnmapId, mockDomain, mockDomainFlags, mockDomainReplace, rand,
   selftestBuffer, setDefaultMemoryLimit, setTempMemoryLimit, teardownIommufd, triggerIopf, type Iommufd,
 } from '../../../support/iommufd-utils.ts';
+import { closeFile, ENODEV, errIoasMapFile, getDmabuf, ioasMapFile, ioasMapFixedFile, revokeDmabuf } from '../../../support/iommufd-utils.ts';
 
 interface Variant {
   name: string;
@@ -436,6 +438,15 @@ for (const variant of VARIANTS) {
       for (let i = 0; i !== 10; i++) ioasUnmap(self, iovas[i]!, PAGE_SIZE * (i + 1));
     });
 
+    /*  https://lore.kernel.org/r/685af644.a00a0220.2e5631.0094.GAE@google.com */
+    it('reserved_overflow', () => {
+      // (x86-64: PAGE_SIZE is 4096, the C test's first branch)
+      const length = 0xffff_ffff_ffff_8001n;
+      const mapLen = 0x5000;
+      assertOk(self.fd.testAddReserved({ ioasId: self.ioasId, start: 6, length }), 'IOMMU_TEST_OP_ADD_RESERVED');
+      errIoasMap(errnoNumber('ENOSPC'), self, buffer.address, mapLen);
+    });
+
     it('area_allowed', () => {
       /* Reserved intersects an allowed */
       let range = { start: self.baseIova, last: self.baseIova + BigInt(PAGE_SIZE * 600) };
@@ -717,6 +728,48 @@ for (const variant of VARIANTS) {
       }
 
       destroy(self, dstIoasId);
+    });
+
+    // The selftest's dma-bufs mapped with IOMMU_IOAS_MAP_FILE (7.x)
+    const requireDmabuf = (ctx: Context) => {
+      requireIoctl(ctx, 'IOMMU_IOAS_MAP_FILE');
+      requireTestOp(ctx, 'DMABUF_GET');
+      requireTestOp(ctx, 'DMABUF_REVOKE');
+    };
+
+    it('dmabuf_simple', function () {
+      requireDmabuf(this);
+      const bufSize = PAGE_SIZE * 4;
+
+      const dfd = getDmabuf(self, bufSize);
+      errIoasMapFile(EINVAL, self, dfd, 0, 0);
+      errIoasMapFile(EINVAL, self, dfd, bufSize, bufSize);
+      errIoasMapFile(EINVAL, self, dfd, 0, bufSize + 1);
+      ioasMapFile(self, dfd, 0, bufSize);
+
+      closeFile(dfd);
+    });
+
+    it('dmabuf_revoke', function () {
+      requireDmabuf(this);
+      const bufSize = PAGE_SIZE * 4;
+
+      const dfd = getDmabuf(self, bufSize);
+      const iova = ioasMapFile(self, dfd, 0, bufSize);
+      revokeDmabuf(self, dfd, true);
+
+      if (variant.mockDomains) hwptAlloc(self, self.deviceId, self.ioasId, 0);
+
+      errIoasMapFile(ENODEV, self, dfd, 0, bufSize);
+
+      revokeDmabuf(self, dfd, false);
+      ioasMapFile(self, dfd, 0, bufSize);
+
+      /* Restore the iova back */
+      ioasUnmap(self, iova, bufSize);
+      ioasMapFixedFile(self, dfd, 0, bufSize, iova);
+
+      closeFile(dfd);
     });
   });
 }
