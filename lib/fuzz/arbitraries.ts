@@ -114,5 +114,9 @@ export const vfioDirtyFlags = fc.constantFrom(
 /** argsz: the struct's own (null), or short, or long. */
 export const vfioArgsz = fc.constantFrom<number | null>(null, null, null, null, 0, 8, 23, 24, 33, 4096);
 
-/** A struct vfio_bitmap: page size (the smallest is the only one type1 takes), bytes (the one-page buffer or past it), a NULL data pointer. */
-export const vfioBitmap = fc.record({ pgsize: fc.constantFrom(PAGE, PAGE, 0n, 2n * PAGE, 1n), bytes: fc.constantFrom(8, 64, 4096, 0), nullData: fc.constantFrom(false, false, false, true) });
+/**
+ * A struct vfio_bitmap: page size (the smallest is the only one type1 takes), bytes (the one-page buffer or
+ * past it), a NULL data pointer. No page size 0: type1 takes __ffs(0) of it, undefined, which the model
+ * does not predict (found by the 10-minute viommu run on 6.12, seed 103).
+ */
+export const vfioBitmap = fc.record({ pgsize: fc.constantFrom(PAGE, PAGE, 2n * PAGE, 1n), bytes: fc.constantFrom(8, 64, 4096, 0), nullData: fc.constantFrom(false, false, false, true) });
