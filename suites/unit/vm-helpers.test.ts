@@ -76,6 +76,12 @@ describe('vm helpers', () => {
       const viommu = qemuArgs({ bzImage: '/k', profile: profiles.viommu, accel: 'tcg', script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 });
       expect(viommu.join(' ')).to.match(/intel-iommu.*edu/);
     });
+    it('tells a TCG guest to trust its timer (check_timer panics under a slow TCG with interrupt remapping), a KVM guest not', () => {
+      const append = (accel: 'tcg' | 'kvm') =>
+        qemuArgs({ bzImage: '/k', profile: profiles.viommu, accel, script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 }).join(' ').split(' ');
+      expect(append('tcg')).to.include('no_timer_check');
+      expect(append('kvm')).to.not.include('no_timer_check');
+    });
   });
 
   describe('command line', () => {
