@@ -21,15 +21,6 @@ MARK=@@iommufd-conformance:
 results=$IOMMUFD_CONFORMANCE_RESULTS
 vm=$results/.vm
 
-# The job's first process, Node, reads tens of MB of its binary over 9p on
-# first touch (a second Node start in the same boot is ~0.9 s faster under
-# TCG): the files the host lists in prefetch are read into the page cache in
-# the background while the mounts below run.
-if [ -r "$vm/prefetch" ]; then
-  mapfile -t prefetch < "$vm/prefetch"
-  ((${#prefetch[@]} == 0)) || cat -- "${prefetch[@]}" > /dev/null 2>&1 &
-fi
-
 power_off() {
   sync
   # 1. sysrq: needs /proc; mount it here if that is what failed.

@@ -26,8 +26,6 @@ export interface BootRequest {
   env?: Record<string, string>;
   /** Host paths the job needs to see (the Node binary): no tmpfs is mounted over them. */
   neededPaths?: string[];
-  /** Files the guest's init reads into its page cache in the background while it mounts (the Node binary). */
-  prefetchPaths?: string[];
   /** Writable in the guest, at the same path. Must exist; no spaces. */
   resultsDir: string;
   timeoutSeconds: number;
@@ -129,7 +127,6 @@ export function boot(req: BootRequest): Promise<BootResult> {
   mkdirSync(vm, { recursive: true });
   writeFileSync(join(vm, 'job.sh'), `${req.script}\n`);
   writeFileSync(join(vm, 'cwd'), req.cwd);
-  writeFileSync(join(vm, 'prefetch'), (req.prefetchPaths ?? []).map((p) => `${p}\n`).join(''));
   writeFileSync(join(vm, 'fstab'), guestFstab(req.resultsDir, [req.cwd, PACKAGE_ROOT, ...(req.neededPaths ?? [])]));
   writeFileSync(
     join(vm, 'job.env'),

@@ -105,7 +105,6 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
       cwd: process.cwd(),
       env: { ...guestEnvironment(process.env, name, kernel.source), PATH: `${dirname(process.execPath)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
       neededPaths: [process.execPath],
-      prefetchPaths: [process.execPath],
       resultsDir,
       timeoutSeconds: opts.timeoutSeconds,
       onLine: (line) => process.stdout.write(`${line}\n`),
