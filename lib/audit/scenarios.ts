@@ -324,6 +324,17 @@ export class ScenarioContext {
   unsetContainer(): number {
     return this.#role(this.target.unsetContainer());
   }
+  /** native: attach()'s ioctls as two steps (where iommufd_device_bind's own checks are what a scenario audits). */
+  nativeBind(): number {
+    const errno = this.target.native!.bind();
+    this.rec.record('VFIO_DEVICE_BIND_IOMMUFD', errno);
+    return errno;
+  }
+  nativeIoasAlloc(): number {
+    const errno = this.target.native!.allocIoas();
+    this.rec.record('IOMMU_IOAS_ALLOC', errno);
+    return errno;
+  }
   groupStatus(): number {
     const r = this.target.groupStatus();
     this.rec.record('VFIO_GROUP_GET_STATUS', r.errno, { out: { flags: hex(r.flags) } });
@@ -720,8 +731,9 @@ const platform: Scenario[] = [
     notApplicable: { 'compat-mock': 'the mock device is exempt from the MSI isolation check (iommufd_device_bind skips selftest devices)' },
     title: 'Interrupt remapping on (intremap=on): SET_CONTAINER, SET_IOMMU (type1 checks MSI isolation at group attach) and GET_DEVICE_FD (iommufd checks it at bind)',
     body: (c) => (c.attach(), c.setIommu(U.VFIO_TYPE1v2_IOMMU), c.openDevice()),
-    // native: BIND_IOMMUFD (where iommufd_device_bind checks MSI isolation) and ATTACH_IOMMUFD_PT; no SET_IOMMU.
-    nativeBody: (c) => (c.attach(), c.openDevice()),
+    // native: BIND_IOMMUFD (where iommufd_device_bind checks MSI isolation), IOAS_ALLOC and ATTACH_IOMMUFD_PT,
+    // step for step beside compat's SET_CONTAINER, SET_IOMMU and GET_DEVICE_FD.
+    nativeBody: (c) => (c.nativeBind(), c.nativeIoasAlloc(), c.openDevice()),
   },
 ];
 

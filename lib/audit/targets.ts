@@ -79,6 +79,9 @@ export class NoNativeEquivalent extends Error {
 export interface NativeIoas {
   /** The IOAS made by attach() (0 before). */
   readonly ioasId: number;
+  /** attach()'s two ioctls one at a time: VFIO_DEVICE_BIND_IOMMUFD, then IOMMU_IOAS_ALLOC (errno). */
+  bind(): number;
+  allocIoas(): number;
   /**
    * An iommufd ioctl with its struct's bytes (leading size field included): the kernel (or the model)
    * reads them and writes its outputs back into them. Returns the errno (0: success).
@@ -552,6 +555,11 @@ interface NativeParts {
 
 function nativeTarget(windowTop: bigint, p: NativeParts): AuditTarget {
   let ioasId = 0;
+  const allocIoas = () => {
+    const ioas = p.ioasAlloc();
+    if (ioas.errno === 0) ioasId = ioas.ioasId;
+    return ioas.errno;
+  };
   return {
     backend: 'native',
     side: p.side,
@@ -560,6 +568,8 @@ function nativeTarget(windowTop: bigint, p: NativeParts): AuditTarget {
       get ioasId() {
         return ioasId;
       },
+      bind: () => p.bind(),
+      allocIoas,
       ioctl: (request, bytes) => p.ioctl(request, bytes),
       ioasIovaRanges: (args) => p.ioasIovaRanges(args),
     },
@@ -569,10 +579,7 @@ function nativeTarget(windowTop: bigint, p: NativeParts): AuditTarget {
     attach: () => {
       const op = 'VFIO_DEVICE_BIND_IOMMUFD+IOMMU_IOAS_ALLOC';
       const bound = p.bind();
-      if (bound) return { op, errno: bound };
-      const ioas = p.ioasAlloc();
-      if (ioas.errno === 0) ioasId = ioas.ioasId;
-      return { op, errno: ioas.errno };
+      return { op, errno: bound || allocIoas() };
     },
     // GET_DEVICE_FD's part in compat (the device attaches to the compat IOAS and the IOAS gets its domain).
     openDevice: () => ({ op: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', errno: p.attachPt(ioasId) }),

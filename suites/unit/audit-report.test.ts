@@ -43,7 +43,7 @@ describe('audit report', () => {
     it('merges both profiles into one row a scenario, in catalogue order, with every backend', () => {
       const a = auditOf(catalogue());
       expect(a.rows.map((r) => r.id)).to.deep.equal(Object.keys(catalogue()));
-      for (const row of a.rows) expect(Object.keys(row.cells)).to.deep.equal(['type1', 'compat-device', 'compat-mock']);
+      for (const row of a.rows) expect(Object.keys(row.cells)).to.deep.equal(['type1', 'compat-device', 'compat-mock', 'native']);
       expect(a.profiles.viommu.state).to.equal('ran');
       expect(a.profiles.mock.state).to.equal('ran');
       expect(a.rows.find((r) => r.id === 'group.set-container-twice')!.cells['compat-mock']).to.deep.equal({ status: 'not-applicable', reason: 'a mock domain has no VFIO group' });
@@ -193,7 +193,7 @@ describe('audit report', () => {
       // Nothing at all is not a pass either.
       const none = buildAudit([], []);
       expect(none.verdict.ok).to.equal(false);
-      expect(none.verdict.problems).to.have.length(3);
+      expect(none.verdict.problems).to.have.length(4);
       expect(none.rows).to.deep.equal([]);
     });
 
@@ -209,7 +209,11 @@ describe('audit report', () => {
       const lacks = 'no /dev/iommu: /dev/iommu does not exist and the kernel has no iommufd';
       const viommu = viommuRaw();
       viommu.backends['compat-device'] = { available: false, reason: lacks, skipped: true };
-      for (const s of viommu.scenarios) s.results['compat-device'] = { status: 'not-applicable', reason: `backend skipped: ${lacks}` };
+      viommu.backends.native = { available: false, reason: lacks, skipped: true };
+      for (const s of viommu.scenarios) {
+        s.results['compat-device'] = { status: 'not-applicable', reason: `backend skipped: ${lacks}` };
+        s.results.native = { status: 'not-applicable', reason: `backend skipped: ${lacks}` };
+      }
       const mock = mockRaw();
       mock.backends['compat-mock'] = { available: false, reason: lacks, skipped: true };
       for (const s of mock.scenarios) s.results['compat-mock'] = { status: 'not-applicable', reason: `backend skipped: ${lacks}` };
