@@ -39,11 +39,11 @@ export type Setup =
   | 'type1';
 
 export const SETUP_DESCRIPTIONS: Record<Setup, string> = {
-  raw: 'fresh container, group open but not attached (compat-mock: /dev/iommu without a compat IOAS)',
-  attached: 'group attached to the container (compat-mock: a compat IOAS set), no SET_IOMMU, device not open',
-  'type1v2-no-device': 'group attached, SET_IOMMU(VFIO_TYPE1v2_IOMMU), device not open (compat-mock: no mock domain)',
-  type1v2: 'group attached, SET_IOMMU(VFIO_TYPE1v2_IOMMU), device open (compat-mock: compat IOAS with a mock domain)',
-  type1: 'group attached, SET_IOMMU(VFIO_TYPE1_IOMMU), device open (compat-mock: compat IOAS with a mock domain)',
+  raw: 'fresh container, group open but not attached (compat-mock: /dev/iommu without a compat IOAS; native: /dev/iommu and the device cdev open, not bound)',
+  attached: 'group attached to the container (compat-mock: a compat IOAS set; native: device bound, IOAS allocated), no SET_IOMMU, device not open',
+  'type1v2-no-device': 'group attached, SET_IOMMU(VFIO_TYPE1v2_IOMMU), device not open (compat-mock: no mock domain; native: device bound, IOAS allocated, not attached)',
+  type1v2: 'group attached, SET_IOMMU(VFIO_TYPE1v2_IOMMU), device open (compat-mock: compat IOAS with a mock domain; native: device bound and attached to its IOAS)',
+  type1: 'group attached, SET_IOMMU(VFIO_TYPE1_IOMMU), device open (compat-mock: compat IOAS with a mock domain; native: none, v1 has no native equivalent)',
 };
 
 export interface Scenario {
