@@ -13,6 +13,7 @@ import { appliesTo, KNOWN_DIFFERENCES_PATH, KnownDifferencesError, loadKnownDiff
 import { AuditInputError, auditJson, diffObservations, buildAudit, validateRaw, type Audit, type LoadedRaw } from '../../lib/audit/report.ts';
 import { renderMarkdown } from '../../lib/audit/render-markdown.ts';
 import { checkCitation } from '../../lib/audit/source-check.ts';
+import { switchSummaries } from '../../lib/audit/switches.ts';
 import { auditFromFolders, writeAuditReports } from '../../lib/audit/write.ts';
 import type { AuditRaw } from '../../lib/audit/types.ts';
 import { main } from '../../lib/cli/main.ts';
@@ -244,6 +245,32 @@ describe('audit report', () => {
       expect(a.verdict.problems.join('\n')).to.match(/scenario unmap-dma\.v1-half is only in the raw file of viommu/);
       expect(a.verdict.problems.join('\n')).to.match(/different kernels/);
       expect(a.verdict.ok).to.equal(false);
+    });
+  });
+
+  describe('the switch from compat to native', () => {
+    it('lists each scenario whose native result differs from compat-device, linked to its explanation; a scenario without a native equivalent is not compared', () => {
+      const cat = catalogue();
+      cat['map-dma.argsz-short']!.results.native = ran([step('VFIO_DEVICE_BIND_IOMMUFD+IOMMU_IOAS_ALLOC', 'OK'), step('VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'OK'), step('IOMMU_IOAS_MAP', 'E2BIG')]);
+      const source = [{ file: 'drivers/iommu/iommufd/main.c', function: 'iommufd_fops_ioctl', excerpt: 'ret = copy_struct_from_user(ucmd.cmd, op->size, ucmd.ubuffer,' }];
+      const entry: KnownDifference = {
+        scenario: 'map-dma.argsz-short', between: ['compat-device', 'native'], expect: { 'compat-device': [{ step: -1, errno: 'EINVAL' }], native: [{ step: -1, errno: 'E2BIG' }] },
+        summary: 'native checks the tail', explanation: 'copy_struct_from_user.', source,
+      };
+      const a = buildAudit(loaded(viommuRaw(cat), mockRaw(cat)), [...knownForCatalogue(), entry]);
+      expect(a.verdict.failures).to.deep.equal([]);
+      const sw = switchSummaries(a).find((x) => x.sw.between[0] === 'compat-device' && x.sw.between[1] === 'native')!;
+      expect(sw.changes.map((c) => c.row.id)).to.deep.equal(['map-dma.argsz-short']);
+      // get-info, group and v1 have no native cell that ran: only map-dma.argsz-short and map-dma.flags-zero are compared.
+      expect(sw.compared).to.equal(2);
+      expect(a.rows.find((r) => r.id === 'group.set-container-twice')!.comparisons.find((c) => c.between[1] === 'native')!.state).to.equal('not-compared');
+      const md = renderMarkdown(a);
+      expect(md).to.include('### From iommufd compat to native iommufd');
+      expect(md).to.include('[native checks the tail](#kd-map-dma.argsz-short--compat-device--native)');
+      // Unlisted, the same difference fails the audit.
+      expect(buildAudit(loaded(viommuRaw(cat), mockRaw(cat)), knownForCatalogue()).verdict.failures).to.deep.equal([
+        'map-dma.argsz-short: compat-device vs native differ and no known difference lists it: VFIO_IOMMU_MAP_DMA / IOMMU_IOAS_MAP errno: EINVAL vs E2BIG',
+      ]);
     });
   });
 
