@@ -52,38 +52,14 @@ fail() {
 # mounted over it.
 [ -r "$vm/fstab" ] || fail "cannot read $vm/fstab through the 9p root (IOMMUFD_CONFORMANCE_RESULTS='$results')"
 mapfile -t entries < "$vm/fstab" || fail "cannot read $vm/fstab"
-# Mount point after mount point, each mount(8) a process that loads its
-# libraries over 9p: the entries are mounted in waves, in parallel, an entry
-# waiting for any other whose mount point lies above its own (debugfs on
-# sysfs). Failures come back through one pipe, each with its cause.
 targets=()
-pending=()
 for entry in "${entries[@]}"; do
-  read -r src dst _ <<< "$entry"
+  read -r src dst type opts _ <<< "$entry"
   [ -z "$src" ] || [ "${src:0:1}" = '#' ] && continue
-  pending+=("$entry")
+  if ! err=$(mount -t "$type" -o "$opts" "$src" "$dst" 2>&1); then
+    fail "mount -t $type -o $opts $src $dst failed: ${err:-no message}"
+  fi
   targets+=("$dst")
-done
-while ((${#pending[@]} > 0)); do
-  wave=() later=()
-  for entry in "${pending[@]}"; do
-    read -r _ dst _ <<< "$entry"
-    below=0
-    for other in "${pending[@]}"; do
-      read -r _ above _ <<< "$other"
-      [ "$above" != "$dst" ] && [ "${dst#"${above%/}"/}" != "$dst" ] && below=1
-    done
-    if ((below)); then later+=("$entry"); else wave+=("$entry"); fi
-  done
-  errors=$(
-    for entry in "${wave[@]}"; do
-      read -r src dst type opts _ <<< "$entry"
-      ( err=$(mount -t "$type" -o "$opts" "$src" "$dst" 2>&1) || echo "mount -t $type -o $opts $src $dst failed: ${err:-no message}" ) &
-    done
-    wait
-  )
-  [ -z "$errors" ] || fail "${errors//$'\n'/; }"
-  pending=("${later[@]}")
 done
 # Check each mount point in /proc/mounts (read with builtins): a mount that
 # "succeeded" without mounting anything is caught here, not by a silent job.
