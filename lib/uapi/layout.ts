@@ -16,6 +16,20 @@
 import { LITTLE_ENDIAN, readS32, readU16, readU32, readU64, writeU32 } from './bytes.ts';
 import { compiledCodec } from './compiled-codec.ts';
 
+// The compiled codec (compiled-codec.ts) unless a test asks for the interpreted one to compare them.
+let useCompiled = true;
+
+/** Runs `body` with the interpreted codec alone (the reference the compiled one is tested against). */
+export function withInterpretedCodec<T>(body: () => T): T {
+  const outer = useCompiled;
+  useCompiled = false;
+  try {
+    return body();
+  } finally {
+    useCompiled = outer;
+  }
+}
+
 // ---------------------------------------------------------------- field types
 
 export type ScalarKind = 'u8' | 'u16' | 'u32' | 's32' | 'u64';
@@ -315,7 +329,7 @@ export class StructLayout<S extends Spec> {
     }
     const bytes = new Uint8Array(Math.max(length, natural));
     // The compiled encoder, or (for anything it does not take as it is) the interpreted one from scratch.
-    if (!compiledCodec(this).encode(bytes, 0, values)) {
+    if (!useCompiled || !compiledCodec(this).encode(bytes, 0, values)) {
       bytes.fill(0);
       encodeStruct(viewOf(bytes), 0, this, values, () => this.name);
     }
@@ -343,7 +357,7 @@ export class StructLayout<S extends Spec> {
       own = new Uint8Array(this.sizeof);
       if (offset < bytes.length) own.set(bytes.subarray(offset, offset + this.sizeof));
     }
-    const out = compiledCodec(this).decode(own, whole ? offset : 0);
+    const out = useCompiled ? compiledCodec(this).decode(own, whole ? offset : 0) : decodeStruct(viewOf(own), whole ? offset : 0, this);
     const f = this.flexField;
     if (f) {
       const elem = (f.type as FlexArrayType).of;
@@ -418,6 +432,7 @@ export function isStructLayout(value: unknown): value is AnyStructLayout {
 }
 
 // ---------------------------------------------------------------- codec
+
 
 // Paths name the member in an error; they are built only when one is thrown
 // (building them for every member of every call dominated the encode cost).
