@@ -7,8 +7,7 @@
 //
 // The fast encoder handles only input the interpreted codec (layout.ts)
 // accepts without question: a plain object whose every defined member is
-// known, each value of the right type and in range, at most one member per
-// union. On anything else it returns false and the caller runs the
+// known, each value of the right type and in range. On anything else it returns false and the caller runs the
 // interpreted codec from scratch, which throws exactly the error it always
 // did. The fast decoder builds the same objects, with their keys in the
 // same order, as the interpreted one.
@@ -36,8 +35,30 @@ export function compiledCodec(layout: AnyStructLayout): Compiled {
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
+function readArray(b: Uint8Array, o: number, length: number, size: number, readOne: (b: Uint8Array, o: number) => unknown): unknown[] {
+  const out: unknown[] = [];
+  for (let i = 0; i < length; i++) out.push(readOne(b, o + i * size));
+  return out;
+}
+
+// What generated code calls, each passed as its own binding: a bundler turns a
+// module namespace into an object of getters, which the JIT would not inline.
+const SCOPE = {
+  U64_MAX,
+  readArray,
+  readU16: Bytes.readU16,
+  readU32: Bytes.readU32,
+  readS32: Bytes.readS32,
+  readU64: Bytes.readU64,
+  writeU16: Bytes.writeU16,
+  writeU32: Bytes.writeU32,
+  writeU64: Bytes.writeU64,
+  writeU64Number: Bytes.writeU64Number,
+};
+
 function compile(layout: AnyStructLayout): Compiled {
   const helpers: unknown[] = [];
+  const generated = (body: string) => new Function('h', ...Object.keys(SCOPE), body)(helpers, ...Object.values(SCOPE));
   const helper = (fn: unknown): string => {
     helpers.push(fn);
     return `h[${helpers.length - 1}]`;
@@ -51,13 +72,13 @@ function compile(layout: AnyStructLayout): Compiled {
     const at = `o + ${off}`;
     switch (t.kind) {
       case 'u8': return `if (typeof ${v} !== 'number' || (${v} & 0xff) !== ${v}) return false; b[${at}] = ${v};`;
-      case 'u16': return `if (typeof ${v} !== 'number' || (${v} & 0xffff) !== ${v}) return false; B.writeU16(b, ${at}, ${v});`;
-      case 'u32': return `if (typeof ${v} !== 'number' || (${v} >>> 0) !== ${v}) return false; B.writeU32(b, ${at}, ${v});`;
-      case 's32': return `if (typeof ${v} !== 'number' || (${v} | 0) !== ${v}) return false; B.writeU32(b, ${at}, ${v});`;
+      case 'u16': return `if (typeof ${v} !== 'number' || (${v} & 0xffff) !== ${v}) return false; writeU16(b, ${at}, ${v});`;
+      case 'u32': return `if (typeof ${v} !== 'number' || (${v} >>> 0) !== ${v}) return false; writeU32(b, ${at}, ${v});`;
+      case 's32': return `if (typeof ${v} !== 'number' || (${v} | 0) !== ${v}) return false; writeU32(b, ${at}, ${v});`;
       case 'u64':
         // A safe integer is written without making a BigInt.
-        return `if (typeof ${v} === 'bigint') { if (${v} < 0n || ${v} > U64_MAX) return false; B.writeU64(b, ${at}, ${v}); }
-          else if (typeof ${v} === 'number' && Number.isSafeInteger(${v}) && ${v} >= 0) B.writeU64Number(b, ${at}, ${v});
+        return `if (typeof ${v} === 'bigint') { if (${v} < 0n || ${v} > U64_MAX) return false; writeU64(b, ${at}, ${v}); }
+          else if (typeof ${v} === 'number' && Number.isSafeInteger(${v}) && ${v} >= 0) writeU64Number(b, ${at}, ${v});
           else return false;`;
       case 'struct':
         return `if (typeof ${v} !== 'object' || ${v} === null || !${nestedEncode(t as AnyStructLayout)}(b, ${at}, ${v})) return false;`;
@@ -85,44 +106,38 @@ function compile(layout: AnyStructLayout): Compiled {
     const at = `o + ${off}`;
     switch (t.kind) {
       case 'u8': return `b[${at}]`;
-      case 'u16': return `B.readU16(b, ${at})`;
-      case 'u32': return `B.readU32(b, ${at})`;
-      case 's32': return `B.readS32(b, ${at})`;
-      case 'u64': return `B.readU64(b, ${at})`;
+      case 'u16': return `readU16(b, ${at})`;
+      case 'u32': return `readU32(b, ${at})`;
+      case 's32': return `readS32(b, ${at})`;
+      case 'u64': return `readU64(b, ${at})`;
       case 'struct': return `${nestedDecode(t as AnyStructLayout)}(b, ${at})`;
       case 'flex': return '[]';
       case 'array': {
         if (t.length <= 16) return `[${Array.from({ length: t.length }, (_, i) => readCode(t.of, off + i * t.of.size)).join(', ')}]`;
-        const readOne = helper(new Function('b', 'o', 'h', 'B', `return ${readCode(t.of, 0)};`));
-        return `readArray(b, ${at}, ${t.length}, ${t.of.size}, ${readOne}, h, B)`;
+        const readOne = helper(generated(`return function (b, o) { return ${readCode(t.of, 0)}; };`));
+        return `readArray(b, ${at}, ${t.length}, ${t.of.size}, ${readOne})`;
       }
     }
   }
 
   const fields: readonly FieldInfo[] = layout.fields;
-  // Members that share an offset through an anonymous union: at most one of each group may be given.
-  const groupOf = new Map<string, string>();
-  for (const [member, type] of Object.entries(layout.spec as Spec)) {
-    if (type.kind === 'union') for (const m of Object.keys(type.members as object)) groupOf.set(m, `u_${member.replace(/\W/g, '_')}`);
-  }
-  const groups = [...new Set(groupOf.values())];
-
-  const enc: string[] = ['let v, n = 0;', ...groups.map((g) => `let ${g} = 0;`)];
-  fields.forEach((f) => {
-    const group = groupOf.get(f.name);
-    enc.push(`v = s[${JSON.stringify(f.name)}];`);
-    enc.push(`if (v !== undefined) { ${group ? `if (++${group} > 1) return false; ` : ''}${writeCode(f.type, f.offset, 'v', 0)} n++; }`);
-  });
-  // Every defined own member must be one of the layout's (a misspelt one is the interpreted codec's TypeError).
-  enc.push('let k = 0; for (const key in s) if (s[key] !== undefined) k++;', 'return k === n;');
-  const encodeBody = `if (typeof s !== 'object' || s === null || Object.getPrototypeOf(s) !== Object.prototype) return false;\n${enc.join('\n')}`;
+  // One pass over the members given, as the interpreted codec makes (same order, so members of a
+  // union overwrite each other alike), each dispatched on its name: callers hand in objects of
+  // many shapes (a spread of a different union member per IOMMU_TEST_CMD op), so loading every
+  // member the layout has by name would be a megamorphic load for each.
+  const cases = fields.map((f) => `case ${JSON.stringify(f.name)}: { ${writeCode(f.type, f.offset, 'v', 0)} break; }`);
+  const encodeBody = `if (typeof s !== 'object' || s === null || Object.getPrototypeOf(s) !== Object.prototype) return false;
+    for (const key in s) {
+      const v = s[key];
+      if (v === undefined) continue;
+      switch (key) {
+        ${cases.join('\n        ')}
+        default: return false;
+      }
+    }
+    return true;`;
   const decodeBody = `return { ${fields.map((f) => `${JSON.stringify(f.name)}: ${readCode(f.type, f.offset)}`).join(', ')} };`;
 
-  const readArray = (b: Uint8Array, o: number, length: number, size: number, readOne: (b: Uint8Array, o: number, h: unknown[], B: unknown) => unknown, h: unknown[], B: unknown) => {
-    const out: unknown[] = [];
-    for (let i = 0; i < length; i++) out.push(readOne(b, o + i * size, h, B));
-    return out;
-  };
-  const make = (body: string) => new Function('h', 'U64_MAX', 'readArray', 'B', `return function (b, o, s) {\n${body}\n};`)(helpers, U64_MAX, readArray, Bytes);
+  const make = (body: string) => generated(`return function (b, o, s) {\n${body}\n};`);
   return { encode: make(encodeBody) as FastEncoder, decode: make(decodeBody) as FastDecoder };
 }
