@@ -38,7 +38,11 @@ export function callStruct<L extends AnyStructLayout>(
   opts?: EncodeOptions,
   kernelWritesUpTo?: number,
 ): StructCall<ReturnType<L['decode']>> {
-  const bytes = layout.encode(input, opts);
+  return callBytes(sys, fd, request, layout, layout.encode(input, opts), kernelWritesUpTo);
+}
+
+/** callStruct with the struct already encoded (`bytes`, which the call changes in place). */
+export function callBytes<L extends AnyStructLayout>(sys: SysCore, fd: number, request: number, layout: L, bytes: Uint8Array, kernelWritesUpTo?: number): StructCall<ReturnType<L['decode']>> {
   // The usual case (the size is the buffer's) is told apart in place: the message is built only for a refusal.
   if (layout.sizeField && !(bytes.length >= 4 && Math.min(readU32(bytes, 0), kernelWritesUpTo ?? Infinity) <= bytes.length)) {
     checkLeadingSize(bytes, `ioctl ${layout.name}`, kernelWritesUpTo);

@@ -393,7 +393,10 @@ export class StructLayout<S extends Spec> {
     const f = this.field(path);
     if (f.kind === 'flex') throw new TypeError(`${this.label}: write flexible array ${f.name} with encode()`);
     this.checkInside(bytes, f, offset);
-    encodeValue(viewOf(bytes), offset + f.offset, f.type as ElementType, value, () => `${this.name}.${path}`);
+    const at = offset + f.offset;
+    // A u32 in range is written in place; anything else through the interpreted codec (its checks and errors).
+    if (f.kind === 'u32' && typeof value === 'number' && value >>> 0 === value && Number.isInteger(at)) return writeU32(bytes, at, value);
+    encodeValue(viewOf(bytes), at, f.type as ElementType, value, () => `${this.name}.${path}`);
   }
 
   /** Encodes consecutive structs, as for an array in a separate user buffer (e.g. iommu_iova_range[]). */
