@@ -430,7 +430,7 @@ export class LockstepSys implements SysCore {
     // The model's copy of the argument, with the caller's fds as the model's.
     let modelBytes: Uint8Array | null = null;
     if (before && shape) {
-      modelBytes = before.slice();
+      modelBytes = this.#modelCopy(before);
       for (const f of shape.fdIn) {
         if (f.offset + 4 > modelBytes.length) continue;
         const mapped = host.fdMap.get(readS32(modelBytes, f.offset));
@@ -515,6 +515,21 @@ export class LockstepSys implements SysCore {
     host.countChecked(name, kernelNs, modelNs);
     if (diffs.length) throw new DivergenceError(call, diffs, this.#report(call, diffs));
     return ret;
+  }
+
+  /**
+   * The model's copy of an argument: one reused buffer per length (up to a
+   * page), as no call keeps it past its ioctl (not the model, nor a report:
+   * differences are read out of it). A new typed array of over 64 bytes is an
+   * off-heap allocation (iommu_test_cmd is 72), on every one of ~10^5 calls.
+   */
+  readonly #modelCopies = new Map<number, Uint8Array>();
+  #modelCopy(bytes: Uint8Array): Uint8Array {
+    if (bytes.length > 4096) return bytes.slice();
+    let copy = this.#modelCopies.get(bytes.length);
+    if (!copy) this.#modelCopies.set(bytes.length, (copy = new Uint8Array(bytes.length)));
+    copy.set(bytes);
+    return copy;
   }
 
   /** The caller's bytes at an address: a buffer recently handed to addressOf, or a session mapping. */

@@ -220,7 +220,7 @@ export class StructLayout<S extends Spec> {
   /** The trailing flexible array member, if any. */
   readonly flexField: FieldInfo | undefined;
   readonly #byName = new Map<string, FieldInfo>();
-  /** Dotted paths resolved so far (a handler reads the same few on every call). */
+  /** Dotted paths resolved so far (a handler reads the same few on every call); direct members are in #byName. */
   readonly #byPath = new Map<string, FieldInfo>();
 
   constructor(name: string, spec: S, opts: StructOptions = {}) {
@@ -279,12 +279,12 @@ export class StructLayout<S extends Spec> {
   field(path: FieldPath<S>): FieldInfo;
   field(path: string): FieldInfo;
   field(path: string): FieldInfo {
+    const known = this.#byPath.get(path);
+    if (known) return known;
     const dot = path.indexOf('.');
     const head = this.#byName.get(dot < 0 ? path : path.slice(0, dot));
     if (!head) throw new RangeError(`${this.label} has no member ${JSON.stringify(path)}`);
     if (dot < 0) return head;
-    const known = this.#byPath.get(path);
-    if (known) return known;
     if (!(head.type instanceof StructLayout)) throw new RangeError(`${this.label}: ${head.name} is not a struct, cannot resolve ${path}`);
     const inner = head.type.field(path.slice(dot + 1));
     const info = Object.freeze({ ...inner, name: path, offset: head.offset + inner.offset });

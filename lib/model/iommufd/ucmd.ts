@@ -36,14 +36,9 @@ export interface Ucmd {
 // Handlers read a handful of members per call, ~10^5 calls a run: each
 // member's offset and type is resolved once per layout, and read straight
 // from the kernel's copy's bytes (no DataView: lib/uapi/bytes.ts says why).
-const fieldCache = new WeakMap<AnyStructLayout, Map<string, FieldInfo>>();
-
+// (StructLayout.field keeps every path it resolved.)
 function infoOf(layout: AnyStructLayout, path: string): FieldInfo {
-  let byPath = fieldCache.get(layout);
-  if (!byPath) fieldCache.set(layout, (byPath = new Map()));
-  let f = byPath.get(path);
-  if (!f) byPath.set(path, (f = layout.field(path)));
-  return f;
+  return layout.field(path);
 }
 
 /** main.c:iommufd_ucmd_respond: copy_to_user(ubuffer, cmd, min(user_size, cmd_len)). */
