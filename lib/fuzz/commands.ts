@@ -2,9 +2,12 @@
 // (several iommufd contexts; IOAS alloc/destroy, map/unmap/copy with fixed
 // and automatic IOVAs, allow_iovas, reserved ranges, options; mock domains
 // and their replace; HWPT alloc; accesses: create, pin, unpin, rw, replace;
-// dirty tracking; fault queues: alloc, HWPTs that report to one, a mock
-// device's page fault, closing the queue's fd), with an optional fail-nth
-// fault on its calls.
+// dirty tracking; fault queues: alloc, paging and nested HWPTs that report
+// to one, a mock device's page fault, reading the queue's fd (whole struct
+// iommu_hwpt_pgfault records, or counts that are none), writing page
+// responses to it (cookies read, stale or never handed out, bad codes, short
+// counts), polling it, closing it), with an optional fail-nth fault on its
+// calls.
 //
 // The oracle is lockstep itself: every call runs on the kernel and on the
 // model (lib/lockstep/sys.ts), and any difference throws a DivergenceError.
@@ -30,8 +33,11 @@ export interface ContextIds {
   mocks: { stdevId: number; hwptId: number; idevId: number }[];
   hwpts: number[];
   accesses: { fd: number; pages: number[] }[];
-  /** Fault queues (IOMMU_FAULT_QUEUE_ALLOC): the object and its fd (null once closed). */
-  faults: { id: number; fd: number | null }[];
+  /**
+   * Fault queues (IOMMU_FAULT_QUEUE_ALLOC): the object, its fd (null once closed), and the cookies its reads
+   * handed out (kept after they are answered: a stale cookie is a case of its own).
+   */
+  faults: { id: number; fd: number | null; cookies: number[] }[];
   /** IOVAs mapped (fixed or handed back), with the user address behind them where known, to unmap, copy, pin and read. */
   iovas: { iova: bigint; uptr: bigint | null }[];
 }
@@ -257,8 +263,9 @@ export const STEPS = {
     },
   }),
 
-  // Fault queues (fault.c). What the queue's fd then delivers (read) and takes (write) is not in the
-  // model (it has no read/write system calls): a page fault is triggered, not read back.
+  // Fault queues (6.12 fault.c, 7.x eventq.c; the model's lib/model/iommufd/fault.ts): a page fault is
+  // delivered to the fault of the HWPT the device is attached to, read from the queue's fd, answered by a
+  // write to it, and answered by the kernel itself when the device leaves that HWPT.
   faultQueueAlloc: step({
     arbitrary: fc.record({ c: A.contextIndex, flags: fc.constantFrom(0, 0, 0, 1) }),
     pre: () => true,
@@ -266,7 +273,7 @@ export const STEPS = {
       const r = fdOf(w, a).faultQueueAlloc({ flags: a.flags });
       if (r.errno === 0) {
         notZero(r.faultId, 'IOMMU_FAULT_QUEUE_ALLOC');
-        ctxOf(ids, a).faults.push({ id: r.faultId, fd: r.faultFd });
+        ctxOf(ids, a).faults.push({ id: r.faultId, fd: r.faultFd, cookies: [] });
       }
     },
   }),
@@ -286,6 +293,27 @@ export const STEPS = {
     },
   }),
 
+  // A nested HWPT on a paging one (a NEST_PARENT, or not: EINVAL), reporting to a fault or not: on 6.12,
+  // where a paging HWPT takes no fault ID (KernelBehaviour.hwptPagingFault), the one that delivers faults.
+  hwptAllocNested: step({
+    arbitrary: fc.record({ c: A.contextIndex, mock: A.pick, parent: A.pick, iotlb: fc.constantFrom(0, 1, 0x12345), valid: fc.constantFrom(true, true, true, false), fault: fc.oneof(A.pick, fc.constant(0xffff)) }),
+    pre: (ids, a) => ctxOf(ids, a).mocks.length > 0 && ctxOf(ids, a).hwpts.length > 0,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const faultId = idAt(ctx.faults.map((f) => f.id), a.fault);
+      // struct iommu_hwpt_selftest up to iotlb (6.12's whole struct; 7.x zero-fills the rest)
+      const data = new Uint8Array(4);
+      new DataView(data.buffer).setUint32(0, a.iotlb, true);
+      const r = fdOf(w, a).hwptAlloc({
+        devId: at(ctx.mocks, a.mock)!.idevId, ptId: idAt(ctx.hwpts, a.parent), flags: a.valid ? U.IOMMU_HWPT_FAULT_ID_VALID : 0, faultId, dataType: U.IOMMU_HWPT_DATA_SELFTEST, data,
+      });
+      if (r.errno === 0) {
+        notZero(r.hwptId, 'IOMMU_HWPT_ALLOC(nested)');
+        ctx.hwpts.push(r.hwptId);
+      }
+    },
+  }),
+
   triggerIopf: step({
     arbitrary: fc.record({
       c: A.contextIndex, mock: fc.oneof(A.pick, fc.constant(0xffff)), pasid: fc.constantFrom(0, 0, 1, 0xfffff), grpid: fc.constantFrom(0, 2, 0x1ff),
@@ -296,6 +324,53 @@ export const STEPS = {
       const ctx = ctxOf(ids, a);
       const devId = idAt(ctx.mocks.map((m) => m.idevId), a.mock);
       fdOf(w, a).testTriggerIopf({ devId, pasid: a.pasid, grpid: a.grpid, perm: a.perm, addr: a.addr });
+    },
+  }),
+
+  // read(2) of the fault fd, `count` bytes: whole records (40 bytes each), 0, a count that is no multiple of
+  // the record (ESPIPE), and more than is queued. The cookies it hands out feed faultRespond.
+  faultRead: step({
+    arbitrary: fc.record({ c: A.contextIndex, fault: A.pick, records: fc.constantFrom(0, 1, 1, 1, 2, 4), odd: fc.constantFrom(0, 0, 0, 0, 1, -1, 8, 20) }),
+    pre: hasOpenFault,
+    run(ids, w, a) {
+      const f = openFault(ids, a);
+      const count = Math.max(0, a.records * U.iommu_hwpt_pgfault.sizeof + a.odd);
+      const buffer = new Uint8Array(count);
+      const r = fdOf(w, a).readEventq(f.fd!, buffer);
+      for (let at = 0; at + U.iommu_hwpt_pgfault.sizeof <= r.bytes; at += U.iommu_hwpt_pgfault.sizeof) {
+        f.cookies.push(U.iommu_hwpt_pgfault.decode(buffer.subarray(at)).cookie);
+      }
+      if (f.cookies.length > 32) f.cookies.splice(0, f.cookies.length - 32);
+    },
+  }),
+
+  // write(2) of page responses: cookies read (pending or already answered), 0, one never handed out; codes
+  // SUCCESS, INVALID and others (EINVAL); the count cut short of a whole record (ESPIPE) or of the last one.
+  faultRespond: step({
+    arbitrary: fc.record({
+      c: A.contextIndex, fault: A.pick,
+      responses: fc.array(fc.record({ cookie: fc.oneof({ weight: 6, arbitrary: A.pick }, { weight: 1, arbitrary: fc.constantFrom(-1, -2) }), code: fc.constantFrom(0, 0, 0, 1, 1, 2, 0xffff_ffff) }), { minLength: 0, maxLength: 3 }),
+      cut: fc.constantFrom(0, 0, 0, 0, 1, 4, 8),
+    }),
+    pre: hasOpenFault,
+    run(ids, w, a) {
+      const f = openFault(ids, a);
+      const size = U.iommu_hwpt_page_response.sizeof;
+      const bytes = new Uint8Array(a.responses.length * size);
+      a.responses.forEach((r, i) => {
+        // -1: a cookie no read handed out; -2: cookie 0 (xa_alloc never gives it: XA_FLAGS_ALLOC1)
+        const cookie = r.cookie === -1 ? 0x7fff_fff0 : r.cookie === -2 ? 0 : (at(f.cookies, r.cookie) ?? 1);
+        bytes.set(U.iommu_hwpt_page_response.encode({ cookie, code: r.code }), i * size);
+      });
+      fdOf(w, a).writeEventq(f.fd!, bytes.subarray(0, Math.max(0, bytes.length - a.cut)));
+    },
+  }),
+
+  faultPoll: step({
+    arbitrary: fc.record({ c: A.contextIndex, fault: A.pick, events: fc.constantFrom(0x1, 0x4, 0x1 | 0x4 | 0x40, 0) }),
+    pre: hasOpenFault,
+    run(ids, w, a) {
+      fdOf(w, a).pollEventq(openFault(ids, a).fd!, a.events, 0);
     },
   }),
 
@@ -507,6 +582,16 @@ export const STEPS = {
   }),
 };
 
+function hasOpenFault(ids: FuzzIds, a: { c: number }): boolean {
+  return ctxOf(ids, a).faults.some((f) => f.fd !== null);
+}
+
+/** A fault queue whose fd is open, by index among those (hasOpenFault first). */
+function openFault(ids: FuzzIds, a: { c: number; fault: number }): ContextIds['faults'][number] {
+  const open = ctxOf(ids, a).faults.filter((f) => f.fd !== null);
+  return open[a.fault % open.length]!;
+}
+
 function hasVfio(ids: FuzzIds): boolean {
   return ids.vfio !== null;
 }
@@ -522,9 +607,12 @@ function vfioBitmap(w: FuzzWorld, b: { pgsize: bigint; bytes: number; nullData: 
 
 /** The steps each profile draws: the viommu profile has no mock domain, accesses or test ops. */
 const MOCK_ONLY: ReadonlySet<string> = new Set([
-  'addReserved', 'mockDomain', 'mockDomainReplace', 'hwptAlloc', 'hwptAllocFault', 'triggerIopf', 'createAccess', 'accessPages',
+  'addReserved', 'mockDomain', 'mockDomainReplace', 'hwptAlloc', 'hwptAllocFault', 'hwptAllocNested', 'triggerIopf', 'createAccess', 'accessPages',
   'destroyAccessPages', 'accessRw', 'accessReplaceIoas', 'closeAccess', 'setDirtyTracking', 'getDirtyBitmap',
 ]);
+
+/** Steps never run under fail-nth (see commandArbitraries). */
+const NO_FAIL_NTH: ReadonlySet<string> = new Set(['triggerIopf', 'faultRead', 'faultRespond']);
 
 export type FuzzProfile = 'mock' | 'viommu';
 
@@ -586,12 +674,15 @@ export function reviveArgs(args: unknown): unknown {
 export function commandArbitraries(faultEvery: number, profile: FuzzProfile = 'mock'): fc.Arbitrary<fc.Command<FuzzIds, FuzzWorld>>[] {
   const withFaults = faultEvery > 0 ? fc.oneof({ weight: faultEvery - 1, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: A.failNth }) : fc.constant(null);
   const weights: Partial<Record<StepName, number>> = {
-    ioasAlloc: 3, map: 5, unmap: 3, copy: 2, mockDomain: 2, createAccess: 2, accessPages: 2, accessRw: 2,
+    ioasAlloc: 3, map: 5, unmap: 3, copy: 2, mockDomain: 2, createAccess: 2, accessPages: 2, accessRw: 2, triggerIopf: 2, faultRead: 2, faultRespond: 2,
     vfioSetContainer: 3, vfioSetIommu: 3, vfioOpenDevice: 2, vfioMapDma: 6, vfioUnmapDma: 4, vfioDirtyPages: 2,
   };
   return stepsOf(profile).flatMap((name) => {
     // The VFIO group and the type1 container are not opened through the fault injector's core: no fail-nth there.
-    const nth = name.startsWith('vfio') ? fc.constant(null) : withFaults;
+    // Nor on a page fault, a fault fd's read or its write: which allocation failed decides what they leave (the
+    // iopf group's, which io-pgfault.c answers itself and the ioctl does not report; a read's cookie, after which
+    // the read stops short), and the model cannot know it (lib/lockstep/unchecked.ts).
+    const nth = name.startsWith('vfio') || NO_FAIL_NTH.has(name) ? fc.constant(null) : withFaults;
     const arb = fc.tuple((STEPS[name] as unknown as Step<unknown>).arbitrary, nth).map(([args, n]) => new FuzzCommand(name, args, n) as fc.Command<FuzzIds, FuzzWorld>);
     return Array.from({ length: weights[name] ?? 1 }, () => arb);
   });
