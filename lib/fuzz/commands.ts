@@ -32,6 +32,11 @@ export interface ContextIds {
   ioas: number[];
   mocks: { stdevId: number; hwptId: number; idevId: number }[];
   hwpts: number[];
+  /** HWPTs allocated with IOMMU_HWPT_ALLOC_NEST_PARENT, and those that report to a fault (a subset of hwpts each). */
+  nestParents: number[];
+  faultHwpts: number[];
+  /** Devices (idev IDs) last moved onto a HWPT with a fault: where a page fault is delivered (or was: stale kept). */
+  faultDevs: number[];
   accesses: { fd: number; pages: number[] }[];
   /**
    * Fault queues (IOMMU_FAULT_QUEUE_ALLOC): the object, its fd (null once closed), and the cookies its reads
@@ -75,7 +80,7 @@ export const CONTEXTS = 3;
 
 export function emptyIds(vfio = false): FuzzIds {
   return {
-    ctxs: Array.from({ length: CONTEXTS }, () => ({ ioas: [], mocks: [], hwpts: [], accesses: [], faults: [], iovas: [] })),
+    ctxs: Array.from({ length: CONTEXTS }, () => ({ ioas: [], mocks: [], hwpts: [], nestParents: [], faultHwpts: [], faultDevs: [], accesses: [], faults: [], iovas: [] })),
     vfio: vfio ? { groupIn: null, devices: [], iovas: [[], []] } : null,
   };
 }
@@ -241,12 +246,16 @@ export const STEPS = {
   }),
 
   mockDomainReplace: step({
-    arbitrary: fc.record({ c: A.contextIndex, mock: A.pick, pt: A.pick, onHwpt: fc.boolean() }),
+    // toFault: onto a HWPT that reports to a fault queue, where page faults are delivered
+    arbitrary: fc.record({ c: A.contextIndex, mock: A.pick, pt: A.pick, onHwpt: fc.boolean(), toFault: fc.constantFrom(false, false, true) }),
     pre: (ids, a) => ctxOf(ids, a).mocks.length > 0 && hasIoas(ids, a),
     run(ids, w, a) {
       const ctx = ctxOf(ids, a);
-      const ptId = a.onHwpt ? idAt([...ctx.hwpts, ...ctx.mocks.map((m) => m.hwptId)], a.pt) : idAt(ctx.ioas, a.pt);
-      fdOf(w, a).testMockDomainReplace({ stdevId: at(ctx.mocks, a.mock)!.stdevId, ptId });
+      const ptId =
+        a.toFault && ctx.faultHwpts.length > 0 ? idAt(ctx.faultHwpts, a.pt) : a.onHwpt ? idAt([...ctx.hwpts, ...ctx.mocks.map((m) => m.hwptId)], a.pt) : idAt(ctx.ioas, a.pt);
+      const mock = at(ctx.mocks, a.mock)!;
+      const r = fdOf(w, a).testMockDomainReplace({ stdevId: mock.stdevId, ptId });
+      if (r.errno === 0 && a.toFault && ctx.faultHwpts.includes(ptId)) ctx.faultDevs.push(mock.idevId);
     },
   }),
 
@@ -259,6 +268,7 @@ export const STEPS = {
       if (r.errno === 0) {
         notZero(r.hwptId, 'IOMMU_HWPT_ALLOC');
         ctx.hwpts.push(r.hwptId);
+        if (a.flags & U.IOMMU_HWPT_ALLOC_NEST_PARENT) ctx.nestParents.push(r.hwptId);
       }
     },
   }),
@@ -289,6 +299,7 @@ export const STEPS = {
       if (r.errno === 0) {
         notZero(r.hwptId, 'IOMMU_HWPT_ALLOC(FAULT_ID_VALID)');
         ctx.hwpts.push(r.hwptId);
+        if (a.valid) ctx.faultHwpts.push(r.hwptId);
       }
     },
   }),
@@ -296,7 +307,10 @@ export const STEPS = {
   // A nested HWPT on a paging one (a NEST_PARENT, or not: EINVAL), reporting to a fault or not: on 6.12,
   // where a paging HWPT takes no fault ID (KernelBehaviour.hwptPagingFault), the one that delivers faults.
   hwptAllocNested: step({
-    arbitrary: fc.record({ c: A.contextIndex, mock: A.pick, parent: A.pick, iotlb: fc.constantFrom(0, 1, 0x12345), valid: fc.constantFrom(true, true, true, false), fault: fc.oneof(A.pick, fc.constant(0xffff)) }),
+    arbitrary: fc.record({
+      c: A.contextIndex, mock: A.pick, parent: A.pick, anyParent: fc.constantFrom(false, false, false, true), iotlb: fc.constantFrom(0, 1, 0x12345), valid: fc.constantFrom(true, true, true, false),
+      fault: fc.oneof(A.pick, fc.constant(0xffff)),
+    }),
     pre: (ids, a) => ctxOf(ids, a).mocks.length > 0 && ctxOf(ids, a).hwpts.length > 0,
     run(ids, w, a) {
       const ctx = ctxOf(ids, a);
@@ -305,24 +319,64 @@ export const STEPS = {
       const data = new Uint8Array(4);
       new DataView(data.buffer).setUint32(0, a.iotlb, true);
       const r = fdOf(w, a).hwptAlloc({
-        devId: at(ctx.mocks, a.mock)!.idevId, ptId: idAt(ctx.hwpts, a.parent), flags: a.valid ? U.IOMMU_HWPT_FAULT_ID_VALID : 0, faultId, dataType: U.IOMMU_HWPT_DATA_SELFTEST, data,
+        devId: at(ctx.mocks, a.mock)!.idevId, ptId: idAt(a.anyParent || ctx.nestParents.length === 0 ? ctx.hwpts : ctx.nestParents, a.parent), flags: a.valid ? U.IOMMU_HWPT_FAULT_ID_VALID : 0, faultId, dataType: U.IOMMU_HWPT_DATA_SELFTEST, data,
       });
       if (r.errno === 0) {
         notZero(r.hwptId, 'IOMMU_HWPT_ALLOC(nested)');
         ctx.hwpts.push(r.hwptId);
+        if (a.valid) ctx.faultHwpts.push(r.hwptId);
       }
+    },
+  }),
+
+  // The chain that makes a device deliver page faults, in one step (random steps rarely line up its six
+  // calls): an IOAS (a known one, or a new one), a mock device on it, a NEST_PARENT HWPT, a fault queue (new,
+  // or a known one), a nested HWPT reporting to it, the device replaced onto that. Every call is in lockstep;
+  // the chain stops at the first that fails (under fail-nth, or on a stale ID).
+  faultSetup: step({
+    arbitrary: fc.record({ c: A.contextIndex, ioas: A.pick, newIoas: fc.boolean(), fault: A.pick, newFault: fc.constantFrom(true, true, false) }),
+    pre: () => true,
+    run(ids, w, a) {
+      const ctx = ctxOf(ids, a);
+      const fd = fdOf(w, a);
+      let ioasId = idAt(ctx.ioas, a.ioas);
+      if (a.newIoas || ctx.ioas.length === 0) {
+        const r = fd.ioasAlloc({ flags: 0 });
+        if (r.errno) return;
+        ctx.ioas.push((ioasId = r.ioasId));
+      }
+      const dev = fd.testMockDomainFlags({ ptId: ioasId, devFlags: 0 });
+      if (dev.errno) return;
+      ctx.mocks.push({ stdevId: dev.stdevId, hwptId: dev.hwptId, idevId: dev.idevId });
+      const parent = fd.hwptAlloc({ devId: dev.idevId, ptId: ioasId, flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT });
+      if (parent.errno) return;
+      ctx.hwpts.push(parent.hwptId);
+      ctx.nestParents.push(parent.hwptId);
+      let faultId = idAt(ctx.faults.map((f) => f.id), a.fault);
+      if (a.newFault || ctx.faults.length === 0) {
+        const r = fd.faultQueueAlloc({ flags: 0 });
+        if (r.errno) return;
+        ctx.faults.push({ id: (faultId = r.faultId), fd: r.faultFd, cookies: [] });
+      }
+      const data = new Uint8Array(4); // struct iommu_hwpt_selftest { iotlb = 0 }
+      const nested = fd.hwptAlloc({ devId: dev.idevId, ptId: parent.hwptId, flags: U.IOMMU_HWPT_FAULT_ID_VALID, faultId, dataType: U.IOMMU_HWPT_DATA_SELFTEST, data });
+      if (nested.errno) return;
+      ctx.hwpts.push(nested.hwptId);
+      ctx.faultHwpts.push(nested.hwptId);
+      if (fd.testMockDomainReplace({ stdevId: dev.stdevId, ptId: nested.hwptId }).errno === 0) ctx.faultDevs.push(dev.idevId);
     },
   }),
 
   triggerIopf: step({
     arbitrary: fc.record({
-      c: A.contextIndex, mock: fc.oneof(A.pick, fc.constant(0xffff)), pasid: fc.constantFrom(0, 0, 1, 0xfffff), grpid: fc.constantFrom(0, 2, 0x1ff),
+      c: A.contextIndex, mock: fc.oneof(A.pick, fc.constant(0xffff)), onFault: fc.constantFrom(true, true, false), pasid: fc.constantFrom(0, 0, 1, 0xfffff), grpid: fc.constantFrom(0, 2, 0x1ff),
       perm: fc.constantFrom(U.IOMMU_PGFAULT_PERM_READ | U.IOMMU_PGFAULT_PERM_WRITE, U.IOMMU_PGFAULT_PERM_READ, 0, 0xff), addr: A.iova,
     }),
-    pre: () => true,
+    // A context without a mock device only says ENOENT: drawn there only as the never-handed-out ID.
+    pre: (ids, a) => ctxOf(ids, a).mocks.length > 0 || a.mock === 0xffff,
     run(ids, w, a) {
       const ctx = ctxOf(ids, a);
-      const devId = idAt(ctx.mocks.map((m) => m.idevId), a.mock);
+      const devId = a.onFault && ctx.faultDevs.length > 0 && a.mock !== 0xffff ? idAt(ctx.faultDevs, a.mock) : idAt(ctx.mocks.map((m) => m.idevId), a.mock);
       fdOf(w, a).testTriggerIopf({ devId, pasid: a.pasid, grpid: a.grpid, perm: a.perm, addr: a.addr });
     },
   }),
@@ -333,14 +387,7 @@ export const STEPS = {
     arbitrary: fc.record({ c: A.contextIndex, fault: A.pick, records: fc.constantFrom(0, 1, 1, 1, 2, 4), odd: fc.constantFrom(0, 0, 0, 0, 1, -1, 8, 20) }),
     pre: hasOpenFault,
     run(ids, w, a) {
-      const f = openFault(ids, a);
-      const count = Math.max(0, a.records * U.iommu_hwpt_pgfault.sizeof + a.odd);
-      const buffer = new Uint8Array(count);
-      const r = fdOf(w, a).readEventq(f.fd!, buffer);
-      for (let at = 0; at + U.iommu_hwpt_pgfault.sizeof <= r.bytes; at += U.iommu_hwpt_pgfault.sizeof) {
-        f.cookies.push(U.iommu_hwpt_pgfault.decode(buffer.subarray(at)).cookie);
-      }
-      if (f.cookies.length > 32) f.cookies.splice(0, f.cookies.length - 32);
+      readFaults(w, a, openFault(ids, a)!, Math.max(0, a.records * U.iommu_hwpt_pgfault.sizeof + a.odd));
     },
   }),
 
@@ -348,18 +395,22 @@ export const STEPS = {
   // SUCCESS, INVALID and others (EINVAL); the count cut short of a whole record (ESPIPE) or of the last one.
   faultRespond: step({
     arbitrary: fc.record({
-      c: A.contextIndex, fault: A.pick,
-      responses: fc.array(fc.record({ cookie: fc.oneof({ weight: 6, arbitrary: A.pick }, { weight: 1, arbitrary: fc.constantFrom(-1, -2) }), code: fc.constantFrom(0, 0, 0, 1, 1, 2, 0xffff_ffff) }), { minLength: 0, maxLength: 3 }),
+      c: A.contextIndex, fault: A.pick, read: fc.constantFrom(true, true, true, false), readFirst: fc.constantFrom(0, 0, 1, 2),
+      // cookie: the nth most recent one read from this queue (the recent ones are the pending ones), or -1/-2
+      responses: fc.array(fc.record({ cookie: fc.oneof({ weight: 6, arbitrary: fc.nat({ max: 3 }) }, { weight: 1, arbitrary: fc.constantFrom(-1, -2) }), code: fc.constantFrom(0, 0, 0, 1, 1, 2, 0xffff_ffff) }), { minLength: 0, maxLength: 3 }),
       cut: fc.constantFrom(0, 0, 0, 0, 1, 4, 8),
     }),
     pre: hasOpenFault,
     run(ids, w, a) {
-      const f = openFault(ids, a);
+      // read: a queue whose fd handed out cookies, where there is one
+      const f = (a.read && openFault(ids, a, (q) => q.cookies.length > 0)) || openFault(ids, a)!;
+      // readFirst: read that many records first (a read and its answer in one step, as a handler would)
+      if (a.readFirst) readFaults(w, a, f, a.readFirst * U.iommu_hwpt_pgfault.sizeof);
       const size = U.iommu_hwpt_page_response.sizeof;
       const bytes = new Uint8Array(a.responses.length * size);
       a.responses.forEach((r, i) => {
         // -1: a cookie no read handed out; -2: cookie 0 (xa_alloc never gives it: XA_FLAGS_ALLOC1)
-        const cookie = r.cookie === -1 ? 0x7fff_fff0 : r.cookie === -2 ? 0 : (at(f.cookies, r.cookie) ?? 1);
+        const cookie = r.cookie === -1 ? 0x7fff_fff0 : r.cookie === -2 ? 0 : (f.cookies[Math.max(0, f.cookies.length - 1 - r.cookie)] ?? 1);
         bytes.set(U.iommu_hwpt_page_response.encode({ cookie, code: r.code }), i * size);
       });
       fdOf(w, a).writeEventq(f.fd!, bytes.subarray(0, Math.max(0, bytes.length - a.cut)));
@@ -370,7 +421,7 @@ export const STEPS = {
     arbitrary: fc.record({ c: A.contextIndex, fault: A.pick, events: fc.constantFrom(0x1, 0x4, 0x1 | 0x4 | 0x40, 0) }),
     pre: hasOpenFault,
     run(ids, w, a) {
-      fdOf(w, a).pollEventq(openFault(ids, a).fd!, a.events, 0);
+      fdOf(w, a).pollEventq(openFault(ids, a)!.fd!, a.events, 0);
     },
   }),
 
@@ -582,14 +633,24 @@ export const STEPS = {
   }),
 };
 
+/** read(2) of a fault fd; the cookies of the records read are kept for faultRespond. */
+function readFaults(w: FuzzWorld, a: { c: number }, f: ContextIds['faults'][number], count: number): void {
+  const buffer = new Uint8Array(count);
+  const r = fdOf(w, a).readEventq(f.fd!, buffer);
+  for (let at = 0; at + U.iommu_hwpt_pgfault.sizeof <= r.bytes; at += U.iommu_hwpt_pgfault.sizeof) {
+    f.cookies.push(U.iommu_hwpt_pgfault.decode(buffer.subarray(at)).cookie);
+  }
+  if (f.cookies.length > 32) f.cookies.splice(0, f.cookies.length - 32);
+}
+
 function hasOpenFault(ids: FuzzIds, a: { c: number }): boolean {
   return ctxOf(ids, a).faults.some((f) => f.fd !== null);
 }
 
-/** A fault queue whose fd is open, by index among those (hasOpenFault first). */
-function openFault(ids: FuzzIds, a: { c: number; fault: number }): ContextIds['faults'][number] {
-  const open = ctxOf(ids, a).faults.filter((f) => f.fd !== null);
-  return open[a.fault % open.length]!;
+/** A fault queue whose fd is open (and that `also` takes), by index among those; hasOpenFault first. */
+function openFault(ids: FuzzIds, a: { c: number; fault: number }, also: (f: ContextIds['faults'][number]) => boolean = () => true): ContextIds['faults'][number] | undefined {
+  const open = ctxOf(ids, a).faults.filter((f) => f.fd !== null && also(f));
+  return open[a.fault % open.length];
 }
 
 function hasVfio(ids: FuzzIds): boolean {
@@ -607,7 +668,7 @@ function vfioBitmap(w: FuzzWorld, b: { pgsize: bigint; bytes: number; nullData: 
 
 /** The steps each profile draws: the viommu profile has no mock domain, accesses or test ops. */
 const MOCK_ONLY: ReadonlySet<string> = new Set([
-  'addReserved', 'mockDomain', 'mockDomainReplace', 'hwptAlloc', 'hwptAllocFault', 'hwptAllocNested', 'triggerIopf', 'createAccess', 'accessPages',
+  'addReserved', 'mockDomain', 'mockDomainReplace', 'hwptAlloc', 'hwptAllocFault', 'hwptAllocNested', 'faultSetup', 'triggerIopf', 'createAccess', 'accessPages',
   'destroyAccessPages', 'accessRw', 'accessReplaceIoas', 'closeAccess', 'setDirtyTracking', 'getDirtyBitmap',
 ]);
 
@@ -674,7 +735,7 @@ export function reviveArgs(args: unknown): unknown {
 export function commandArbitraries(faultEvery: number, profile: FuzzProfile = 'mock'): fc.Arbitrary<fc.Command<FuzzIds, FuzzWorld>>[] {
   const withFaults = faultEvery > 0 ? fc.oneof({ weight: faultEvery - 1, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: A.failNth }) : fc.constant(null);
   const weights: Partial<Record<StepName, number>> = {
-    ioasAlloc: 3, map: 5, unmap: 3, copy: 2, mockDomain: 2, createAccess: 2, accessPages: 2, accessRw: 2, triggerIopf: 2, faultRead: 2, faultRespond: 2,
+    ioasAlloc: 3, map: 5, unmap: 3, copy: 2, mockDomain: 2, createAccess: 2, accessPages: 2, accessRw: 2, faultQueueAlloc: 2, hwptAllocNested: 2, faultSetup: 2, triggerIopf: 3, faultRead: 3, faultRespond: 3,
     vfioSetContainer: 3, vfioSetIommu: 3, vfioOpenDevice: 2, vfioMapDma: 6, vfioUnmapDma: 4, vfioDirtyPages: 2,
   };
   return stepsOf(profile).flatMap((name) => {
