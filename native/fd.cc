@@ -148,6 +148,19 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   return Result(env, static_cast<long>(ret), errno);
 }
 
+// write(fd, view): the bytes written, or -errno. An iommufd fault fd takes
+// whole struct iommu_hwpt_page_response records (or nothing) per write(2).
+Napi::Value Write(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  int fd;
+  void* data;
+  size_t length;
+  if (!ToFd(env, info[0], "write", "fd", &fd)) return Napi::Value();
+  if (!ToView(env, info[1], "write", "buffer", &data, &length)) return Napi::Value();
+  ssize_t ret = ::write(fd, data, length);
+  return Result(env, static_cast<long>(ret), errno);
+}
+
 // poll(fd, events, timeoutMs): the revents of one pollfd (0 on timeout), or -errno.
 Napi::Value Poll(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
@@ -219,6 +232,7 @@ void InitFd(Napi::Env env, Napi::Object exports) {
   exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate, "memfdCreate"));
   exports.Set("ftruncate", Napi::Function::New(env, Ftruncate, "ftruncate"));
   exports.Set("read", Napi::Function::New(env, Read, "read"));
+  exports.Set("write", Napi::Function::New(env, Write, "write"));
   exports.Set("poll", Napi::Function::New(env, Poll, "poll"));
 }
 

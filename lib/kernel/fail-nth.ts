@@ -86,6 +86,7 @@ export class FailNthInjector {
       mmap: (length: number, prot: number, flags: number, fd?: number, offset?: number, align?: number) => base.mmap(length, prot, flags, fd, offset, align),
       munmap: (mapping: Mapping, offset?: number, length?: number) => base.munmap(mapping, offset, length),
       read: (fd: number, buffer: ArrayBufferView) => base.read(fd, buffer),
+      write: (fd: number, buffer: ArrayBufferView) => base.write(fd, buffer),
       poll: (fd: number, events: number, timeoutMs: number) => base.poll(fd, events, timeoutMs),
     };
   }

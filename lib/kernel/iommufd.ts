@@ -261,6 +261,12 @@ export class IommuFd extends DeviceFile {
     return { errno: ret < 0 ? -ret : 0, bytes: ret < 0 ? 0 : ret };
   }
 
+  /** write(2) of a fault fd: page responses (struct iommu_hwpt_page_response each); `bytes` is how many it took. */
+  writeEventq(fd: number, buffer: Uint8Array): Errno & { bytes: number } {
+    const ret = this.sys.write(fd, buffer);
+    return { errno: ret < 0 ? -ret : 0, bytes: ret < 0 ? 0 : ret };
+  }
+
   /** poll(2) of an event queue fd: its revents (POLLIN while something is queued), 0 on timeout. */
   pollEventq(fd: number, events: number, timeoutMs: number): Errno & { revents: number } {
     const ret = this.sys.poll(fd, events, timeoutMs);

@@ -114,6 +114,9 @@ export class ModelSysCore implements SysCore {
     if (r.ret > 0) new Uint8Array(buffer.buffer, buffer.byteOffset, r.ret).set(r.bytes);
     return r.ret;
   }
+  write(fd: number, buffer: ArrayBufferView): number {
+    return this.modelSys.write(fd, new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength).slice());
+  }
   poll(fd: number, events: number, _timeoutMs: number): number {
     return this.modelSys.poll(fd, events);
   }

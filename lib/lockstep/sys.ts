@@ -273,15 +273,21 @@ export class LockstepSys implements SysCore {
     return ret;
   }
 
-  // ------------------------------------------------------------ read, poll (event queue fds, 7.x)
+  // ------------------------------------------------------------ read, write, poll (event queue fds: fault, vEVENTQ)
 
   /** read(2): on an fd the model holds, both read `count` bytes and the results and bytes are compared. */
   read(fd: number, buffer: ArrayBufferView): number {
     const host = this.host;
-    const ret = this.kernel.read(fd, buffer);
+    const { result: ret, injected } = host.injectedDuring(() => this.kernel.read(fd, buffer));
     const mfd = host.fdMap.get(fd);
     if (!host.checking) return ret;
     const call = `read(${fd}, ${buffer.byteLength})`;
+    // A fault fd's read allocates its cookies (xa_alloc): failed there, the group goes back and nothing was read.
+    if (injected && ret < 0) {
+      host.countUnchecked('read', 'failed by fault injection');
+      host.record({ call, kernel: ret, injected: true, unchecked: 'failed by fault injection' });
+      return ret;
+    }
     const desynced = host.desynced.get(fd);
     if (mfd === undefined || desynced !== undefined) {
       if (desynced === undefined) throw host.notListed(call, 'an fd the model did not open', `fd ${fd} was not opened through lockstep`);
@@ -307,6 +313,47 @@ export class LockstepSys implements SysCore {
       if (!sameBytes(kbytes, m.bytes)) diffs.push(...bufferDifferences(null, kbytes, m.bytes, 'read buffer'));
     }
     if (diffs.length) throw new DivergenceError(call, diffs, this.#report(call, diffs));
+    return ret;
+  }
+
+  /**
+   * write(2): on an fd the model holds (an iommufd fault fd's page responses), both write the same bytes (the
+   * model its copy, taken before the kernel call) and the results are compared.
+   */
+  write(fd: number, buffer: ArrayBufferView): number {
+    const host = this.host;
+    const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength).slice();
+    const { result: ret, injected } = host.injectedDuring(() => this.kernel.write(fd, buffer));
+    const mfd = host.fdMap.get(fd);
+    if (!host.checking) return ret;
+    const call = `write(${fd}, ${buffer.byteLength})`;
+    if (injected && ret < 0) {
+      host.countUnchecked('write', 'failed by fault injection');
+      host.record({ call, kernel: ret, injected: true, unchecked: 'failed by fault injection' });
+      return ret;
+    }
+    const desynced = host.desynced.get(fd);
+    if (mfd === undefined || desynced !== undefined) {
+      if (desynced === undefined) throw host.notListed(call, 'an fd the model did not open', `fd ${fd} was not opened through lockstep`);
+      host.countUnchecked('write', desynced);
+      return ret;
+    }
+    let mret: number;
+    try {
+      mret = host.modelSys.write(mfd, bytes);
+    } catch (e) {
+      if (!(e instanceof ModelCannotAnswer)) throw e;
+      host.record({ call, kernel: ret, unchecked: e.reason });
+      if (!isListedReason(e.reason)) throw host.notListed(call, e.reason, e.message);
+      host.countUnchecked('write', e.reason);
+      return ret;
+    }
+    host.record({ call, kernel: ret, model: mret });
+    host.countChecked('write', 0, 0);
+    if (ret !== mret) {
+      const diffs = [{ path: 'return', kernel: showRet(ret), model: showRet(mret) }];
+      throw new DivergenceError(call, diffs, this.#report(call, diffs));
+    }
     return ret;
   }
 

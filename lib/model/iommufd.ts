@@ -49,6 +49,8 @@ import { DIRTY_BITMAP_ZERO_LENGTH_PAST_BUFFER, ModelCannotAnswer } from './uacce
 import { VfioCompatModel } from './vfio-compat.ts';
 // vIOMMU (7.x): the objects of viommu.c and eventq.c, beside their kernel files
 import { VeventqObject, veventqDestroy, veventqPoll, veventqRead } from './iommufd/eventq.ts';
+// Fault queues: what a page fault delivers, and what the fault fd reads, takes and polls
+import { faultAutoResponse, faultIopfHandler, faultPoll, faultRead, faultWrite, mockPageRequest, PAGE_FAULT_UNDER_FAULT_INJECTION, WRITE_WITHOUT_OP, type FaultQueue, type IopfGroup } from './iommufd/fault.ts';
 import {
   deviceRemoveVdev,
   HwQueueObject,
@@ -236,8 +238,13 @@ function unpinItem(item: AccessItem): void {
   }
 }
 
-export class FaultObject extends IommufdObject {
+/** struct iommufd_fault: its queue is lib/model/iommufd/fault.ts's. */
+export class FaultObject extends IommufdObject implements FaultQueue {
   readonly type = 'fault' as const;
+  /** fault->common.deliver: groups not read yet */
+  readonly deliver: IopfGroup[] = [];
+  /** fault->response: groups read and not answered, by cookie */
+  readonly response = new Map<number, IopfGroup>();
   constructor(readonly fd: number) {
     super();
   }
@@ -391,6 +398,7 @@ export class IommufdModel {
     const hwpt = idev.hwpt;
     if (!hwpt) return;
     idev.hwpt = null;
+    this.#autoResponseFaults(hwpt, idev, IOMMU_NO_PASID);
     if (hwpt instanceof HwptPagingObject) hwpt.ioas.iopt.removeReserved(idev);
     this.#hwptPut(hwpt);
     idev.users--;
@@ -869,6 +877,7 @@ export class IommufdModel {
     mockAttachViommu(hwpt, idev);
     idev.hwpt = hwpt;
     hwpt.users++;
+    this.#autoResponseFaults(old, idev, IOMMU_NO_PASID);
     return { errno: 0, old };
   }
 
@@ -1097,6 +1106,7 @@ export class IommufdModel {
     if (rc) return { errno: rc, old: null };
     idev.pasids.set(pasid, hwpt);
     hwpt.users++;
+    this.#autoResponseFaults(old, idev, pasid);
     return { errno: 0, old };
   }
 
@@ -1144,6 +1154,7 @@ export class IommufdModel {
     idev!.pasids.delete(pasid);
     // iommu_detach_device_pasid → iommu_remove_dev_pasid: the blocked domain's set_dev_pasid
     this.#setDevPasid(idev!, pasid, true);
+    this.#autoResponseFaults(hwpt, idev!, pasid);
     this.#hwptPut(hwpt);
     idev!.users--;
     return { errno: 0 };
@@ -1549,19 +1560,30 @@ export class IommufdModel {
     });
   }
 
-  /** read(2) of a vEVENTQ fd this model handed out (eventq.c:iommufd_veventq_fops_read). */
+  /** read(2) of a vEVENTQ or fault fd this model handed out (eventq.c:iommufd_veventq_fops_read, iommufd_fault_fops_read). */
   readFile(fd: number, count: number): { ret: number; bytes: Uint8Array } {
     const file = this.#files.get(fd);
     if (!file) return { ret: -EBADF, bytes: new Uint8Array(0) };
-    if (!(file instanceof VeventqObject)) throw new ModelCannotAnswer('read of a fault or access fd');
+    if (file instanceof FaultObject) return faultRead(file, count);
+    if (!(file instanceof VeventqObject)) throw new ModelCannotAnswer('read of an access fd');
     return veventqRead(file, count);
   }
 
-  /** poll(2) of a vEVENTQ fd (eventq.c:iommufd_eventq_fops_poll). */
+  /** write(2) of a fault fd (iommufd_fault_fops_write); a vEVENTQ's file has no write. */
+  writeFile(fd: number, bytes: Uint8Array): number {
+    const file = this.#files.get(fd);
+    if (!file) return -EBADF;
+    if (file instanceof FaultObject) return faultWrite(file, bytes);
+    if (!(file instanceof VeventqObject)) throw new ModelCannotAnswer('write of an access fd');
+    return WRITE_WITHOUT_OP;
+  }
+
+  /** poll(2) of a vEVENTQ or fault fd (eventq.c:iommufd_eventq_fops_poll; 6.12 fault.c:iommufd_fault_fops_poll). */
   pollFile(fd: number, events: number): number {
     const file = this.#files.get(fd);
     if (!file) return 0x20; // POLLNVAL
-    if (!(file instanceof VeventqObject)) throw new ModelCannotAnswer('poll of a fault or access fd');
+    if (file instanceof FaultObject) return faultPoll(file, events);
+    if (!(file instanceof VeventqObject)) throw new ModelCannotAnswer('poll of an access fd');
     return veventqPoll(file, events);
   }
 
@@ -1971,7 +1993,39 @@ export class IommufdModel {
     const idev = this.objects.get<DeviceObject>(u32(args.devId), 'device');
     if (!idev) return { errno: ENOENT };
     if (!idev.mock) return { errno: EINVAL };
+    // iommu_report_device_fault: no handler is no error to the ioctl (the mock's page_response answers it)
+    const request = mockPageRequest({ pasid: u32(args.pasid), grpid: u32(args.grpid), perm: u32(args.perm), addr: BigInt.asUintN(64, BigInt(args.addr ?? 0)) });
+    const handler = this.#findFaultHandler(idev, request.pasid);
+    // Under fault injection the group's allocation may have failed (io-pgfault.c answers the request itself).
+    if (handler && this.absorbedFault) throw new ModelCannotAnswer(PAGE_FAULT_UNDER_FAULT_INJECTION);
+    if (handler?.hwpt.fault) faultIopfHandler(handler.hwpt.fault, { handle: { devId: idev.id, pasid: handler.pasid, hwpt: handler.hwpt }, faults: [request], cookie: 0 });
     return { errno: 0 };
+  }
+
+  /**
+   * io-pgfault.c:find_fault_handler: the attach handle at the fault's PASID
+   * (IOMMU_NO_PASID without PASID_VALID); for a PASID with none, the mock
+   * driver (ops->user_pasid_table, in 6.12 and 7.x) falls back to the RID's
+   * handle if its domain is a nested one. A handle whose domain has no
+   * iopf_handler (a HWPT allocated without a fault ID) is none. 6.12 keeps a
+   * handle only for a fault-capable HWPT and 7.x one for every attach: either
+   * way, what delivers is a HWPT with a fault, which is what `hwpt.fault` says.
+   */
+  #findFaultHandler(idev: DeviceObject, pasid: number): { hwpt: Hwpt; pasid: number } | null {
+    let found: { hwpt: Hwpt; pasid: number } | null = null;
+    if (pasid !== IOMMU_NO_PASID) {
+      const at = idev.pasids.get(pasid);
+      if (at) found = { hwpt: at, pasid };
+      else if (idev.hwpt instanceof HwptNestedObject) found = { hwpt: idev.hwpt, pasid: IOMMU_NO_PASID };
+    } else if (idev.hwpt) {
+      found = { hwpt: idev.hwpt, pasid: IOMMU_NO_PASID };
+    }
+    return found && found.hwpt.fault ? found : null;
+  }
+
+  /** iommufd_auto_response_faults(hwpt, handle) for the attach of `idev` at `pasid` on `hwpt` that ends. */
+  #autoResponseFaults(hwpt: Hwpt, idev: DeviceObject, pasid: number): void {
+    if (hwpt.fault) faultAutoResponse(hwpt.fault, { devId: idev.id, pasid, hwpt });
   }
 
   /** selftest.c:iommufd_test_md_check_iotlb */

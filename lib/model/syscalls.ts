@@ -96,21 +96,29 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
     }
   }
 
-  // ------------------------------------------------------------ read, poll, mmap (vIOMMU, 7.x)
+  // ------------------------------------------------------------ read, write, poll (event queue fds), mmap (vIOMMU, 7.x)
 
-  /** read(2) of `count` bytes: the result and the bytes read (a vEVENTQ fd; others the model does not answer). */
+  /** read(2) of `count` bytes: the result and the bytes read (a fault or vEVENTQ fd; others the model does not answer). */
   read(fd: number, count: number): { ret: number; bytes: Uint8Array } {
     const f = this.files.get(fd);
     if (!f) return { ret: -EBADF, bytes: new Uint8Array(0) };
-    if (f.kind !== 'veventq') throw new ModelCannotAnswer(`read of a ${f.kind} fd`);
+    if (f.kind !== 'veventq' && f.kind !== 'fault') throw new ModelCannotAnswer(`read of a ${f.kind} fd`);
     return f.ctx.readFile(f.local, count);
+  }
+
+  /** write(2) of `bytes`: the result (a fault fd's page responses; a vEVENTQ fd has no write). */
+  write(fd: number, bytes: Uint8Array): number {
+    const f = this.files.get(fd);
+    if (!f) return -EBADF;
+    if (f.kind !== 'veventq' && f.kind !== 'fault') throw new ModelCannotAnswer(`write of a ${f.kind} fd`);
+    return f.ctx.writeFile(f.local, bytes);
   }
 
   /** poll(2) of one fd: its revents. */
   poll(fd: number, events: number): number {
     const f = this.files.get(fd);
     if (!f) return 0x20; // POLLNVAL
-    if (f.kind !== 'veventq') throw new ModelCannotAnswer(`poll of a ${f.kind} fd`);
+    if (f.kind !== 'veventq' && f.kind !== 'fault') throw new ModelCannotAnswer(`poll of a ${f.kind} fd`);
     return f.ctx.pollFile(f.local, events);
   }
 

@@ -158,6 +158,7 @@ export function loadKoffi(): SysCore {
   const mmap = libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)');
   const munmap = libc.func('int munmap(void *addr, size_t length)');
   const read = libc.func('long read(int fd, _Out_ void *buf, size_t count)');
+  const write = libc.func('long write(int fd, const void *buf, size_t count)');
   const poll = libc.func('int poll(_Inout_ void *fds, unsigned long nfds, int timeout)');
   // Resolved once: a variadic call names each extra argument's type, and a
   // type object saves koffi parsing a type string on every ioctl.
@@ -185,6 +186,13 @@ export function loadKoffi(): SysCore {
       const f = toFd(fd, 'read', 'fd');
       const view = toView(buffer, 'read', 'buffer');
       const ret = Number(read(f, view, view.byteLength));
+      return ret < 0 ? -koffi.errno() : ret;
+    },
+
+    write(fd: number, buffer: ArrayBufferView): number {
+      const f = toFd(fd, 'write', 'fd');
+      const view = toView(buffer, 'write', 'buffer');
+      const ret = Number(write(f, view, view.byteLength));
       return ret < 0 ? -koffi.errno() : ret;
     },
 

@@ -36,6 +36,8 @@ export interface SysCore {
   ioctl(fd: number, request: number, arg: IoctlArg): number;
   /** read(2) into the view: bytes read, or -errno (an event queue fd's whole-event reads). */
   read(fd: number, buffer: ArrayBufferView): number;
+  /** write(2) of the view: bytes written, or -errno (an iommufd fault fd's whole page responses). */
+  write(fd: number, buffer: ArrayBufferView): number;
   /** poll(2) of one fd: its revents (0 on timeout), or -errno. */
   poll(fd: number, events: number, timeoutMs: number): number;
   /** Address of a view's first byte, for structs that carry user pointers. */

@@ -6,7 +6,7 @@
 // a method of the model's classes for the time of one fuzz run; apply()
 // returns the function that puts the method back. Nothing here is ever
 // committed into lib/model.
-import { EADDRINUSE, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, EOPNOTSUPP, EOVERFLOW, ENOMEM, ENOSPC } from '../../lib/model/errno.ts';
+import { EADDRINUSE, EBUSY, EEXIST, EFAULT, EINVAL, ENOENT, EOPNOTSUPP, EOVERFLOW, ENOMEM, ENOSPC, ESPIPE } from '../../lib/model/errno.ts';
 import { IoPageTable } from '../../lib/model/io-pagetable.ts';
 import { IommufdModel } from '../../lib/model/iommufd.ts';
 import { PAGE_SIZE, ModelProcess } from '../../lib/model/process.ts';
@@ -218,5 +218,43 @@ export const MUTATIONS: readonly Mutation[] = [
     name: 'dirty-bitmap-einval-as-eoverflow',
     description: 'IOMMU_HWPT_GET_DIRTY_BITMAP of a bad range or page size says EOVERFLOW instead of EINVAL',
     apply: () => flip(M, 'hwptGetDirtyBitmap', EINVAL, EOVERFLOW),
+  },
+  // Fault queues: the fault fd's read, write and poll (lib/model/iommufd/fault.ts)
+  {
+    name: 'fault-unknown-cookie-accepted',
+    description: 'a page response whose cookie names no group read (never handed out, or already answered) is taken instead of EINVAL',
+    apply: () =>
+      patch(M, 'writeFile', (original) =>
+        function (this: unknown, ...args: never[]) {
+          const r = original.apply(this, args) as number;
+          const bytes = args[1] as unknown as Uint8Array;
+          if (r !== -EINVAL || bytes.length < U.iommu_hwpt_page_response.sizeof) return r;
+          const code = U.iommu_hwpt_page_response.decode(bytes).code;
+          return code === U.IOMMUFD_PAGE_RESP_SUCCESS || code === U.IOMMUFD_PAGE_RESP_INVALID ? U.iommu_hwpt_page_response.sizeof : r;
+        },
+      ),
+  },
+  {
+    name: 'fault-short-read-rounds-down',
+    description: 'a fault fd read whose count is no multiple of struct iommu_hwpt_pgfault reads the whole records that fit instead of ESPIPE',
+    apply: () =>
+      patch(M, 'readFile', (original) =>
+        function (this: unknown, ...args: never[]) {
+          const r = original.apply(this, args) as { ret: number };
+          const [fd, count] = args as unknown as [number, number];
+          if (r.ret !== -ESPIPE) return r;
+          return original.apply(this, [fd, count - (count % U.iommu_hwpt_pgfault.sizeof)] as never[]);
+        },
+      ),
+  },
+  {
+    name: 'fault-poll-not-writable',
+    description: 'a fault fd polls without EPOLLOUT (it always takes page responses)',
+    apply: () =>
+      patch(M, 'pollFile', (original) =>
+        function (this: unknown, ...args: never[]) {
+          return (original.apply(this, args) as number) & ~0x4;
+        },
+      ),
   },
 ];

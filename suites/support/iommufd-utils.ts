@@ -11,7 +11,7 @@
 // through the run's lockstep process (suites/support/lockstep.ts); the few
 // the typed client cannot express (NULL user pointers, odd sizes, a forked
 // child's ioctl) are raw, and say so.
-import { readFileSync, readSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import type { Errno, IommuFd } from '../../lib/kernel/index.ts';
 import { errnoName, errnoNumber, MAP_ANONYMOUS, MAP_HUGETLB, MAP_SHARED, MFD_HUGETLB, PAGE_SIZE as SYS_PAGE_SIZE, PROT_READ, PROT_WRITE, sys, type Mapping } from '../../lib/sys/index.ts';
@@ -397,7 +397,8 @@ export function faultAlloc(self: Pick<Self, 'fd'>): { faultId: number; faultFd: 
  * test_cmd_trigger_iopf(device_id, fault_fd) (test_cmd_trigger_iopf_pasid with
  * `pasid`): the mock device faults, the
  * fault is read from the fault fd and answered with a success response.
- * (read/write of the fault fd go through node:fs: the addon has no read/write.)
+ * The read and the write go through the session's sys (in lockstep, the
+ * model predicts the bytes read and what the write takes).
  */
 export function triggerIopf(self: Pick<Self, 'fd'>, devId: number, faultFd: number, pasid = 0x1): void {
   assertOk(
@@ -405,9 +406,9 @@ export function triggerIopf(self: Pick<Self, 'fd'>, devId: number, faultFd: numb
     'IOMMU_TEST_OP_TRIGGER_IOPF',
   );
   const fault = new Uint8Array(U.iommu_hwpt_pgfault.sizeof);
-  expect(readSync(faultFd, fault), 'read(fault_fd)').to.be.greaterThan(0);
+  expect(assertOk(self.fd.readEventq(faultFd, fault), 'read(fault_fd)').bytes, 'read(fault_fd)').to.be.greaterThan(0);
   const response = U.iommu_hwpt_page_response.encode({ cookie: U.iommu_hwpt_pgfault.decode(fault).cookie, code: U.IOMMUFD_PAGE_RESP_SUCCESS });
-  expect(writeSync(faultFd, response), 'write(fault_fd)').to.be.greaterThan(0);
+  expect(assertOk(self.fd.writeEventq(faultFd, response), 'write(fault_fd)').bytes, 'write(fault_fd)').to.be.greaterThan(0);
 }
 
 // ---------------------------------------------------------------- PASID (7.x: issue 13)

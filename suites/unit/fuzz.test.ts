@@ -96,7 +96,7 @@ describe('fuzz (model alone)', function () {
   it('draws fault-queue steps in the mock profile, and in the viommu profile the VFIO steps and no step that needs a mock device', () => {
     const mock = stepsOf('mock');
     const viommu = stepsOf('viommu');
-    expect(mock).to.include.members(['faultQueueAlloc', 'hwptAllocFault', 'triggerIopf', 'closeFault']);
+    expect(mock).to.include.members(['faultQueueAlloc', 'hwptAllocFault', 'hwptAllocNested', 'triggerIopf', 'faultRead', 'faultRespond', 'faultPoll', 'closeFault']);
     expect(mock.filter((n) => n.startsWith('vfio'))).to.deep.equal([]);
     expect(viommu).to.include.members(['vfioSetContainer', 'vfioSetIommu', 'vfioOpenDevice', 'vfioMapDma', 'vfioUnmapDma', 'vfioGetInfo', 'vfioDirtyPages', 'ioasAlloc', 'map', 'faultQueueAlloc']);
     expect(viommu).to.not.include.members(['mockDomain', 'triggerIopf', 'accessPages', 'getDirtyBitmap']);

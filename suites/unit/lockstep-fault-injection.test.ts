@@ -34,6 +34,7 @@ function standIn() {
     mmap: (...a) => core.mmap(...a),
     munmap: (...a) => core.munmap(...a),
     read: (fd, b) => core.read(fd, b),
+    write: (fd, b) => core.write(fd, b),
     poll: (fd, e, t) => core.poll(fd, e, t),
     open: (p, f) => core.open(p, f),
     close: (fd) => {

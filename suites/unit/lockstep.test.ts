@@ -51,6 +51,27 @@ describe('lockstep', () => {
     expect(fd.ioasIovaRanges({ ioasId: ioas.ioasId }).ranges).to.have.length(1);
   });
 
+  it('runs a fault fd\'s read and write in lockstep: the records read, the responses taken, a differing write caught', () => {
+    const { fd, proc } = withStandInKernel();
+    const ioasId = fd.ioasAlloc().ioasId;
+    const dev = fd.testMockDomainFlags({ ptId: ioasId, devFlags: 0 });
+    const parent = fd.hwptAlloc({ devId: dev.idevId, ptId: ioasId, flags: U.IOMMU_HWPT_ALLOC_NEST_PARENT }).hwptId;
+    const fault = fd.faultQueueAlloc();
+    const nested = fd.hwptAlloc({ devId: dev.idevId, ptId: parent, flags: U.IOMMU_HWPT_FAULT_ID_VALID, faultId: fault.faultId, dataType: U.IOMMU_HWPT_DATA_SELFTEST, data: new Uint8Array(4) });
+    expect(fd.testMockDomainReplace({ stdevId: dev.stdevId, ptId: nested.hwptId }).errno).to.equal(0);
+    expect(fd.testTriggerIopf({ devId: dev.idevId, pasid: 0, grpid: 1, perm: 1, addr: 0x1000n }).errno).to.equal(0);
+    const rec = new Uint8Array(U.iommu_hwpt_pgfault.sizeof);
+    expect(fd.readEventq(fault.faultFd, rec.subarray(0, 39))).to.deep.equal({ errno: 29, bytes: 0 });
+    expect(fd.readEventq(fault.faultFd, rec).bytes).to.equal(rec.length);
+    const cookie = U.iommu_hwpt_pgfault.decode(rec).cookie;
+    expect(fd.writeEventq(fault.faultFd, U.iommu_hwpt_page_response.encode({ cookie, code: 0 })).bytes).to.equal(8);
+    // The model told that an unknown cookie is taken: the kernel's EINVAL is a divergence on the write.
+    const writeFile = proc.modelSys.files.get(proc.fdMap.get(fd.fd)!)!;
+    if (writeFile.kind !== 'iommufd') throw new Error('not the iommufd');
+    writeFile.ctx.writeFile = () => 8;
+    expect(() => fd.writeEventq(fault.faultFd, U.iommu_hwpt_page_response.encode({ cookie, code: 0 }))).to.throw(DivergenceError, /write\(\d+, 8\)/);
+  });
+
   it('catches a model with one size rule flipped on a raw short struct, with errno names and decoded fields', () => {
     // The model takes IOMMU_IOAS_ALLOC's minimum size as 8 (offsetofend(flags)) where main.c has offsetofend(out_ioas_id) = 12.
     const { proc, fd } = withStandInKernel();

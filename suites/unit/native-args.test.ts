@@ -89,12 +89,17 @@ describe('native addon: argument validation', () => {
     });
   });
 
-  describe('read, poll, peek (event queue fds and iommufd regions, 7.x)', () => {
+  describe('read, write, poll, peek (event queue fds and iommufd regions)', () => {
     it('read rejects a bad fd and a buffer that is not a view', () => {
       expectThrow(() => anyS().read!('3', new Uint8Array(4)), TypeError, /^read: fd must be an integer \(got string\)$/);
       expectThrow(() => s.read(-1, new Uint8Array(4)), RangeError, /^read: fd must be between 0 and 2147483647 \(got -1\)$/);
       expectThrow(() => anyS().read!(nullFd, 16), TypeError, /^read: buffer must be an ArrayBufferView/);
       expectThrow(() => anyS().read!(nullFd), TypeError, /^read: buffer must be an ArrayBufferView/);
+    });
+    it('write rejects a bad fd and a buffer that is not a view', () => {
+      expectThrow(() => anyS().write!('3', new Uint8Array(4)), TypeError, /^write: fd must be an integer \(got string\)$/);
+      expectThrow(() => s.write(-1, new Uint8Array(4)), RangeError, /^write: fd must be between 0 and 2147483647 \(got -1\)$/);
+      expectThrow(() => anyS().write!(nullFd, 16), TypeError, /^write: buffer must be an ArrayBufferView/);
     });
     it('poll rejects a bad fd, events outside 0..0x7fff and a timeout below -1', () => {
       expectThrow(() => anyS().poll!(null, 1, 0), TypeError, /^poll: fd must be an integer/);

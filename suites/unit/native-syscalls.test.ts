@@ -34,7 +34,17 @@ describe('native addon: system calls', () => {
   });
   after(() => { if (s) s.close(nullFd); });
 
-  describe('read, poll, peek', () => {
+  describe('read, write, poll, peek', () => {
+    it('write returns the bytes written, and -errno (EBADF for a closed fd)', () => {
+      const fd = s.memfdCreate('write', MFD_CLOEXEC);
+      try {
+        expect(s.write(fd, new Uint8Array([1, 2, 3]))).to.equal(3);
+        expect(s.write(fd, new Uint8Array(0))).to.equal(0);
+      } finally {
+        s.close(fd);
+      }
+      expect(s.write(fd, new Uint8Array(4))).to.equal(-9);
+    });
     it('read returns the bytes read, 0 at the end, and -errno (EBADF for a closed fd)', () => {
       const fd = s.memfdCreate('read', MFD_CLOEXEC);
       try {

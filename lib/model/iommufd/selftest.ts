@@ -278,6 +278,9 @@ export function absorbedFaultResult(request: number, kernelBytes: Uint8Array | n
       return { errno: 0, hwptId: L.read(kernelBytes, 'mock_domain.out_hwpt_id') };
     case U.IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE:
       return { errno: 0, ptId: L.read(kernelBytes, 'mock_domain_replace.pt_id') };
+    // Returns 0 whether or not the page fault's iopf group was allocated (IommufdModel.testTriggerIopf).
+    case U.IOMMU_TEST_OP_TRIGGER_IOPF:
+      return { errno: 0 };
     default:
       return null;
   }

@@ -1,57 +1,21 @@
-// The bounded fuzz of CI in the viommu profile (`npm test`): random sequences
-// of VFIO container ioctls on the real vfio-pci device, through a real type1
-// container and iommufd's compat, and of the iommufd ioctls that need no mock
-// domain, in lockstep with the model (lib/fuzz), from a fixed seed and one
-// random seed, printed. A divergence fails the test, naming the replay file
-// and the command that replays it. The steps per second are printed.
-import { randomInt } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+// The bounded fuzz of CI in the viommu profile (suites/support/fuzz.ts):
+// VFIO container ioctls on the real vfio-pci device, through a real type1
+// container and iommufd's compat, and the iommufd steps that need no mock
+// domain.
 import { findPciDevices, iommuGroupOf, QEMU_EDU } from '../../../lib/kernel/index.ts';
+import { describeBoundedFuzz } from '../../support/fuzz.ts';
 import { requireVfioCompat, requireVfioContainer } from '../../support/kernel.ts';
-import { lockstep } from '../../support/lockstep.ts';
 import { skipBecause } from '../../support/skip.ts';
 
-// The fuzzer (and fast-check, ~400 KB of the guest bundle) loads when this suite runs, not when every
-// run loads its files: under TCG its compile alone cost a boot a visible share of the time to the first test.
-type FuzzRunner = typeof import('../../../lib/fuzz/runner.ts');
-const FIXED_SEEDS = [1];
-const SECONDS_PER_SEED = 20;
-
-describe('fuzz.viommu', function () {
-  this.timeout((SECONDS_PER_SEED + 120) * 1000);
-  let restore: (() => void) | undefined;
-  let out: string;
-  let runner: FuzzRunner;
-
-  before(async function () {
-    requireVfioContainer(this);
-    requireVfioCompat(this);
+describeBoundedFuzz({
+  profile: 'viommu',
+  fixedSeeds: [1],
+  secondsPerSeed: 20,
+  requires(ctx) {
+    requireVfioContainer(ctx);
+    requireVfioCompat(ctx);
     const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
-    if (!edu) skipBecause(this, 'no QEMU edu device (PCI 1234:11e8): run in the viommu profile');
-    if (iommuGroupOf(edu.bdf) === null) skipBecause(this, `${edu.bdf} has no IOMMU group (no vIOMMU)`);
-    if (lockstep().mode !== 'lockstep') skipBecause(this, `the fuzzer's oracle is lockstep (mode ${lockstep().mode})`);
-    runner = await import('../../../lib/fuzz/runner.ts');
-    const fi = await runner.prepareFaultInjection();
-    if ('missing' in fi) console.log(`      # fuzz.viommu: not checked: fail-nth steps (${fi.missing})`);
-    else restore = () => fi.restore();
-    out = join(process.env.IOMMUFD_CONFORMANCE_OUT ?? '/tmp', 'fuzz');
-    mkdirSync(out, { recursive: true });
-  });
-  after(() => restore?.());
-
-  const seeds = [...FIXED_SEEDS.map((s) => ({ seed: s, random: false })), { seed: randomInt(0, 2 ** 31 - 1), random: true }];
-  for (const { seed, random } of seeds) {
-    it(`${random ? 'a random seed' : `seed ${seed}`}: ${SECONDS_PER_SEED} s with no divergence`, function () {
-      const faultEvery = restore ? 8 : 0;
-      const r = runner.fuzz({ seed, timeMs: SECONDS_PER_SEED * 1000, faultEvery, out, profile: 'viommu', log: (l) => console.log(`      ${l}`) });
-      console.log(`      fuzz seed ${seed}${random ? ' (random)' : ''}: ${r.runs} runs, ${r.steps} steps in ${r.seconds.toFixed(1)} s: ${r.stepsPerSecond.toFixed(0)} steps/s`);
-      if (!r.ok) {
-        throw new Error(
-          `fuzz seed ${seed}: divergence (replay file ${r.replayFile}, mocha test ${r.testFile}; ` +
-            `replay with: npx iommufd-conformance fuzz --profile viommu --replay ${r.replayFile}):\n${r.error}`,
-        );
-      }
-    });
-  }
+    if (!edu) skipBecause(ctx, 'no QEMU edu device (PCI 1234:11e8): run in the viommu profile');
+    if (iommuGroupOf(edu.bdf) === null) skipBecause(ctx, `${edu.bdf} has no IOMMU group (no vIOMMU)`);
+  },
 });
