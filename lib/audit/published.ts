@@ -1,6 +1,9 @@
-// The published audit: docs/audit/ holds the reports (audit.md, audit.json,
-// audit.html) of the last full run, so a VMM author reads the answer without
-// booting anything. `npm test` compares its own run with it and fails where
+// The published audit: docs/audit/<kernel>/ holds each kernel's reports
+// (audit.md, audit.json, audit.html) of the last passing run on that kernel,
+// and docs/audit/audit.md puts the kernels side by side (which run produced
+// each kernel's part and when, what changes when you switch per kernel, the
+// matrix scenario x kernel x backend), so a VMM author reads the answer without
+// booting anything. `audit --publish` adds or replaces one kernel's part. `npm test` compares its own run with it and fails where
 // they differ, so the published report cannot go stale: a change in the
 // kernel's answers, the model's predictions, the scenarios or the known
 // differences shows up as a failure until the report is published again
@@ -9,7 +12,7 @@
 // The comparison is of what the report says, not of its bytes: when it was
 // generated and where the raw files were read from are provenance, shown in
 // the report (which run produced each cell, and when) but not compared.
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import type { AuditFiles } from './write.ts';
@@ -21,7 +24,7 @@ interface AuditJsonFile {
   format: number;
   generated: string;
   profiles: Record<string, { state: string; kernel?: string; source?: string }>;
-  backends: Record<string, unknown>;
+  backends: Record<string, { state?: string; reason?: string } & Record<string, unknown>>;
   scenarios: Array<{ id: string } & Record<string, unknown>>;
   knownDifferences: Array<{ anchor: string } & Record<string, unknown>>;
   verdict: { ok: boolean } & Record<string, unknown>;
@@ -106,26 +109,145 @@ export function comparePublished(published: AuditJsonFile, run: AuditJsonFile): 
   return { compared: true, note: `compared with the published report of ${published.generated} (${kernelsOf(published)})`, drift };
 }
 
-/** This run's reports against docs/audit/: the lines to print and whether it failed. */
-export function checkPublished(runJsonPath: string, dir = PUBLISHED_AUDIT_DIR): { lines: string[]; failures: number } {
-  const publishedPath = join(dir, 'audit.json');
-  const how = 'if this run is right, publish it: `npx iommufd-conformance audit --raw OUT/vm --publish` (OUT: this run\'s --out) and commit docs/audit/';
-  if (!existsSync(publishedPath)) return { lines: [`published audit: FAILED: ${publishedPath} does not exist; ${how}`], failures: 1 };
-  const cmp = comparePublished(readAuditJson(publishedPath), readAuditJson(runJsonPath));
-  if (!cmp.compared) return { lines: [`published audit: ${cmp.note}`], failures: 0 };
-  if (cmp.drift.length === 0) return { lines: [`published audit: current (${cmp.note})`], failures: 0 };
-  const shown = cmp.drift.slice(0, 10).map((d) => `published audit: STALE: ${d}`);
-  if (cmp.drift.length > 10) shown.push(`published audit: ... and ${cmp.drift.length - 10} more`);
-  return { lines: [...shown, `published audit: FAILED: docs/audit/ differs from this run in ${cmp.drift.length} place(s) (${cmp.note}); ${how}`], failures: 1 };
+/** The kernel a report is of (its profiles ran one kernel; the audit fails otherwise), or null. */
+export function reportKernel(j: AuditJsonFile): string | null {
+  const kernels = [...new Set(Object.values(j.profiles).flatMap((p) => (p.state === 'ran' && p.kernel ? [p.kernel] : [])))];
+  return kernels.length === 1 ? kernels[0]! : null;
 }
 
-/** Copies a run's three reports into docs/audit/ (the caller checks the verdict first). */
+/** The kernels docs/audit/ has a part for (a folder holding audit.json), oldest first. */
+export function publishedKernels(dir = PUBLISHED_AUDIT_DIR): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((d) => /^\d+\.\d+/.test(d) && existsSync(join(dir, d, 'audit.json')))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
+
+/**
+ * This run's reports against docs/audit/: the part of the same kernel. A kernel with no part is not compared
+ * (npm test runs the audit on its default kernel, 6.12; another kernel's part is compared only by a run on
+ * that kernel), and says so; no part at all fails.
+ */
+export function checkPublished(runJsonPath: string, dir = PUBLISHED_AUDIT_DIR): { lines: string[]; failures: number } {
+  const how = 'if this run is right, publish it: `npx iommufd-conformance audit --raw OUT/vm --publish` (OUT: this run\'s --out) and commit docs/audit/';
+  const run = readAuditJson(runJsonPath);
+  const kernel = reportKernel(run);
+  const parts = publishedKernels(dir);
+  if (parts.length === 0) return { lines: [`published audit: FAILED: ${dir} has no kernel's part (docs/audit/<kernel>/audit.json); ${how}`], failures: 1 };
+  if (kernel === null || !parts.includes(kernel)) {
+    return { lines: [`published audit: not compared: docs/audit/ has parts for ${parts.join(', ')}, this run is of ${kernelsOf(run)}`], failures: 0 };
+  }
+  const cmp = comparePublished(readAuditJson(join(dir, kernel, 'audit.json')), run);
+  if (!cmp.compared) return { lines: [`published audit: ${cmp.note}`], failures: 0 };
+  const others = parts.filter((k) => k !== kernel);
+  const rest = others.length > 0 ? `; the part${others.length > 1 ? 's' : ''} for ${others.join(', ')} not compared: no run of ${others.length > 1 ? 'those kernels' : 'that kernel'} here` : '';
+  if (cmp.drift.length === 0) return { lines: [`published audit: ${kernel}: current (${cmp.note})${rest}`], failures: 0 };
+  const shown = cmp.drift.slice(0, 10).map((d) => `published audit: STALE: ${d}`);
+  if (cmp.drift.length > 10) shown.push(`published audit: ... and ${cmp.drift.length - 10} more`);
+  return { lines: [...shown, `published audit: FAILED: docs/audit/${kernel}/ differs from this run in ${cmp.drift.length} place(s) (${cmp.note}); ${how}`], failures: 1 };
+}
+
+/**
+ * Copies a run's three reports into docs/audit/<kernel>/ (adding or replacing that kernel's part; the
+ * caller checks the verdict first), then rewrites docs/audit/audit.md, the kernels side by side.
+ */
 export function publishAudit(files: AuditFiles, dir = PUBLISHED_AUDIT_DIR): string[] {
-  mkdirSync(dir, { recursive: true });
+  const kernel = reportKernel(readAuditJson(files.json));
+  if (kernel === null) throw new Error(`${files.json}: not the report of one kernel: nothing published`);
+  const part = join(dir, kernel);
+  mkdirSync(part, { recursive: true });
   const written: string[] = [];
   for (const [from, name] of [[files.markdown, 'audit.md'], [files.json, 'audit.json'], [files.html, 'audit.html']] as const) {
-    copyFileSync(from, join(dir, name));
-    written.push(join(dir, name));
+    copyFileSync(from, join(part, name));
+    written.push(join(part, name));
   }
+  writeFileSync(join(dir, 'audit.md'), renderKernelsMarkdown(dir));
+  written.push(join(dir, 'audit.md'));
   return written;
+}
+
+// ---------------------------------------------------------------- the kernels side by side
+
+interface JsonComparison {
+  between: [string, string];
+  state: string;
+  known?: { summary: string; anchor: string };
+}
+interface JsonScenario {
+  id: string;
+  area: string;
+  title: string;
+  backends: Record<string, { status: string; errno?: string; out?: Record<string, unknown>; modelAgrees?: boolean }>;
+  comparisons: JsonComparison[];
+}
+
+const md = (t: string) => t.replace(/([\\`*_{}[\]()#+!|<>])/g, '\\$1');
+const PAIRS: [string, string, string][] = [
+  ['type1', 'compat-device', 'From type1 to iommufd compat (same device, same IOMMU)'],
+  ['type1', 'compat-mock', "From type1 to iommufd compat, on iommufd's selftest mock domain"],
+  ['compat-device', 'native', 'From iommufd compat to native iommufd (same device, same IOMMU)'],
+];
+const BACKENDS = ['type1', 'compat-device', 'compat-mock', 'native'];
+
+/** docs/audit/audit.md: every published kernel's part, side by side, from the parts' audit.json. */
+export function renderKernelsMarkdown(dir = PUBLISHED_AUDIT_DIR): string {
+  const kernels = publishedKernels(dir);
+  const parts = new Map(kernels.map((k) => [k, readAuditJson(join(dir, k, 'audit.json'))]));
+  const lines: string[] = ['# iommufd VFIO audit: real type1, iommufd compat and native iommufd, per kernel', ''];
+  lines.push(
+    `Kernels: ${kernels.join(', ')}. Each kernel's part is the report of one passing run on that kernel (\`iommufd-conformance audit --kernel-version V --publish\`, ` +
+      'which adds or replaces that part only); its full report, with every cell, the model\'s prediction and every explanation, is linked below. ' +
+      '`npm test` runs the audit on its default kernel (6.12) and fails when that kernel\'s part differs from its run; another kernel\'s part is compared only by a run on that kernel (`audit --kernel-version 7.2` prints the comparison), not by `npm test`.',
+    '',
+    '| kernel | verdict | produced by (raw files) | when | full report |',
+    '|---|---|---|---|---|',
+  );
+  for (const [k, j] of parts) {
+    const v = j.verdict as { ok: boolean; scenarios?: number; comparisons?: Record<string, number>; modelMismatches?: unknown[] };
+    const c = v.comparisons ?? {};
+    const sources = Object.entries(j.profiles).map(([p, s]) => `${p}: ${s.source ? md(s.source) : s.state}`).join('<br>');
+    lines.push(`| ${k} | ${v.ok ? 'PASS' : 'FAIL'}: ${v.scenarios ?? j.scenarios.length} scenarios; ${c.explained ?? 0} explained, ${c.unexplained ?? 0} unexplained, ${c.changed ?? 0} changed, ${c.stale ?? 0} stale; ${(v.modelMismatches ?? []).length} model mismatch(es) | ${sources} | ${j.generated} | [audit.md](${k}/audit.md), [audit.html](${k}/audit.html), [audit.json](${k}/audit.json) |`);
+  }
+  lines.push('', '## What changes when you switch, per kernel', '');
+  for (const [a, b, title] of PAIRS) {
+    lines.push(`### ${md(title)}`, '');
+    const changed = new Map<string, Map<string, JsonComparison>>();
+    for (const [k, j] of parts) {
+      for (const s of j.scenarios as unknown as JsonScenario[]) {
+        const cmp = s.comparisons.find((c) => c.between[0] === a && c.between[1] === b);
+        if (cmp && cmp.state !== 'same' && cmp.state !== 'not-compared') {
+          if (!changed.has(s.id)) changed.set(s.id, new Map());
+          changed.get(s.id)!.set(k, cmp);
+        }
+      }
+    }
+    const counts = kernels.map((k) => `${k}: ${[...changed.values()].filter((m) => m.has(k)).length}`).join(', ');
+    lines.push(`Scenarios whose result changes (${counts}); a blank cell: the same result on that kernel.`, '');
+    lines.push(`| scenario | ${kernels.join(' | ')} |`, `|---|${kernels.map(() => '---|').join('')}`);
+    for (const [id, byKernel] of changed) {
+      const cells = kernels.map((k) => {
+        const c = byKernel.get(k);
+        if (!c) return '';
+        return c.known ? `[${md(c.known.summary)}](${k}/audit.md#${c.known.anchor})` : `‼ ${c.state}`;
+      });
+      lines.push(`| \`${id}\` | ${cells.join(' | ')} |`);
+    }
+    lines.push('');
+  }
+  lines.push('## The matrix: scenario x kernel x backend', '', 'The errno of the step under audit; ≠ where it differs between the kernels. Outputs, steps and the model\'s predictions are in each kernel\'s report.', '');
+  lines.push(`| scenario | ${kernels.flatMap((k) => BACKENDS.map((b) => `${k} ${b}`)).join(' | ')} |`, `|---|${kernels.flatMap(() => BACKENDS.map(() => '---|')).join('')}`);
+  const ids = [...new Set([...parts.values()].flatMap((j) => (j.scenarios as unknown as JsonScenario[]).map((s) => s.id)))];
+  for (const id of ids) {
+    const cells = BACKENDS.map((b) => kernels.map((k) => {
+      const s = (parts.get(k)!.scenarios as unknown as JsonScenario[]).find((x) => x.id === id);
+      const c = s?.backends[b];
+      return !c ? 'absent' : c.status === 'ran' ? (c.errno ?? '?') : c.status;
+    }));
+    const row = kernels.flatMap((_, ki) => BACKENDS.map((_b, bi) => {
+      const v = cells[bi]![ki]!;
+      return new Set(cells[bi]).size > 1 ? `≠ ${v}` : v;
+    }));
+    lines.push(`| [\`${id}\`](${kernels[kernels.length - 1]}/audit.md#s-${id}) | ${row.join(' | ')} |`);
+  }
+  return `${lines.join('\n')}\n`;
 }

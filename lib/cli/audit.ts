@@ -33,7 +33,7 @@ export interface AuditCommandOptions {
   timeoutSeconds: number;
   /** Run only this shard of the audit's tests in each guest; the verdict then needs every shard (`merge`). */
   shard?: Shard | null;
-  /** Copy the reports to docs/audit/ when the audit passed. */
+  /** Add or replace this kernel's part of docs/audit/ when the audit passed. */
   publish?: boolean;
 }
 
