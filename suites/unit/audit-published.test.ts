@@ -4,7 +4,8 @@ import { expect } from 'chai';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkPublished, comparePublished, firstDifference, publishAudit, publishedKernels, PUBLISHED_AUDIT_DIR, readAuditJson } from '../../lib/audit/published.ts';
+import { checkPublished, comparePublished, firstDifference, kernelsPageProblems, publishAudit, publishedKernels, PUBLISHED_AUDIT_DIR, readAuditJson } from '../../lib/audit/published.ts';
+import { chromiumMissing, probePage } from '../../lib/audit/browser.ts';
 import { PACKAGE_ROOT } from '../../lib/package-root.ts';
 
 describe('published audit (docs/audit/)', () => {
@@ -42,7 +43,8 @@ describe('published audit (docs/audit/)', () => {
         mkdirSync(d, { recursive: true });
         writeFileSync(join(d, 'audit.json'), JSON.stringify(j));
         writeFileSync(join(d, 'audit.md'), `# ${name}\n`);
-        writeFileSync(join(d, 'audit.html'), `<p>${name}</p>`);
+        // The real page: the side-by-side page's links must find their ids in it.
+        writeFileSync(join(d, 'audit.html'), readFileSync(join(PUBLISHED_AUDIT_DIR, '6.12.117', 'audit.html')));
         return { markdown: join(d, 'audit.md'), json: join(d, 'audit.json'), html: join(d, 'audit.html') };
       };
       const pub = join(dir, 'docs');
@@ -54,6 +56,16 @@ describe('published audit (docs/audit/)', () => {
       expect(index).to.include('| 6.12.117 | PASS').and.include('| 7.2.13 | PASS').and.include('2099-01-01T00:00:00.000Z');
       const id = copy().scenarios[0]!.id;
       expect(index.split('\n').find((l) => l.startsWith(`| [\`${id}\`]`))).to.include('≠ EOVERFLOW');
+      // The page, in headless Chromium (as the run's own page is checked): exactly that cell pair marked.
+      const missing = chromiumMissing();
+      if (!missing) {
+        const html = readFileSync(join(pub, 'audit.html'), 'utf8');
+        expect(kernelsPageProblems(html, pub, probePage)).to.deep.equal([]);
+        const unmarked = html.replace(' class="differs-kernels">≠ EOVERFLOW', '>EOVERFLOW');
+        expect(kernelsPageProblems(unmarked, pub, probePage).join('\n')).to.match(/cells marked as differing between kernels: 1, expected 2/);
+        const broken = html.replace('href="7.2.13/audit.html#kd-', 'href="7.2.13/audit.html#nowhere-kd-');
+        expect(kernelsPageProblems(broken, pub, probePage).join('\n')).to.match(/no id nowhere-kd-/);
+      } else if (process.env.CI === 'true') throw new Error(`the side-by-side page cannot be checked in CI: ${missing}`);
       // A run of 7.2.13 is compared with 7.2.13's part only; 6.12's part is not touched by it.
       writeFileSync(join(dir, 'run.json'), JSON.stringify(later));
       const r = checkPublished(join(dir, 'run.json'), pub);
