@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import type { BackendId, OutValue } from './types.ts';
-import { BASELINE_BEHAVIOUR, type KernelBehaviour } from '../model/kernel-behaviour.ts';
+import { BASELINE_SWITCHES, type KernelBehaviour, type Type1Behaviour } from '../model/kernel-behaviour.ts';
 
 export const KNOWN_DIFFERENCES_PATH = join(PACKAGE_ROOT, 'fixtures', 'audit', 'known-differences.json');
 
@@ -47,15 +47,21 @@ export interface KnownDifference {
   explanation: string;
   source: SourceRef[];
   /**
-   * The kernels it applies to, by KernelBehaviour switch (lib/model/kernel-behaviour.ts): an entry with
-   * `when` is only expected of raw files whose probed behaviour has those values (absent: every kernel).
+   * The kernels it applies to, by KernelBehaviour or Type1Behaviour switch (lib/model/kernel-behaviour.ts):
+   * an entry with `when` is only expected of raw files whose probed behaviour has those values (absent:
+   * every kernel). Its citations are of the tree of such a kernel (6.12's when every value is 6.12's).
    */
-  when?: Partial<Record<keyof KernelBehaviour, boolean>>;
+  when?: Partial<Record<keyof KernelBehaviour | keyof Type1Behaviour, boolean>>;
 }
 
 /** Whether an entry is expected of a kernel with this behaviour (6.12's when the raw files name none). */
-export function appliesTo(k: KnownDifference, behaviour: Readonly<Record<string, boolean>> = BASELINE_BEHAVIOUR): boolean {
-  return Object.entries(k.when ?? {}).every(([key, value]) => (behaviour[key] ?? false) === value);
+export function appliesTo(k: KnownDifference, behaviour: Readonly<Record<string, boolean>> = BASELINE_SWITCHES): boolean {
+  return Object.entries(k.when ?? {}).every(([key, value]) => (behaviour[key] ?? BASELINE_SWITCHES[key as keyof typeof BASELINE_SWITCHES] ?? false) === value);
+}
+
+/** Whether an entry applies to 6.12 (every `when` value is 6.12's): its citations are of 6.12's tree. */
+export function appliesToBaseline(k: KnownDifference): boolean {
+  return appliesTo(k, BASELINE_SWITCHES);
 }
 
 export class KnownDifferencesError extends Error {
@@ -74,8 +80,10 @@ function isOutValue(v: unknown): v is OutValue {
 }
 
 /** The HTML/Markdown anchor of an entry: stable, derived from what identifies it. */
-export function knownDifferenceAnchor(k: { scenario: string; between: readonly [BackendId, BackendId] }): string {
-  return `kd-${k.scenario}--${k.between[0]}--${k.between[1]}`.replace(/[^A-Za-z0-9._-]/g, '_');
+export function knownDifferenceAnchor(k: { scenario: string; between: readonly [BackendId, BackendId]; when?: KnownDifference['when'] }): string {
+  // Entries for the same scenario and pair on kernels that differ (their `when`) need anchors of their own.
+  const when = Object.entries(k.when ?? {}).map(([key, value]) => `--${value ? '' : 'no-'}${key}`).join('');
+  return `kd-${k.scenario}--${k.between[0]}--${k.between[1]}${when}`.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
 /**
@@ -106,10 +114,10 @@ export function parseKnownDifferences(text: string, where: string, scenarioIds?:
     const allowed = ['scenario', 'between', 'expect', 'summary', 'explanation', 'source', 'when'];
     let when: KnownDifference['when'];
     if (raw.when !== undefined) {
-      if (!isRecord(raw.when) || Object.keys(raw.when).length === 0) bad('"when" must be a non-empty object of KernelBehaviour switches');
+      if (!isRecord(raw.when) || Object.keys(raw.when).length === 0) bad('"when" must be a non-empty object of KernelBehaviour or Type1Behaviour switches');
       else {
         for (const [key, value] of Object.entries(raw.when)) {
-          if (!(key in BASELINE_BEHAVIOUR)) bad(`"when" names '${key}', which is not a KernelBehaviour switch (${Object.keys(BASELINE_BEHAVIOUR).join(', ')})`);
+          if (!(key in BASELINE_SWITCHES)) bad(`"when" names '${key}', which is not a KernelBehaviour or Type1Behaviour switch (${Object.keys(BASELINE_SWITCHES).join(', ')})`);
           else if (typeof value !== 'boolean') bad(`when.${key} must be true or false`);
         }
         when = raw.when as KnownDifference['when'];

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { observationDifferences } from './record.ts';
 import { appliesTo, COMPARED_PAIRS, knownDifferenceAnchor, type ExpectedStep, type KnownDifference } from './known-differences.ts';
-import { BASELINE_BEHAVIOUR } from '../model/kernel-behaviour.ts';
+import { BASELINE_SWITCHES } from '../model/kernel-behaviour.ts';
 import {
   AUDIT_RAW_FILE,
   BACKEND_IDS,
@@ -132,6 +132,8 @@ export interface Audit {
   backends: Record<BackendId, BackendState>;
   rows: AuditRow[];
   known: KnownDifference[];
+  /** The kernel's switches as the raw files recorded them (6.12's where none did): what `when` was matched against. */
+  behaviour: Record<string, boolean>;
   verdict: AuditVerdict;
 }
 
@@ -399,10 +401,21 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
     if (m.profiles.length !== ran.length) problems.push(`scenario ${id} is only in the raw file of ${m.profiles.join(', ')} (the profiles ran different catalogues)`);
   }
 
-  // The kernels' probed behaviour (one for all raw files): entries with a `when` apply only where it matches.
-  const behaviours = [...new Set([...byProfile.values()].map((r) => JSON.stringify(r.raw.behaviour ?? BASELINE_BEHAVIOUR)))];
-  if (behaviours.length > 1) problems.push(`the raw files come from kernels that behave differently (${behaviours.join(' vs ')}): audit one kernel at a time`);
-  const behaviour = JSON.parse(behaviours[0] ?? JSON.stringify(BASELINE_BEHAVIOUR)) as Record<string, boolean>;
+  // The kernel's probed behaviour, merged over the raw files: entries with a `when` apply only where it
+  // matches. A switch a raw file does not record (type1's, in the mock profile, which borrows no VFIO
+  // group) is taken from the others; two raw files recording different values are two kernels.
+  const behaviour: Record<string, boolean> = { ...BASELINE_SWITCHES };
+  const recordedBy = new Map<string, string>();
+  for (const r of byProfile.values()) {
+    for (const [key, value] of Object.entries(r.raw.behaviour ?? BASELINE_SWITCHES)) {
+      const first = recordedBy.get(key);
+      if (first !== undefined && behaviour[key] !== value) problems.push(`the raw files come from kernels that behave differently (${key}: ${first} ${behaviour[key]}, ${r.raw.profile} ${value}): audit one kernel at a time`);
+      else if (first === undefined) {
+        recordedBy.set(key, r.raw.profile);
+        behaviour[key] = value;
+      }
+    }
+  }
   const knownBy = new Map(known.filter((k) => appliesTo(k, behaviour)).map((k) => [`${k.scenario} ${k.between.join('/')}`, k]));
   const modelMismatches: AuditVerdict['modelMismatches'] = [];
   const rows: AuditRow[] = order.map(({ id, area, title, setup, platformDependent }) => {
@@ -482,6 +495,7 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
     backends,
     rows,
     known,
+    behaviour,
     verdict: { ok: failures.length === 0, scenarios: rows.length, comparisons: counts, modelMismatches, problems, failures },
   };
 }
@@ -508,6 +522,7 @@ export function auditJson(a: Audit): object {
     generated: a.generated,
     profiles: a.profiles,
     backends: a.backends,
+    behaviour: a.behaviour,
     scenarios: a.rows.map((row) => ({
       id: row.id,
       area: row.area,

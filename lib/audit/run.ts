@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { observationDifferences, divergenceReport, StepRecorder } from './record.ts';
 import { applySetup, CATALOGUE, nativeNotApplicable, ScenarioContext, SETUP_DESCRIPTIONS, type Scenario } from './scenarios.ts';
 import { NoNativeEquivalent, type AuditMemory, type AuditTarget } from './targets.ts';
-import { kernelBehaviour } from '../lockstep/models.ts';
+import { kernelBehaviour, type1Behaviour } from '../lockstep/models.ts';
 import { AUDIT_RAW_FILE, type AuditProfile, type AuditRaw, type BackendAvailability, type BackendId, type BackendResult, type Observation, type ScenarioResult } from './types.ts';
 
 const DMA_ENTRY_LIMIT = '/sys/module/vfio_iommu_type1/parameters/dma_entry_limit';
@@ -138,7 +138,7 @@ export class AuditRawCollector {
       }
       return scenarioResult(s, results);
     });
-    return { format: 1, profile: this.profile, kernel: kernelRelease(), behaviour: { ...kernelBehaviour() }, backends: this.backends, scenarios };
+    return { format: 1, profile: this.profile, kernel: kernelRelease(), behaviour: { ...kernelBehaviour(), ...type1Behaviour() }, backends: this.backends, scenarios };
   }
 
   /** Writes OUT/audit-raw.json; OUT is the profile's results folder (IOMMUFD_CONFORMANCE_OUT). */

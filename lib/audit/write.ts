@@ -4,7 +4,9 @@
 // are still written and say what is wrong.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { KNOWN_DIFFERENCES_PATH, KnownDifferencesError, loadKnownDifferences, type KnownDifference } from './known-differences.ts';
+import { appliesTo, appliesToBaseline, KNOWN_DIFFERENCES_PATH, KnownDifferencesError, loadKnownDifferences, type KnownDifference } from './known-differences.ts';
+import { checkCitation } from './source-check.ts';
+import { cachedDebianSources } from '../kbuild/source.ts';
 import { AUDIT_PROFILES, AuditInputError, auditJson, buildAudit, readRawFile, scenarioIdsOf, type Audit, type LoadedRaw } from './report.ts';
 import { renderHtml } from './render-html.ts';
 import { renderMarkdown } from './render-markdown.ts';
@@ -22,6 +24,40 @@ export interface AuditFromFoldersOptions {
   knownPath?: string;
   /** Problems found before reading (a guest that failed, say): they fail the verdict too. */
   problems?: string[];
+  /**
+   * The kernel trees to check citations in, by kernel release (uname -r); default: the Debian trees in the
+   * build cache (lib/kbuild/source.ts cachedDebianSources), one of which the audited kernel was built from.
+   */
+  trees?: ReadonlyMap<string, string>;
+}
+
+function cachedTrees(): Map<string, string> {
+  try {
+    return new Map(cachedDebianSources().map((t) => [t.version, t.dir]));
+  } catch {
+    return new Map();
+  }
+}
+
+/**
+ * The citations of the entries that explain this kernel only (a `when` that 6.12 does not meet), checked
+ * against the audited kernel's own tree: they cite it, not 6.12's (whose entries the unit suite checks
+ * against 6.12's tree). A tree that is not there is a problem too: nothing is taken on trust.
+ */
+export function kernelCitationProblems(audit: Audit, trees: ReadonlyMap<string, string>): string[] {
+  const own = audit.known.filter((k) => appliesTo(k, audit.behaviour) && !appliesToBaseline(k));
+  if (own.length === 0) return [];
+  const kernel = Object.values(audit.profiles).find((p) => p.state === 'ran')?.kernel;
+  const tree = kernel === undefined ? undefined : trees.get(kernel);
+  if (!tree) return [`${own.length} known difference(s) for this kernel's behaviour cite its tree, which is not in the cache (kernel ${kernel ?? 'unknown'}): their citations are unchecked`];
+  const problems: string[] = [];
+  for (const k of own) {
+    for (const s of k.source) {
+      const p = checkCitation(tree, s);
+      if (p) problems.push(`known difference ${k.scenario} (${k.between.join(' vs ')}, when ${JSON.stringify(k.when)}): citation not true of ${tree}: ${p}`);
+    }
+  }
+  return problems;
 }
 
 /** Reads every raw file it finds (a missing one is a problem of the verdict, not an exception). */
@@ -49,7 +85,9 @@ export function auditFromFolders(opts: AuditFromFoldersOptions): Audit {
     if (!(e instanceof KnownDifferencesError)) throw e;
     problems.push(e.message);
   }
-  return buildAudit(raws, known, problems);
+  const audit = buildAudit(raws, known, problems);
+  const citations = kernelCitationProblems(audit, opts.trees ?? cachedTrees());
+  return citations.length === 0 ? audit : buildAudit(raws, known, [...problems, ...citations], new Date(audit.generated));
 }
 
 export function writeAuditReports(audit: Audit, outDir: string): AuditFiles {

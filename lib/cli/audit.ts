@@ -7,11 +7,11 @@ import { rmSync } from 'node:fs';
 import type { KernelSeries } from '../kbuild/series.ts';
 import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { chromiumMissing, pageProblems, probeAuditPage } from '../audit/browser.ts';
+import { chromiumMissing, pageProblems, probeAuditPage, probePage } from '../audit/browser.ts';
 import { AUDIT_PROFILES, summaryLines, type Audit } from '../audit/report.ts';
 import { AUDIT_RAW_FILE } from '../audit/types.ts';
 import { auditFromFolders, writeAuditReports, type AuditFiles } from '../audit/write.ts';
-import { checkPublished, publishAudit } from '../audit/published.ts';
+import { checkPublished, kernelsPageProblems, publishAudit, PUBLISHED_AUDIT_DIR } from '../audit/published.ts';
 import { shardLabel, type Shard } from '../shard.ts';
 import type { KernelFlavour } from '../vm/kernel.ts';
 import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
@@ -33,7 +33,7 @@ export interface AuditCommandOptions {
   timeoutSeconds: number;
   /** Run only this shard of the audit's tests in each guest; the verdict then needs every shard (`merge`). */
   shard?: Shard | null;
-  /** Copy the reports to docs/audit/ when the audit passed. */
+  /** Add or replace this kernel's part of docs/audit/ when the audit passed. */
   publish?: boolean;
 }
 
@@ -64,6 +64,18 @@ export function checkAuditPage(audit: Audit, files: AuditFiles): { lines: string
   const problems = pageProblems(probeAuditPage(readFileSync(files.html, 'utf8')), audit);
   if (problems.length === 0) return { lines: [`audit page: checked in headless Chromium: ${audit.rows.length} scenario rows, every difference marked and linked`], failures: 0 };
   return { lines: problems.map((p) => `audit page: FAIL: ${p}`), failures: problems.length };
+}
+
+/** docs/audit/audit.html (the kernels side by side) in headless Chromium, as checkAuditPage checks a run's page. */
+function checkKernelsPage(dir = PUBLISHED_AUDIT_DIR): { lines: string[]; failures: number } {
+  const missing = chromiumMissing();
+  if (missing) {
+    if (process.env.CI === 'true') return { lines: [`published page: FAILED: cannot be checked in CI: ${missing}`], failures: 1 };
+    return { lines: [`published page: not checked in Chromium: ${missing}`], failures: 0 };
+  }
+  const problems = kernelsPageProblems(readFileSync(join(dir, 'audit.html'), 'utf8'), dir, probePage);
+  if (problems.length === 0) return { lines: [`published page: ${join(dir, 'audit.html')} checked in headless Chromium: every scenario row, every cell that differs between kernels marked, every link resolves`], failures: 0 };
+  return { lines: problems.map((p) => `published page: FAIL: ${p}`), failures: problems.length };
 }
 
 export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
@@ -107,7 +119,12 @@ export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
   const passed = audit.verdict.ok && page.failures === 0;
   if (o.publish) {
     // Only a passing audit is published: docs/audit/ is what VMM authors read.
-    if (passed && !infrastructure) process.stdout.write(`audit: published: ${publishAudit(files).join(', ')}\n`);
+    if (passed && !infrastructure) {
+      process.stdout.write(`audit: published: ${publishAudit(files).join(', ')}\n`);
+      const index = checkKernelsPage();
+      process.stdout.write(`${index.lines.join('\n')}\n`);
+      if (index.failures > 0) return 1;
+    }
     else process.stdout.write('audit: NOT published: the audit did not pass; docs/audit/ is unchanged\n');
   } else {
     process.stdout.write(`${checkPublished(files.json).lines.map((l) => l.replace(': FAILED:', ':')).join('\n')}\n`);

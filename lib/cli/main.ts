@@ -174,7 +174,7 @@ const commands: Record<string, Command> = {
       ...OUT("results folder: the guests' results in OUT/<profile>/, the reports in OUT/audit/"),
       raw: { type: 'string', multiple: true, value: 'DIR', help: 'only render: a folder with audit-raw.json or <profile>/audit-raw.json; boots no VM' },
       known: { type: 'string', value: 'FILE', help: 'the known-differences table (default: fixtures/audit/known-differences.json)' },
-      publish: { type: 'boolean', help: 'also copy the reports to docs/audit/ (the published audit npm test compares with), if the audit passed' },
+      publish: { type: 'boolean', help: "also add or replace this kernel's part of docs/audit/ (docs/audit/KERNEL/, and the kernels side by side in docs/audit/audit.md), if the audit passed" },
       ...KERNEL_OPTIONS,
       ...GUEST_OPTIONS,
       ...SHARD_OPTIONS,

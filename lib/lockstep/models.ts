@@ -7,7 +7,7 @@
 import { readdirSync } from 'node:fs';
 import { kernelFeatures, type1InfoCapsAligned, type1ReadOnlyPinsZeroPage, type1WrapOverflow, type KernelFeatures } from '../kernel/features.ts';
 import { IommufdModel } from '../model/iommufd.ts';
-import { BASELINE_BEHAVIOUR, type KernelBehaviour } from '../model/kernel-behaviour.ts';
+import { BASELINE_BEHAVIOUR, type KernelBehaviour, type Type1Behaviour } from '../model/kernel-behaviour.ts';
 import type { ModelPlatform } from '../model/syscalls.ts';
 import { readType1Platform, readUserPtrMax } from '../model/type1-platform.ts';
 import { Type1ContainerModel, Type1GroupModel, type Type1ModelOptions } from '../model/type1.ts';
@@ -48,6 +48,19 @@ export function kernelBehaviour(features: KernelFeatures = kernelFeatures()): Ke
   };
 }
 
+/**
+ * Real type1's switches (Type1Behaviour) for the running kernel, each from its probe on a borrowed VFIO
+ * group: only those that could be probed (none where no group could be borrowed, as in the mock profile),
+ * so that a raw file never records a guess.
+ */
+export function type1Behaviour(): Partial<Type1Behaviour> {
+  const wrap = type1WrapOverflow();
+  // A borrowed type1v2 container answered: type1 is registered, so the bare container's
+  // CHECK_EXTENSION(VFIO_TYPE1_NESTING_IOMMU) was type1's own answer.
+  if (wrap === null) return {};
+  return { type1WrapOverflow: wrap, type1NestingRemoved: !kernelFeatures().vfio.type1Nesting };
+}
+
 let zeroPageReader: Type1ModelOptions['zeroPage'] | undefined;
 
 /**
@@ -64,6 +77,7 @@ export function type1ModelOptions(userPtrMax: bigint): Type1ModelOptions {
   const zeroPage = zeroPageReader ?? null;
   return {
     userPtrMax,
+    // Type1Behaviour (lib/model/kernel-behaviour.ts): 6.12's where no group could be borrowed.
     wrapOverflow: type1WrapOverflow() ?? false,
     nesting: kernelFeatures().vfio.type1Nesting,
     capsAligned: type1InfoCapsAligned() ?? true,

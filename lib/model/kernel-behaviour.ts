@@ -157,3 +157,41 @@ export const BASELINE_BEHAVIOUR: Readonly<KernelBehaviour> = Object.freeze({
   ioasMapFile: false,
   testDmabuf: false,
 });
+
+// ---- VFIO type1 (real /dev/vfio/vfio) after 6.12: the type1 model's probed rules
+/**
+ * Where real type1 changed after 6.12. The type1 model (lib/model/type1.ts, through Type1ModelOptions)
+ * follows each switch, and known audit differences can be limited by them (`when`), exactly as by
+ * KernelBehaviour. Each is probed on a borrowed VFIO group (lib/kernel/features.ts), never read from a
+ * version; a run that could borrow no group (the mock profile) records none of them.
+ */
+export interface Type1Behaviour {
+  /**
+   * A MAP_DMA, UNMAP_DMA or DIRTY_PAGES range that wraps past 2^64 is EOVERFLOW, checked right after a
+   * zero size, before the protection and alignment checks: "vfio/type1: sanitize for overflow using
+   * check_*_overflow()" (7.2.13 drivers/vfio/vfio_iommu_type1.c:vfio_dma_do_map
+   * `if (check_add_overflow(iova, size - 1, &iova_end) || check_add_overflow(vaddr, size - 1, &vaddr_end))
+   * return -EOVERFLOW;`, vfio_dma_do_unmap `ret = -EOVERFLOW`). 6.12.117 tests
+   * `iova + size - 1 < iova` after them and answers EINVAL. Probed: features.ts type1WrapOverflow (a
+   * MAP_DMA of 8 KiB at 2^64 - 4 KiB).
+   */
+  type1WrapOverflow: boolean;
+  /**
+   * Type1 no longer claims VFIO_TYPE1_NESTING_IOMMU: "vfio: Remove VFIO_TYPE1_NESTING_IOMMU" renamed it
+   * __VFIO_RESERVED_TYPE1_NESTING_IOMMU and dropped it from vfio_iommu_type1_check_extension (7.2.13:
+   * `case VFIO_TYPE1_IOMMU: case VFIO_TYPE1v2_IOMMU: case VFIO_UNMAP_ALL: return 1;`), so
+   * CHECK_EXTENSION answers 0 and SET_IOMMU finds no driver claiming it: drivers/vfio/container.c:
+   * vfio_ioctl_set_iommu's `long ret = -ENODEV;`. 6.12.117 answers 1 and opens a v2 container.
+   * Probed: features.ts vfio.type1Nesting (CHECK_EXTENSION on a bare /dev/vfio/vfio).
+   */
+  type1NestingRemoved: boolean;
+}
+
+/** 6.12's type1. */
+export const BASELINE_TYPE1_BEHAVIOUR: Readonly<Type1Behaviour> = Object.freeze({
+  type1WrapOverflow: false,
+  type1NestingRemoved: false,
+});
+
+/** Every switch a known difference's `when` may name, at 6.12's value. */
+export const BASELINE_SWITCHES: Readonly<Record<keyof KernelBehaviour | keyof Type1Behaviour, boolean>> = Object.freeze({ ...BASELINE_BEHAVIOUR, ...BASELINE_TYPE1_BEHAVIOUR });
