@@ -4,6 +4,7 @@
 // elsewhere from ENOTTY on /dev/null (the system-call path alone).
 import { iommufdIovaRangesTarget } from './iommufd-target.ts';
 import { benchFuzzMutations } from './fuzz.ts';
+import { benchKernelBuild } from './kbuild.ts';
 import { benchIoctl, NULL_ENOTTY_TARGET } from './ioctl.ts';
 import { benchLockstepOverhead } from './lockstep.ts';
 import { benchModel } from './model.ts';
@@ -23,3 +24,6 @@ console.log('');
 await benchSelftestMirror(series);
 console.log('');
 benchFuzzMutations(series);
+console.log('');
+// Both series the goal names; the one-file rebuild on the series this bench runs on.
+await benchKernelBuild(['6.12', '7.2'], series);
