@@ -1,7 +1,10 @@
 // The selftest mirror against the kernel's own C selftest, in one VM: the
 // Debian tree's tools/testing/selftests/iommu/iommufd, compiled here, runs
 // first, then our mirror of it (suites/vm/mock/selftest, in lockstep), and
-// the two wall times are compared (goal: the mirror within 1.5x).
+// the two wall times are compared (goal: the mirror within 1.5x). The
+// mirror runs from the guest bundle, as `iommufd-conformance vm` runs every
+// suite (lib/vm/guest-bundle.ts): through tsx instead, every function the
+// transform gives a name to costs a defineProperty each time it is made.
 //
 // The Debian 6.12 tree carries selftests backported from later kernels that
 // name uAPI its own headers lack; they are compiled with the stand-ins of
@@ -12,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSuite } from '../lib/kselftest/build.ts';
+import { bundleGuest } from '../lib/vm/guest-bundle.ts';
 import { kselftestTree } from '../lib/kselftest/tree.ts';
 import type { KernelSeries } from '../lib/kbuild/series.ts';
 import { mirrorWallMs, readKtapStatuses, type CaseStatus } from '../lib/parity/table.ts';
@@ -37,6 +41,7 @@ export async function benchSelftestMirror(series: KernelSeries): Promise<void> {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const guestOut = join(out, 'mock');
+  const manifest = await bundleGuest(out);
   // Run in the guest; the results folder is the one path it can write.
   const script = [
     'set -u',
@@ -46,7 +51,7 @@ export async function benchSelftestMirror(series: KernelSeries): Promise<void> {
     'e=$(date +%s%N)',
     'echo $(( (e - s) / 1000000 )) > c-selftest.ms',
     `cd ${JSON.stringify(PACKAGE_ROOT)}`,
-    `node bin/iommufd-conformance.js run --profile mock --grep '^(iommufd|vfio_compat)' --out ${JSON.stringify(join(guestOut, 'mirror'))} > ${JSON.stringify(join(guestOut, 'mirror.log'))} 2>&1`,
+    `node ${JSON.stringify(manifest.main)} run --profile mock --manifest ${JSON.stringify(manifest.path)} --grep '^(iommufd|vfio_compat)' --out ${JSON.stringify(join(guestOut, 'mirror'))} > ${JSON.stringify(join(guestOut, 'mirror.log'))} 2>&1`,
   ].join('\n');
   writeFileSync(join(out, 'run.sh'), `${script}\n`);
   const r = spawnSync(process.execPath, [join(PACKAGE_ROOT, 'bin/iommufd-conformance.js'), 'vm', '--kernel-version', series, '--profile', 'mock', '--out', out, '--exec', `sh ${join(out, 'run.sh')}`], {
@@ -65,6 +70,8 @@ export async function benchSelftestMirror(series: KernelSeries): Promise<void> {
   const summary = /summary: .*/.exec(readFileSync(join(guestOut, 'mirror.log'), 'utf8'))?.[0] ?? '';
   console.log(`  C selftest (Debian tree, 190 cases): ${(cMs / 1000).toFixed(2)} s${totals ? ` (pass ${totals[1]}, fail ${totals[2]}, skip ${totals[3]})` : ''}`);
   console.log(`  our mirror in lockstep:              ${(mirrorMs / 1000).toFixed(2)} s (${summary})`);
+  const lockstep = /lockstep \(.*$/m.exec(readFileSync(join(guestOut, 'mirror.log'), 'utf8'))?.[0];
+  if (lockstep) console.log(`  ${lockstep}`);
   // Where the C binary fails for a feature this kernel lacks, the mirror must skip naming it.
   const named = (file: string, kind: CaseStatus['kind']) => new Set([...readKtapStatuses(file)].filter(([, s]) => s.kind === kind).map(([n]) => n));
   const cFailed = named(join(guestOut, 'c-selftest.ktap'), 'fail');

@@ -12,10 +12,11 @@ import { BASELINE_BEHAVIOUR, type KernelBehaviour } from '../model/kernel-behavi
 
 export const KNOWN_DIFFERENCES_PATH = join(PACKAGE_ROOT, 'fixtures', 'audit', 'known-differences.json');
 
-/** The backend pairs the audit compares: real type1 against each compat backend. */
+/** The backend pairs the audit compares: real type1 against each compat backend, and compat against native on the same device. */
 export const COMPARED_PAIRS: readonly (readonly [BackendId, BackendId])[] = [
   ['type1', 'compat-device'],
   ['type1', 'compat-mock'],
+  ['compat-device', 'native'],
 ];
 
 export interface SourceRef {
@@ -39,7 +40,7 @@ export interface ExpectedStep {
 
 export interface KnownDifference {
   scenario: string;
-  /** Canonical order: type1 first. */
+  /** Canonical order: as in COMPARED_PAIRS (type1 first; compat-device before native). */
   between: [BackendId, BackendId];
   expect: Partial<Record<BackendId, ExpectedStep[]>>;
   summary: string;

@@ -7,7 +7,7 @@ import { knownDifferenceAnchor, type KnownDifference } from './known-differences
 import { areasOf, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Comparison } from './report.ts';
 import { BACKEND_IDS, type BackendId, type Observation, type Step } from './types.ts';
 import { MARKERS } from './render-markdown.ts';
-import { auditKernels, NATIVE_NOT_AUDITED, switchSummaries } from './switches.ts';
+import { auditKernels, switchSummaries } from './switches.ts';
 
 export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -180,7 +180,7 @@ function switchSection(a: Audit): string {
     });
     parts.push(`<table class="switch"><thead><tr><th>scenario</th><th>${sw.between[0]}</th><th>${sw.between[1]}</th><th>what changes</th></tr></thead><tbody>${rows.join('')}</tbody></table>`);
   }
-  parts.push(`<h3>From iommufd compat to native iommufd</h3><p>${escapeHtml(NATIVE_NOT_AUDITED)}</p></section>`);
+  parts.push('</section>');
   return parts.join('\n');
 }
 
@@ -212,7 +212,7 @@ export function renderHtml(a: Audit): string {
 </head>
 <body>
 <header>
-<h1>iommufd VFIO compat audit: real type1 against iommufd compat</h1>
+<h1>iommufd VFIO audit: real type1, iommufd compat and native iommufd</h1>
 <p class="verdict ${v.ok ? 'pass' : 'fail'}" id="verdict">Verdict: ${v.ok ? 'PASS' : 'FAIL'}: ${v.scenarios} scenarios; differences ${c.explained} explained, ${c.unexplained} unexplained, ${c.changed} changed, ${c.stale} stale; ${v.modelMismatches.length} model mismatch(es); ${v.problems.length} problem(s)</p>
 <p>Generated ${escapeHtml(a.generated)}.</p>
 <table class="backends"><thead><tr><th>backend</th><th>profile</th><th>state</th><th>kernel</th></tr></thead><tbody>${backends}</tbody></table>

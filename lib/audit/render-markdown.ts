@@ -4,7 +4,7 @@
 import { knownDifferenceAnchor, type KnownDifference } from './known-differences.ts';
 import { areasOf, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Cell, type Comparison } from './report.ts';
 import { BACKEND_IDS, type BackendId } from './types.ts';
-import { auditKernels, NATIVE_NOT_AUDITED, switchSummaries } from './switches.ts';
+import { auditKernels, switchSummaries } from './switches.ts';
 
 /** Escapes text for a Markdown paragraph or table cell: no markup, no HTML, no cell breaks. */
 export function mdText(s: string): string {
@@ -84,7 +84,6 @@ function switchSummary(a: Audit): string[] {
     }
     lines.push('');
   }
-  lines.push('### From iommufd compat to native iommufd', '', mdText(NATIVE_NOT_AUDITED), '');
   return lines;
 }
 
@@ -92,7 +91,7 @@ export function renderMarkdown(a: Audit): string {
   const v = a.verdict;
   const c = v.comparisons;
   const lines: string[] = [];
-  lines.push('# iommufd VFIO compat audit: real type1 against iommufd compat', '');
+  lines.push('# iommufd VFIO audit: real type1, iommufd compat and native iommufd', '');
   lines.push(
     `**Verdict: ${v.ok ? 'PASS' : 'FAIL'}**: ${v.scenarios} scenarios; differences ${c.explained} explained, ${c.unexplained} unexplained, ` +
       `${c.changed} changed, ${c.stale} stale; ${v.modelMismatches.length} model mismatch(es); ${v.problems.length} problem(s).`,
@@ -107,7 +106,7 @@ export function renderMarkdown(a: Audit): string {
   lines.push(
     '',
     `Each cell is the kernel's result for the step under audit (the scenario's last ioctl): errno name, then outputs. ` +
-      `${MARKERS.explained} marks a cell that differs from the other backend of a compared pair (type1 against each compat backend) ` +
+      `${MARKERS.explained} marks a cell that differs from the other backend of a compared pair (type1 against each compat backend, compat-device against native) ` +
       `where a known difference explains it; ${MARKERS.unexplained} marks a difference that is unexplained, changed or stale; ` +
       `"model ✓" says the reference model predicted exactly what the kernel did, ${MARKERS.modelMismatch} that it did not.`,
     '',

@@ -28,6 +28,7 @@ export const BACKEND_PROFILE: Record<BackendId, AuditProfile> = {
   type1: 'viommu',
   'compat-device': 'viommu',
   'compat-mock': 'mock',
+  native: 'viommu',
 };
 
 /** Stands for a value or a step one side of a comparison does not have. */

@@ -6,8 +6,8 @@
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { observationDifferences, divergenceReport, StepRecorder } from './record.ts';
-import { applySetup, CATALOGUE, ScenarioContext, SETUP_DESCRIPTIONS, type Scenario } from './scenarios.ts';
-import type { AuditMemory, AuditTarget } from './targets.ts';
+import { applySetup, CATALOGUE, nativeNotApplicable, ScenarioContext, SETUP_DESCRIPTIONS, type Scenario } from './scenarios.ts';
+import { NoNativeEquivalent, type AuditMemory, type AuditTarget } from './targets.ts';
 import { kernelBehaviour } from '../lockstep/models.ts';
 import { AUDIT_RAW_FILE, type AuditProfile, type AuditRaw, type BackendAvailability, type BackendId, type BackendResult, type Observation, type ScenarioResult } from './types.ts';
 
@@ -46,7 +46,8 @@ function observe(s: Scenario, target: AuditTarget, mem: AuditMemory): Observatio
   let failed: unknown = null;
   try {
     applySetup(target, s.setup);
-    s.body(new ScenarioContext(target, rec, mem));
+    const body = target.native && s.nativeBody ? s.nativeBody : s.body;
+    body(new ScenarioContext(target, rec, mem));
   } catch (e) {
     failed = e;
   }
@@ -62,13 +63,15 @@ function observe(s: Scenario, target: AuditTarget, mem: AuditMemory): Observatio
 const message = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 
 export function runScenario(s: Scenario, factory: BackendFactory, mem: AuditMemory): ScenarioRun {
-  const na = s.notApplicable?.[factory.backend];
+  const na = factory.backend === 'native' ? nativeNotApplicable(s) : s.notApplicable?.[factory.backend];
   if (na) return { result: { status: 'not-applicable', reason: na }, failure: null };
   return withEnvironment(s, () => {
     let kernel: Observation;
     try {
       kernel = observe(s, factory.kernel(), mem);
     } catch (e) {
+      // A step the scenario takes that native iommufd has no counterpart for: the cell says which.
+      if (e instanceof NoNativeEquivalent) return { result: { status: 'not-applicable', reason: `no native equivalent: ${e.message}` }, failure: null };
       const why = `the kernel run failed: ${message(e)}`;
       return { result: { status: 'not-applicable', reason: `not run: ${why}` }, failure: `${s.id} on ${factory.backend}: ${why}\n${e instanceof Error ? e.stack : ''}` };
     }

@@ -11,7 +11,7 @@
 // the one it audits.
 import * as U from '../uapi/index.ts';
 import { hex, outValue, StepRecorder } from './record.ts';
-import { AUDIT_IOVA, type AuditMemory, type AuditTarget, type RoleResult } from './targets.ts';
+import { AUDIT_IOVA, NoNativeEquivalent, type AuditMemory, type AuditTarget, type NativeIoas, type RoleResult } from './targets.ts';
 import type { BackendId, OutValue } from './types.ts';
 
 const KiB = 1024n;
@@ -39,11 +39,11 @@ export type Setup =
   | 'type1';
 
 export const SETUP_DESCRIPTIONS: Record<Setup, string> = {
-  raw: 'fresh container, group open but not attached (compat-mock: /dev/iommu without a compat IOAS)',
-  attached: 'group attached to the container (compat-mock: a compat IOAS set), no SET_IOMMU, device not open',
-  'type1v2-no-device': 'group attached, SET_IOMMU(VFIO_TYPE1v2_IOMMU), device not open (compat-mock: no mock domain)',
-  type1v2: 'group attached, SET_IOMMU(VFIO_TYPE1v2_IOMMU), device open (compat-mock: compat IOAS with a mock domain)',
-  type1: 'group attached, SET_IOMMU(VFIO_TYPE1_IOMMU), device open (compat-mock: compat IOAS with a mock domain)',
+  raw: 'fresh container, group open but not attached (compat-mock: /dev/iommu without a compat IOAS; native: /dev/iommu and the device cdev open, not bound)',
+  attached: 'group attached to the container (compat-mock: a compat IOAS set; native: device bound, IOAS allocated), no SET_IOMMU, device not open',
+  'type1v2-no-device': 'group attached, SET_IOMMU(VFIO_TYPE1v2_IOMMU), device not open (compat-mock: no mock domain; native: device bound, IOAS allocated, not attached)',
+  type1v2: 'group attached, SET_IOMMU(VFIO_TYPE1v2_IOMMU), device open (compat-mock: compat IOAS with a mock domain; native: device bound and attached to its IOAS)',
+  type1: 'group attached, SET_IOMMU(VFIO_TYPE1_IOMMU), device open (compat-mock: compat IOAS with a mock domain; native: none, v1 has no native equivalent)',
 };
 
 export interface Scenario {
@@ -54,8 +54,10 @@ export interface Scenario {
   setup: Setup;
   /** The reason type1 and compat-mock are not compared (types.ts ScenarioResult.platformDependent). */
   platformDependent?: string;
-  /** Backends the scenario cannot run on, with the reason. */
+  /** Backends the scenario cannot run on, with the reason (native: see nativeNotApplicable, which adds the area's). */
   notApplicable?: Partial<Record<BackendId, string>>;
+  /** native's own body where the scenario's would not say the same thing there (default: the scenario's body). */
+  nativeBody?(c: ScenarioContext): void;
   /** Module parameters set for the scenario (restored after it). */
   env?: { dmaEntryLimit?: number };
   body(c: ScenarioContext): void;
@@ -124,11 +126,77 @@ export class ScenarioContext {
     return hex(v);
   }
 
+  // ---------------------------------------------------------------- native iommufd: the same requests as IOMMU_IOAS_* on the device's IOAS
+
+  /**
+   * MAP_DMA as IOMMU_IOAS_MAP at a fixed IOVA: READ and WRITE become IOMMU_IOAS_MAP_READABLE and
+   * _WRITEABLE, undefined bits stay the same undefined bits; VADDR has no counterpart. argsz becomes
+   * the struct's size at the same distance from the struct's end (32 bytes there, 40 here), and a
+   * tail the same bytes after the struct.
+   */
+  #nativeMap(n: NativeIoas, a: { iova: bigint; size: bigint; vaddr: bigint; flags: number; argsz?: number; tail?: Uint8Array }): number {
+    if (a.flags & U.VFIO_DMA_MAP_FLAG_VADDR) throw new NoNativeEquivalent('IOMMU_IOAS_MAP has no VADDR flag: updating the user address of a live mapping is type1\'s');
+    const flags =
+      U.IOMMU_IOAS_MAP_FIXED_IOVA |
+      (a.flags & READ ? U.IOMMU_IOAS_MAP_READABLE : 0) |
+      (a.flags & WRITE ? U.IOMMU_IOAS_MAP_WRITEABLE : 0) |
+      (a.flags & ~(RW | U.VFIO_DMA_MAP_FLAG_VADDR));
+    const size = a.argsz === undefined ? undefined : a.argsz + U.iommu_ioas_map.sizeof - U.vfio_iommu_type1_dma_map.sizeof;
+    const bytes = U.iommu_ioas_map.encode({ ...(size !== undefined ? { size } : {}), flags: flags >>> 0, ioas_id: n.ioasId, user_va: a.vaddr, length: a.size, iova: a.iova }, a.tail ? { tail: a.tail } : {});
+    const errno = n.ioctl(U.IOMMU_IOAS_MAP, bytes);
+    this.rec.record('IOMMU_IOAS_MAP', errno, {
+      in: { iova: hex(a.iova), length: hex(a.size), user_va: this.#vaddrLabel(a.vaddr), flags: hex(flags >>> 0), ...(size !== undefined ? { size } : {}), ...(a.tail ? { tail: `${a.tail.length} bytes` } : {}) },
+    });
+    return errno;
+  }
+
+  /**
+   * UNMAP_DMA as IOMMU_IOAS_UNMAP (the same 24-byte struct size: argsz is the size as given). FLAG_ALL
+   * with IOVA and size 0 is IOAS_UNMAP's own unmap-all (IOVA 0, length U64_MAX); other flags have no
+   * counterpart (IOAS_UNMAP has no flags). `size` out is the struct's length after the call.
+   */
+  #nativeUnmap(n: NativeIoas, a: { iova: bigint; size: bigint; flags?: number; argsz?: number; tail?: Uint8Array }): { errno: number; size: bigint } {
+    const flags = a.flags ?? 0;
+    let length = a.size;
+    if (flags === U.VFIO_DMA_UNMAP_FLAG_ALL) {
+      if (a.iova !== 0n || a.size !== 0n) throw new NoNativeEquivalent('IOMMU_IOAS_UNMAP unmaps everything with IOVA 0 and length U64_MAX: there is no unmap-all flag to combine with a range');
+      length = U64_MAX;
+    } else if (flags !== 0) {
+      throw new NoNativeEquivalent(`IOMMU_IOAS_UNMAP has no flags: UNMAP_DMA flag ${hex(flags)} has no counterpart`);
+    }
+    const bytes = U.iommu_ioas_unmap.encode({ ...(a.argsz !== undefined ? { size: a.argsz } : {}), ioas_id: n.ioasId, iova: a.iova, length }, a.tail ? { tail: a.tail } : {});
+    const errno = n.ioctl(U.IOMMU_IOAS_UNMAP, bytes);
+    const out = U.iommu_ioas_unmap.decode(bytes).length;
+    this.rec.record('IOMMU_IOAS_UNMAP', errno, {
+      in: { iova: hex(a.iova), length: hex(length), ...(a.argsz !== undefined ? { size: a.argsz } : {}), ...(a.tail ? { tail: `${a.tail.length} bytes` } : {}) },
+      // The same key as UNMAP_DMA's: what the struct's length holds after the call (the bytes unmapped on success).
+      out: { size: outValue(out) },
+    });
+    return { errno, size: out };
+  }
+
+  /** GET_INFO's IOVA ranges as IOMMU_IOAS_IOVA_RANGES; nothing else of GET_INFO has a native counterpart. */
+  #nativeIovaRanges(n: NativeIoas, argsz: number, fields: InfoField[]): { errno: number; argsz: number } {
+    const other = fields.filter((f) => f !== 'iova_ranges');
+    if (other.length > 0 || argsz !== 4096) {
+      throw new NoNativeEquivalent(`VFIO_IOMMU_GET_INFO's ${other.length > 0 ? other.join(', ') : `argsz ${argsz}`}: of GET_INFO, native iommufd has only the IOVA ranges (IOMMU_IOAS_IOVA_RANGES)`);
+    }
+    const r = n.ioasIovaRanges({ ioasId: n.ioasId, capacity: 64 });
+    const ranges = r.errno === 0 ? r.ranges : null;
+    this.rec.record('IOMMU_IOAS_IOVA_RANGES', r.errno, {
+      in: { ioas_id: 'the IOAS', num_iovas: 64 },
+      out: { iova_ranges: ranges ? ranges.map((x) => `[${hex(x.start)},${hex(x.last)}]`).join(' ') : null },
+      normalised: { iova_ranges: ranges ? `covers [${hex(WINDOW.start)},${hex(WINDOW.last)}]: ${ranges.some((x) => x.start <= WINDOW.start && x.last >= WINDOW.last) ? 'yes' : 'no'}` : null },
+    });
+    return { errno: r.errno, argsz };
+  }
+
   // ---------------------------------------------------------------- container ioctls
 
   map(a: { iova: bigint; size: bigint; vaddr?: bigint; flags?: number; argsz?: number; tail?: Uint8Array }): number {
     const flags = a.flags ?? RW;
     const vaddr = a.vaddr ?? this.rw();
+    if (this.target.native) return this.#nativeMap(this.target.native, { ...a, flags, vaddr });
     const r = this.target.container.mapDma({ flags, vaddr, iova: a.iova, size: a.size, ...(a.argsz !== undefined ? { argsz: a.argsz } : {}), ...(a.tail ? { tail: a.tail } : {}) });
     this.rec.record('VFIO_IOMMU_MAP_DMA', r.errno, {
       in: { iova: hex(a.iova), size: hex(a.size), vaddr: this.#vaddrLabel(vaddr), flags: hex(flags), ...(a.argsz !== undefined ? { argsz: a.argsz } : {}), ...(a.tail ? { tail: `${a.tail.length} bytes` } : {}) },
@@ -137,6 +205,7 @@ export class ScenarioContext {
   }
 
   unmap(a: { iova: bigint; size: bigint; flags?: number; argsz?: number; tail?: Uint8Array }): { errno: number; size: bigint } {
+    if (this.target.native) return this.#nativeUnmap(this.target.native, a);
     const r = this.target.container.unmapDma({ flags: a.flags ?? 0, iova: a.iova, size: a.size, ...(a.argsz !== undefined ? { argsz: a.argsz } : {}), ...(a.tail ? { tail: a.tail } : {}) });
     this.rec.record('VFIO_IOMMU_UNMAP_DMA', r.errno, {
       in: { iova: hex(a.iova), size: hex(a.size), flags: hex(a.flags ?? 0), ...(a.argsz !== undefined ? { argsz: a.argsz } : {}), ...(a.tail ? { tail: `${a.tail.length} bytes` } : {}) },
@@ -152,6 +221,7 @@ export class ScenarioContext {
 
   /** VFIO_IOMMU_GET_INFO with `argsz` (a 4 KiB buffer), recording the chosen fields. */
   info(argsz: number, fields: InfoField[]): { errno: number; argsz: number } {
+    if (this.target.native) return this.#nativeIovaRanges(this.target.native, argsz, fields);
     const r = this.target.container.getInfo({ argsz, bufferSize: 4096 });
     const out: Record<string, OutValue> = {};
     const normalised: Record<string, OutValue> = {};
@@ -254,6 +324,17 @@ export class ScenarioContext {
   unsetContainer(): number {
     return this.#role(this.target.unsetContainer());
   }
+  /** native: attach()'s ioctls as two steps (where iommufd_device_bind's own checks are what a scenario audits). */
+  nativeBind(): number {
+    const errno = this.target.native!.bind();
+    this.rec.record('VFIO_DEVICE_BIND_IOMMUFD', errno);
+    return errno;
+  }
+  nativeIoasAlloc(): number {
+    const errno = this.target.native!.allocIoas();
+    this.rec.record('IOMMU_IOAS_ALLOC', errno);
+    return errno;
+  }
   groupStatus(): number {
     const r = this.target.groupStatus();
     this.rec.record('VFIO_GROUP_GET_STATUS', r.errno, { out: { flags: hex(r.flags) } });
@@ -283,6 +364,16 @@ export function applySetup(t: AuditTarget, setup: Setup): void {
     if (errno !== 0) throw new SetupError(`setup '${setup}' on ${t.backend} (${t.side}): ${what} failed with errno ${errno}`);
   };
   if (setup === 'raw') return;
+  if (t.native) {
+    // No SET_IOMMU: bound with an IOAS is 'attached' and 'type1v2-no-device' alike; the attach is the device open.
+    if (setup === 'type1') throw new NoNativeEquivalent(NATIVE_NO_V1);
+    const bound = t.attach();
+    need(bound.op, bound.errno);
+    if (setup === 'attached' || setup === 'type1v2-no-device') return;
+    const dev = t.openDevice();
+    need(dev.op, dev.errno);
+    return;
+  }
   const attached = t.attach();
   need(attached.op, attached.errno);
   if (setup === 'attached') return;
@@ -290,6 +381,27 @@ export function applySetup(t: AuditTarget, setup: Setup): void {
   if (setup === 'type1v2-no-device') return;
   const dev = t.openDevice();
   need(dev.op, dev.errno);
+}
+
+// ==================================================================== native iommufd: which scenarios have an equivalent
+
+const NATIVE_NO_V1 = 'VFIO_TYPE1_IOMMU (v1) semantics: an IOAS has only v2\'s (no partial unmap of a mapping by its IOVA, no v1 page sizes)';
+
+/** Areas with no native counterpart at all, and why. */
+const NATIVE_NONE_BY_AREA: Record<string, string> = {
+  V1_VS_V2: NATIVE_NO_V1,
+  SET_IOMMU: 'iommufd has no SET_IOMMU: an IOAS takes mappings from IOMMU_IOAS_ALLOC on, with v2 semantics, before and after a device attaches',
+  CHECK_EXTENSION: 'VFIO_CHECK_EXTENSION is a container ioctl; native iommufd has no extensions to ask for (IOMMU_GET_HW_INFO describes the device)',
+  GROUP: 'the device cdev has no VFIO group: VFIO_DEVICE_BIND_IOMMUFD replaces SET_CONTAINER and GET_DEVICE_FD',
+  DIRTY_PAGES: 'native dirty tracking is per HWPT (IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_SET_DIRTY_TRACKING, IOMMU_HWPT_GET_DIRTY_BITMAP), not a container-wide START/STOP',
+  IOCTL: 'VFIO_GET_API_VERSION, VFIO_IOMMU_ENABLE and VFIO\'s ioctl numbers are container ioctls: /dev/iommu answers only its own',
+  UPDATE_VADDR: 'IOMMU_IOAS_MAP and IOMMU_IOAS_UNMAP have no VADDR flag: updating the user address of a live mapping is type1\'s',
+};
+
+/** Why a scenario has no native equivalent ('no native equivalent: ...'), or undefined when it has one. */
+export function nativeNotApplicable(s: Scenario): string | undefined {
+  const why = s.notApplicable?.native ?? NATIVE_NONE_BY_AREA[s.area] ?? (s.setup === 'type1' ? NATIVE_NO_V1 : undefined);
+  return why === undefined ? undefined : `no native equivalent: ${why}`;
 }
 
 // ==================================================================== the catalogue
@@ -311,7 +423,11 @@ const map: Scenario[] = [
   { id: 'map-dma.argsz-exact', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA with argsz exactly the struct size (32)', body: (c) => c.map({ iova: A, size: SZ, argsz: 32 }) },
   { id: 'map-dma.argsz-long-zero-tail', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA with argsz 40: the struct followed by 8 zero bytes', body: (c) => c.map({ iova: A, size: SZ, argsz: 40, tail: new Uint8Array(8) }) },
   { id: 'map-dma.argsz-long-nonzero-tail', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA with argsz 40: the struct followed by 8 bytes of 0xff (iommufd-native ioctls would say E2BIG)', body: (c) => c.map({ iova: A, size: SZ, argsz: 40, tail: new Uint8Array(8).fill(0xff) }) },
-  { id: 'map-dma.argsz-beyond-buffer', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA with argsz 0xffffffff on a 32-byte buffer (argsz has no upper bound)', body: (c) => c.map({ iova: A, size: SZ, argsz: 0xffff_ffff }) },
+  {
+    id: 'map-dma.argsz-beyond-buffer', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA with argsz 0xffffffff on a 32-byte buffer (argsz has no upper bound)',
+    notApplicable: { native: "iommufd's size is bounded by what it reads: copy_struct_from_user checks every byte past its struct up to the size, so a 4 GiB size reads the caller's memory beyond the buffer, another request" },
+    body: (c) => c.map({ iova: A, size: SZ, argsz: 0xffff_ffff }),
+  },
   { id: 'map-dma.flags-none', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA with flags 0 (neither READ nor WRITE)', body: (c) => c.map({ iova: A, size: SZ, flags: 0 }) },
   {
     id: 'map-dma.flags-none-then-device', area: 'MAP_DMA', setup: 'type1v2-no-device',
@@ -615,6 +731,9 @@ const platform: Scenario[] = [
     notApplicable: { 'compat-mock': 'the mock device is exempt from the MSI isolation check (iommufd_device_bind skips selftest devices)' },
     title: 'Interrupt remapping on (intremap=on): SET_CONTAINER, SET_IOMMU (type1 checks MSI isolation at group attach) and GET_DEVICE_FD (iommufd checks it at bind)',
     body: (c) => (c.attach(), c.setIommu(U.VFIO_TYPE1v2_IOMMU), c.openDevice()),
+    // native: BIND_IOMMUFD (where iommufd_device_bind checks MSI isolation), IOAS_ALLOC and ATTACH_IOMMUFD_PT,
+    // step for step beside compat's SET_CONTAINER, SET_IOMMU and GET_DEVICE_FD.
+    nativeBody: (c) => (c.nativeBind(), c.nativeIoasAlloc(), c.openDevice()),
   },
 ];
 

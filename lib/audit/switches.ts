@@ -1,6 +1,7 @@
 // What a VMM author reads first: per switch (type1 to compat on the same
-// device; type1 to compat on the mock domain), every scenario whose result
-// changes, the fields that differ, and why. Both reports render it at the top.
+// device; type1 to compat on the mock domain; compat to native iommufd on the
+// same device), every scenario whose result changes, the fields that differ,
+// and why. Both reports render it at the top.
 import { cellSummary, showPointValue, type Audit, type AuditRow, type Comparison } from './report.ts';
 import type { BackendId } from './types.ts';
 
@@ -22,10 +23,14 @@ export const SWITCHES: readonly Switch[] = [
     title: "From type1 to iommufd compat, on iommufd's selftest mock domain",
     note: "The same switch where the IOMMU under the compat container is the kernel's mock domain: differences that do not depend on the platform.",
   },
+  {
+    between: ['compat-device', 'native'],
+    title: 'From iommufd compat to native iommufd (same device, same IOMMU)',
+    note:
+      'The VMM drops the container: it opens /dev/iommu and the device cdev /dev/vfio/devices/vfioN, binds the device (VFIO_DEVICE_BIND_IOMMUFD), allocates an IOAS (IOMMU_IOAS_ALLOC), attaches the device to it (VFIO_DEVICE_ATTACH_IOMMUFD_PT) and maps with IOMMU_IOAS_MAP/UNMAP. ' +
+      'Compared where a scenario has a native equivalent; the native cell of the others says why it has none.',
+  },
 ];
-
-/** Native iommufd is not among the audited modes yet: the reports say so rather than imply nothing changes. */
-export const NATIVE_NOT_AUDITED = 'Not audited yet: native iommufd through the VFIO device cdev is not among the modes this audit runs.';
 
 export interface SwitchChange {
   row: AuditRow;

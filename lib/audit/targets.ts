@@ -10,6 +10,9 @@
 //   compat-mock    /dev/iommu's VFIO compat on a compat IOAS (IOMMU_VFIO_IOAS SET)
 //                  with a selftest mock domain (mock profile; no group)
 //                                                        model: IommufdModel.compat
+//   native         /dev/iommu natively, with the same device through its VFIO cdev
+//                  (/dev/vfio/devices/vfioN: BIND_IOMMUFD, ATTACH_IOMMUFD_PT; no
+//                  group, no container)                  model: IommufdModel + VfioDeviceCdevModel
 //
 // Why two separate runs instead of one lockstep run: a scenario is a sequence
 // of steps, and the audit wants the kernel's whole sequence even when the
@@ -19,13 +22,17 @@
 // ModelProcess (its memory, credentials and RLIMIT_MEMLOCK copied from the
 // real process), and the two observations are compared step by step.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { IommuFd, VfioContainer, VfioGroup, type Type1Info } from '../kernel/index.ts';
+import { errnoOf, IommuFd, VfioContainer, VfioDevice, VfioGroup, type Type1Info } from '../kernel/index.ts';
 import { kernelBehaviour, type1ModelOptions } from '../lockstep/models.ts';
 import { IommufdModel } from '../model/iommufd.ts';
 import { iommufdDomainSpec } from '../model/mock.ts';
 import { ModelProcess } from '../model/process.ts';
 import { readType1Platform, readUserPtrMax, type Type1Platform } from '../model/type1-platform.ts';
 import { Type1ContainerModel, Type1GroupModel, type GroupIommufdBinding } from '../model/type1.ts';
+import { iommufdFopsIoctl } from '../model/iommufd/main.ts';
+import type { IommufdFds } from '../model/iommufd/ucmd.ts';
+import { IoctlArgument, ModelCannotAnswer, type UserAccess } from '../model/uaccess.ts';
+import { VfioDeviceCdevModel } from '../model/vfio/device-cdev.ts';
 import { CAP_IPC_LOCK, capBit, RLIMIT_MEMLOCK, sys, type Capabilities, type Mapping, type RLimit } from '../sys/index.ts';
 import { pinnedAndLockedPages } from '../sys/proc-status.ts';
 import * as U from '../uapi/index.ts';
@@ -60,11 +67,36 @@ export interface RoleResult {
   errno: number;
 }
 
+/**
+ * A scenario step that native iommufd has no counterpart for (a container or group ioctl, a VFIO-only flag).
+ * Thrown by the scenario context or the native target; the scenario's native cell then says why.
+ */
+export class NoNativeEquivalent extends Error {
+  override name = 'NoNativeEquivalent';
+}
+
+/** The iommufd side of the native backend: the IOAS the device attaches to, and its ioctls. */
+export interface NativeIoas {
+  /** The IOAS made by attach() (0 before). */
+  readonly ioasId: number;
+  /** attach()'s two ioctls one at a time: VFIO_DEVICE_BIND_IOMMUFD, then IOMMU_IOAS_ALLOC (errno). */
+  bind(): number;
+  allocIoas(): number;
+  /**
+   * An iommufd ioctl with its struct's bytes (leading size field included): the kernel (or the model)
+   * reads them and writes its outputs back into them. Returns the errno (0: success).
+   */
+  ioctl(request: number, bytes: Uint8Array): number;
+  ioasIovaRanges(args: { ioasId: number; capacity?: number }): { errno: number; numIovas: number; alignment: bigint; ranges: { start: bigint; last: bigint }[] };
+}
+
 /** One backend on one side, fresh: a container and, where the backend has one, the group. */
 export interface AuditTarget {
   readonly backend: BackendId;
   readonly side: AuditSide;
   readonly container: ContainerOps;
+  /** native only: the IOAS and its ioctls (the container's ops throw NoNativeEquivalent there). */
+  readonly native?: NativeIoas;
   /** Whether a VFIO group is there (not on compat-mock). */
   readonly hasGroup: boolean;
   /** The first IOVA above the scenarios' window that the platform reserves (aperture end or a reserved region). */
@@ -197,6 +229,8 @@ function modelProcessLikeReal(mem: AuditMemory): ModelProcess {
 /** The viommu profile's device: the edu device's group, bound to vfio-pci. */
 export interface DeviceEnvironment {
   groupId: number;
+  /** The device's VFIO cdev, /dev/vfio/devices/vfioN (null: the kernel has no CONFIG_VFIO_DEVICE_CDEV). */
+  cdev: string | null;
   /** The device's name for VFIO_GROUP_GET_DEVICE_FD, e.g. 0000:00:03.0. */
   bdf: string;
   /** The group's platform as sysfs and dmesg describe it; the module parameters are re-read at every target. */
@@ -209,11 +243,27 @@ export interface DeviceEnvironment {
 export function readDeviceEnvironment(groupId: number, bdf: string): DeviceEnvironment {
   return {
     groupId,
+    cdev: readCdevPath(bdf),
     bdf,
     platform: readType1Platform(groupId),
     devices: readdirSync(`/sys/kernel/iommu_groups/${groupId}/devices`),
     userPtrMax: readUserPtrMax(),
   };
+}
+
+/** drivers/vfio/vfio_main.c names the cdev under the device: /sys/bus/pci/devices/BDF/vfio-dev/vfioN. */
+export function readCdevPath(bdf: string): string | null {
+  const dir = `/sys/bus/pci/devices/${bdf}/vfio-dev`;
+  if (!existsSync(dir)) return null;
+  const name = readdirSync(dir).find((n) => /^vfio\d+$/.test(n));
+  return name ? `/dev/vfio/devices/${name}` : null;
+}
+
+const IOMMUFD_ALLOW_UNSAFE = '/sys/module/iommufd/parameters/allow_unsafe_interrupts';
+
+/** iommufd's own allow_unsafe_interrupts (device.c), read where the module is there. */
+function iommufdAllowsUnsafeInterrupts(): boolean {
+  return existsSync(IOMMUFD_ALLOW_UNSAFE) && /^[Yy1]/.test(readFileSync(IOMMUFD_ALLOW_UNSAFE, 'utf8').trim());
 }
 
 /**
@@ -475,6 +525,168 @@ export function modelMockTarget(mem: AuditMemory): AuditTarget {
     dispose: () => {
       ictx.close();
       checkModelLeftNothing(proc, 'compat-mock (model)');
+    },
+  });
+}
+
+// ---------------------------------------------------------------- native: the device cdev on /dev/iommu
+
+const NATIVE_NO_CONTAINER = 'native iommufd has no VFIO container: the VMM uses /dev/iommu and the device cdev, not container ioctls';
+const NATIVE_NO_GROUP = 'the device cdev has no VFIO group (BIND_IOMMUFD replaces SET_CONTAINER and GET_DEVICE_FD)';
+
+/** The container ops of a target that has none: each throws NoNativeEquivalent. */
+const noContainer = new Proxy({} as ContainerOps, {
+  get: () => () => {
+    throw new NoNativeEquivalent(NATIVE_NO_CONTAINER);
+  },
+});
+
+/** What the native target drives, on either side: the device file and the iommufd. */
+interface NativeParts {
+  side: AuditSide;
+  bind(): number;
+  attachPt(ptId: number): number;
+  detachPt(): number;
+  ioasAlloc(): { errno: number; ioasId: number };
+  ioctl(request: number, bytes: Uint8Array): number;
+  ioasIovaRanges: NativeIoas['ioasIovaRanges'];
+  proc: Pick<AuditTarget, 'charged' | 'setIpcLock' | 'setMemlockLimit' | 'dispose'>;
+}
+
+function nativeTarget(windowTop: bigint, p: NativeParts): AuditTarget {
+  let ioasId = 0;
+  const allocIoas = () => {
+    const ioas = p.ioasAlloc();
+    if (ioas.errno === 0) ioasId = ioas.ioasId;
+    return ioas.errno;
+  };
+  return {
+    backend: 'native',
+    side: p.side,
+    container: noContainer,
+    native: {
+      get ioasId() {
+        return ioasId;
+      },
+      bind: () => p.bind(),
+      allocIoas,
+      ioctl: (request, bytes) => p.ioctl(request, bytes),
+      ioasIovaRanges: (args) => p.ioasIovaRanges(args),
+    },
+    hasGroup: false,
+    windowTop,
+    // The VMM's equivalent of SET_CONTAINER: the device joins the iommufd, which gets an IOAS for it.
+    attach: () => {
+      const op = 'VFIO_DEVICE_BIND_IOMMUFD+IOMMU_IOAS_ALLOC';
+      const bound = p.bind();
+      return { op, errno: bound || allocIoas() };
+    },
+    // GET_DEVICE_FD's part in compat (the device attaches to the compat IOAS and the IOAS gets its domain).
+    openDevice: () => ({ op: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', errno: p.attachPt(ioasId) }),
+    closeDevice: () => ({ op: 'VFIO_DEVICE_DETACH_IOMMUFD_PT', errno: p.detachPt() }),
+    unsetContainer: () => {
+      throw new NoNativeEquivalent(NATIVE_NO_GROUP);
+    },
+    groupStatus: () => {
+      throw new NoNativeEquivalent(NATIVE_NO_GROUP);
+    },
+    ...p.proc,
+  };
+}
+
+function requireCdev(env: DeviceEnvironment): string {
+  if (!env.cdev) throw new Error(`${env.bdf} has no VFIO device cdev (/sys/bus/pci/devices/${env.bdf}/vfio-dev): CONFIG_VFIO_DEVICE_CDEV`);
+  return env.cdev;
+}
+
+/** native on the kernel: /dev/iommu and /dev/vfio/devices/vfioN of the edu device. */
+export function kernelNativeTarget(env: DeviceEnvironment): AuditTarget {
+  const cdev = requireCdev(env);
+  const state = new RealProcessState();
+  const opened = IommuFd.open();
+  if (!opened.iommufd) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
+  const iommufd = opened.iommufd;
+  const dev = VfioDevice.openCdev(cdev);
+  if (!dev.device) {
+    iommufd.close();
+    throw new Error(`cannot open ${cdev}: errno ${dev.errno}`);
+  }
+  const device = dev.device;
+  return nativeTarget(firstReservedAbove(env.platform, AUDIT_IOVA), {
+    side: 'kernel',
+    bind: () => device.bindIommufd(iommufd.fd).errno,
+    attachPt: (ptId) => device.attachPt(ptId).errno,
+    detachPt: () => device.detachPt().errno,
+    ioasAlloc: () => iommufd.ioasAlloc(),
+    ioctl: (request, bytes) => errnoOf(sys().ioctl(iommufd.fd, request, bytes)),
+    ioasIovaRanges: (args) => iommufd.ioasIovaRanges(args),
+    proc: {
+      charged: () => state.charged(),
+      setIpcLock: (on) => state.setIpcLock(on),
+      setMemlockLimit: (bytes) => state.setMemlockLimit(bytes),
+      dispose: () => {
+        // The device first: closing it unbinds (detaching first), which drops its hold on the iommufd.
+        try {
+          device.close();
+          iommufd.close();
+          state.checkNothingLeft('native (kernel)');
+        } finally {
+          state.restore();
+        }
+      },
+    },
+  });
+}
+
+/** The model's fd table for the native target's ioctls: IOAS_MAP/UNMAP take and make no fds. */
+const NO_FDS: IommufdFds = {
+  accessOf: () => null,
+  install: () => {
+    throw new ModelCannotAnswer('an fd the audit does not expect');
+  },
+  fileOf: () => null,
+  installDmabuf: () => {
+    throw new ModelCannotAnswer('an fd the audit does not expect');
+  },
+};
+
+/** User memory for the native target's ioctls: their structs are passed as buffers and point at nothing the model reads. */
+const NO_USER_MEMORY: UserAccess = {
+  read: (address, length) => {
+    throw new ModelCannotAnswer('user pointer to memory the model was not told about', `0x${address.toString(16)}+${length}`);
+  },
+  write: (address, bytes) => {
+    throw new ModelCannotAnswer('user pointer to memory the model was not told about', `0x${address.toString(16)}+${bytes.length}`);
+  },
+};
+
+/** native as the model predicts it: an IommufdModel and a VfioDeviceCdevModel of the device. */
+export function modelNativeTarget(env: DeviceEnvironment, mem: AuditMemory): AuditTarget {
+  requireCdev(env);
+  const proc = modelProcessLikeReal(mem);
+  const platform = currentPlatform(env);
+  const ictx = new IommufdModel(proc, undefined, kernelBehaviour());
+  const device = new VfioDeviceCdevModel(iommufdDomainSpec(platform), { isolated: platform.interruptRemapping, allowUnsafeInterrupts: iommufdAllowsUnsafeInterrupts() });
+  return nativeTarget(firstReservedAbove(platform, AUDIT_IOVA), {
+    side: 'model',
+    bind: () => device.bindIommufd(ictx).errno,
+    attachPt: (ptId) => device.attachPt(ptId).errno,
+    detachPt: () => device.detachPt().errno,
+    ioasAlloc: () => ictx.ioasAlloc(),
+    ioctl: (request, bytes) => {
+      const ret = iommufdFopsIoctl(ictx, NO_FDS, request, new IoctlArgument(bytes, 0n, NO_USER_MEMORY), NO_USER_MEMORY);
+      return ret < 0 ? -ret : 0;
+    },
+    ioasIovaRanges: (args) => ictx.ioasIovaRanges(args),
+    proc: {
+      charged: () => ({ vmLck: proc.mmLockedVm, vmPin: proc.mmPinnedVm }),
+      setIpcLock: (on) => void (proc.credentials = { ...proc.credentials, ipcLock: on }),
+      setMemlockLimit: (bytes) => void (proc.memlockLimit = bytes),
+      dispose: () => {
+        device.close();
+        ictx.close();
+        checkModelLeftNothing(proc, 'native (model)');
+      },
     },
   });
 }

@@ -5,10 +5,13 @@
 /** The backends an audit scenario runs on:
  *  - 'type1': a real VFIO type1 container (/dev/vfio/vfio) with the viommu profile's vfio-pci device group;
  *  - 'compat-device': iommufd's VFIO compat on /dev/iommu with that same group (viommu profile);
- *  - 'compat-mock': iommufd's VFIO compat on /dev/iommu with a selftest mock domain (mock profile). */
-export type BackendId = 'type1' | 'compat-device' | 'compat-mock';
+ *  - 'compat-mock': iommufd's VFIO compat on /dev/iommu with a selftest mock domain (mock profile);
+ *  - 'native': native iommufd on that same device through its VFIO cdev (/dev/vfio/devices/vfioN:
+ *    VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT, then IOMMU_IOAS_MAP/UNMAP/...;
+ *    viommu profile), for every scenario that has a native equivalent. */
+export type BackendId = 'type1' | 'compat-device' | 'compat-mock' | 'native';
 
-export const BACKEND_IDS: readonly BackendId[] = ['type1', 'compat-device', 'compat-mock'];
+export const BACKEND_IDS: readonly BackendId[] = ['type1', 'compat-device', 'compat-mock', 'native'];
 
 export type AuditProfile = 'mock' | 'viommu';
 
@@ -22,7 +25,10 @@ export interface Step {
    * difference: compat-mock has no VFIO group, so the group's VFIO_GROUP_SET_CONTAINER is there
    * 'IOMMU_IOAS_ALLOC+IOMMU_VFIO_IOAS(SET)' (the compat IOAS), VFIO_GROUP_GET_DEVICE_FD (which attaches
    * the device to a domain) is 'IOMMU_TEST_OP_MOCK_DOMAIN', and closing the device fd is
-   * 'IOMMU_DESTROY(mock device)'.
+   * 'IOMMU_DESTROY(mock device)'. native has neither group nor container: SET_CONTAINER's role is
+   * 'VFIO_DEVICE_BIND_IOMMUFD+IOMMU_IOAS_ALLOC', GET_DEVICE_FD's 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' (the
+   * device joins the IOAS, which gets its domain), closing the device fd 'VFIO_DEVICE_DETACH_IOMMUFD_PT';
+   * MAP_DMA is 'IOMMU_IOAS_MAP', UNMAP_DMA 'IOMMU_IOAS_UNMAP', GET_INFO's IOVA ranges 'IOMMU_IOAS_IOVA_RANGES'.
    */
   op: string;
   /** The inputs that identify the request (iova, size, flags, argsz...), for the reader: never compared. */
@@ -116,6 +122,6 @@ export const AUDIT_RAW_FILE = 'audit-raw.json';
 
 /** Backends each profile runs. */
 export const PROFILE_BACKENDS: Record<AuditProfile, readonly BackendId[]> = {
-  viommu: ['type1', 'compat-device'],
+  viommu: ['type1', 'compat-device', 'native'],
   mock: ['compat-mock'],
 };

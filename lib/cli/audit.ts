@@ -125,7 +125,7 @@ export function auditAfterVmRun(root: string): { lines: string[]; failures: numb
   const files = writeAuditReports(audit, join(root, 'audit'));
   const page = checkAuditPage(audit, files);
   const lines = [...page.lines, ...auditSummary(audit, files, 10)];
-  process.stdout.write(`\n=== audit: type1 against iommufd compat\n${lines.join('\n')}\n`);
+  process.stdout.write(`\n=== audit: type1 against iommufd compat, compat against native\n${lines.join('\n')}\n`);
   const published = checkPublished(files.json);
   process.stdout.write(`${published.lines.join('\n')}\n`);
   const v = audit.verdict;

@@ -169,7 +169,7 @@ const commands: Record<string, Command> = {
   },
 
   audit: {
-    summary: 'type1 against iommufd compat, scenario by scenario: audit.md, audit.json, audit.html',
+    summary: 'type1 against iommufd compat, and compat against native iommufd, scenario by scenario: audit.md, audit.json, audit.html',
     options: {
       ...OUT("results folder: the guests' results in OUT/<profile>/, the reports in OUT/audit/"),
       raw: { type: 'string', multiple: true, value: 'DIR', help: 'only render: a folder with audit-raw.json or <profile>/audit-raw.json; boots no VM' },

@@ -1,6 +1,7 @@
 // The one place a typed client turns a struct into an ioctl: encode, issue,
 // decode. Kernel errors come back as `errno` (0 on success), never thrown.
 import { checkLeadingSize, checkLeadingSizeOf, coreSys, type SysCore } from '../sys/index.ts';
+import { readU32 } from '../uapi/bytes.ts';
 import type { AnyStructLayout, EncodeOptions } from '../uapi/layout.ts';
 
 export interface Errno {
@@ -37,8 +38,15 @@ export function callStruct<L extends AnyStructLayout>(
   opts?: EncodeOptions,
   kernelWritesUpTo?: number,
 ): StructCall<ReturnType<L['decode']>> {
-  const bytes = layout.encode(input, opts);
-  if (layout.sizeField) checkLeadingSize(bytes, `ioctl ${layout.name}`, kernelWritesUpTo);
+  return callBytes(sys, fd, request, layout, layout.encode(input, opts), kernelWritesUpTo);
+}
+
+/** callStruct with the struct already encoded (`bytes`, which the call changes in place). */
+export function callBytes<L extends AnyStructLayout>(sys: SysCore, fd: number, request: number, layout: L, bytes: Uint8Array, kernelWritesUpTo?: number): StructCall<ReturnType<L['decode']>> {
+  // The usual case (the size is the buffer's) is told apart in place: the message is built only for a refusal.
+  if (layout.sizeField && !(bytes.length >= 4 && Math.min(readU32(bytes, 0), kernelWritesUpTo ?? Infinity) <= bytes.length)) {
+    checkLeadingSize(bytes, `ioctl ${layout.name}`, kernelWritesUpTo);
+  }
   const ret = sys.ioctl(fd, request, bytes);
   return new LazyStructCall(ret, layout, bytes) as StructCall<ReturnType<L['decode']>>;
 }

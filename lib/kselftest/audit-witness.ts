@@ -28,8 +28,12 @@ export interface WitnessEntry {
   why: string;
 }
 
-/** VFIO selftest IOMMU modes and the audit backend that is the same thing (iommufd native has no audit backend). */
-const V2_MODES: [string, BackendId][] = [['vfio_type1v2_iommu', 'type1'], ['iommufd_compat_type1v2', 'compat-device']];
+/**
+ * VFIO selftest IOMMU modes and the audit backend that is the same thing; the `iommufd` mode (libvfio's
+ * iommu.c: the device cdev bound to /dev/iommu, IOMMU_IOAS_MAP/UNMAP, unmap-all as IOVA 0 and UINT64_MAX) is
+ * the native backend, whose scenarios are the same operations as IOAS ioctls (lib/audit/scenarios.ts).
+ */
+const V2_MODES: [string, BackendId][] = [['vfio_type1v2_iommu', 'type1'], ['iommufd_compat_type1v2', 'compat-device'], ['iommufd', 'native']];
 const V1_MODES: [string, BackendId][] = [['vfio_type1_iommu', 'type1'], ['iommufd_compat_type1', 'compat-device']];
 
 export const AUDIT_WITNESS: readonly WitnessEntry[] = [

@@ -15,6 +15,7 @@ import type { ModelSyscalls } from '../model/syscalls.ts';
 import type { ModelProcess } from '../model/process.ts';
 import { absorbedFaultResult } from '../model/iommufd/selftest.ts';
 import { IoctlArgument, MMAP_MIN_ADDR, ModelCannotAnswer, type UserAccess } from '../model/uaccess.ts';
+import { readS32, sameBytes, writeU32 } from '../uapi/bytes.ts';
 import { show, type FieldDifference } from './compare.ts';
 import { DESYNCING_REASONS, isListedReason } from './unchecked.ts';
 
@@ -104,11 +105,6 @@ function decodeFields(layout: AnyStructLayout | null, bytes: Uint8Array, member?
   }
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
-}
-
 /** The first differing fields of two argument buffers, by the layout's names where it has them. */
 export function bufferDifferences(layout: AnyStructLayout | null, kernel: Uint8Array, model: Uint8Array, prefix: string, member?: string): FieldDifference[] {
   if (sameBytes(kernel, model)) return [];
@@ -133,6 +129,74 @@ export function bufferDifferences(layout: AnyStructLayout | null, kernel: Uint8A
   return out;
 }
 
+const NO_BUFFERS: readonly UserBuffer[] = Object.freeze([]);
+
+/**
+ * The bytes of a view as a plain Uint8Array: the view itself when it is one
+ * (`.buffer` would move a small one off the JS heap: lib/uapi/bytes.ts), else
+ * a Uint8Array over its bytes (also for a Buffer, whose slice() is no copy).
+ */
+function plainBytes(view: ArrayBufferView): Uint8Array {
+  return view.constructor === Uint8Array ? (view as Uint8Array) : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+const NO_SNAPSHOTS: readonly Snapshot[] = Object.freeze([]);
+
+/**
+ * The model's user memory for one ioctl: the buffers handed to addressOf for
+ * this call (their copies from before the kernel call), the session's
+ * mappings (read as they are: the model writes there into an overlay,
+ * compared after), nothing below mmap_min_addr.
+ */
+class SessionUserAccess implements UserAccess {
+  constructor(
+    readonly sys: LockstepSys,
+    readonly snapshots: readonly Snapshot[],
+    readonly overlay: { address: bigint; bytes: Uint8Array }[],
+  ) {}
+
+  #find(address: bigint, length: number): Uint8Array | null {
+    const end = address + BigInt(length);
+    for (const s of this.snapshots) {
+      if (address >= s.address && end <= s.address + BigInt(s.model.length)) {
+        const off = Number(address - s.address);
+        return s.model.subarray(off, off + length);
+      }
+    }
+    return null;
+  }
+
+  read(address: bigint, length: number): Uint8Array | null {
+    if (length === 0) return new Uint8Array(0);
+    const snap = this.#find(address, length);
+    if (snap) return snap;
+    for (const o of this.overlay) {
+      if (address >= o.address && address + BigInt(length) <= o.address + BigInt(o.bytes.length)) {
+        const off = Number(address - o.address);
+        return o.bytes.subarray(off, off + length);
+      }
+    }
+    const mapped = this.sys.mappingBytes(address, length);
+    if (mapped) return mapped.slice();
+    if (address < MMAP_MIN_ADDR) return null;
+    throw new ModelCannotAnswer('user pointer to memory the model was not told about', `0x${address.toString(16)}+${length}`);
+  }
+
+  write(address: bigint, bytes: Uint8Array): boolean {
+    if (bytes.length === 0) return true;
+    const snap = this.#find(address, bytes.length);
+    if (snap) {
+      snap.set(bytes);
+      return true;
+    }
+    if (this.sys.mappingBytes(address, bytes.length)) {
+      this.overlay.push({ address, bytes: bytes.slice() });
+      return true;
+    }
+    if (address < MMAP_MIN_ADDR) return false;
+    throw new ModelCannotAnswer('user pointer to memory the model was not told about', `0x${address.toString(16)}+${bytes.length}`);
+  }
+}
+
 export class LockstepSys implements SysCore {
 
   constructor(
@@ -146,7 +210,7 @@ export class LockstepSys implements SysCore {
 
   addressOf(view: ArrayBufferView): bigint {
     const address = this.kernel.addressOf(view);
-    const entry = { address, view: new Uint8Array(view.buffer, view.byteOffset, view.byteLength) };
+    const entry = { address, view: plainBytes(view) };
     const { pending, recent } = this.host.userBuffers;
     if (pending.length >= 16) pending.shift();
     pending.push(entry);
@@ -354,26 +418,26 @@ export class LockstepSys implements SysCore {
 
   #ioctl(fd: number, request: number, arg: IoctlArg, kernelCall: () => number, child: ModelProcess | null): number {
     const host = this.host;
-    const pending = this.host.userBuffers.pending.splice(0);
+    const pendingList = host.userBuffers.pending;
+    const pending = pendingList.length > 0 ? pendingList.splice(0) : NO_BUFFERS;
     if (!host.checking) return kernelCall();
     const mfd = host.fdMap.get(fd);
     const desynced = host.desynced.get(fd);
-    const view = ArrayBuffer.isView(arg) ? new Uint8Array(arg.buffer, arg.byteOffset, arg.byteLength) : null;
+    const view = ArrayBuffer.isView(arg) ? plainBytes(arg) : null;
     const before = view ? view.slice() : null;
     const shape: IoctlShape | null = mfd !== undefined ? host.modelSys.shape(mfd, request, before) : null;
     const name = shape?.name ?? `ioctl 0x${(request >>> 0).toString(16)}`;
     // The model's copy of the argument, with the caller's fds as the model's.
     let modelBytes: Uint8Array | null = null;
     if (before && shape) {
-      modelBytes = before.slice();
+      modelBytes = this.#modelCopy(before);
       for (const f of shape.fdIn) {
         if (f.offset + 4 > modelBytes.length) continue;
-        const dv = new DataView(modelBytes.buffer, modelBytes.byteOffset + f.offset, 4);
-        const mapped = host.fdMap.get(dv.getInt32(0, true));
-        if (mapped !== undefined) dv.setInt32(0, mapped, true);
+        const mapped = host.fdMap.get(readS32(modelBytes, f.offset));
+        if (mapped !== undefined) writeU32(modelBytes, f.offset, mapped);
       }
     }
-    const snapshots: Snapshot[] = pending.map((p) => ({ address: p.address, kernel: p.view, model: p.view.slice() }));
+    const snapshots: readonly Snapshot[] = pending.length > 0 ? pending.map((p) => ({ address: p.address, kernel: p.view, model: p.view.slice() })) : NO_SNAPSHOTS;
 
     const t0 = process.hrtime.bigint();
     const { result: ret, injected } = host.injectedDuring(kernelCall);
@@ -399,7 +463,7 @@ export class LockstepSys implements SysCore {
     // (their copies from before the kernel call), the session's mappings (read as they are:
     // the model writes there into an overlay, compared after), nothing below mmap_min_addr.
     const overlay: { address: bigint; bytes: Uint8Array }[] = [];
-    const user = this.#userAccess(snapshots, overlay);
+    const user = new SessionUserAccess(this, snapshots, overlay);
     const marg = new IoctlArgument(modelBytes, view ? 0n : BigInt((arg ?? 0) as number | bigint), user);
     const t1 = process.hrtime.bigint();
     // A call whose injected site the kernel absorbed: the one model rule that follows such a kernel
@@ -421,30 +485,30 @@ export class LockstepSys implements SysCore {
       if (absorbed && mfile?.kind === 'iommufd') mfile.ctx.absorbedFault = null;
     }
     const modelNs = Number(process.hrtime.bigint() - t1);
-    host.record({ call, kernel: ret, model: mret, args, ...(injected ? { injected: true as const } : {}) });
+    host.record(injected ? { call, kernel: ret, model: mret, args, injected: true } : { call, kernel: ret, model: mret, args });
 
     const diffs: FieldDifference[] = [];
-    const returnsFd = host.modelSys.returnsFd(mfd, request, before);
+    const returnsFd = mfile?.kind === 'iommufd' ? shape!.returnsFd === true : host.modelSys.returnsFd(mfd, request, before);
     if (returnsFd && ret >= 0 && mret >= 0) host.fdMap.set(ret, mret);
     else if (ret !== mret) diffs.push({ path: 'return', kernel: showRet(ret), model: showRet(mret) });
     if (view && modelBytes) {
       // fds the call made: paired, not compared (each side numbers its own).
       for (const f of shape!.fdOut) {
         if (f.offset + 4 > view.length || ret < 0) continue;
-        const k = new DataView(view.buffer, view.byteOffset + f.offset, 4).getInt32(0, true);
-        const m = new DataView(modelBytes.buffer, modelBytes.byteOffset + f.offset, 4).getInt32(0, true);
+        const k = readS32(view, f.offset);
+        const m = readS32(modelBytes, f.offset);
         if (k >= 0 && host.modelSys.file(m)) host.fdMap.set(k, m);
-        modelBytes.set(view.subarray(f.offset, f.offset + 4), f.offset);
+        for (let i = 0; i < 4; i++) modelBytes[f.offset + i] = view[f.offset + i]!;
       }
       // fds the caller passed in went to the model as its own numbers: put the caller's back before comparing.
-      for (const f of shape!.fdIn) if (f.offset + 4 <= view.length) modelBytes.set(before!.subarray(f.offset, f.offset + 4), f.offset);
-      diffs.push(...bufferDifferences(shape!.layout, view, modelBytes, 'arg', shape!.member));
+      for (const f of shape!.fdIn) if (f.offset + 4 <= view.length) for (let i = 0; i < 4; i++) modelBytes[f.offset + i] = before![f.offset + i]!;
+      if (!sameBytes(view, modelBytes)) diffs.push(...bufferDifferences(shape!.layout, view, modelBytes, 'arg', shape!.member));
     }
     for (const s of snapshots) {
       if (!sameBytes(s.kernel, s.model)) diffs.push(...bufferDifferences(null, s.kernel, s.model, `user buffer 0x${s.address.toString(16)}`));
     }
     for (const o of overlay) {
-      const real = this.#mappingBytes(o.address, o.bytes.length);
+      const real = this.mappingBytes(o.address, o.bytes.length);
       if (real && !sameBytes(real, o.bytes)) diffs.push(...bufferDifferences(null, real, o.bytes, `user memory 0x${o.address.toString(16)}`));
     }
     if (shape!.accounting) diffs.push(...host.accountingDifferences());
@@ -453,8 +517,23 @@ export class LockstepSys implements SysCore {
     return ret;
   }
 
+  /**
+   * The model's copy of an argument: one reused buffer per length (up to a
+   * page), as no call keeps it past its ioctl (not the model, nor a report:
+   * differences are read out of it). A new typed array of over 64 bytes is an
+   * off-heap allocation (iommu_test_cmd is 72), on every one of ~10^5 calls.
+   */
+  readonly #modelCopies = new Map<number, Uint8Array>();
+  #modelCopy(bytes: Uint8Array): Uint8Array {
+    if (bytes.length > 4096) return bytes.slice();
+    let copy = this.#modelCopies.get(bytes.length);
+    if (!copy) this.#modelCopies.set(bytes.length, (copy = new Uint8Array(bytes.length)));
+    copy.set(bytes);
+    return copy;
+  }
+
   /** The caller's bytes at an address: a buffer recently handed to addressOf, or a session mapping. */
-  #mappingBytes(address: bigint, length: number): Uint8Array | null {
+  mappingBytes(address: bigint, length: number): Uint8Array | null {
     const end = address + BigInt(length);
     const recent = this.host.userBuffers.recent;
     for (let i = recent.length - 1; i >= 0; i--) {
@@ -471,50 +550,6 @@ export class LockstepSys implements SysCore {
       }
     }
     return null;
-  }
-
-  #userAccess(snapshots: Snapshot[], overlay: { address: bigint; bytes: Uint8Array }[]): UserAccess {
-    const find = (address: bigint, length: number): Uint8Array | null => {
-      const end = address + BigInt(length);
-      for (const s of snapshots) {
-        if (address >= s.address && end <= s.address + BigInt(s.model.length)) {
-          const off = Number(address - s.address);
-          return s.model.subarray(off, off + length);
-        }
-      }
-      return null;
-    };
-    return {
-      read: (address, length) => {
-        if (length === 0) return new Uint8Array(0);
-        const snap = find(address, length);
-        if (snap) return snap;
-        for (const o of overlay) {
-          if (address >= o.address && address + BigInt(length) <= o.address + BigInt(o.bytes.length)) {
-            const off = Number(address - o.address);
-            return o.bytes.subarray(off, off + length);
-          }
-        }
-        const mapped = this.#mappingBytes(address, length);
-        if (mapped) return mapped.slice();
-        if (address < MMAP_MIN_ADDR) return null;
-        throw new ModelCannotAnswer('user pointer to memory the model was not told about', `0x${address.toString(16)}+${length}`);
-      },
-      write: (address, bytes) => {
-        if (bytes.length === 0) return true;
-        const snap = find(address, bytes.length);
-        if (snap) {
-          snap.set(bytes);
-          return true;
-        }
-        if (this.#mappingBytes(address, bytes.length)) {
-          overlay.push({ address, bytes: bytes.slice() });
-          return true;
-        }
-        if (address < MMAP_MIN_ADDR) return false;
-        throw new ModelCannotAnswer('user pointer to memory the model was not told about', `0x${address.toString(16)}+${bytes.length}`);
-      },
-    };
   }
 
   #checkAccounting(call: string): void {

@@ -766,6 +766,53 @@ export class IommufdModel {
     return { errno: 0 };
   }
 
+  // ---------------------------------------------------------------- VFIO device cdev: a real device bound and attached by hand (issue 14, native iommufd)
+
+  /**
+   * device.c:iommufd_device_bind of a real device, as VFIO_DEVICE_BIND_IOMMUFD on its cdev makes it
+   * (vfio/iommufd.c:vfio_iommufd_physical_bind): without isolated MSI (interrupt remapping) the bind
+   * fails with EPERM unless iommufd's allow_unsafe_interrupts is set. The device is bound, not attached.
+   */
+  bindHardwareDevice(spec: HardwareDomainSpec, msi: { isolated: boolean; allowUnsafeInterrupts: boolean }): Errno & { devId: number } {
+    if (!msi.isolated && !msi.allowUnsafeInterrupts) return { errno: EPERM, devId: 0 };
+    const idev = new DeviceObject(null, spec);
+    const rc = this.objects.reserve(idev);
+    if (rc) return { errno: rc, devId: 0 };
+    this.objects.finalize(idev);
+    // "The calling driver is a user until iommufd_device_unbind()"
+    idev.users++;
+    return { errno: 0, devId: idev.id };
+  }
+
+  /**
+   * vfio/iommufd.c:vfio_iommufd_physical_attach_ioas: iommufd_device_attach the first time,
+   * iommufd_device_replace once attached (VFIO_DEVICE_ATTACH_IOMMUFD_PT). An IOAS gets an automatic
+   * domain; the returned ptId is that HWPT's.
+   */
+  hardwareDeviceAttach(devId: number, ptId: number): Errno & { ptId: number } {
+    const idev = this.objects.get<DeviceObject>(u32(devId), 'device');
+    if (!idev || !idev.hardware) return { errno: ENOENT, ptId };
+    const attached = idev.hwpt !== null;
+    const r = this.#changePt(idev, u32(ptId), attached ? 'replace' : 'attach');
+    if (r.errno) return { errno: r.errno, ptId };
+    // iommufd_device_attach holds the device for the attachment (iommufd_device_detach drops it)
+    if (!attached) idev.users++;
+    return { errno: 0, ptId: r.ptId };
+  }
+
+  /** vfio/iommufd.c:vfio_iommufd_physical_detach_ioas: nothing to do when not attached. */
+  hardwareDeviceDetach(devId: number): Errno {
+    const idev = this.objects.get<DeviceObject>(u32(devId), 'device');
+    if (!idev || !idev.hardware) return { errno: ENOENT };
+    this.#deviceDetach(idev);
+    return { errno: 0 };
+  }
+
+  /** vfio/iommufd.c:vfio_iommufd_physical_unbind: detach if attached, then iommufd_device_unbind. */
+  unbindHardwareDevice(devId: number): Errno {
+    return this.detachHardwareDevice(devId);
+  }
+
   // ---------------------------------------------------------------- attach machinery (device.c, hw_pagetable.c)
 
   /** device.c:iommufd_hw_pagetable_attach */

@@ -4,6 +4,7 @@
 // The model has no page contents of its own: whoever drives it (lockstep, a
 // unit test) says what bytes lie at an address. An address it was told
 // nothing about is not a fault the model can predict: it cannot answer.
+import { readU32 } from '../uapi/bytes.ts';
 
 /** Bytes of the calling process's memory. */
 export interface UserAccess {
@@ -76,8 +77,33 @@ export class IoctlArgument {
 
   /** get_user of a u32 at offset; null: EFAULT. */
   u32(offset: number): number | null {
+    // The argument's own bytes are read in place (a subarray or DataView would move a small buffer off the JS heap).
+    if (this.buffer && offset >= 0 && offset + 4 <= this.buffer.length) return readU32(this.buffer, offset);
     const b = this.read(offset, 4);
-    return b ? new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true) : null;
+    return b ? readU32(b, 0) : null;
+  }
+
+  /** copy_from_user of `length` bytes at `offset` into `dst` at 0: false where it faults (read's rules). */
+  copyInto(dst: Uint8Array, offset: number, length: number): boolean {
+    if (this.buffer && offset >= 0 && offset + length <= this.buffer.length) {
+      const b = this.buffer;
+      for (let i = 0; i < length; i++) dst[i] = b[offset + i]!;
+      return true;
+    }
+    const src = this.read(offset, length);
+    if (!src) return false;
+    dst.set(src);
+    return true;
+  }
+
+  /** copy_to_user of the first `length` bytes of `src` at `offset` (write's rules). */
+  writeFrom(offset: number, src: Uint8Array, length: number): boolean {
+    if (this.buffer && offset >= 0 && offset + length <= this.buffer.length) {
+      const b = this.buffer;
+      for (let i = 0; i < length; i++) b[offset + i] = src[i]!;
+      return true;
+    }
+    return this.write(offset, length === src.length ? src : src.subarray(0, length));
   }
 
   /** A NUL-terminated string from the argument (strndup_user(arg, max)); null: EFAULT. */

@@ -16,7 +16,8 @@ let loaded: Sys | undefined;
 
 /** Whether `npm ci` (or `npm run build:native`) built the addon: without a C++ compiler it installs without it. */
 export function addonBuilt(): boolean {
-  return existsSync(ADDON_PATH);
+  // Once loaded it is there (coreSys asks on every call: a stat each time, slow under TCG).
+  return loaded !== undefined || existsSync(ADDON_PATH);
 }
 
 /** The addon's Sys; loads build/Release/iommufd_native.node on first use. */

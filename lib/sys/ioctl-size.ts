@@ -18,7 +18,8 @@ import type { IoctlArg } from './types.ts';
  */
 export function checkLeadingSize(view: ArrayBufferView, what = 'ioctl', kernelWritesUpTo = Infinity): void {
   if (view.byteLength < 4) throw new RangeError(`${what}: arg is ${view.byteLength} bytes, too short for its leading 4-byte size`);
-  const size = new DataView(view.buffer, view.byteOffset, 4).getUint32(0, true);
+  // A Uint8Array is read in place: `.buffer` would move a small one off the JS heap (slow under TCG).
+  const size = view instanceof Uint8Array ? (view[0]! | (view[1]! << 8) | (view[2]! << 16) | (view[3]! << 24)) >>> 0 : new DataView(view.buffer, view.byteOffset, 4).getUint32(0, true);
   if (Math.min(size, kernelWritesUpTo) > view.byteLength) {
     throw new RangeError(`${what}: arg is ${view.byteLength} bytes but its leading size (argsz) is ${size}: the kernel would write past the buffer (use a buffer of at least ${size} bytes, or a raw address)`);
   }

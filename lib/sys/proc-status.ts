@@ -5,25 +5,35 @@
 // Lockstep reads them after every ioctl that can pin or unpin (the selftest
 // mirror makes ~10^5 of them), so the file stays open and each read is one
 // pread from offset 0 (seq_file regenerates the text) into a reused buffer,
-// parsed without a regular expression.
+// parsed in place, without a regular expression or a string of the file.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
 let statusFd: number | null = null;
 const buffer = Buffer.alloc(8192);
 
-function readStatus(): string {
+/** Reads /proc/self/status into `buffer` (from offset 0 of the open file): its length. */
+function readStatus(): number {
   statusFd ??= openSync('/proc/self/status', 'r');
-  let n: number;
   try {
-    n = readSync(statusFd, buffer, 0, buffer.length, 0);
+    return readSync(statusFd, buffer, 0, buffer.length, 0);
   } catch (e) {
     // A forked child (or an fd closed behind our back) must not keep a stale fd.
     closeSync(statusFd);
     statusFd = openSync('/proc/self/status', 'r');
-    n = readSync(statusFd, buffer, 0, buffer.length, 0);
     void e;
+    return readSync(statusFd, buffer, 0, buffer.length, 0);
   }
-  return buffer.toString('latin1', 0, n);
+}
+
+/** The kB value of a `Name:` line in the first `n` bytes of `bytes`, read in place (no string made of the whole file). */
+function kbOfBytes(bytes: Buffer, n: number, key: Buffer, field: string): number {
+  const at = bytes.indexOf(key);
+  if (at < 0 || at + key.length > n) throw new Error(`/proc/self/status has no ${field} line`);
+  let i = at + key.length;
+  while (i < n && (bytes[i] === 32 || bytes[i] === 9)) i++;
+  let v = 0;
+  for (let c = bytes[i]!; i < n && c >= 48 && c <= 57; c = bytes[++i]!) v = v * 10 + (c - 48);
+  return v;
 }
 
 function kbOf(status: string, field: string): number {
@@ -36,10 +46,14 @@ function kbOf(status: string, field: string): number {
   return v;
 }
 
+const VMPIN = Buffer.from('\nVmPin:', 'latin1');
+const VMLCK = Buffer.from('\nVmLck:', 'latin1');
+
 /** VmPin and VmLck in kB, from one read; throws if the kernel prints neither line (both exist since Linux 3.2). */
 export function vmPinAndLckKiB(): { pin: number; lck: number } {
-  const status = readStatus();
-  return { pin: kbOf(status, 'VmPin'), lck: kbOf(status, 'VmLck') };
+  const n = readStatus();
+  // Bytes past n are an older read's: a line found only there is not in this one.
+  return { pin: kbOfBytes(buffer, n, VMPIN, 'VmPin'), lck: kbOfBytes(buffer, n, VMLCK, 'VmLck') };
 }
 
 /** VmPin and VmLck in 4 KiB pages (x86-64's PAGE_SIZE), as the kernel counts pinned_vm and locked_vm. */

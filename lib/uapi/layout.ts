@@ -13,6 +13,23 @@
 // (suites/unit/layout.test.ts) compares every offset and size with the C
 // compiler's view of the real headers.
 
+import { LITTLE_ENDIAN, readS32, readU16, readU32, readU64, writeU32 } from './bytes.ts';
+import { compiledCodec } from './compiled-codec.ts';
+
+// The compiled codec (compiled-codec.ts) unless a test asks for the interpreted one to compare them.
+let useCompiled = true;
+
+/** Runs `body` with the interpreted codec alone (the reference the compiled one is tested against). */
+export function withInterpretedCodec<T>(body: () => T): T {
+  const outer = useCompiled;
+  useCompiled = false;
+  try {
+    return body();
+  } finally {
+    useCompiled = outer;
+  }
+}
+
 // ---------------------------------------------------------------- field types
 
 export type ScalarKind = 'u8' | 'u16' | 'u32' | 's32' | 'u64';
@@ -176,8 +193,6 @@ export interface StructOptions {
   packed?: boolean;
 }
 
-// Kernel ioctls on this host read structs in host byte order.
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function alignUp(n: number, align: number): number {
   return Math.ceil(n / align) * align;
@@ -205,6 +220,8 @@ export class StructLayout<S extends Spec> {
   /** The trailing flexible array member, if any. */
   readonly flexField: FieldInfo | undefined;
   readonly #byName = new Map<string, FieldInfo>();
+  /** Dotted paths resolved so far (a handler reads the same few on every call); direct members are in #byName. */
+  readonly #byPath = new Map<string, FieldInfo>();
 
   constructor(name: string, spec: S, opts: StructOptions = {}) {
     this.name = name;
@@ -262,13 +279,17 @@ export class StructLayout<S extends Spec> {
   field(path: FieldPath<S>): FieldInfo;
   field(path: string): FieldInfo;
   field(path: string): FieldInfo {
+    const known = this.#byPath.get(path);
+    if (known) return known;
     const dot = path.indexOf('.');
     const head = this.#byName.get(dot < 0 ? path : path.slice(0, dot));
     if (!head) throw new RangeError(`${this.label} has no member ${JSON.stringify(path)}`);
     if (dot < 0) return head;
     if (!(head.type instanceof StructLayout)) throw new RangeError(`${this.label}: ${head.name} is not a struct, cannot resolve ${path}`);
     const inner = head.type.field(path.slice(dot + 1));
-    return { ...inner, name: path, offset: head.offset + inner.offset };
+    const info = Object.freeze({ ...inner, name: path, offset: head.offset + inner.offset });
+    this.#byPath.set(path, info);
+    return info;
   }
 
   offsetOf(path: FieldPath<S>): number {
@@ -307,9 +328,14 @@ export class StructLayout<S extends Spec> {
       throw new RangeError(`${this.label}: a ${tail.length}-byte tail after ${natural} bytes does not fit in length ${length}`);
     }
     const bytes = new Uint8Array(Math.max(length, natural));
-    encodeStruct(viewOf(bytes), 0, this, values, () => this.name);
+    // The compiled encoder, or (for anything it does not take as it is) the interpreted one from scratch.
+    if (!useCompiled || !compiledCodec(this).encode(bytes, 0, values)) {
+      bytes.fill(0);
+      encodeStruct(viewOf(bytes), 0, this, values, () => this.name);
+    }
     if (this.sizeField && (values as Record<string, unknown>)[this.sizeField] === undefined) {
-      writeScalar(viewOf(bytes), 0, u32, length, () => `${this.name}.${this.sizeField}`);
+      if (length >>> 0 === length) writeU32(bytes, 0, length);
+      else writeScalar(viewOf(bytes), 0, u32, length, () => `${this.name}.${this.sizeField}`);
     }
     bytes.set(tail, natural);
     return length < bytes.length ? bytes.slice(0, length) : bytes;
@@ -324,9 +350,14 @@ export class StructLayout<S extends Spec> {
    * array has one).
    */
   decode(bytes: Uint8Array, offset = 0): StructOutput<S> {
-    const own = new Uint8Array(this.sizeof);
-    if (offset < bytes.length) own.set(bytes.subarray(offset, offset + this.sizeof));
-    const out = decodeStruct(viewOf(own), 0, this) as Record<string, unknown>;
+    // A whole struct is read where it is; a short one from a zero-extended copy.
+    const whole = Number.isInteger(offset) && offset >= 0 && offset + this.sizeof <= bytes.length;
+    let own = bytes;
+    if (!whole) {
+      own = new Uint8Array(this.sizeof);
+      if (offset < bytes.length) own.set(bytes.subarray(offset, offset + this.sizeof));
+    }
+    const out = useCompiled ? compiledCodec(this).decode(own, whole ? offset : 0) : decodeStruct(viewOf(own), whole ? offset : 0, this);
     const f = this.flexField;
     if (f) {
       const elem = (f.type as FlexArrayType).of;
@@ -344,7 +375,17 @@ export class StructLayout<S extends Spec> {
     const f = this.field(path);
     if (f.kind === 'flex') return (this.decode(bytes, offset) as Record<string, unknown>)[f.name] as OutputOf<TypeAt<S, P>>;
     this.checkInside(bytes, f, offset);
-    return decodeValue(viewOf(bytes), offset + f.offset, f.type as ElementType) as OutputOf<TypeAt<S, P>>;
+    const at = offset + f.offset;
+    if (Number.isInteger(at)) {
+      switch (f.kind) {
+        case 'u8': return bytes[at] as OutputOf<TypeAt<S, P>>;
+        case 'u16': return readU16(bytes, at) as OutputOf<TypeAt<S, P>>;
+        case 'u32': return readU32(bytes, at) as OutputOf<TypeAt<S, P>>;
+        case 's32': return readS32(bytes, at) as OutputOf<TypeAt<S, P>>;
+        case 'u64': return readU64(bytes, at) as OutputOf<TypeAt<S, P>>;
+      }
+    }
+    return decodeValue(viewOf(bytes), at, f.type as ElementType) as OutputOf<TypeAt<S, P>>;
   }
 
   /** Writes one member (or nested path) of the struct at `offset` in place. */
@@ -352,7 +393,10 @@ export class StructLayout<S extends Spec> {
     const f = this.field(path);
     if (f.kind === 'flex') throw new TypeError(`${this.label}: write flexible array ${f.name} with encode()`);
     this.checkInside(bytes, f, offset);
-    encodeValue(viewOf(bytes), offset + f.offset, f.type as ElementType, value, () => `${this.name}.${path}`);
+    const at = offset + f.offset;
+    // A u32 in range is written in place; anything else through the interpreted codec (its checks and errors).
+    if (f.kind === 'u32' && typeof value === 'number' && value >>> 0 === value && Number.isInteger(at)) return writeU32(bytes, at, value);
+    encodeValue(viewOf(bytes), at, f.type as ElementType, value, () => `${this.name}.${path}`);
   }
 
   /** Encodes consecutive structs, as for an array in a separate user buffer (e.g. iommu_iova_range[]). */
@@ -391,6 +435,7 @@ export function isStructLayout(value: unknown): value is AnyStructLayout {
 }
 
 // ---------------------------------------------------------------- codec
+
 
 // Paths name the member in an error; they are built only when one is thrown
 // (building them for every member of every call dominated the encode cost).

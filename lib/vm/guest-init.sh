@@ -80,7 +80,8 @@ cd "$(< "$vm/cwd")" || cd /
 set -a
 . "$vm/job.env"
 set +a
-bash "$vm/job.sh" < /dev/null
+# A subshell, not a second bash: one exec less before the job starts.
+( . "$vm/job.sh" ) < /dev/null
 rc=$?
 dmesg > "$vm/dmesg.txt" 2>&1
 echo "$rc" > "$vm/exit-code"

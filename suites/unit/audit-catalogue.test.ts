@@ -9,14 +9,15 @@ import { addonBuilt } from '../../lib/sys/addon.ts';
 import { skipBecause } from '../support/skip.ts';
 import { observationDifferences, StepRecorder } from '../../lib/audit/record.ts';
 import { runScenario, type BackendFactory } from '../../lib/audit/run.ts';
-import { CATALOGUE, SETUP_DESCRIPTIONS } from '../../lib/audit/scenarios.ts';
-import { freeAuditMemory, makeAuditMemory, modelDeviceTarget, modelMockTarget, type AuditMemory, type DeviceEnvironment } from '../../lib/audit/targets.ts';
+import { CATALOGUE, nativeNotApplicable, SETUP_DESCRIPTIONS } from '../../lib/audit/scenarios.ts';
+import { freeAuditMemory, makeAuditMemory, modelDeviceTarget, modelMockTarget, modelNativeTarget, type AuditMemory, type DeviceEnvironment } from '../../lib/audit/targets.ts';
 import { BACKEND_IDS } from '../../lib/audit/types.ts';
 import { type1PlatformFrom } from '../../lib/model/type1-platform.ts';
 
 /** The viommu profile's platform, from its guest's sysfs and dmesg (see suites/unit/model-type1.test.ts). */
 const VIOMMU_ENV: DeviceEnvironment = {
   groupId: 3,
+  cdev: '/dev/vfio/devices/vfio0',
   bdf: '0000:00:03.0',
   devices: ['0000:00:03.0'],
   userPtrMax: (1n << 47n) - 4096n,
@@ -89,6 +90,7 @@ describe('audit.models', () => {
     type1: () => ({ backend: 'type1', kernel: () => modelDeviceTarget('type1', VIOMMU_ENV, mem), model: () => modelDeviceTarget('type1', VIOMMU_ENV, mem) }),
     'compat-device': () => ({ backend: 'compat-device', kernel: () => modelDeviceTarget('compat-device', VIOMMU_ENV, mem), model: () => modelDeviceTarget('compat-device', VIOMMU_ENV, mem) }),
     'compat-mock': () => ({ backend: 'compat-mock', kernel: () => modelMockTarget(mem), model: () => modelMockTarget(mem) }),
+    native: () => ({ backend: 'native', kernel: () => modelNativeTarget(VIOMMU_ENV, mem), model: () => modelNativeTarget(VIOMMU_ENV, mem) }),
   };
   for (const [backend, factory] of Object.entries(factories)) {
     it(`runs every scenario on the ${backend} model, the same way twice`, () => {
@@ -118,6 +120,33 @@ describe('audit.models', () => {
     expect(errnos('map-dma.flags-none', 'compat-mock')).to.deep.equal(['OK']);
     expect(errnos('map-dma.flags-none-then-device', 'compat-device')).to.deep.equal(['OK', 'EINVAL']);
     expect(errnos('map-dma.flags-none-then-device', 'compat-mock')).to.deep.equal(['OK', 'OK']);
+  });
+
+  it('native: every scenario runs or says why it has no native equivalent; the map, unmap and IOVA-range areas run', () => {
+    const ran = new Set<string>();
+    for (const s of CATALOGUE) {
+      const r = runScenario(s, factories.native!(), mem).result;
+      if (r.status === 'ran') ran.add(s.id);
+      else expect(r.reason, s.id).to.match(/^no native equivalent: \S/);
+      if (nativeNotApplicable(s)) expect(r.status, `${s.id} is listed as having no native equivalent`).to.equal('not-applicable');
+    }
+    for (const id of ['map-dma.baseline', 'map-dma.argsz-long-nonzero-tail', 'overlap.exact', 'unmap-dma.exact', 'unmap-dma.all', 'get-info.cap-iova-range', 'accounting.map', 'platform.msi-isolation']) {
+      expect(ran.has(id), id).to.equal(true);
+    }
+  });
+
+  // What the model says of native where its rules are iommufd's own, not compat's (the kernel's side is the guest's).
+  it('native on the model: a non-zero tail past IOMMU_IOAS_MAP is E2BIG (copy_struct_from_user), unmap-all is IOVA 0 and length U64_MAX', () => {
+    const steps = (id: string) => {
+      const r = runScenario(CATALOGUE.find((x) => x.id === id)!, factories.native!(), mem).result;
+      if (r.status !== 'ran') throw new Error(`${id} did not run on native: ${r.reason}`);
+      return r.kernel.steps;
+    };
+    expect(steps('map-dma.argsz-long-nonzero-tail').map((x) => `${x.op} ${x.errno}`)).to.deep.equal(['IOMMU_IOAS_MAP E2BIG']);
+    expect(steps('map-dma.argsz-long-zero-tail').map((x) => x.errno)).to.deep.equal(['OK']);
+    const all = steps('unmap-dma.all');
+    expect(all.at(-1)!.in!.length).to.equal('0xffffffffffffffff');
+    expect(all.at(-1)!.out!.size).to.equal(String(2n * 64n * 1024n));
   });
 
   it('type1 and compat differ where the catalogue expects them to, on the models too (a spot check)', () => {

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { appliesTo, KNOWN_DIFFERENCES_PATH, KnownDifferencesError, loadKnownDifferences, parseKnownDifferences, type KnownDifference } from '../../lib/audit/known-differences.ts';
 import { AuditInputError, auditJson, diffObservations, buildAudit, validateRaw, type Audit, type LoadedRaw } from '../../lib/audit/report.ts';
 import { renderMarkdown } from '../../lib/audit/render-markdown.ts';
+import { checkCitation } from '../../lib/audit/source-check.ts';
+import { switchSummaries } from '../../lib/audit/switches.ts';
 import { auditFromFolders, writeAuditReports } from '../../lib/audit/write.ts';
 import type { AuditRaw } from '../../lib/audit/types.ts';
 import { main } from '../../lib/cli/main.ts';
@@ -42,7 +44,7 @@ describe('audit report', () => {
     it('merges both profiles into one row a scenario, in catalogue order, with every backend', () => {
       const a = auditOf(catalogue());
       expect(a.rows.map((r) => r.id)).to.deep.equal(Object.keys(catalogue()));
-      for (const row of a.rows) expect(Object.keys(row.cells)).to.deep.equal(['type1', 'compat-device', 'compat-mock']);
+      for (const row of a.rows) expect(Object.keys(row.cells)).to.deep.equal(['type1', 'compat-device', 'compat-mock', 'native']);
       expect(a.profiles.viommu.state).to.equal('ran');
       expect(a.profiles.mock.state).to.equal('ran');
       expect(a.rows.find((r) => r.id === 'group.set-container-twice')!.cells['compat-mock']).to.deep.equal({ status: 'not-applicable', reason: 'a mock domain has no VFIO group' });
@@ -192,7 +194,7 @@ describe('audit report', () => {
       // Nothing at all is not a pass either.
       const none = buildAudit([], []);
       expect(none.verdict.ok).to.equal(false);
-      expect(none.verdict.problems).to.have.length(3);
+      expect(none.verdict.problems).to.have.length(4);
       expect(none.rows).to.deep.equal([]);
     });
 
@@ -208,7 +210,11 @@ describe('audit report', () => {
       const lacks = 'no /dev/iommu: /dev/iommu does not exist and the kernel has no iommufd';
       const viommu = viommuRaw();
       viommu.backends['compat-device'] = { available: false, reason: lacks, skipped: true };
-      for (const s of viommu.scenarios) s.results['compat-device'] = { status: 'not-applicable', reason: `backend skipped: ${lacks}` };
+      viommu.backends.native = { available: false, reason: lacks, skipped: true };
+      for (const s of viommu.scenarios) {
+        s.results['compat-device'] = { status: 'not-applicable', reason: `backend skipped: ${lacks}` };
+        s.results.native = { status: 'not-applicable', reason: `backend skipped: ${lacks}` };
+      }
       const mock = mockRaw();
       mock.backends['compat-mock'] = { available: false, reason: lacks, skipped: true };
       for (const s of mock.scenarios) s.results['compat-mock'] = { status: 'not-applicable', reason: `backend skipped: ${lacks}` };
@@ -239,6 +245,32 @@ describe('audit report', () => {
       expect(a.verdict.problems.join('\n')).to.match(/scenario unmap-dma\.v1-half is only in the raw file of viommu/);
       expect(a.verdict.problems.join('\n')).to.match(/different kernels/);
       expect(a.verdict.ok).to.equal(false);
+    });
+  });
+
+  describe('the switch from compat to native', () => {
+    it('lists each scenario whose native result differs from compat-device, linked to its explanation; a scenario without a native equivalent is not compared', () => {
+      const cat = catalogue();
+      cat['map-dma.argsz-short']!.results.native = ran([step('VFIO_DEVICE_BIND_IOMMUFD+IOMMU_IOAS_ALLOC', 'OK'), step('VFIO_DEVICE_ATTACH_IOMMUFD_PT', 'OK'), step('IOMMU_IOAS_MAP', 'E2BIG')]);
+      const source = [{ file: 'drivers/iommu/iommufd/main.c', function: 'iommufd_fops_ioctl', excerpt: 'ret = copy_struct_from_user(ucmd.cmd, op->size, ucmd.ubuffer,' }];
+      const entry: KnownDifference = {
+        scenario: 'map-dma.argsz-short', between: ['compat-device', 'native'], expect: { 'compat-device': [{ step: -1, errno: 'EINVAL' }], native: [{ step: -1, errno: 'E2BIG' }] },
+        summary: 'native checks the tail', explanation: 'copy_struct_from_user.', source,
+      };
+      const a = buildAudit(loaded(viommuRaw(cat), mockRaw(cat)), [...knownForCatalogue(), entry]);
+      expect(a.verdict.failures).to.deep.equal([]);
+      const sw = switchSummaries(a).find((x) => x.sw.between[0] === 'compat-device' && x.sw.between[1] === 'native')!;
+      expect(sw.changes.map((c) => c.row.id)).to.deep.equal(['map-dma.argsz-short']);
+      // get-info, group and v1 have no native cell that ran: only map-dma.argsz-short and map-dma.flags-zero are compared.
+      expect(sw.compared).to.equal(2);
+      expect(a.rows.find((r) => r.id === 'group.set-container-twice')!.comparisons.find((c) => c.between[1] === 'native')!.state).to.equal('not-compared');
+      const md = renderMarkdown(a);
+      expect(md).to.include('### From iommufd compat to native iommufd');
+      expect(md).to.include('[native checks the tail](#kd-map-dma.argsz-short--compat-device--native)');
+      // Unlisted, the same difference fails the audit.
+      expect(buildAudit(loaded(viommuRaw(cat), mockRaw(cat)), knownForCatalogue()).verdict.failures).to.deep.equal([
+        'map-dma.argsz-short: compat-device vs native differ and no known difference lists it: VFIO_IOMMU_MAP_DMA / IOMMU_IOAS_MAP errno: EINVAL vs E2BIG',
+      ]);
     });
   });
 
@@ -406,10 +438,9 @@ describe('audit report', () => {
       }
     });
 
-    it('cites kernel files and functions that exist, with excerpts found verbatim in them', function () {
+    it("cites kernel functions defined in the tree, each excerpt inside the cited function's body", function () {
       if (unavailable) skipBecause(this, unavailable);
       if (known.length === 0) skipBecause(this, 'fixtures/audit/known-differences.json lists no difference yet');
-      const flat = (s: string) => s.replace(/\s+/g, ' ').trim();
       const problems: string[] = [];
       // An entry for kernels that changed after 6.12 (its 'when') cites such a kernel: the newest other tree in the cache.
       const newer = cachedDebianSources().filter((t) => t.dir !== kernelDir && !t.version.startsWith('6.')).sort((a, b) => b.version.localeCompare(a.version))[0];
@@ -421,33 +452,8 @@ describe('audit report', () => {
           continue;
         }
         for (const s of k.source) {
-          const path = join(tree, s.file);
-          if (!existsSync(path)) {
-            problems.push(`${k.scenario}: ${s.file} is not in the kernel tree`);
-            continue;
-          }
-          const text = readFileSync(path, 'utf8');
-          if (!new RegExp(`\\b${s.function.replace(/[^A-Za-z0-9_]/g, '')}\\b`).test(text)) problems.push(`${k.scenario}: ${s.function} is not in ${s.file}`);
-          // An excerpt is verbatim (whitespace aside); a line of its own holding '...' elides lines between pieces.
-          const pieces = (s.excerpt ?? '').split(/\n\s*(?:\.\.\.|…)\s*(?:\n|$)/).map(flat).filter((p) => p !== '');
-          let at = 0;
-          const whole = flat(text);
-          for (const piece of pieces) {
-            const found = whole.indexOf(piece, at);
-            if (found === -1) {
-              problems.push(`${k.scenario}: the excerpt is not in ${s.file} (in this order): ${piece.slice(0, 80)}`);
-              break;
-            }
-            at = found + piece.length;
-          }
-          if (s.lines) {
-            const [from, to = from] = s.lines.split('-').map(Number);
-            const lines = text.split('\n');
-            if (to! > lines.length || from! > to!) problems.push(`${k.scenario}: lines ${s.lines} are outside ${s.file} (${lines.length} lines)`);
-            else if (pieces[0] && !flat(lines.slice(from! - 1, to).join('\n')).includes(pieces[0].slice(0, 40))) {
-              problems.push(`${k.scenario}: ${s.file} lines ${s.lines} do not hold the start of the excerpt`);
-            }
-          }
+          const p = checkCitation(tree, s);
+          if (p) problems.push(`${k.scenario} (${k.between.join(' vs ')}): ${p}`);
         }
       }
       expect(problems, problems.join('\n')).to.deep.equal([]);

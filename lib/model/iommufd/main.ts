@@ -3,6 +3,7 @@
 // rules of copy_struct_from_user applied once, for every ioctl; numbers
 // outside the table go to the VFIO compat (vfio_compat.c).
 import * as U from '../../uapi/index.ts';
+import { readU32 } from '../../uapi/bytes.ts';
 import type { AnyStructLayout } from '../../uapi/layout.ts';
 import { E2BIG, EFAULT, EINVAL, ENOTTY } from '../errno.ts';
 import type { IommufdModel } from '../iommufd.ts';
@@ -131,9 +132,7 @@ export function copyStructFromUser(ksize: number, arg: IoctlArgument, usize: num
     if (!rest) return -EFAULT;
     for (let i = 0; i < rest.length; i++) if (rest[i] !== 0) return -E2BIG;
   }
-  const src = arg.read(0, size);
-  if (!src) return -EFAULT;
-  dst.set(src);
+  if (!arg.copyInto(dst, 0, size)) return -EFAULT;
   return dst;
 }
 
@@ -182,7 +181,7 @@ export function iommufdIoctlShape(request: number, bytes: Uint8Array | null, tab
   const nr = nrOf(request);
   const op = nr >= IOMMUFD_CMD_BASE ? table.lookup(request) : undefined;
   // One shape per request (per IOMMU_TEST_CMD op), made once.
-  const testOpNr = op?.request === IOMMU_TEST_CMD && bytes && bytes.length >= 8 ? new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(4, true) : -1;
+  const testOpNr = op?.request === IOMMU_TEST_CMD && bytes && bytes.length >= 8 ? readU32(bytes, 4) : -1;
   let byKey = shapeCache.get(table);
   if (!byKey) shapeCache.set(table, (byKey = new Map()));
   const key = op?.request === IOMMU_TEST_CMD ? -1 - testOpNr : request >>> 0;

@@ -2,6 +2,7 @@
 // `cmd` is the kernel's own copy of the user struct (op->size bytes, from
 // copy_struct_from_user); handlers change it in place and iommufdUcmdRespond
 // copies it back as the kernel does.
+import { readS32, readU16, readU32, readU64, writeU16, writeU32, writeU64, writeU8 } from '../../uapi/bytes.ts';
 import type { AnyStructLayout, FieldInfo } from '../../uapi/layout.ts';
 import { EFAULT } from '../errno.ts';
 import type { DmaBuf } from '../dma-buf.ts';
@@ -30,43 +31,32 @@ export interface Ucmd {
   readonly userSize: number;
   readonly arg: IoctlArgument;
   readonly user: UserAccess;
-  /** A view of `cmd`, made on first use. */
-  view?: DataView;
 }
 
 // Handlers read a handful of members per call, ~10^5 calls a run: each
 // member's offset and type is resolved once per layout, and read straight
-// from a DataView of the kernel's copy.
-const fieldCache = new WeakMap<AnyStructLayout, Map<string, FieldInfo>>();
-
+// from the kernel's copy's bytes (no DataView: lib/uapi/bytes.ts says why).
+// (StructLayout.field keeps every path it resolved.)
 function infoOf(layout: AnyStructLayout, path: string): FieldInfo {
-  let byPath = fieldCache.get(layout);
-  if (!byPath) fieldCache.set(layout, (byPath = new Map()));
-  let f = byPath.get(path);
-  if (!f) byPath.set(path, (f = layout.field(path)));
-  return f;
-}
-
-function viewOf(ucmd: Ucmd): DataView {
-  return (ucmd.view ??= new DataView(ucmd.cmd.buffer, ucmd.cmd.byteOffset, ucmd.cmd.byteLength));
+  return layout.field(path);
 }
 
 /** main.c:iommufd_ucmd_respond: copy_to_user(ubuffer, cmd, min(user_size, cmd_len)). */
 export function iommufdUcmdRespond(ucmd: Ucmd): number {
   const n = Math.min(ucmd.userSize, ucmd.cmd.length);
-  return ucmd.arg.write(0, ucmd.cmd.subarray(0, n)) ? 0 : -EFAULT;
+  return ucmd.arg.writeFrom(0, ucmd.cmd, n) ? 0 : -EFAULT;
 }
 
 /** Reads a member (or dotted path) of the kernel's copy. */
 export function field<T = number>(ucmd: Ucmd, path: string): T {
   const f = infoOf(ucmd.layout, path);
-  const v = viewOf(ucmd);
+  const c = ucmd.cmd;
   switch (f.kind) {
-    case 'u8': return v.getUint8(f.offset) as T;
-    case 'u16': return v.getUint16(f.offset, true) as T;
-    case 'u32': return v.getUint32(f.offset, true) as T;
-    case 's32': return v.getInt32(f.offset, true) as T;
-    case 'u64': return v.getBigUint64(f.offset, true) as T;
+    case 'u8': return c[f.offset] as T;
+    case 'u16': return readU16(c, f.offset) as T;
+    case 'u32': return readU32(c, f.offset) as T;
+    case 's32': return readS32(c, f.offset) as T;
+    case 'u64': return readU64(c, f.offset) as T;
     default: return ucmd.layout.read(ucmd.cmd, path as never) as T;
   }
 }
@@ -74,13 +64,13 @@ export function field<T = number>(ucmd: Ucmd, path: string): T {
 /** Writes a member (or dotted path) of the kernel's copy. */
 export function setField(ucmd: Ucmd, path: string, value: number | bigint): void {
   const f = infoOf(ucmd.layout, path);
-  const v = viewOf(ucmd);
+  const c = ucmd.cmd;
   switch (f.kind) {
-    case 'u8': return v.setUint8(f.offset, Number(value));
-    case 'u16': return v.setUint16(f.offset, Number(value), true);
-    case 'u32': return v.setUint32(f.offset, Number(value), true);
-    case 's32': return v.setInt32(f.offset, Number(value), true);
-    case 'u64': return v.setBigUint64(f.offset, BigInt(value), true);
+    case 'u8': return writeU8(c, f.offset, Number(value));
+    case 'u16': return writeU16(c, f.offset, Number(value));
+    case 'u32':
+    case 's32': return writeU32(c, f.offset, Number(value));
+    case 'u64': return writeU64(c, f.offset, BigInt(value));
     default: ucmd.layout.write(ucmd.cmd, path as never, value as never);
   }
 }

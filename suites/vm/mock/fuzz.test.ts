@@ -6,11 +6,13 @@
 import { randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fuzz, prepareFaultInjection } from '../../../lib/fuzz/runner.ts';
 import { requireMockDomain } from '../../support/kernel.ts';
 import { lockstep } from '../../support/lockstep.ts';
 import { skipBecause } from '../../support/skip.ts';
 
+// The fuzzer (and fast-check, ~400 KB of the guest bundle) loads when this suite runs, not when every
+// run loads its files: under TCG its compile alone cost a boot a visible share of the time to the first test.
+type FuzzRunner = typeof import('../../../lib/fuzz/runner.ts');
 const FIXED_SEEDS = [1, 2];
 const SECONDS_PER_SEED = 25;
 
@@ -18,11 +20,13 @@ describe('fuzz.mock', function () {
   this.timeout((SECONDS_PER_SEED + 120) * 1000);
   let restore: (() => void) | undefined;
   let out: string;
+  let runner: FuzzRunner;
 
   before(async function () {
     requireMockDomain(this);
     if (lockstep().mode !== 'lockstep') skipBecause(this, `the fuzzer's oracle is lockstep (mode ${lockstep().mode})`);
-    const fi = await prepareFaultInjection();
+    runner = await import('../../../lib/fuzz/runner.ts');
+    const fi = await runner.prepareFaultInjection();
     if ('missing' in fi) console.log(`      # fuzz.mock: not checked: fail-nth steps (${fi.missing})`);
     else restore = () => fi.restore();
     out = join(process.env.IOMMUFD_CONFORMANCE_OUT ?? '/tmp', 'fuzz');
@@ -34,7 +38,7 @@ describe('fuzz.mock', function () {
   for (const { seed, random } of seeds) {
     it(`${random ? 'a random seed' : `seed ${seed}`}: ${SECONDS_PER_SEED} s with no divergence`, function () {
       const faultEvery = restore ? 8 : 0;
-      const r = fuzz({ seed, timeMs: SECONDS_PER_SEED * 1000, faultEvery, out, profile: 'mock', log: (l) => console.log(`      ${l}`) });
+      const r = runner.fuzz({ seed, timeMs: SECONDS_PER_SEED * 1000, faultEvery, out, profile: 'mock', log: (l) => console.log(`      ${l}`) });
       console.log(`      fuzz seed ${seed}${random ? ' (random)' : ''}: ${r.runs} runs, ${r.steps} steps in ${r.seconds.toFixed(1)} s: ${r.stepsPerSecond.toFixed(0)} steps/s`);
       if (!r.ok) {
         throw new Error(

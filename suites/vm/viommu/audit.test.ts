@@ -1,11 +1,13 @@
 // The audit (issue #6 item 2) in the viommu profile: every catalogue scenario on
 // (a) a real type1 container and (b) iommufd's compat on /dev/iommu, both with
-// the edu device's group, each on the kernel and, separately, on the model of
+// the edu device's group, and (c) native iommufd with the same device through
+// its cdev (issue 14; a scenario without a native equivalent says why), each
+// on the kernel and, separately, on the model of
 // that backend (lib/audit/targets.ts says why separately). A test passes when
 // the model predicted the kernel step for step; differences BETWEEN backends
 // are not failures here: the audit report judges them against
 // fixtures/audit/known-differences.json.
-import { kernelDeviceTarget, modelDeviceTarget, readDeviceEnvironment, type DeviceEnvironment } from '../../../lib/audit/targets.ts';
+import { kernelDeviceTarget, kernelNativeTarget, modelDeviceTarget, modelNativeTarget, readDeviceEnvironment, type DeviceEnvironment } from '../../../lib/audit/targets.ts';
 import { bindVfioPci, findPciDevices, iommuGroupOf, isRoot, kernelFeatures, QEMU_EDU } from '../../../lib/kernel/index.ts';
 import { kernelHasIommufd } from '../../../lib/kernel/features.ts';
 import { auditSuite } from '../../support/audit.ts';
@@ -14,7 +16,7 @@ let env: DeviceEnvironment | null = null;
 
 auditSuite({
   profile: 'viommu',
-  backends: ['type1', 'compat-device'],
+  backends: ['type1', 'compat-device', 'native'],
   whyNot() {
     if (!isRoot()) return 'not root (/dev/vfio needs root)';
     const f = kernelFeatures();
@@ -29,14 +31,18 @@ auditSuite({
     return null;
   },
   whyNotBackend(backend) {
-    if (backend !== 'compat-device') return null;
+    if (backend === 'type1') return null;
     const f = kernelFeatures();
     if (!f.iommufd) {
       const reason = `no /dev/iommu: ${f.iommufdError ?? 'unknown'}`;
       return kernelHasIommufd() ? reason : { kernelLacks: reason };
     }
-    if (!f.vfio.compatOnIommufd) return { kernelLacks: 'kernel lacks the VFIO container compat on /dev/iommu (CONFIG_IOMMUFD_VFIO_CONTAINER)' };
+    if (backend === 'compat-device' && !f.vfio.compatOnIommufd) return { kernelLacks: 'kernel lacks the VFIO container compat on /dev/iommu (CONFIG_IOMMUFD_VFIO_CONTAINER)' };
+    if (backend === 'native' && !env!.cdev) return { kernelLacks: `kernel lacks the VFIO device cdev: no ${`/sys/bus/pci/devices/${env!.bdf}/vfio-dev`} (CONFIG_VFIO_DEVICE_CDEV)` };
     return null;
   },
-  factory: (backend, mem) => ({ backend, kernel: () => kernelDeviceTarget(backend, env!), model: () => modelDeviceTarget(backend, env!, mem) }),
+  factory: (backend, mem) =>
+    backend === 'native'
+      ? { backend, kernel: () => kernelNativeTarget(env!), model: () => modelNativeTarget(env!, mem) }
+      : { backend, kernel: () => kernelDeviceTarget(backend, env!), model: () => modelDeviceTarget(backend, env!, mem) },
 });
