@@ -7,9 +7,9 @@
 // rebuilds it, as `vm --kernel-src` does for a kernel developer's tree. Both
 // copies and their build folders are removed afterwards.
 //
-// Wall time is the goal's measure; CPU time (every process of the build) is
-// printed beside it with the load average, because on a busy machine the wall
-// time of a 2-core build grows with the load and the CPU time far less.
+// Wall time is the goal's measure; CPU time (every process of the build) and
+// the load average are printed beside it, so a figure taken on a busy machine
+// can be told from one taken on an idle one.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';

@@ -36,8 +36,8 @@ export interface GuestKernel {
   flavour: KernelFlavour | null;
   /** Seconds spent building in this run (0 when cached or given). */
   buildSeconds: number;
-  /** CPU seconds (user + system) of every process of that build (0 when cached or given): on a busy
-   *  machine wall time grows with the load, CPU time far less, so a build's cost is read from both. */
+  /** CPU seconds (user + system) of every process of that build (0 when cached or given): printed beside
+   *  the wall time and the load average, so a build timed on a busy machine can be told for what it is. */
   buildCpuSeconds: number;
   cached: boolean;
 }
