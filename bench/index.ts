@@ -6,6 +6,7 @@
 import { iommufdIovaRangesTarget } from './iommufd-target.ts';
 import { benchBoot } from './boot.ts';
 import { benchFuzzMutations } from './fuzz.ts';
+import { benchKernelBuild } from './kbuild.ts';
 import { benchIoctl, NULL_ENOTTY_TARGET } from './ioctl.ts';
 import { benchLockstepOverhead } from './lockstep.ts';
 import { benchModel } from './model.ts';
@@ -24,6 +25,8 @@ const PARTS: Record<string, (series: KernelSeries) => void | Promise<void>> = {
   'selftest-mirror': (series) => benchSelftestMirror(series),
   fuzz: (series) => benchFuzzMutations(series),
   boot: (series) => benchBoot(series),
+  // Both series the goal names; the one-file rebuild on the series this bench runs on.
+  kbuild: (series) => benchKernelBuild(['6.12', '7.2'], series),
 };
 
 const { values } = parseArgs({

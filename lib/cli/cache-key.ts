@@ -11,7 +11,7 @@ import { guestKernelCacheEntry } from '../vm/kernel.ts';
 export async function cacheKeyCommand(kernel: KernelChoice): Promise<number> {
   if (kernel.kernel !== undefined) throw new UsageError('--kernel is a ready bzImage: nothing to build, so no cache key');
   const entry = await guestKernelCacheEntry({ flavour: kernel.flavour, sourceDir: kernel.kernelSrc, series: kernel.kernelVersion, log: (l) => process.stderr.write(`${l}\n`) });
-  // key=... and dir=... lines can be appended to $GITHUB_OUTPUT as they are. The cache holds dir/bzImage and
+  // key=... and dir=... lines can be appended to $GITHUB_OUTPUT as they are. The cache holds dir/vmlinux and
   // dir/config, not the build's objects beside them.
   process.stdout.write(`key=guest-kernel-${entry.id}\ndir=${entry.dir}\n`);
   return EXIT_PASS;

@@ -38,7 +38,7 @@ function commandPath(cmd: string): string | null {
 function cachedKernels(): string[] {
   const dir = join(cacheRoot(), 'kernel');
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((d) => existsSync(join(dir, d, 'bzImage')));
+  return readdirSync(dir).filter((d) => existsSync(join(dir, d, 'vmlinux')));
 }
 
 export function doctorChecks(): Check[] {

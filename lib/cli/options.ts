@@ -15,7 +15,7 @@ export const KERNEL_OPTIONS = {
     value: KERNEL_SERIES.join('|'),
     help: "Debian's linux-source-<version> to build (6.1 has no iommufd)",
   },
-  kernel: { type: 'string', value: 'BZIMAGE', help: 'a ready bzImage instead of building one' },
+  kernel: { type: 'string', value: 'BZIMAGE', help: 'a ready kernel image (a bzImage, or a vmlinux built with CONFIG_PVH) instead of building one' },
   'kernel-src': { type: 'string', value: 'DIR', help: 'a Linux tree to build instead of Debian linux-source (rebuilt incrementally on every run)' },
   flavour: { type: 'string', default: 'base', value: 'base|debug', help: 'debug adds KASAN and lockdep' },
 } satisfies OptionSpec;

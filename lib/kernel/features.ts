@@ -402,28 +402,11 @@ export function type1WrapOverflow(sys: SysCore = coreSys()): boolean | null {
 }
 
 function probeType1Wrap(sys: SysCore): boolean | null {
-  let names: string[];
-  try {
-    names = readdirSync('/dev/vfio').filter((n) => /^\d+$/.test(n));
-  } catch {
-    return null;
-  }
-  for (const name of names) {
-    const { group } = VfioGroup.open(name, sys);
-    if (!group) continue;
-    const { container } = VfioContainer.open(sys);
-    try {
-      if (!container || !group.getStatus().viable || group.setContainer(container.fd).errno) continue;
-      if (container.setIommu(U.VFIO_TYPE1v2_IOMMU).errno) continue;
-      const rw = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
-      const errno = container.mapDma({ flags: rw, vaddr: 0x10000n, iova: 0xffff_ffff_ffff_f000n, size: 0x2000n }).errno;
-      if (errno === EOVERFLOW || errno === EINVAL) return errno === EOVERFLOW;
-    } finally {
-      container?.close();
-      group.close();
-    }
-  }
-  return null;
+  return withBorrowedType1(sys, (container) => {
+    const rw = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
+    const errno = container.mapDma({ flags: rw, vaddr: 0x10000n, iova: 0xffff_ffff_ffff_f000n, size: 0x2000n }).errno;
+    return errno === EOVERFLOW || errno === EINVAL ? errno === EOVERFLOW : null;
+  });
 }
 
 /**
@@ -485,12 +468,13 @@ function probeVfioCdev(sys: SysCore): VfioCdevFeatures | null {
 }
 
 
-// VFIO type1 facts that differ between kernels, read on a borrowed group as type1WrapOverflow reads its
-// own (6.1, Debian 12's kernel, is the older side of both).
+// VFIO type1 facts that differ between kernels, each read on a borrowed group (6.1, Debian 12's kernel,
+// is the older side of them).
 
 /**
- * Runs `fn` on a type1v2 container that holds the first viable VFIO group that opens (the viommu
- * profile's vfio-pci device, once bound), then closes both. Null where no group could be borrowed.
+ * Runs `fn` on a type1v2 container that holds a viable VFIO group (the viommu profile's vfio-pci
+ * device, once bound), then closes both: the first group whose container gives an answer (`fn` returns
+ * null when this one could not tell, and the next group is tried). Null where no group answered.
  */
 function withBorrowedType1<T>(sys: SysCore, fn: (container: VfioContainer) => T | null): T | null {
   let names: string[];
@@ -506,7 +490,8 @@ function withBorrowedType1<T>(sys: SysCore, fn: (container: VfioContainer) => T 
     try {
       if (!container || !group.getStatus().viable || group.setContainer(container.fd).errno) continue;
       if (container.setIommu(U.VFIO_TYPE1v2_IOMMU).errno) continue;
-      return fn(container);
+      const answer = fn(container);
+      if (answer !== null) return answer;
     } finally {
       container?.close();
       group.close();

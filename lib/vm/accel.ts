@@ -35,13 +35,13 @@ export function kvmOpens(): boolean {
 }
 
 /** Boots the guest kernel under KVM with a 20 s limit and watches for its first console line. */
-function probeKvm(bzImage: string): Promise<boolean> {
+function probeKvm(image: string): Promise<boolean> {
   return new Promise((done) => {
     const dir = mkdtempSync(join(tmpdir(), 'kvm-probe-'));
     const child = spawn(
       'qemu-system-x86_64',
       ['-accel', 'kvm', '-cpu', 'host', '-m', '256M', '-nodefaults', '-display', 'none', '-no-reboot', '-serial', 'stdio',
-        '-kernel', bzImage, '-append', 'console=ttyS0 panic=-1 init=/bin/false'],
+        '-kernel', image, '-append', 'console=ttyS0 panic=-1 init=/bin/false'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
@@ -62,7 +62,7 @@ function probeKvm(bzImage: string): Promise<boolean> {
   });
 }
 
-export async function chooseAccel(bzImage: string, requested: 'auto' | Accel = 'auto'): Promise<AccelChoice> {
+export async function chooseAccel(image: string, requested: 'auto' | Accel = 'auto'): Promise<AccelChoice> {
   if (requested === 'tcg') return { accel: 'tcg', why: 'requested' };
   if (requested === 'kvm') return { accel: 'kvm', why: 'requested' };
   if (!cpuHasVirtualisation()) return { accel: 'tcg', why: 'the CPU advertises no vmx/svm' };
@@ -76,7 +76,7 @@ export async function chooseAccel(bzImage: string, requested: 'auto' | Accel = '
     const ok = readFileSync(verdictFile, 'utf8') === 'ok';
     return ok ? { accel: 'kvm', why: 'KVM probe passed (cached)' } : { accel: 'tcg', why: 'a guest does not run under KVM here (cached probe)' };
   }
-  const ok = await probeKvm(bzImage);
+  const ok = await probeKvm(image);
   writeFileSync(verdictFile, ok ? 'ok' : 'hangs');
   return ok ? { accel: 'kvm', why: 'KVM probe passed' } : { accel: 'tcg', why: 'a probe guest did not run under KVM within 20 s' };
 }

@@ -2,14 +2,17 @@
 // fixtures/kernel/ that apply to the tree, out of tree, cached by source
 // (Debian package version, or a user tree's path), flavour, fragments and
 // compiler, under a lock per cache entry. A Debian build is made in the
-// entry's build folder and counts as done only once bzImage is renamed into
+// entry's build folder and counts as done only once its image is renamed into
 // place (a killed run's half build is removed by the next); a user tree is
 // rebuilt incrementally on every run (make decides), so the booted kernel is
-// the tree as it is.
+// the tree as it is. The image is vmlinux itself, which QEMU boots through
+// the PVH entry point (CONFIG_PVH in base.config): `make vmlinux` skips the
+// bzImage stage (its own objects, compressing vmlinux on the host) and the
+// guest skips decompressing it under TCG.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensurePackages } from '../kbuild/apt.ts';
@@ -21,7 +24,8 @@ import { describeOrigin, ensureKernelSource, SetupError, type KernelOrigin, type
 export type KernelFlavour = 'base' | 'debug';
 
 export interface GuestKernel {
-  bzImage: string;
+  /** What QEMU's -kernel boots: the PVH vmlinux built here, or a user-given bzImage. */
+  image: string;
   /** The .config the image was built with (null for a user-given bzImage). */
   config: string | null;
   version: string;
@@ -32,6 +36,9 @@ export interface GuestKernel {
   flavour: KernelFlavour | null;
   /** Seconds spent building in this run (0 when cached or given). */
   buildSeconds: number;
+  /** CPU seconds (user + system) of every process of that build (0 when cached or given): printed beside
+   *  the wall time and the load average, so a build timed on a busy machine can be told for what it is. */
+  buildCpuSeconds: number;
   cached: boolean;
 }
 
@@ -171,13 +178,28 @@ function checkFragments(fragments: string[], build: string): void {
   if (unmet.length > 0) throw new Error(`kernel config lost options from fixtures/kernel (a dependency is missing):\n  ${unmet.join('\n  ')}`);
 }
 
-/** Copies bzImage and .config out of the build folder; bzImage last, by rename, so a half copy never looks built. */
+/** Copies vmlinux and .config out of the build folder; vmlinux last, by rename, so a half copy never looks built. */
 function publish(build: string, image: string, config: string): void {
   copyFileSync(join(build, '.config'), `${config}.tmp`);
   renameSync(`${config}.tmp`, config);
-  copyFileSync(join(build, 'arch/x86/boot/bzImage'), `${image}.tmp`);
+  copyFileSync(join(build, 'vmlinux'), `${image}.tmp`);
   renameSync(`${image}.tmp`, image);
 }
+
+/**
+ * CPU seconds (user + system) used so far by this process's children that have been waited for,
+ * their own waited-for children included (/proc/self/stat's cutime and cstime): taken around a
+ * build, the CPU time of make and everything it ran.
+ */
+export function childrenCpuSeconds(stat = readFileSync('/proc/self/stat', 'utf8')): number {
+  // Fields after the command name's closing parenthesis: state is field 3, cutime 16, cstime 17.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[13]) + Number(fields[14]);
+  if (!Number.isFinite(ticks)) throw new Error(`cannot read cutime/cstime from /proc/self/stat: ${stat.slice(0, 80)}`);
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+/** USER_HZ: 100 on every Linux architecture this runs on (the ABI fixes it for /proc). */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 /**
  * Where a build of this source, flavour, compiler and config lives in the cache: `id` (the folder's name
@@ -208,23 +230,24 @@ export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestK
   if (opts.bzImage) {
     if (!existsSync(opts.bzImage)) throw new SetupError(`kernel image ${opts.bzImage} does not exist`, 'pass the path of a bzImage built with the fragments in fixtures/kernel/');
     const path = resolve(opts.bzImage);
-    return { bzImage: path, config: null, version: 'user-supplied', origin: { kind: 'image', path }, source: `bzImage ${path}`, flavour: null, buildSeconds: 0, cached: true };
+    return { image: path, config: null, version: 'user-supplied', origin: { kind: 'image', path }, source: `bzImage ${path}`, flavour: null, buildSeconds: 0, buildCpuSeconds: 0, cached: true };
   }
   const flavour = opts.flavour ?? 'base';
   const { src, fragments, key, userTree, id: entry, dir } = await guestKernelCacheEntry({ flavour, sourceDir: opts.sourceDir, series: opts.series, log });
   const source = describeOrigin(src.origin);
   log(`kernel source: ${source}, Linux ${src.version}`);
   mkdirSync(dir, { recursive: true });
-  const image = join(dir, 'bzImage');
+  const image = join(dir, 'vmlinux');
   const config = join(dir, 'config');
-  const result = (buildSeconds: number, cached: boolean): GuestKernel => ({ bzImage: image, config, version: src.version, origin: src.origin, source, flavour, buildSeconds, cached });
-  if (!userTree && existsSync(image)) return result(0, true);
+  const result = (buildSeconds: number, buildCpuSeconds: number, cached: boolean): GuestKernel => ({ image, config, version: src.version, origin: src.origin, source, flavour, buildSeconds, buildCpuSeconds, cached });
+  if (!userTree && existsSync(image)) return result(0, 0, true);
   return withLock(join(cacheDir('kernel'), `${entry}.lock`), `the ${src.version} (${flavour}) kernel build`, log, async () => {
-    if (!userTree && existsSync(image)) return result(0, true); // built by another run while we waited
+    if (!userTree && existsSync(image)) return result(0, 0, true); // built by another run while we waited
     checkBuildTools(log);
     checkDiskSpace(dir);
     const build = join(dir, 'build');
     const started = Date.now();
+    const cpuBefore = childrenCpuSeconds();
     if (userTree) {
       // Reconfigure only when the fragments changed; olddefconfig always (the tree's Kconfig may have changed).
       const stamp = join(build, '.iommufd-conformance-fragments');
@@ -237,7 +260,7 @@ export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestK
       }
       log(`building ${source} (${flavour}) in ${build}: make decides what changed`);
     } else {
-      // A build folder without bzImage is a killed run's: start clean.
+      // A build folder without a published image is a killed run's: start clean.
       rmSync(build, { recursive: true, force: true });
       mkdirSync(build, { recursive: true });
       log(`building guest kernel ${src.version} (${flavour}) from ${source} in ${build}`);
@@ -247,11 +270,15 @@ export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestK
     const countFile = join(cacheDir('kernel'), `objects-${src.version}-${flavour}.txt`);
     const expected = existsSync(countFile) ? Number(readFileSync(countFile, 'utf8')) : 0;
     const jobs = String(availableParallelism() + 1);
-    const objects = await makeWithProgress([`O=${build}`, `-j${jobs}`, 'bzImage'], src.dir, expected, log);
+    const objects = await makeWithProgress([`O=${build}`, `-j${jobs}`, 'vmlinux'], src.dir, expected, log);
     if (!userTree) writeFileSync(countFile, String(objects));
     publish(build, image, config);
     const buildSeconds = (Date.now() - started) / 1000;
-    log(`kernel ${userTree ? `rebuilt (${objects} objects compiled)` : 'built'} in ${buildSeconds.toFixed(0)} s (${(statSync(image).size / 1e6).toFixed(1)} MB)`);
-    return result(buildSeconds, false);
+    const buildCpuSeconds = childrenCpuSeconds() - cpuBefore;
+    log(
+      `kernel ${userTree ? `rebuilt (${objects} objects compiled)` : 'built'} in ${buildSeconds.toFixed(0)} s ` +
+        `(CPU ${buildCpuSeconds.toFixed(0)} s, load average ${loadavg()[0]!.toFixed(1)} at the end; vmlinux ${(statSync(image).size / 1e6).toFixed(1)} MB)`,
+    );
+    return result(buildSeconds, buildCpuSeconds, false);
   });
 }

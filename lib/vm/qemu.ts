@@ -17,7 +17,8 @@ const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const MARK = '@@iommufd-conformance:';
 
 export interface BootRequest {
-  bzImage: string;
+  /** What -kernel boots: a PVH vmlinux or a bzImage. */
+  image: string;
   profile: Profile;
   accel: Accel;
   /** A bash script run in the guest as root, in `cwd`. */
@@ -109,7 +110,7 @@ export function qemuArgs(req: BootRequest): string[] {
     '-m', `${req.memoryMiB ?? 2048}M`,
     '-smp', String(req.cpus ?? 2),
     '-nodefaults', '-display', 'none', '-no-reboot', '-serial', 'stdio',
-    '-kernel', req.bzImage,
+    '-kernel', req.image,
     '-append', kernelArgs.join(' '),
     '-fsdev', 'local,id=root,path=/,security_model=none,readonly=on,multidevs=remap',
     '-device', 'virtio-9p-pci,fsdev=root,mount_tag=root',
@@ -121,7 +122,7 @@ export function qemuArgs(req: BootRequest): string[] {
 
 export function boot(req: BootRequest): Promise<BootResult> {
   if (/\s/.test(req.resultsDir)) throw new RangeError(`results folder ${req.resultsDir} has white space: the kernel command line cannot carry it`);
-  if (!existsSync(req.bzImage)) throw new SetupError(`kernel image ${req.bzImage} is missing`, 'run `iommufd-conformance vm` to build it, or pass --kernel');
+  if (!existsSync(req.image)) throw new SetupError(`kernel image ${req.image} is missing`, 'run `iommufd-conformance vm` to build it, or pass --kernel');
   const vm = join(req.resultsDir, '.vm');
   rmSync(vm, { recursive: true, force: true });
   mkdirSync(vm, { recursive: true });

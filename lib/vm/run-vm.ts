@@ -82,8 +82,8 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
   // A run that does not finish must not leave the previous run's summary where a user would read it.
   rmSync(join(out, 'vm-run.json'), { force: true });
   const kernel = await ensureGuestKernel({ flavour: opts.flavour, series: opts.kernelVersion, sourceDir: opts.kernelSrc, bzImage: opts.kernel, log });
-  const { accel, why } = await chooseAccel(kernel.bzImage, opts.accel);
-  log(`guest kernel: ${kernel.source}, Linux ${kernel.version}: ${kernel.bzImage} (${kernel.cached ? 'cached' : `built in ${kernel.buildSeconds.toFixed(0)} s`}); accelerator: ${accel} (${why})`);
+  const { accel, why } = await chooseAccel(kernel.image, opts.accel);
+  log(`guest kernel: ${kernel.source}, Linux ${kernel.version}: ${kernel.image} (${kernel.cached ? 'cached' : `built in ${kernel.buildSeconds.toFixed(0)} s`}); accelerator: ${accel} (${why})`);
   const manifest = opts.exec ? null : await bundleGuest(out);
   const outcomes: ProfileOutcome[] = [];
   const findings = loadFindings();
@@ -98,7 +98,7 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
     ].join(' ');
     log(`--- profile ${name}: ${profile.description}`);
     const result = await boot({
-      bzImage: kernel.bzImage,
+      image: kernel.image,
       profile,
       accel,
       script,

@@ -24,7 +24,7 @@ export function kernelRecord(k: GuestKernel): KernelRecord {
     version: k.version,
     flavour: k.flavour,
     ...(k.origin.kind === 'debian' ? { package: k.origin.package, packageVersion: k.origin.packageVersion } : {}),
-    image: k.bzImage,
+    image: k.image,
     buildSeconds: k.buildSeconds,
     cached: k.cached,
   };

@@ -10,7 +10,7 @@ import { parseAptSources, privateSourcesList } from '../../lib/kbuild/debian-arc
 import { acquireLock, withLock } from '../../lib/kbuild/lock.ts';
 import { KERNEL_SERIES, parseKernelSeries } from '../../lib/kbuild/series.ts';
 import { gitDescribe } from '../../lib/kbuild/source.ts';
-import { fragmentsFor, unmetOptions, type GuestKernel } from '../../lib/vm/kernel.ts';
+import { childrenCpuSeconds, fragmentsFor, unmetOptions, type GuestKernel } from '../../lib/vm/kernel.ts';
 import { freshResultsDir, guestEnvironment } from '../../lib/vm/run-vm.ts';
 import { iommufdAbsence } from '../../lib/kernel/features.ts';
 import { stampKernel } from '../../lib/vm/stamp-results.ts';
@@ -163,6 +163,11 @@ describe('kernel cache and sources', () => {
       expect(names(fragmentsFor('base', dir))).to.deep.equal(['base.config', 'sysctl.config']);
     });
 
+    it('asks for a PVH vmlinux, which QEMU boots without a bzImage', () => {
+      const base = readFileSync(fragmentsFor('base', tree(null))[0]!, 'utf8');
+      expect(base).to.match(/^CONFIG_PVH=y$/m);
+    });
+
     it('keeps iommufd out of the fragment every kernel gets', () => {
       const base = readFileSync(fragmentsFor('base', tree(null))[0]!, 'utf8');
       expect(base).to.not.match(/^CONFIG_IOMMUFD/m);
@@ -170,15 +175,28 @@ describe('kernel cache and sources', () => {
     });
   });
 
+  describe('build cost', () => {
+    it("reads the waited-for children's CPU time from /proc/self/stat", () => {
+      // pid (comm) state ppid ... utime stime cutime cstime: a command name with spaces and parentheses.
+      const stat = '4242 (node (x) y) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 1234 567 20 0 11 0 100 0 0';
+      expect(childrenCpuSeconds(stat)).to.equal(18.01);
+      expect(() => childrenCpuSeconds('garbage')).to.throw(/cutime/);
+      const before = childrenCpuSeconds();
+      spawnSync('sh', ['-c', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done']);
+      expect(childrenCpuSeconds()).to.be.greaterThan(before);
+    });
+  });
+
   describe('results', () => {
     const kernel: GuestKernel = {
-      bzImage: '/c/bzImage',
+      image: '/c/vmlinux',
       config: '/c/config',
       version: '7.2.13',
       origin: { kind: 'debian', package: 'linux-source-7.2', packageVersion: '7.2.13-1' },
       source: 'linux-source-7.2 7.2.13-1',
       flavour: 'base',
       buildSeconds: 0,
+      buildCpuSeconds: 0,
       cached: true,
     };
 

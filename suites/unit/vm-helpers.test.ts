@@ -63,7 +63,7 @@ describe('vm helpers', () => {
       expect(guestFstab('/work/out')).to.match(/^tmpfs \/run /m);
     });
     it('shares the host root read-only', () => {
-      const args = qemuArgs({ bzImage: '/k', profile: profiles.mock, accel: 'tcg', script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 });
+      const args = qemuArgs({ image: '/k', profile: profiles.mock, accel: 'tcg', script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 });
       const append = args[args.indexOf('-append') + 1]!.split(' ');
       // Nothing on the command line keeps warnings off the console.
       expect(append).not.to.include('quiet');
@@ -73,12 +73,12 @@ describe('vm helpers', () => {
       expect(args.join(' ')).to.match(/mount_tag=root\b/);
       expect(args.join(' ')).to.match(/ root=root rootfstype=9p /);
       expect(args.join(' ')).to.not.match(/intel-iommu/);
-      const viommu = qemuArgs({ bzImage: '/k', profile: profiles.viommu, accel: 'tcg', script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 });
+      const viommu = qemuArgs({ image: '/k', profile: profiles.viommu, accel: 'tcg', script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 });
       expect(viommu.join(' ')).to.match(/intel-iommu.*edu/);
     });
     it('tells a TCG guest to trust its timer (check_timer panics under a slow TCG with interrupt remapping), a KVM guest not', () => {
       const append = (accel: 'tcg' | 'kvm') =>
-        qemuArgs({ bzImage: '/k', profile: profiles.viommu, accel, script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 }).join(' ').split(' ');
+        qemuArgs({ image: '/k', profile: profiles.viommu, accel, script: '', cwd: '/', resultsDir: '/r', timeoutSeconds: 1 }).join(' ').split(' ');
       expect(append('tcg')).to.include('no_timer_check');
       expect(append('kvm')).to.not.include('no_timer_check');
     });
