@@ -237,16 +237,8 @@ export class LockstepSys implements SysCore {
     const kr = this.kernel.mmap(length, prot, flags, fd, offset, align);
     const ret = typeof kr === 'number' ? kr : 0;
     const call = `mmap(fd ${fd}, length ${length}, offset ${offset ?? 0})`;
-    let m: ReturnType<ModelSyscalls['mmap']>;
-    try {
-      m = host.modelSys.mmap(mfd, BigInt(length), prot, flags, BigInt(offset ?? 0));
-    } catch (e) {
-      if (!(e instanceof ModelCannotAnswer)) throw e;
-      host.record({ call, kernel: ret, unchecked: e.reason });
-      if (!isListedReason(e.reason)) throw host.notListed(call, e.reason, e.message);
-      host.countUnchecked('mmap', e.reason);
-      return kr;
-    }
+    const m = this.#askModel('mmap', call, ret, () => host.modelSys.mmap(mfd, BigInt(length), prot, flags, BigInt(offset ?? 0)));
+    if (m === null) return kr;
     host.record({ call, kernel: ret, model: m.ret });
     if (typeof kr !== 'number' && m.handle) this.#modelMappings.set(kr, m.handle);
     host.countChecked('mmap', 0, 0);
@@ -294,16 +286,8 @@ export class LockstepSys implements SysCore {
       host.countUnchecked('read', desynced);
       return ret;
     }
-    let m: { ret: number; bytes: Uint8Array };
-    try {
-      m = host.modelSys.read(mfd, buffer.byteLength);
-    } catch (e) {
-      if (!(e instanceof ModelCannotAnswer)) throw e;
-      host.record({ call, kernel: ret, unchecked: e.reason });
-      if (!isListedReason(e.reason)) throw host.notListed(call, e.reason, e.message);
-      host.countUnchecked('read', e.reason);
-      return ret;
-    }
+    const m = this.#askModel('read', call, ret, () => host.modelSys.read(mfd, buffer.byteLength));
+    if (m === null) return ret;
     host.record({ call, kernel: ret, model: m.ret });
     host.countChecked('read', 0, 0);
     const diffs: FieldDifference[] = [];
@@ -338,16 +322,8 @@ export class LockstepSys implements SysCore {
       host.countUnchecked('write', desynced);
       return ret;
     }
-    let mret: number;
-    try {
-      mret = host.modelSys.write(mfd, bytes);
-    } catch (e) {
-      if (!(e instanceof ModelCannotAnswer)) throw e;
-      host.record({ call, kernel: ret, unchecked: e.reason });
-      if (!isListedReason(e.reason)) throw host.notListed(call, e.reason, e.message);
-      host.countUnchecked('write', e.reason);
-      return ret;
-    }
+    const mret = this.#askModel('write', call, ret, () => host.modelSys.write(mfd, bytes));
+    if (mret === null) return ret;
     host.record({ call, kernel: ret, model: mret });
     host.countChecked('write', 0, 0);
     if (ret !== mret) {
@@ -364,16 +340,8 @@ export class LockstepSys implements SysCore {
     const mfd = host.fdMap.get(fd);
     if (!host.checking || mfd === undefined || host.desynced.has(fd)) return ret;
     const call = `poll(${fd}, 0x${events.toString(16)})`;
-    let mret: number;
-    try {
-      mret = host.modelSys.poll(mfd, events);
-    } catch (e) {
-      if (!(e instanceof ModelCannotAnswer)) throw e;
-      host.record({ call, kernel: ret, unchecked: e.reason });
-      if (!isListedReason(e.reason)) throw host.notListed(call, e.reason, e.message);
-      host.countUnchecked('poll', e.reason);
-      return ret;
-    }
+    const mret = this.#askModel('poll', call, ret, () => host.modelSys.poll(mfd, events));
+    if (mret === null) return ret;
     host.record({ call, kernel: ret, model: mret });
     host.countChecked('poll', 0, 0);
     if (ret !== mret) {
@@ -461,6 +429,23 @@ export class LockstepSys implements SysCore {
       arg.set(r.out.subarray(0, arg.length));
       return r.ret;
     }, child);
+  }
+
+  /**
+   * The model's answer to `call`, which the kernel answered `kernel`; null where the model cannot answer
+   * (ModelCannotAnswer): the call is then recorded and counted unchecked under its reason, which must be on
+   * the explicit list (lib/lockstep/unchecked.ts).
+   */
+  #askModel<T>(what: string, call: string, kernel: number, ask: () => T): T | null {
+    try {
+      return ask();
+    } catch (e) {
+      if (!(e instanceof ModelCannotAnswer)) throw e;
+      this.host.record({ call, kernel, unchecked: e.reason });
+      if (!isListedReason(e.reason)) throw this.host.notListed(call, e.reason, e.message);
+      this.host.countUnchecked(what, e.reason);
+      return null;
+    }
   }
 
   #ioctl(fd: number, request: number, arg: IoctlArg, kernelCall: () => number, child: ModelProcess | null): number {
