@@ -275,17 +275,7 @@ export class LockstepSys implements SysCore {
     if (!host.checking) return ret;
     const call = `read(${fd}, ${buffer.byteLength})`;
     // A fault fd's read allocates its cookies (xa_alloc): failed there, the group goes back and nothing was read.
-    if (injected && ret < 0) {
-      host.countUnchecked('read', 'failed by fault injection');
-      host.record({ call, kernel: ret, injected: true, unchecked: 'failed by fault injection' });
-      return ret;
-    }
-    const desynced = host.desynced.get(fd);
-    if (mfd === undefined || desynced !== undefined) {
-      if (desynced === undefined) throw host.notListed(call, 'an fd the model did not open', `fd ${fd} was not opened through lockstep`);
-      host.countUnchecked('read', desynced);
-      return ret;
-    }
+    if (!this.#modelHolds('read', call, fd, mfd, ret, injected)) return ret;
     const m = this.#askModel('read', call, ret, () => host.modelSys.read(mfd, buffer.byteLength));
     if (m === null) return ret;
     host.record({ call, kernel: ret, model: m.ret });
@@ -311,17 +301,7 @@ export class LockstepSys implements SysCore {
     const mfd = host.fdMap.get(fd);
     if (!host.checking) return ret;
     const call = `write(${fd}, ${buffer.byteLength})`;
-    if (injected && ret < 0) {
-      host.countUnchecked('write', 'failed by fault injection');
-      host.record({ call, kernel: ret, injected: true, unchecked: 'failed by fault injection' });
-      return ret;
-    }
-    const desynced = host.desynced.get(fd);
-    if (mfd === undefined || desynced !== undefined) {
-      if (desynced === undefined) throw host.notListed(call, 'an fd the model did not open', `fd ${fd} was not opened through lockstep`);
-      host.countUnchecked('write', desynced);
-      return ret;
-    }
+    if (!this.#modelHolds('write', call, fd, mfd, ret, injected)) return ret;
     const mret = this.#askModel('write', call, ret, () => host.modelSys.write(mfd, bytes));
     if (mret === null) return ret;
     host.record({ call, kernel: ret, model: mret });
@@ -429,6 +409,27 @@ export class LockstepSys implements SysCore {
       arg.set(r.out.subarray(0, arg.length));
       return r.ret;
     }, child);
+  }
+
+  /**
+   * Whether the model can be asked about a read or write of `fd` that the kernel answered `kernel`: not
+   * when fault injection failed the call, nor on an fd the lockstep marked out of sync (each counted
+   * unchecked under its reason); an fd the model never opened is refused as not listed.
+   */
+  #modelHolds(what: string, call: string, fd: number, mfd: number | undefined, kernel: number, injected: boolean): mfd is number {
+    const host = this.host;
+    if (injected && kernel < 0) {
+      host.countUnchecked(what, 'failed by fault injection');
+      host.record({ call, kernel, injected: true, unchecked: 'failed by fault injection' });
+      return false;
+    }
+    const desynced = host.desynced.get(fd);
+    if (mfd === undefined || desynced !== undefined) {
+      if (desynced === undefined) throw host.notListed(call, 'an fd the model did not open', `fd ${fd} was not opened through lockstep`);
+      host.countUnchecked(what, desynced);
+      return false;
+    }
+    return true;
   }
 
   /**
