@@ -69,8 +69,10 @@ export async function benchKernelBuild(series: readonly KernelSeries[], rebuildS
     } catch (err) {
       console.log(`  ${src.version}: not measured: ${(err as Error).message.split('\n')[0]}`);
     } finally {
-      if (entryDir) rmSync(entryDir, { recursive: true, force: true });
-      rmSync(`${entryDir}.lock`, { force: true });
+      if (entryDir) {
+        rmSync(entryDir, { recursive: true, force: true });
+        rmSync(`${entryDir}.lock`, { force: true });
+      }
       rmSync(work, { recursive: true, force: true });
     }
   }
