@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { addonBuilt } from '../../lib/sys/addon.ts';
 import { skipBecause } from '../support/skip.ts';
 import { observationDifferences, StepRecorder } from '../../lib/audit/record.ts';
-import { runScenario, type BackendFactory } from '../../lib/audit/run.ts';
+import { nativeDryRun, runScenario, type BackendFactory } from '../../lib/audit/run.ts';
 import { CATALOGUE, nativeNotApplicable, SETUP_DESCRIPTIONS } from '../../lib/audit/scenarios.ts';
 import { freeAuditMemory, makeAuditMemory, modelDeviceTarget, modelMockTarget, modelNativeTarget, type AuditMemory, type DeviceEnvironment } from '../../lib/audit/targets.ts';
 import { BACKEND_IDS } from '../../lib/audit/types.ts';
@@ -133,6 +133,28 @@ describe('audit.models', () => {
     for (const id of ['map-dma.baseline', 'map-dma.argsz-long-nonzero-tail', 'overlap.exact', 'unmap-dma.exact', 'unmap-dma.all', 'get-info.cap-iova-range', 'accounting.map', 'platform.msi-isolation']) {
       expect(ran.has(id), id).to.equal(true);
     }
+  });
+
+  // The declaration (notApplicable.native, the area's, v1's) decides which native tests the guest makes; the
+  // native model, run on every scenario whatever it declares, says which steps have no native counterpart.
+  // Each must say the same of every scenario, so that the declaration cannot go stale either way.
+  it('native: a scenario declared not applicable is one the native model cannot express, and every other one it can', () => {
+    const problems: string[] = [];
+    let declared = 0;
+    for (const s of CATALOGUE) {
+      const na = nativeNotApplicable(s);
+      if (na) declared++;
+      const dry = nativeDryRun(s, () => modelNativeTarget(VIOMMU_ENV, mem), mem);
+      if (s.nativeStepsOnly !== undefined) {
+        // Declared not applicable although its steps exist natively: they must still exist.
+        if (!na) problems.push(`${s.id}: nativeStepsOnly on a scenario declared to have a native equivalent`);
+        if (!dry.expressible) problems.push(`${s.id}: nativeStepsOnly, but the native model cannot express it (${dry.reason}): drop nativeStepsOnly`);
+      } else if (na && dry.expressible) problems.push(`${s.id}: declared "${na}", but the native model runs every step: declare why they are not its equivalent (nativeStepsOnly) or let it run`);
+      else if (!na && !dry.expressible) problems.push(`${s.id}: declared to have a native equivalent, but the native model cannot express it (${dry.reason}): declare notApplicable.native`);
+    }
+    expect(problems, problems.join('\n')).to.deep.equal([]);
+    // The declaration leaves the native half of the audit something to run, and its areas.
+    expect(declared).to.be.within(1, CATALOGUE.length - 40);
   });
 
   // What the model says of native where its rules are iommufd's own, not compat's (the kernel's side is the guest's).
