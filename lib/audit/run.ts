@@ -157,7 +157,9 @@ export class AuditRawCollector {
       const results: Partial<Record<BackendId, BackendResult>> = {};
       for (const b of Object.keys(this.backends) as BackendId[]) {
         const avail = this.backends[b]!;
-        results[b] = got[b] ?? { status: 'not-applicable', reason: avail.available ? 'not run (filtered out, or its test did not finish)' : `backend ${avail.skipped ? 'skipped' : 'unavailable'}: ${avail.reason ?? 'unknown'}` };
+        // A declared not-applicable pair has no test: its reason is the scenario's, whatever the backend's state.
+        const na = notApplicableOn(s, b);
+        results[b] = got[b] ?? (na !== undefined ? { status: 'not-applicable', reason: na } : { status: 'not-applicable', reason: avail.available ? 'not run (filtered out, or its test did not finish)' : `backend ${avail.skipped ? 'skipped' : 'unavailable'}: ${avail.reason ?? 'unknown'}` });
       }
       return scenarioResult(s, results);
     });

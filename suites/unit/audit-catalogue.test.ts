@@ -8,8 +8,8 @@ import { expect } from 'chai';
 import { addonBuilt } from '../../lib/sys/addon.ts';
 import { skipBecause } from '../support/skip.ts';
 import { observationDifferences, StepRecorder } from '../../lib/audit/record.ts';
-import { nativeDryRun, runScenario, type BackendFactory } from '../../lib/audit/run.ts';
-import { CATALOGUE, nativeNotApplicable, SETUP_DESCRIPTIONS } from '../../lib/audit/scenarios.ts';
+import { AuditRawCollector, nativeDryRun, runScenario, type BackendFactory } from '../../lib/audit/run.ts';
+import { CATALOGUE, nativeNotApplicable, notApplicableOn, SETUP_DESCRIPTIONS } from '../../lib/audit/scenarios.ts';
 import { freeAuditMemory, makeAuditMemory, modelDeviceTarget, modelMockTarget, modelNativeTarget, type AuditMemory, type DeviceEnvironment } from '../../lib/audit/targets.ts';
 import { BACKEND_IDS } from '../../lib/audit/types.ts';
 import { type1PlatformFrom } from '../../lib/model/type1-platform.ts';
@@ -169,6 +169,18 @@ describe('audit.models', () => {
     const all = steps('unmap-dma.all');
     expect(all.at(-1)!.in!.length).to.equal('0xffffffffffffffff');
     expect(all.at(-1)!.out!.size).to.equal(String(2n * 64n * 1024n));
+  });
+
+  // The guest makes no test of a declared pair; the raw file still has its cell, with the scenario's reason.
+  it('the raw file gives a declared not-applicable cell its reason, and a scenario that did not run says so', () => {
+    const collector = new AuditRawCollector('viommu', ['type1', 'compat-device', 'native']);
+    for (const b of ['type1', 'compat-device', 'native'] as const) collector.available(b);
+    const raw = collector.raw();
+    const cell = (id: string, b: 'type1' | 'native') => raw.scenarios.find((x) => x.id === id)!.results[b]!;
+    expect(cell('set-iommu.twice', 'native')).to.deep.equal({ status: 'not-applicable', reason: notApplicableOn(CATALOGUE.find((x) => x.id === 'set-iommu.twice')!, 'native') });
+    expect(cell('get-info.flags', 'native')).to.deep.equal({ status: 'not-applicable', reason: "no native equivalent: VFIO_IOMMU_GET_INFO's flags: of GET_INFO, native iommufd has only the IOVA ranges (IOMMU_IOAS_IOVA_RANGES)" });
+    expect(cell('map-dma.baseline', 'native')).to.deep.equal({ status: 'not-applicable', reason: 'not run (filtered out, or its test did not finish)' });
+    expect(cell('set-iommu.twice', 'type1')).to.deep.equal({ status: 'not-applicable', reason: 'not run (filtered out, or its test did not finish)' });
   });
 
   it('type1 and compat differ where the catalogue expects them to, on the models too (a spot check)', () => {
