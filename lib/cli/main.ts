@@ -9,7 +9,7 @@ import { profiles, type ProfileName } from '../vm/profiles.ts';
 import { parseCommandLine, UsageError, usageOf, type OptionSpec, type ParsedOptions } from './args.ts';
 import { EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_PASS, EXIT_USAGE, vmExitCode } from './exit-codes.ts';
 import {
-  GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice, kernelVersionOption, PROFILES, profilesOption, SELECT_OPTIONS, selectionArgs, selectionOf,
+  GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice, kernelVersionOption, KNOWN_PROFILES, PROFILES, profilesOption, SELECT_OPTIONS, selectionArgs, selectionOf,
   SHARD_OPTIONS, shardChoice, type Selection,
 } from './options.ts';
 import { FUZZ_OPTIONS } from './fuzz.ts';
@@ -80,7 +80,7 @@ const commands: Record<string, Command> = {
   vm: {
     summary: 'run the suites in QEMU guests built and booted here (or --exec a command in one)',
     options: {
-      profile: { type: 'string', default: 'all', value: 'P', help: `${PROFILES.join('|')}|all, comma-separated` },
+      profile: { type: 'string', default: 'all', value: 'P', help: `${KNOWN_PROFILES.join('|')}, comma-separated, or all (${PROFILES.join(', ')})` },
       ...OUT('results folder (one sub-folder per profile)'),
       ...KERNEL_OPTIONS,
       ...GUEST_OPTIONS,
@@ -129,7 +129,7 @@ const commands: Record<string, Command> = {
   run: {
     summary: 'run the suites on this host (needs /dev/iommu; used inside the guests)',
     options: {
-      profile: { type: 'string', value: 'P', help: `the suites of these profiles (${PROFILES.join('|')}|all, comma-separated); default: all suites` },
+      profile: { type: 'string', value: 'P', help: `the suites of these profiles (${KNOWN_PROFILES.join('|')}, comma-separated, or all); default: the suites of all (${PROFILES.join(', ')})` },
       ...OUT('folder for results.json, .tap, .xml, .ktap'),
       ...SELECT_OPTIONS,
       ...SHARD_OPTIONS,

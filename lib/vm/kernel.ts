@@ -46,9 +46,11 @@ const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '../../fixture
 
 /**
  * The fragments that apply to a tree, chosen by what its Kconfig offers (not
- * by version number), each line of each checked against the final .config.
+ * by version number), each line of each checked against the final .config;
+ * then `extra`, names of fragments in fixtures/kernel/ that the profiles of
+ * the run ask for (lib/vm/profiles.ts kernelFragments), last so they win.
  */
-export function fragmentsFor(flavour: KernelFlavour, treeDir: string): string[] {
+export function fragmentsFor(flavour: KernelFlavour, treeDir: string, extra: readonly string[] = []): string[] {
   const fragments = [join(FIXTURES, 'base.config')];
   const mmKconfig = join(treeDir, 'mm/Kconfig');
   if (existsSync(mmKconfig) && /^config SLOB$/m.test(readFileSync(mmKconfig, 'utf8'))) fragments.push(join(FIXTURES, 'slub.config'));
@@ -64,6 +66,11 @@ export function fragmentsFor(flavour: KernelFlavour, treeDir: string): string[] 
     if (/\bIOMMU_PT_AMDV1\b/.test(readFileSync(iommufdKconfig, 'utf8'))) fragments.push(join(FIXTURES, 'iommufd-generic-pt.config'));
   }
   if (flavour === 'debug') fragments.push(join(FIXTURES, 'debug.config'));
+  for (const name of [...new Set(extra)].sort()) {
+    const path = join(FIXTURES, name);
+    if (!existsSync(path)) throw new Error(`no kernel config fragment ${path}`);
+    fragments.push(path);
+  }
   return fragments;
 }
 
@@ -164,6 +171,8 @@ export interface BuildOptions {
   sourceDir?: string;
   /** A ready bzImage: no build at all. */
   bzImage?: string;
+  /** Fragments (names in fixtures/kernel/) the run's profiles need beyond the default ones. */
+  extraFragments?: readonly string[];
   log?: (line: string) => void;
 }
 
@@ -207,7 +216,13 @@ const CLOCK_TICKS_PER_SECOND = 100;
  * A user tree has one entry per tree and flavour, rebuilt incrementally; a package version one per
  * fragment set.
  */
-export async function guestKernelCacheEntry(opts: { flavour: KernelFlavour; sourceDir?: string; series?: KernelSeries; log?: (line: string) => void }): Promise<{
+export async function guestKernelCacheEntry(opts: {
+  flavour: KernelFlavour;
+  sourceDir?: string;
+  series?: KernelSeries;
+  extraFragments?: readonly string[];
+  log?: (line: string) => void;
+}): Promise<{
   id: string;
   dir: string;
   src: KernelSource;
@@ -216,11 +231,14 @@ export async function guestKernelCacheEntry(opts: { flavour: KernelFlavour; sour
   userTree: boolean;
 }> {
   const src: KernelSource = await ensureKernelSource({ tree: opts.sourceDir, series: opts.series, log: opts.log });
-  const fragments = fragmentsFor(opts.flavour, src.dir);
+  const fragments = fragmentsFor(opts.flavour, src.dir, opts.extraFragments);
   const fragmentText = fragments.map((f) => readFileSync(f, 'utf8')).join('\n');
   const key = createHash('sha256').update(src.key).update(opts.flavour).update(compilerId()).update(fragmentText).digest('hex').slice(0, 16);
   const userTree = src.origin.kind === 'tree';
-  const id = userTree ? `${src.key}-${opts.flavour}` : `${src.version}-${opts.flavour}-${key}`;
+  // A user tree's one entry per flavour would be reconfigured back and forth between runs with and without
+  // the extra fragments: those get their own entry.
+  const extras = [...new Set(opts.extraFragments ?? [])].sort().map((f) => f.replace(/\.config$/, ''));
+  const id = userTree ? [`${src.key}-${opts.flavour}`, ...extras].join('+') : `${src.version}-${opts.flavour}-${key}`;
   // Named, not created: `cache-key` must leave no empty entry behind.
   return { id, dir: join(cacheDir('kernel'), id), src, fragments, key, userTree };
 }
@@ -233,7 +251,7 @@ export async function ensureGuestKernel(opts: BuildOptions = {}): Promise<GuestK
     return { image: path, config: null, version: 'user-supplied', origin: { kind: 'image', path }, source: `bzImage ${path}`, flavour: null, buildSeconds: 0, buildCpuSeconds: 0, cached: true };
   }
   const flavour = opts.flavour ?? 'base';
-  const { src, fragments, key, userTree, id: entry, dir } = await guestKernelCacheEntry({ flavour, sourceDir: opts.sourceDir, series: opts.series, log });
+  const { src, fragments, key, userTree, id: entry, dir } = await guestKernelCacheEntry({ flavour, sourceDir: opts.sourceDir, series: opts.series, extraFragments: opts.extraFragments, log });
   const source = describeOrigin(src.origin);
   log(`kernel source: ${source}, Linux ${src.version}`);
   mkdirSync(dir, { recursive: true });

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { KernelSeries } from '../kbuild/series.ts';
 import { chooseAccel, type Accel } from './accel.ts';
 import { ensureGuestKernel, type KernelFlavour } from './kernel.ts';
-import { profiles, type ProfileName } from './profiles.ts';
+import { kernelFragmentsOf, profiles, type ProfileName } from './profiles.ts';
 import { bundleGuest } from './guest-bundle.ts';
 import { boot, qemuBinary, type BootResult } from './qemu.ts';
 import { classifyProblems, loadFindings, reportedFindings } from './findings.ts';
@@ -81,7 +81,14 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
   const out = resolve(opts.out);
   // A run that does not finish must not leave the previous run's summary where a user would read it.
   rmSync(join(out, 'vm-run.json'), { force: true });
-  const kernel = await ensureGuestKernel({ flavour: opts.flavour, series: opts.kernelVersion, sourceDir: opts.kernelSrc, bzImage: opts.kernel, log });
+  const kernel = await ensureGuestKernel({
+    flavour: opts.flavour,
+    series: opts.kernelVersion,
+    sourceDir: opts.kernelSrc,
+    bzImage: opts.kernel,
+    extraFragments: kernelFragmentsOf(opts.profiles),
+    log,
+  });
   const { accel, why } = await chooseAccel(kernel.image, opts.accel);
   log(`guest kernel: ${kernel.source}, Linux ${kernel.version}: ${kernel.image} (${kernel.cached ? 'cached' : `built in ${kernel.buildSeconds.toFixed(0)} s`}); accelerator: ${accel} (${why})`);
   const manifest = opts.exec ? null : await bundleGuest(out);
