@@ -17,7 +17,7 @@ import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '
 import { KernelLogTail, kernelProblems } from '../vm/kernel-log.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import { BUFFER_BYTES } from './arbitraries.ts';
-import { bindVfioPci, findPciDevices, iommuGroupOf, QEMU_EDU, type VfioContainer } from '../kernel/index.ts';
+import { bindVfioPciGroup, findPciDevices, QEMU_EDU, type VfioContainer } from '../kernel/index.ts';
 import { commandArbitraries, compareAll, emptyIds, reviveArgs, runStep, CONTEXTS, FuzzCommand, type FuzzIds, type FuzzProfile, type FuzzWorld, type StepName } from './commands.ts';
 
 export interface ReplayStep {
@@ -63,11 +63,9 @@ export function guestProfile(): FuzzProfile {
 function vfioDevice(): { bdf: string; groupId: number } {
   const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
   if (!edu) throw new Error('no QEMU edu device (PCI 1234:11e8): the viommu profile fuzzes its VFIO group');
-  const groupId = iommuGroupOf(edu.bdf);
-  if (groupId === null) throw new Error(`${edu.bdf} has no IOMMU group (no vIOMMU)`);
-  const err = bindVfioPci(edu.bdf);
-  if (err) throw new Error(`binding ${edu.bdf} to vfio-pci: ${err}`);
-  return { bdf: edu.bdf, groupId };
+  const bound = bindVfioPciGroup(edu.bdf);
+  if (bound.why !== undefined) throw new Error(`binding ${edu.bdf} to vfio-pci: ${bound.why}`);
+  return { bdf: edu.bdf, groupId: bound.groupId };
 }
 
 export interface FuzzResult {

@@ -49,5 +49,21 @@ export function bindVfioPci(bdf: string): string | null {
   return driverOf(bdf) === 'vfio-pci' ? null : `${bdf} did not bind to vfio-pci (driver: ${driverOf(bdf) ?? 'none'})`;
 }
 
+/**
+ * Binds the device to vfio-pci, then reads its IOMMU group. In that order: with an ACPI VIOT table
+ * (virtio-iommu) the kernel sets a device's IOMMU up only when a driver binds to it (drivers/base/dd.c
+ * really_probe → pci_dma_configure → acpi_dma_configure → acpi_iommu_configure_id → viot_iommu_configure,
+ * drivers/acpi/scan.c), so a device left without a driver at boot has no group until then. vfio-pci's
+ * probe needs one (drivers/vfio/group.c vfio_group_find_or_alloc: EINVAL without a group, noiommu aside),
+ * so a device no IOMMU covers fails to bind, and the reason says so.
+ */
+export function bindVfioPciGroup(bdf: string): { groupId: number; why?: undefined } | { why: string } {
+  const err = bindVfioPci(bdf);
+  const groupId = iommuGroupOf(bdf);
+  if (err) return { why: groupId === null ? `${bdf} has no IOMMU group, even after probing vfio-pci (no IOMMU covers it): ${err}` : err };
+  if (groupId === null) return { why: `${bdf} is bound to vfio-pci but has no IOMMU group (noiommu mode?)` };
+  return { groupId };
+}
+
 /** QEMU's `edu` teaching device: a PCI function with DMA, bound to vfio-pci in the viommu profile. */
 export const QEMU_EDU = { vendor: 0x1234, device: 0x11e8 } as const;

@@ -3,10 +3,13 @@
 // vfio_iommu_type1_attach_group: the domain's page sizes and aperture, the
 // group's reserved regions, cache coherency, MSI isolation. The model takes
 // it as an input; this file reads it in a guest (sysfs, dmesg, /proc) and
-// derives the Intel VT-d domain geometry the way drivers/iommu/intel/iommu.c
-// does. Only readType1Platform and readUserPtrMax do I/O; the derivation is
-// a pure function of the texts, so it is unit-testable.
-import { readFileSync } from 'node:fs';
+// derives the paging domain's geometry the way the driver serving the group
+// does: Intel VT-d (drivers/iommu/intel/iommu.c), AMD-Vi (drivers/iommu/amd)
+// or virtio-iommu (drivers/iommu/virtio-iommu.c). Facts only, never the
+// answer of an ioctl under test. Only readType1Platform and readUserPtrMax do
+// I/O; the derivation is a pure function of the texts, so it is unit-testable.
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { basename } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
 export interface Type1ReservedRegion {
@@ -35,17 +38,25 @@ export interface Type1Platform {
   dmaEntryLimit: number;
 }
 
+/** The IOMMU driver of the unit serving a group (iommuUnitOfGroup). */
+export type IommuDriverName = 'intel-iommu' | 'amd-iommu' | 'virtio-iommu';
+
 /** The texts readType1Platform gathers; every field is the file's or command's output. */
 export interface Type1PlatformSources {
+  /** The driver of the unit serving the group (default intel-iommu). */
+  driver?: IommuDriverName;
   /** /sys/kernel/iommu_groups/N/reserved_regions */
   reservedRegions: string;
-  /** /sys/class/iommu/dmarX/intel-iommu/cap (hex) of the unit serving the group. */
-  intelCap: string;
-  /** /sys/class/iommu/dmarX/intel-iommu/ecap (hex). */
-  intelEcap: string;
-  /** /proc/cmdline (intel_iommu=sm_on|sm_off|sp_off). */
+  /** intel-iommu: /sys/class/iommu/dmarX/intel-iommu/cap (hex) of the unit serving the group. */
+  intelCap?: string;
+  /** intel-iommu: /sys/class/iommu/dmarX/intel-iommu/ecap (hex). */
+  intelEcap?: string;
+  /** /proc/cmdline (intel_iommu=sm_on|sm_off|sp_off; amd_iommu=nohugepages|v2_pgsizes_only|pgtbl_v2). */
   cmdline: string;
-  /** The kernel log, for "DMAR-IR: Enabled IRQ remapping". */
+  /**
+   * The kernel log: "DMAR-IR: Enabled IRQ remapping" or "AMD-Vi: Interrupt remapping enabled" (MSI
+   * isolation), virtio-iommu's "input address: N bits" and "page mask: 0x..." (its domain geometry).
+   */
   dmesg: string;
   /** /sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts ("Y"/"N"). */
   allowUnsafeInterrupts: string;
@@ -117,29 +128,117 @@ export function intelVtdDomain(capHex: string, ecapHex: string, cmdline: string,
   return { pgsizeBitmap, aperture: { start: 0n, last: apertureLast }, enforceCacheCoherency, firstLevel, gaw };
 }
 
+/** GENMASK_ULL(hi, lo) */
+const genmask = (hi: number, lo: number) => ((1n << BigInt(hi + 1)) - 1n) ^ ((1n << BigInt(lo)) - 1n);
+/** drivers/iommu/amd/amd_iommu_types.h (6.12): AMD_IOMMU_PGSIZES, _4K and _V2. */
+export const AMD_IOMMU_PGSIZES = genmask(51, 12) ^ (1n << 39n); // ^ SZ_512G: "512GB Pages are not supported due to a hardware bug"
+export const AMD_IOMMU_PGSIZES_4K = 0x1000n;
+export const AMD_IOMMU_PGSIZES_V2 = 0x1000n | (1n << 21n) | (1n << 30n);
+
+/**
+ * The VFIO (IOMMU_DOMAIN_UNMANAGED) domain the AMD driver gives a group, as 6.12 builds it:
+ * - protection_domain_alloc forces the v1 page table for UNMANAGED, whose io-pgtable
+ *   (io_pgtable.c v1_alloc_pgtable) takes cfg->pgsize_bitmap = amd_iommu_pgsize_bitmap:
+ *   AMD_IOMMU_PGSIZES, or what amd_iommu=nohugepages / v2_pgsizes_only set (init.c parse_amd_iommu_options,
+ *   options matched by prefix, comma-separated, the last one wins);
+ * - do_iommu_domain_alloc: aperture 0 .. dma_max_address(), ~0ULL while the global amd_iommu_pgtable is v1
+ *   (the default); with amd_iommu=pgtbl_v2 it is the v2 table's width (amd_iommu_gpt_level), not derived
+ *   here: that throws rather than guess;
+ * - amd_iommu_enforce_cache_coherency returns true ("IOMMU_PTE_FC is always set").
+ * 7.x builds the v1 table on generic_pt (amd_iommu_domain_alloc_paging_v1: hw_max_vasz_lg2 =
+ * amd_iommu_hpt_vasize): not derived here either.
+ */
+export function amdViDomain(cmdline: string) {
+  let pgsizeBitmap = AMD_IOMMU_PGSIZES;
+  let pgtableV2 = false;
+  for (const arg of cmdline.split(/\s+/)) {
+    if (!arg.startsWith('amd_iommu=')) continue;
+    for (const opt of arg.slice('amd_iommu='.length).split(',')) {
+      if (opt.startsWith('nohugepages')) pgsizeBitmap = AMD_IOMMU_PGSIZES_4K;
+      else if (opt.startsWith('v2_pgsizes_only')) pgsizeBitmap = AMD_IOMMU_PGSIZES_V2;
+      else if (opt.startsWith('pgtbl_v2')) pgtableV2 = true;
+      else if (opt.startsWith('pgtbl_v1')) pgtableV2 = false;
+    }
+  }
+  if (pgtableV2) throw new Error('amd_iommu=pgtbl_v2: the aperture of a v2 table (dma_max_address, amd_iommu_gpt_level) is not derived by the model');
+  return { pgsizeBitmap, aperture: { start: 0n, last: (1n << 64n) - 1n }, enforceCacheCoherency: true };
+}
+
+/**
+ * The domain virtio-iommu gives a group (drivers/iommu/virtio-iommu.c, 6.12): viommu_domain_finalise copies
+ * the device's page_size_mask into pgsize_bitmap and its input range into the geometry. viommu_probe logs
+ * both: "page mask: %#llx" exactly, and "input address: %u bits" as order_base_2(aperture_end), i.e. the
+ * end rounded up to a power of two: the aperture taken here is 0 .. 2^bits - 1, which is what QEMU's device
+ * offers (input range starting at 0 and ending at a power of two minus one; without
+ * VIRTIO_IOMMU_F_INPUT_RANGE the driver uses 0 .. ~0, logged as 64 bits). The domain ops have no
+ * enforce_cache_coherency.
+ */
+export function virtioIommuDomain(dmesg: string) {
+  const mask = /virtio_iommu \S+: page mask: (0x[0-9a-f]+)/.exec(dmesg)?.[1];
+  const bitsText = /virtio_iommu \S+: input address: (\d+) bits/.exec(dmesg)?.[1];
+  if (mask === undefined || bitsText === undefined) throw new Error('the kernel log has no virtio_iommu "page mask" / "input address" line (viommu_probe)');
+  const bits = Number(bitsText);
+  return { pgsizeBitmap: BigInt(mask), aperture: { start: 0n, last: (1n << BigInt(Math.min(bits, 64))) - 1n }, enforceCacheCoherency: false };
+}
+
+/**
+ * MSI isolation of the platform's interrupts: an interrupt remapping driver is on. intel_setup_irq_remapping
+ * logs "DMAR-IR: Enabled IRQ remapping", amd_iommu_enable_interrupts' caller "AMD-Vi: Interrupt remapping
+ * enabled" (drivers/iommu/amd/init.c); their irq domains carry IRQ_DOMAIN_FLAG_ISOLATED_MSI
+ * (intel/irq_remapping.c, amd/iommu.c), which msi_device_has_isolated_msi looks for. virtio-iommu remaps
+ * no interrupt, and x86's arch_is_isolated_msi is false: no isolation there.
+ */
+export function interruptRemappingFrom(dmesg: string): boolean {
+  return /DMAR-IR: Enabled IRQ remapping|AMD-Vi: Interrupt remapping enabled/.test(dmesg);
+}
+
 /** Derives the platform from the gathered texts (pure). */
 export function type1PlatformFrom(src: Type1PlatformSources): Type1Platform {
-  const domain = intelVtdDomain(src.intelCap, src.intelEcap, src.cmdline, src.scalableModeDefaultOn ?? true);
+  const driver = src.driver ?? 'intel-iommu';
+  let domain: { pgsizeBitmap: bigint; aperture: { start: bigint; last: bigint }; enforceCacheCoherency: boolean };
+  if (driver === 'intel-iommu') {
+    if (src.intelCap === undefined || src.intelEcap === undefined) throw new Error('intel-iommu: the unit\'s cap and ecap are needed');
+    domain = intelVtdDomain(src.intelCap, src.intelEcap, src.cmdline, src.scalableModeDefaultOn ?? true);
+  } else if (driver === 'amd-iommu') domain = amdViDomain(src.cmdline);
+  else domain = virtioIommuDomain(src.dmesg);
   return {
     pgsizeBitmap: domain.pgsizeBitmap,
     aperture: domain.aperture,
     reservedRegions: parseReservedRegions(src.reservedRegions),
     enforceCacheCoherency: domain.enforceCacheCoherency,
-    // intel_setup_irq_remapping logs this once IR is on; the IR irq domains then carry IRQ_DOMAIN_FLAG_ISOLATED_MSI.
-    interruptRemapping: /DMAR-IR: Enabled IRQ remapping/.test(src.dmesg),
+    interruptRemapping: interruptRemappingFrom(src.dmesg),
     allowUnsafeInterrupts: /^[Yy1]/.test(src.allowUnsafeInterrupts.trim()),
     dmaEntryLimit: Number.parseInt(src.dmaEntryLimit.trim(), 10),
   };
 }
 
-/** Reads the platform of IOMMU group `groupId` in the running (guest) kernel; `dmarUnit` is the VT-d unit serving it. */
-export function readType1Platform(groupId: number, dmarUnit = 'dmar0'): Type1Platform {
+/**
+ * The IOMMU unit serving a group, from its first device's `iommu` link (iommu_device_link), and the unit's
+ * driver: intel-iommu and amd-iommu name their sysfs attribute group after themselves; virtio-iommu's unit
+ * has none, and its parent device is bound to the virtio_iommu driver.
+ */
+export function iommuUnitOfGroup(groupId: number, sysfs = '/sys'): { unit: string; driver: IommuDriverName } {
+  const devices = `${sysfs}/kernel/iommu_groups/${groupId}/devices`;
+  const [dev] = readdirSync(devices).sort();
+  if (dev === undefined) throw new Error(`IOMMU group ${groupId} has no device`);
+  const unit = basename(readlinkSync(`${devices}/${dev}/iommu`));
+  const dir = `${sysfs}/class/iommu/${unit}`;
+  if (existsSync(`${dir}/intel-iommu`)) return { unit, driver: 'intel-iommu' };
+  if (existsSync(`${dir}/amd-iommu`)) return { unit, driver: 'amd-iommu' };
+  // The unit's parent is the virtio device (viommu_probe: iommu_device_sysfs_add(&viommu->iommu, &vdev->dev, ...)).
+  if (existsSync(`${dir}/device/driver`) && basename(realpathSync(`${dir}/device/driver`)) === 'virtio_iommu') return { unit, driver: 'virtio-iommu' };
+  throw new Error(`IOMMU unit ${unit} (group ${groupId}) is of no driver the model knows (intel-iommu, amd-iommu, virtio-iommu)`);
+}
+
+/** Reads the platform of IOMMU group `groupId` in the running (guest) kernel. */
+export function readType1Platform(groupId: number): Type1Platform {
   const read = (p: string) => readFileSync(p, 'utf8');
   const params = '/sys/module/vfio_iommu_type1/parameters';
+  const { unit, driver } = iommuUnitOfGroup(groupId);
   return type1PlatformFrom({
+    driver,
     reservedRegions: read(`/sys/kernel/iommu_groups/${groupId}/reserved_regions`),
-    intelCap: read(`/sys/class/iommu/${dmarUnit}/intel-iommu/cap`),
-    intelEcap: read(`/sys/class/iommu/${dmarUnit}/intel-iommu/ecap`),
+    ...(driver === 'intel-iommu' ? { intelCap: read(`/sys/class/iommu/${unit}/intel-iommu/cap`), intelEcap: read(`/sys/class/iommu/${unit}/intel-iommu/ecap`) } : {}),
     cmdline: read('/proc/cmdline'),
     dmesg: execFileSync('dmesg', { encoding: 'utf8' }),
     allowUnsafeInterrupts: read(`${params}/allow_unsafe_interrupts`),

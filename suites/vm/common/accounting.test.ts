@@ -28,7 +28,7 @@
 // touched (VmPin unchanged). vfio_pin_pages_remote fails with ENOMEM before
 // locked_vm + 1 would pass RLIMIT_MEMLOCK.
 import { expect } from 'chai';
-import { bindVfioPci, findPciDevices, iommuGroupOf, QEMU_EDU, type VfioContainer } from '../../../lib/kernel/index.ts';
+import { bindVfioPciGroup, findPciDevices, QEMU_EDU, type VfioContainer } from '../../../lib/kernel/index.ts';
 import { type1ReadOnlyPinsZeroPage } from '../../../lib/kernel/features.ts';
 import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, RLIMIT_MEMLOCK, sys, type Mapping } from '../../../lib/sys/index.ts';
 import { vmPinAndLckKiB } from '../../../lib/sys/proc-status.ts';
@@ -382,10 +382,9 @@ describe('accounting', function () {
       requireVfioContainer(this);
       const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
       if (!edu) skipBecause(this, 'no QEMU edu device (PCI 1234:11e8): run in the viommu profile');
-      const group = iommuGroupOf(edu.bdf);
-      if (group === null) skipBecause(this, `${edu.bdf} has no IOMMU group (no vIOMMU)`);
-      expect(bindVfioPci(edu.bdf), 'binding the edu device to vfio-pci').to.equal(null);
-      groupId = group;
+      const bound = bindVfioPciGroup(edu.bdf);
+      if (bound.why !== undefined) skipBecause(this, bound.why);
+      groupId = bound.groupId;
       bdf = edu.bdf;
     });
 

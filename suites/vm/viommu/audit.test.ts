@@ -8,7 +8,7 @@
 // are not failures here: the audit report judges them against
 // fixtures/audit/known-differences.json.
 import { kernelDeviceTarget, kernelNativeTarget, modelDeviceTarget, modelNativeTarget, readDeviceEnvironment, type DeviceEnvironment } from '../../../lib/audit/targets.ts';
-import { bindVfioPci, findPciDevices, iommuGroupOf, isRoot, kernelFeatures, QEMU_EDU } from '../../../lib/kernel/index.ts';
+import { bindVfioPciGroup, findPciDevices, isRoot, kernelFeatures, QEMU_EDU } from '../../../lib/kernel/index.ts';
 import { kernelHasIommufd } from '../../../lib/kernel/features.ts';
 import { auditSuite } from '../../support/audit.ts';
 
@@ -23,11 +23,9 @@ auditSuite({
     if (!f.vfio.container) return 'no VFIO container at /dev/vfio/vfio (CONFIG_VFIO_CONTAINER)';
     const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
     if (!edu) return 'no QEMU edu device (PCI 1234:11e8): run in the viommu profile';
-    const group = iommuGroupOf(edu.bdf);
-    if (group === null) return `${edu.bdf} has no IOMMU group (no vIOMMU)`;
-    const err = bindVfioPci(edu.bdf);
-    if (err) return err;
-    env = readDeviceEnvironment(group, edu.bdf);
+    const bound = bindVfioPciGroup(edu.bdf);
+    if (bound.why !== undefined) return bound.why;
+    env = readDeviceEnvironment(bound.groupId, edu.bdf);
     return null;
   },
   whyNotBackend(backend) {

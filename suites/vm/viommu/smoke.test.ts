@@ -1,7 +1,7 @@
 // Smoke test of the viommu profile: QEMU's edu device bound to vfio-pci, its
 // group driven through a real type1 container and through iommufd's compat.
 import { expect } from 'chai';
-import { bindVfioPci, findPciDevices, iommuGroupOf, QEMU_EDU, type VfioContainer } from '../../../lib/kernel/index.ts';
+import { bindVfioPciGroup, findPciDevices, QEMU_EDU, type VfioContainer } from '../../../lib/kernel/index.ts';
 import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '../../../lib/sys/index.ts';
 import * as U from '../../../lib/uapi/index.ts';
 import { requireVfioCompat, requireVfioContainer } from '../../support/kernel.ts';
@@ -20,11 +20,9 @@ describe('smoke.viommu', () => {
     requireVfioContainer(this);
     const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
     if (!edu) skipBecause(this, "no QEMU edu device (PCI 1234:11e8): run in the viommu profile");
-    const group = iommuGroupOf(edu.bdf);
-    if (group === null) skipBecause(this, `${edu.bdf} has no IOMMU group (no vIOMMU)`);
-    const err = bindVfioPci(edu.bdf);
-    expect(err, 'binding the edu device to vfio-pci').to.equal(null);
-    groupId = group;
+    const bound = bindVfioPciGroup(edu.bdf);
+    if (bound.why !== undefined) skipBecause(this, bound.why);
+    groupId = bound.groupId;
     buffer = lockstep().mmap(SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
   });
   after(() => {
