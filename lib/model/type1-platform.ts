@@ -246,6 +246,12 @@ export function readType1Platform(groupId: number): Type1Platform {
   });
 }
 
+/** iommufd.allow_unsafe_interrupts (drivers/iommu/iommufd/device.c), false where the module has no such parameter. */
+export function readIommufdAllowUnsafeInterrupts(): boolean {
+  const path = '/sys/module/iommufd/parameters/allow_unsafe_interrupts';
+  return existsSync(path) && /^[Yy1]/.test(readFileSync(path, 'utf8').trim());
+}
+
 /**
  * USER_PTR_MAX (arch/x86/kernel/cpu/common.c: TASK_SIZE_MAX): what access_ok()
  * accepts, 2^56 - 4096 with 5-level paging, else 2^47 - 4096. The kernel
