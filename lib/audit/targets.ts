@@ -27,7 +27,7 @@ import { kernelBehaviour, type1ModelOptions } from '../lockstep/models.ts';
 import { IommufdModel } from '../model/iommufd.ts';
 import { iommufdDomainSpec } from '../model/mock.ts';
 import { ModelProcess } from '../model/process.ts';
-import { readType1Platform, readUserPtrMax, type Type1Platform } from '../model/type1-platform.ts';
+import { iommufdMsiPlatform, readType1Platform, readUserPtrMax, type Type1Platform } from '../model/type1-platform.ts';
 import { Type1ContainerModel, Type1GroupModel, type GroupIommufdBinding } from '../model/type1.ts';
 import { iommufdFopsIoctl } from '../model/iommufd/main.ts';
 import type { IommufdFds } from '../model/iommufd/ucmd.ts';
@@ -46,7 +46,6 @@ export type AuditSide = 'kernel' | 'model';
  */
 export const AUDIT_IOVA = 0x200_0000n;
 
-const ENODEV = 19;
 const VFIO_TYPE1_PARAMS = '/sys/module/vfio_iommu_type1/parameters';
 
 /** The VFIO container ioctls, as VfioContainer, Type1ContainerModel and VfioCompatModel all offer them. */
@@ -274,7 +273,12 @@ function iommufdAllowsUnsafeInterrupts(): boolean {
 function currentPlatform(env: DeviceEnvironment): Type1Platform {
   if (!existsSync(VFIO_TYPE1_PARAMS)) return { ...env.platform };
   const param = (name: string) => readFileSync(`${VFIO_TYPE1_PARAMS}/${name}`, 'utf8').trim();
-  return { ...env.platform, dmaEntryLimit: Number.parseInt(param('dma_entry_limit'), 10), allowUnsafeInterrupts: /^[Yy1]/.test(param('allow_unsafe_interrupts')) };
+  return {
+    ...env.platform,
+    dmaEntryLimit: Number.parseInt(param('dma_entry_limit'), 10),
+    allowUnsafeInterrupts: /^[Yy1]/.test(param('allow_unsafe_interrupts')),
+    iommufdAllowUnsafeInterrupts: iommufdAllowsUnsafeInterrupts(),
+  };
 }
 
 /** The first IOVA at or above `from` that the group cannot use: a reserved region (not direct-relaxable) or the aperture's end. */
@@ -449,10 +453,7 @@ export function modelDeviceTarget(backend: 'type1' | 'compat-device', env: Devic
     // and makes the compat IOAS (group.c -> iommufd_vfio_compat_ioas_create); a device opened later
     // binds to this iommufd and attaches to its compat IOAS (vfio/iommufd.c: vfio_iommufd_compat_attach_ioas).
     const binding: GroupIommufdBinding = {
-      bindDevice: () => {
-        const ioas = ictx.compatIoas();
-        return ioas ? ictx.attachHardwareDevice(iommufdDomainSpec(platform), ioas.id) : { errno: ENODEV, devId: 0 };
-      },
+      bindDevice: () => ictx.attachHardwareDevice(iommufdDomainSpec(platform), ictx.compatIoas()?.id ?? null, iommufdMsiPlatform(platform)),
       unbindDevice: (devId) => void ictx.detachHardwareDevice(devId),
     };
     attach = () => {
@@ -666,7 +667,7 @@ export function modelNativeTarget(env: DeviceEnvironment, mem: AuditMemory): Aud
   const proc = modelProcessLikeReal(mem);
   const platform = currentPlatform(env);
   const ictx = new IommufdModel(proc, undefined, kernelBehaviour());
-  const device = new VfioDeviceCdevModel(iommufdDomainSpec(platform), { isolated: platform.interruptRemapping, allowUnsafeInterrupts: iommufdAllowsUnsafeInterrupts() });
+  const device = new VfioDeviceCdevModel(iommufdDomainSpec(platform), iommufdMsiPlatform(platform));
   return nativeTarget(firstReservedAbove(platform, AUDIT_IOVA), {
     side: 'model',
     bind: () => device.bindIommufd(ictx).errno,

@@ -6,7 +6,7 @@
 // derives the Intel VT-d domain geometry the way drivers/iommu/intel/iommu.c
 // does. Only readType1Platform and readUserPtrMax do I/O; the derivation is
 // a pure function of the texts, so it is unit-testable.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 export interface Type1ReservedRegion {
@@ -27,10 +27,16 @@ export interface Type1Platform {
   reservedRegions: Type1ReservedRegion[];
   /** domain->ops->enforce_cache_coherency() on a fresh domain: VFIO_DMA_CC_IOMMU. */
   enforceCacheCoherency: boolean;
-  /** iommu_group_has_isolated_msi(): interrupt remapping is on for the group's devices. */
+  /** iommu_group_has_isolated_msi(): interrupt remapping is on for the group's devices (interruptRemappingFrom). */
   interruptRemapping: boolean;
   /** vfio_iommu_type1.allow_unsafe_interrupts. */
   allowUnsafeInterrupts: boolean;
+  /**
+   * iommufd.allow_unsafe_interrupts (drivers/iommu/iommufd/device.c), which iommufd_device_bind reads for
+   * every real device, whether VFIO binds it through a group on a compat /dev/iommu or through its cdev:
+   * iommufd never reads type1's parameter.
+   */
+  iommufdAllowUnsafeInterrupts: boolean;
   /** vfio_iommu_type1.dma_entry_limit, read when the container's driver is opened (SET_IOMMU). */
   dmaEntryLimit: number;
 }
@@ -47,6 +53,10 @@ export interface Type1PlatformSources {
   cmdline: string;
   /** The kernel log, for "DMAR-IR: Enabled IRQ remapping". */
   dmesg: string;
+  /** /proc/interrupts: the irq chips of the PCI MSIs (interruptRemappingFrom). Absent: the kernel log alone decides. */
+  interrupts?: string;
+  /** /sys/module/iommufd/parameters/allow_unsafe_interrupts ("Y"/"N"); absent where the kernel has no iommufd. */
+  iommufdAllowUnsafeInterrupts?: string;
   /** /sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts ("Y"/"N"). */
   allowUnsafeInterrupts: string;
   /** /sys/module/vfio_iommu_type1/parameters/dma_entry_limit. */
@@ -117,6 +127,30 @@ export function intelVtdDomain(capHex: string, ecapHex: string, cmdline: string,
   return { pgsizeBitmap, aperture: { start: 0n, last: apertureLast }, enforceCacheCoherency, firstLevel, gaw };
 }
 
+/**
+ * Whether the PCI devices' MSIs are isolated, i.e. what iommu_group_has_isolated_msi answers for the
+ * group: msi_device_has_isolated_msi (kernel/irq/msi.c) walks the device's MSI irq domain and its
+ * parents for IRQ_DOMAIN_FLAG_ISOLATED_MSI, which on an Intel machine only the interrupt-remapping domain sets
+ * (drivers/iommu/intel/irq_remapping.c: intel_setup_irq_remapping). Two facts say so without any
+ * VFIO or iommufd ioctl:
+ * - /proc/interrupts names each interrupt's chip; a PCI MSI allocated under the remapping domain gets
+ *   the "IR-" prefix of its parent (irq_remapping.c: dmar_msi_parent_ops.prefix; "IR-PCI-MSIX-0000:00:01.0"), without
+ *   it plain "PCI-MSIX-...". Every device's per-device MSI domain hangs off the same x86 parent, so any
+ *   PCI MSI in the table (the guest's virtio-9p root always has some) answers for the edu device, which
+ *   has none allocated. This is the fact used when the table has a PCI MSI: it cannot scroll away.
+ * - the kernel log's "DMAR-IR: Enabled IRQ remapping in xapic mode" (intel_enable_irq_remapping), which the ring
+ *   buffer can lose on a long, noisy run: used only when no PCI MSI is allocated.
+ */
+export function interruptRemappingFrom(dmesg: string, interrupts?: string): boolean {
+  const chips = [...(interrupts ?? '').matchAll(/\s((?:IR-)?PCI-MSI\S*)/g)].map((m) => m[1]!);
+  if (chips.length > 0) {
+    const remapped = chips.filter((c) => c.startsWith('IR-')).length;
+    if (remapped !== 0 && remapped !== chips.length) throw new Error(`/proc/interrupts mixes remapped and plain PCI MSI chips: ${chips.join(', ')}`);
+    return remapped > 0;
+  }
+  return /DMAR-IR: Enabled IRQ remapping/.test(dmesg);
+}
+
 /** Derives the platform from the gathered texts (pure). */
 export function type1PlatformFrom(src: Type1PlatformSources): Type1Platform {
   const domain = intelVtdDomain(src.intelCap, src.intelEcap, src.cmdline, src.scalableModeDefaultOn ?? true);
@@ -125,24 +159,32 @@ export function type1PlatformFrom(src: Type1PlatformSources): Type1Platform {
     aperture: domain.aperture,
     reservedRegions: parseReservedRegions(src.reservedRegions),
     enforceCacheCoherency: domain.enforceCacheCoherency,
-    // intel_setup_irq_remapping logs this once IR is on; the IR irq domains then carry IRQ_DOMAIN_FLAG_ISOLATED_MSI.
-    interruptRemapping: /DMAR-IR: Enabled IRQ remapping/.test(src.dmesg),
+    interruptRemapping: interruptRemappingFrom(src.dmesg, src.interrupts),
     allowUnsafeInterrupts: /^[Yy1]/.test(src.allowUnsafeInterrupts.trim()),
+    iommufdAllowUnsafeInterrupts: /^[Yy1]/.test((src.iommufdAllowUnsafeInterrupts ?? 'N').trim()),
     dmaEntryLimit: Number.parseInt(src.dmaEntryLimit.trim(), 10),
   };
+}
+
+/** What iommufd_device_bind checks of the platform (device-cdev.ts CdevMsiPlatform). */
+export function iommufdMsiPlatform(p: Type1Platform): { isolated: boolean; allowUnsafeInterrupts: boolean } {
+  return { isolated: p.interruptRemapping, allowUnsafeInterrupts: p.iommufdAllowUnsafeInterrupts };
 }
 
 /** Reads the platform of IOMMU group `groupId` in the running (guest) kernel; `dmarUnit` is the VT-d unit serving it. */
 export function readType1Platform(groupId: number, dmarUnit = 'dmar0'): Type1Platform {
   const read = (p: string) => readFileSync(p, 'utf8');
   const params = '/sys/module/vfio_iommu_type1/parameters';
+  const iommufdParam = '/sys/module/iommufd/parameters/allow_unsafe_interrupts';
   return type1PlatformFrom({
     reservedRegions: read(`/sys/kernel/iommu_groups/${groupId}/reserved_regions`),
     intelCap: read(`/sys/class/iommu/${dmarUnit}/intel-iommu/cap`),
     intelEcap: read(`/sys/class/iommu/${dmarUnit}/intel-iommu/ecap`),
     cmdline: read('/proc/cmdline'),
     dmesg: execFileSync('dmesg', { encoding: 'utf8' }),
+    interrupts: read('/proc/interrupts'),
     allowUnsafeInterrupts: read(`${params}/allow_unsafe_interrupts`),
+    ...(existsSync(iommufdParam) ? { iommufdAllowUnsafeInterrupts: read(iommufdParam) } : {}),
     dmaEntryLimit: read(`${params}/dma_entry_limit`),
   });
 }

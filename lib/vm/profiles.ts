@@ -2,8 +2,16 @@
 // Each profile is its own boot: see README ("Why mock domains need their own
 // boot") for why the mock domain and intel-iommu do not mix in 6.12.
 
-export type ProfileName = 'mock' | 'viommu';
+export type ProfileName = 'mock' | 'viommu' | 'viommu-noir' | 'viommu-noir-unsafe';
+/** The profiles `--profile all` (and npm test) boots. */
 export const PROFILES: readonly ProfileName[] = ['mock', 'viommu'];
+/**
+ * The other IOMMU platforms (issue 14 item 1), booted only when named: the same machine as `viommu`
+ * with QEMU's intel-iommu emulating no interrupt remapping, under each setting of the two
+ * allow_unsafe_interrupts parameters.
+ */
+export const PLATFORM_PROFILES: readonly ProfileName[] = ['viommu-noir', 'viommu-noir-unsafe'];
+export const ALL_PROFILES: readonly ProfileName[] = [...PROFILES, ...PLATFORM_PROFILES];
 
 export interface Profile {
   name: ProfileName;
@@ -13,6 +21,9 @@ export interface Profile {
   /** Folders (relative to the package root) whose *.test.ts files run in this profile. */
   suites: string[];
 }
+
+const EDU = ['-device', 'edu,id=edu0'];
+const VIOMMU_SUITES = ['suites/vm/common', 'suites/vm/viommu'];
 
 export const profiles: Record<ProfileName, Profile> = {
   mock: {
@@ -27,18 +38,37 @@ export const profiles: Record<ProfileName, Profile> = {
     description: "emulated intel-iommu with QEMU's edu device for vfio-pci: real type1 and iommufd compat",
     // intremap=on gives the guest interrupt remapping, so type1 accepts the
     // device without allow_unsafe_interrupts.
-    qemuArgs: ['-device', 'intel-iommu,caching-mode=on,intremap=on', '-device', 'edu,id=edu0'],
+    qemuArgs: ['-device', 'intel-iommu,caching-mode=on,intremap=on', ...EDU],
     kernelArgs: ['intel_iommu=on'],
-    suites: ['suites/vm/common', 'suites/vm/viommu'],
+    suites: VIOMMU_SUITES,
+  },
+  // Without interrupt remapping no MSI is isolated (iommu_group_has_isolated_msi is false), so
+  // vfio_iommu_type1_attach_group and iommufd_device_bind refuse the device with EPERM unless their
+  // module's allow_unsafe_interrupts is set. Both modules are built in (fixtures/kernel: VFIO_IOMMU_TYPE1=y,
+  // IOMMUFD=y), so the parameters are set on the kernel's command line.
+  'viommu-noir': {
+    name: 'viommu-noir',
+    description: 'emulated intel-iommu WITHOUT interrupt remapping, allow_unsafe_interrupts off: type1 and iommufd refuse the edu device (EPERM)',
+    qemuArgs: ['-device', 'intel-iommu,caching-mode=on,intremap=off', ...EDU],
+    kernelArgs: ['intel_iommu=on'],
+    suites: VIOMMU_SUITES,
+  },
+  'viommu-noir-unsafe': {
+    name: 'viommu-noir-unsafe',
+    description: 'emulated intel-iommu WITHOUT interrupt remapping, vfio_iommu_type1 and iommufd allow_unsafe_interrupts=1',
+    qemuArgs: ['-device', 'intel-iommu,caching-mode=on,intremap=off', ...EDU],
+    kernelArgs: ['intel_iommu=on', 'vfio_iommu_type1.allow_unsafe_interrupts=1', 'iommufd.allow_unsafe_interrupts=1'],
+    suites: VIOMMU_SUITES,
   },
 };
 
+/** `all` is PROFILES; the platform profiles are named one by one. */
 export function parseProfiles(value: string): ProfileName[] {
   if (value === 'all') return [...PROFILES];
   const names = value.split(',').map((s) => s.trim());
   for (const n of names) {
-    if (!(PROFILES as readonly string[]).includes(n)) {
-      throw new RangeError(`unknown profile '${n}': use ${PROFILES.join(', ')} or all`);
+    if (!(ALL_PROFILES as readonly string[]).includes(n)) {
+      throw new RangeError(`unknown profile '${n}': use ${ALL_PROFILES.join(', ')} or all (${PROFILES.join(', ')})`);
     }
   }
   return names as ProfileName[];
