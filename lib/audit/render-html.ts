@@ -4,7 +4,7 @@
 // (with the kernel source), filters by area and "differences only".
 // Everything from the raw files or the known-differences table is escaped.
 import { knownDifferenceAnchor, type KnownDifference } from './known-differences.ts';
-import { areasOf, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Comparison } from './report.ts';
+import { areasOf, auditPlatforms, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Comparison } from './report.ts';
 import { BACKEND_IDS, type BackendId, type Observation, type Step } from './types.ts';
 import { MARKERS } from './render-markdown.ts';
 import { auditKernels, switchSummaries } from './switches.ts';
@@ -167,7 +167,9 @@ ${pointsTable(cmp)}
 /** The top of the page, for a VMM author (lib/audit/switches.ts). */
 function switchSection(a: Audit): string {
   const kernels = auditKernels(a);
-  const parts = [`<section id="switch"><h2>What changes when you switch${kernels.length > 0 ? ` (kernel ${escapeHtml(kernels.join(', '))})` : ''}</h2>`];
+  const platforms = auditPlatforms(a);
+  const on = [...(kernels.length > 0 ? [`kernel ${kernels.join(', ')}`] : []), ...(platforms.length > 0 ? [`platform: ${platforms.join(', ')}`] : [])];
+  const parts = [`<section id="switch"><h2>What changes when you switch${on.length > 0 ? ` (${escapeHtml(on.join('; '))})` : ''}</h2>`];
   for (const { sw, compared, changes } of switchSummaries(a)) {
     parts.push(`<h3>${escapeHtml(sw.title)}</h3><p>${escapeHtml(sw.note)}</p><p>${changes.length} of ${compared} compared scenarios give a different result.</p>`);
     if (changes.length === 0) continue;
@@ -200,7 +202,8 @@ export function renderHtml(a: Audit): string {
   const failing = a.rows.flatMap((row) => row.comparisons.filter((x) => ['unexplained', 'changed', 'stale'].includes(x.state)).map((x) => failingArticle(row, x)));
   const backends = BACKEND_IDS.map((b) => {
     const s = a.backends[b];
-    return `<tr><td>${b}</td><td>${s.profile}</td><td class="state-${s.state}">${escapeHtml(s.state)}${s.reason ? `: ${escapeHtml(s.reason)}` : ''}</td><td>${escapeHtml(a.profiles[s.profile].kernel ?? 'n/a')}</td></tr>`;
+    const pf = a.profiles[s.profile].platform;
+    return `<tr><td>${b}</td><td>${s.profile}${pf ? ` (${escapeHtml(pf)})` : ''}</td><td class="state-${s.state}">${escapeHtml(s.state)}${s.reason ? `: ${escapeHtml(s.reason)}` : ''}</td><td>${escapeHtml(a.profiles[s.profile].kernel ?? 'n/a')}</td></tr>`;
   }).join('');
   return `<!doctype html>
 <html lang="en">

@@ -2,7 +2,7 @@
 // (in text, not only in colour), then every difference with its explanation
 // and kernel source, and what fails the audit.
 import { knownDifferenceAnchor, type KnownDifference } from './known-differences.ts';
-import { areasOf, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Cell, type Comparison } from './report.ts';
+import { areasOf, auditPlatforms, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Cell, type Comparison } from './report.ts';
 import { BACKEND_IDS, type BackendId } from './types.ts';
 import { auditKernels, switchSummaries } from './switches.ts';
 
@@ -71,7 +71,9 @@ function sourceLines(k: KnownDifference): string[] {
 /** The top of the report, for a VMM author (lib/audit/switches.ts). */
 function switchSummary(a: Audit): string[] {
   const kernels = auditKernels(a);
-  const lines = [`## What changes when you switch${kernels.length > 0 ? ` (kernel ${kernels.map(mdText).join(', ')})` : ''}`, ''];
+  const platforms = auditPlatforms(a);
+  const on = [...(kernels.length > 0 ? [`kernel ${kernels.map(mdText).join(', ')}`] : []), ...(platforms.length > 0 ? [`platform: ${platforms.map(mdText).join(', ')}`] : [])];
+  const lines = [`## What changes when you switch${on.length > 0 ? ` (${on.join('; ')})` : ''}`, ''];
   for (const { sw, compared, changes } of switchSummaries(a)) {
     lines.push(`### ${mdText(sw.title)}`, '', mdText(sw.note), '');
     lines.push(`${changes.length} of ${compared} compared scenarios give a different result:`, '');
@@ -101,7 +103,8 @@ export function renderMarkdown(a: Audit): string {
   lines.push('| backend | profile | state | kernel |', '|---|---|---|---|');
   for (const b of BACKEND_IDS) {
     const s = a.backends[b];
-    lines.push(`| ${b} | ${s.profile} | ${s.state}${s.reason ? `: ${mdText(s.reason)}` : ''} | ${mdText(a.profiles[s.profile].kernel ?? 'n/a')} |`);
+    const pf = a.profiles[s.profile].platform;
+    lines.push(`| ${b} | ${s.profile}${pf ? ` (${mdText(pf)})` : ''} | ${s.state}${s.reason ? `: ${mdText(s.reason)}` : ''} | ${mdText(a.profiles[s.profile].kernel ?? 'n/a')} |`);
   }
   lines.push(
     '',

@@ -7,7 +7,7 @@
 // audit, named as such.
 import { readFileSync } from 'node:fs';
 import { observationDifferences } from './record.ts';
-import { appliesTo, COMPARED_PAIRS, knownDifferenceAnchor, type ExpectedStep, type KnownDifference } from './known-differences.ts';
+import { appliesTo, COMPARED_PAIRS, knownDifferenceAnchor, platformSwitches, type ExpectedStep, type KnownDifference } from './known-differences.ts';
 import { BASELINE_SWITCHES } from '../model/kernel-behaviour.ts';
 import {
   AUDIT_RAW_FILE,
@@ -105,6 +105,8 @@ export interface AuditRow {
 export interface ProfileState {
   state: 'ran' | 'missing';
   kernel?: string;
+  /** The IOMMU platform its device ran on (AuditRaw.platform.name), where the raw file records one. */
+  platform?: string;
   /** The raw file read. */
   source?: string;
 }
@@ -176,6 +178,12 @@ export function validateRaw(doc: unknown, where: string): AuditRaw {
   const profile = doc.profile as AuditProfile;
   if (!AUDIT_PROFILES.includes(profile)) problems.push(`"profile" must be one of ${AUDIT_PROFILES.join(', ')} (got ${JSON.stringify(doc.profile)})`);
   if (typeof doc.kernel !== 'string') problems.push('"kernel" (uname -r) is missing');
+  if (doc.platform !== undefined) {
+    const pf = doc.platform;
+    if (!isRecord(pf) || typeof pf.name !== 'string' || pf.name === '' || !['interruptRemapping', 'type1AllowUnsafeInterrupts', 'iommufdAllowUnsafeInterrupts'].every((k) => typeof pf[k] === 'boolean')) {
+      problems.push('"platform" must be { name, interruptRemapping, type1AllowUnsafeInterrupts, iommufdAllowUnsafeInterrupts } when given');
+    }
+  }
   if (doc.behaviour !== undefined && (!isRecord(doc.behaviour) || !Object.values(doc.behaviour).every((v) => typeof v === 'boolean'))) {
     problems.push('"behaviour" must be an object of booleans (KernelBehaviour) when given');
   }
@@ -354,7 +362,7 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
   const profiles = {} as Record<AuditProfile, ProfileState>;
   for (const p of AUDIT_PROFILES) {
     const r = byProfile.get(p);
-    profiles[p] = r ? { state: 'ran', kernel: r.raw.kernel, source: r.path } : { state: 'missing' };
+    profiles[p] = r ? { state: 'ran', kernel: r.raw.kernel, ...(r.raw.platform ? { platform: r.raw.platform.name } : {}), source: r.path } : { state: 'missing' };
   }
   const kernels = new Set([...byProfile.values()].map((r) => r.raw.kernel));
   if (kernels.size > 1) problems.push(`the profiles ran different kernels (${[...byProfile.values()].map((r) => `${r.raw.profile}: ${r.raw.kernel}`).join(', ')}): their results are not one audit`);
@@ -416,7 +424,9 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
       }
     }
   }
-  const knownBy = new Map(known.filter((k) => appliesTo(k, behaviour)).map((k) => [`${k.scenario} ${k.between.join('/')}`, k]));
+  // The platform: the device profile's (the mock profile records none); two device raw files are refused above.
+  const platform = platformSwitches([...byProfile.values()].find((r) => r.raw.platform)?.raw.platform);
+  const knownBy = new Map(known.filter((k) => appliesTo(k, behaviour, platform)).map((k) => [`${k.scenario} ${k.between.join('/')}`, k]));
   const modelMismatches: AuditVerdict['modelMismatches'] = [];
   const rows: AuditRow[] = order.map(({ id, area, title, setup, platformDependent }) => {
     const cells = {} as Record<BackendId, Cell>;
@@ -606,4 +616,9 @@ export function summaryLines(a: Audit): string[] {
     `audit: model mismatches: ${v.modelMismatches.length}`,
   ];
   return lines;
+}
+
+/** The IOMMU platforms the device profiles ran on (one per audit today; none in raw files from before platforms). */
+export function auditPlatforms(a: Audit): string[] {
+  return [...new Set(Object.values(a.profiles).flatMap((p) => (p.platform ? [p.platform] : [])))];
 }

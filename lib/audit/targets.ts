@@ -36,7 +36,7 @@ import { VfioDeviceCdevModel } from '../model/vfio/device-cdev.ts';
 import { CAP_IPC_LOCK, capBit, RLIMIT_MEMLOCK, sys, type Capabilities, type Mapping, type RLimit } from '../sys/index.ts';
 import { pinnedAndLockedPages } from '../sys/proc-status.ts';
 import * as U from '../uapi/index.ts';
-import type { BackendId } from './types.ts';
+import type { AuditPlatform, BackendId } from './types.ts';
 
 export type AuditSide = 'kernel' | 'model';
 
@@ -278,6 +278,33 @@ function currentPlatform(env: DeviceEnvironment): Type1Platform {
     dmaEntryLimit: Number.parseInt(param('dma_entry_limit'), 10),
     allowUnsafeInterrupts: /^[Yy1]/.test(param('allow_unsafe_interrupts')),
     iommufdAllowUnsafeInterrupts: iommufdAllowsUnsafeInterrupts(),
+  };
+}
+
+/**
+ * The platform facts on which the model refuses `backend` the device (iommu_group_has_isolated_msi false and
+ * the backend's allow_unsafe_interrupts off: vfio_iommu_type1_attach_group's or iommufd_device_bind's EPERM),
+ * or null where it would not. Read from /proc/interrupts and sysfs, never from a VFIO or iommufd ioctl.
+ */
+export function msiRefusal(backend: BackendId, env: DeviceEnvironment): string | null {
+  const p = currentPlatform(env);
+  if (p.interruptRemapping) return null;
+  const param = backend === 'type1' ? ['vfio_iommu_type1', p.allowUnsafeInterrupts] as const : ['iommufd', p.iommufdAllowUnsafeInterrupts] as const;
+  if (param[1]) return null;
+  return `no isolated MSI: no interrupt remapping (the PCI MSI irq chips in /proc/interrupts have no IR- prefix), and ${param[0]}.allow_unsafe_interrupts=N`;
+}
+
+/** The platform as the raw file records it (AuditRaw.platform), from the same facts. */
+export function auditPlatform(env: DeviceEnvironment): AuditPlatform {
+  const p = currentPlatform(env);
+  const flag = (b: boolean) => (b ? 'Y' : 'N');
+  return {
+    name: p.interruptRemapping
+      ? 'intel-iommu with interrupt remapping'
+      : `intel-iommu without interrupt remapping, allow_unsafe_interrupts: vfio_iommu_type1=${flag(p.allowUnsafeInterrupts)}, iommufd=${flag(p.iommufdAllowUnsafeInterrupts)}`,
+    interruptRemapping: p.interruptRemapping,
+    type1AllowUnsafeInterrupts: p.allowUnsafeInterrupts,
+    iommufdAllowUnsafeInterrupts: p.iommufdAllowUnsafeInterrupts,
   };
 }
 

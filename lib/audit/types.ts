@@ -101,9 +101,26 @@ export interface BackendAvailability {
   skipped?: boolean;
 }
 
+/**
+ * The IOMMU platform a device profile ran on, as the guest read it (lib/audit/targets.ts auditPlatform: the
+ * PCI MSI irq chips of /proc/interrupts and the two allow_unsafe_interrupts parameters), never from the ioctls
+ * under test. MSI isolation decides whether type1's SET_IOMMU and iommufd's device bind succeed at all.
+ */
+export interface AuditPlatform {
+  /** 'intel-iommu with interrupt remapping', 'intel-iommu without interrupt remapping, allow_unsafe_interrupts: ...' */
+  name: string;
+  interruptRemapping: boolean;
+  /** vfio_iommu_type1.allow_unsafe_interrupts */
+  type1AllowUnsafeInterrupts: boolean;
+  /** iommufd.allow_unsafe_interrupts */
+  iommufdAllowUnsafeInterrupts: boolean;
+}
+
 export interface AuditRaw {
   format: 1;
   profile: AuditProfile;
+  /** The platform of a profile with a real device (absent: mock, or a raw file from before platforms were recorded). */
+  platform?: AuditPlatform;
   /** uname -r of the guest. */
   kernel: string;
   /**

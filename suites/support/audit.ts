@@ -5,7 +5,7 @@
 import { AuditRawCollector, runScenario, type BackendFactory } from '../../lib/audit/run.ts';
 import { CATALOGUE } from '../../lib/audit/scenarios.ts';
 import { freeAuditMemory, makeAuditMemory, type AuditMemory } from '../../lib/audit/targets.ts';
-import type { BackendId } from '../../lib/audit/types.ts';
+import type { AuditPlatform, BackendId } from '../../lib/audit/types.ts';
 import { skipBecause } from './skip.ts';
 
 /**
@@ -23,6 +23,8 @@ export interface AuditSuite<B extends BackendId> {
   /** Why this one backend cannot run, when the others can (default: never). */
   whyNotBackend?(backend: B): WhyNot;
   factory(backend: B, mem: AuditMemory): BackendFactory;
+  /** The platform the profile's device runs on, recorded in the raw file (after whyNot passed). */
+  platform?(): AuditPlatform;
 }
 
 export function auditSuite<B extends BackendId>(suite: AuditSuite<B>): void {
@@ -37,6 +39,7 @@ export function auditSuite<B extends BackendId>(suite: AuditSuite<B>): void {
         for (const b of suite.backends) collector.unavailable(b, reason, skipped);
         skipBecause(this, reason);
       }
+      if (suite.platform) collector.platform = suite.platform();
       mem = makeAuditMemory();
     });
 

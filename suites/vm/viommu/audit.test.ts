@@ -7,7 +7,7 @@
 // the model predicted the kernel step for step; differences BETWEEN backends
 // are not failures here: the audit report judges them against
 // fixtures/audit/known-differences.json.
-import { kernelDeviceTarget, kernelNativeTarget, modelDeviceTarget, modelNativeTarget, readDeviceEnvironment, type DeviceEnvironment } from '../../../lib/audit/targets.ts';
+import { auditPlatform, kernelDeviceTarget, kernelNativeTarget, modelDeviceTarget, modelNativeTarget, msiRefusal, readDeviceEnvironment, type DeviceEnvironment } from '../../../lib/audit/targets.ts';
 import { bindVfioPci, findPciDevices, iommuGroupOf, isRoot, kernelFeatures, QEMU_EDU } from '../../../lib/kernel/index.ts';
 import { kernelHasIommufd } from '../../../lib/kernel/features.ts';
 import { auditSuite } from '../../support/audit.ts';
@@ -41,8 +41,12 @@ auditSuite({
     if (backend === 'native' && !env!.cdev) return { kernelLacks: `kernel lacks the VFIO device cdev: no ${`/sys/bus/pci/devices/${env!.bdf}/vfio-dev`} (CONFIG_VFIO_DEVICE_CDEV)` };
     return null;
   },
+  // On a platform without isolated MSI (the viommu-noir profiles) a backend whose allow_unsafe_interrupts is
+  // off refuses the device: scenarios that need it attached are then not applicable, with the facts, when
+  // the model refuses the same setup step with the same errno (lib/audit/run.ts platformRefusal).
   factory: (backend, mem) =>
     backend === 'native'
-      ? { backend, kernel: () => kernelNativeTarget(env!), model: () => modelNativeTarget(env!, mem) }
-      : { backend, kernel: () => kernelDeviceTarget(backend, env!), model: () => modelDeviceTarget(backend, env!, mem) },
+      ? { backend, kernel: () => kernelNativeTarget(env!), model: () => modelNativeTarget(env!, mem), refusal: () => msiRefusal(backend, env!) }
+      : { backend, kernel: () => kernelDeviceTarget(backend, env!), model: () => modelDeviceTarget(backend, env!, mem), refusal: () => msiRefusal(backend, env!) },
+  platform: () => auditPlatform(env!),
 });
