@@ -426,7 +426,11 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
   }
   // The platform: the device profile's (the mock profile records none); two device raw files are refused above.
   const platform = platformSwitches([...byProfile.values()].find((r) => r.raw.platform)?.raw.platform);
-  const knownBy = new Map(known.filter((k) => appliesTo(k, behaviour, platform)).map((k) => [`${k.scenario} ${k.between.join('/')}`, k]));
+  // Where several entries apply to one scenario and pair, the most specific (the most `when` switches) wins:
+  // an entry for a platform that refuses the device replaces the general one for that platform.
+  const applicable = known.filter((k) => appliesTo(k, behaviour, platform));
+  const specificity = (k: KnownDifference) => Object.keys(k.when ?? {}).length;
+  const knownBy = new Map([...applicable].sort((x, y) => specificity(x) - specificity(y)).map((k) => [`${k.scenario} ${k.between.join('/')}`, k]));
   const modelMismatches: AuditVerdict['modelMismatches'] = [];
   const rows: AuditRow[] = order.map(({ id, area, title, setup, platformDependent }) => {
     const cells = {} as Record<BackendId, Cell>;

@@ -4,10 +4,12 @@
 // detach) and an attach must agree, and VFIO_DEVICE_FEATURE_DMA_BUF.
 import { expect } from 'chai';
 import { existsSync, readdirSync } from 'node:fs';
-import { bindVfioPci, findPciDevices, IommuFd, QEMU_EDU, VfioDevice, vfioCdevFeatures } from '../../../lib/kernel/index.ts';
+import { bindVfioPci, findPciDevices, iommuGroupOf, IommuFd, QEMU_EDU, VfioDevice, vfioCdevFeatures } from '../../../lib/kernel/index.ts';
 import { requireIommufd } from '../../support/kernel.ts';
+import { deviceRefusal } from '../../support/platform.ts';
 import { skipBecause } from '../../support/skip.ts';
 
+const EPERM = 1;
 const EINVAL = 22;
 const ENOENT = 2;
 const EOPNOTSUPP = 95;
@@ -15,6 +17,8 @@ const ENOTTY = 25;
 
 describe('vfio_cdev', () => {
   let cdev: string;
+  /** Why iommufd refuses to bind the device on this platform, or null. */
+  let bindRefusal: string | null = null;
 
   before(function () {
     requireIommufd(this);
@@ -25,9 +29,25 @@ describe('vfio_cdev', () => {
     const dir = `/sys/bus/pci/devices/${edu.bdf}/vfio-dev`;
     if (!existsSync(dir)) skipBecause(this, 'kernel lacks the VFIO device cdev (CONFIG_VFIO_DEVICE_CDEV)');
     cdev = `/dev/vfio/devices/${readdirSync(dir)[0]}`;
+    const group = iommuGroupOf(edu.bdf);
+    bindRefusal = group === null ? null : deviceRefusal(group, 'iommufd');
+  });
+
+  // iommufd_device_bind: without isolated MSI the bind is EPERM unless iommufd's allow_unsafe_interrupts
+  // (the platform's contract, from /proc/interrupts and the module parameter).
+  it('VFIO_DEVICE_BIND_IOMMUFD follows MSI isolation: EPERM without interrupt remapping unless allow_unsafe_interrupts', () => {
+    const { device } = VfioDevice.openCdev(cdev);
+    const { iommufd } = IommuFd.open();
+    try {
+      expect(device!.bindIommufd(iommufd!.fd).errno, bindRefusal ?? 'MSI isolated or allowed').to.equal(bindRefusal ? EPERM : 0);
+    } finally {
+      device?.close();
+      iommufd?.close();
+    }
   });
 
   it('the probe and VFIO_DEVICE_ATTACH_IOMMUFD_PT agree on VFIO_DEVICE_ATTACH_PASID', function () {
+    if (bindRefusal) skipBecause(this, bindRefusal);
     const probed = vfioCdevFeatures();
     expect(probed, 'vfioCdevFeatures() with a vfio-pci cdev present').to.not.equal(null);
     console.log(`      ${probed!.device}: PASID flags ${probed!.pasidFlags}, driver PASID ops ${probed!.pasidDriver}`);
@@ -46,6 +66,7 @@ describe('vfio_cdev', () => {
   });
 
   it('VFIO_DEVICE_FEATURE_DMA_BUF: the probe and a GET with no range agree', function () {
+    if (bindRefusal) skipBecause(this, bindRefusal);
     const probed = vfioCdevFeatures();
     expect(probed, 'vfioCdevFeatures() with a vfio-pci cdev present').to.not.equal(null);
     console.log(`      ${probed!.device}: DMA_BUF PROBE errno ${probed!.dmaBufErrno}`);
