@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Shard } from '../shard.ts';
 import { SetupError } from '../kbuild/setup-error.ts';
-import { profiles, type ProfileName } from '../vm/profiles.ts';
+import { DEVICE_PROFILES, profiles, type DeviceProfile, type ProfileName } from '../vm/profiles.ts';
 import { parseCommandLine, UsageError, usageOf, type OptionSpec, type ParsedOptions } from './args.ts';
 import { EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_PASS, EXIT_USAGE, vmExitCode } from './exit-codes.ts';
 import {
@@ -175,6 +175,7 @@ const commands: Record<string, Command> = {
       raw: { type: 'string', multiple: true, value: 'DIR', help: 'only render: a folder with audit-raw.json or <profile>/audit-raw.json; boots no VM' },
       known: { type: 'string', value: 'FILE', help: 'the known-differences table (default: fixtures/audit/known-differences.json)' },
       publish: { type: 'boolean', help: "also add or replace this kernel's part of docs/audit/ (docs/audit/KERNEL/, and the kernels side by side in docs/audit/audit.md), if the audit passed" },
+      platform: { type: 'string', default: 'viommu', value: 'PROFILE', help: 'the device profile to boot beside mock: viommu (intel-iommu with interrupt remapping), viommu-noir or viommu-noir-unsafe (without it)' },
       ...KERNEL_OPTIONS,
       ...GUEST_OPTIONS,
       ...SHARD_OPTIONS,
@@ -183,7 +184,9 @@ const commands: Record<string, Command> = {
       const kernel = kernelChoice(o);
       const guest = guestChoice(o);
       const { runAuditCommand } = await import('./audit.ts');
-      return runAuditCommand({ out: o.out as string, rawDirs: (o.raw as string[] | undefined) ?? [], knownPath: o.known as string | undefined, publish: o.publish === true, ...kernel, ...guest, shard: shardChoice(o) });
+      const platform = o.platform as string;
+      if (!(DEVICE_PROFILES as readonly string[]).includes(platform)) throw new UsageError(`--platform is one of ${DEVICE_PROFILES.join(', ')} (got '${platform}')`);
+      return runAuditCommand({ out: o.out as string, rawDirs: (o.raw as string[] | undefined) ?? [], knownPath: o.known as string | undefined, publish: o.publish === true, deviceProfile: platform as DeviceProfile, ...kernel, ...guest, shard: shardChoice(o) });
     },
   },
 

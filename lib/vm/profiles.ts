@@ -12,6 +12,12 @@ export const PROFILES: readonly ProfileName[] = ['mock', 'viommu'];
  */
 export const PLATFORM_PROFILES: readonly ProfileName[] = ['viommu-noir', 'viommu-noir-unsafe'];
 export const ALL_PROFILES: readonly ProfileName[] = [...PROFILES, ...PLATFORM_PROFILES];
+/**
+ * The profiles with the edu device, whose guest runs the audit's device backends (type1, compat-device,
+ * native), each on its platform; their raw files say profile 'viommu' and name the platform they read.
+ */
+export const DEVICE_PROFILES = ['viommu', 'viommu-noir', 'viommu-noir-unsafe'] as const satisfies readonly ProfileName[];
+export type DeviceProfile = (typeof DEVICE_PROFILES)[number];
 
 export interface Profile {
   name: ProfileName;
