@@ -5,7 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Shard } from '../shard.ts';
 import { SetupError } from '../kbuild/setup-error.ts';
-import { DEVICE_PROFILES, profiles, type DeviceProfile, type ProfileName } from '../vm/profiles.ts';
+import { ALL_PROFILES, DEVICE_PROFILES, profiles, type DeviceProfile, type ProfileName } from '../vm/profiles.ts';
 import { parseCommandLine, UsageError, usageOf, type OptionSpec, type ParsedOptions } from './args.ts';
 import { EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_PASS, EXIT_USAGE, vmExitCode } from './exit-codes.ts';
 import {
@@ -80,7 +80,7 @@ const commands: Record<string, Command> = {
   vm: {
     summary: 'run the suites in QEMU guests built and booted here (or --exec a command in one)',
     options: {
-      profile: { type: 'string', default: 'all', value: 'P', help: `${PROFILES.join('|')}|all, comma-separated` },
+      profile: { type: 'string', default: 'all', value: 'P', help: `${ALL_PROFILES.join('|')}|all (${PROFILES.join(', ')}), comma-separated` },
       ...OUT('results folder (one sub-folder per profile)'),
       ...KERNEL_OPTIONS,
       ...GUEST_OPTIONS,
@@ -129,7 +129,7 @@ const commands: Record<string, Command> = {
   run: {
     summary: 'run the suites on this host (needs /dev/iommu; used inside the guests)',
     options: {
-      profile: { type: 'string', value: 'P', help: `the suites of these profiles (${PROFILES.join('|')}|all, comma-separated); default: all suites` },
+      profile: { type: 'string', value: 'P', help: `the suites of these profiles (${ALL_PROFILES.join('|')}|all, comma-separated); default: all suites` },
       ...OUT('folder for results.json, .tap, .xml, .ktap'),
       ...SELECT_OPTIONS,
       ...SHARD_OPTIONS,
