@@ -87,6 +87,11 @@ export function appliesTo(k: KnownDifference, behaviour: Readonly<Record<string,
   );
 }
 
+/** Whether an entry's platform switches (only those) match the platform: a report lists only its platform's entries. */
+export function appliesToPlatform(k: KnownDifference, platform: Readonly<PlatformSwitches>): boolean {
+  return Object.entries(k.when ?? {}).every(([key, value]) => !isPlatformKey(key) || platform[key] === value);
+}
+
 /**
  * Whether an entry applies to 6.12 (every kernel `when` value is 6.12's): its citations are of 6.12's tree.
  * Platform switches do not change the tree.

@@ -7,11 +7,12 @@
 // audit, named as such.
 import { readFileSync } from 'node:fs';
 import { observationDifferences } from './record.ts';
-import { appliesTo, COMPARED_PAIRS, knownDifferenceAnchor, platformSwitches, type ExpectedStep, type KnownDifference } from './known-differences.ts';
+import { appliesTo, appliesToPlatform, COMPARED_PAIRS, knownDifferenceAnchor, platformSwitches, type ExpectedStep, type KnownDifference } from './known-differences.ts';
 import { BASELINE_SWITCHES } from '../model/kernel-behaviour.ts';
 import {
   AUDIT_RAW_FILE,
   BACKEND_IDS,
+  REFUSED_BY_PLATFORM,
   PROFILE_BACKENDS,
   type AuditProfile,
   type AuditRaw,
@@ -428,7 +429,9 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
   const platform = platformSwitches([...byProfile.values()].find((r) => r.raw.platform)?.raw.platform);
   // Where several entries apply to one scenario and pair, the most specific (the most `when` switches) wins:
   // an entry for a platform that refuses the device replaces the general one for that platform.
-  const applicable = known.filter((k) => appliesTo(k, behaviour, platform));
+  // The entries of other platforms are not this audit's: neither expected nor listed in its reports.
+  const ofPlatform = known.filter((k) => appliesToPlatform(k, platform));
+  const applicable = ofPlatform.filter((k) => appliesTo(k, behaviour, platform));
   const specificity = (k: KnownDifference) => Object.keys(k.when ?? {}).length;
   const knownBy = new Map([...applicable].sort((x, y) => specificity(x) - specificity(y)).map((k) => [`${k.scenario} ${k.between.join('/')}`, k]));
   const modelMismatches: AuditVerdict['modelMismatches'] = [];
@@ -467,7 +470,10 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
         const why = [ca, cb].map((c, i) => (c.status === 'ran' ? null : `${between[i]} ${c.status}: ${c.reason}`)).filter((x): x is string => x !== null);
         // A listed difference on a scenario that is not applicable there can no longer show: stale. On a
         // missing or unavailable backend it cannot be checked, which that backend's own failure reports.
-        if (k && [ca, cb].some((c) => c.status === 'not-applicable')) {
+        // A cell the platform refused (no isolated MSI) says nothing of the scenario: not compared, like a
+        // backend that did not run, so that an entry listed for other platforms neither passes nor goes stale.
+        const refused = [ca, cb].some((c) => c.status === 'not-applicable' && c.reason.startsWith(REFUSED_BY_PLATFORM));
+        if (k && !refused && [ca, cb].some((c) => c.status === 'not-applicable')) {
           return { ...base, state: 'stale', points: [], detail: [`listed, but the scenario no longer runs on both: ${why.join('; ')}`] };
         }
         return { ...base, state: 'not-compared', points: [], detail: why };
@@ -508,7 +514,7 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
     profiles,
     backends,
     rows,
-    known,
+    known: ofPlatform,
     behaviour,
     verdict: { ok: failures.length === 0, scenarios: rows.length, comparisons: counts, modelMismatches, problems, failures },
   };

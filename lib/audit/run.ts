@@ -9,7 +9,7 @@ import { observationDifferences, divergenceReport, StepRecorder } from './record
 import { applySetup, CATALOGUE, nativeNotApplicable, ScenarioContext, SETUP_DESCRIPTIONS, SetupError, type Scenario } from './scenarios.ts';
 import { NoNativeEquivalent, type AuditMemory, type AuditTarget } from './targets.ts';
 import { kernelBehaviour, type1Behaviour } from '../lockstep/models.ts';
-import { AUDIT_RAW_FILE, type AuditPlatform, type AuditProfile, type AuditRaw, type BackendAvailability, type BackendId, type BackendResult, type Observation, type ScenarioResult } from './types.ts';
+import { AUDIT_RAW_FILE, REFUSED_BY_PLATFORM, type AuditPlatform, type AuditProfile, type AuditRaw, type BackendAvailability, type BackendId, type BackendResult, type Observation, type ScenarioResult } from './types.ts';
 
 const DMA_ENTRY_LIMIT = '/sys/module/vfio_iommu_type1/parameters/dma_entry_limit';
 
@@ -116,7 +116,7 @@ function platformRefusal(s: Scenario, factory: BackendFactory, e: unknown, mem: 
   }
   if (!(predicted instanceof SetupError) || predicted.step !== e.step || predicted.errno !== e.errno) return null;
   return {
-    result: { status: 'not-applicable', reason: `refused by the platform: ${e.step} fails with EPERM in setup '${s.setup}', as the model predicts (${facts})` },
+    result: { status: 'not-applicable', reason: `${REFUSED_BY_PLATFORM}${e.step} fails with EPERM in setup '${s.setup}', as the model predicts (${facts})` },
     failure: null,
   };
 }

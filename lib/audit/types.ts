@@ -134,6 +134,13 @@ export interface AuditRaw {
   scenarios: ScenarioResult[];
 }
 
+/**
+ * How the reason of a not-applicable result begins when the platform refused the device in the scenario's
+ * setup, as the model predicted (lib/audit/run.ts platformRefusal): the scenario audits nothing there, and a
+ * known difference listed for it is not compared on that platform (neither checked nor stale).
+ */
+export const REFUSED_BY_PLATFORM = 'refused by the platform: ';
+
 /** The name of the raw file inside a profile's results folder. */
 export const AUDIT_RAW_FILE = 'audit-raw.json';
 
