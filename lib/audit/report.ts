@@ -627,8 +627,12 @@ export function summaryLines(a: Audit): string[] {
   ];
   // Not-applicable cells are no tests in the guests (a scenario declared to have no counterpart there), so
   // they show in no test count: say how many there are.
-  const na = BACKEND_IDS.map((b) => [b, a.rows.filter((r) => r.cells[b].status === 'not-applicable').length] as const).filter(([, n]) => n > 0);
+  // A cell the platform refused (REFUSED_BY_PLATFORM) is a test, skipped with that reason: counted apart.
+  const refused = (c: Cell) => c.status === 'not-applicable' && c.reason.startsWith(REFUSED_BY_PLATFORM);
+  const na = BACKEND_IDS.map((b) => [b, a.rows.filter((r) => r.cells[b].status === 'not-applicable' && !refused(r.cells[b])).length] as const).filter(([, n]) => n > 0);
   if (na.length > 0) lines.push(`audit: not applicable (no test; each cell gives its reason): ${na.map(([b, n]) => `${b} ${n} of ${a.rows.length}`).join(', ')}`);
+  const byPlatform = BACKEND_IDS.map((b) => [b, a.rows.filter((r) => refused(r.cells[b])).length] as const).filter(([, n]) => n > 0);
+  if (byPlatform.length > 0) lines.push(`audit: refused by the platform in the setup, as the model predicts (skipped tests): ${byPlatform.map(([b, n]) => `${b} ${n} of ${a.rows.length}`).join(', ')}`);
   return lines;
 }
 
