@@ -2,7 +2,7 @@
 // Each profile is its own boot: see README ("Why mock domains need their own
 // boot") for why the mock domain and intel-iommu do not mix in 6.12.
 
-export type ProfileName = 'mock' | 'viommu' | 'viommu-noir' | 'viommu-noir-unsafe';
+export type ProfileName = 'mock' | 'viommu' | 'viommu-noir' | 'viommu-noir-unsafe-type1' | 'viommu-noir-unsafe';
 /** The profiles `--profile all` (and npm test) boots. */
 export const PROFILES: readonly ProfileName[] = ['mock', 'viommu'];
 /**
@@ -10,13 +10,13 @@ export const PROFILES: readonly ProfileName[] = ['mock', 'viommu'];
  * with QEMU's intel-iommu emulating no interrupt remapping, under each setting of the two
  * allow_unsafe_interrupts parameters.
  */
-export const PLATFORM_PROFILES: readonly ProfileName[] = ['viommu-noir', 'viommu-noir-unsafe'];
+export const PLATFORM_PROFILES: readonly ProfileName[] = ['viommu-noir', 'viommu-noir-unsafe-type1', 'viommu-noir-unsafe'];
 export const ALL_PROFILES: readonly ProfileName[] = [...PROFILES, ...PLATFORM_PROFILES];
 /**
  * The profiles with the edu device, whose guest runs the audit's device backends (type1, compat-device,
  * native), each on its platform; their raw files say profile 'viommu' and name the platform they read.
  */
-export const DEVICE_PROFILES = ['viommu', 'viommu-noir', 'viommu-noir-unsafe'] as const satisfies readonly ProfileName[];
+export const DEVICE_PROFILES = ['viommu', 'viommu-noir', 'viommu-noir-unsafe-type1', 'viommu-noir-unsafe'] as const satisfies readonly ProfileName[];
 export type DeviceProfile = (typeof DEVICE_PROFILES)[number];
 
 export interface Profile {
@@ -57,6 +57,15 @@ export const profiles: Record<ProfileName, Profile> = {
     description: 'emulated intel-iommu WITHOUT interrupt remapping, allow_unsafe_interrupts off: type1 and iommufd refuse the edu device (EPERM)',
     qemuArgs: ['-device', 'intel-iommu,caching-mode=on,intremap=off', ...EDU],
     kernelArgs: ['intel_iommu=on'],
+    suites: VIOMMU_SUITES,
+  },
+  // The host a VMM author moving from type1 to iommufd most likely has: type1's parameter set long ago
+  // (modprobe.d), iommufd's not. iommufd never reads type1's.
+  'viommu-noir-unsafe-type1': {
+    name: 'viommu-noir-unsafe-type1',
+    description: 'emulated intel-iommu WITHOUT interrupt remapping, vfio_iommu_type1.allow_unsafe_interrupts=1 only: type1 takes the edu device, iommufd refuses it (EPERM)',
+    qemuArgs: ['-device', 'intel-iommu,caching-mode=on,intremap=off', ...EDU],
+    kernelArgs: ['intel_iommu=on', 'vfio_iommu_type1.allow_unsafe_interrupts=1'],
     suites: VIOMMU_SUITES,
   },
   'viommu-noir-unsafe': {
