@@ -175,7 +175,7 @@ const commands: Record<string, Command> = {
       raw: { type: 'string', multiple: true, value: 'DIR', help: 'only render: a folder with audit-raw.json or <profile>/audit-raw.json; boots no VM' },
       known: { type: 'string', value: 'FILE', help: 'the known-differences table (default: fixtures/audit/known-differences.json)' },
       publish: { type: 'boolean', help: "also add or replace this kernel's part of docs/audit/ (docs/audit/KERNEL/, and the kernels side by side in docs/audit/audit.md), if the audit passed" },
-      platform: { type: 'string', default: 'viommu', value: 'PROFILE', help: 'the device profile to boot beside mock: viommu (intel-iommu with interrupt remapping), viommu-noir, viommu-noir-unsafe-type1 or viommu-noir-unsafe (without it; allow_unsafe_interrupts off, type1's only, both)' },
+      platform: { type: 'string', default: 'viommu', value: 'PROFILE', help: 'the device profile to boot beside mock: viommu (intel-iommu with interrupt remapping), viommu-noir, viommu-noir-unsafe-type1 or viommu-noir-unsafe (without it; allow_unsafe_interrupts off, on for type1 only, on for both)' },
       ...KERNEL_OPTIONS,
       ...GUEST_OPTIONS,
       ...SHARD_OPTIONS,
