@@ -8,12 +8,9 @@ import { freeAuditMemory, makeAuditMemory, type AuditMemory } from '../../lib/au
 import type { BackendId } from '../../lib/audit/types.ts';
 import { skipBecause } from './skip.ts';
 
-/**
- * Why a backend cannot run: a string for anything that fails the audit (not root, no device), or
- * `{ kernelLacks }` for what the running kernel lacks, probed (no iommufd): the backend is then skipped,
- * which the audit reports and which fails nothing (BackendAvailability.skipped).
- */
-export type WhyNot = string | { kernelLacks: string } | null;
+import type { WhyNot } from '../../lib/audit/device-half.ts';
+
+export type { WhyNot };
 
 export interface AuditSuite<B extends BackendId> {
   profile: 'mock' | 'viommu';
