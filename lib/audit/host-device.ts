@@ -6,10 +6,11 @@
 // sysfs in the unit suite).
 import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { parseBdf } from '../kernel/device-choice.ts';
 import { VfioGroup } from '../kernel/vfio.ts';
 import type { Type1Platform } from '../model/type1-platform.ts';
-import type { HostFacts } from './types.ts';
+import type { AuditRaw, BackendId, BackendResult, HostFacts } from './types.ts';
 
 /** The host cannot run the device half as it is (exit 3): every line says what to do. */
 export class HostDeviceError extends Error {
@@ -177,4 +178,36 @@ export function readHostFacts(device: HostDevice, platform: Type1Platform, root 
       reservedRegions: platform.reservedRegions.map((r) => `${hex(r.start)}-${hex(r.last)} ${r.type}`),
     },
   };
+}
+
+/** A cell in a line: the status, and the kernel's last step where it ran. */
+function cellLine(r: BackendResult | undefined): string {
+  if (!r) return 'absent';
+  if (r.status !== 'ran') return `not applicable (${r.reason})`;
+  const last = r.kernel.steps.at(-1);
+  return `ran: ${r.kernel.steps.length} step(s), last ${last ? `${last.op} ${last.errno}` : 'none'}${'error' in r.model ? `, the model threw: ${r.model.error}` : ''}`;
+}
+
+/**
+ * Where a host audit's raw file and the guest suite's differ, cell by cell (the kernel's and the model's
+ * observations, or the not-applicable reason), over the cells `ran` says the suite ran; and the backends'
+ * availability. What `audit --host` run in the viommu guest must match.
+ */
+export function cellDifferences<B extends BackendId>(suite: AuditRaw, host: AuditRaw, backends: readonly B[], ran: (backend: B, scenarioId: string) => boolean): { compared: number; differences: string[] } {
+  const differences: string[] = [];
+  let compared = 0;
+  for (const b of backends) {
+    if (!isDeepStrictEqual(suite.backends[b], host.backends[b])) differences.push(`backend ${b}: suite ${JSON.stringify(suite.backends[b])}, host ${JSON.stringify(host.backends[b])}`);
+  }
+  for (const s of suite.scenarios) {
+    const h = host.scenarios.find((x) => x.id === s.id);
+    for (const b of backends) {
+      if (!ran(b, s.id)) continue;
+      compared++;
+      const a = s.results[b];
+      const c = h?.results[b];
+      if (!isDeepStrictEqual(a, c)) differences.push(`${s.id} on ${b}: suite ${cellLine(a)}; host ${cellLine(c)}${a?.status === 'ran' && c?.status === 'ran' ? ' (the steps differ)' : ''}`);
+    }
+  }
+  return { compared, differences };
 }

@@ -5,7 +5,7 @@
 import { AuditRawCollector, runScenario, type BackendFactory } from '../../lib/audit/run.ts';
 import { CATALOGUE } from '../../lib/audit/scenarios.ts';
 import { freeAuditMemory, makeAuditMemory, type AuditMemory } from '../../lib/audit/targets.ts';
-import type { BackendId } from '../../lib/audit/types.ts';
+import type { AuditRaw, BackendId } from '../../lib/audit/types.ts';
 import { skipBecause } from './skip.ts';
 
 import type { WhyNot } from '../../lib/audit/device-half.ts';
@@ -20,10 +20,16 @@ export interface AuditSuite<B extends BackendId> {
   /** Why this one backend cannot run, when the others can (default: never). */
   whyNotBackend?(backend: B): WhyNot;
   factory(backend: B, mem: AuditMemory): BackendFactory;
+  /**
+   * More tests inside the suite, after every backend's: they see the raw document as collected so far and
+   * which scenario of which backend had its test run here (the others were filtered out).
+   */
+  moreTests?(collected: { raw(): AuditRaw; ran(backend: B, scenarioId: string): boolean }): void;
 }
 
 export function auditSuite<B extends BackendId>(suite: AuditSuite<B>): void {
   const collector = new AuditRawCollector(suite.profile, suite.backends);
+  const ran = new Set<string>();
   describe('audit', () => {
     let mem: AuditMemory | null = null;
 
@@ -61,11 +67,14 @@ export function auditSuite<B extends BackendId>(suite: AuditSuite<B>): void {
           it(s.id, function () {
             const run = runScenario(s, factory, mem!);
             collector.add(s.id, backend, run.result);
+            ran.add(`${backend} ${s.id}`);
             if (run.failure) throw new Error(run.failure);
             if (run.result.status === 'not-applicable') skipBecause(this, run.result.reason);
           });
         }
       });
     }
+
+    suite.moreTests?.({ raw: () => collector.raw(), ran: (backend, id) => ran.has(`${backend} ${id}`) });
   });
 }

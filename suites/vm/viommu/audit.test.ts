@@ -8,9 +8,22 @@
 // are not failures here: the audit report judges them against
 // fixtures/audit/known-differences.json. The device is the one
 // IOMMUFD_CONFORMANCE_DEVICE names, else QEMU's edu (lib/audit/device-half.ts).
+//
+// Then `audit --host --device BDF` (issue 14 item 8), run here as on a host
+// with the device already bound (by the suite, as a user would), must give
+// the same cells as the suite did.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
 import { DEVICE_BACKENDS, deviceBackendWhyNot, deviceHalfFactory, prepareDeviceHalf } from '../../../lib/audit/device-half.ts';
+import { cellDifferences } from '../../../lib/audit/host-device.ts';
+import { readRawFile } from '../../../lib/audit/report.ts';
 import type { DeviceEnvironment } from '../../../lib/audit/targets.ts';
 import { auditSuite } from '../../support/audit.ts';
+import { cliCommand } from '../../support/cli.ts';
+import { skipBecause } from '../../support/skip.ts';
 
 let env: DeviceEnvironment | null = null;
 
@@ -25,4 +38,35 @@ auditSuite({
   },
   whyNotBackend: (backend) => deviceBackendWhyNot(backend, env!),
   factory: (backend, mem) => deviceHalfFactory(backend, env!, mem),
+  moreTests(collected) {
+    describe('host', () => {
+      it('same-cells-as-audit-host', function () {
+        // A second run of the whole device half, in a child process (under TCG: tens of seconds).
+        this.timeout(900_000);
+        const ranHere = DEVICE_BACKENDS.some((b) => collected.raw().scenarios.some((s) => collected.ran(b, s.id)));
+        if (!ranHere) skipBecause(this, 'no device-half scenario ran in this suite (filtered out): nothing to compare with');
+        const out = mkdtempSync(join(tmpdir(), 'audit-host-'));
+        try {
+          const childEnv = { ...process.env };
+          // The child is a host run: it names its device itself and writes under its own --out.
+          delete childEnv.IOMMUFD_CONFORMANCE_OUT;
+          delete childEnv.IOMMUFD_CONFORMANCE_DEVICE;
+          const [cmd, ...args] = [...cliCommand(), 'audit', '--host', '--device', env!.bdf, '--out', out];
+          const r = spawnSync(cmd!, args, { encoding: 'utf8', env: childEnv, maxBuffer: 64 << 20 });
+          const output = `${r.stdout}${r.stderr}`;
+          process.stdout.write(output.split('\n').filter((l) => /^audit( --host)?:/.test(l)).map((l) => `# ${l}\n`).join(''));
+          // 0 (the verdict passed) or 1 (it found what the suite's own tests report); never a usage or host error.
+          expect(r.status, `audit --host exited ${r.status}:\n${output}`).to.be.oneOf([0, 1]);
+          const host = readRawFile(join(out, 'host', 'audit-raw.json')).raw;
+          expect(host.host?.device.bdf).to.equal(env!.bdf);
+          expect(host.host?.kernel).to.equal(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
+          const { compared, differences } = cellDifferences(collected.raw(), host, DEVICE_BACKENDS, collected.ran);
+          expect(compared, 'cells compared').to.be.greaterThan(0);
+          expect(differences, `audit --host differs from the suite in ${differences.length} of ${compared} cells`).to.deep.equal([]);
+        } finally {
+          rmSync(out, { recursive: true, force: true });
+        }
+      });
+    });
+  },
 });
