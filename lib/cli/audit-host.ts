@@ -18,7 +18,6 @@ import { auditFromFolders, writeAuditReports } from '../audit/write.ts';
 import { DEVICE_ENV } from '../kernel/device-choice.ts';
 import { classifyProblems, loadFindings } from '../vm/findings.ts';
 import { KernelLogTail, kernelProblems } from '../vm/kernel-log.ts';
-import { UsageError } from './args.ts';
 import { auditSummary, checkAuditPage } from './audit.ts';
 import { EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_PASS } from './exit-codes.ts';
 
@@ -26,7 +25,7 @@ import { EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_PASS } from './exit-codes.ts';
 export const HOST_RAW_DIR = 'host';
 
 export interface HostAuditOptions {
-  /** The device's PCI address, as given (checked here). */
+  /** The device's PCI address (a malformed one throws a RangeError). */
   device: string;
   out: string;
   knownPath?: string;
@@ -41,7 +40,7 @@ export async function runHostAudit(o: HostAuditOptions): Promise<number> {
   try {
     device = checkHostDevice(o.device, o.checks);
   } catch (e) {
-    if (e instanceof RangeError) throw new UsageError(`--device: ${e.message}`);
+    // A malformed address is a RangeError: the command line turns it into a usage error before calling.
     if (e instanceof HostDeviceError) {
       say(`audit --host: ${e.message}\naudit --host: nothing was run or written`);
       return EXIT_ENVIRONMENT;

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Shard } from '../shard.ts';
 import { SetupError } from '../kbuild/setup-error.ts';
+import { parseBdf } from '../kernel/device-choice.ts';
 import { profiles, type ProfileName } from '../vm/profiles.ts';
 import { parseCommandLine, UsageError, usageOf, type OptionSpec, type ParsedOptions } from './args.ts';
 import { EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_PASS, EXIT_USAGE, vmExitCode } from './exit-codes.ts';
@@ -92,8 +93,14 @@ async function hostAudit(o: ParsedOptions): Promise<number> {
   for (const vmOnly of ['raw', 'publish', 'kernel', 'kernel-src', 'shard']) {
     if (o[vmOnly] !== undefined) throw new UsageError(`--host runs on this host: --${vmOnly} is for the VM audit`);
   }
+  let device: string;
+  try {
+    device = parseBdf(o.device as string);
+  } catch (e) {
+    throw new UsageError(`--device: ${(e as Error).message}`);
+  }
   const { runHostAudit } = await import('./audit-host.ts');
-  return runHostAudit({ device: o.device as string, out: o.out as string, knownPath: o.known as string | undefined });
+  return runHostAudit({ device, out: o.out as string, knownPath: o.known as string | undefined });
 }
 
 // ------------------------------------------------------------ commands
