@@ -4,7 +4,7 @@
 // suite's, and a host raw file through the report (compat-mock skipped, the
 // host's facts shown).
 import { expect } from 'chai';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkHostDevice, cellDifferences, HostDeviceError, openAndClose, readHostFacts } from '../../lib/audit/host-device.ts';
@@ -15,7 +15,8 @@ import type { AuditRaw } from '../../lib/audit/types.ts';
 import { DEVICE_ENV, namedDevice, parseBdf } from '../../lib/kernel/device-choice.ts';
 import { runHostAudit } from '../../lib/cli/audit-host.ts';
 import { main } from '../../lib/cli/main.ts';
-import { catalogue, knownForCatalogue, ran, step, viommuRaw } from './fixtures/audit-raw.fixture.ts';
+import { catalogue, knownForCatalogue, knownJson, ran, step, viommuRaw, writeRunFolder } from './fixtures/audit-raw.fixture.ts';
+import { PUBLISHED_AUDIT_DIR } from '../../lib/audit/published.ts';
 
 const BDF = '0000:03:00.0';
 const tempDirs: string[] = [];
@@ -304,6 +305,30 @@ describe('audit --host', () => {
       expect(md).to.include('**Host audit**').and.include('- device: 0000:00:03.0 \\(PCI 1234:11e8').and.include('- /proc/version: Linux version 6.12.117');
       expect(md).to.include('interrupt remapping on');
       expect(renderHtml(a)).to.include('<section id="host">').and.include('0000:00:03.0 (PCI 1234:11e8');
+    });
+
+    it('is rendered again by audit --raw, and never published', async function () {
+      this.timeout(120_000);
+      const dir = writeRunFolder([hostRaw()]);
+      tempDirs.push(dir);
+      const known = join(dir, 'known.json');
+      writeFileSync(known, knownJson(knownForCatalogue()));
+      const published = readFileSync(join(PUBLISHED_AUDIT_DIR, 'audit.md'), 'utf8');
+      const chunks: string[] = [];
+      const write = process.stdout.write.bind(process.stdout);
+      process.stdout.write = ((c: string) => chunks.push(c) > 0) as typeof process.stdout.write;
+      let code: number;
+      try {
+        code = await main(['audit', '--raw', join(dir, 'viommu'), '--known', known, '--publish', '--out', join(dir, 'out')]);
+      } finally {
+        process.stdout.write = write;
+      }
+      const out = chunks.join('');
+      expect(out).to.include('audit: NOT published: a host audit (audit --host, 0000:00:03.0 on 6.12.117)');
+      expect(out).to.include('compat-mock skipped');
+      expect(code, out).to.equal(0);
+      expect(readFileSync(join(dir, 'out/audit/audit.md'), 'utf8')).to.include('**Host audit**');
+      expect(readFileSync(join(PUBLISHED_AUDIT_DIR, 'audit.md'), 'utf8')).to.equal(published);
     });
 
     it('refuses a malformed host record', () => {
