@@ -11,7 +11,6 @@ import { CATALOGUE, notApplicableOn } from '../../lib/audit/scenarios.ts';
 import { freeAuditMemory, makeAuditMemory, type AuditMemory } from '../../lib/audit/targets.ts';
 import type { AuditRaw, BackendId } from '../../lib/audit/types.ts';
 import { skipBecause } from './skip.ts';
-
 import type { WhyNot } from '../../lib/audit/device-half.ts';
 
 export type { WhyNot };
@@ -26,7 +25,8 @@ export interface AuditSuite<B extends BackendId> {
   factory(backend: B, mem: AuditMemory): BackendFactory;
   /**
    * More tests inside the suite, after every backend's: they see the raw document as collected so far and
-   * which scenario of which backend had its test run here (the others were filtered out).
+   * which scenario of which backend is decided here (its test ran, or it is declared not applicable; the
+   * others were filtered out).
    */
   moreTests?(collected: { raw(): AuditRaw; ran(backend: B, scenarioId: string): boolean }): void;
 }
@@ -81,6 +81,8 @@ export function auditSuite<B extends BackendId>(suite: AuditSuite<B>): void {
       });
     }
 
-    suite.moreTests?.({ raw: () => collector.raw(), ran: (backend, id) => ran.has(`${backend} ${id}`) });
+    // A declared not-applicable pair is decided without a test: its cell is the declaration's, always.
+    const decided = (backend: B, id: string) => ran.has(`${backend} ${id}`) || notApplicableOn(CATALOGUE.find((s) => s.id === id)!, backend) !== undefined;
+    suite.moreTests?.({ raw: () => collector.raw(), ran: decided });
   });
 }
