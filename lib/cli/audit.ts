@@ -132,7 +132,8 @@ export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
     process.stdout.write(`audit: ${o.publish ? 'NOT published' : 'not compared with docs/audit/'}: it holds intel-iommu with interrupt remapping only; this run's platform is ${audit.profiles.viommu.platform}\n`);
   } else if (o.publish) {
     // Only a passing audit is published: docs/audit/ is what VMM authors read.
-    if (passed && !infrastructure) {
+    if (audit.host) process.stdout.write(`audit: NOT published: a host audit (audit --host, ${audit.host.device.bdf} on ${audit.host.kernel}) is not the VM audit docs/audit/ holds; docs/audit/ is unchanged\n`);
+    else if (passed && !infrastructure) {
       process.stdout.write(`audit: published: ${publishAudit(files).join(', ')}\n`);
       const index = checkKernelsPage();
       process.stdout.write(`${index.lines.join('\n')}\n`);
