@@ -51,17 +51,53 @@ export interface KnownDifference {
    * an entry with `when` is only expected of raw files whose probed behaviour has those values (absent:
    * every kernel). Its citations are of the tree of such a kernel (6.12's when every value is 6.12's).
    */
-  when?: Partial<Record<keyof KernelBehaviour | keyof Type1Behaviour, boolean>>;
+  when?: Partial<Record<keyof KernelBehaviour | keyof Type1Behaviour | keyof PlatformSwitches, boolean>>;
 }
 
-/** Whether an entry is expected of a kernel with this behaviour (6.12's when the raw files name none). */
-export function appliesTo(k: KnownDifference, behaviour: Readonly<Record<string, boolean>> = BASELINE_SWITCHES): boolean {
-  return Object.entries(k.when ?? {}).every(([key, value]) => (behaviour[key] ?? BASELINE_SWITCHES[key as keyof typeof BASELINE_SWITCHES] ?? false) === value);
+// The platform facts an entry can be limited to (issue 14 item 5: known differences keyed by kernel and
+// platform), as the device profile's raw file records them (AuditRaw.platform, read from /proc/interrupts
+// and sysfs in the guest). Absent from `when`: any platform.
+export interface PlatformSwitches {
+  /** iommu_group_has_isolated_msi: interrupt remapping on. */
+  msiIsolated: boolean;
+  /** vfio_iommu_type1.allow_unsafe_interrupts */
+  type1AllowUnsafeInterrupts: boolean;
+  /** iommufd.allow_unsafe_interrupts */
+  iommufdAllowUnsafeInterrupts: boolean;
 }
 
-/** Whether an entry applies to 6.12 (every `when` value is 6.12's): its citations are of 6.12's tree. */
+/** The platform the audit was first published on (viommu: intel-iommu with interrupt remapping, both parameters off). */
+export const BASELINE_PLATFORM: Readonly<PlatformSwitches> = { msiIsolated: true, type1AllowUnsafeInterrupts: false, iommufdAllowUnsafeInterrupts: false };
+
+/** The platform switches of a raw file's platform (BASELINE_PLATFORM where it records none). */
+export function platformSwitches(p: { interruptRemapping: boolean; type1AllowUnsafeInterrupts: boolean; iommufdAllowUnsafeInterrupts: boolean } | undefined): PlatformSwitches {
+  if (!p) return { ...BASELINE_PLATFORM };
+  return { msiIsolated: p.interruptRemapping, type1AllowUnsafeInterrupts: p.type1AllowUnsafeInterrupts, iommufdAllowUnsafeInterrupts: p.iommufdAllowUnsafeInterrupts };
+}
+
+const isPlatformKey = (key: string): key is keyof PlatformSwitches => key in BASELINE_PLATFORM;
+
+/**
+ * Whether an entry is expected of a kernel with this behaviour on this platform (6.12's and the baseline
+ * platform's when the raw files name none).
+ */
+export function appliesTo(k: KnownDifference, behaviour: Readonly<Record<string, boolean>> = BASELINE_SWITCHES, platform: Readonly<PlatformSwitches> = BASELINE_PLATFORM): boolean {
+  return Object.entries(k.when ?? {}).every(([key, value]) =>
+    isPlatformKey(key) ? platform[key] === value : (behaviour[key] ?? BASELINE_SWITCHES[key as keyof typeof BASELINE_SWITCHES] ?? false) === value,
+  );
+}
+
+/** Whether an entry's platform switches (only those) match the platform: a report lists only its platform's entries. */
+export function appliesToPlatform(k: KnownDifference, platform: Readonly<PlatformSwitches>): boolean {
+  return Object.entries(k.when ?? {}).every(([key, value]) => !isPlatformKey(key) || platform[key] === value);
+}
+
+/**
+ * Whether an entry applies to 6.12 (every kernel `when` value is 6.12's): its citations are of 6.12's tree.
+ * Platform switches do not change the tree.
+ */
 export function appliesToBaseline(k: KnownDifference): boolean {
-  return appliesTo(k, BASELINE_SWITCHES);
+  return Object.entries(k.when ?? {}).every(([key, value]) => isPlatformKey(key) || (BASELINE_SWITCHES[key as keyof typeof BASELINE_SWITCHES] ?? false) === value);
 }
 
 export class KnownDifferencesError extends Error {
@@ -114,10 +150,10 @@ export function parseKnownDifferences(text: string, where: string, scenarioIds?:
     const allowed = ['scenario', 'between', 'expect', 'summary', 'explanation', 'source', 'when'];
     let when: KnownDifference['when'];
     if (raw.when !== undefined) {
-      if (!isRecord(raw.when) || Object.keys(raw.when).length === 0) bad('"when" must be a non-empty object of KernelBehaviour or Type1Behaviour switches');
+      if (!isRecord(raw.when) || Object.keys(raw.when).length === 0) bad('"when" must be a non-empty object of KernelBehaviour, Type1Behaviour or platform switches');
       else {
         for (const [key, value] of Object.entries(raw.when)) {
-          if (!(key in BASELINE_SWITCHES)) bad(`"when" names '${key}', which is not a KernelBehaviour or Type1Behaviour switch (${Object.keys(BASELINE_SWITCHES).join(', ')})`);
+          if (!(key in BASELINE_SWITCHES) && !isPlatformKey(key)) bad(`"when" names '${key}', which is not a KernelBehaviour or Type1Behaviour switch nor a platform switch (${[...Object.keys(BASELINE_SWITCHES), ...Object.keys(BASELINE_PLATFORM)].join(', ')})`);
           else if (typeof value !== 'boolean') bad(`when.${key} must be true or false`);
         }
         when = raw.when as KnownDifference['when'];

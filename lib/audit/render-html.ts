@@ -4,10 +4,11 @@
 // (with the kernel source), filters by area and "differences only".
 // Everything from the raw files or the known-differences table is escaped.
 import { knownDifferenceAnchor, type KnownDifference } from './known-differences.ts';
-import { areasOf, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Comparison } from './report.ts';
+import { areasOf, auditPlatforms, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Comparison } from './report.ts';
 import { BACKEND_IDS, type BackendId, type Observation, type Step } from './types.ts';
 import { MARKERS } from './render-markdown.ts';
 import { auditKernels, switchSummaries } from './switches.ts';
+import { hostHtml } from './render-host.ts';
 
 export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -167,7 +168,9 @@ ${pointsTable(cmp)}
 /** The top of the page, for a VMM author (lib/audit/switches.ts). */
 function switchSection(a: Audit): string {
   const kernels = auditKernels(a);
-  const parts = [`<section id="switch"><h2>What changes when you switch${kernels.length > 0 ? ` (kernel ${escapeHtml(kernels.join(', '))})` : ''}</h2>`];
+  const platforms = auditPlatforms(a);
+  const on = [...(kernels.length > 0 ? [`kernel ${kernels.join(', ')}`] : []), ...(platforms.length > 0 ? [`platform: ${platforms.join(', ')}`] : [])];
+  const parts = [`<section id="switch"><h2>What changes when you switch${on.length > 0 ? ` (${escapeHtml(on.join('; '))})` : ''}</h2>`];
   for (const { sw, compared, changes } of switchSummaries(a)) {
     parts.push(`<h3>${escapeHtml(sw.title)}</h3><p>${escapeHtml(sw.note)}</p><p>${changes.length} of ${compared} compared scenarios give a different result.</p>`);
     if (changes.length === 0) continue;
@@ -200,7 +203,8 @@ export function renderHtml(a: Audit): string {
   const failing = a.rows.flatMap((row) => row.comparisons.filter((x) => ['unexplained', 'changed', 'stale'].includes(x.state)).map((x) => failingArticle(row, x)));
   const backends = BACKEND_IDS.map((b) => {
     const s = a.backends[b];
-    return `<tr><td>${b}</td><td>${s.profile}</td><td class="state-${s.state}">${escapeHtml(s.state)}${s.reason ? `: ${escapeHtml(s.reason)}` : ''}</td><td>${escapeHtml(a.profiles[s.profile].kernel ?? 'n/a')}</td></tr>`;
+    const pf = a.profiles[s.profile].platform;
+    return `<tr><td>${b}</td><td>${s.profile}${pf ? ` (${escapeHtml(pf)})` : ''}</td><td class="state-${s.state}">${escapeHtml(s.state)}${s.reason ? `: ${escapeHtml(s.reason)}` : ''}</td><td>${escapeHtml(a.profiles[s.profile].kernel ?? 'n/a')}</td></tr>`;
   }).join('');
   return `<!doctype html>
 <html lang="en">
@@ -215,6 +219,7 @@ export function renderHtml(a: Audit): string {
 <h1>iommufd VFIO audit: real type1, iommufd compat and native iommufd</h1>
 <p class="verdict ${v.ok ? 'pass' : 'fail'}" id="verdict">Verdict: ${v.ok ? 'PASS' : 'FAIL'}: ${v.scenarios} scenarios; differences ${c.explained} explained, ${c.unexplained} unexplained, ${c.changed} changed, ${c.stale} stale; ${v.modelMismatches.length} model mismatch(es); ${v.problems.length} problem(s)</p>
 <p>Generated ${escapeHtml(a.generated)}.</p>
+${a.host ? hostHtml(a.host, escapeHtml) : ''}
 <table class="backends"><thead><tr><th>backend</th><th>profile</th><th>state</th><th>kernel</th></tr></thead><tbody>${backends}</tbody></table>
 <p class="legend"><span><span class="marker">${MARKERS.explained}</span> differs from the other backend of a compared pair; a known difference explains it</span><span><span class="marker">${MARKERS.unexplained}</span> unexplained, changed or stale difference (fails the audit)</span><span><span class="marker">${MARKERS.modelMismatch}</span> the model's prediction differs from the kernel (fails the audit)</span></p>
 <div id="filters">

@@ -2,9 +2,10 @@
 // (in text, not only in colour), then every difference with its explanation
 // and kernel source, and what fails the audit.
 import { knownDifferenceAnchor, type KnownDifference } from './known-differences.ts';
-import { areasOf, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Cell, type Comparison } from './report.ts';
+import { areasOf, auditPlatforms, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Cell, type Comparison } from './report.ts';
 import { BACKEND_IDS, type BackendId } from './types.ts';
 import { auditKernels, switchSummaries } from './switches.ts';
+import { hostMarkdown } from './render-host.ts';
 
 /** Escapes text for a Markdown paragraph or table cell: no markup, no HTML, no cell breaks. */
 export function mdText(s: string): string {
@@ -71,7 +72,9 @@ function sourceLines(k: KnownDifference): string[] {
 /** The top of the report, for a VMM author (lib/audit/switches.ts). */
 function switchSummary(a: Audit): string[] {
   const kernels = auditKernels(a);
-  const lines = [`## What changes when you switch${kernels.length > 0 ? ` (kernel ${kernels.map(mdText).join(', ')})` : ''}`, ''];
+  const platforms = auditPlatforms(a);
+  const on = [...(kernels.length > 0 ? [`kernel ${kernels.map(mdText).join(', ')}`] : []), ...(platforms.length > 0 ? [`platform: ${platforms.map(mdText).join(', ')}`] : [])];
+  const lines = [`## What changes when you switch${on.length > 0 ? ` (${on.join('; ')})` : ''}`, ''];
   for (const { sw, compared, changes } of switchSummaries(a)) {
     lines.push(`### ${mdText(sw.title)}`, '', mdText(sw.note), '');
     lines.push(`${changes.length} of ${compared} compared scenarios give a different result:`, '');
@@ -98,10 +101,12 @@ export function renderMarkdown(a: Audit): string {
     '',
   );
   lines.push(`Generated ${mdText(a.generated)}.`, '');
+  if (a.host) lines.push(...hostMarkdown(a.host, mdText));
   lines.push('| backend | profile | state | kernel |', '|---|---|---|---|');
   for (const b of BACKEND_IDS) {
     const s = a.backends[b];
-    lines.push(`| ${b} | ${s.profile} | ${s.state}${s.reason ? `: ${mdText(s.reason)}` : ''} | ${mdText(a.profiles[s.profile].kernel ?? 'n/a')} |`);
+    const pf = a.profiles[s.profile].platform;
+    lines.push(`| ${b} | ${s.profile}${pf ? ` (${mdText(pf)})` : ''} | ${s.state}${s.reason ? `: ${mdText(s.reason)}` : ''} | ${mdText(a.profiles[s.profile].kernel ?? 'n/a')} |`);
   }
   lines.push(
     '',

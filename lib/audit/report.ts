@@ -7,15 +7,17 @@
 // audit, named as such.
 import { readFileSync } from 'node:fs';
 import { observationDifferences } from './record.ts';
-import { appliesTo, COMPARED_PAIRS, knownDifferenceAnchor, type ExpectedStep, type KnownDifference } from './known-differences.ts';
+import { appliesTo, appliesToPlatform, COMPARED_PAIRS, knownDifferenceAnchor, platformSwitches, type ExpectedStep, type KnownDifference } from './known-differences.ts';
 import { BASELINE_SWITCHES } from '../model/kernel-behaviour.ts';
 import {
   AUDIT_RAW_FILE,
   BACKEND_IDS,
+  REFUSED_BY_PLATFORM,
   PROFILE_BACKENDS,
   type AuditProfile,
   type AuditRaw,
   type BackendId,
+  type HostFacts,
   type Observation,
   type OutValue,
   type Step,
@@ -105,6 +107,8 @@ export interface AuditRow {
 export interface ProfileState {
   state: 'ran' | 'missing';
   kernel?: string;
+  /** The IOMMU platform its device ran on (AuditRaw.platform.name), where the raw file records one. */
+  platform?: string;
   /** The raw file read. */
   source?: string;
 }
@@ -135,7 +139,13 @@ export interface Audit {
   /** The kernel's switches as the raw files recorded them (6.12's where none did): what `when` was matched against. */
   behaviour: Record<string, boolean>;
   verdict: AuditVerdict;
+  /** `audit --host`: the host the device half ran on (the raw file's HostFacts); absent for a VM audit. */
+  host?: HostFacts;
 }
+
+/** Why a host audit (audit --host) has no compat-mock: it is reported skipped, not missing. */
+export const HOST_AUDIT_SCOPE =
+  'not part of a host audit (audit --host runs the device half): compat-mock runs on the selftest mock domain (CONFIG_IOMMUFD_TEST) in the mock profile\'s guest, which `iommufd-conformance audit` boots';
 
 export class AuditInputError extends Error {
   override name = 'AuditInputError';
@@ -176,6 +186,12 @@ export function validateRaw(doc: unknown, where: string): AuditRaw {
   const profile = doc.profile as AuditProfile;
   if (!AUDIT_PROFILES.includes(profile)) problems.push(`"profile" must be one of ${AUDIT_PROFILES.join(', ')} (got ${JSON.stringify(doc.profile)})`);
   if (typeof doc.kernel !== 'string') problems.push('"kernel" (uname -r) is missing');
+  if (doc.platform !== undefined) {
+    const pf = doc.platform;
+    if (!isRecord(pf) || typeof pf.name !== 'string' || pf.name === '' || !['interruptRemapping', 'type1AllowUnsafeInterrupts', 'iommufdAllowUnsafeInterrupts'].every((k) => typeof pf[k] === 'boolean')) {
+      problems.push('"platform" must be { name, interruptRemapping, type1AllowUnsafeInterrupts, iommufdAllowUnsafeInterrupts } when given');
+    }
+  }
   if (doc.behaviour !== undefined && (!isRecord(doc.behaviour) || !Object.values(doc.behaviour).every((v) => typeof v === 'boolean'))) {
     problems.push('"behaviour" must be an object of booleans (KernelBehaviour) when given');
   }
@@ -188,6 +204,9 @@ export function validateRaw(doc: unknown, where: string): AuditRaw {
       else if (!a.available && typeof a.reason !== 'string') problems.push(`backends.${b}: unavailable without a reason`);
       else if (a.skipped !== undefined && (typeof a.skipped !== 'boolean' || a.available)) problems.push(`backends.${b}: "skipped" must be a boolean, and only on an unavailable backend`);
     }
+  }
+  if (doc.host !== undefined && (!isRecord(doc.host) || typeof doc.host.kernel !== 'string' || !isRecord(doc.host.device) || typeof doc.host.device.bdf !== 'string' || !isRecord(doc.host.iommu))) {
+    problems.push('"host" (audit --host) must be { kernel, device: { bdf, ... }, iommu: { ... }, ... } when given');
   }
   if (!Array.isArray(doc.scenarios)) problems.push('"scenarios" must be an array');
   else {
@@ -354,8 +373,10 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
   const profiles = {} as Record<AuditProfile, ProfileState>;
   for (const p of AUDIT_PROFILES) {
     const r = byProfile.get(p);
-    profiles[p] = r ? { state: 'ran', kernel: r.raw.kernel, source: r.path } : { state: 'missing' };
+    profiles[p] = r ? { state: 'ran', kernel: r.raw.kernel, ...(r.raw.platform ? { platform: r.raw.platform.name } : {}), source: r.path } : { state: 'missing' };
   }
+  // audit --host: the device half ran on a host; the mock profile's half is not part of such a run.
+  const host = [...byProfile.values()].find((r) => r.raw.host)?.raw.host;
   const kernels = new Set([...byProfile.values()].map((r) => r.raw.kernel));
   if (kernels.size > 1) problems.push(`the profiles ran different kernels (${[...byProfile.values()].map((r) => `${r.raw.profile}: ${r.raw.kernel}`).join(', ')}): their results are not one audit`);
 
@@ -364,7 +385,8 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
     const profile = BACKEND_PROFILE[b];
     const r = byProfile.get(profile);
     const avail = r?.raw.backends[b];
-    if (!r) backends[b] = { profile, state: 'missing', reason: `profile ${profile} did not run (no ${AUDIT_RAW_FILE})` };
+    if (!r && host) backends[b] = { profile, state: 'skipped', reason: HOST_AUDIT_SCOPE };
+    else if (!r) backends[b] = { profile, state: 'missing', reason: `profile ${profile} did not run (no ${AUDIT_RAW_FILE})` };
     else if (!avail) backends[b] = { profile, state: 'missing', reason: `the ${profile} raw file does not mention backend ${b}` };
     else if (!avail.available) backends[b] = { profile, state: avail.skipped ? 'skipped' : 'unavailable', reason: avail.reason ?? 'no reason given' };
     else backends[b] = { profile, state: 'ran' };
@@ -416,7 +438,15 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
       }
     }
   }
-  const knownBy = new Map(known.filter((k) => appliesTo(k, behaviour)).map((k) => [`${k.scenario} ${k.between.join('/')}`, k]));
+  // The platform: the device profile's (the mock profile records none); two device raw files are refused above.
+  const platform = platformSwitches([...byProfile.values()].find((r) => r.raw.platform)?.raw.platform);
+  // Where several entries apply to one scenario and pair, the most specific (the most `when` switches) wins:
+  // an entry for a platform that refuses the device replaces the general one for that platform.
+  // The entries of other platforms are not this audit's: neither expected nor listed in its reports.
+  const ofPlatform = known.filter((k) => appliesToPlatform(k, platform));
+  const applicable = ofPlatform.filter((k) => appliesTo(k, behaviour, platform));
+  const specificity = (k: KnownDifference) => Object.keys(k.when ?? {}).length;
+  const knownBy = new Map([...applicable].sort((x, y) => specificity(x) - specificity(y)).map((k) => [`${k.scenario} ${k.between.join('/')}`, k]));
   const modelMismatches: AuditVerdict['modelMismatches'] = [];
   const rows: AuditRow[] = order.map(({ id, area, title, setup, platformDependent }) => {
     const cells = {} as Record<BackendId, Cell>;
@@ -453,7 +483,10 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
         const why = [ca, cb].map((c, i) => (c.status === 'ran' ? null : `${between[i]} ${c.status}: ${c.reason}`)).filter((x): x is string => x !== null);
         // A listed difference on a scenario that is not applicable there can no longer show: stale. On a
         // missing or unavailable backend it cannot be checked, which that backend's own failure reports.
-        if (k && [ca, cb].some((c) => c.status === 'not-applicable')) {
+        // A cell the platform refused (no isolated MSI) says nothing of the scenario: not compared, like a
+        // backend that did not run, so that an entry listed for other platforms neither passes nor goes stale.
+        const refused = [ca, cb].some((c) => c.status === 'not-applicable' && c.reason.startsWith(REFUSED_BY_PLATFORM));
+        if (k && !refused && [ca, cb].some((c) => c.status === 'not-applicable')) {
           return { ...base, state: 'stale', points: [], detail: [`listed, but the scenario no longer runs on both: ${why.join('; ')}`] };
         }
         return { ...base, state: 'not-compared', points: [], detail: why };
@@ -494,9 +527,10 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
     profiles,
     backends,
     rows,
-    known,
+    known: ofPlatform,
     behaviour,
     verdict: { ok: failures.length === 0, scenarios: rows.length, comparisons: counts, modelMismatches, problems, failures },
+    ...(host ? { host } : {}),
   };
 }
 
@@ -523,6 +557,7 @@ export function auditJson(a: Audit): object {
     profiles: a.profiles,
     backends: a.backends,
     behaviour: a.behaviour,
+    ...(a.host ? { host: a.host } : {}),
     scenarios: a.rows.map((row) => ({
       id: row.id,
       area: row.area,
@@ -607,7 +642,16 @@ export function summaryLines(a: Audit): string[] {
   ];
   // Not-applicable cells are no tests in the guests (a scenario declared to have no counterpart there), so
   // they show in no test count: say how many there are.
-  const na = BACKEND_IDS.map((b) => [b, a.rows.filter((r) => r.cells[b].status === 'not-applicable').length] as const).filter(([, n]) => n > 0);
+  // A cell the platform refused (REFUSED_BY_PLATFORM) is a test, skipped with that reason: counted apart.
+  const refused = (c: Cell) => c.status === 'not-applicable' && c.reason.startsWith(REFUSED_BY_PLATFORM);
+  const na = BACKEND_IDS.map((b) => [b, a.rows.filter((r) => r.cells[b].status === 'not-applicable' && !refused(r.cells[b])).length] as const).filter(([, n]) => n > 0);
   if (na.length > 0) lines.push(`audit: not applicable (no test; each cell gives its reason): ${na.map(([b, n]) => `${b} ${n} of ${a.rows.length}`).join(', ')}`);
+  const byPlatform = BACKEND_IDS.map((b) => [b, a.rows.filter((r) => refused(r.cells[b])).length] as const).filter(([, n]) => n > 0);
+  if (byPlatform.length > 0) lines.push(`audit: refused by the platform in the setup, as the model predicts (skipped tests): ${byPlatform.map(([b, n]) => `${b} ${n} of ${a.rows.length}`).join(', ')}`);
   return lines;
+}
+
+/** The IOMMU platforms the device profiles ran on (one per audit today; none in raw files from before platforms). */
+export function auditPlatforms(a: Audit): string[] {
+  return [...new Set(Object.values(a.profiles).flatMap((p) => (p.platform ? [p.platform] : [])))];
 }

@@ -6,10 +6,10 @@
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { observationDifferences, divergenceReport, StepRecorder } from './record.ts';
-import { applySetup, CATALOGUE, notApplicableOn, ScenarioContext, SETUP_DESCRIPTIONS, type Scenario } from './scenarios.ts';
+import { applySetup, CATALOGUE, notApplicableOn, ScenarioContext, SETUP_DESCRIPTIONS, SetupError, type Scenario } from './scenarios.ts';
 import { NoNativeEquivalent, type AuditMemory, type AuditTarget } from './targets.ts';
 import { kernelBehaviour, type1Behaviour } from '../lockstep/models.ts';
-import { AUDIT_RAW_FILE, type AuditProfile, type AuditRaw, type BackendAvailability, type BackendId, type BackendResult, type Observation, type ScenarioResult } from './types.ts';
+import { AUDIT_RAW_FILE, REFUSED_BY_PLATFORM, type AuditPlatform, type AuditProfile, type AuditRaw, type BackendAvailability, type BackendId, type BackendResult, type Observation, type ScenarioResult } from './types.ts';
 
 const DMA_ENTRY_LIMIT = '/sys/module/vfio_iommu_type1/parameters/dma_entry_limit';
 
@@ -18,6 +18,11 @@ export interface BackendFactory {
   backend: BackendId;
   kernel(): AuditTarget;
   model(): AuditTarget;
+  /**
+   * The platform facts the model refuses the device on (no isolated MSI and the backend's
+   * allow_unsafe_interrupts off, as read from /proc/interrupts and sysfs), or null where it would not.
+   */
+  refusal?(): string | null;
 }
 
 export interface ScenarioRun {
@@ -74,6 +79,8 @@ export function runScenario(s: Scenario, factory: BackendFactory, mem: AuditMemo
     try {
       kernel = observe(s, factory.kernel(), mem);
     } catch (e) {
+      const refused = platformRefusal(s, factory, e, mem);
+      if (refused) return refused;
       // A step with no native counterpart in a scenario declared to have a native equivalent: the declaration is wrong.
       const why = e instanceof NoNativeEquivalent
         ? `declared to have a native equivalent, but a step has none (declare it in lib/audit/scenarios.ts): ${e.message}`
@@ -91,6 +98,32 @@ export function runScenario(s: Scenario, factory: BackendFactory, mem: AuditMemo
     const diffs = observationDifferences(kernel, model);
     return { result, failure: diffs.length > 0 ? divergenceReport(`${s.id} on ${factory.backend}`, kernel, model, diffs) : null };
   });
+}
+
+const EPERM = 1;
+
+/**
+ * A platform without isolated MSI refuses the device (EPERM: type1 at SET_IOMMU, iommufd at bind) unless the
+ * backend's allow_unsafe_interrupts is set, so no scenario that needs the device attached gets past its setup
+ * there. Such a scenario audits nothing on that platform; what the refusal itself does, step by step, is the
+ * platform.msi-isolation scenario's (its setup is 'raw'). The cell is not applicable when, and only when, the
+ * model refuses the same setup step with the same errno for the platform facts it read: a refusal the model
+ * did not predict, or any other setup failure, fails the test as before.
+ */
+function platformRefusal(s: Scenario, factory: BackendFactory, e: unknown, mem: AuditMemory): ScenarioRun | null {
+  const facts = factory.refusal?.() ?? null;
+  if (!(e instanceof SetupError) || e.errno !== EPERM || facts === null) return null;
+  let predicted: unknown = null;
+  try {
+    observe(s, factory.model(), mem);
+  } catch (m) {
+    predicted = m;
+  }
+  if (!(predicted instanceof SetupError) || predicted.step !== e.step || predicted.errno !== e.errno) return null;
+  return {
+    result: { status: 'not-applicable', reason: `${REFUSED_BY_PLATFORM}${e.step} fails with EPERM in setup '${s.setup}', as the model predicts (${facts})` },
+    failure: null,
+  };
 }
 
 /** What a native run of a scenario reaches, whatever it declares: every step expressed, or the first step that has no native counterpart. */
@@ -127,6 +160,8 @@ export function scenarioResult(s: Scenario, results: Partial<Record<BackendId, B
 export class AuditRawCollector {
   readonly #results = new Map<string, Partial<Record<BackendId, BackendResult>>>();
   readonly backends: Partial<Record<BackendId, BackendAvailability>> = {};
+  /** The profile's platform (AuditRaw.platform), once the suite has read it. */
+  platform: AuditPlatform | null = null;
 
   constructor(
     readonly profile: AuditProfile,
@@ -163,7 +198,7 @@ export class AuditRawCollector {
       }
       return scenarioResult(s, results);
     });
-    return { format: 1, profile: this.profile, kernel: kernelRelease(), behaviour: { ...kernelBehaviour(), ...type1Behaviour() }, backends: this.backends, scenarios };
+    return { format: 1, profile: this.profile, ...(this.platform ? { platform: this.platform } : {}), kernel: kernelRelease(), behaviour: { ...kernelBehaviour(), ...type1Behaviour() }, backends: this.backends, scenarios };
   }
 
   /** Writes OUT/audit-raw.json; OUT is the profile's results folder (IOMMUFD_CONFORMANCE_OUT). */

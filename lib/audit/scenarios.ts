@@ -74,6 +74,14 @@ export interface Scenario {
 
 export class SetupError extends Error {
   override name = 'SetupError';
+  constructor(
+    message: string,
+    /** The setup step that failed (its op) and its errno. */
+    readonly step = '',
+    readonly errno = 0,
+  ) {
+    super(message);
+  }
 }
 
 const NO_GROUP_ON_MOCK = 'compat-mock has no VFIO group (the mock device is bound to the iommufd directly)';
@@ -371,7 +379,7 @@ export class ScenarioContext {
 /** Brings a fresh target to the scenario's setup; the setup's ioctls are not steps. Throws SetupError if one fails. */
 export function applySetup(t: AuditTarget, setup: Setup): void {
   const need = (what: string, errno: number) => {
-    if (errno !== 0) throw new SetupError(`setup '${setup}' on ${t.backend} (${t.side}): ${what} failed with errno ${errno}`);
+    if (errno !== 0) throw new SetupError(`setup '${setup}' on ${t.backend} (${t.side}): ${what} failed with errno ${errno}`, what, errno);
   };
   if (setup === 'raw') return;
   if (t.native) {

@@ -21,13 +21,14 @@
 // scenario runs on kernel clients alone, then on a fresh model with a fresh
 // ModelProcess (its memory, credentials and RLIMIT_MEMLOCK copied from the
 // real process), and the two observations are compared step by step.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
 import { errnoOf, IommuFd, VfioContainer, VfioDevice, VfioGroup, type Type1Info } from '../kernel/index.ts';
 import { kernelBehaviour, type1ModelOptions } from '../lockstep/models.ts';
 import { IommufdModel } from '../model/iommufd.ts';
 import { iommufdDomainSpec } from '../model/mock.ts';
 import { ModelProcess } from '../model/process.ts';
-import { readType1Platform, readUserPtrMax, type Type1Platform } from '../model/type1-platform.ts';
+import { iommufdMsiPlatform, readType1Platform, readUserPtrMax, type Type1Platform } from '../model/type1-platform.ts';
 import { Type1ContainerModel, Type1GroupModel, type GroupIommufdBinding } from '../model/type1.ts';
 import { iommufdFopsIoctl } from '../model/iommufd/main.ts';
 import type { IommufdFds } from '../model/iommufd/ucmd.ts';
@@ -36,7 +37,7 @@ import { VfioDeviceCdevModel } from '../model/vfio/device-cdev.ts';
 import { CAP_IPC_LOCK, capBit, RLIMIT_MEMLOCK, sys, type Capabilities, type Mapping, type RLimit } from '../sys/index.ts';
 import { pinnedAndLockedPages } from '../sys/proc-status.ts';
 import * as U from '../uapi/index.ts';
-import type { BackendId } from './types.ts';
+import type { AuditPlatform, BackendId } from './types.ts';
 
 export type AuditSide = 'kernel' | 'model';
 
@@ -46,7 +47,6 @@ export type AuditSide = 'kernel' | 'model';
  */
 export const AUDIT_IOVA = 0x200_0000n;
 
-const ENODEV = 19;
 const VFIO_TYPE1_PARAMS = '/sys/module/vfio_iommu_type1/parameters';
 
 /** The VFIO container ioctls, as VfioContainer, Type1ContainerModel and VfioCompatModel all offer them. */
@@ -245,10 +245,17 @@ export function readDeviceEnvironment(groupId: number, bdf: string): DeviceEnvir
     groupId,
     cdev: readCdevPath(bdf),
     bdf,
-    platform: readType1Platform(groupId),
+    // The unit that serves the device (a host has several: dmar0, dmar1, ...), else the group's first device's.
+    platform: readType1Platform(groupId, iommuUnitOf(bdf) ?? undefined),
     devices: readdirSync(`/sys/kernel/iommu_groups/${groupId}/devices`),
     userPtrMax: readUserPtrMax(),
   };
+}
+
+/** The IOMMU unit serving the device: /sys/bus/pci/devices/BDF/iommu links to /sys/class/iommu/UNIT (iommu_device_link). */
+export function iommuUnitOf(bdf: string, root = ''): string | null {
+  const link = `${root}/sys/bus/pci/devices/${bdf}/iommu`;
+  return existsSync(link) ? basename(readlinkSync(link)) : null;
 }
 
 /** drivers/vfio/vfio_main.c names the cdev under the device: /sys/bus/pci/devices/BDF/vfio-dev/vfioN. */
@@ -274,7 +281,39 @@ function iommufdAllowsUnsafeInterrupts(): boolean {
 function currentPlatform(env: DeviceEnvironment): Type1Platform {
   if (!existsSync(VFIO_TYPE1_PARAMS)) return { ...env.platform };
   const param = (name: string) => readFileSync(`${VFIO_TYPE1_PARAMS}/${name}`, 'utf8').trim();
-  return { ...env.platform, dmaEntryLimit: Number.parseInt(param('dma_entry_limit'), 10), allowUnsafeInterrupts: /^[Yy1]/.test(param('allow_unsafe_interrupts')) };
+  return {
+    ...env.platform,
+    dmaEntryLimit: Number.parseInt(param('dma_entry_limit'), 10),
+    allowUnsafeInterrupts: /^[Yy1]/.test(param('allow_unsafe_interrupts')),
+    iommufdAllowUnsafeInterrupts: iommufdAllowsUnsafeInterrupts(),
+  };
+}
+
+/**
+ * The platform facts on which the model refuses `backend` the device (iommu_group_has_isolated_msi false and
+ * the backend's allow_unsafe_interrupts off: vfio_iommu_type1_attach_group's or iommufd_device_bind's EPERM),
+ * or null where it would not. Read from /proc/interrupts and sysfs, never from a VFIO or iommufd ioctl.
+ */
+export function msiRefusal(backend: BackendId, env: DeviceEnvironment): string | null {
+  const p = currentPlatform(env);
+  if (p.interruptRemapping) return null;
+  const param = backend === 'type1' ? ['vfio_iommu_type1', p.allowUnsafeInterrupts] as const : ['iommufd', p.iommufdAllowUnsafeInterrupts] as const;
+  if (param[1]) return null;
+  return `no isolated MSI: no interrupt remapping (the PCI MSI irq chips in /proc/interrupts have no IR- prefix), and ${param[0]}.allow_unsafe_interrupts=N`;
+}
+
+/** The platform as the raw file records it (AuditRaw.platform), from the same facts. */
+export function auditPlatform(env: DeviceEnvironment): AuditPlatform {
+  const p = currentPlatform(env);
+  const flag = (b: boolean) => (b ? 'Y' : 'N');
+  return {
+    name: p.interruptRemapping
+      ? 'intel-iommu with interrupt remapping'
+      : `intel-iommu without interrupt remapping, allow_unsafe_interrupts: vfio_iommu_type1=${flag(p.allowUnsafeInterrupts)}, iommufd=${flag(p.iommufdAllowUnsafeInterrupts)}`,
+    interruptRemapping: p.interruptRemapping,
+    type1AllowUnsafeInterrupts: p.allowUnsafeInterrupts,
+    iommufdAllowUnsafeInterrupts: p.iommufdAllowUnsafeInterrupts,
+  };
 }
 
 /** The first IOVA at or above `from` that the group cannot use: a reserved region (not direct-relaxable) or the aperture's end. */
@@ -449,10 +488,7 @@ export function modelDeviceTarget(backend: 'type1' | 'compat-device', env: Devic
     // and makes the compat IOAS (group.c -> iommufd_vfio_compat_ioas_create); a device opened later
     // binds to this iommufd and attaches to its compat IOAS (vfio/iommufd.c: vfio_iommufd_compat_attach_ioas).
     const binding: GroupIommufdBinding = {
-      bindDevice: () => {
-        const ioas = ictx.compatIoas();
-        return ioas ? ictx.attachHardwareDevice(iommufdDomainSpec(platform), ioas.id) : { errno: ENODEV, devId: 0 };
-      },
+      bindDevice: () => ictx.attachHardwareDevice(iommufdDomainSpec(platform), ictx.compatIoas()?.id ?? null, iommufdMsiPlatform(platform)),
       unbindDevice: (devId) => void ictx.detachHardwareDevice(devId),
     };
     attach = () => {
@@ -666,7 +702,7 @@ export function modelNativeTarget(env: DeviceEnvironment, mem: AuditMemory): Aud
   const proc = modelProcessLikeReal(mem);
   const platform = currentPlatform(env);
   const ictx = new IommufdModel(proc, undefined, kernelBehaviour());
-  const device = new VfioDeviceCdevModel(iommufdDomainSpec(platform), { isolated: platform.interruptRemapping, allowUnsafeInterrupts: iommufdAllowsUnsafeInterrupts() });
+  const device = new VfioDeviceCdevModel(iommufdDomainSpec(platform), iommufdMsiPlatform(platform));
   return nativeTarget(firstReservedAbove(platform, AUDIT_IOVA), {
     side: 'model',
     bind: () => device.bindIommufd(ictx).errno,

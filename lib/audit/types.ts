@@ -101,9 +101,26 @@ export interface BackendAvailability {
   skipped?: boolean;
 }
 
+/**
+ * The IOMMU platform a device profile ran on, as the guest read it (lib/audit/targets.ts auditPlatform: the
+ * PCI MSI irq chips of /proc/interrupts and the two allow_unsafe_interrupts parameters), never from the ioctls
+ * under test. MSI isolation decides whether type1's SET_IOMMU and iommufd's device bind succeed at all.
+ */
+export interface AuditPlatform {
+  /** 'intel-iommu with interrupt remapping', 'intel-iommu without interrupt remapping, allow_unsafe_interrupts: ...' */
+  name: string;
+  interruptRemapping: boolean;
+  /** vfio_iommu_type1.allow_unsafe_interrupts */
+  type1AllowUnsafeInterrupts: boolean;
+  /** iommufd.allow_unsafe_interrupts */
+  iommufdAllowUnsafeInterrupts: boolean;
+}
+
 export interface AuditRaw {
   format: 1;
   profile: AuditProfile;
+  /** The platform of a profile with a real device (absent: mock, or a raw file from before platforms were recorded). */
+  platform?: AuditPlatform;
   /** uname -r of the guest. */
   kernel: string;
   /**
@@ -115,7 +132,51 @@ export interface AuditRaw {
   backends: Partial<Record<BackendId, BackendAvailability>>;
   /** EVERY catalogue scenario, in catalogue order. */
   scenarios: ScenarioResult[];
+  /** Set by `audit --host`: the device half ran on this host, not in a guest (HostFacts). */
+  host?: HostFacts;
 }
+
+// audit --host (issue 14 item 8): the host a device half ran on, without a VM, as the raw file records it.
+export interface HostFacts {
+  /** uname -r */
+  kernel: string;
+  /** /proc/version */
+  procVersion: string;
+  /** /proc/cmdline */
+  cmdline: string;
+  /** DMI's sys_vendor and product_name, where readable. */
+  machine: string | null;
+  /** /proc/cpuinfo's first model name. */
+  cpu: string | null;
+  /** The device under audit. */
+  device: {
+    bdf: string;
+    /** vendor:device, hex as sysfs gives them. */
+    id: string;
+    class: string | null;
+    iommuGroup: number;
+    /** Every device of its IOMMU group, with its driver: "0000:03:00.0 (vfio-pci)". */
+    groupDevices: string[];
+  };
+  /** The IOMMU unit serving it and the platform the model was given (lib/model/type1-platform.ts). */
+  iommu: {
+    unit: string;
+    cap: string | null;
+    ecap: string | null;
+    interruptRemapping: boolean;
+    allowUnsafeInterrupts: boolean;
+    pgsizeBitmap: string;
+    aperture: string;
+    reservedRegions: string[];
+  };
+}
+
+/**
+ * How the reason of a not-applicable result begins when the platform refused the device in the scenario's
+ * setup, as the model predicted (lib/audit/run.ts platformRefusal): the scenario audits nothing there, and a
+ * known difference listed for it is not compared on that platform (neither checked nor stale).
+ */
+export const REFUSED_BY_PLATFORM = 'refused by the platform: ';
 
 /** The name of the raw file inside a profile's results folder. */
 export const AUDIT_RAW_FILE = 'audit-raw.json';

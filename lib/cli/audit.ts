@@ -14,6 +14,7 @@ import { auditFromFolders, writeAuditReports, type AuditFiles } from '../audit/w
 import { checkPublished, kernelsPageProblems, publishAudit, PUBLISHED_AUDIT_DIR } from '../audit/published.ts';
 import { shardLabel, type Shard } from '../shard.ts';
 import type { KernelFlavour } from '../vm/kernel.ts';
+import type { DeviceProfile as AuditDeviceProfile } from '../vm/profiles.ts';
 import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
 
 /** The guest's --grep: the audit suites' titles start with "audit". */
@@ -35,11 +36,19 @@ export interface AuditCommandOptions {
   shard?: Shard | null;
   /** Add or replace this kernel's part of docs/audit/ when the audit passed. */
   publish?: boolean;
+  /** The device profile booted beside mock (default viommu): the platform the device backends run on. */
+  deviceProfile?: AuditDeviceProfile;
 }
 
+
 /** A raw file from an earlier run must not pass for this one's (runInVm clears only mocha's results). */
-export function removeStaleAuditRaw(resultsRoot: string): void {
-  for (const p of AUDIT_PROFILES) rmSync(join(resultsRoot, p, AUDIT_RAW_FILE), { force: true });
+export function removeStaleAuditRaw(resultsRoot: string, device: AuditDeviceProfile = 'viommu'): void {
+  for (const p of new Set([...AUDIT_PROFILES, device])) rmSync(join(resultsRoot, p, AUDIT_RAW_FILE), { force: true });
+}
+
+/** docs/audit/ holds the audit of the platform it was first published on: intel-iommu with interrupt remapping. */
+function publishedPlatform(audit: Audit): boolean {
+  return audit.profiles.viommu.platform === undefined || audit.profiles.viommu.platform === 'intel-iommu with interrupt remapping';
 }
 
 export function auditSummary(audit: Audit, files: AuditFiles, maxFailures = 20): string[] {
@@ -80,15 +89,16 @@ function checkKernelsPage(dir = PUBLISHED_AUDIT_DIR): { lines: string[]; failure
 
 export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
   const root = resolve(o.out);
+  const device = o.deviceProfile ?? 'viommu';
   const problems: string[] = [];
   let rawDirs = o.rawDirs;
   let infrastructure = false;
   if (rawDirs.length === 0) {
-    removeStaleAuditRaw(root);
+    removeStaleAuditRaw(root, device);
     const { runInVm } = await import('../vm/run-vm.ts');
     const { outcomes } = await runInVm({
       // Order matches the report's columns: type1 and compat-device (viommu) before compat-mock (mock).
-      profiles: ['viommu', 'mock'],
+      profiles: [device, 'mock'],
       out: root,
       flavour: o.flavour,
       kernel: o.kernel,
@@ -110,16 +120,20 @@ export async function runAuditCommand(o: AuditCommandOptions): Promise<number> {
       if (infrastructure) return EXIT_ENVIRONMENT;
       return problems.length === 0 ? 0 : 1;
     }
-    rawDirs = [root];
+    rawDirs = device === 'viommu' ? [root] : [join(root, device), join(root, 'mock')];
   }
   const audit = auditFromFolders({ rawDirs, problems, ...(o.knownPath ? { knownPath: o.knownPath } : {}) });
   const files = writeAuditReports(audit, join(root, 'audit'));
   const page = checkAuditPage(audit, files);
   process.stdout.write(`${[...page.lines, ...auditSummary(audit, files)].join('\n')}\n`);
   const passed = audit.verdict.ok && page.failures === 0;
-  if (o.publish) {
+  if (!publishedPlatform(audit)) {
+    // One platform per kernel is published; another platform's run would replace it.
+    process.stdout.write(`audit: ${o.publish ? 'NOT published' : 'not compared with docs/audit/'}: it holds intel-iommu with interrupt remapping only; this run's platform is ${audit.profiles.viommu.platform}\n`);
+  } else if (o.publish) {
     // Only a passing audit is published: docs/audit/ is what VMM authors read.
-    if (passed && !infrastructure) {
+    if (audit.host) process.stdout.write(`audit: NOT published: a host audit (audit --host, ${audit.host.device.bdf} on ${audit.host.kernel}) is not the VM audit docs/audit/ holds; docs/audit/ is unchanged\n`);
+    else if (passed && !infrastructure) {
       process.stdout.write(`audit: published: ${publishAudit(files).join(', ')}\n`);
       const index = checkKernelsPage();
       process.stdout.write(`${index.lines.join('\n')}\n`);

@@ -5,11 +5,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Shard } from '../shard.ts';
 import { SetupError } from '../kbuild/setup-error.ts';
-import { profiles, type ProfileName } from '../vm/profiles.ts';
+import { parseBdf } from '../kernel/device-choice.ts';
+import { ALL_PROFILES, DEVICE_PROFILES, profiles, type DeviceProfile, type ProfileName } from '../vm/profiles.ts';
 import { parseCommandLine, UsageError, usageOf, type OptionSpec, type ParsedOptions } from './args.ts';
 import { EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_PASS, EXIT_USAGE, vmExitCode } from './exit-codes.ts';
 import {
-  GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice, kernelVersionOption, KNOWN_PROFILES, PROFILES, profilesOption, SELECT_OPTIONS, selectionArgs, selectionOf,
+  GUEST_OPTIONS, guestChoice, KERNEL_OPTIONS, kernelChoice, kernelVersionOption, PROFILES, profilesOption, SELECT_OPTIONS, selectionArgs, selectionOf,
   SHARD_OPTIONS, shardChoice, type Selection,
 } from './options.ts';
 import { FUZZ_OPTIONS } from './fuzz.ts';
@@ -74,13 +75,41 @@ function printList(byProfile: Map<ProfileName, string[]>): number {
   return EXIT_PASS;
 }
 
+// ------------------------------------------------------------ audit --host
+
+const HOST_AUDIT_NOTES = `With --host --device BDF: no VM. The device half of the audit runs here against BDF, which must already be
+bound to vfio-pci with every device of its IOMMU group bound to vfio-pci or to no driver: this command never
+binds or unbinds a device (it prints how to). It checks that first (root, the device, its driver, its group,
+/dev/vfio/N opens, an Intel VT-d unit the model knows) and writes nothing when a check fails. While it runs it
+opens the device's group and cdev (nothing else's), pins and maps its own memory through them, and sets
+vfio_iommu_type1.dma_entry_limit for one scenario, putting it back after. Writes OUT/host/audit-raw.json
+(labelled with the kernel, /proc/version, the platform and the device) and OUT/audit/audit.{md,json,html};
+compat-mock (the mock profile's guest) is reported skipped. Exit 3 when the host cannot run it.`;
+
+async function hostAudit(o: ParsedOptions): Promise<number> {
+  if (!o.host) throw new UsageError('--device names the device for --host: give both');
+  if (o.device === undefined) throw new UsageError('--host needs --device BDF (the vfio-pci device to audit, e.g. 0000:03:00.0)');
+  // The VM options without defaults; the others (--accel, --timeout, --flavour, --kernel-version) are simply not used.
+  for (const vmOnly of ['raw', 'publish', 'kernel', 'kernel-src', 'shard']) {
+    if (o[vmOnly] !== undefined) throw new UsageError(`--host runs on this host: --${vmOnly} is for the VM audit`);
+  }
+  let device: string;
+  try {
+    device = parseBdf(o.device as string);
+  } catch (e) {
+    throw new UsageError(`--device: ${(e as Error).message}`);
+  }
+  const { runHostAudit } = await import('./audit-host.ts');
+  return runHostAudit({ device, out: o.out as string, knownPath: o.known as string | undefined });
+}
+
 // ------------------------------------------------------------ commands
 
 const commands: Record<string, Command> = {
   vm: {
     summary: 'run the suites in QEMU guests built and booted here (or --exec a command in one)',
     options: {
-      profile: { type: 'string', default: 'all', value: 'P', help: `${KNOWN_PROFILES.join('|')}, comma-separated, or all (${PROFILES.join(', ')})` },
+      profile: { type: 'string', default: 'all', value: 'P', help: `${ALL_PROFILES.join('|')}|all (${PROFILES.join(', ')}), comma-separated` },
       ...OUT('results folder (one sub-folder per profile)'),
       ...KERNEL_OPTIONS,
       ...GUEST_OPTIONS,
@@ -129,7 +158,7 @@ const commands: Record<string, Command> = {
   run: {
     summary: 'run the suites on this host (needs /dev/iommu; used inside the guests)',
     options: {
-      profile: { type: 'string', value: 'P', help: `the suites of these profiles (${KNOWN_PROFILES.join('|')}, comma-separated, or all); default: the suites of all (${PROFILES.join(', ')})` },
+      profile: { type: 'string', value: 'P', help: `the suites of these profiles (${ALL_PROFILES.join('|')}|all, comma-separated); default: all suites` },
       ...OUT('folder for results.json, .tap, .xml, .ktap'),
       ...SELECT_OPTIONS,
       ...SHARD_OPTIONS,
@@ -175,15 +204,22 @@ const commands: Record<string, Command> = {
       raw: { type: 'string', multiple: true, value: 'DIR', help: 'only render: a folder with audit-raw.json or <profile>/audit-raw.json; boots no VM' },
       known: { type: 'string', value: 'FILE', help: 'the known-differences table (default: fixtures/audit/known-differences.json)' },
       publish: { type: 'boolean', help: "also add or replace this kernel's part of docs/audit/ (docs/audit/KERNEL/, and the kernels side by side in docs/audit/audit.md), if the audit passed" },
+      platform: { type: 'string', default: 'viommu', value: 'PROFILE', help: 'the device profile to boot beside mock: viommu (intel-iommu with interrupt remapping), viommu-noir, viommu-noir-unsafe-type1 or viommu-noir-unsafe (without it; allow_unsafe_interrupts off, on for type1 only, on for both)' },
+      host: { type: 'boolean', help: 'run the device half (type1, compat-device, native) on this host against --device, in this process: no VM (root)' },
+      device: { type: 'string', value: 'BDF', help: 'with --host: the PCI device to audit (e.g. 0000:03:00.0), which you have bound to vfio-pci' },
       ...KERNEL_OPTIONS,
       ...GUEST_OPTIONS,
       ...SHARD_OPTIONS,
     },
+    notes: HOST_AUDIT_NOTES,
     async run(o) {
+      if (o.host || o.device !== undefined) return hostAudit(o);
       const kernel = kernelChoice(o);
       const guest = guestChoice(o);
       const { runAuditCommand } = await import('./audit.ts');
-      return runAuditCommand({ out: o.out as string, rawDirs: (o.raw as string[] | undefined) ?? [], knownPath: o.known as string | undefined, publish: o.publish === true, ...kernel, ...guest, shard: shardChoice(o) });
+      const platform = o.platform as string;
+      if (!(DEVICE_PROFILES as readonly string[]).includes(platform)) throw new UsageError(`--platform is one of ${DEVICE_PROFILES.join(', ')} (got '${platform}')`);
+      return runAuditCommand({ out: o.out as string, rawDirs: (o.raw as string[] | undefined) ?? [], knownPath: o.known as string | undefined, publish: o.publish === true, deviceProfile: platform as DeviceProfile, ...kernel, ...guest, shard: shardChoice(o) });
     },
   },
 

@@ -3,7 +3,7 @@
 // in kernelChoice), and every command that builds or boots a kernel has it.
 import { DEFAULT_KERNEL_SERIES, KERNEL_SERIES, parseKernelSeries, type KernelSeries } from '../kbuild/series.ts';
 import type { KernelFlavour } from '../vm/kernel.ts';
-import { KNOWN_PROFILES, parseProfiles, PROFILES, type ProfileName } from '../vm/profiles.ts';
+import { parseProfiles, PROFILES, type ProfileName } from '../vm/profiles.ts';
 import { parseShard, type Shard } from '../shard.ts';
 import { UsageError, type OptionSpec, type ParsedOptions } from './args.ts';
 
@@ -115,4 +115,4 @@ export function selectionArgs(s: Selection): string[] {
   return [...(s.grep !== undefined ? ['--grep', s.grep] : []), ...(s.tests ?? []).flatMap((t) => ['--test', t])];
 }
 
-export { KNOWN_PROFILES, PROFILES };
+export { PROFILES };

@@ -748,9 +748,13 @@ export class IommufdModel {
    * A real (non-mock) device bound to this context and attached to `ptId`
    * (an IOAS gets an automatic domain), as vfio's iommufd compat attach does
    * (iommufd_device_bind + iommufd_device_attach). The device's reserved
-   * regions are reserved in the IOAS with the device as owner.
+   * regions are reserved in the IOAS with the device as owner. iommufd_device_bind refuses a device
+   * whose MSIs are not isolated (EPERM) unless iommufd's allow_unsafe_interrupts is set, before
+   * vfio_iommufd_compat_attach_ioas looks for the compat IOAS (`ptId` null: none, ENODEV).
    */
-  attachHardwareDevice(spec: HardwareDomainSpec, ptId: number): Errno & { devId: number; hwptId: number } {
+  attachHardwareDevice(spec: HardwareDomainSpec, ptId: number | null, msi: { isolated: boolean; allowUnsafeInterrupts: boolean }): Errno & { devId: number; hwptId: number } {
+    if (!msi.isolated && !msi.allowUnsafeInterrupts) return { errno: EPERM, devId: 0, hwptId: 0 };
+    if (ptId === null) return { errno: ENODEV, devId: 0, hwptId: 0 };
     const idev = new DeviceObject(null, spec);
     const rc = this.objects.reserve(idev);
     if (rc) return { errno: rc, devId: 0, hwptId: 0 };

@@ -30,10 +30,16 @@ export interface Type1Platform {
   reservedRegions: Type1ReservedRegion[];
   /** domain->ops->enforce_cache_coherency() on a fresh domain: VFIO_DMA_CC_IOMMU. */
   enforceCacheCoherency: boolean;
-  /** iommu_group_has_isolated_msi(): interrupt remapping is on for the group's devices. */
+  /** iommu_group_has_isolated_msi(): interrupt remapping is on for the group's devices (interruptRemappingFrom). */
   interruptRemapping: boolean;
   /** vfio_iommu_type1.allow_unsafe_interrupts. */
   allowUnsafeInterrupts: boolean;
+  /**
+   * iommufd.allow_unsafe_interrupts (drivers/iommu/iommufd/device.c), which iommufd_device_bind reads for
+   * every real device, whether VFIO binds it through a group on a compat /dev/iommu or through its cdev:
+   * iommufd never reads type1's parameter.
+   */
+  iommufdAllowUnsafeInterrupts: boolean;
   /** vfio_iommu_type1.dma_entry_limit, read when the container's driver is opened (SET_IOMMU). */
   dmaEntryLimit: number;
 }
@@ -58,6 +64,10 @@ export interface Type1PlatformSources {
    * isolation), virtio-iommu's "input address: N bits" and "page mask: 0x..." (its domain geometry).
    */
   dmesg: string;
+  /** /proc/interrupts: the irq chips of the PCI MSIs (interruptRemappingFrom). Absent: the kernel log alone decides. */
+  interrupts?: string;
+  /** /sys/module/iommufd/parameters/allow_unsafe_interrupts ("Y"/"N"); absent where the kernel has no iommufd. */
+  iommufdAllowUnsafeInterrupts?: string;
   /** /sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts ("Y"/"N"). */
   allowUnsafeInterrupts: string;
   /** /sys/module/vfio_iommu_type1/parameters/dma_entry_limit. */
@@ -182,13 +192,29 @@ export function virtioIommuDomain(dmesg: string) {
 }
 
 /**
- * MSI isolation of the platform's interrupts: an interrupt remapping driver is on. intel_setup_irq_remapping
- * logs "DMAR-IR: Enabled IRQ remapping", amd_iommu_enable_interrupts' caller "AMD-Vi: Interrupt remapping
- * enabled" (drivers/iommu/amd/init.c); their irq domains carry IRQ_DOMAIN_FLAG_ISOLATED_MSI
- * (intel/irq_remapping.c, amd/iommu.c), which msi_device_has_isolated_msi looks for. virtio-iommu remaps
- * no interrupt, and x86's arch_is_isolated_msi is false: no isolation there.
+ * Whether the PCI devices' MSIs are isolated, i.e. what iommu_group_has_isolated_msi answers for the
+ * group: msi_device_has_isolated_msi (kernel/irq/msi.c) walks the device's MSI irq domain and its
+ * parents for IRQ_DOMAIN_FLAG_ISOLATED_MSI, which on x86 only an interrupt-remapping domain sets
+ * (drivers/iommu/intel/irq_remapping.c: intel_setup_irq_remapping; drivers/iommu/amd/iommu.c:
+ * amd_iommu_create_irq_domain); virtio-iommu remaps no interrupt and x86's arch_is_isolated_msi is false.
+ * Two facts say so without any
+ * VFIO or iommufd ioctl:
+ * - /proc/interrupts names each interrupt's chip; a PCI MSI allocated under the remapping domain gets
+ *   the "IR-" prefix of its parent (irq_remapping.c: dmar_msi_parent_ops.prefix, amd/iommu.c: amdvi_msi_parent_ops.prefix;
+ *   "IR-PCI-MSIX-0000:00:01.0"), without
+ *   it plain "PCI-MSIX-...". Every device's per-device MSI domain hangs off the same x86 parent, so any
+ *   PCI MSI in the table (the guest's virtio-9p root always has some) answers for the edu device, which
+ *   has none allocated. This is the fact used when the table has a PCI MSI: it cannot scroll away.
+ * - the kernel log's "DMAR-IR: Enabled IRQ remapping in xapic mode" (intel_enable_irq_remapping), which the ring
+ *   buffer can lose on a long, noisy run: used only when no PCI MSI is allocated.
  */
-export function interruptRemappingFrom(dmesg: string): boolean {
+export function interruptRemappingFrom(dmesg: string, interrupts?: string): boolean {
+  const chips = [...(interrupts ?? '').matchAll(/\s((?:IR-)?PCI-MSI\S*)/g)].map((m) => m[1]!);
+  if (chips.length > 0) {
+    const remapped = chips.filter((c) => c.startsWith('IR-')).length;
+    if (remapped !== 0 && remapped !== chips.length) throw new Error(`/proc/interrupts mixes remapped and plain PCI MSI chips: ${chips.join(', ')}`);
+    return remapped > 0;
+  }
   return /DMAR-IR: Enabled IRQ remapping|AMD-Vi: Interrupt remapping enabled/.test(dmesg);
 }
 
@@ -206,10 +232,16 @@ export function type1PlatformFrom(src: Type1PlatformSources): Type1Platform {
     aperture: domain.aperture,
     reservedRegions: parseReservedRegions(src.reservedRegions),
     enforceCacheCoherency: domain.enforceCacheCoherency,
-    interruptRemapping: interruptRemappingFrom(src.dmesg),
+    interruptRemapping: interruptRemappingFrom(src.dmesg, src.interrupts),
     allowUnsafeInterrupts: /^[Yy1]/.test(src.allowUnsafeInterrupts.trim()),
+    iommufdAllowUnsafeInterrupts: /^[Yy1]/.test((src.iommufdAllowUnsafeInterrupts ?? 'N').trim()),
     dmaEntryLimit: Number.parseInt(src.dmaEntryLimit.trim(), 10),
   };
+}
+
+/** What iommufd_device_bind checks of the platform (device-cdev.ts CdevMsiPlatform). */
+export function iommufdMsiPlatform(p: Type1Platform): { isolated: boolean; allowUnsafeInterrupts: boolean } {
+  return { isolated: p.interruptRemapping, allowUnsafeInterrupts: p.iommufdAllowUnsafeInterrupts };
 }
 
 /**
@@ -222,34 +254,39 @@ export function iommuUnitOfGroup(groupId: number, sysfs = '/sys'): { unit: strin
   const [dev] = readdirSync(devices).sort();
   if (dev === undefined) throw new Error(`IOMMU group ${groupId} has no device`);
   const unit = basename(readlinkSync(`${devices}/${dev}/iommu`));
-  const dir = `${sysfs}/class/iommu/${unit}`;
-  if (existsSync(`${dir}/intel-iommu`)) return { unit, driver: 'intel-iommu' };
-  if (existsSync(`${dir}/amd-iommu`)) return { unit, driver: 'amd-iommu' };
-  // The unit's parent is the virtio device (viommu_probe: iommu_device_sysfs_add(&viommu->iommu, &vdev->dev, ...)).
-  if (existsSync(`${dir}/device/driver`) && basename(realpathSync(`${dir}/device/driver`)) === 'virtio_iommu') return { unit, driver: 'virtio-iommu' };
-  throw new Error(`IOMMU unit ${unit} (group ${groupId}) is of no driver the model knows (intel-iommu, amd-iommu, virtio-iommu)`);
+  return { unit, driver: iommuDriverOfUnit(unit, sysfs) };
 }
 
-/** Reads the platform of IOMMU group `groupId` in the running (guest) kernel. */
-export function readType1Platform(groupId: number): Type1Platform {
+/** The driver of IOMMU unit `unit` (/sys/class/iommu/UNIT), by what it shows in sysfs. */
+export function iommuDriverOfUnit(unit: string, sysfs = '/sys'): IommuDriverName {
+  const dir = `${sysfs}/class/iommu/${unit}`;
+  if (existsSync(`${dir}/intel-iommu`)) return 'intel-iommu';
+  if (existsSync(`${dir}/amd-iommu`)) return 'amd-iommu';
+  // The unit's parent is the virtio device (viommu_probe: iommu_device_sysfs_add(&viommu->iommu, &vdev->dev, ...)).
+  if (existsSync(`${dir}/device/driver`) && basename(realpathSync(`${dir}/device/driver`)) === 'virtio_iommu') return 'virtio-iommu';
+  throw new Error(`IOMMU unit ${unit} is of no driver the model knows (intel-iommu, amd-iommu, virtio-iommu)`);
+}
+
+/**
+ * Reads the platform of IOMMU group `groupId` in the running (guest) kernel; `iommuUnit` is the unit serving
+ * the device of interest (default: the one serving the group's first device).
+ */
+export function readType1Platform(groupId: number, iommuUnit?: string): Type1Platform {
   const read = (p: string) => readFileSync(p, 'utf8');
   const params = '/sys/module/vfio_iommu_type1/parameters';
-  const { unit, driver } = iommuUnitOfGroup(groupId);
+  const { unit, driver } = iommuUnit === undefined ? iommuUnitOfGroup(groupId) : { unit: iommuUnit, driver: iommuDriverOfUnit(iommuUnit) };
+  const iommufdParam = '/sys/module/iommufd/parameters/allow_unsafe_interrupts';
   return type1PlatformFrom({
     driver,
     reservedRegions: read(`/sys/kernel/iommu_groups/${groupId}/reserved_regions`),
     ...(driver === 'intel-iommu' ? { intelCap: read(`/sys/class/iommu/${unit}/intel-iommu/cap`), intelEcap: read(`/sys/class/iommu/${unit}/intel-iommu/ecap`) } : {}),
     cmdline: read('/proc/cmdline'),
     dmesg: execFileSync('dmesg', { encoding: 'utf8' }),
+    interrupts: read('/proc/interrupts'),
     allowUnsafeInterrupts: read(`${params}/allow_unsafe_interrupts`),
+    ...(existsSync(iommufdParam) ? { iommufdAllowUnsafeInterrupts: read(iommufdParam) } : {}),
     dmaEntryLimit: read(`${params}/dma_entry_limit`),
   });
-}
-
-/** iommufd.allow_unsafe_interrupts (drivers/iommu/iommufd/device.c), false where the module has no such parameter. */
-export function readIommufdAllowUnsafeInterrupts(): boolean {
-  const path = '/sys/module/iommufd/parameters/allow_unsafe_interrupts';
-  return existsSync(path) && /^[Yy1]/.test(readFileSync(path, 'utf8').trim());
 }
 
 /**

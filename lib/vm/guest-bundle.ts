@@ -10,7 +10,7 @@ import { join, relative, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { PACKAGE_ROOT } from '../cli/paths.ts';
 import { testFilesIn } from '../cli/run.ts';
-import { KNOWN_PROFILES, profiles, type ProfileName } from './profiles.ts';
+import { ALL_PROFILES, profiles, type ProfileName } from './profiles.ts';
 
 export function guestBundleDir(out: string): string {
   return join(PACKAGE_ROOT, 'build', 'guest', createHash('sha256').update(resolve(out)).digest('hex').slice(0, 12));
@@ -30,7 +30,7 @@ function outName(source: string): string {
 
 export async function bundleGuest(out: string): Promise<GuestManifest> {
   const GUEST_BUNDLE_DIR = guestBundleDir(out);
-  const tests = [...new Set(KNOWN_PROFILES.flatMap((p) => profiles[p].suites.flatMap(testFilesIn)))];
+  const tests = [...new Set(ALL_PROFILES.flatMap((p) => profiles[p].suites.flatMap(testFilesIn)))];
   const entryPoints: Record<string, string> = { main: join(PACKAGE_ROOT, 'lib/cli/entry.ts') };
   for (const t of tests) entryPoints[outName(t)] = t;
   rmSync(GUEST_BUNDLE_DIR, { recursive: true, force: true });
@@ -54,7 +54,7 @@ export async function bundleGuest(out: string): Promise<GuestManifest> {
     main: join(GUEST_BUNDLE_DIR, 'main.mjs'),
     path: join(GUEST_BUNDLE_DIR, 'manifest.json'),
     suites: Object.fromEntries(
-      KNOWN_PROFILES.map((p) => [p, profiles[p].suites.flatMap(testFilesIn).map((t) => join(GUEST_BUNDLE_DIR, `${outName(t)}.mjs`))]),
+      ALL_PROFILES.map((p) => [p, profiles[p].suites.flatMap(testFilesIn).map((t) => join(GUEST_BUNDLE_DIR, `${outName(t)}.mjs`))]),
     ) as Record<ProfileName, string[]>,
   };
   writeFileSync(manifest.path, JSON.stringify(manifest, null, 2));

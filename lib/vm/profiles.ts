@@ -2,13 +2,23 @@
 // Each profile is its own boot: see README ("Why mock domains need their own
 // boot") for why the mock domain and intel-iommu do not mix in 6.12.
 
-export type ProfileName = 'mock' | 'viommu' | 'amd' | 'virtio';
-/** What `--profile all` and `npm test` boot. */
+export type ProfileName = 'mock' | 'viommu' | 'viommu-noir' | 'viommu-noir-unsafe-type1' | 'viommu-noir-unsafe' | 'amd' | 'virtio';
+/** The profiles `--profile all` (and npm test) boots. */
 export const PROFILES: readonly ProfileName[] = ['mock', 'viommu'];
-/** Further IOMMU platforms (issue 14), booted only when named: their kernel needs an extra fragment. */
-export const PLATFORM_PROFILES: readonly ProfileName[] = ['amd', 'virtio'];
-/** Every profile a run can name. */
-export const KNOWN_PROFILES: readonly ProfileName[] = [...PROFILES, ...PLATFORM_PROFILES];
+/**
+ * The other IOMMU platforms (issue 14 item 1), booted only when named: the same machine as `viommu`
+ * with QEMU's intel-iommu emulating no interrupt remapping, under each setting of the two
+ * allow_unsafe_interrupts parameters; QEMU's AMD IOMMU (amd) and virtio-iommu (virtio), whose kernel
+ * needs an extra fragment (kernelFragments).
+ */
+export const PLATFORM_PROFILES: readonly ProfileName[] = ['viommu-noir', 'viommu-noir-unsafe-type1', 'viommu-noir-unsafe', 'amd', 'virtio'];
+export const ALL_PROFILES: readonly ProfileName[] = [...PROFILES, ...PLATFORM_PROFILES];
+/**
+ * The profiles with the edu device, whose guest runs the audit's device backends (type1, compat-device,
+ * native), each on its platform; their raw files say profile 'viommu' and name the platform they read.
+ */
+export const DEVICE_PROFILES = ['viommu', 'viommu-noir', 'viommu-noir-unsafe-type1', 'viommu-noir-unsafe', 'amd', 'virtio'] as const satisfies readonly ProfileName[];
+export type DeviceProfile = (typeof DEVICE_PROFILES)[number];
 
 export interface Profile {
   name: ProfileName;
@@ -20,6 +30,9 @@ export interface Profile {
   /** Fragments in fixtures/kernel/ the guest kernel needs beyond the default ones (lib/vm/kernel.ts fragmentsFor). */
   kernelFragments?: string[];
 }
+
+const EDU = ['-device', 'edu,id=edu0'];
+const VIOMMU_SUITES = ['suites/vm/common', 'suites/vm/viommu'];
 
 export const profiles: Record<ProfileName, Profile> = {
   mock: {
@@ -34,26 +47,54 @@ export const profiles: Record<ProfileName, Profile> = {
     description: "emulated intel-iommu with QEMU's edu device for vfio-pci: real type1 and iommufd compat",
     // intremap=on gives the guest interrupt remapping, so type1 accepts the
     // device without allow_unsafe_interrupts.
-    qemuArgs: ['-device', 'intel-iommu,caching-mode=on,intremap=on', '-device', 'edu,id=edu0'],
+    qemuArgs: ['-device', 'intel-iommu,caching-mode=on,intremap=on', ...EDU],
     kernelArgs: ['intel_iommu=on'],
-    suites: ['suites/vm/common', 'suites/vm/viommu'],
+    suites: VIOMMU_SUITES,
+  },
+  // Without interrupt remapping no MSI is isolated (iommu_group_has_isolated_msi is false), so
+  // vfio_iommu_type1_attach_group and iommufd_device_bind refuse the device with EPERM unless their
+  // module's allow_unsafe_interrupts is set. Both modules are built in (fixtures/kernel: VFIO_IOMMU_TYPE1=y,
+  // IOMMUFD=y), so the parameters are set on the kernel's command line.
+  'viommu-noir': {
+    name: 'viommu-noir',
+    description: 'emulated intel-iommu WITHOUT interrupt remapping, allow_unsafe_interrupts off: type1 and iommufd refuse the edu device (EPERM)',
+    qemuArgs: ['-device', 'intel-iommu,caching-mode=on,intremap=off', ...EDU],
+    kernelArgs: ['intel_iommu=on'],
+    suites: VIOMMU_SUITES,
+  },
+  // The host a VMM author moving from type1 to iommufd most likely has: type1's parameter set long ago
+  // (modprobe.d), iommufd's not. iommufd never reads type1's.
+  'viommu-noir-unsafe-type1': {
+    name: 'viommu-noir-unsafe-type1',
+    description: 'emulated intel-iommu WITHOUT interrupt remapping, vfio_iommu_type1.allow_unsafe_interrupts=1 only: type1 takes the edu device, iommufd refuses it (EPERM)',
+    qemuArgs: ['-device', 'intel-iommu,caching-mode=on,intremap=off', ...EDU],
+    kernelArgs: ['intel_iommu=on', 'vfio_iommu_type1.allow_unsafe_interrupts=1'],
+    suites: VIOMMU_SUITES,
+  },
+  'viommu-noir-unsafe': {
+    name: 'viommu-noir-unsafe',
+    description: 'emulated intel-iommu WITHOUT interrupt remapping, vfio_iommu_type1 and iommufd allow_unsafe_interrupts=1',
+    qemuArgs: ['-device', 'intel-iommu,caching-mode=on,intremap=off', ...EDU],
+    kernelArgs: ['intel_iommu=on', 'vfio_iommu_type1.allow_unsafe_interrupts=1', 'iommufd.allow_unsafe_interrupts=1'],
+    suites: VIOMMU_SUITES,
   },
   amd: {
     name: 'amd',
     description: "emulated AMD IOMMU (AMD-Vi) with interrupt remapping and QEMU's edu device for vfio-pci",
     // intremap=on: the guest's AMD-Vi remaps interrupts, so its MSIs are isolated. (amd_iommu=on is no
     // option of drivers/iommu/amd/init.c parse_amd_iommu_options: the driver probes the IVRS table alone.)
-    qemuArgs: ['-device', 'amd-iommu,intremap=on', '-device', 'edu,id=edu0'],
+    qemuArgs: ['-device', 'amd-iommu,intremap=on', ...EDU],
     kernelArgs: [],
-    suites: ['suites/vm/common', 'suites/vm/viommu'],
+    suites: VIOMMU_SUITES,
     kernelFragments: ['platform-iommus.config'],
   },
+  // virtio-iommu remaps no interrupt: like viommu-noir, type1 and iommufd refuse the device (EPERM).
   virtio: {
     name: 'virtio',
-    description: "virtio-iommu (ACPI VIOT, no interrupt remapping) with QEMU's edu device for vfio-pci",
-    qemuArgs: ['-device', 'virtio-iommu-pci', '-device', 'edu,id=edu0'],
+    description: "virtio-iommu (ACPI VIOT; no interrupt remapping, allow_unsafe_interrupts off) with QEMU's edu device for vfio-pci",
+    qemuArgs: ['-device', 'virtio-iommu-pci', ...EDU],
     kernelArgs: [],
-    suites: ['suites/vm/common', 'suites/vm/viommu'],
+    suites: VIOMMU_SUITES,
     kernelFragments: ['platform-iommus.config'],
   },
 };
@@ -63,12 +104,13 @@ export function kernelFragmentsOf(names: readonly ProfileName[]): string[] {
   return [...new Set(names.flatMap((n) => profiles[n].kernelFragments ?? []))].sort();
 }
 
+/** `all` is PROFILES; the platform profiles are named one by one. */
 export function parseProfiles(value: string): ProfileName[] {
   if (value === 'all') return [...PROFILES];
   const names = value.split(',').map((s) => s.trim());
   for (const n of names) {
-    if (!(KNOWN_PROFILES as readonly string[]).includes(n)) {
-      throw new RangeError(`unknown profile '${n}': use ${KNOWN_PROFILES.join(', ')}, or all (${PROFILES.join(', ')})`);
+    if (!(ALL_PROFILES as readonly string[]).includes(n)) {
+      throw new RangeError(`unknown profile '${n}': use ${ALL_PROFILES.join(', ')} or all (${PROFILES.join(', ')})`);
     }
   }
   return names as ProfileName[];

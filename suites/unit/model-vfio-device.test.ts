@@ -9,7 +9,7 @@ import { IommufdModel } from '../../lib/model/iommufd.ts';
 import { iommufdDomainSpec } from '../../lib/model/mock.ts';
 import { ModelProcess, PROT_READ, PROT_WRITE } from '../../lib/model/process.ts';
 import { Type1ContainerModel, Type1GroupModel, type GroupIommufdBinding } from '../../lib/model/type1.ts';
-import { type1PlatformFrom } from '../../lib/model/type1-platform.ts';
+import { iommufdMsiPlatform, type1PlatformFrom } from '../../lib/model/type1-platform.ts';
 import * as U from '../../lib/uapi/index.ts';
 
 const EBADF = 9, EBUSY = 16, ENODEV = 19, EINVAL = 22;
@@ -73,10 +73,7 @@ describe('model.vfio-device', () => {
     const ictx = new IommufdModel(proc);
     const g = new Type1GroupModel(3, PLATFORM, [EDU]);
     const binding: GroupIommufdBinding = {
-      bindDevice: () => {
-        const ioas = ictx.compatIoas();
-        return ioas ? ictx.attachHardwareDevice(iommufdDomainSpec(PLATFORM), ioas.id) : { errno: ENODEV, devId: 0 };
-      },
+      bindDevice: () => ictx.attachHardwareDevice(iommufdDomainSpec(PLATFORM), ictx.compatIoas()?.id ?? null, iommufdMsiPlatform(PLATFORM)),
       unbindDevice: (devId) => void ictx.detachHardwareDevice(devId),
     };
     expect(g.setContainer('iommufd', binding).errno).to.equal(0);

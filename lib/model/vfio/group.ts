@@ -3,9 +3,10 @@
 // vfio/iommufd.c: a device opened through the group binds to that iommufd and
 // attaches to its compat IOAS).
 import * as U from '../../uapi/index.ts';
-import { EBADF, EFAULT, EINVAL, ENODEV, ENOTTY } from '../errno.ts';
+import { EBADF, EFAULT, EINVAL, ENOTTY } from '../errno.ts';
 import type { IommufdModel } from '../iommufd.ts';
 import { iommufdDomainSpec } from '../mock.ts';
+import { iommufdMsiPlatform } from '../type1-platform.ts';
 import type { GroupIommufdBinding, Type1ContainerModel, Type1GroupModel } from '../type1.ts';
 import type { IoctlArgument } from '../uaccess.ts';
 
@@ -19,10 +20,7 @@ export type GroupContainerTarget =
 /** A device opened through a group bound to `ctx` binds there and attaches to the compat IOAS (vfio_iommufd_compat_attach_ioas). */
 function iommufdBinding(group: Type1GroupModel, ctx: IommufdModel): GroupIommufdBinding {
   return {
-    bindDevice: () => {
-      const ioas = ctx.compatIoas();
-      return ioas ? ctx.attachHardwareDevice(iommufdDomainSpec(group.platform), ioas.id) : { errno: ENODEV, devId: 0 };
-    },
+    bindDevice: () => ctx.attachHardwareDevice(iommufdDomainSpec(group.platform), ctx.compatIoas()?.id ?? null, iommufdMsiPlatform(group.platform)),
     unbindDevice: (devId: number) => void ctx.detachHardwareDevice(devId),
   };
 }

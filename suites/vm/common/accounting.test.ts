@@ -36,6 +36,7 @@ import * as U from '../../../lib/uapi/index.ts';
 import { assertOk, expectErrno, type Iommufd } from '../../support/iommufd-utils.ts';
 import { requireIommufd, requireMockDomain, requireVfioCompat, requireVfioContainer } from '../../support/kernel.ts';
 import { lockstep } from '../../support/lockstep.ts';
+import { deviceRefusal } from '../../support/platform.ts';
 import { skipBecause } from '../../support/skip.ts';
 
 const EPERM = 1;
@@ -386,7 +387,18 @@ describe('accounting', function () {
       if (bound.why !== undefined) skipBecause(this, bound.why);
       groupId = bound.groupId;
       bdf = edu.bdf;
+      type1Refusal = deviceRefusal(groupId, 'type1');
+      iommufdRefusal = deviceRefusal(groupId, 'iommufd');
     });
+    let type1Refusal: string | null = null;
+    let iommufdRefusal: string | null = null;
+    /** Skips a test on a platform that refuses one of the backends it needs the device on. */
+    function needDevice(ctx: Mocha.Context, ...backends: ('type1' | 'iommufd')[]) {
+      for (const b of backends) {
+        const why = b === 'type1' ? type1Refusal : iommufdRefusal;
+        if (why) skipBecause(ctx, why);
+      }
+    }
 
     /** A group attached to `container` with TYPE1v2 set; the caller closes it. */
     function attach(container: VfioContainer | Iommufd) {
@@ -397,6 +409,7 @@ describe('accounting', function () {
 
     for (const ipcLock of [true, false]) {
       it(`type1, ${capLabel(ipcLock)}: MAP_DMA charges VmLck (never VmPin), UNMAP and close uncharge`, function () {
+        needDevice(this, 'type1');
         const buf = newBuffer();
         setIpcLock(ipcLock);
         const base = readFigures();
@@ -426,6 +439,7 @@ describe('accounting', function () {
       });
 
       it(`type1, ${capLabel(ipcLock)}, RLIMIT_MEMLOCK ${HALF} pages: ${ipcLock ? 'the limit is bypassed but still charged' : 'MAP_DMA beyond it fails with ENOMEM and charges nothing'}`, function () {
+        needDevice(this, 'type1');
         const buf = newBuffer();
         setIpcLock(ipcLock);
         const base = readFigures();
@@ -465,6 +479,7 @@ describe('accounting', function () {
     // kernel does is probed (type1ReadOnlyPinsZeroPage: the page's PFN after a pin), and the model
     // follows the same fact.
     it('type1, without CAP_IPC_LOCK: a read-only MAP_DMA of never-written private memory is charged and limited page by page, unless it pins the zero page', function () {
+      needDevice(this, 'type1');
       const zeroPage = type1ReadOnlyPinsZeroPage();
       expect(zeroPage, 'the probe of read-only pins (a VFIO group to borrow, PFNs in /proc/self/pagemap)').to.not.equal(null);
       buffer = lockstep().mmap(N * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
@@ -496,6 +511,7 @@ describe('accounting', function () {
     });
 
     it('type1: a device fd holds the group file, so closing the group keeps the container and its pins until the device closes', function () {
+      needDevice(this, 'type1');
       const buf = newBuffer();
       const base = readFigures();
       const container = lockstep().openContainer();
@@ -520,6 +536,7 @@ describe('accounting', function () {
     });
 
     it('type1 and iommufd: a fill that faults part-way (EFAULT) charges nothing', function () {
+      needDevice(this, 'type1', 'iommufd');
       requireVfioCompat(this);
       const buf = newBuffer();
       setIpcLock(false);
@@ -558,6 +575,7 @@ describe('accounting', function () {
     for (const mode of RLIMIT_MODES) {
       for (const ipcLock of [true, false]) {
         it(`iommufd compat, ${mode.name}, ${capLabel(ipcLock)}: pins at device open, charged as iommufd charges`, function () {
+          needDevice(this, 'iommufd');
           requireVfioCompat(this);
           const buf = newBuffer();
           setIpcLock(ipcLock);
@@ -595,6 +613,7 @@ describe('accounting', function () {
       }
 
       it(`iommufd compat, ${mode.name}, without CAP_IPC_LOCK, RLIMIT_MEMLOCK ${HALF} pages: the device open fails with ENOMEM`, function () {
+        needDevice(this, 'iommufd');
         requireVfioCompat(this);
         const buf = newBuffer();
         setIpcLock(false);

@@ -6,6 +6,7 @@ import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '
 import * as U from '../../../lib/uapi/index.ts';
 import { requireVfioCompat, requireVfioContainer } from '../../support/kernel.ts';
 import { lockstep } from '../../support/lockstep.ts';
+import { deviceRefusal } from '../../support/platform.ts';
 import { skipBecause } from '../../support/skip.ts';
 
 const SIZE = 1024 * 1024;
@@ -15,6 +16,8 @@ const RW = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
 describe('smoke.viommu', () => {
   let groupId: number;
   let buffer: Mapping;
+  /** Why type1 refuses the device on this platform (no isolated MSI, allow_unsafe_interrupts off), or null. */
+  let type1Refusal: string | null;
 
   before(function () {
     requireVfioContainer(this);
@@ -23,6 +26,7 @@ describe('smoke.viommu', () => {
     const bound = bindVfioPciGroup(edu.bdf);
     if (bound.why !== undefined) skipBecause(this, bound.why);
     groupId = bound.groupId;
+    type1Refusal = deviceRefusal(groupId, 'type1');
     buffer = lockstep().mmap(SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
   });
   after(() => {
@@ -48,7 +52,23 @@ describe('smoke.viommu', () => {
     }
   }
 
-  it('maps and unmaps through a real type1 container', () => {
+  // vfio_iommu_type1_attach_group: without isolated MSI the group's attach at SET_IOMMU is EPERM unless
+  // allow_unsafe_interrupts (the platform's contract, from /proc/interrupts and the module parameter).
+  it('type1 SET_IOMMU follows MSI isolation: EPERM without interrupt remapping unless allow_unsafe_interrupts', () => {
+    const container = lockstep().openContainer();
+    const group = lockstep().openGroup(groupId);
+    try {
+      expect(group.setContainer(container).errno).to.equal(0);
+      expect(container.setIommu(U.VFIO_TYPE1v2_IOMMU).errno, type1Refusal ?? 'MSI isolated or allowed').to.equal(type1Refusal ? 1 : 0);
+      expect(group.unsetContainer().errno).to.equal(0);
+    } finally {
+      group.close();
+      container.close();
+    }
+  });
+
+  it('maps and unmaps through a real type1 container', function () {
+    if (type1Refusal) skipBecause(this, type1Refusal);
     const container = lockstep().openContainer();
     try {
       expect(container.kind).to.equal('type1');

@@ -1,15 +1,12 @@
 // The VFIO device cdev's 7.x additions on QEMU's edu device bound to
 // vfio-pci: the PASID flags (vfio.h VFIO_DEVICE_ATTACH_PASID,
 // VFIO_DEVICE_DETACH_PASID), where the feature probe (vfioCdevFeatures, a
-// detach) and an attach must agree, and VFIO_DEVICE_FEATURE_DMA_BUF. Both
-// need the device bound to an iommufd, which a platform without MSI isolation
-// refuses (EPERM) unless iommufd.allow_unsafe_interrupts is set: that refusal
-// is checked first, predicted from the platform's facts.
+// detach) and an attach must agree, and VFIO_DEVICE_FEATURE_DMA_BUF.
 import { expect } from 'chai';
 import { existsSync, readdirSync } from 'node:fs';
-import { bindVfioPciGroup, findPciDevices, IommuFd, QEMU_EDU, VfioDevice, vfioCdevFeatures } from '../../../lib/kernel/index.ts';
-import { readIommufdAllowUnsafeInterrupts, readType1Platform } from '../../../lib/model/type1-platform.ts';
+import { bindVfioPci, findPciDevices, iommuGroupOf, IommuFd, QEMU_EDU, VfioDevice, vfioCdevFeatures } from '../../../lib/kernel/index.ts';
 import { requireIommufd } from '../../support/kernel.ts';
+import { deviceRefusal } from '../../support/platform.ts';
 import { skipBecause } from '../../support/skip.ts';
 
 const EPERM = 1;
@@ -20,30 +17,29 @@ const ENOTTY = 25;
 
 describe('vfio_cdev', () => {
   let cdev: string;
-  /** Why BIND_IOMMUFD is refused here (no MSI isolation, unsafe interrupts not allowed), or null. */
-  let bindRefused: string | null = null;
+  /** Why iommufd refuses to bind the device on this platform, or null. */
+  let bindRefusal: string | null = null;
 
   before(function () {
     requireIommufd(this);
     const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
     if (!edu) skipBecause(this, 'no QEMU edu device (PCI 1234:11e8): run in the viommu profile');
-    const bound = bindVfioPciGroup(edu.bdf);
-    if (bound.why !== undefined) expect.fail(`binding the edu device to vfio-pci: ${bound.why}`);
-    // iommufd_device_bind: no isolated MSI and !allow_unsafe_interrupts is EPERM (drivers/iommu/iommufd/device.c).
-    if (!readType1Platform(bound.groupId).interruptRemapping && !readIommufdAllowUnsafeInterrupts()) {
-      bindRefused = `${edu.bdf}'s MSIs are not isolated (no interrupt remapping in the kernel log) and iommufd.allow_unsafe_interrupts is off: BIND_IOMMUFD is EPERM`;
-    }
+    expect(bindVfioPci(edu.bdf), 'binding the edu device to vfio-pci').to.equal(null);
     // drivers/vfio/vfio_main.c names the cdev under the device: vfio-dev/vfioN.
     const dir = `/sys/bus/pci/devices/${edu.bdf}/vfio-dev`;
     if (!existsSync(dir)) skipBecause(this, 'kernel lacks the VFIO device cdev (CONFIG_VFIO_DEVICE_CDEV)');
     cdev = `/dev/vfio/devices/${readdirSync(dir)[0]}`;
+    const group = iommuGroupOf(edu.bdf);
+    bindRefusal = group === null ? null : deviceRefusal(group, 'iommufd');
   });
 
-  it('VFIO_DEVICE_BIND_IOMMUFD succeeds where MSIs are isolated or unsafe interrupts allowed, else EPERM', () => {
+  // iommufd_device_bind: without isolated MSI the bind is EPERM unless iommufd's allow_unsafe_interrupts
+  // (the platform's contract, from /proc/interrupts and the module parameter).
+  it('VFIO_DEVICE_BIND_IOMMUFD follows MSI isolation: EPERM without interrupt remapping unless allow_unsafe_interrupts', () => {
     const { device } = VfioDevice.openCdev(cdev);
     const { iommufd } = IommuFd.open();
     try {
-      expect(device!.bindIommufd(iommufd!.fd).errno).to.equal(bindRefused ? EPERM : 0);
+      expect(device!.bindIommufd(iommufd!.fd).errno, bindRefusal ?? 'MSI isolated or allowed').to.equal(bindRefusal ? EPERM : 0);
     } finally {
       device?.close();
       iommufd?.close();
@@ -51,7 +47,7 @@ describe('vfio_cdev', () => {
   });
 
   it('the probe and VFIO_DEVICE_ATTACH_IOMMUFD_PT agree on VFIO_DEVICE_ATTACH_PASID', function () {
-    if (bindRefused) skipBecause(this, bindRefused);
+    if (bindRefusal) skipBecause(this, bindRefusal);
     const probed = vfioCdevFeatures();
     expect(probed, 'vfioCdevFeatures() with a vfio-pci cdev present').to.not.equal(null);
     console.log(`      ${probed!.device}: PASID flags ${probed!.pasidFlags}, driver PASID ops ${probed!.pasidDriver}`);
@@ -70,7 +66,7 @@ describe('vfio_cdev', () => {
   });
 
   it('VFIO_DEVICE_FEATURE_DMA_BUF: the probe and a GET with no range agree', function () {
-    if (bindRefused) skipBecause(this, bindRefused);
+    if (bindRefusal) skipBecause(this, bindRefusal);
     const probed = vfioCdevFeatures();
     expect(probed, 'vfioCdevFeatures() with a vfio-pci cdev present').to.not.equal(null);
     console.log(`      ${probed!.device}: DMA_BUF PROBE errno ${probed!.dmaBufErrno}`);
