@@ -308,8 +308,8 @@ export function auditPlatform(env: DeviceEnvironment): AuditPlatform {
   const flag = (b: boolean) => (b ? 'Y' : 'N');
   return {
     name: p.interruptRemapping
-      ? 'intel-iommu with interrupt remapping'
-      : `intel-iommu without interrupt remapping, allow_unsafe_interrupts: vfio_iommu_type1=${flag(p.allowUnsafeInterrupts)}, iommufd=${flag(p.iommufdAllowUnsafeInterrupts)}`,
+      ? `${p.driver ?? 'intel-iommu'} with interrupt remapping`
+      : `${p.driver ?? 'intel-iommu'} without interrupt remapping, allow_unsafe_interrupts: vfio_iommu_type1=${flag(p.allowUnsafeInterrupts)}, iommufd=${flag(p.iommufdAllowUnsafeInterrupts)}`,
     interruptRemapping: p.interruptRemapping,
     type1AllowUnsafeInterrupts: p.allowUnsafeInterrupts,
     iommufdAllowUnsafeInterrupts: p.iommufdAllowUnsafeInterrupts,

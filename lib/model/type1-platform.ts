@@ -22,6 +22,8 @@ export interface Type1ReservedRegion {
 
 /** What vfio_iommu_type1_attach_group learns about one group and the domain it gets. */
 export interface Type1Platform {
+  /** The IOMMU driver whose domain this is (type1PlatformFrom sets it; absent: intel-iommu). */
+  driver?: IommuDriverName;
   /** iommu_domain->pgsize_bitmap of a paging domain for this group. */
   pgsizeBitmap: bigint;
   /** iommu_domain->geometry: aperture_start .. aperture_end (inclusive). */
@@ -228,6 +230,7 @@ export function type1PlatformFrom(src: Type1PlatformSources): Type1Platform {
   } else if (driver === 'amd-iommu') domain = amdViDomain(src.cmdline);
   else domain = virtioIommuDomain(src.dmesg);
   return {
+    driver,
     pgsizeBitmap: domain.pgsizeBitmap,
     aperture: domain.aperture,
     reservedRegions: parseReservedRegions(src.reservedRegions),
