@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parseBdf } from '../kernel/device-choice.ts';
 import { VfioGroup } from '../kernel/vfio.ts';
-import type { Type1Platform } from '../model/type1-platform.ts';
+import { iommuDriverOfUnit, type Type1Platform } from '../model/type1-platform.ts';
 import type { AuditRaw, BackendId, BackendResult, HostFacts } from './types.ts';
 
 /** The host cannot run the device half as it is (exit 3): every line says what to do. */
@@ -128,8 +128,10 @@ function deviceProblem(bdf: string, root: string, openGroup: (groupId: number, p
   }
   const unit = linkName(join(dev, 'iommu'));
   if (unit === null) return `${bdf} has no ${join(dev, 'iommu')} link: which IOMMU unit serves it is unknown`;
-  if (!existsSync(join(root, '/sys/class/iommu', unit, 'intel-iommu'))) {
-    return `${bdf} is behind ${unit}, not an Intel VT-d unit: the model derives the domain's page sizes and aperture from VT-d's cap/ecap registers only, so it cannot predict this platform`;
+  try {
+    iommuDriverOfUnit(unit, join(root, '/sys'));
+  } catch {
+    return `${bdf} is behind ${unit}, of no IOMMU driver the model knows: it derives the domain's page sizes and aperture for intel-iommu, amd-iommu and virtio-iommu only (lib/model/type1-platform.ts), so it cannot predict this platform`;
   }
   const node = join(root, '/dev/vfio', group);
   if (!existsSync(node)) return `${node} does not exist although ${bdf} is bound to vfio-pci (is the vfio module loaded, with CONFIG_VFIO_GROUP?)`;

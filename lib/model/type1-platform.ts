@@ -270,6 +270,21 @@ export function iommuDriverOfUnit(unit: string, sysfs = '/sys'): IommuDriverName
   throw new Error(`IOMMU unit ${unit} is of no driver the model knows (intel-iommu, amd-iommu, virtio-iommu)`);
 }
 
+/** The boot-time log lines the derivation reads (each printed once, by a driver's probe), as first seen. */
+const BOOT_FACT_LINES = /virtio_iommu \S+: (?:page mask|input address):|DMAR-IR: Enabled IRQ remapping|AMD-Vi: Interrupt remapping enabled/;
+const bootFactLines = new Set<string>();
+
+/**
+ * The kernel log, with the boot-time fact lines seen by an earlier call of this process kept: the ring
+ * buffer (128 KiB in the test kernel) can lose them on a long, noisy run, but what they say (a driver's
+ * probe) does not change while the kernel runs.
+ */
+function kernelLogWithBootFacts(): string {
+  const log = execFileSync('dmesg', { encoding: 'utf8' });
+  for (const line of log.split('\n')) if (BOOT_FACT_LINES.test(line)) bootFactLines.add(line.replace(/^\[[^\]]*\]\s*/, ''));
+  return `${[...bootFactLines].join('\n')}\n${log}`;
+}
+
 /**
  * Reads the platform of IOMMU group `groupId` in the running (guest) kernel; `iommuUnit` is the unit serving
  * the device of interest (default: the one serving the group's first device).
@@ -284,7 +299,7 @@ export function readType1Platform(groupId: number, iommuUnit?: string): Type1Pla
     reservedRegions: read(`/sys/kernel/iommu_groups/${groupId}/reserved_regions`),
     ...(driver === 'intel-iommu' ? { intelCap: read(`/sys/class/iommu/${unit}/intel-iommu/cap`), intelEcap: read(`/sys/class/iommu/${unit}/intel-iommu/ecap`) } : {}),
     cmdline: read('/proc/cmdline'),
-    dmesg: execFileSync('dmesg', { encoding: 'utf8' }),
+    dmesg: kernelLogWithBootFacts(),
     interrupts: read('/proc/interrupts'),
     allowUnsafeInterrupts: read(`${params}/allow_unsafe_interrupts`),
     ...(existsSync(iommufdParam) ? { iommufdAllowUnsafeInterrupts: read(iommufdParam) } : {}),

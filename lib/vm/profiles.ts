@@ -93,7 +93,9 @@ export const profiles: Record<ProfileName, Profile> = {
     name: 'virtio',
     description: "virtio-iommu (ACPI VIOT; no interrupt remapping, allow_unsafe_interrupts off) with QEMU's edu device for vfio-pci",
     qemuArgs: ['-device', 'virtio-iommu-pci', ...EDU],
-    kernelArgs: [],
+    // The model reads virtio-iommu's page mask and input range from viommu_probe's log lines
+    // (lib/model/type1-platform.ts): a larger ring buffer than the test kernel's 128 KiB keeps them.
+    kernelArgs: ['log_buf_len=4M'],
     suites: VIOMMU_SUITES,
     kernelFragments: ['platform-iommus.config'],
   },
