@@ -68,6 +68,11 @@ export interface Type1PlatformSources {
   dmesg: string;
   /** /proc/interrupts: the irq chips of the PCI MSIs (interruptRemappingFrom). Absent: the kernel log alone decides. */
   interrupts?: string;
+  /**
+   * The PCI functions that are IOMMU units themselves (/sys/class/iommu/UNIT/device, e.g. AMD-Vi's
+   * 0000:00:03.0): their own MSIs (the event log's) are never remapped, so /proc/interrupts' verdict leaves them out.
+   */
+  iommuPciDevices?: string[];
   /** /sys/module/iommufd/parameters/allow_unsafe_interrupts ("Y"/"N"); absent where the kernel has no iommufd. */
   iommufdAllowUnsafeInterrupts?: string;
   /** /sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts ("Y"/"N"). */
@@ -210,8 +215,9 @@ export function virtioIommuDomain(dmesg: string) {
  * - the kernel log's "DMAR-IR: Enabled IRQ remapping in xapic mode" (intel_enable_irq_remapping), which the ring
  *   buffer can lose on a long, noisy run: used only when no PCI MSI is allocated.
  */
-export function interruptRemappingFrom(dmesg: string, interrupts?: string): boolean {
-  const chips = [...(interrupts ?? '').matchAll(/\s((?:IR-)?PCI-MSI\S*)/g)].map((m) => m[1]!);
+export function interruptRemappingFrom(dmesg: string, interrupts?: string, iommuPciDevices: readonly string[] = []): boolean {
+  // drivers/iommu/amd/init.c iommu_setup_msi: AMD-Vi's own event interrupt is a plain MSI of the IOMMU's PCI function.
+  const chips = [...(interrupts ?? '').matchAll(/\s((?:IR-)?PCI-MSI\S*)/g)].map((m) => m[1]!).filter((c) => !iommuPciDevices.some((bdf) => c.endsWith(`-${bdf}`)));
   if (chips.length > 0) {
     const remapped = chips.filter((c) => c.startsWith('IR-')).length;
     if (remapped !== 0 && remapped !== chips.length) throw new Error(`/proc/interrupts mixes remapped and plain PCI MSI chips: ${chips.join(', ')}`);
@@ -235,7 +241,7 @@ export function type1PlatformFrom(src: Type1PlatformSources): Type1Platform {
     aperture: domain.aperture,
     reservedRegions: parseReservedRegions(src.reservedRegions),
     enforceCacheCoherency: domain.enforceCacheCoherency,
-    interruptRemapping: interruptRemappingFrom(src.dmesg, src.interrupts),
+    interruptRemapping: interruptRemappingFrom(src.dmesg, src.interrupts, src.iommuPciDevices),
     allowUnsafeInterrupts: /^[Yy1]/.test(src.allowUnsafeInterrupts.trim()),
     iommufdAllowUnsafeInterrupts: /^[Yy1]/.test((src.iommufdAllowUnsafeInterrupts ?? 'N').trim()),
     dmaEntryLimit: Number.parseInt(src.dmaEntryLimit.trim(), 10),
@@ -270,6 +276,15 @@ export function iommuDriverOfUnit(unit: string, sysfs = '/sys'): IommuDriverName
   throw new Error(`IOMMU unit ${unit} is of no driver the model knows (intel-iommu, amd-iommu, virtio-iommu)`);
 }
 
+/** The PCI functions that are IOMMU units (AMD-Vi's; VT-d units are no PCI device, virtio-iommu's parent is a virtio device). */
+function iommuPciDevices(sysfs = '/sys'): string[] {
+  const units = existsSync(`${sysfs}/class/iommu`) ? readdirSync(`${sysfs}/class/iommu`) : [];
+  return units
+    .filter((u) => existsSync(`${sysfs}/class/iommu/${u}/device`))
+    .map((u) => basename(realpathSync(`${sysfs}/class/iommu/${u}/device`)))
+    .filter((d) => /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(d));
+}
+
 /** The boot-time log lines the derivation reads (each printed once, by a driver's probe), as first seen. */
 const BOOT_FACT_LINES = /virtio_iommu \S+: (?:page mask|input address):|DMAR-IR: Enabled IRQ remapping|AMD-Vi: Interrupt remapping enabled/;
 const bootFactLines = new Set<string>();
@@ -301,6 +316,7 @@ export function readType1Platform(groupId: number, iommuUnit?: string): Type1Pla
     cmdline: read('/proc/cmdline'),
     dmesg: kernelLogWithBootFacts(),
     interrupts: read('/proc/interrupts'),
+    iommuPciDevices: iommuPciDevices(),
     allowUnsafeInterrupts: read(`${params}/allow_unsafe_interrupts`),
     ...(existsSync(iommufdParam) ? { iommufdAllowUnsafeInterrupts: read(iommufdParam) } : {}),
     dmaEntryLimit: read(`${params}/dma_entry_limit`),

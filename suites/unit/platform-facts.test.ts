@@ -35,6 +35,10 @@ describe('platform facts: AMD-Vi', () => {
     const p = type1PlatformFrom({ ...common, driver: 'amd-iommu', cmdline: '', dmesg: AMD_DMESG });
     expect(p.interruptRemapping).to.equal(true);
     expect(interruptRemappingFrom('AMD-Vi: Using strict mode due to virtualization\n')).to.equal(false);
+    // /proc/interrupts of the amd guest: the IOMMU's own event MSI (00:03.0) is plain, every device's remapped.
+    const interrupts = ' 24:  1  PCI-MSI-0000:00:03.0    0-edge      AMD-Vi\n 25:  9  IR-PCI-MSIX-0000:00:01.0    0-edge      virtio0-config\n';
+    expect(() => interruptRemappingFrom('', interrupts)).to.throw(/mixes/);
+    expect(interruptRemappingFrom('', interrupts, ['0000:00:03.0'])).to.equal(true);
   });
 });
 
