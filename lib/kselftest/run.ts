@@ -21,7 +21,7 @@ import {
 } from './side-by-side.ts';
 
 /** Which suite runs in which profile. */
-export const SUITE_OF_PROFILE: Record<ProfileName, KselftestSuite> = { mock: 'iommu', viommu: 'vfio', 'viommu-noir': 'vfio', 'viommu-noir-unsafe-type1': 'vfio', 'viommu-noir-unsafe': 'vfio', amd: 'vfio', virtio: 'vfio' };
+export const SUITE_OF_PROFILE: Record<ProfileName, KselftestSuite> = { mock: 'iommu', viommu: 'vfio', 'viommu-noir': 'vfio', 'viommu-noir-unsafe-type1': 'vfio', 'viommu-noir-unsafe': 'vfio', amd: 'vfio', virtio: 'vfio', 'virtio-unsafe': 'vfio' };
 
 export interface KselftestOptions {
   out: string;

@@ -2,22 +2,22 @@
 // Each profile is its own boot: see README ("Why mock domains need their own
 // boot") for why the mock domain and intel-iommu do not mix in 6.12.
 
-export type ProfileName = 'mock' | 'viommu' | 'viommu-noir' | 'viommu-noir-unsafe-type1' | 'viommu-noir-unsafe' | 'amd' | 'virtio';
+export type ProfileName = 'mock' | 'viommu' | 'viommu-noir' | 'viommu-noir-unsafe-type1' | 'viommu-noir-unsafe' | 'amd' | 'virtio' | 'virtio-unsafe';
 /** The profiles `--profile all` (and npm test) boots. */
 export const PROFILES: readonly ProfileName[] = ['mock', 'viommu'];
 /**
  * The other IOMMU platforms (issue 14 item 1), booted only when named: the same machine as `viommu`
  * with QEMU's intel-iommu emulating no interrupt remapping, under each setting of the two
- * allow_unsafe_interrupts parameters; QEMU's AMD IOMMU (amd) and virtio-iommu (virtio), whose kernel
+ * allow_unsafe_interrupts parameters; QEMU's AMD IOMMU (amd) and virtio-iommu (virtio, virtio-unsafe), whose kernel
  * needs an extra fragment (kernelFragments).
  */
-export const PLATFORM_PROFILES: readonly ProfileName[] = ['viommu-noir', 'viommu-noir-unsafe-type1', 'viommu-noir-unsafe', 'amd', 'virtio'];
+export const PLATFORM_PROFILES: readonly ProfileName[] = ['viommu-noir', 'viommu-noir-unsafe-type1', 'viommu-noir-unsafe', 'amd', 'virtio', 'virtio-unsafe'];
 export const ALL_PROFILES: readonly ProfileName[] = [...PROFILES, ...PLATFORM_PROFILES];
 /**
  * The profiles with the edu device, whose guest runs the audit's device backends (type1, compat-device,
  * native), each on its platform; their raw files say profile 'viommu' and name the platform they read.
  */
-export const DEVICE_PROFILES = ['viommu', 'viommu-noir', 'viommu-noir-unsafe-type1', 'viommu-noir-unsafe', 'amd', 'virtio'] as const satisfies readonly ProfileName[];
+export const DEVICE_PROFILES = ['viommu', 'viommu-noir', 'viommu-noir-unsafe-type1', 'viommu-noir-unsafe', 'amd', 'virtio', 'virtio-unsafe'] as const satisfies readonly ProfileName[];
 export type DeviceProfile = (typeof DEVICE_PROFILES)[number];
 
 export interface Profile {
@@ -96,6 +96,16 @@ export const profiles: Record<ProfileName, Profile> = {
     // The model reads virtio-iommu's page mask and input range from viommu_probe's log lines
     // (lib/model/type1-platform.ts): a larger ring buffer than the test kernel's 128 KiB keeps them.
     kernelArgs: ['log_buf_len=4M'],
+    suites: VIOMMU_SUITES,
+    kernelFragments: ['platform-iommus.config'],
+  },
+  // The same with both allow_unsafe_interrupts set: the backends take the device, so virtio-iommu's own
+  // domain (its page mask and 64-bit input range) is what the suites meet.
+  'virtio-unsafe': {
+    name: 'virtio-unsafe',
+    description: "virtio-iommu (no interrupt remapping) with vfio_iommu_type1 and iommufd allow_unsafe_interrupts=1, and QEMU's edu device for vfio-pci",
+    qemuArgs: ['-device', 'virtio-iommu-pci', ...EDU],
+    kernelArgs: ['log_buf_len=4M', 'vfio_iommu_type1.allow_unsafe_interrupts=1', 'iommufd.allow_unsafe_interrupts=1'],
     suites: VIOMMU_SUITES,
     kernelFragments: ['platform-iommus.config'],
   },
