@@ -40,7 +40,6 @@ export interface AuditCommandOptions {
   deviceProfile?: AuditDeviceProfile;
 }
 
-
 /** A raw file from an earlier run must not pass for this one's (runInVm clears only mocha's results). */
 export function removeStaleAuditRaw(resultsRoot: string, device: AuditDeviceProfile = 'viommu'): void {
   for (const p of new Set([...AUDIT_PROFILES, device])) rmSync(join(resultsRoot, p, AUDIT_RAW_FILE), { force: true });
