@@ -1,12 +1,12 @@
 // `iommufd-conformance run`: the suites on the current host, through mocha's
 // programmatic API, reported on the console and as results.json / .tap / .xml.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Mocha from 'mocha';
 // Imported, not named by path, so that a bundle (lib/vm/guest-bundle.ts)
 // carries the reporter with the same copy of mocha it was written against.
 import ConformanceReporter from '../report/reporter.cjs';
-import { findingOf, loadFindings } from '../vm/findings.ts';
+import { findingOf, loadFindings, REPORTED_FINDINGS_FILE } from '../vm/findings.ts';
 import { removeRunIdentity, runningKernel, toolIdentity, writeRunIdentity } from '../report/run-identity.ts';
 import { applyShard, shardLabel, type Shard } from '../shard.ts';
 import { kernelLogRootHooks } from '../vm/kernel-log.ts';
@@ -134,6 +134,8 @@ export async function runSuites(opts: RunSuitesOptions): Promise<number> {
   if (opts.out) process.env.IOMMUFD_CONFORMANCE_OUT = resolve(opts.out);
   // A run.json of an earlier run must not vouch for this one's results.
   if (opts.out) removeRunIdentity(resolve(opts.out));
+  // Nor its reported findings count for this one.
+  if (opts.out) rmSync(join(resolve(opts.out), REPORTED_FINDINGS_FILE), { force: true });
   const startedAt = new Date().toISOString();
   const files = [...new Set(opts.files)];
   if (files.length === 0) throw new Error('no test files to run');

@@ -7,6 +7,7 @@ import { coreSys, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, sys as full
 import { pagemapReader, sharedZeroPageAddress } from '../sys/pagemap.ts';
 import * as U from '../uapi/index.ts';
 import { contigLeafDirty } from './dirty-leaf.ts';
+import { fdsOpenedSince, openFds } from './fd-table.ts';
 import { IommuFd } from './iommufd.ts';
 import { VfioContainer, VfioDevice, VfioGroup } from './vfio.ts';
 
@@ -131,6 +132,11 @@ export interface KernelFeatures {
     dirtyBitmapZeroLength: boolean;
     /** A paging HWPT_ALLOC takes IOMMU_HWPT_FAULT_ID_VALID (a fault ID never handed out is ENOENT, not EOPNOTSUPP). */
     hwptPagingFault: boolean;
+    /**
+     * IOMMU_TEST_OP_DMABUF_GET returns 0 and installs its dma-buf's fd without reporting it
+     * (docs/findings/KF-0005.md; seen in /proc/self/fd), not the fd as its value.
+     */
+    dmabufGetFdUnreported: boolean;
   };
 }
 
@@ -274,7 +280,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     vfio: { container: false, compatOnIommufd: false, type1Nesting: true },
     faultInjection: probeFaultInjection(),
     hugetlb: false,
-    changes: { mockGenericPt: false, hwptInvalidateAnyObject: false, hwInfoAtsNotSupported: false, ioasMapFile: false, dirtyContigLeafShort: false, dirtyBitmapZeroLength: false, hwptPagingFault: false },
+    changes: { mockGenericPt: false, hwptInvalidateAnyObject: false, hwInfoAtsNotSupported: false, ioasMapFile: false, dirtyContigLeafShort: false, dirtyBitmapZeroLength: false, hwptPagingFault: false, dmabufGetFdUnreported: false },
     hugetlbPageSize: 0,
   };
   const { container } = VfioContainer.open(sys);
@@ -297,6 +303,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     features.ioctls = probeIoctls(fd);
     features.changes.ioasMapFile = features.ioctls.IOMMU_IOAS_MAP_FILE === true;
     features.testOps = probeTestOps(fd, features.ioctls.IOMMU_TEST_CMD === true);
+    if (features.testOps.DMABUF_GET) features.changes.dmabufGetFdUnreported = probeDmabufGetFdUnreported(fd);
     features.options.rlimitMode = fd.option({ optionId: U.IOMMU_OPTION_RLIMIT_MODE, op: U.IOMMU_OPTION_OP_GET }).errno === 0;
     // HUGE_PAGES on object 0: ENOENT when the option exists, EOPNOTSUPP when not.
     features.options.hugePages = fd.option({ optionId: U.IOMMU_OPTION_HUGE_PAGES, op: U.IOMMU_OPTION_OP_GET, objectId: 0 }).errno !== EOPNOTSUPP;
@@ -339,6 +346,20 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     fd.close();
   }
   return features;
+}
+
+/**
+ * Whether IOMMU_TEST_OP_DMABUF_GET's value is its dma-buf's fd: one page's dma-buf, with the process's
+ * fd table listed before and after. 7.3-rc7's iommufd_test_dmabuf_get returns 0 after dma_buf_fd
+ * installed the fd (KF-0005); 7.2.13's returns the fd. Every fd the call made is closed again.
+ */
+function probeDmabufGetFdUnreported(fd: IommuFd): boolean {
+  const before = openFds();
+  const r = fd.testDmabufGet({ length: 4096 });
+  const made = fdsOpenedSince(before);
+  for (const f of made) closeSync(f);
+  // Where fd 0 was free the dma-buf takes it, and 0 is then its fd either way.
+  return r.errno === 0 && r.dmabufFd === 0 && made.length === 1 && made[0] !== 0;
 }
 
 /**

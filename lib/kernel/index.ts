@@ -4,3 +4,4 @@ export * from './vfio.ts';
 export * from './features.ts';
 export * from './pci.ts';
 export * from './fail-nth.ts';
+export * from './fd-table.ts';

@@ -45,6 +45,7 @@ export function kernelBehaviour(features: KernelFeatures = kernelFeatures()): Ke
     // IOMMU_IOAS_MAP_FILE and the selftest's dma-bufs
     ioasMapFile: c.ioasMapFile,
     testDmabuf: features.testOps.DMABUF_GET,
+    dmabufGetFdUnreported: c.dmabufGetFdUnreported,
   };
 }
 

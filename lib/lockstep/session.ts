@@ -106,6 +106,9 @@ export class ModelSysCore implements SysCore {
   munmap(...args: Parameters<SysCore['munmap']>): number {
     return coreSys().munmap(...args);
   }
+  openFds(): Set<number> {
+    return new Set(this.modelSys.files.keys());
+  }
   open(path: string, _flags?: number): number {
     return this.modelSys.open(path);
   }

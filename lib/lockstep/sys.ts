@@ -16,6 +16,7 @@ import type { ModelProcess } from '../model/process.ts';
 import { absorbedFaultResult } from '../model/iommufd/selftest.ts';
 import { IoctlArgument, MMAP_MIN_ADDR, ModelCannotAnswer, type UserAccess } from '../model/uaccess.ts';
 import { readS32, sameBytes, writeU32 } from '../uapi/bytes.ts';
+import { openFds } from '../kernel/fd-table.ts';
 import { show, type FieldDifference } from './compare.ts';
 import { DESYNCING_REASONS, isListedReason } from './unchecked.ts';
 
@@ -471,6 +472,9 @@ export class LockstepSys implements SysCore {
       }
     }
     const snapshots: readonly Snapshot[] = pending.length > 0 ? pending.map((p) => ({ address: p.address, kernel: p.view, model: p.view.slice() })) : NO_SNAPSHOTS;
+    // A call that makes an fd (GET_DEVICE_FD, DMABUF_GET): both fd tables listed around it, to pair what each made.
+    const makesFd = mfd !== undefined && desynced === undefined && !child && (shape?.returnsFd === true || host.modelSys.returnsFd(mfd, request, before));
+    const fdsBefore = makesFd ? { kernel: this.#kernelFds(), model: host.modelSys.fdMark() } : null;
 
     const t0 = process.hrtime.bigint();
     const { result: ret, injected } = host.injectedDuring(kernelCall);
@@ -521,8 +525,8 @@ export class LockstepSys implements SysCore {
     host.record(injected ? { call, kernel: ret, model: mret, args, injected: true } : { call, kernel: ret, model: mret, args });
 
     const diffs: FieldDifference[] = [];
-    const returnsFd = mfile?.kind === 'iommufd' ? shape!.returnsFd === true : host.modelSys.returnsFd(mfd, request, before);
-    if (returnsFd && ret >= 0 && mret >= 0) host.fdMap.set(ret, mret);
+    if (fdsBefore) this.#pairMadeFds(ret, mret, fdsBefore, diffs);
+    else if (child && ret >= 0 && mret >= 0 && (shape?.returnsFd === true || host.modelSys.returnsFd(mfd, request, before))) host.fdMap.set(ret, mret);
     else if (ret !== mret) diffs.push({ path: 'return', kernel: showRet(ret), model: showRet(mret) });
     if (view && modelBytes) {
       // fds the call made: paired, not compared (each side numbers its own).
@@ -548,6 +552,37 @@ export class LockstepSys implements SysCore {
     host.countChecked(name, kernelNs, modelNs);
     if (diffs.length) throw new DivergenceError(call, diffs, this.#report(call, diffs));
     return ret;
+  }
+
+  #kernelFds(): Set<number> {
+    return this.kernel.openFds ? this.kernel.openFds() : openFds();
+  }
+
+  /**
+   * Pairs the fds a call made on each side (each numbers its own, so they are not compared). The value
+   * is an fd where it is one the call made; else it is compared as a number. An fd made and not
+   * returned (7.3-rc7's DMABUF_GET, KernelBehaviour.dmabufGetFdUnreported: KF-0005) is paired with
+   * the model's in order, and a different count of fds made is a difference of its own.
+   */
+  #pairMadeFds(ret: number, mret: number, before: { kernel: Set<number>; model: number }, diffs: FieldDifference[]): void {
+    const host = this.host;
+    const after = this.#kernelFds();
+    const kernelMade = [...after].filter((fd) => !before.kernel.has(fd)).sort((a, b) => a - b);
+    const modelMade = host.modelSys.fdsInstalledSince(before.model);
+    const ki = kernelMade.indexOf(ret);
+    const mi = modelMade.indexOf(mret);
+    if (ki >= 0 && mi >= 0) {
+      host.fdMap.set(ret, mret);
+      kernelMade.splice(ki, 1);
+      modelMade.splice(mi, 1);
+    } else if (ret !== mret) {
+      diffs.push({ path: 'return', kernel: showRet(ret), model: showRet(mret) });
+    }
+    if (kernelMade.length !== modelMade.length) {
+      diffs.push({ path: 'fds made and not returned', kernel: kernelMade.length, model: modelMade.length });
+      return;
+    }
+    kernelMade.forEach((fd, i) => host.fdMap.set(fd, modelMade[i]!));
   }
 
   /**

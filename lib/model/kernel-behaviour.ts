@@ -137,6 +137,16 @@ export interface KernelBehaviour {
    * ops are EOPNOTSUPP. Probed: KernelFeatures.testOps.DMABUF_GET.
    */
   testDmabuf: boolean;
+  /**
+   * IOMMU_TEST_OP_DMABUF_GET installs its dma-buf's fd and returns 0, not
+   * the fd: 7.3-rc7's selftest.c:iommufd_test_dmabuf_get ends
+   * `rc = dma_buf_fd(dmabuf, open_flags); if (rc < 0) { dma_buf_put(dmabuf);
+   * return rc; } return 0;` where 7.2.13 had `return dma_buf_fd(dmabuf,
+   * open_flags);`. A kernel bug (docs/findings/KF-0005.md): the fd is in the
+   * caller's table, its number never reported. Probed:
+   * KernelFeatures.changes.dmabufGetFdUnreported.
+   */
+  dmabufGetFdUnreported: boolean;
 }
 
 /** 6.12's behaviour, what the model was written from. */
@@ -156,6 +166,7 @@ export const BASELINE_BEHAVIOUR: Readonly<KernelBehaviour> = Object.freeze({
   ioasChangeProcess: false,
   ioasMapFile: false,
   testDmabuf: false,
+  dmabufGetFdUnreported: false,
 });
 
 // ---- VFIO type1 (real /dev/vfio/vfio) after 6.12: the type1 model's probed rules

@@ -66,6 +66,17 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
     return this.files.get(fd);
   }
 
+  /** A mark in the fd numbering: fdsInstalledSince(mark) lists the files installed after it and still open. */
+  fdMark(): number {
+    return this.#nextFd;
+  }
+
+  fdsInstalledSince(mark: number): number[] {
+    const out: number[] = [];
+    for (let fd = mark; fd < this.#nextFd; fd++) if (this.files.has(fd)) out.push(fd);
+    return out;
+  }
+
   // ------------------------------------------------------------ open, close
 
   /** open(2) of a device file: the fd, or throws ModelCannotAnswer for a file the model does not know. */

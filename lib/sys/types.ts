@@ -50,6 +50,11 @@ export interface SysCore {
   mmap(length: number, prot: number, flags: number, fd?: number, offset?: number, align?: number): Mapping | number;
   /** Unmaps [offset, offset+length) of a mapping made by mmap (default: all of it). The view is detached. */
   munmap(mapping: Mapping, offset?: number, length?: number): number;
+  /**
+   * The fds open in the process the calls run in, where that is not this process's /proc/self/fd (a model
+   * standing in for the kernel): lockstep lists them around a call that makes an fd (lib/kernel/fd-table.ts).
+   */
+  openFds?(): Set<number>;
 }
 
 export interface RLimit {

@@ -6,11 +6,32 @@
 // of its own (titled with its id) that provokes it and fails once it no
 // longer reproduces on a kernel its probe says should have it, so the list
 // cannot go stale silently.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../package-root.ts';
 
 export const FINDINGS_PATH = join(PACKAGE_ROOT, 'fixtures', 'findings.json');
+
+/**
+ * A results folder's record of the known wrong results its cases met (suites/support/findings.ts
+ * reportFinding): one JSON line { id, what } each. A WARN or BUG is found in the kernel log instead.
+ */
+export const REPORTED_FINDINGS_FILE = 'findings-reported.jsonl';
+
+/** The ids in a results folder's findings-reported.jsonl, with how many times each was reported (none without one). */
+export function reportedFindings(resultsDir: string): Map<string, { count: number; first: string }> {
+  const out = new Map<string, { count: number; first: string }>();
+  const path = join(resultsDir, REPORTED_FINDINGS_FILE);
+  if (!existsSync(path)) return out;
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const { id, what } = JSON.parse(line) as { id: string; what: string };
+    const seen = out.get(id);
+    if (seen) seen.count++;
+    else out.set(id, { count: 1, first: what });
+  }
+  return out;
+}
 
 export interface KernelFinding {
   /** KF-NNNN */

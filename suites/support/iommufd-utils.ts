@@ -16,7 +16,8 @@ import { expect } from 'chai';
 import type { Errno, IommuFd } from '../../lib/kernel/index.ts';
 import { errnoName, errnoNumber, MAP_ANONYMOUS, MAP_HUGETLB, MAP_SHARED, MFD_HUGETLB, PAGE_SIZE as SYS_PAGE_SIZE, PROT_READ, PROT_WRITE, sys, type Mapping } from '../../lib/sys/index.ts';
 import * as U from '../../lib/uapi/index.ts';
-import { IOMMU_HW_INFO_FLAG_INPUT_TYPE } from '../../lib/kernel/index.ts';
+import { fdsOpenedSince, IOMMU_HW_INFO_FLAG_INPUT_TYPE, isDmabufFd, kernelFeatures, openFds } from '../../lib/kernel/index.ts';
+import { reportFinding } from './findings.ts';
 import { lockstep } from './lockstep.ts';
 
 // ---------------------------------------------------------------- errno values
@@ -556,9 +557,23 @@ export function ioasMapFixedFile(self: Self, mfd: number, start: number | bigint
   assertOk(ioasMapFileCall(self.fd, self.ioasId, mfd, start, length, iova, U.IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW), () => `IOMMU_IOAS_MAP_FILE(FIXED_IOVA ${iova})`);
 }
 
-/** test_cmd_get_dmabuf(len, &dfd): the dma-buf's fd. */
+/**
+ * test_cmd_get_dmabuf(len, &dfd): the dma-buf's fd. The C helper takes the ioctl's value; where the kernel
+ * returns 0 and leaves the fd unreported (the probe saw it: KF-0005, docs/findings/KF-0005.md), the fd is
+ * found the only way there is, as the one dma-buf the call added to /proc/self/fd, and the case says so
+ * under the finding's id. The C test goes on with fd 0 there.
+ */
 export function getDmabuf(self: Pick<Self, 'fd'>, length: number): number {
-  return assertOk(self.fd.testDmabufGet({ length }), () => `IOMMU_TEST_OP_DMABUF_GET(${length})`).dmabufFd;
+  const unreported = kernelFeatures().changes.dmabufGetFdUnreported;
+  const before = unreported ? openFds() : null;
+  const dfd = assertOk(self.fd.testDmabufGet({ length }), () => `IOMMU_TEST_OP_DMABUF_GET(${length})`).dmabufFd;
+  if (!before) return dfd;
+  const made = fdsOpenedSince(before).filter(isDmabufFd);
+  if (dfd !== 0 || made.length !== 1) {
+    throw new Error(`IOMMU_TEST_OP_DMABUF_GET(${length}) returned ${dfd} and made dma-buf fds [${made.join(', ')}], where the feature probe saw 0 and one unreported fd (KF-0005)`);
+  }
+  reportFinding('KF-0005', `IOMMU_TEST_OP_DMABUF_GET returned 0; its dma-buf is fd ${made[0]}, found in /proc/self/fd`);
+  return made[0]!;
 }
 /** test_cmd_revoke_dmabuf(dmabuf_fd, revoked) */
 export function revokeDmabuf(self: Pick<Self, 'fd'>, dmabufFd: number, revoked: boolean): void {

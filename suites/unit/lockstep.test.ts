@@ -11,6 +11,7 @@ import { preserveLockstepStats } from '../support/lockstep-stats.ts';
 import { IommuFd } from '../../lib/kernel/index.ts';
 import { DivergenceError, describeStats, differences, LockstepProcess, lockstepStats, ModelSysCore, UncheckedCallError } from '../../lib/lockstep/index.ts';
 import { IommufdModel } from '../../lib/model/iommufd.ts';
+import { BASELINE_BEHAVIOUR } from '../../lib/model/kernel-behaviour.ts';
 import { IOMMUFD_IOCTL_TABLE } from '../../lib/model/iommufd/main.ts';
 import { ModelProcess } from '../../lib/model/process.ts';
 import { ModelSyscalls, type ModelPlatform } from '../../lib/model/syscalls.ts';
@@ -111,6 +112,21 @@ describe('lockstep', () => {
     // A file the model has no platform for is refused at open.
     const noType1 = withStandInKernel({}, (k) => Object.assign(k.platform, { type1: (p: ModelProcess) => new Type1ContainerModel(p) }));
     expect(() => noType1.proc.sys.open('/dev/vfio/vfio', 2)).to.throw(UncheckedCallError, /open of a file the model does not know/);
+  });
+
+  it('pairs an fd a call makes and does not return (KF-0005\'s DMABUF_GET), and catches a model that expects it returned', () => {
+    const leaky = { ...BASELINE_BEHAVIOUR, mockGenericPt: true, ioasMapFile: true, testDmabuf: true, dmabufGetFdUnreported: true };
+    const kernelLeaks = (k: ModelSyscalls) => Object.assign(k.platform, { iommufd: (p: ModelProcess) => new IommufdModel(p, undefined, leaky) });
+    const { fd, proc, ksys } = withStandInKernel({ iommufd: (p) => new IommufdModel(p, undefined, leaky) }, kernelLeaks);
+    const ioasId = fd.ioasAlloc().ioasId;
+    const made = ksys.fdMark();
+    expect(fd.testDmabufGet({ length: 4096 })).to.deep.equal({ errno: 0, dmabufFd: 0 });
+    const [kernelFd] = ksys.fdsInstalledSince(made);
+    expect(proc.fdMap.get(kernelFd!), 'the kernel\'s unreported fd, paired with the model\'s').to.be.within(10_000, 19_999);
+    expect(fd.ioasMapFile({ ioasId, flags: U.IOMMU_IOAS_MAP_READABLE, fd: kernelFd!, start: 0, length: 4096 }).errno).to.equal(0);
+    // A model that has the op return the fd: the value differs (0 against a number), though each made one fd.
+    const strict = withStandInKernel({ iommufd: (p) => new IommufdModel(p, undefined, { ...leaky, dmabufGetFdUnreported: false }) }, kernelLeaks);
+    expect(() => strict.fd.testDmabufGet({ length: 4096 })).to.throw(DivergenceError, /DMABUF_GET[\s\S]*return\s+"0"\s+"1\d{4}"/);
   });
 
   it('catches a kernel that pins one page more than the model on the very call that did it', () => {

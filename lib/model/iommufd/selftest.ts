@@ -245,7 +245,9 @@ export const TEST_OPS: ReadonlyMap<number, TestOp> = new Map<number, TestOp>([
       const r = u.ctx.testDmabufGet({ length: field(u, 'dmabuf_get.length'), openFlags: field(u, 'dmabuf_get.open_flags') });
       if (r.errno) return -r.errno;
       // "return dma_buf_fd(dmabuf, open_flags)": the fd is the ioctl's value; the struct is not copied back.
-      return u.fds.installDmabuf(r.dmabuf!);
+      const dmabufFd = u.fds.installDmabuf(r.dmabuf!);
+      // KernelBehaviour.dmabufGetFdUnreported (KF-0005): installed all the same, 0 returned.
+      return u.ctx.behaviour.dmabufGetFdUnreported ? 0 : dmabufFd;
     },
   }],
   [U.IOMMU_TEST_OP_DMABUF_REVOKE, {

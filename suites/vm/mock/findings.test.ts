@@ -6,12 +6,14 @@
 // is revisited; where the kernel lacks what the finding needs, it skips
 // with that reason.
 import { spawn } from 'node:child_process';
+import { closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import * as U from '../../../lib/uapi/index.ts';
 import { KernelLogTail, kernelProblems } from '../../../lib/vm/kernel-log.ts';
-import { findingOf, loadFindings, type KernelFinding } from '../../../lib/vm/findings.ts';
-import { IommuFd } from '../../../lib/kernel/index.ts';
+import { findingOf, type KernelFinding } from '../../../lib/vm/findings.ts';
+import { finding, reportFinding } from '../../support/findings.ts';
+import { fdsOpenedSince, IommuFd, isDmabufFd, openFds } from '../../../lib/kernel/index.ts';
 import { PACKAGE_ROOT } from '../../../lib/package-root.ts';
 import { contigLeafDirty } from '../../../lib/kernel/dirty-leaf.ts';
 import { errnoNumber, sys } from '../../../lib/sys/index.ts';
@@ -23,11 +25,6 @@ import { EINVAL, PAGE_SIZE, assertOk, ioasAlloc, mockDomain, selftestBuffer, tea
 
 const EOVERFLOW = errnoNumber('EOVERFLOW');
 
-function finding(id: string): KernelFinding {
-  const f = loadFindings().find((x) => x.id === id);
-  if (!f) throw new Error(`fixtures/findings.json has no ${id}`);
-  return f;
-}
 
 /** Runs `provoke` and returns the kernel reports it caused that are `f`. */
 function reportsOf(f: KernelFinding, log: KernelLogTail, provoke: () => void): string[] {
@@ -176,5 +173,43 @@ describe('findings', () => {
     const stray = { [DIRTY_BEFORE_HOLE.byte]: DIRTY_BEFORE_HOLE.bit };
     expect(seen, `${f.id}: what the read of length 0 did`).to.deep.equal({ errno: 0, written: stray, errnoAtPage: EOVERFLOW, beforeHoleStillDirty: false, afterHoleStillDirty: true });
     console.log(`      ${f.id} reproduced: errno 0, byte ${DIRTY_BEFORE_HOLE.byte} past data set to 0x${DIRTY_BEFORE_HOLE.bit.toString(16)}, the dirty bit consumed`);
+  });
+});
+
+describe('findings', () => {
+  it('KF-0005 IOMMU_TEST_OP_DMABUF_GET returns 0 and leaves the dma-buf fd unreported', function () {
+    const features = requireTestOp(this, 'DMABUF_GET');
+    const f = finding('KF-0005');
+    // The kernel alone: the model follows what the feature probe saw (KernelBehaviour.dmabufGetFdUnreported);
+    // judging the symptom is this test's job, against the op's contract: its value is the new dma-buf's fd.
+    const { iommufd } = IommuFd.open();
+    if (!iommufd) throw new Error('/dev/iommu did not open');
+    let value: number;
+    let made: number[];
+    let dmabufs: boolean[];
+    try {
+      const before = openFds();
+      const r = iommufd.testDmabufGet({ length: PAGE_SIZE });
+      expect(r.errno, 'IOMMU_TEST_OP_DMABUF_GET errno').to.equal(0);
+      value = r.dmabufFd;
+      made = fdsOpenedSince(before);
+      dmabufs = made.map(isDmabufFd);
+      for (const fd of made) closeSync(fd);
+    } finally {
+      iommufd.close();
+    }
+    expect(made.length, `${f.id}: fds the call made`).to.equal(1);
+    expect(dmabufs[0], `${f.id}: fd ${made[0]} is a dma-buf (its /proc/self/fd link reads /dmabuf:)`).to.equal(true);
+    if (value === made[0]) {
+      // 7.2.13 (and a fixed 7.3): the value is the fd. Nothing can tell a kernel that never had the bug
+      // from one where it was fixed, so this is not a failure; the probe must agree.
+      expect(features.changes.dmabufGetFdUnreported, 'the feature probe (changes.dmabufGetFdUnreported)').to.equal(false);
+      skipBecause(this, `kernel returns the dma-buf's fd from IOMMU_TEST_OP_DMABUF_GET (fd ${value}): ${f.id} does not occur on it`);
+    }
+    // Reproduced: 0 returned, the new fd (not 0) a dma-buf nobody was told of.
+    expect(value, `${f.id}: the op's value`).to.equal(0);
+    expect(made[0], `${f.id}: the fd made`).to.not.equal(0);
+    expect(features.changes.dmabufGetFdUnreported, 'the feature probe (changes.dmabufGetFdUnreported)').to.equal(true);
+    reportFinding(f.id, `the op returned 0; its dma-buf was fd ${made[0]} (closed again)`);
   });
 });
