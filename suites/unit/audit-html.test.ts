@@ -51,7 +51,10 @@ describe('audit html page in headless Chromium', function () {
     expect(probe.ready).to.equal('true');
     expect(probe.external).to.deep.equal([]);
     expect(probe.stylesheets).to.equal(0);
-    expect(html).to.not.match(/\b(src|href)=["']?(https?:|\/\/)/i);
+    expect(html).to.not.match(/\bsrc=["']?(https?:|\/\/)/i);
+    // The only links out: each citation's lines in its kernel's version (followed when clicked, never fetched).
+    expect(probe.outsideLinks).to.not.be.empty;
+    for (const u of probe.outsideLinks) expect(u).to.match(/^https:\/\/elixir\.bootlin\.com\/linux\/v6\.12\.117\/source\/drivers\/iommu\/iommufd\/vfio_compat\.c#L173$/);
     expect(html).to.not.match(/url\(\s*['"]?(https?:|\/\/)/i);
   });
 
