@@ -3,11 +3,24 @@
 // IOMMU_TEST_OP_DMABUF_GET returns 0 and leaves its dma-buf's fd in the table
 // unreported (docs/findings/KF-0005.md). Read only around such calls: each
 // listing is a directory read, not free under TCG.
-import { readdirSync, readlinkSync } from 'node:fs';
+import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
 
-/** The fds open in this process now. The listing's own directory fd is closed again before this returns. */
+/**
+ * The fds open in this process now. The listing shows its own directory's fd too, closed again by the
+ * time it returns: only the fds still open afterwards count (that number is the next one a call gets).
+ */
 export function openFds(): Set<number> {
-  return new Set(readdirSync('/proc/self/fd').map(Number));
+  const out = new Set<number>();
+  for (const name of readdirSync('/proc/self/fd')) {
+    const fd = Number(name);
+    try {
+      fstatSync(fd);
+      out.add(fd);
+    } catch {
+      // the listing's own fd, closed
+    }
+  }
+  return out;
 }
 
 /** The fds open now that were not in `before`, lowest first. */
