@@ -2,9 +2,10 @@
 // use: the cited file is there, the cited function is defined in it, and the
 // cited excerpt is inside that function's body (whitespace-normalised; a line
 // of its own holding '...' elides lines between the excerpt's pieces, which
-// must then appear in that order). Finding the name somewhere in the file is
-// not enough: an excerpt from another function, or a function whose body
-// changed, would pass that.
+// must then appear in that order), at exactly the lines the citation gives for
+// that kernel. Finding the name somewhere in the file is not enough: an excerpt
+// from another function, or a function whose body changed, would pass that. A
+// citation names the kernels it is true of; each is checked in its own tree.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SourceRef } from './known-differences.ts';
