@@ -170,4 +170,12 @@ describe('audit html page in headless Chromium', function () {
       'links that lead nowhere: #nowhere',
     ]);
   });
+
+  it('would notice a link out of the page to anything but kernel source, and anything it would fetch', () => {
+    const elsewhere = html.replace(/href="https:\/\/elixir\.bootlin\.com\/[^"]*"/, 'href="https://example.com/x"').replace('</body>', '<img src="https://example.com/p.png"></body>');
+    expect(pageProblems(probeAuditPage(elsewhere), audit)).to.include.members([
+      'the page links out of itself elsewhere than to kernel source: https://example.com/x',
+      'the page refers to outside resources: https://example.com/p.png',
+    ]);
+  });
 });
