@@ -40,10 +40,13 @@ export interface AuditFromFoldersOptions {
 export function kernelCitationProblems(audit: Audit, trees: ReadonlyMap<string, string>): string[] {
   const kernel = auditKernels(audit)[0];
   if (kernel === undefined) return [];
-  const label = (k: KnownDifference) => `known difference ${k.scenario} (${k.between.join(' vs ')}${k.when ? `, when ${JSON.stringify(k.when)}` : ''})`;
+  const label = (k: KnownDifference) => `${k.scenario} (${k.between.join(' vs ')}${k.when ? `, when ${JSON.stringify(k.when)}` : ''})`;
   const problems: string[] = [];
-  for (const k of audit.known) {
-    if (appliesTo(k, audit.behaviour) && citationsOf(k, kernel).length === 0) problems.push(`${label(k)}: applies to kernel ${kernel} but cites no source of its tree`);
+  // One line for them all: a kernel no citation names (a user's tree, a new release) leaves every entry uncited.
+  const uncited = audit.known.filter((k) => appliesTo(k, audit.behaviour) && citationsOf(k, kernel).length === 0);
+  if (uncited.length > 0) {
+    const shown = uncited.slice(0, 3).map(label).join('; ');
+    problems.push(`${uncited.length} known difference(s) apply to kernel ${kernel} but cite no source of its tree: ${shown}${uncited.length > 3 ? `; and ${uncited.length - 3} more` : ''}`);
   }
   const cited = audit.known.filter((k) => citationsOf(k, kernel).length > 0);
   if (cited.length === 0) return problems;
@@ -52,7 +55,7 @@ export function kernelCitationProblems(audit: Audit, trees: ReadonlyMap<string, 
   for (const k of cited) {
     for (const s of citationsOf(k, kernel)) {
       const p = checkCitation(tree, s, kernel);
-      if (p) problems.push(`${label(k)}: citation not true of ${tree}: ${p}`);
+      if (p) problems.push(`known difference ${label(k)}: citation not true of ${tree}: ${p}`);
     }
   }
   return problems;
