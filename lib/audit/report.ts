@@ -607,5 +607,9 @@ export function summaryLines(a: Audit): string[] {
     `audit: differences: ${c.explained} explained, ${c.unexplained} unexplained, ${c.changed} changed, ${c.stale} stale (listed, no longer shows); ${c.same} pairs agree, ${c.notCompared} not compared`,
     `audit: model mismatches: ${v.modelMismatches.length}`,
   ];
+  // Not-applicable cells are no tests in the guests (a scenario declared to have no counterpart there), so
+  // they show in no test count: say how many there are.
+  const na = BACKEND_IDS.map((b) => [b, a.rows.filter((r) => r.cells[b].status === 'not-applicable').length] as const).filter(([, n]) => n > 0);
+  if (na.length > 0) lines.push(`audit: not applicable (no test; each cell gives its reason): ${na.map(([b, n]) => `${b} ${n} of ${a.rows.length}`).join(', ')}`);
   return lines;
 }

@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { observationDifferences, divergenceReport, StepRecorder } from './record.ts';
-import { applySetup, CATALOGUE, nativeNotApplicable, ScenarioContext, SETUP_DESCRIPTIONS, type Scenario } from './scenarios.ts';
+import { applySetup, CATALOGUE, notApplicableOn, ScenarioContext, SETUP_DESCRIPTIONS, type Scenario } from './scenarios.ts';
 import { NoNativeEquivalent, type AuditMemory, type AuditTarget } from './targets.ts';
 import { kernelBehaviour, type1Behaviour } from '../lockstep/models.ts';
 import { AUDIT_RAW_FILE, type AuditProfile, type AuditRaw, type BackendAvailability, type BackendId, type BackendResult, type Observation, type ScenarioResult } from './types.ts';
@@ -62,17 +62,22 @@ function observe(s: Scenario, target: AuditTarget, mem: AuditMemory): Observatio
 
 const message = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 
+/**
+ * Runs the scenario on the backend, or gives its declared reason when it does not apply there (notApplicableOn;
+ * the guest suites make no test of such a pair, and the collector records the reason).
+ */
 export function runScenario(s: Scenario, factory: BackendFactory, mem: AuditMemory): ScenarioRun {
-  const na = factory.backend === 'native' ? nativeNotApplicable(s) : s.notApplicable?.[factory.backend];
+  const na = notApplicableOn(s, factory.backend);
   if (na) return { result: { status: 'not-applicable', reason: na }, failure: null };
   return withEnvironment(s, () => {
     let kernel: Observation;
     try {
       kernel = observe(s, factory.kernel(), mem);
     } catch (e) {
-      // A step the scenario takes that native iommufd has no counterpart for: the cell says which.
-      if (e instanceof NoNativeEquivalent) return { result: { status: 'not-applicable', reason: `no native equivalent: ${e.message}` }, failure: null };
-      const why = `the kernel run failed: ${message(e)}`;
+      // A step with no native counterpart in a scenario declared to have a native equivalent: the declaration is wrong.
+      const why = e instanceof NoNativeEquivalent
+        ? `declared to have a native equivalent, but a step has none (declare it in lib/audit/scenarios.ts): ${e.message}`
+        : `the kernel run failed: ${message(e)}`;
       return { result: { status: 'not-applicable', reason: `not run: ${why}` }, failure: `${s.id} on ${factory.backend}: ${why}\n${e instanceof Error ? e.stack : ''}` };
     }
     let model: Observation | { error: string };
@@ -86,6 +91,24 @@ export function runScenario(s: Scenario, factory: BackendFactory, mem: AuditMemo
     const diffs = observationDifferences(kernel, model);
     return { result, failure: diffs.length > 0 ? divergenceReport(`${s.id} on ${factory.backend}`, kernel, model, diffs) : null };
   });
+}
+
+/** What a native run of a scenario reaches, whatever it declares: every step expressed, or the first step that has no native counterpart. */
+export type NativeDryRun = { expressible: true } | { expressible: false; reason: string };
+
+/**
+ * Runs the scenario on a native target (the model's: no kernel needed) regardless of its declaration, to
+ * check the declaration: a step with no native counterpart throws NoNativeEquivalent in the scenario context
+ * or the native target. Any other error is the model's and is thrown.
+ */
+export function nativeDryRun(s: Scenario, target: () => AuditTarget, mem: AuditMemory): NativeDryRun {
+  try {
+    observe(s, target(), mem);
+    return { expressible: true };
+  } catch (e) {
+    if (e instanceof NoNativeEquivalent) return { expressible: false, reason: e.message };
+    throw e;
+  }
 }
 
 /** The raw file's entry of a scenario, with the results gathered so far (missing backends are left out). */
@@ -134,7 +157,9 @@ export class AuditRawCollector {
       const results: Partial<Record<BackendId, BackendResult>> = {};
       for (const b of Object.keys(this.backends) as BackendId[]) {
         const avail = this.backends[b]!;
-        results[b] = got[b] ?? { status: 'not-applicable', reason: avail.available ? 'not run (filtered out, or its test did not finish)' : `backend ${avail.skipped ? 'skipped' : 'unavailable'}: ${avail.reason ?? 'unknown'}` };
+        // A declared not-applicable pair has no test: its reason is the scenario's, whatever the backend's state.
+        const na = notApplicableOn(s, b);
+        results[b] = got[b] ?? (na !== undefined ? { status: 'not-applicable', reason: na } : { status: 'not-applicable', reason: avail.available ? 'not run (filtered out, or its test did not finish)' : `backend ${avail.skipped ? 'skipped' : 'unavailable'}: ${avail.reason ?? 'unknown'}` });
       }
       return scenarioResult(s, results);
     });

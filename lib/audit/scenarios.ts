@@ -11,7 +11,7 @@
 // the one it audits.
 import * as U from '../uapi/index.ts';
 import { hex, outValue, StepRecorder } from './record.ts';
-import { AUDIT_IOVA, NoNativeEquivalent, type AuditMemory, type AuditTarget, type NativeIoas, type RoleResult } from './targets.ts';
+import { AUDIT_IOVA, NATIVE_NO_CONTAINER, NoNativeEquivalent, type AuditMemory, type AuditTarget, type NativeIoas, type RoleResult } from './targets.ts';
 import type { BackendId, OutValue } from './types.ts';
 
 const KiB = 1024n;
@@ -54,8 +54,17 @@ export interface Scenario {
   setup: Setup;
   /** The reason type1 and compat-mock are not compared (types.ts ScenarioResult.platformDependent). */
   platformDependent?: string;
-  /** Backends the scenario cannot run on, with the reason (native: see nativeNotApplicable, which adds the area's). */
+  /**
+   * Backends the scenario cannot run on, with the reason: the guest makes no test of these pairs and the
+   * report shows the reason in their cells (native: see nativeNotApplicable, which adds the area's and v1's;
+   * suites/unit/audit-catalogue.test.ts checks native's against a dry run of the native model).
+   */
   notApplicable?: Partial<Record<BackendId, string>>;
+  /**
+   * native, for a scenario not applicable there: its steps do have native counterparts (the native model
+   * runs them), but they would not audit what the scenario audits; says what they would be instead.
+   */
+  nativeStepsOnly?: string;
   /** native's own body where the scenario's would not say the same thing there (default: the scenario's body). */
   nativeBody?(c: ScenarioContext): void;
   /** Module parameters set for the scenario (restored after it). */
@@ -135,13 +144,14 @@ export class ScenarioContext {
    * tail the same bytes after the struct.
    */
   #nativeMap(n: NativeIoas, a: { iova: bigint; size: bigint; vaddr: bigint; flags: number; argsz?: number; tail?: Uint8Array }): number {
-    if (a.flags & U.VFIO_DMA_MAP_FLAG_VADDR) throw new NoNativeEquivalent('IOMMU_IOAS_MAP has no VADDR flag: updating the user address of a live mapping is type1\'s');
+    if (a.flags & U.VFIO_DMA_MAP_FLAG_VADDR) throw new NoNativeEquivalent(NATIVE_NO_VADDR_FLAG);
     const flags =
       U.IOMMU_IOAS_MAP_FIXED_IOVA |
       (a.flags & READ ? U.IOMMU_IOAS_MAP_READABLE : 0) |
       (a.flags & WRITE ? U.IOMMU_IOAS_MAP_WRITEABLE : 0) |
       (a.flags & ~(RW | U.VFIO_DMA_MAP_FLAG_VADDR));
     const size = a.argsz === undefined ? undefined : a.argsz + U.iommu_ioas_map.sizeof - U.vfio_iommu_type1_dma_map.sizeof;
+    if (size !== undefined && size > 0xffff_ffff) throw new NoNativeEquivalent(`argsz ${hex(BigInt(a.argsz!))} is a size of ${hex(BigInt(size))} for IOMMU_IOAS_MAP, beyond its u32 size field`);
     const bytes = U.iommu_ioas_map.encode({ ...(size !== undefined ? { size } : {}), flags: flags >>> 0, ioas_id: n.ioasId, user_va: a.vaddr, length: a.size, iova: a.iova }, a.tail ? { tail: a.tail } : {});
     const errno = n.ioctl(U.IOMMU_IOAS_MAP, bytes);
     this.rec.record('IOMMU_IOAS_MAP', errno, {
@@ -159,10 +169,10 @@ export class ScenarioContext {
     const flags = a.flags ?? 0;
     let length = a.size;
     if (flags === U.VFIO_DMA_UNMAP_FLAG_ALL) {
-      if (a.iova !== 0n || a.size !== 0n) throw new NoNativeEquivalent('IOMMU_IOAS_UNMAP unmaps everything with IOVA 0 and length U64_MAX: there is no unmap-all flag to combine with a range');
+      if (a.iova !== 0n || a.size !== 0n) throw new NoNativeEquivalent(NATIVE_NO_UNMAP_ALL_RANGE);
       length = U64_MAX;
     } else if (flags !== 0) {
-      throw new NoNativeEquivalent(`IOMMU_IOAS_UNMAP has no flags: UNMAP_DMA flag ${hex(flags)} has no counterpart`);
+      throw new NoNativeEquivalent(nativeNoUnmapFlag(flags));
     }
     const bytes = U.iommu_ioas_unmap.encode({ ...(a.argsz !== undefined ? { size: a.argsz } : {}), ioas_id: n.ioasId, iova: a.iova, length }, a.tail ? { tail: a.tail } : {});
     const errno = n.ioctl(U.IOMMU_IOAS_UNMAP, bytes);
@@ -179,7 +189,7 @@ export class ScenarioContext {
   #nativeIovaRanges(n: NativeIoas, argsz: number, fields: InfoField[]): { errno: number; argsz: number } {
     const other = fields.filter((f) => f !== 'iova_ranges');
     if (other.length > 0 || argsz !== 4096) {
-      throw new NoNativeEquivalent(`VFIO_IOMMU_GET_INFO's ${other.length > 0 ? other.join(', ') : `argsz ${argsz}`}: of GET_INFO, native iommufd has only the IOVA ranges (IOMMU_IOAS_IOVA_RANGES)`);
+      throw new NoNativeEquivalent(nativeOnlyIovaRanges(other.length > 0 ? other.join(', ') : `argsz ${argsz}`));
     }
     const r = n.ioasIovaRanges({ ioasId: n.ioasId, capacity: 64 });
     const ranges = r.errno === 0 ? r.ranges : null;
@@ -398,10 +408,31 @@ const NATIVE_NONE_BY_AREA: Record<string, string> = {
   UPDATE_VADDR: 'IOMMU_IOAS_MAP and IOMMU_IOAS_UNMAP have no VADDR flag: updating the user address of a live mapping is type1\'s',
 };
 
-/** Why a scenario has no native equivalent ('no native equivalent: ...'), or undefined when it has one. */
+// The reasons of single steps, shared by the scenarios that declare them and by ScenarioContext, which throws
+// NoNativeEquivalent with them when a native run reaches such a step (the declaration's dry run).
+const NATIVE_NO_VADDR_FLAG = 'IOMMU_IOAS_MAP has no VADDR flag: updating the user address of a live mapping is type1\'s';
+const NATIVE_NO_UNMAP_ALL_RANGE = 'IOMMU_IOAS_UNMAP unmaps everything with IOVA 0 and length U64_MAX: there is no unmap-all flag to combine with a range';
+function nativeNoUnmapFlag(flag: number): string {
+  return `IOMMU_IOAS_UNMAP has no flags: UNMAP_DMA flag ${hex(flag)} has no counterpart`;
+}
+/** `what`: the GET_INFO fields (or the argsz) a scenario reads. */
+function nativeOnlyIovaRanges(what: string): string {
+  return `VFIO_IOMMU_GET_INFO's ${what}: of GET_INFO, native iommufd has only the IOVA ranges (IOMMU_IOAS_IOVA_RANGES)`;
+}
+
+/**
+ * Why a scenario has no native equivalent ('no native equivalent: ...'), or undefined when it has one: the
+ * scenario's own notApplicable.native, else its area's, else v1's. Static: the guest makes no native test
+ * of such a scenario, and the report's native cell gives this reason.
+ */
 export function nativeNotApplicable(s: Scenario): string | undefined {
   const why = s.notApplicable?.native ?? NATIVE_NONE_BY_AREA[s.area] ?? (s.setup === 'type1' ? NATIVE_NO_V1 : undefined);
   return why === undefined ? undefined : `no native equivalent: ${why}`;
+}
+
+/** Why a scenario does not apply on a backend (declared, never probed), or undefined when it runs there. */
+export function notApplicableOn(s: Scenario, backend: BackendId): string | undefined {
+  return backend === 'native' ? nativeNotApplicable(s) : s.notApplicable?.[backend];
 }
 
 // ==================================================================== the catalogue
@@ -438,8 +469,8 @@ const map: Scenario[] = [
   { id: 'map-dma.flags-write-only', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA with WRITE only', body: (c) => c.map({ iova: A, size: SZ, flags: WRITE }) },
   { id: 'map-dma.flags-unknown-bit', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA with READ|WRITE and the undefined bit 3 (1 << 3)', body: (c) => c.map({ iova: A, size: SZ, flags: RW | (1 << 3) }) },
   { id: 'map-dma.flags-bit31', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA with READ|WRITE and bit 31', body: (c) => c.map({ iova: A, size: SZ, flags: (RW | (1 << 31)) >>> 0 }) },
-  { id: 'map-dma.flags-vaddr-nothing-mapped', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA with VFIO_DMA_MAP_FLAG_VADDR alone where nothing is mapped', body: (c) => c.map({ iova: A, size: SZ, flags: U.VFIO_DMA_MAP_FLAG_VADDR }) },
-  { id: 'map-dma.flags-vaddr-with-rw', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA with VADDR|READ|WRITE (VADDR excludes the protection bits)', body: (c) => c.map({ iova: A, size: SZ, flags: U.VFIO_DMA_MAP_FLAG_VADDR | RW }) },
+  { id: 'map-dma.flags-vaddr-nothing-mapped', area: 'MAP_DMA', setup: 'type1v2', notApplicable: { native: NATIVE_NO_VADDR_FLAG }, title: 'MAP_DMA with VFIO_DMA_MAP_FLAG_VADDR alone where nothing is mapped', body: (c) => c.map({ iova: A, size: SZ, flags: U.VFIO_DMA_MAP_FLAG_VADDR }) },
+  { id: 'map-dma.flags-vaddr-with-rw', area: 'MAP_DMA', setup: 'type1v2', notApplicable: { native: NATIVE_NO_VADDR_FLAG }, title: 'MAP_DMA with VADDR|READ|WRITE (VADDR excludes the protection bits)', body: (c) => c.map({ iova: A, size: SZ, flags: U.VFIO_DMA_MAP_FLAG_VADDR | RW }) },
   { id: 'map-dma.readonly-memory-rw', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA READ|WRITE of a PROT_READ mapping (the pin needs write access)', body: (c) => c.map({ iova: A, size: SZ, vaddr: c.ro() }) },
   { id: 'map-dma.readonly-memory-read', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA READ of a PROT_READ mapping', body: (c) => c.map({ iova: A, size: SZ, vaddr: c.ro(), flags: READ }) },
   { id: 'map-dma.no-access-memory', area: 'MAP_DMA', setup: 'type1v2', title: 'MAP_DMA of a PROT_NONE mapping (nothing can be pinned)', body: (c) => c.map({ iova: A, size: SZ, vaddr: c.none() }) },
@@ -523,15 +554,15 @@ const unmap: Scenario[] = [
     },
   },
   { id: 'unmap-dma.all-empty', area: 'UNMAP_DMA', setup: 'type1v2', title: 'UNMAP_DMA with FLAG_ALL when nothing is mapped', body: (c) => c.unmapAll() },
-  { id: 'unmap-dma.all-with-iova', area: 'UNMAP_DMA', setup: 'type1v2', title: 'UNMAP_DMA with FLAG_ALL and a non-zero IOVA (both must be 0)', body: (c) => (mapA(c), c.unmap({ iova: A, size: 0n, flags: U.VFIO_DMA_UNMAP_FLAG_ALL })) },
-  { id: 'unmap-dma.all-with-size', area: 'UNMAP_DMA', setup: 'type1v2', title: 'UNMAP_DMA with FLAG_ALL and a non-zero size', body: (c) => (mapA(c), c.unmap({ iova: 0n, size: SZ, flags: U.VFIO_DMA_UNMAP_FLAG_ALL })) },
-  { id: 'unmap-dma.flags-unknown-bit', area: 'UNMAP_DMA', setup: 'type1v2', title: 'UNMAP_DMA with the undefined flag bit 3', body: (c) => (mapA(c), c.unmap({ iova: A, size: SZ, flags: 1 << 3 })) },
+  { id: 'unmap-dma.all-with-iova', area: 'UNMAP_DMA', setup: 'type1v2', notApplicable: { native: NATIVE_NO_UNMAP_ALL_RANGE }, title: 'UNMAP_DMA with FLAG_ALL and a non-zero IOVA (both must be 0)', body: (c) => (mapA(c), c.unmap({ iova: A, size: 0n, flags: U.VFIO_DMA_UNMAP_FLAG_ALL })) },
+  { id: 'unmap-dma.all-with-size', area: 'UNMAP_DMA', setup: 'type1v2', notApplicable: { native: NATIVE_NO_UNMAP_ALL_RANGE }, title: 'UNMAP_DMA with FLAG_ALL and a non-zero size', body: (c) => (mapA(c), c.unmap({ iova: 0n, size: SZ, flags: U.VFIO_DMA_UNMAP_FLAG_ALL })) },
+  { id: 'unmap-dma.flags-unknown-bit', area: 'UNMAP_DMA', setup: 'type1v2', notApplicable: { native: nativeNoUnmapFlag(1 << 3) }, title: 'UNMAP_DMA with the undefined flag bit 3', body: (c) => (mapA(c), c.unmap({ iova: A, size: SZ, flags: 1 << 3 })) },
   {
-    id: 'unmap-dma.dirty-bitmap-untracked', area: 'UNMAP_DMA', setup: 'type1v2', title: 'UNMAP_DMA with GET_DIRTY_BITMAP and a valid bitmap while dirty tracking is off',
+    id: 'unmap-dma.dirty-bitmap-untracked', area: 'UNMAP_DMA', setup: 'type1v2', notApplicable: { native: nativeNoUnmapFlag(U.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) }, title: 'UNMAP_DMA with GET_DIRTY_BITMAP and a valid bitmap while dirty tracking is off',
     body: (c) => (mapA(c), c.unmap({ iova: A, size: SZ, flags: U.VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP, tail: unmapBitmapTail(PAGE, 8n, c.rw(512n * KiB)) })),
   },
   {
-    id: 'unmap-dma.dirty-bitmap-tracked', area: 'UNMAP_DMA', setup: 'type1v2', title: 'DIRTY_PAGES START, MAP_DMA, then UNMAP_DMA with GET_DIRTY_BITMAP (the migration path of type1)',
+    id: 'unmap-dma.dirty-bitmap-tracked', area: 'UNMAP_DMA', setup: 'type1v2', notApplicable: { native: NATIVE_NO_CONTAINER }, title: 'DIRTY_PAGES START, MAP_DMA, then UNMAP_DMA with GET_DIRTY_BITMAP (the migration path of type1)',
     body: (c) => {
       c.dirtyPages({ flags: U.VFIO_IOMMU_DIRTY_PAGES_FLAG_START });
       mapA(c);
@@ -581,8 +612,8 @@ const setIommu: Scenario[] = [
     title: 'SET_IOMMU(TYPE1v2), UNSET_CONTAINER of the only group, SET_IOMMU(TYPE1v2) again',
     body: (c) => (c.setIommu(U.VFIO_TYPE1v2_IOMMU), c.unsetContainer(), c.setIommu(U.VFIO_TYPE1v2_IOMMU)),
   },
-  { id: 'set-iommu.map-before', area: 'SET_IOMMU', setup: 'attached', title: 'MAP_DMA after the group is attached but before SET_IOMMU', body: mapA },
-  { id: 'set-iommu.unmap-before', area: 'SET_IOMMU', setup: 'attached', title: 'UNMAP_DMA before SET_IOMMU', body: (c) => c.unmap({ iova: A, size: SZ }) },
+  { id: 'set-iommu.map-before', area: 'SET_IOMMU', setup: 'attached', nativeStepsOnly: 'IOMMU_IOAS_MAP before VFIO_DEVICE_ATTACH_IOMMUFD_PT: an order of native calls, where the scenario audits an order against SET_IOMMU', title: 'MAP_DMA after the group is attached but before SET_IOMMU', body: mapA },
+  { id: 'set-iommu.unmap-before', area: 'SET_IOMMU', setup: 'attached', nativeStepsOnly: 'IOMMU_IOAS_UNMAP before VFIO_DEVICE_ATTACH_IOMMUFD_PT: an order of native calls, where the scenario audits an order against SET_IOMMU', title: 'UNMAP_DMA before SET_IOMMU', body: (c) => c.unmap({ iova: A, size: SZ }) },
   { id: 'set-iommu.get-info-before', area: 'SET_IOMMU', setup: 'attached', title: 'GET_INFO before SET_IOMMU', body: (c) => c.info(4096, ['flags']) },
   { id: 'set-iommu.dirty-pages-before', area: 'SET_IOMMU', setup: 'attached', title: 'DIRTY_PAGES START before SET_IOMMU', body: (c) => c.dirtyPages({ flags: U.VFIO_IOMMU_DIRTY_PAGES_FLAG_START }) },
 ];
@@ -610,28 +641,28 @@ const checkExtension: Scenario[] = EXTENSIONS.map(([ext, slug]) => ({
 }));
 
 const getInfo: Scenario[] = [
-  { id: 'get-info.argsz-short', area: 'GET_INFO', setup: 'type1v2', title: 'GET_INFO with argsz 15, below the 16 bytes up to iova_pgsizes', body: (c) => c.info(15, ['argsz', 'flags']) },
-  { id: 'get-info.argsz-16', area: 'GET_INFO', setup: 'type1v2', title: 'GET_INFO with argsz 16 (no room for cap_offset): the argsz needed comes back', body: (c) => c.info(16, ['argsz', 'flags', 'iova_pgsizes']) },
-  { id: 'get-info.argsz-struct', area: 'GET_INFO', setup: 'type1v2', title: 'GET_INFO with argsz 24 (the struct, no room for capabilities)', body: (c) => c.info(24, ['argsz', 'flags', 'cap_offset', 'caps']) },
+  { id: 'get-info.argsz-short', area: 'GET_INFO', setup: 'type1v2', notApplicable: { native: nativeOnlyIovaRanges('argsz, flags') }, title: 'GET_INFO with argsz 15, below the 16 bytes up to iova_pgsizes', body: (c) => c.info(15, ['argsz', 'flags']) },
+  { id: 'get-info.argsz-16', area: 'GET_INFO', setup: 'type1v2', notApplicable: { native: nativeOnlyIovaRanges('argsz, flags, iova_pgsizes') }, title: 'GET_INFO with argsz 16 (no room for cap_offset): the argsz needed comes back', body: (c) => c.info(16, ['argsz', 'flags', 'iova_pgsizes']) },
+  { id: 'get-info.argsz-struct', area: 'GET_INFO', setup: 'type1v2', notApplicable: { native: nativeOnlyIovaRanges('argsz, flags, cap_offset, caps') }, title: 'GET_INFO with argsz 24 (the struct, no room for capabilities)', body: (c) => c.info(24, ['argsz', 'flags', 'cap_offset', 'caps']) },
   {
-    id: 'get-info.argsz-partial-caps', area: 'GET_INFO', setup: 'type1v2', title: 'GET_INFO with argsz 48: room for part of the capability chain; what is written after the struct',
+    id: 'get-info.argsz-partial-caps', area: 'GET_INFO', setup: 'type1v2', notApplicable: { native: nativeOnlyIovaRanges('argsz, cap_offset, caps_area') }, title: 'GET_INFO with argsz 48: room for part of the capability chain; what is written after the struct',
     body: (c) => c.info(48, ['argsz', 'cap_offset', 'caps_area']),
   },
   {
-    id: 'get-info.argsz-as-asked', area: 'GET_INFO', setup: 'type1v2', title: 'GET_INFO with argsz 24, then again with the argsz it asked for: the capability chain',
+    id: 'get-info.argsz-as-asked', area: 'GET_INFO', setup: 'type1v2', notApplicable: { native: nativeOnlyIovaRanges('argsz') }, title: 'GET_INFO with argsz 24, then again with the argsz it asked for: the capability chain',
     body: (c) => {
       const first = c.info(24, ['argsz']);
       c.info(first.argsz, ['argsz', 'cap_offset', 'caps']);
     },
   },
-  { id: 'get-info.argsz-large', area: 'GET_INFO', setup: 'type1v2', title: 'GET_INFO with argsz 4096, more than needed: is argsz kept or set to the size used', body: (c) => c.info(4096, ['argsz', 'cap_offset']) },
-  { id: 'get-info.flags', area: 'GET_INFO', setup: 'type1v2', title: 'GET_INFO flags', body: (c) => c.info(4096, ['flags']) },
-  { id: 'get-info.iova-pgsizes', area: 'GET_INFO', setup: 'type1v2', title: 'GET_INFO iova_pgsizes (the page sizes a VMM may map with)', body: (c) => c.info(4096, ['iova_pgsizes']) },
-  { id: 'get-info.cap-chain', area: 'GET_INFO', setup: 'type1v2', title: 'GET_INFO capability chain: which capabilities, in which order', body: (c) => c.info(4096, ['caps']) },
+  { id: 'get-info.argsz-large', area: 'GET_INFO', setup: 'type1v2', notApplicable: { native: nativeOnlyIovaRanges('argsz, cap_offset') }, title: 'GET_INFO with argsz 4096, more than needed: is argsz kept or set to the size used', body: (c) => c.info(4096, ['argsz', 'cap_offset']) },
+  { id: 'get-info.flags', area: 'GET_INFO', setup: 'type1v2', notApplicable: { native: nativeOnlyIovaRanges('flags') }, title: 'GET_INFO flags', body: (c) => c.info(4096, ['flags']) },
+  { id: 'get-info.iova-pgsizes', area: 'GET_INFO', setup: 'type1v2', notApplicable: { native: nativeOnlyIovaRanges('iova_pgsizes') }, title: 'GET_INFO iova_pgsizes (the page sizes a VMM may map with)', body: (c) => c.info(4096, ['iova_pgsizes']) },
+  { id: 'get-info.cap-chain', area: 'GET_INFO', setup: 'type1v2', notApplicable: { native: nativeOnlyIovaRanges('caps') }, title: 'GET_INFO capability chain: which capabilities, in which order', body: (c) => c.info(4096, ['caps']) },
   { id: 'get-info.cap-iova-range', area: 'GET_INFO', setup: 'type1v2', title: 'GET_INFO IOVA_RANGE capability: the usable IOVA ranges', body: (c) => c.info(4096, ['iova_ranges']) },
-  { id: 'get-info.cap-dma-avail', area: 'GET_INFO', setup: 'type1v2', title: 'GET_INFO DMA_AVAIL capability after one MAP_DMA: how many more mappings may be made', body: (c) => (mapA(c), c.info(4096, ['dma_avail'])) },
-  { id: 'get-info.cap-migration', area: 'GET_INFO', setup: 'type1v2', title: 'GET_INFO MIGRATION capability (dirty-page tracking page sizes and bitmap limit)', body: (c) => c.info(4096, ['migration']) },
-  { id: 'get-info.no-device', area: 'GET_INFO', setup: 'type1v2-no-device', platformDependent: MOCK_2K, title: 'GET_INFO iova_pgsizes and ranges after SET_IOMMU but before the device is open', body: (c) => c.info(4096, ['iova_pgsizes', 'iova_ranges']) },
+  { id: 'get-info.cap-dma-avail', area: 'GET_INFO', setup: 'type1v2', notApplicable: { native: nativeOnlyIovaRanges('dma_avail') }, title: 'GET_INFO DMA_AVAIL capability after one MAP_DMA: how many more mappings may be made', body: (c) => (mapA(c), c.info(4096, ['dma_avail'])) },
+  { id: 'get-info.cap-migration', area: 'GET_INFO', setup: 'type1v2', notApplicable: { native: nativeOnlyIovaRanges('migration') }, title: 'GET_INFO MIGRATION capability (dirty-page tracking page sizes and bitmap limit)', body: (c) => c.info(4096, ['migration']) },
+  { id: 'get-info.no-device', area: 'GET_INFO', setup: 'type1v2-no-device', notApplicable: { native: nativeOnlyIovaRanges('iova_pgsizes') }, platformDependent: MOCK_2K, title: 'GET_INFO iova_pgsizes and ranges after SET_IOMMU but before the device is open', body: (c) => c.info(4096, ['iova_pgsizes', 'iova_ranges']) },
 ];
 
 const dirty: Scenario[] = [
@@ -655,11 +686,11 @@ const groupNa = { 'compat-mock': NO_GROUP_ON_MOCK };
 const group: Scenario[] = [
   { id: 'group.status-fresh', area: 'GROUP', setup: 'raw', notApplicable: groupNa, title: 'VFIO_GROUP_GET_STATUS of a group not attached to anything', body: (c) => c.groupStatus() },
   { id: 'group.status-attached', area: 'GROUP', setup: 'attached', notApplicable: groupNa, title: 'VFIO_GROUP_GET_STATUS after SET_CONTAINER', body: (c) => c.groupStatus() },
-  { id: 'group.set-container-twice', area: 'GROUP', setup: 'attached', notApplicable: groupNa, title: 'VFIO_GROUP_SET_CONTAINER a second time, to the same container', body: (c) => c.attach() },
+  { id: 'group.set-container-twice', area: 'GROUP', setup: 'attached', nativeStepsOnly: 'VFIO_DEVICE_BIND_IOMMUFD and IOMMU_IOAS_ALLOC a second time: a second bind of the device fd, where the scenario audits a group joining its container again', notApplicable: groupNa, title: 'VFIO_GROUP_SET_CONTAINER a second time, to the same container', body: (c) => c.attach() },
   { id: 'group.unset-not-set', area: 'GROUP', setup: 'raw', notApplicable: groupNa, title: 'VFIO_GROUP_UNSET_CONTAINER of a group that is not attached', body: (c) => c.unsetContainer() },
   { id: 'group.unset-with-device-open', area: 'GROUP', setup: 'type1v2', notApplicable: groupNa, title: 'VFIO_GROUP_UNSET_CONTAINER while a device fd of the group is open', body: (c) => c.unsetContainer() },
-  { id: 'group.device-before-set-iommu', area: 'GROUP', setup: 'attached', notApplicable: groupNa, title: 'VFIO_GROUP_GET_DEVICE_FD after SET_CONTAINER but before SET_IOMMU', body: (c) => c.openDevice() },
-  { id: 'group.device-without-container', area: 'GROUP', setup: 'raw', notApplicable: groupNa, title: 'VFIO_GROUP_GET_DEVICE_FD of a group not attached to a container', body: (c) => c.openDevice() },
+  { id: 'group.device-before-set-iommu', area: 'GROUP', setup: 'attached', nativeStepsOnly: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT after the bind: every native scenario\'s own setup, where the scenario audits GET_DEVICE_FD before SET_IOMMU', notApplicable: groupNa, title: 'VFIO_GROUP_GET_DEVICE_FD after SET_CONTAINER but before SET_IOMMU', body: (c) => c.openDevice() },
+  { id: 'group.device-without-container', area: 'GROUP', setup: 'raw', nativeStepsOnly: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT before the bind: the device fd\'s own state, where the scenario audits a group with no container', notApplicable: groupNa, title: 'VFIO_GROUP_GET_DEVICE_FD of a group not attached to a container', body: (c) => c.openDevice() },
   {
     id: 'group.unset-then-reattach-mappings', area: 'GROUP', setup: 'type1v2-no-device', notApplicable: groupNa,
     title: 'MAP_DMA, UNSET_CONTAINER of the only group, SET_CONTAINER + SET_IOMMU again: are the mappings still there (UNMAP ALL)',
@@ -714,7 +745,7 @@ const dmaEntryLimit: Scenario[] = [
     },
   },
   {
-    id: 'dma-entry-limit.dma-avail', area: 'DMA_ENTRY_LIMIT', setup: 'type1v2', env: { dmaEntryLimit: 2 },
+    id: 'dma-entry-limit.dma-avail', area: 'DMA_ENTRY_LIMIT', setup: 'type1v2', notApplicable: { native: nativeOnlyIovaRanges('dma_avail') }, env: { dmaEntryLimit: 2 },
     title: 'vfio_iommu_type1.dma_entry_limit=2, one mapping made: the DMA_AVAIL capability',
     body: (c) => (c.map({ iova: A, size: PAGE }), c.info(4096, ['dma_avail'])),
   },

@@ -531,7 +531,7 @@ export function modelMockTarget(mem: AuditMemory): AuditTarget {
 
 // ---------------------------------------------------------------- native: the device cdev on /dev/iommu
 
-const NATIVE_NO_CONTAINER = 'native iommufd has no VFIO container: the VMM uses /dev/iommu and the device cdev, not container ioctls';
+export const NATIVE_NO_CONTAINER = 'native iommufd has no VFIO container: the VMM uses /dev/iommu and the device cdev, not container ioctls';
 const NATIVE_NO_GROUP = 'the device cdev has no VFIO group (BIND_IOMMUFD replaces SET_CONTAINER and GET_DEVICE_FD)';
 
 /** The container ops of a target that has none: each throws NoNativeEquivalent. */

@@ -8,8 +8,8 @@ import { expect } from 'chai';
 import { addonBuilt } from '../../lib/sys/addon.ts';
 import { skipBecause } from '../support/skip.ts';
 import { observationDifferences, StepRecorder } from '../../lib/audit/record.ts';
-import { runScenario, type BackendFactory } from '../../lib/audit/run.ts';
-import { CATALOGUE, nativeNotApplicable, SETUP_DESCRIPTIONS } from '../../lib/audit/scenarios.ts';
+import { AuditRawCollector, nativeDryRun, runScenario, type BackendFactory } from '../../lib/audit/run.ts';
+import { CATALOGUE, nativeNotApplicable, notApplicableOn, SETUP_DESCRIPTIONS } from '../../lib/audit/scenarios.ts';
 import { freeAuditMemory, makeAuditMemory, modelDeviceTarget, modelMockTarget, modelNativeTarget, type AuditMemory, type DeviceEnvironment } from '../../lib/audit/targets.ts';
 import { BACKEND_IDS } from '../../lib/audit/types.ts';
 import { type1PlatformFrom } from '../../lib/model/type1-platform.ts';
@@ -135,6 +135,28 @@ describe('audit.models', () => {
     }
   });
 
+  // The declaration (notApplicable.native, the area's, v1's) decides which native tests the guest makes; the
+  // native model, run on every scenario whatever it declares, says which steps have no native counterpart.
+  // Each must say the same of every scenario, so that the declaration cannot go stale either way.
+  it('native: a scenario declared not applicable is one the native model cannot express, and every other one it can', () => {
+    const problems: string[] = [];
+    let declared = 0;
+    for (const s of CATALOGUE) {
+      const na = nativeNotApplicable(s);
+      if (na) declared++;
+      const dry = nativeDryRun(s, () => modelNativeTarget(VIOMMU_ENV, mem), mem);
+      if (s.nativeStepsOnly !== undefined) {
+        // Declared not applicable although its steps exist natively: they must still exist.
+        if (!na) problems.push(`${s.id}: nativeStepsOnly on a scenario declared to have a native equivalent`);
+        if (!dry.expressible) problems.push(`${s.id}: nativeStepsOnly, but the native model cannot express it (${dry.reason}): drop nativeStepsOnly`);
+      } else if (na && dry.expressible) problems.push(`${s.id}: declared "${na}", but the native model runs every step: declare why they are not its equivalent (nativeStepsOnly) or let it run`);
+      else if (!na && !dry.expressible) problems.push(`${s.id}: declared to have a native equivalent, but the native model cannot express it (${dry.reason}): declare notApplicable.native`);
+    }
+    expect(problems, problems.join('\n')).to.deep.equal([]);
+    // The declaration leaves the native half of the audit something to run, and its areas.
+    expect(declared).to.be.within(1, CATALOGUE.length - 40);
+  });
+
   // What the model says of native where its rules are iommufd's own, not compat's (the kernel's side is the guest's).
   it('native on the model: a non-zero tail past IOMMU_IOAS_MAP is E2BIG (copy_struct_from_user), unmap-all is IOVA 0 and length U64_MAX', () => {
     const steps = (id: string) => {
@@ -147,6 +169,18 @@ describe('audit.models', () => {
     const all = steps('unmap-dma.all');
     expect(all.at(-1)!.in!.length).to.equal('0xffffffffffffffff');
     expect(all.at(-1)!.out!.size).to.equal(String(2n * 64n * 1024n));
+  });
+
+  // The guest makes no test of a declared pair; the raw file still has its cell, with the scenario's reason.
+  it('the raw file gives a declared not-applicable cell its reason, and a scenario that did not run says so', () => {
+    const collector = new AuditRawCollector('viommu', ['type1', 'compat-device', 'native']);
+    for (const b of ['type1', 'compat-device', 'native'] as const) collector.available(b);
+    const raw = collector.raw();
+    const cell = (id: string, b: 'type1' | 'native') => raw.scenarios.find((x) => x.id === id)!.results[b]!;
+    expect(cell('set-iommu.twice', 'native')).to.deep.equal({ status: 'not-applicable', reason: notApplicableOn(CATALOGUE.find((x) => x.id === 'set-iommu.twice')!, 'native') });
+    expect(cell('get-info.flags', 'native')).to.deep.equal({ status: 'not-applicable', reason: "no native equivalent: VFIO_IOMMU_GET_INFO's flags: of GET_INFO, native iommufd has only the IOVA ranges (IOMMU_IOAS_IOVA_RANGES)" });
+    expect(cell('map-dma.baseline', 'native')).to.deep.equal({ status: 'not-applicable', reason: 'not run (filtered out, or its test did not finish)' });
+    expect(cell('set-iommu.twice', 'type1')).to.deep.equal({ status: 'not-applicable', reason: 'not run (filtered out, or its test did not finish)' });
   });
 
   it('type1 and compat differ where the catalogue expects them to, on the models too (a spot check)', () => {

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appliesTo, appliesToBaseline, KNOWN_DIFFERENCES_PATH, KnownDifferencesError, knownDifferenceAnchor, loadKnownDifferences, parseKnownDifferences, type KnownDifference } from '../../lib/audit/known-differences.ts';
-import { AuditInputError, auditJson, diffObservations, buildAudit, validateRaw, type Audit, type LoadedRaw } from '../../lib/audit/report.ts';
+import { AuditInputError, auditJson, diffObservations, buildAudit, summaryLines, validateRaw, type Audit, type LoadedRaw } from '../../lib/audit/report.ts';
 import { renderMarkdown } from '../../lib/audit/render-markdown.ts';
 import { switchSummaries } from '../../lib/audit/switches.ts';
 import { auditFromFolders, kernelCitationProblems, writeAuditReports } from '../../lib/audit/write.ts';
@@ -352,6 +352,8 @@ describe('audit report', () => {
       const md = renderMarkdown(a);
       expect(md).to.include('### From iommufd compat to native iommufd');
       expect(md).to.include('[native checks the tail](#kd-map-dma.argsz-short--compat-device--native)');
+      // The cells of scenarios declared not applicable are no tests in the guest: the summary counts them.
+      expect(summaryLines(a)).to.include(`audit: not applicable (no test; each cell gives its reason): compat-mock 1 of ${a.rows.length}, native 3 of ${a.rows.length}`);
       // Unlisted, the same difference fails the audit.
       expect(buildAudit(loaded(viommuRaw(cat), mockRaw(cat)), knownForCatalogue()).verdict.failures).to.deep.equal([
         'map-dma.argsz-short: compat-device vs native differ and no known difference lists it: VFIO_IOMMU_MAP_DMA / IOMMU_IOAS_MAP errno: EINVAL vs E2BIG',
