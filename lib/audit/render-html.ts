@@ -8,6 +8,7 @@ import { areasOf, cellSummary, comparisonLink, markedComparisons, showPointValue
 import { BACKEND_IDS, type BackendId, type Observation, type Step } from './types.ts';
 import { MARKERS } from './render-markdown.ts';
 import { auditKernels, switchSummaries } from './switches.ts';
+import { hostHtml } from './render-host.ts';
 
 export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -220,6 +221,7 @@ export function renderHtml(a: Audit): string {
 <h1>iommufd VFIO audit: real type1, iommufd compat and native iommufd</h1>
 <p class="verdict ${v.ok ? 'pass' : 'fail'}" id="verdict">Verdict: ${v.ok ? 'PASS' : 'FAIL'}: ${v.scenarios} scenarios; differences ${c.explained} explained, ${c.unexplained} unexplained, ${c.changed} changed, ${c.stale} stale; ${v.modelMismatches.length} model mismatch(es); ${v.problems.length} problem(s)</p>
 <p>Generated ${escapeHtml(a.generated)}.</p>
+${a.host ? hostHtml(a.host, escapeHtml) : ''}
 <table class="backends"><thead><tr><th>backend</th><th>profile</th><th>state</th><th>kernel</th></tr></thead><tbody>${backends}</tbody></table>
 <p class="legend"><span><span class="marker">${MARKERS.explained}</span> differs from the other backend of a compared pair; a known difference explains it</span><span><span class="marker">${MARKERS.unexplained}</span> unexplained, changed or stale difference (fails the audit)</span><span><span class="marker">${MARKERS.modelMismatch}</span> the model's prediction differs from the kernel (fails the audit)</span></p>
 <div id="filters">

@@ -5,6 +5,7 @@ import { appliesTo, kernelCitations, knownDifferenceAnchor, type KnownDifference
 import { areasOf, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Cell, type Comparison } from './report.ts';
 import { BACKEND_IDS, type BackendId } from './types.ts';
 import { auditKernels, switchSummaries } from './switches.ts';
+import { hostMarkdown } from './render-host.ts';
 
 /** Escapes text for a Markdown paragraph or table cell: no markup, no HTML, no cell breaks. */
 export function mdText(s: string): string {
@@ -107,6 +108,7 @@ export function renderMarkdown(a: Audit): string {
     '',
   );
   lines.push(`Generated ${mdText(a.generated)}.`, '');
+  if (a.host) lines.push(...hostMarkdown(a.host, mdText));
   lines.push('| backend | profile | state | kernel |', '|---|---|---|---|');
   for (const b of BACKEND_IDS) {
     const s = a.backends[b];

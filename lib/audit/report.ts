@@ -16,6 +16,7 @@ import {
   type AuditProfile,
   type AuditRaw,
   type BackendId,
+  type HostFacts,
   type Observation,
   type OutValue,
   type Step,
@@ -135,7 +136,13 @@ export interface Audit {
   /** The kernel's switches as the raw files recorded them (6.12's where none did): what `when` was matched against. */
   behaviour: Record<string, boolean>;
   verdict: AuditVerdict;
+  /** `audit --host`: the host the device half ran on (the raw file's HostFacts); absent for a VM audit. */
+  host?: HostFacts;
 }
+
+/** Why a host audit (audit --host) has no compat-mock: it is reported skipped, not missing. */
+export const HOST_AUDIT_SCOPE =
+  'not part of a host audit (audit --host runs the device half): compat-mock runs on the selftest mock domain (CONFIG_IOMMUFD_TEST) in the mock profile\'s guest, which `iommufd-conformance audit` boots';
 
 export class AuditInputError extends Error {
   override name = 'AuditInputError';
@@ -188,6 +195,9 @@ export function validateRaw(doc: unknown, where: string): AuditRaw {
       else if (!a.available && typeof a.reason !== 'string') problems.push(`backends.${b}: unavailable without a reason`);
       else if (a.skipped !== undefined && (typeof a.skipped !== 'boolean' || a.available)) problems.push(`backends.${b}: "skipped" must be a boolean, and only on an unavailable backend`);
     }
+  }
+  if (doc.host !== undefined && (!isRecord(doc.host) || typeof doc.host.kernel !== 'string' || !isRecord(doc.host.device) || typeof doc.host.device.bdf !== 'string' || !isRecord(doc.host.iommu))) {
+    problems.push('"host" (audit --host) must be { kernel, device: { bdf, ... }, iommu: { ... }, ... } when given');
   }
   if (!Array.isArray(doc.scenarios)) problems.push('"scenarios" must be an array');
   else {
@@ -356,6 +366,8 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
     const r = byProfile.get(p);
     profiles[p] = r ? { state: 'ran', kernel: r.raw.kernel, source: r.path } : { state: 'missing' };
   }
+  // audit --host: the device half ran on a host; the mock profile's half is not part of such a run.
+  const host = [...byProfile.values()].find((r) => r.raw.host)?.raw.host;
   const kernels = new Set([...byProfile.values()].map((r) => r.raw.kernel));
   if (kernels.size > 1) problems.push(`the profiles ran different kernels (${[...byProfile.values()].map((r) => `${r.raw.profile}: ${r.raw.kernel}`).join(', ')}): their results are not one audit`);
 
@@ -364,7 +376,8 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
     const profile = BACKEND_PROFILE[b];
     const r = byProfile.get(profile);
     const avail = r?.raw.backends[b];
-    if (!r) backends[b] = { profile, state: 'missing', reason: `profile ${profile} did not run (no ${AUDIT_RAW_FILE})` };
+    if (!r && host) backends[b] = { profile, state: 'skipped', reason: HOST_AUDIT_SCOPE };
+    else if (!r) backends[b] = { profile, state: 'missing', reason: `profile ${profile} did not run (no ${AUDIT_RAW_FILE})` };
     else if (!avail) backends[b] = { profile, state: 'missing', reason: `the ${profile} raw file does not mention backend ${b}` };
     else if (!avail.available) backends[b] = { profile, state: avail.skipped ? 'skipped' : 'unavailable', reason: avail.reason ?? 'no reason given' };
     else backends[b] = { profile, state: 'ran' };
@@ -497,6 +510,7 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
     known,
     behaviour,
     verdict: { ok: failures.length === 0, scenarios: rows.length, comparisons: counts, modelMismatches, problems, failures },
+    ...(host ? { host } : {}),
   };
 }
 
@@ -524,6 +538,7 @@ export function auditJson(a: Audit): object {
     profiles: a.profiles,
     backends: a.backends,
     behaviour: a.behaviour,
+    ...(a.host ? { host: a.host } : {}),
     scenarios: a.rows.map((row) => ({
       id: row.id,
       area: row.area,

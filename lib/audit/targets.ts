@@ -21,7 +21,8 @@
 // scenario runs on kernel clients alone, then on a fresh model with a fresh
 // ModelProcess (its memory, credentials and RLIMIT_MEMLOCK copied from the
 // real process), and the two observations are compared step by step.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
 import { errnoOf, IommuFd, VfioContainer, VfioDevice, VfioGroup, type Type1Info } from '../kernel/index.ts';
 import { kernelBehaviour, type1ModelOptions } from '../lockstep/models.ts';
 import { IommufdModel } from '../model/iommufd.ts';
@@ -245,10 +246,17 @@ export function readDeviceEnvironment(groupId: number, bdf: string): DeviceEnvir
     groupId,
     cdev: readCdevPath(bdf),
     bdf,
-    platform: readType1Platform(groupId),
+    // The unit that serves the device (a host has several: dmar0, dmar1, ...), dmar0 where sysfs does not say.
+    platform: readType1Platform(groupId, iommuUnitOf(bdf) ?? 'dmar0'),
     devices: readdirSync(`/sys/kernel/iommu_groups/${groupId}/devices`),
     userPtrMax: readUserPtrMax(),
   };
+}
+
+/** The IOMMU unit serving the device: /sys/bus/pci/devices/BDF/iommu links to /sys/class/iommu/UNIT (iommu_device_link). */
+export function iommuUnitOf(bdf: string, root = ''): string | null {
+  const link = `${root}/sys/bus/pci/devices/${bdf}/iommu`;
+  return existsSync(link) ? basename(readlinkSync(link)) : null;
 }
 
 /** drivers/vfio/vfio_main.c names the cdev under the device: /sys/bus/pci/devices/BDF/vfio-dev/vfioN. */

@@ -115,6 +115,43 @@ export interface AuditRaw {
   backends: Partial<Record<BackendId, BackendAvailability>>;
   /** EVERY catalogue scenario, in catalogue order. */
   scenarios: ScenarioResult[];
+  /** Set by `audit --host`: the device half ran on this host, not in a guest (HostFacts). */
+  host?: HostFacts;
+}
+
+// audit --host (issue 14 item 8): the host a device half ran on, without a VM, as the raw file records it.
+export interface HostFacts {
+  /** uname -r */
+  kernel: string;
+  /** /proc/version */
+  procVersion: string;
+  /** /proc/cmdline */
+  cmdline: string;
+  /** DMI's sys_vendor and product_name, where readable. */
+  machine: string | null;
+  /** /proc/cpuinfo's first model name. */
+  cpu: string | null;
+  /** The device under audit. */
+  device: {
+    bdf: string;
+    /** vendor:device, hex as sysfs gives them. */
+    id: string;
+    class: string | null;
+    iommuGroup: number;
+    /** Every device of its IOMMU group, with its driver: "0000:03:00.0 (vfio-pci)". */
+    groupDevices: string[];
+  };
+  /** The IOMMU unit serving it and the platform the model was given (lib/model/type1-platform.ts). */
+  iommu: {
+    unit: string;
+    cap: string | null;
+    ecap: string | null;
+    interruptRemapping: boolean;
+    allowUnsafeInterrupts: boolean;
+    pgsizeBitmap: string;
+    aperture: string;
+    reservedRegions: string[];
+  };
 }
 
 /** The name of the raw file inside a profile's results folder. */

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Shard } from '../shard.ts';
 import { SetupError } from '../kbuild/setup-error.ts';
+import { parseBdf } from '../kernel/device-choice.ts';
 import { profiles, type ProfileName } from '../vm/profiles.ts';
 import { parseCommandLine, UsageError, usageOf, type OptionSpec, type ParsedOptions } from './args.ts';
 import { EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_PASS, EXIT_USAGE, vmExitCode } from './exit-codes.ts';
@@ -72,6 +73,34 @@ function printList(byProfile: Map<ProfileName, string[]>): number {
     for (const n of names) process.stdout.write(`${n}\n`);
   }
   return EXIT_PASS;
+}
+
+// ------------------------------------------------------------ audit --host
+
+const HOST_AUDIT_NOTES = `With --host --device BDF: no VM. The device half of the audit runs here against BDF, which must already be
+bound to vfio-pci with every device of its IOMMU group bound to vfio-pci or to no driver: this command never
+binds or unbinds a device (it prints how to). It checks that first (root, the device, its driver, its group,
+/dev/vfio/N opens, an Intel VT-d unit the model knows) and writes nothing when a check fails. While it runs it
+opens the device's group and cdev (nothing else's), pins and maps its own memory through them, and sets
+vfio_iommu_type1.dma_entry_limit for one scenario, putting it back after. Writes OUT/host/audit-raw.json
+(labelled with the kernel, /proc/version, the platform and the device) and OUT/audit/audit.{md,json,html};
+compat-mock (the mock profile's guest) is reported skipped. Exit 3 when the host cannot run it.`;
+
+async function hostAudit(o: ParsedOptions): Promise<number> {
+  if (!o.host) throw new UsageError('--device names the device for --host: give both');
+  if (o.device === undefined) throw new UsageError('--host needs --device BDF (the vfio-pci device to audit, e.g. 0000:03:00.0)');
+  // The VM options without defaults; the others (--accel, --timeout, --flavour, --kernel-version) are simply not used.
+  for (const vmOnly of ['raw', 'publish', 'kernel', 'kernel-src', 'shard']) {
+    if (o[vmOnly] !== undefined) throw new UsageError(`--host runs on this host: --${vmOnly} is for the VM audit`);
+  }
+  let device: string;
+  try {
+    device = parseBdf(o.device as string);
+  } catch (e) {
+    throw new UsageError(`--device: ${(e as Error).message}`);
+  }
+  const { runHostAudit } = await import('./audit-host.ts');
+  return runHostAudit({ device, out: o.out as string, knownPath: o.known as string | undefined });
 }
 
 // ------------------------------------------------------------ commands
@@ -175,11 +204,15 @@ const commands: Record<string, Command> = {
       raw: { type: 'string', multiple: true, value: 'DIR', help: 'only render: a folder with audit-raw.json or <profile>/audit-raw.json; boots no VM' },
       known: { type: 'string', value: 'FILE', help: 'the known-differences table (default: fixtures/audit/known-differences.json)' },
       publish: { type: 'boolean', help: "also add or replace this kernel's part of docs/audit/ (docs/audit/KERNEL/, and the kernels side by side in docs/audit/audit.md), if the audit passed" },
+      host: { type: 'boolean', help: 'run the device half (type1, compat-device, native) on this host against --device, in this process: no VM (root)' },
+      device: { type: 'string', value: 'BDF', help: 'with --host: the PCI device to audit (e.g. 0000:03:00.0), which you have bound to vfio-pci' },
       ...KERNEL_OPTIONS,
       ...GUEST_OPTIONS,
       ...SHARD_OPTIONS,
     },
+    notes: HOST_AUDIT_NOTES,
     async run(o) {
+      if (o.host || o.device !== undefined) return hostAudit(o);
       const kernel = kernelChoice(o);
       const guest = guestChoice(o);
       const { runAuditCommand } = await import('./audit.ts');

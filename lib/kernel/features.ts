@@ -10,6 +10,7 @@ import { contigLeafDirty } from './dirty-leaf.ts';
 import { fdsOpenedSince, openFds } from './fd-table.ts';
 import { IommuFd } from './iommufd.ts';
 import { VfioContainer, VfioDevice, VfioGroup } from './vfio.ts';
+import { borrowableVfioCdevs, borrowableVfioGroups } from './device-choice.ts';
 
 const ENOENT = 2;
 const EINVAL = 22;
@@ -465,7 +466,8 @@ export function vfioCdevFeatures(sys: SysCore = coreSys()): VfioCdevFeatures | n
 function probeVfioCdev(sys: SysCore): VfioCdevFeatures | null {
   let names: string[];
   try {
-    names = readdirSync('/dev/vfio/devices').filter((n) => /^vfio\d+$/.test(n)).sort();
+    // Only the device under audit's cdev where one is named (lib/kernel/device-choice.ts).
+    names = borrowableVfioCdevs();
   } catch {
     return null;
   }
@@ -500,7 +502,8 @@ function probeVfioCdev(sys: SysCore): VfioCdevFeatures | null {
 function withBorrowedType1<T>(sys: SysCore, fn: (container: VfioContainer) => T | null): T | null {
   let names: string[];
   try {
-    names = readdirSync('/dev/vfio').filter((n) => /^\d+$/.test(n));
+    // Only the device under audit's group where one is named (lib/kernel/device-choice.ts).
+    names = borrowableVfioGroups();
   } catch {
     return null;
   }

@@ -9,15 +9,11 @@
 import { AuditRawCollector, runScenario, type BackendFactory } from '../../lib/audit/run.ts';
 import { CATALOGUE, notApplicableOn } from '../../lib/audit/scenarios.ts';
 import { freeAuditMemory, makeAuditMemory, type AuditMemory } from '../../lib/audit/targets.ts';
-import type { BackendId } from '../../lib/audit/types.ts';
+import type { AuditRaw, BackendId } from '../../lib/audit/types.ts';
 import { skipBecause } from './skip.ts';
+import type { WhyNot } from '../../lib/audit/device-half.ts';
 
-/**
- * Why a backend cannot run: a string for anything that fails the audit (not root, no device), or
- * `{ kernelLacks }` for what the running kernel lacks, probed (no iommufd): the backend is then skipped,
- * which the audit reports and which fails nothing (BackendAvailability.skipped).
- */
-export type WhyNot = string | { kernelLacks: string } | null;
+export type { WhyNot };
 
 export interface AuditSuite<B extends BackendId> {
   profile: 'mock' | 'viommu';
@@ -27,10 +23,17 @@ export interface AuditSuite<B extends BackendId> {
   /** Why this one backend cannot run, when the others can (default: never). */
   whyNotBackend?(backend: B): WhyNot;
   factory(backend: B, mem: AuditMemory): BackendFactory;
+  /**
+   * More tests inside the suite, after every backend's: they see the raw document as collected so far and
+   * which scenario of which backend is decided here (its test ran, or it is declared not applicable; the
+   * others were filtered out).
+   */
+  moreTests?(collected: { raw(): AuditRaw; ran(backend: B, scenarioId: string): boolean }): void;
 }
 
 export function auditSuite<B extends BackendId>(suite: AuditSuite<B>): void {
   const collector = new AuditRawCollector(suite.profile, suite.backends);
+  const ran = new Set<string>();
   describe('audit', () => {
     let mem: AuditMemory | null = null;
 
@@ -71,10 +74,15 @@ export function auditSuite<B extends BackendId>(suite: AuditSuite<B>): void {
           it(s.id, function () {
             const run = runScenario(s, factory, mem!);
             collector.add(s.id, backend, run.result);
+            ran.add(`${backend} ${s.id}`);
             if (run.failure) throw new Error(run.failure);
           });
         }
       });
     }
+
+    // A declared not-applicable pair is decided without a test: its cell is the declaration's, always.
+    const decided = (backend: B, id: string) => ran.has(`${backend} ${id}`) || notApplicableOn(CATALOGUE.find((s) => s.id === id)!, backend) !== undefined;
+    suite.moreTests?.({ raw: () => collector.raw(), ran: decided });
   });
 }

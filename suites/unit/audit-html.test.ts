@@ -8,7 +8,11 @@
 //
 // lib/audit/browser.ts appends a probe script to a copy of the page and reads
 // back what it found; pageProblems() is also what npm test runs on the real page.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
+import { checkAuditPage } from '../../lib/cli/audit.ts';
 import { chromiumMissing, pageProblems, probeAuditPage, type PageProbe } from '../../lib/audit/browser.ts';
 import { buildAudit, validateRaw, type Audit } from '../../lib/audit/report.ts';
 import { renderHtml } from '../../lib/audit/render-html.ts';
@@ -177,5 +181,27 @@ describe('audit html page in headless Chromium', function () {
       'the page links out of itself elsewhere than to kernel source: https://example.com/x',
       'the page refers to outside resources: https://example.com/p.png',
     ]);
+  });
+
+  it('says the page was not checked, and fails in CI, when Chromium gives no answer (no exception out of the command)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'audit-page-'));
+    const saved = process.env.CI;
+    try {
+      // A page the probe refuses before Chromium runs stands for any run that gives no answer.
+      const files = { markdown: join(dir, 'audit.md'), json: join(dir, 'audit.json'), html: join(dir, 'audit.html') };
+      writeFileSync(files.html, '<html><body>cut short');
+      process.env.CI = 'true';
+      const ci = checkAuditPage(audit, files);
+      expect(ci.failures).to.equal(1);
+      expect(ci.lines.join('\n')).to.match(/^audit page: FAILED: not checked, Chromium gave no answer: the page does not end with/);
+      delete process.env.CI;
+      const local = checkAuditPage(audit, files);
+      expect(local.failures).to.equal(0);
+      expect(local.lines.join('\n')).to.match(/^audit page: not checked: Chromium gave no answer/);
+    } finally {
+      if (saved === undefined) delete process.env.CI;
+      else process.env.CI = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
