@@ -55,7 +55,10 @@ describe('audit html page in headless Chromium', function () {
     expect(probe.ready).to.equal('true');
     expect(probe.external).to.deep.equal([]);
     expect(probe.stylesheets).to.equal(0);
-    expect(html).to.not.match(/\b(src|href)=["']?(https?:|\/\/)/i);
+    expect(html).to.not.match(/\bsrc=["']?(https?:|\/\/)/i);
+    // The only links out: each citation's lines in its kernel's version (followed when clicked, never fetched).
+    expect(probe.outsideLinks).to.not.be.empty;
+    for (const u of probe.outsideLinks) expect(u).to.match(/^https:\/\/elixir\.bootlin\.com\/linux\/v6\.12\.117\/source\/drivers\/iommu\/iommufd\/vfio_compat\.c#L173$/);
     expect(html).to.not.match(/url\(\s*['"]?(https?:|\/\/)/i);
   });
 
@@ -169,6 +172,14 @@ describe('audit html page in headless Chromium', function () {
       'map-dma.flags-zero compat-mock: the difference with type1 has no link to #kd-map-dma.flags-zero--type1--compat-mock',
       'unmap-dma.v1-half type1: the difference with compat-mock has no link to #kd-unmap-dma.v1-half--type1--compat-mock',
       'links that lead nowhere: #nowhere',
+    ]);
+  });
+
+  it('would notice a link out of the page to anything but kernel source, and anything it would fetch', () => {
+    const elsewhere = html.replace(/href="https:\/\/elixir\.bootlin\.com\/[^"]*"/, 'href="https://example.com/x"').replace('</body>', '<img src="https://example.com/p.png"></body>');
+    expect(pageProblems(probeAuditPage(elsewhere), audit)).to.include.members([
+      'the page links out of itself elsewhere than to kernel source: https://example.com/x',
+      'the page refers to outside resources: https://example.com/p.png',
     ]);
   });
 
