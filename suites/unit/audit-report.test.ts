@@ -13,7 +13,7 @@ import { appliesTo, appliesToBaseline, KNOWN_DIFFERENCES_PATH, KnownDifferencesE
 import { AuditInputError, auditJson, diffObservations, buildAudit, summaryLines, validateRaw, type Audit, type LoadedRaw } from '../../lib/audit/report.ts';
 import { renderMarkdown } from '../../lib/audit/render-markdown.ts';
 import { switchSummaries } from '../../lib/audit/switches.ts';
-import { auditFromFolders, kernelCitationProblems, writeAuditReports } from '../../lib/audit/write.ts';
+import { auditFromFolders, citationOutcome, kernelCitationProblems, writeAuditReports } from '../../lib/audit/write.ts';
 import type { AuditRaw } from '../../lib/audit/types.ts';
 import { main } from '../../lib/cli/main.ts';
 import { skipBecause } from '../support/skip.ts';
@@ -330,6 +330,9 @@ describe('audit report', () => {
       // 6.12's raw files: 6.12's citations, checked against 6.12's tree; the entries for 7.2 only are not expected to cite it.
       const old = buildAudit(loaded(viommuRaw(), mockRaw()), entries());
       expect(kernelCitationProblems(old, new Map())).to.deep.equal(["4 known difference(s) cite kernel 6.12.117's tree, which is not in the cache: their citations are unchecked"]);
+      // audit --host: the user's kernel tree is rarely at hand; the same lines are notes, not failures.
+      expect(citationOutcome(old, new Map()).failures).to.have.length(1);
+      expect(citationOutcome({ ...old, host: {} as NonNullable<Audit['host']> }, new Map())).to.deep.equal({ failures: [], notes: ["4 known difference(s) cite kernel 6.12.117's tree, which is not in the cache: their citations are unchecked"] });
     });
   });
 
