@@ -56,8 +56,10 @@ export interface PageProbe {
   images: number;
   scripts: number;
   pwned: boolean;
-  /** src/href values that are not in-page anchors. */
+  /** src/href values that are not in-page anchors, hyperlinks (<a href>) aside: what the page would fetch. */
   external: string[];
+  /** Hyperlinks out of the page (followed only when clicked): the known differences' kernel source. */
+  outsideLinks: string[];
   stylesheets: number;
 }
 
@@ -99,7 +101,8 @@ const PROBE = `
   r.images = document.querySelectorAll('img').length;
   r.scripts = document.querySelectorAll('script').length;
   r.pwned = window.__pwned === 1;
-  r.external = Array.prototype.slice.call(document.querySelectorAll('[src], [href]')).map(function (e) { return e.getAttribute('src') || e.getAttribute('href'); }).filter(function (u) { return u.charAt(0) !== '#'; });
+  r.external = Array.prototype.slice.call(document.querySelectorAll('[src], [href]')).filter(function (e) { return e.tagName !== 'A' || e.hasAttribute('src'); }).map(function (e) { return e.getAttribute('src') || e.getAttribute('href'); }).filter(function (u) { return u.charAt(0) !== '#'; });
+  r.outsideLinks = Array.prototype.slice.call(document.querySelectorAll('a[href]')).map(function (e) { return e.getAttribute('href'); }).filter(function (u) { return u.charAt(0) !== '#'; });
   r.stylesheets = document.querySelectorAll('link[rel=stylesheet]').length;
   var pre = document.createElement('pre');
   pre.id = 'audit-probe';
@@ -172,12 +175,17 @@ export function probePage(html: string, probe: string, preId: string, baseDir?: 
  * What is wrong with the loaded page, measured against the audit it was rendered from: a scenario without
  * a visible row, a differing cell not marked (or a marked one that does not differ), a marker missing from
  * the text, a link that leads nowhere or a difference that does not lead to its explanation, broken
- * filters, anything fetched from outside.
+ * filters, anything fetched from outside, a link out of the page to anything but kernel source.
  */
+/** The only links out of the page: a citation's lines in its kernel's version of the file (known-differences.ts kernelCitations). */
+const KERNEL_SOURCE_LINK = /^https:\/\/elixir\.bootlin\.com\/linux\/v[0-9][0-9a-z.-]*\/source\/[A-Za-z0-9_./-]+#L[0-9]+$/;
+
 export function pageProblems(probe: PageProbe, audit: Audit): string[] {
   const problems: string[] = [];
   if (probe.ready !== 'true') problems.push("the page's script did not run to its end");
   if (probe.external.length > 0) problems.push(`the page refers to outside resources: ${probe.external.slice(0, 5).join(', ')}`);
+  const notSource = probe.outsideLinks.filter((u) => !KERNEL_SOURCE_LINK.test(u));
+  if (notSource.length > 0) problems.push(`the page links out of itself elsewhere than to kernel source: ${notSource.slice(0, 5).join(', ')}`);
   if (probe.stylesheets > 0) problems.push('the page links a stylesheet instead of inlining it');
   const ids = audit.rows.map((r) => r.id);
   const shown = probe.rows.map((r) => r.id);

@@ -19,14 +19,31 @@ export const COMPARED_PAIRS: readonly (readonly [BackendId, BackendId])[] = [
   ['compat-device', 'native'],
 ];
 
+/**
+ * One citation of kernel source: an excerpt of a function's body. A function that moved, was renamed or whose
+ * body changed between kernels is cited once per version of its code, each citation naming the kernels it is
+ * true of.
+ */
 export interface SourceRef {
   /** Path inside the kernel tree, e.g. drivers/iommu/iommufd/vfio_compat.c. */
   file: string;
   function: string;
-  /** '123' or '123-140'. */
-  lines?: string;
-  /** The lines that explain the difference, verbatim from the file. */
-  excerpt?: string;
+  /**
+   * The kernels whose tree this citation is true of, by release as `uname -r` reports it ('6.12.117',
+   * '7.3.0-rc7'), each with the lines the excerpt spans there ('123' or '123-140'). lib/audit/source-check.ts
+   * checks each against that kernel's tree; the report of a kernel shows the citations that name it.
+   */
+  lines: Record<string, string>;
+  /** The lines that explain the difference, verbatim from the file ('...' on a line of its own elides lines). */
+  excerpt: string;
+}
+
+/** A kernel release as `uname -r` gives it for the kernels the audit builds: 6.12.117, 7.2.13, 7.3.0-rc7. */
+export const KERNEL_RELEASE = /^\d+\.\d+\.\d+(-rc\d+)?$/;
+
+/** The citations of an entry that are true of kernel `kernel` (name it in their lines). */
+export function citationsOf(k: Pick<KnownDifference, 'source'>, kernel: string): SourceRef[] {
+  return k.source.filter((s) => s.lines[kernel] !== undefined);
 }
 
 /** What one backend is expected to report at one of its steps. */
@@ -49,7 +66,7 @@ export interface KnownDifference {
   /**
    * The kernels it applies to, by KernelBehaviour or Type1Behaviour switch (lib/model/kernel-behaviour.ts):
    * an entry with `when` is only expected of raw files whose probed behaviour has those values (absent:
-   * every kernel). Its citations are of the tree of such a kernel (6.12's when every value is 6.12's).
+   * every kernel). Its citations name the kernels they are true of (SourceRef.lines).
    */
   when?: Partial<Record<keyof KernelBehaviour | keyof Type1Behaviour | keyof PlatformSwitches, boolean>>;
 }
@@ -85,6 +102,14 @@ export function appliesTo(k: KnownDifference, behaviour: Readonly<Record<string,
   return Object.entries(k.when ?? {}).every(([key, value]) =>
     isPlatformKey(key) ? platform[key] === value : (behaviour[key] ?? BASELINE_SWITCHES[key as keyof typeof BASELINE_SWITCHES] ?? false) === value,
   );
+}
+
+/**
+ * Whether an entry applies to a kernel with this behaviour, whatever its platform switches say: for the
+ * entries of an audit's report (Audit.known), which are of the audit's platform already.
+ */
+export function appliesToKernel(k: KnownDifference, behaviour: Readonly<Record<string, boolean>>): boolean {
+  return Object.entries(k.when ?? {}).every(([key, value]) => isPlatformKey(key) || (behaviour[key] ?? BASELINE_SWITCHES[key as keyof typeof BASELINE_SWITCHES] ?? false) === value);
 }
 
 /** Whether an entry's platform switches (only those) match the platform: a report lists only its platform's entries. */
@@ -195,19 +220,30 @@ export function parseKnownDifferences(text: string, where: string, scenarioIds?:
     if (typeof raw.summary === 'string' && raw.summary.includes('\n')) bad('"summary" must be one line');
 
     const source: SourceRef[] = [];
-    if (!Array.isArray(raw.source) || raw.source.length === 0) bad('"source" is missing: at least one { file, function } of the kernel source that explains the difference');
+    if (!Array.isArray(raw.source) || raw.source.length === 0) bad('"source" is missing: at least one { file, function, lines, excerpt } of the kernel source that explains the difference');
     else
       raw.source.forEach((s: unknown, j: number) => {
         const sbad = (msg: string) => bad(`source[${j}]: ${msg}`);
-        if (!isRecord(s)) return sbad('must be an object { file, function, lines?, excerpt? }');
+        if (!isRecord(s)) return sbad('must be an object { file, function, lines: { kernel: lines }, excerpt }');
         for (const key of Object.keys(s)) if (!['file', 'function', 'lines', 'excerpt'].includes(key)) sbad(`unknown key '${key}'`);
         if (typeof s.file !== 'string' || s.file === '') sbad('"file" is missing');
         else if (s.file.startsWith('/') || s.file.includes('..')) sbad(`"file" must be a path inside the kernel tree (got '${s.file}')`);
         if (typeof s.function !== 'string' || s.function === '') sbad('"function" is missing');
-        if (s.lines !== undefined && (typeof s.lines !== 'string' || !LINES.test(s.lines))) sbad(`"lines" must look like '123' or '123-140' (got ${JSON.stringify(s.lines)})`);
-        if (s.excerpt !== undefined && (typeof s.excerpt !== 'string' || s.excerpt.trim() === '')) sbad('"excerpt" must be non-empty text when given');
-        if (typeof s.file === 'string' && typeof s.function === 'string') {
-          source.push({ file: s.file, function: s.function, ...(typeof s.lines === 'string' ? { lines: s.lines } : {}), ...(typeof s.excerpt === 'string' ? { excerpt: s.excerpt } : {}) });
+        let linesOk = isRecord(s.lines) && Object.keys(s.lines).length > 0;
+        if (!linesOk) sbad(`"lines" must name the kernels the citation is true of, each with the lines of the excerpt there: { "6.12.117": "123-140" } (got ${JSON.stringify(s.lines)})`);
+        else
+          for (const [kernel, at] of Object.entries(s.lines as Record<string, unknown>)) {
+            if (!KERNEL_RELEASE.test(kernel)) {
+              sbad(`lines: '${kernel}' is not a kernel release as uname -r gives it ('6.12.117', '7.3.0-rc7')`);
+              linesOk = false;
+            } else if (typeof at !== 'string' || !LINES.test(at)) {
+              sbad(`lines["${kernel}"] must look like '123' or '123-140' (got ${JSON.stringify(at)})`);
+              linesOk = false;
+            }
+          }
+        if (typeof s.excerpt !== 'string' || s.excerpt.trim() === '') sbad('"excerpt" is missing: the lines of the function that explain the difference, verbatim');
+        if (typeof s.file === 'string' && typeof s.function === 'string' && linesOk && typeof s.excerpt === 'string') {
+          source.push({ file: s.file, function: s.function, lines: { ...(s.lines as Record<string, string>) }, excerpt: s.excerpt });
         }
       });
 
@@ -256,4 +292,41 @@ export function loadKnownDifferences(path: string = KNOWN_DIFFERENCES_PATH, scen
     throw new KnownDifferencesError(`${path}: cannot read the known differences: ${(e as Error).message}`);
   }
   return parseKnownDifferences(text, path, scenarioIds);
+}
+
+/** One citation as a kernel's report shows it: the lines are that kernel's, the link goes to its version. */
+export interface KernelCitation {
+  file: string;
+  function: string;
+  /** The kernel release the lines are of. */
+  kernel: string;
+  /** '123' or '123-140' in that kernel's tree. */
+  lines: string;
+  excerpt: string;
+  /** The excerpt's first line in that kernel's version of the file, on Elixir (the release's upstream tag). */
+  url: string;
+}
+
+/** The upstream tag of a kernel release: 6.12.117 -> v6.12.117, 7.2.0 -> v7.2, 7.3.0-rc7 -> v7.3-rc7. */
+export function kernelTag(kernel: string): string {
+  const m = /^(\d+)\.(\d+)\.(\d+)(-rc\d+)?$/.exec(kernel);
+  if (!m) throw new RangeError(`not a kernel release: ${JSON.stringify(kernel)}`);
+  const [, major, minor, sub, rc] = m;
+  return `v${major}.${minor}${sub === '0' ? '' : `.${sub}`}${rc ?? ''}`;
+}
+
+/** The citations of an entry for kernel `kernel`'s report, each with its lines there and a link to them. */
+export function kernelCitations(k: Pick<KnownDifference, 'source'>, kernel: string): KernelCitation[] {
+  return citationsOf(k, kernel).map((s) => {
+    const lines = s.lines[kernel]!;
+    const from = lines.split('-')[0];
+    return {
+      file: s.file,
+      function: s.function,
+      kernel,
+      lines,
+      excerpt: s.excerpt,
+      url: `https://elixir.bootlin.com/linux/${kernelTag(kernel)}/source/${s.file}#L${from}`,
+    };
+  });
 }

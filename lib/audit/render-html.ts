@@ -3,7 +3,7 @@
 // marker readable without colour, each difference linked to its explanation
 // (with the kernel source), filters by area and "differences only".
 // Everything from the raw files or the known-differences table is escaped.
-import { knownDifferenceAnchor, type KnownDifference } from './known-differences.ts';
+import { appliesToKernel, kernelCitations, knownDifferenceAnchor, type KnownDifference } from './known-differences.ts';
 import { areasOf, auditPlatforms, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Comparison } from './report.ts';
 import { BACKEND_IDS, type BackendId, type Observation, type Step } from './types.ts';
 import { MARKERS } from './render-markdown.ts';
@@ -132,14 +132,19 @@ function knownArticle(a: Audit, k: KnownDifference): string {
   const row = a.rows.find((r) => r.id === k.scenario);
   const cmp = row?.comparisons.find((x) => x.between[0] === k.between[0] && x.between[1] === k.between[1]);
   const state = cmp ? cmp.state : 'not in this audit';
-  const sources = k.source
-    .map(
-      (s) =>
-        `<div class="source"><code class="file">${escapeHtml(s.file)}</code>, <code class="function">${escapeHtml(s.function)}()</code>${s.lines ? `, lines ${escapeHtml(s.lines)}` : ''}${
-          s.excerpt ? `<pre>${escapeHtml(s.excerpt)}</pre>` : ''
-        }</div>`,
-    )
-    .join('');
+  const kernel = auditKernels(a)[0];
+  const cites = kernel === undefined ? [] : kernelCitations(k, kernel);
+  const sources =
+    kernel === undefined
+      ? '<p class="source">No kernel ran: no citation shown.</p>'
+      : cites.length === 0
+        ? `<p class="source">No citation of kernel ${escapeHtml(kernel)}'s tree${appliesToKernel(k, a.behaviour) ? ' (a problem of this audit)' : `: the entry is for kernels where ${escapeHtml(JSON.stringify(k.when ?? {}))}`}.</p>`
+        : cites
+            .map(
+              (s) =>
+                `<div class="source"><a class="cite" href="${escapeHtml(s.url)}"><code class="file">${escapeHtml(s.file)}</code>:<span class="lines">${escapeHtml(s.lines)}</span></a>, <code class="function">${escapeHtml(s.function)}()</code> (${escapeHtml(kernel!)})<pre>${escapeHtml(s.excerpt)}</pre></div>`,
+            )
+            .join('');
   return `<article class="explanation${cmp && cmp.state !== 'explained' && cmp.state !== 'not-compared' ? ' failing' : ''}" id="${htmlId(knownDifferenceAnchor(k))}">
 <h3><a href="#${scenarioAnchor(k.scenario)}"><code>${escapeHtml(k.scenario)}</code></a>: ${k.between.join(' vs ')}</h3>
 <p class="summary"><b>${escapeHtml(k.summary)}</b></p>

@@ -1,7 +1,7 @@
 // audit.md: the matrix as one Markdown table per area, differing cells marked
 // (in text, not only in colour), then every difference with its explanation
 // and kernel source, and what fails the audit.
-import { knownDifferenceAnchor, type KnownDifference } from './known-differences.ts';
+import { appliesToKernel, kernelCitations, knownDifferenceAnchor, type KnownDifference } from './known-differences.ts';
 import { areasOf, auditPlatforms, cellSummary, comparisonLink, markedComparisons, showPointValue, showValue, type Audit, type AuditRow, type Cell, type Comparison } from './report.ts';
 import { BACKEND_IDS, type BackendId } from './types.ts';
 import { auditKernels, switchSummaries } from './switches.ts';
@@ -62,10 +62,19 @@ function pointsTable(cmp: Comparison): string[] {
   ];
 }
 
-function sourceLines(k: KnownDifference): string[] {
-  return k.source.flatMap((s) => [
-    `- ${mdCode(s.file)}, ${mdCode(`${s.function}()`)}${s.lines ? `, lines ${mdText(s.lines)}` : ''}`,
-    ...(s.excerpt ? ['', fencedBlock(s.excerpt).replace(/^/gm, '  '), ''] : []),
+/** The entry's citations of the audited kernel's tree, linked to that version; or why there are none. */
+function sourceLines(a: Audit, k: KnownDifference): string[] {
+  const kernel = auditKernels(a)[0];
+  if (kernel === undefined) return ['No kernel ran: no citation shown.'];
+  const cites = kernelCitations(k, kernel);
+  if (cites.length === 0) {
+    return [`No citation of kernel ${mdText(kernel)}'s tree${appliesToKernel(k, a.behaviour) ? ' (a problem of this audit)' : `: the entry is for kernels where ${mdText(JSON.stringify(k.when ?? {}))}`}.`];
+  }
+  return cites.flatMap((s) => [
+    `- [${mdCode(`${s.file}:${s.lines}`)}](${s.url}), ${mdCode(`${s.function}()`)} (${mdText(kernel)})`,
+    '',
+    fencedBlock(s.excerpt).replace(/^/gm, '  '),
+    '',
   ]);
 }
 
@@ -155,7 +164,7 @@ export function renderMarkdown(a: Audit): string {
     lines.push(`**${mdText(k.summary)}**`, '');
     lines.push(`Status: ${cmp ? cmp.state : 'not in this audit'}${cmp && cmp.state !== 'explained' && cmp.detail ? ` (${mdText(cmp.detail.join('; '))})` : ''}.`, '');
     if (cmp) lines.push(...pointsTable(cmp));
-    lines.push(mdText(k.explanation), '', 'Kernel source:', '', ...sourceLines(k), '');
+    lines.push(mdText(k.explanation), '', 'Kernel source:', '', ...sourceLines(a, k), '');
   }
 
   if (v.modelMismatches.length > 0) {

@@ -7,7 +7,7 @@
 // audit, named as such.
 import { readFileSync } from 'node:fs';
 import { observationDifferences } from './record.ts';
-import { appliesTo, appliesToPlatform, COMPARED_PAIRS, knownDifferenceAnchor, platformSwitches, type ExpectedStep, type KnownDifference } from './known-differences.ts';
+import { appliesTo, appliesToPlatform, COMPARED_PAIRS, kernelCitations, knownDifferenceAnchor, platformSwitches, type ExpectedStep, type KnownDifference } from './known-differences.ts';
 import { BASELINE_SWITCHES } from '../model/kernel-behaviour.ts';
 import {
   AUDIT_RAW_FILE,
@@ -551,6 +551,7 @@ export interface AuditJsonBackend {
 
 /** audit.json: one entry a scenario, each backend's errno name and outputs, the model's prediction, the verdict. */
 export function auditJson(a: Audit): object {
+  const kernel = Object.values(a.profiles).find((p) => p.kernel !== undefined)?.kernel;
   return {
     format: 1,
     generated: a.generated,
@@ -592,7 +593,8 @@ export function auditJson(a: Audit): object {
         ...(c.detail ? { detail: c.detail } : {}),
       })),
     })),
-    knownDifferences: a.known.map((k) => ({ anchor: knownDifferenceAnchor(k), ...k })),
+    // Each entry with the citations of the audited kernel's tree, at its lines there (none when no kernel ran).
+    knownDifferences: a.known.map((k) => ({ anchor: knownDifferenceAnchor(k), ...k, source: kernel === undefined ? [] : kernelCitations(k, kernel) })),
     verdict: a.verdict,
   };
 }

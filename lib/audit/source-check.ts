@@ -2,12 +2,15 @@
 // use: the cited file is there, the cited function is defined in it, and the
 // cited excerpt is inside that function's body (whitespace-normalised; a line
 // of its own holding '...' elides lines between the excerpt's pieces, which
-// must then appear in that order). Finding the name somewhere in the file is
-// not enough: an excerpt from another function, or a function whose body
-// changed, would pass that.
-import { existsSync, readFileSync } from 'node:fs';
+// must then appear in that order), at exactly the lines the citation gives for
+// that kernel. Finding the name somewhere in the file is not enough: an excerpt
+// from another function, or a function whose body changed, would pass that. A
+// citation names the kernels it is true of; each is checked in its own tree.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SourceRef } from './known-differences.ts';
+import { cacheDir } from '../kbuild/cache.ts';
+import { kernelVersionOf } from '../kbuild/source.ts';
 
 /** A function's definition in a C file: its text from the name to the closing brace, and where it starts. */
 export interface FunctionBody {
@@ -94,42 +97,108 @@ export function findFunctionBody(src: string, name: string): FunctionBody | null
 
 const flat = (s: string) => s.replace(/\s+/g, ' ').trim();
 
+/** `text` with every run of whitespace made one space, and where each of its characters came from. */
+function flatWithOrigins(text: string): { flat: string; origin: number[] } {
+  let out = '';
+  const origin: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    if (/\s/.test(text[i]!)) {
+      if (out !== '' && !out.endsWith(' ')) {
+        out += ' ';
+        origin.push(i);
+      }
+    } else {
+      out += text[i];
+      origin.push(i);
+    }
+  }
+  return { flat: out, origin };
+}
+
 /** The pieces of an excerpt, whitespace-normalised: a line holding only '...' (or '…') separates them. */
 export function excerptPieces(excerpt: string): string[] {
   return excerpt.split(/\n\s*(?:\.\.\.|…)\s*(?:\n|$)/).map(flat).filter((p) => p !== '');
 }
 
+/** Where a citation's excerpt is in the file: the lines from its first piece's start to its last piece's end. */
+export interface ExcerptPlace {
+  body: FunctionBody;
+  /** 1-based, both included. */
+  line: number;
+  endLine: number;
+}
+
 /**
- * What is wrong with one citation against the file's text (null: it holds). `file` names the file in the
- * messages.
+ * Where the excerpt of `s` is inside the body of the function it cites, or what is wrong (a string naming the
+ * file, the function and the piece not found). `s.file` names the file in the messages.
  */
-export function citationProblem(text: string, s: SourceRef): string | null {
+export function locateExcerpt(text: string, s: Pick<SourceRef, 'file' | 'function' | 'excerpt'>): ExcerptPlace | string {
   const body = findFunctionBody(text, s.function);
   if (!body) return `${s.file}: function ${s.function}() is not defined in the file`;
-  const whole = flat(body.text);
+  const { flat: whole, origin } = flatWithOrigins(body.text);
+  const pieces = excerptPieces(s.excerpt);
+  if (pieces.length === 0) return `${s.file}: the excerpt cited from ${s.function}() is empty`;
   let at = 0;
-  for (const piece of excerptPieces(s.excerpt ?? '')) {
+  let first = -1;
+  let last = -1;
+  for (const piece of pieces) {
     const found = whole.indexOf(piece, at);
     if (found === -1) {
       const elsewhere = flat(text).includes(piece) ? ' (it is in the file, outside that function)' : '';
       return `${s.file}: the excerpt is not in the body of ${s.function}() (lines ${body.line}-${body.endLine})${elsewhere}, in this order: ${JSON.stringify(piece.length > 120 ? `${piece.slice(0, 120)}...` : piece)}`;
     }
+    if (first === -1) first = found;
+    last = found + piece.length - 1;
     at = found + piece.length;
   }
-  if (s.lines) {
-    const [from, to = from] = s.lines.split('-').map(Number) as [number, number?];
-    const lines = text.split('\n');
-    const first = excerptPieces(s.excerpt ?? '')[0];
-    if (to! > lines.length || from > to!) return `${s.file}: lines ${s.lines} are outside the file (${lines.length} lines)`;
-    if (from < body.line || to! > body.endLine) return `${s.file}: lines ${s.lines} are outside ${s.function}() (lines ${body.line}-${body.endLine})`;
-    if (first && !flat(lines.slice(from - 1, to).join('\n')).includes(first.slice(0, 40))) return `${s.file}: lines ${s.lines} do not hold the start of the excerpt`;
-  }
+  const lineAt = (flatIndex: number) => body.line + body.text.slice(0, origin[flatIndex]!).split('\n').length - 1;
+  return { body, line: lineAt(first), endLine: lineAt(last) };
+}
+
+/** '123' or '123-140', as citations write lines. */
+export function formatLines(p: { line: number; endLine: number }): string {
+  return p.line === p.endLine ? `${p.line}` : `${p.line}-${p.endLine}`;
+}
+
+/**
+ * What is wrong with one citation against the file's text of kernel `kernel` (null: it holds): the function
+ * is defined there, the excerpt is inside its body, and the lines the citation gives for that kernel are
+ * exactly where the excerpt is. `file` names the file in the messages.
+ */
+export function citationProblem(text: string, s: SourceRef, kernel: string): string | null {
+  const place = locateExcerpt(text, s);
+  if (typeof place === 'string') return place;
+  const lines = s.lines[kernel];
+  if (lines === undefined) return `${s.file}: the citation of ${s.function}() gives no lines for kernel ${kernel}`;
+  const actual = formatLines(place);
+  if (lines !== actual) return `${s.file}: the excerpt is at lines ${actual} of ${kernel}'s tree (in ${s.function}(), lines ${place.body.line}-${place.body.endLine}), not ${lines}`;
   return null;
 }
 
-/** Checks one citation against the kernel tree at `tree`. */
-export function checkCitation(tree: string, s: SourceRef): string | null {
+/** Checks one citation against the tree of kernel `kernel` at `tree`. */
+export function checkCitation(tree: string, s: SourceRef, kernel: string): string | null {
   const path = join(tree, s.file);
   if (!existsSync(path)) return `${s.file}: not in the kernel tree ${tree}`;
-  return citationProblem(readFileSync(path, 'utf8'), s);
+  return citationProblem(readFileSync(path, 'utf8'), s, kernel);
+}
+
+/**
+ * The kernel trees extracted in the build cache (lib/kbuild/source.ts extracts Debian's linux-source there),
+ * by kernel release as `uname -r` of a kernel built from them reports it (the top Makefile's version).
+ */
+export function cachedKernelTrees(root: string = cacheDir('src')): Map<string, string> {
+  const trees = new Map<string, string>();
+  for (const name of readdirSync(root).sort()) {
+    const dir = join(root, name);
+    if (!existsSync(join(dir, '.extracted')) || !existsSync(join(dir, 'Makefile'))) continue;
+    trees.set(kernelVersionOf(dir), dir);
+  }
+  return trees;
+}
+
+/** The kernels a set of citations names (the keys of their lines), in version order. */
+export function citedKernels(sources: Iterable<SourceRef>): string[] {
+  const kernels = new Set<string>();
+  for (const s of sources) for (const k of Object.keys(s.lines)) kernels.add(k);
+  return [...kernels].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
 }

@@ -40,7 +40,6 @@ export interface AuditCommandOptions {
   deviceProfile?: AuditDeviceProfile;
 }
 
-
 /** A raw file from an earlier run must not pass for this one's (runInVm clears only mocha's results). */
 export function removeStaleAuditRaw(resultsRoot: string, device: AuditDeviceProfile = 'viommu'): void {
   for (const p of new Set([...AUDIT_PROFILES, device])) rmSync(join(resultsRoot, p, AUDIT_RAW_FILE), { force: true });
@@ -61,6 +60,16 @@ export function auditSummary(audit: Audit, files: AuditFiles, maxFailures = 20):
 }
 
 /**
+ * Chromium ran but gave no answer (a timeout under a slow guest, a crash): the page was not checked, which
+ * is said, and is a failure where a missing Chromium is one (CI), not an exception that ends the command.
+ */
+function pageNotChecked(what: string, e: unknown): { lines: string[]; failures: number } {
+  const why = e instanceof Error ? e.message : String(e);
+  if (process.env.CI === 'true') return { lines: [`${what}: FAILED: not checked, Chromium gave no answer: ${why}`], failures: 1 };
+  return { lines: [`${what}: not checked: Chromium gave no answer: ${why}`], failures: 0 };
+}
+
+/**
  * Loads the written audit.html in headless Chromium and checks it against the audit: every scenario shown,
  * every difference marked and linked to its explanation. Without Chromium it says so (in CI that fails).
  */
@@ -70,7 +79,12 @@ export function checkAuditPage(audit: Audit, files: AuditFiles): { lines: string
     if (process.env.CI === 'true') return { lines: [`audit page: FAILED: cannot be checked in CI: ${missing}`], failures: 1 };
     return { lines: [`audit page: not checked in Chromium: ${missing}`], failures: 0 };
   }
-  const problems = pageProblems(probeAuditPage(readFileSync(files.html, 'utf8')), audit);
+  let problems: string[];
+  try {
+    problems = pageProblems(probeAuditPage(readFileSync(files.html, 'utf8')), audit);
+  } catch (e) {
+    return pageNotChecked('audit page', e);
+  }
   if (problems.length === 0) return { lines: [`audit page: checked in headless Chromium: ${audit.rows.length} scenario rows, every difference marked and linked`], failures: 0 };
   return { lines: problems.map((p) => `audit page: FAIL: ${p}`), failures: problems.length };
 }
@@ -82,7 +96,12 @@ function checkKernelsPage(dir = PUBLISHED_AUDIT_DIR): { lines: string[]; failure
     if (process.env.CI === 'true') return { lines: [`published page: FAILED: cannot be checked in CI: ${missing}`], failures: 1 };
     return { lines: [`published page: not checked in Chromium: ${missing}`], failures: 0 };
   }
-  const problems = kernelsPageProblems(readFileSync(join(dir, 'audit.html'), 'utf8'), dir, probePage);
+  let problems: string[];
+  try {
+    problems = kernelsPageProblems(readFileSync(join(dir, 'audit.html'), 'utf8'), dir, probePage);
+  } catch (e) {
+    return pageNotChecked('published page', e);
+  }
   if (problems.length === 0) return { lines: [`published page: ${join(dir, 'audit.html')} checked in headless Chromium: every scenario row, every cell that differs between kernels marked, every link resolves`], failures: 0 };
   return { lines: problems.map((p) => `published page: FAIL: ${p}`), failures: problems.length };
 }

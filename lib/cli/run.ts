@@ -10,6 +10,7 @@ import { findingOf, loadFindings, REPORTED_FINDINGS_FILE } from '../vm/findings.
 import { removeRunIdentity, runningKernel, toolIdentity, writeRunIdentity } from '../report/run-identity.ts';
 import { applyShard, shardLabel, type Shard } from '../shard.ts';
 import { kernelLogRootHooks } from '../vm/kernel-log.ts';
+import { bundledTestFiles } from './bundled-tests.ts';
 import { PACKAGE_ROOT } from './paths.ts';
 
 /** Which tests of the loaded files run: all, or those matching a pattern and/or named by KTAP name. */
@@ -69,12 +70,35 @@ export function selectTests(root: Mocha.Suite, selection: TestSelection): string
   return kept;
 }
 
+/**
+ * Loads the test files into mocha's suite tree, in order. Files bundled into
+ * the guest's CLI (lib/cli/bundled-tests.ts) are evaluated in place, with the
+ * same events mocha's own loadFilesAsync emits around each file (the bdd
+ * interface takes the file's name from them); any other file through mocha.
+ */
+async function loadTestFiles(mocha: Mocha, files: string[]): Promise<void> {
+  const bundled = files.filter((f) => bundledTestFiles.has(f));
+  if (bundled.length === 0) {
+    for (const f of files) mocha.addFile(f);
+    await mocha.loadFilesAsync();
+    return;
+  }
+  if (bundled.length !== files.length) {
+    throw new Error(`test files neither all bundled nor all on disk: ${files.filter((f) => !bundledTestFiles.has(f)).join(', ')} not in this bundle`);
+  }
+  for (const f of files) {
+    mocha.suite.emit(Mocha.Suite.constants.EVENT_FILE_PRE_REQUIRE, globalThis, f, mocha);
+    const module = await bundledTestFiles.get(f)!();
+    mocha.suite.emit(Mocha.Suite.constants.EVENT_FILE_REQUIRE, module, f, mocha);
+    mocha.suite.emit(Mocha.Suite.constants.EVENT_FILE_POST_REQUIRE, globalThis, f, mocha);
+  }
+}
+
 async function loadSuites(files: string[]): Promise<Mocha> {
   const unique = [...new Set(files)];
   if (unique.length === 0) throw new Error('no test files to run');
   const mocha = new Mocha();
-  for (const f of unique) mocha.addFile(f);
-  await mocha.loadFilesAsync();
+  await loadTestFiles(mocha, unique);
   return mocha;
 }
 
@@ -126,8 +150,7 @@ export async function runSuites(opts: RunSuitesOptions): Promise<number> {
       ? { rootHooks: kernelLogRootHooks((why) => process.stdout.write(`kernel log: not read after each test: ${why}\n`), undefined, knownFinding()) }
       : {}),
   } as Mocha.MochaOptions);
-  for (const f of files) mocha.addFile(f);
-  await mocha.loadFilesAsync();
+  await loadTestFiles(mocha, files);
   if (opts.grep !== undefined || opts.tests !== undefined) selectTests(mocha.suite, opts);
   // The shard is cut from what the selection kept: every shard of a set selects the same list.
   const shard = opts.shard ?? null;

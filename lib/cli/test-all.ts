@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULT_KERNEL_SERIES, type KernelSeries } from '../kbuild/series.ts';
 import { SetupError } from '../kbuild/source.ts';
-import { PROFILES, type ProfileName } from '../vm/profiles.ts';
+import { PLATFORM_PROFILES, PROFILES, profiles, type DeviceProfile, type ProfileName } from '../vm/profiles.ts';
 import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
 import type { KernelChoice } from './options.ts';
 import { PACKAGE_ROOT } from './paths.ts';
@@ -151,7 +151,7 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
   let infrastructure = false;
   // The audit is built from the raw files the VM suites write; none is built when the VM part is skipped.
   let auditSkipped: string | undefined;
-  const { auditAfterVmRun, removeStaleAuditRaw } = await import('./audit.ts');
+  const { auditAfterVmRun, removeStaleAuditRaw, runAuditCommand } = await import('./audit.ts');
   try {
     removeStaleAuditRaw(join(root, 'vm'));
     const { runInVm } = await import('../vm/run-vm.ts');
@@ -218,6 +218,28 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
     infrastructure ||= k.infrastructure;
     lines.push(...k.lines);
   }
+  // The audit on the other IOMMU platforms (issue 14): each platform's guest beside mock, judged as the
+  // main audit is (an unexplained difference or a model mismatch fails); never compared with docs/audit/,
+  // which holds intel-iommu with interrupt remapping.
+  let platformsOk = true;
+  for (const platform of auditSkipped === undefined && !shard ? PLATFORM_PROFILES : []) {
+    const dir = join(root, `audit-${platform}`);
+    process.stdout.write(`\n=== audit on platform ${platform}: ${profiles[platform].description}\n`);
+    try {
+      const rc = await runAuditCommand({ out: dir, rawDirs: [], ...kernel, accel: 'auto', timeoutSeconds: 1800, deviceProfile: platform as DeviceProfile });
+      if (rc === EXIT_ENVIRONMENT) infrastructure = true;
+      for (const p of [platform, 'mock']) add(countsOf(join(dir, p, 'results.json')));
+      if (rc !== 0) {
+        platformsOk = false;
+        total.failed += 1;
+      }
+      lines.push(`audit ${platform}: ${rc === 0 ? 'passed' : 'FAILED'} (${join(dir, 'audit', 'audit.md')})`);
+    } catch (err) {
+      platformsOk = false;
+      total.failed += 1;
+      lines.push(`audit ${platform}: FAILED: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
   let extraOk = true;
   for (const run of auditSkipped === undefined ? extraVmRuns(kernelVersion) : []) {
     const vmDir = `vm-${run.series}`;
@@ -245,5 +267,5 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
   process.stdout.write(`\n=== npm test\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
   process.stdout.write(`summary: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
   if (infrastructure) return EXIT_ENVIRONMENT;
-  return unitFailures === 0 && vmOk && extraOk && !mirror.failed && auditFailures === 0 && kselftestFailures === 0 ? 0 : 1;
+  return unitFailures === 0 && vmOk && extraOk && platformsOk && !mirror.failed && auditFailures === 0 && kselftestFailures === 0 ? 0 : 1;
 }

@@ -3,7 +3,8 @@
 // IOMMU_TEST_OP_DMABUF_GET returns 0 and leaves its dma-buf's fd in the table
 // unreported (docs/findings/KF-0005.md). Read only around such calls: each
 // listing is a directory read, not free under TCG.
-import { fstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, fstatSync, readdirSync, readlinkSync } from 'node:fs';
+import type { IommuFd } from './iommufd.ts';
 
 /**
  * The fds open in this process now. The listing shows its own directory's fd too, closed again by the
@@ -23,9 +24,9 @@ export function openFds(): Set<number> {
   return out;
 }
 
-/** The fds open now that were not in `before`, lowest first. */
-export function fdsOpenedSince(before: ReadonlySet<number>): number[] {
-  return [...openFds()].filter((fd) => !before.has(fd)).sort((a, b) => a - b);
+/** The fds open `now` (default: this process's, listed afresh) that were not in `before`, lowest first. */
+export function fdsOpenedSince(before: ReadonlySet<number>, now: ReadonlySet<number> = openFds()): number[] {
+  return [...now].filter((fd) => !before.has(fd)).sort((a, b) => a - b);
 }
 
 /**
@@ -39,4 +40,17 @@ export function isDmabufFd(fd: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * What one IOMMU_TEST_OP_DMABUF_GET of `length` bytes did, on the kernel alone: its errno and value, and
+ * each fd it added to the table (whether a dma-buf). Every fd it made is closed again. The feature probe
+ * and KF-0005's own test both look at the op this way.
+ */
+export function dmabufGetSeen(iommufd: Pick<IommuFd, 'testDmabufGet'>, length: number): { errno: number; value: number; made: { fd: number; dmabuf: boolean }[] } {
+  const before = openFds();
+  const r = iommufd.testDmabufGet({ length });
+  const made = fdsOpenedSince(before).map((fd) => ({ fd, dmabuf: isDmabufFd(fd) }));
+  for (const m of made) closeSync(m.fd);
+  return { errno: r.errno, value: r.dmabufFd, made };
 }

@@ -7,7 +7,7 @@ import { coreSys, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, sys as full
 import { pagemapReader, sharedZeroPageAddress } from '../sys/pagemap.ts';
 import * as U from '../uapi/index.ts';
 import { contigLeafDirty } from './dirty-leaf.ts';
-import { fdsOpenedSince, openFds } from './fd-table.ts';
+import { dmabufGetSeen } from './fd-table.ts';
 import { IommuFd } from './iommufd.ts';
 import { VfioContainer, VfioDevice, VfioGroup } from './vfio.ts';
 import { borrowableVfioCdevs, borrowableVfioGroups } from './device-choice.ts';
@@ -355,12 +355,9 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
  * installed the fd (KF-0005); 7.2.13's returns the fd. Every fd the call made is closed again.
  */
 function probeDmabufGetFdUnreported(fd: IommuFd): boolean {
-  const before = openFds();
-  const r = fd.testDmabufGet({ length: 4096 });
-  const made = fdsOpenedSince(before);
-  for (const f of made) closeSync(f);
+  const { errno, value, made } = dmabufGetSeen(fd, 4096);
   // Where fd 0 was free the dma-buf takes it, and 0 is then its fd either way.
-  return r.errno === 0 && r.dmabufFd === 0 && made.length === 1 && made[0] !== 0;
+  return errno === 0 && value === 0 && made.length === 1 && made[0]!.fd !== 0;
 }
 
 /**

@@ -16,7 +16,7 @@ import type { ModelProcess } from '../model/process.ts';
 import { absorbedFaultResult } from '../model/iommufd/selftest.ts';
 import { IoctlArgument, MMAP_MIN_ADDR, ModelCannotAnswer, type UserAccess } from '../model/uaccess.ts';
 import { readS32, sameBytes, writeU32 } from '../uapi/bytes.ts';
-import { openFds } from '../kernel/fd-table.ts';
+import { fdsOpenedSince, openFds } from '../kernel/fd-table.ts';
 import { show, type FieldDifference } from './compare.ts';
 import { DESYNCING_REASONS, isListedReason } from './unchecked.ts';
 
@@ -472,9 +472,11 @@ export class LockstepSys implements SysCore {
       }
     }
     const snapshots: readonly Snapshot[] = pending.length > 0 ? pending.map((p) => ({ address: p.address, kernel: p.view, model: p.view.slice() })) : NO_SNAPSHOTS;
-    // A call that makes an fd (GET_DEVICE_FD, DMABUF_GET): both fd tables listed around it, to pair what each made.
-    const makesFd = mfd !== undefined && desynced === undefined && !child && (shape?.returnsFd === true || host.modelSys.returnsFd(mfd, request, before));
-    const fdsBefore = makesFd ? { kernel: this.#kernelFds(), model: host.modelSys.fdMark() } : null;
+    // A call that makes an fd (GET_DEVICE_FD, DMABUF_GET): an iommufd's says so in the shape looked up above,
+    // another file's by its request. Both fd tables are listed around it, to pair what each made (a forked
+    // child's fds are in its own table: its returned fd is paired alone).
+    const returnsFd = mfd !== undefined && desynced === undefined && (host.modelSys.file(mfd)?.kind === 'iommufd' ? shape!.returnsFd === true : host.modelSys.returnsFd(mfd, request, before));
+    const fdsBefore = returnsFd && !child ? { kernel: this.#kernelFds(), model: host.modelSys.fdMark() } : null;
 
     const t0 = process.hrtime.bigint();
     const { result: ret, injected } = host.injectedDuring(kernelCall);
@@ -526,7 +528,7 @@ export class LockstepSys implements SysCore {
 
     const diffs: FieldDifference[] = [];
     if (fdsBefore) this.#pairMadeFds(ret, mret, fdsBefore, diffs);
-    else if (child && ret >= 0 && mret >= 0 && (shape?.returnsFd === true || host.modelSys.returnsFd(mfd, request, before))) host.fdMap.set(ret, mret);
+    else if (returnsFd && ret >= 0 && mret >= 0) host.fdMap.set(ret, mret);
     else if (ret !== mret) diffs.push({ path: 'return', kernel: showRet(ret), model: showRet(mret) });
     if (view && modelBytes) {
       // fds the call made: paired, not compared (each side numbers its own).
@@ -566,8 +568,7 @@ export class LockstepSys implements SysCore {
    */
   #pairMadeFds(ret: number, mret: number, before: { kernel: Set<number>; model: number }, diffs: FieldDifference[]): void {
     const host = this.host;
-    const after = this.#kernelFds();
-    const kernelMade = [...after].filter((fd) => !before.kernel.has(fd)).sort((a, b) => a - b);
+    const kernelMade = fdsOpenedSince(before.kernel, this.#kernelFds());
     const modelMade = host.modelSys.fdsInstalledSince(before.model);
     const ki = kernelMade.indexOf(ret);
     const mi = modelMade.indexOf(mret);

@@ -8,7 +8,11 @@
 //
 // lib/audit/browser.ts appends a probe script to a copy of the page and reads
 // back what it found; pageProblems() is also what npm test runs on the real page.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect } from 'chai';
+import { checkAuditPage } from '../../lib/cli/audit.ts';
 import { chromiumMissing, pageProblems, probeAuditPage, type PageProbe } from '../../lib/audit/browser.ts';
 import { buildAudit, validateRaw, type Audit } from '../../lib/audit/report.ts';
 import { renderHtml } from '../../lib/audit/render-html.ts';
@@ -51,7 +55,10 @@ describe('audit html page in headless Chromium', function () {
     expect(probe.ready).to.equal('true');
     expect(probe.external).to.deep.equal([]);
     expect(probe.stylesheets).to.equal(0);
-    expect(html).to.not.match(/\b(src|href)=["']?(https?:|\/\/)/i);
+    expect(html).to.not.match(/\bsrc=["']?(https?:|\/\/)/i);
+    // The only links out: each citation's lines in its kernel's version (followed when clicked, never fetched).
+    expect(probe.outsideLinks).to.not.be.empty;
+    for (const u of probe.outsideLinks) expect(u).to.match(/^https:\/\/elixir\.bootlin\.com\/linux\/v6\.12\.117\/source\/drivers\/iommu\/iommufd\/vfio_compat\.c#L173$/);
     expect(html).to.not.match(/url\(\s*['"]?(https?:|\/\/)/i);
   });
 
@@ -166,5 +173,35 @@ describe('audit html page in headless Chromium', function () {
       'unmap-dma.v1-half type1: the difference with compat-mock has no link to #kd-unmap-dma.v1-half--type1--compat-mock',
       'links that lead nowhere: #nowhere',
     ]);
+  });
+
+  it('would notice a link out of the page to anything but kernel source, and anything it would fetch', () => {
+    const elsewhere = html.replace(/href="https:\/\/elixir\.bootlin\.com\/[^"]*"/, 'href="https://example.com/x"').replace('</body>', '<img src="https://example.com/p.png"></body>');
+    expect(pageProblems(probeAuditPage(elsewhere), audit)).to.include.members([
+      'the page links out of itself elsewhere than to kernel source: https://example.com/x',
+      'the page refers to outside resources: https://example.com/p.png',
+    ]);
+  });
+
+  it('says the page was not checked, and fails in CI, when Chromium gives no answer (no exception out of the command)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'audit-page-'));
+    const saved = process.env.CI;
+    try {
+      // A page the probe refuses before Chromium runs stands for any run that gives no answer.
+      const files = { markdown: join(dir, 'audit.md'), json: join(dir, 'audit.json'), html: join(dir, 'audit.html') };
+      writeFileSync(files.html, '<html><body>cut short');
+      process.env.CI = 'true';
+      const ci = checkAuditPage(audit, files);
+      expect(ci.failures).to.equal(1);
+      expect(ci.lines.join('\n')).to.match(/^audit page: FAILED: not checked, Chromium gave no answer: the page does not end with/);
+      delete process.env.CI;
+      const local = checkAuditPage(audit, files);
+      expect(local.failures).to.equal(0);
+      expect(local.lines.join('\n')).to.match(/^audit page: not checked: Chromium gave no answer/);
+    } finally {
+      if (saved === undefined) delete process.env.CI;
+      else process.env.CI = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -23,7 +23,7 @@ const NOIR: AuditPlatform = {
   iommufdAllowUnsafeInterrupts: false,
 };
 
-const source = [{ file: 'drivers/vfio/vfio_iommu_type1.c', function: 'vfio_iommu_type1_attach_group', excerpt: 'ret = -EPERM;' }];
+const source = [{ file: 'drivers/vfio/vfio_iommu_type1.c', function: 'vfio_iommu_type1_attach_group', lines: { '6.12.117': '2259' }, excerpt: 'ret = -EPERM;' }];
 const general: KnownDifference = {
   scenario: 'map-dma.flags-zero', between: ['type1', 'compat-device'], expect: { type1: [{ step: -1, errno: 'EINVAL' }], 'compat-device': [{ step: -1, errno: 'OK' }] },
   summary: 'compat maps with no READ/WRITE', explanation: 'type1 needs READ or WRITE.', source,

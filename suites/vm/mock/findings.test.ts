@@ -6,14 +6,13 @@
 // is revisited; where the kernel lacks what the finding needs, it skips
 // with that reason.
 import { spawn } from 'node:child_process';
-import { closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import * as U from '../../../lib/uapi/index.ts';
 import { KernelLogTail, kernelProblems } from '../../../lib/vm/kernel-log.ts';
 import { findingOf, type KernelFinding } from '../../../lib/vm/findings.ts';
 import { finding, reportFinding } from '../../support/findings.ts';
-import { fdsOpenedSince, IommuFd, isDmabufFd, openFds } from '../../../lib/kernel/index.ts';
+import { dmabufGetSeen, IommuFd } from '../../../lib/kernel/index.ts';
 import { PACKAGE_ROOT } from '../../../lib/package-root.ts';
 import { contigLeafDirty } from '../../../lib/kernel/dirty-leaf.ts';
 import { errnoNumber, sys } from '../../../lib/sys/index.ts';
@@ -184,20 +183,16 @@ describe('findings', () => {
     // judging the symptom is this test's job, against the op's contract: its value is the new dma-buf's fd.
     const { iommufd } = IommuFd.open();
     if (!iommufd) throw new Error('/dev/iommu did not open');
-    let value: number;
-    let made: number[];
-    let dmabufs: boolean[];
+    let seen: ReturnType<typeof dmabufGetSeen>;
     try {
-      const before = openFds();
-      const r = iommufd.testDmabufGet({ length: PAGE_SIZE });
-      expect(r.errno, 'IOMMU_TEST_OP_DMABUF_GET errno').to.equal(0);
-      value = r.dmabufFd;
-      made = fdsOpenedSince(before);
-      dmabufs = made.map(isDmabufFd);
-      for (const fd of made) closeSync(fd);
+      seen = dmabufGetSeen(iommufd, PAGE_SIZE);
     } finally {
       iommufd.close();
     }
+    expect(seen.errno, 'IOMMU_TEST_OP_DMABUF_GET errno').to.equal(0);
+    const value = seen.value;
+    const made = seen.made.map((m) => m.fd);
+    const dmabufs = seen.made.map((m) => m.dmabuf);
     expect(made.length, `${f.id}: fds the call made`).to.equal(1);
     expect(dmabufs[0], `${f.id}: fd ${made[0]} is a dma-buf (its /proc/self/fd link reads /dmabuf:)`).to.equal(true);
     if (value === made[0]) {

@@ -105,8 +105,9 @@ export function zeroLengthRead(fd: IommuFd, sys: Sys, idevId: number): ZeroLengt
   }
 }
 
-// Standalone: prints what the kernel did.
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+// Standalone: prints what the kernel did. (Bundled into the guest's main.mjs, import.meta.url is the
+// bundle's, which is argv[1] there too: the file name says this module is the program.)
+if (import.meta.url.endsWith('/zero-length-bitmap.ts') && process.argv[1] === fileURLToPath(import.meta.url)) {
   const { IommuFd } = await import('../../../../lib/kernel/index.ts');
   const { sys } = await import('../../../../lib/sys/index.ts');
   const { iommufd, errno } = IommuFd.open();
