@@ -3,7 +3,8 @@
 // test op exists if it does not get EOPNOTSUPP; and so on. Each probe runs
 // on its own /dev/iommu open, closed afterwards, so it leaves nothing behind.
 import { closeSync, existsSync, readdirSync, readFileSync } from 'node:fs';
-import { coreSys, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, sys as fullSys, type SysCore } from '../sys/index.ts';
+import { coreSys, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, sys as fullSys, type SysCore } from '../sys/index.ts';
+import { vmPinAndLckKiBOf } from '../sys/proc-status.ts';
 import { pagemapReader, sharedZeroPageAddress } from '../sys/pagemap.ts';
 import * as U from '../uapi/index.ts';
 import { contigLeafDirty } from './dirty-leaf.ts';
@@ -574,6 +575,62 @@ export function type1ReadOnlyPinsZeroPage(sys: SysCore = coreSys()): boolean | n
     }
   });
   return type1ZeroPagePin;
+}
+
+// KF-0006: type1's unmap of a mapping that ends at IOVA 2^64
+/**
+ * Whether removing a type1 mapping whose last byte is IOVA 2^64 - 1 leaves its pages charged (KF-0006,
+ * docs/findings/KF-0006.md: 6.12's vfio_unmap_unpin computes `end = dma->iova + dma->size`, which wraps to
+ * 0, so nothing is unmapped, unpinned or uncharged). Asked on a borrowed type1v2 container: a forked child,
+ * kept alive, maps the last page of the IOVA space (its mm takes the charge: `dma->mm = current->mm`), this
+ * process unmaps it (its range, then UNMAP_ALL: 6.12's ranged unmap finds nothing, its end wraps as well),
+ * and the child's VmLck says whether the page was given back. The leak, if any, dies
+ * with the child's mm (the page itself stays pinned); this process is never charged. Null where it cannot
+ * tell: no group to borrow, no fork (the koffi backend), or a platform whose IOMMU aperture stops short of
+ * 2^64 (VT-d: the MAP_DMA is refused, so no such mapping can exist there). An answer is kept.
+ */
+let type1EndWrap: boolean | 'refused' | null = null;
+export function type1UnmapEndWrapLeaks(): boolean | null {
+  type1EndWrap ??= withBorrowedType1(coreSys(), (container) => type1EndWrapProbe(container));
+  return type1EndWrap === 'refused' ? null : type1EndWrap;
+}
+
+/**
+ * What type1UnmapEndWrapLeaks does on a type1v2 container that holds a group: 'refused' where the platform
+ * cannot make the mapping (kept: asking again cannot change it), null where it cannot tell otherwise.
+ */
+function type1EndWrapProbe(container: VfioContainer): boolean | 'refused' | null {
+  const s = fullSys();
+  const PAGE = 4096n;
+  const iova = (1n << 64n) - PAGE;
+  const page = s.mmap(Number(PAGE), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+  if (typeof page === 'number') return null;
+  try {
+    new Uint8Array(page.buffer)[0] = 1;
+    const rw = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
+    const arg = U.vfio_iommu_type1_dma_map.encode({ argsz: U.vfio_iommu_type1_dma_map.sizeof, flags: rw, vaddr: page.address, iova, size: PAGE });
+    let child: ReturnType<typeof s.forkIoctl>;
+    try {
+      child = s.forkIoctl(container.fd, U.VFIO_IOMMU_MAP_DMA, arg, true);
+    } catch {
+      return null; // a backend without fork
+    }
+    if (typeof child === 'number') return null;
+    try {
+      if (child.ret !== 0) return 'refused';
+      const mapped = vmPinAndLckKiBOf(child.pid).lck;
+      // 6.12's UNMAP_DMA of exactly this range finds nothing (its `iova + size` wraps too): UNMAP_ALL removes it.
+      const ranged = container.unmapDma({ iova, size: PAGE });
+      const all = container.unmapDma({ flags: U.VFIO_DMA_UNMAP_FLAG_ALL, iova: 0n, size: 0n });
+      if (ranged.errno !== 0 || all.errno !== 0 || ranged.size + all.size !== PAGE) return null;
+      const left = vmPinAndLckKiBOf(child.pid).lck;
+      return mapped > 0 ? left === mapped : null;
+    } finally {
+      s.forkRelease(child.pid);
+    }
+  } finally {
+    s.munmap(page);
+  }
 }
 
 let cached: KernelFeatures | undefined;

@@ -5,7 +5,7 @@
 // test. Where the running kernel changed after 6.12, the models follow it
 // (KernelBehaviour, Type1ModelOptions), as probed in lib/kernel/features.ts.
 import { readdirSync } from 'node:fs';
-import { kernelFeatures, type1InfoCapsAligned, type1ReadOnlyPinsZeroPage, type1WrapOverflow, type KernelFeatures } from '../kernel/features.ts';
+import { kernelFeatures, type1InfoCapsAligned, type1ReadOnlyPinsZeroPage, type1UnmapEndWrapLeaks, type1WrapOverflow, type KernelFeatures } from '../kernel/features.ts';
 import { IommufdModel } from '../model/iommufd.ts';
 import { BASELINE_BEHAVIOUR, type KernelBehaviour, type Type1Behaviour } from '../model/kernel-behaviour.ts';
 import type { ModelPlatform } from '../model/syscalls.ts';
@@ -59,7 +59,9 @@ export function type1Behaviour(): Partial<Type1Behaviour> {
   // A borrowed type1v2 container answered: type1 is registered, so the bare container's
   // CHECK_EXTENSION(VFIO_TYPE1_NESTING_IOMMU) was type1's own answer.
   if (wrap === null) return {};
-  return { type1WrapOverflow: wrap, type1NestingRemoved: !kernelFeatures().vfio.type1Nesting };
+  // KF-0006: only where the platform could make a mapping that ends at 2^64 (null elsewhere: not recorded).
+  const endWrap = type1UnmapEndWrapLeaks();
+  return { type1WrapOverflow: wrap, type1NestingRemoved: !kernelFeatures().vfio.type1Nesting, ...(endWrap !== null ? { type1UnmapEndWrapLeaks: endWrap } : {}) };
 }
 
 let zeroPageReader: Type1ModelOptions['zeroPage'] | undefined;
@@ -83,6 +85,8 @@ export function type1ModelOptions(userPtrMax: bigint): Type1ModelOptions {
     nesting: kernelFeatures().vfio.type1Nesting,
     capsAligned: type1InfoCapsAligned() ?? true,
     zeroPage,
+    // KF-0006: 6.12's (it leaks) where no mapping ending at 2^64 could be made to ask, which then cannot occur.
+    unmapEndWrapLeaks: type1UnmapEndWrapLeaks() ?? true,
   };
 }
 

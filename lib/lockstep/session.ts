@@ -497,17 +497,27 @@ export class LockstepProcess implements LockstepHost {
     // A child that stays alive shows its own mm's counters: after an ioctl that can move them
     // (IOMMU_IOAS_CHANGE_PROCESS charges the caller), they must be the model child's. A fresh mm
     // starts at 0 (mm_init), so no baseline is needed.
-    if (keepAlive && this.checking && ret >= 0) this.#checkChildAccounting(pid, child, request);
+    if (keepAlive && this.checking && ret >= 0) this.#checkChildAccounting(pid, child, `ioctl 0x${(request >>> 0).toString(16)} from the forked child ${pid}`);
     return { pid, ret };
   }
 
-  #checkChildAccounting(pid: number, child: ModelProcess, request: number): void {
+  /**
+   * Compares a kept-alive child's VmPin and VmLck with the model child's now: after a call of another
+   * process that can move them (this process unmapping a type1 mapping the child made, whose pages are
+   * charged to the child's mm). `after` names that call.
+   */
+  checkForkedChild(pid: number, after: string): void {
+    const child = this.#children.get(pid);
+    if (!child) throw new Error(`no forked child ${pid} is kept alive`);
+    if (this.checking) this.#checkChildAccounting(pid, child, `${after} (the forked child ${pid}'s counters)`);
+  }
+
+  #checkChildAccounting(pid: number, child: ModelProcess, what: string): void {
     const { pin, lck } = vmPinAndLckKiBOf(pid);
     const diffs: FieldDifference[] = [];
     if (BigInt(pin) / 4n !== child.mmPinnedVm) diffs.push({ path: `VmPin of the child ${pid} (pages)`, kernel: BigInt(pin) / 4n, model: child.mmPinnedVm });
     if (BigInt(lck) / 4n !== child.mmLockedVm) diffs.push({ path: `VmLck of the child ${pid} (pages)`, kernel: BigInt(lck) / 4n, model: child.mmLockedVm });
     if (!diffs.length) return;
-    const what = `ioctl 0x${(request >>> 0).toString(16)} from the forked child ${pid}`;
     const lines = [`lockstep divergence in ${what}`, ...diffs.map((d) => `  ${d.path}  kernel ${show(d.kernel)}  model ${show(d.model)}`)];
     throw new DivergenceError(what, diffs, lines.join('\n'));
   }

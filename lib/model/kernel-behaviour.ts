@@ -196,12 +196,23 @@ export interface Type1Behaviour {
    * Probed: features.ts vfio.type1Nesting (CHECK_EXTENSION on a bare /dev/vfio/vfio).
    */
   type1NestingRemoved: boolean;
+  /**
+   * KF-0006 (docs/findings/KF-0006.md): a mapping whose last byte is IOVA 2^64 - 1 is never unpinned,
+   * unmapped or uncharged when it is removed (UNMAP_DMA, the last group leaving, closing the container):
+   * 6.12.117 drivers/vfio/vfio_iommu_type1.c:vfio_unmap_unpin's `end = dma->iova + dma->size` wraps to 0
+   * and its `while (iova < end)` loop never runs. 7.2.13 walks `pos` from 0 to `dma->size` and gives the
+   * pages back. Only a platform whose IOMMU aperture reaches 2^64 - 1 can make such a mapping (AMD-Vi's v1
+   * table, virtio-iommu with a 64-bit input range; not VT-d). Probed: features.ts type1UnmapEndWrapLeaks (a
+   * forked child maps the last page, the parent unmaps it, the child's VmLck is read).
+   */
+  type1UnmapEndWrapLeaks: boolean;
 }
 
 /** 6.12's type1. */
 export const BASELINE_TYPE1_BEHAVIOUR: Readonly<Type1Behaviour> = Object.freeze({
   type1WrapOverflow: false,
   type1NestingRemoved: false,
+  type1UnmapEndWrapLeaks: true,
 });
 
 /** Every switch a known difference's `when` may name, at 6.12's value. */

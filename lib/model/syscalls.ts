@@ -169,6 +169,7 @@ export class ModelSyscalls implements IommufdFds, GroupIoctlContext {
   /** ioctl(2) issued by another process than the fd's opener (a forked child holding the same file). */
   ioctlAs(process: ModelProcess, fd: number, request: number, arg: IoctlArgument): number {
     const f = this.files.get(fd);
+    if (f?.kind === 'type1') return f.container.asProcess(process, () => this.ioctl(fd, request, arg));
     if (f?.kind !== 'iommufd') throw new ModelCannotAnswer('an ioctl from a forked child on other than /dev/iommu');
     return f.ctx.asProcess(process, () => this.ioctl(fd, request, arg));
   }

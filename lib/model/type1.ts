@@ -80,6 +80,15 @@ export interface Type1ModelOptions {
    * into a new anonymous page): every pinned page is charged.
    */
   zeroPage?: ((address: bigint) => boolean) | null;
+  /**
+   * KF-0006 (docs/findings/KF-0006.md; probed: lib/kernel/features.ts type1UnmapEndWrapLeaks): removing a
+   * mapping whose last byte is IOVA 2^64 - 1 neither unmaps nor unpins nor uncharges it. 6.12.117
+   * drivers/vfio/vfio_iommu_type1.c:vfio_unmap_unpin computes `end = dma->iova + dma->size`, which wraps to
+   * 0, so `while (iova < end)` never runs: `unlocked` stays 0 and `vfio_lock_acct(dma, -unlocked, true)`
+   * gives nothing back to the mapping's mm. 7.2.13 walks `pos` from 0 to `dma->size` instead. Default: 6.12's
+   * (it leaks).
+   */
+  unmapEndWrapLeaks?: boolean;
 }
 
 /** struct vfio_dma */
@@ -94,6 +103,8 @@ interface Dma {
   lockCap: boolean;
   /** Pages charged to mm->locked_vm for this dma. */
   lockedVm: bigint;
+  /** dma->mm: the mm of the process that mapped it (vfio_dma_do_map: current->mm), which its pages are charged to. */
+  mm: ModelProcess;
   iommuMapped: boolean;
   /** A dirty bitmap is allocated (dirty tracking was on). */
   hasBitmap: boolean;
@@ -140,12 +151,13 @@ class Type1Iommu {
     readonly v2: boolean,
     readonly nesting: boolean,
     dmaEntryLimit: number,
-    readonly process: ModelProcess,
+    /** The calling process (current): the container's, or a forked child's (Type1ContainerModel.asProcess). */
+    public process: ModelProcess,
     readonly wrapOverflow = false,
     /** Type1ModelOptions.nesting */
     readonly claimsNesting = true,
     /** Type1ModelOptions.capsAligned and .zeroPage */
-    readonly older: Pick<Type1ModelOptions, 'capsAligned' | 'zeroPage'> = {},
+    readonly older: Pick<Type1ModelOptions, 'capsAligned' | 'zeroPage' | 'unmapEndWrapLeaks'> = {},
   ) {
     this.dmaAvail = dmaEntryLimit;
   }
@@ -163,6 +175,12 @@ class Type1Iommu {
    * walk would meet.
    */
   findDma(start: bigint, size: bigint): Dma | null {
+    if (!this.older.unmapEndWrapLeaks) {
+      // 7.2.13 (the series that fixed KF-0006): inclusive ends, `start + size - 1 < dma->iova` and
+      // `start > dma->iova + dma->size - 1`, which do not wrap for a range that ends at 2^64.
+      const last = start + (size === 0n ? 1n : size) - 1n;
+      return this.dmas.find((d) => !(last < d.iova) && !(start > d.iova + d.size - 1n)) ?? null;
+    }
     const end = u64(start + size);
     if (size !== 0n && end === 0n) return null;
     for (const d of this.dmas) {
@@ -177,6 +195,8 @@ class Type1Iommu {
   findFirstIndex(start: bigint, size: bigint): number {
     const i = this.dmas.findIndex((d) => start < d.iova + d.size);
     if (i < 0) return -1;
+    // 7.2.13: vfio_find_dma_first_node(iommu, start, end) with the inclusive end (U64_MAX for UNMAP_ALL).
+    if (!this.older.unmapEndWrapLeaks) return this.dmas[i]!.iova > (size === 0n ? U64 : start + size - 1n) ? -1 : i;
     if (size !== 0n && this.dmas[i]!.iova >= u64(start + size)) return -1;
     return i;
   }
@@ -188,8 +208,13 @@ class Type1Iommu {
 
   /** vfio_remove_dma: unmap, unpin and uncharge (vfio_unmap_unpin with do_accounting), free the entry. */
   removeDma(dma: Dma): void {
-    this.process.mmLockedVm -= dma.lockedVm;
-    dma.lockedVm = 0n;
+    // KF-0006 (Type1ModelOptions.unmapEndWrapLeaks): vfio_unmap_unpin's `end` wraps to 0 for a dma ending at
+    // 2^64 and its loop never runs, so the pages stay charged to dma->mm (and pinned) after the dma is gone.
+    const endWraps = dma.size !== 0n && u64(dma.iova + dma.size) === 0n;
+    if (!(endWraps && this.older.unmapEndWrapLeaks)) {
+      dma.mm.mmLockedVm -= dma.lockedVm;
+      dma.lockedVm = 0n;
+    }
     this.dmas = this.dmas.filter((d) => d !== dma);
     if (dma.vaddrInvalid) this.vaddrInvalidCount--;
     this.dmaAvail++;
@@ -209,7 +234,7 @@ class Type1Iommu {
    * A failure removes the whole dma, uncharging what was charged.
    */
   pinMapDma(dma: Dma, size: bigint): number {
-    const proc = this.process;
+    const proc = dma.mm;
     const limit = proc.memlockLimitPages();
     const write = (dma.prot & U.VFIO_DMA_MAP_FLAG_WRITE) !== 0;
     let pending = 0n;
@@ -454,7 +479,7 @@ class Type1Iommu {
     this.dmaAvail--;
     const dma: Dma = {
       iova, vaddr, size: 0n, prot, vaddrInvalid: false, lockCap: this.process.credentials.ipcLock,
-      lockedVm: 0n, iommuMapped: false, hasBitmap: false,
+      lockedVm: 0n, mm: this.process, iommuMapped: false, hasBitmap: false,
     };
     this.linkDma(dma);
     let errno = 0;
@@ -508,14 +533,18 @@ class Type1Iommu {
       const tail = this.findDma(u64(iova + size - 1n), 0n);
       if (tail && u64(tail.iova + tail.size) !== u64(iova + size)) return fail(EINVAL);
     }
+    // 6.12.117: `if (dma->iova >= iova + size) break;`, whose sum wraps to 0 for a range that ends at 2^64,
+    // so UNMAP_DMA of exactly such a mapping finds nothing (KF-0006). 7.2.13: `if (dma->iova > iova_end)`.
+    const endWraps = this.older.unmapEndWrapLeaks === true;
     const end = u64(iova + size);
+    const last = unmapAll ? U64 : iova + size - 1n;
     let unmapped = 0n;
-    const first = this.findFirstIndex(iova, size);
+    const first = this.findFirstIndex(iova, unmapAll && !endWraps ? 0n : size);
     if (first < 0) return { errno: 0, size: 0n };
     const candidates = this.dmas.slice(first);
     const marked: Dma[] = [];
     for (const dma of candidates) {
-      if (dma.iova >= end) break;
+      if (endWraps ? dma.iova >= end : dma.iova > last) break;
       if (!this.v2 && iova > dma.iova) break;
       if (invalidateVaddr) {
         if (dma.vaddrInvalid) {
@@ -703,19 +732,36 @@ export class Type1ContainerModel {
   #closed = false;
   readonly userPtrMax: bigint;
   readonly #wrapOverflow: boolean;
-  readonly #older: Pick<Type1ModelOptions, 'capsAligned' | 'zeroPage'>;
+  readonly #older: Pick<Type1ModelOptions, 'capsAligned' | 'zeroPage' | 'unmapEndWrapLeaks'>;
   /** The extensions type1's check_extension claims whatever the container holds. */
   readonly #claimed: number[];
 
   constructor(readonly process: ModelProcess, options: Type1ModelOptions = {}) {
     this.userPtrMax = options.userPtrMax ?? (1n << 47n) - 4096n;
     this.#wrapOverflow = options.wrapOverflow ?? false;
-    this.#older = { capsAligned: options.capsAligned ?? true, zeroPage: options.zeroPage ?? null };
+    this.#older = { capsAligned: options.capsAligned ?? true, zeroPage: options.zeroPage ?? null, unmapEndWrapLeaks: options.unmapEndWrapLeaks ?? true };
     this.#claimed = [U.VFIO_TYPE1_IOMMU, U.VFIO_TYPE1v2_IOMMU, ...(options.nesting ?? true ? [U.VFIO_TYPE1_NESTING_IOMMU] : []), U.VFIO_UNMAP_ALL];
   }
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * Runs `fn` (an ioctl of this container) as another process holding the same file: a forked child
+   * (lockstep's forkIoctl). type1 charges a mapping's pages to the mm of the process that mapped it
+   * (vfio_dma_do_map: `dma->mm = current->mm`), and gives them back to that mm when it is removed.
+   */
+  asProcess<T>(process: ModelProcess, fn: () => T): T {
+    const iommu = this.#iommu;
+    if (!iommu) return fn();
+    const own = iommu.process;
+    iommu.process = process;
+    try {
+      return fn();
+    } finally {
+      iommu.process = own;
+    }
   }
 
   /** Whether SET_IOMMU has opened the type1 driver (and no last-group detach released it). */

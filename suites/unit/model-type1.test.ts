@@ -467,3 +467,65 @@ describe('model.type1', () => {
     });
   });
 });
+
+// KF-0006 (docs/findings/KF-0006.md), seen on 6.12.117 in the amd and virtio-unsafe guests: a mapping whose
+// last byte is IOVA 2^64 - 1 (AMD-Vi's v1 aperture reaches it) is removed but stays charged, to the mm that
+// made it; 7.2.13 gives it back. Both as Type1ModelOptions.unmapEndWrapLeaks says.
+describe('model.type1: KF-0006, a mapping that ends at IOVA 2^64', () => {
+  const AMD_PLATFORM: Type1Platform = type1PlatformFrom({
+    driver: 'amd-iommu',
+    reservedRegions: '0x00000000fee00000 0x00000000feefffff msi\n',
+    cmdline: 'console=ttyS0',
+    dmesg: 'AMD-Vi: Interrupt remapping enabled\n',
+    allowUnsafeInterrupts: 'N\n',
+    dmaEntryLimit: '65535\n',
+  });
+  const TOP = (1n << 64n) - 0x10000n;
+  function topMapping(unmapEndWrapLeaks: boolean) {
+    const proc = new ModelProcess();
+    proc.memory.map(VA, 4n * MB, PROT_READ | PROT_WRITE, true);
+    const c = new Type1ContainerModel(proc, { userPtrMax: USER_PTR_MAX_LA57, unmapEndWrapLeaks });
+    const g = new Type1GroupModel(3, AMD_PLATFORM);
+    expect(g.setContainer(c).errno).to.equal(0);
+    expect(c.setIommu(U.VFIO_TYPE1v2_IOMMU).errno).to.equal(0);
+    return { proc, c, g };
+  }
+  it('6.12: UNMAP_DMA of its range finds nothing (0, size 0); UNMAP_ALL removes it, but its 16 pages stay charged', () => {
+    const { proc, c } = topMapping(true);
+    expect(c.mapDma({ flags: RW, vaddr: VA, iova: TOP, size: 0x10000n }).errno).to.equal(0);
+    expect(c.mapDma({ flags: RW, vaddr: VA, iova: TOP - 0x10000n, size: 0x10000n }).errno).to.equal(0);
+    expect(proc.mmLockedVm).to.equal(32n);
+    // vfio_dma_do_unmap: `dma->iova >= iova + size` with iova + size wrapped to 0.
+    expect(c.unmapDma({ iova: TOP, size: 0x10000n })).to.deep.equal({ errno: 0, size: 0n });
+    expect(c.mappings.map((m) => m.iova)).to.deep.equal([TOP - 0x10000n, TOP]);
+    expect(c.unmapDma({ flags: U.VFIO_DMA_UNMAP_FLAG_ALL, iova: 0n, size: 0n })).to.deep.equal({ errno: 0, size: 0x20000n });
+    expect(c.mappings).to.deep.equal([]);
+    expect(proc.mmLockedVm).to.equal(16n);
+  });
+  it('6.12: closing the container leaks it too (vfio_iommu_unmap_unpin_all -> vfio_remove_dma)', () => {
+    const { proc, c, g } = topMapping(true);
+    expect(c.mapDma({ flags: RW, vaddr: VA, iova: TOP, size: 0x10000n }).errno).to.equal(0);
+    g.close();
+    c.close();
+    expect(proc.mmLockedVm).to.equal(16n);
+  });
+  it('7.2: UNMAP_DMA of its range removes it, and the pages come back', () => {
+    const { proc, c } = topMapping(false);
+    expect(c.mapDma({ flags: RW, vaddr: VA, iova: TOP, size: 0x10000n }).errno).to.equal(0);
+    expect(c.unmapDma({ iova: TOP, size: 0x10000n })).to.deep.equal({ errno: 0, size: 0x10000n });
+    expect(proc.mmLockedVm).to.equal(0n);
+  });
+  it('charges the mm of the process that mapped (a forked child), and leaks there', () => {
+    const { proc, c } = topMapping(true);
+    const child = proc.fork();
+    expect(c.asProcess(child, () => c.mapDma({ flags: RW, vaddr: VA, iova: TOP, size: 0x10000n })).errno).to.equal(0);
+    expect([proc.mmLockedVm, child.mmLockedVm]).to.deep.equal([0n, 16n]);
+    expect(c.unmapDma({ flags: U.VFIO_DMA_UNMAP_FLAG_ALL, iova: 0n, size: 0n }).size).to.equal(0x10000n);
+    expect([proc.mmLockedVm, child.mmLockedVm]).to.deep.equal([0n, 16n]);
+    const { c: c2 } = topMapping(false);
+    const child2 = new ModelProcess({ memory: proc.memory, pagePins: new Map() });
+    expect(c2.asProcess(child2, () => c2.mapDma({ flags: RW, vaddr: VA, iova: TOP - 0x10000n, size: 0x10000n })).errno).to.equal(0);
+    expect(c2.unmapDma({ iova: TOP - 0x10000n, size: 0x10000n }).errno).to.equal(0);
+    expect(child2.mmLockedVm).to.equal(0n);
+  });
+});
