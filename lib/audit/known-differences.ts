@@ -81,15 +81,17 @@ export interface PlatformSwitches {
   type1AllowUnsafeInterrupts: boolean;
   /** iommufd.allow_unsafe_interrupts */
   iommufdAllowUnsafeInterrupts: boolean;
+  /** The IOMMU driver maps an IOVA with neither READ nor WRITE (virtio-iommu; AuditPlatform.domainMapsWithoutAccess). */
+  domainMapsWithoutAccess: boolean;
 }
 
 /** The platform the audit was first published on (viommu: intel-iommu with interrupt remapping, both parameters off). */
-export const BASELINE_PLATFORM: Readonly<PlatformSwitches> = { msiIsolated: true, type1AllowUnsafeInterrupts: false, iommufdAllowUnsafeInterrupts: false };
+export const BASELINE_PLATFORM: Readonly<PlatformSwitches> = { msiIsolated: true, type1AllowUnsafeInterrupts: false, iommufdAllowUnsafeInterrupts: false, domainMapsWithoutAccess: false };
 
 /** The platform switches of a raw file's platform (BASELINE_PLATFORM where it records none). */
-export function platformSwitches(p: { interruptRemapping: boolean; type1AllowUnsafeInterrupts: boolean; iommufdAllowUnsafeInterrupts: boolean } | undefined): PlatformSwitches {
+export function platformSwitches(p: { interruptRemapping: boolean; type1AllowUnsafeInterrupts: boolean; iommufdAllowUnsafeInterrupts: boolean; domainMapsWithoutAccess?: boolean } | undefined): PlatformSwitches {
   if (!p) return { ...BASELINE_PLATFORM };
-  return { msiIsolated: p.interruptRemapping, type1AllowUnsafeInterrupts: p.type1AllowUnsafeInterrupts, iommufdAllowUnsafeInterrupts: p.iommufdAllowUnsafeInterrupts };
+  return { msiIsolated: p.interruptRemapping, type1AllowUnsafeInterrupts: p.type1AllowUnsafeInterrupts, iommufdAllowUnsafeInterrupts: p.iommufdAllowUnsafeInterrupts, domainMapsWithoutAccess: p.domainMapsWithoutAccess ?? false };
 }
 
 const isPlatformKey = (key: string): key is keyof PlatformSwitches => key in BASELINE_PLATFORM;

@@ -114,6 +114,8 @@ export interface AuditPlatform {
   type1AllowUnsafeInterrupts: boolean;
   /** iommufd.allow_unsafe_interrupts */
   iommufdAllowUnsafeInterrupts: boolean;
+  /** The IOMMU driver's domain maps an IOVA with neither READ nor WRITE (Type1Platform.domainMapsWithoutAccess); absent: false. */
+  domainMapsWithoutAccess?: boolean;
 }
 
 export interface AuditRaw {

@@ -258,6 +258,8 @@ export interface HardwareDomainSpec {
   reservedRegions: { start: bigint; last: bigint }[];
   /** IOMMU_CAP_ENFORCE_CACHE_COHERENCY and a driver that can enforce it. */
   enforceCacheCoherency: boolean;
+  /** The driver maps an IOVA with neither IOMMU_READ nor IOMMU_WRITE (Type1Platform.domainMapsWithoutAccess: virtio-iommu). */
+  mapsWithoutAccess?: boolean;
 }
 
 /**
@@ -273,6 +275,7 @@ export function iommufdDomainSpec(platform: Type1Platform): HardwareDomainSpec {
     aperture: { ...platform.aperture },
     reservedRegions: platform.reservedRegions.filter((r) => r.type !== 'direct-relaxable').map((r) => ({ start: r.start, last: r.last })),
     enforceCacheCoherency: platform.enforceCacheCoherency,
+    mapsWithoutAccess: platform.domainMapsWithoutAccess ?? false,
   };
 }
 
@@ -288,9 +291,15 @@ export class HardwareDomain implements IommuDomainLike {
   unmapped(): void {}
   /**
    * VT-d (the hardware IOMMU of the viommu profile): intel_iommu_map → __domain_mapping
-   * returns -EINVAL when the PTE would have neither DMA_PTE_READ nor DMA_PTE_WRITE.
+   * returns -EINVAL when the PTE would have neither DMA_PTE_READ nor DMA_PTE_WRITE; AMD-Vi's
+   * iommu_v1_map_pages too (`if (!(prot & IOMMU_PROT_MASK))`, 6.12.117 drivers/iommu/amd/io_pgtable.c).
+   * virtio-iommu does not (spec.mapsWithoutAccess): 6.12.117 drivers/iommu/virtio-iommu.c:viommu_map_pages
+   * builds `flags` from IOMMU_READ/WRITE/MMIO and refuses only `flags & ~vdomain->map_flags`, so flags 0
+   * is sent to the device as a MAP request, which QEMU takes (seen in the virtio-unsafe guest: compat's
+   * MAP_DMA with flags 0 succeeds on the device's domain, and fills a new one at GET_DEVICE_FD).
    */
   mapErrno(iommuProt: number): number {
+    if (this.spec.mapsWithoutAccess) return 0;
     return iommuProt & (IOMMU_READ | IOMMU_WRITE) ? 0 : EINVAL;
   }
 }

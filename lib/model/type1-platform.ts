@@ -32,6 +32,13 @@ export interface Type1Platform {
   reservedRegions: Type1ReservedRegion[];
   /** domain->ops->enforce_cache_coherency() on a fresh domain: VFIO_DMA_CC_IOMMU. */
   enforceCacheCoherency: boolean;
+  /**
+   * Whether the driver's map op takes a mapping with neither IOMMU_READ nor IOMMU_WRITE (what iommufd's
+   * compat asks for a MAP_DMA with flags 0): virtio-iommu's viommu_map_pages only refuses flags outside
+   * `vdomain->map_flags`, and 0 is never that; VT-d's __domain_mapping and AMD-Vi's iommu_v1_map_pages
+   * (`if (!(prot & IOMMU_PROT_MASK))`) refuse it with EINVAL. Absent: false (VT-d).
+   */
+  domainMapsWithoutAccess?: boolean;
   /** iommu_group_has_isolated_msi(): interrupt remapping is on for the group's devices (interruptRemappingFrom). */
   interruptRemapping: boolean;
   /** vfio_iommu_type1.allow_unsafe_interrupts. */
@@ -241,6 +248,8 @@ export function type1PlatformFrom(src: Type1PlatformSources): Type1Platform {
     aperture: domain.aperture,
     reservedRegions: parseReservedRegions(src.reservedRegions),
     enforceCacheCoherency: domain.enforceCacheCoherency,
+    // The driver serving the group decides (the unit's driver in sysfs): only virtio-iommu maps no access.
+    domainMapsWithoutAccess: driver === 'virtio-iommu',
     interruptRemapping: interruptRemappingFrom(src.dmesg, src.interrupts, src.iommuPciDevices),
     allowUnsafeInterrupts: /^[Yy1]/.test(src.allowUnsafeInterrupts.trim()),
     iommufdAllowUnsafeInterrupts: /^[Yy1]/.test((src.iommufdAllowUnsafeInterrupts ?? 'N').trim()),
