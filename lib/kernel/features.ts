@@ -497,7 +497,7 @@ function probeVfioCdev(sys: SysCore): VfioCdevFeatures | null {
  * device, once bound), then closes both: the first group whose container gives an answer (`fn` returns
  * null when this one could not tell, and the next group is tried). Null where no group answered.
  */
-function withBorrowedType1<T>(sys: SysCore, fn: (container: VfioContainer) => T | null): T | null {
+function withBorrowedType1<T>(sys: SysCore, fn: (container: VfioContainer, group: VfioGroup) => T | null): T | null {
   let names: string[];
   try {
     // Only the device under audit's group where one is named (lib/kernel/device-choice.ts).
@@ -512,7 +512,7 @@ function withBorrowedType1<T>(sys: SysCore, fn: (container: VfioContainer) => T 
     try {
       if (!container || !group.getStatus().viable || group.setContainer(container.fd).errno) continue;
       if (container.setIommu(U.VFIO_TYPE1v2_IOMMU).errno) continue;
-      const answer = fn(container);
+      const answer = fn(container, group);
       if (answer !== null) return answer;
     } finally {
       container?.close();
@@ -583,15 +583,16 @@ export function type1ReadOnlyPinsZeroPage(sys: SysCore = coreSys()): boolean | n
  * docs/findings/KF-0006.md: 6.12's vfio_unmap_unpin computes `end = dma->iova + dma->size`, which wraps to
  * 0, so nothing is unmapped, unpinned or uncharged). Asked on a borrowed type1v2 container: a forked child,
  * kept alive, maps the last page of the IOVA space (its mm takes the charge: `dma->mm = current->mm`), this
- * process unmaps it (its range, then UNMAP_ALL: 6.12's ranged unmap finds nothing, its end wraps as well),
- * and the child's VmLck says whether the page was given back. The leak, if any, dies
+ * process unmaps it (its range; 6.12's UNMAP_DMA finds nothing, its end wraps as well) and takes the group
+ * out of the container (which removes every mapping), and the child's VmLck says whether the page was
+ * given back. The leak, if any, dies
  * with the child's mm (the page itself stays pinned); this process is never charged. Null where it cannot
  * tell: no group to borrow, no fork (the koffi backend), or a platform whose IOMMU aperture stops short of
  * 2^64 (VT-d: the MAP_DMA is refused, so no such mapping can exist there). An answer is kept.
  */
 let type1EndWrap: boolean | 'refused' | null = null;
 export function type1UnmapEndWrapLeaks(): boolean | null {
-  type1EndWrap ??= withBorrowedType1(coreSys(), (container) => type1EndWrapProbe(container));
+  type1EndWrap ??= withBorrowedType1(coreSys(), (container, group) => type1EndWrapProbe(container, group));
   return type1EndWrap === 'refused' ? null : type1EndWrap;
 }
 
@@ -599,7 +600,7 @@ export function type1UnmapEndWrapLeaks(): boolean | null {
  * What type1UnmapEndWrapLeaks does on a type1v2 container that holds a group: 'refused' where the platform
  * cannot make the mapping (kept: asking again cannot change it), null where it cannot tell otherwise.
  */
-function type1EndWrapProbe(container: VfioContainer): boolean | 'refused' | null {
+function type1EndWrapProbe(container: VfioContainer, group: VfioGroup): boolean | 'refused' | null {
   const s = fullSys();
   const PAGE = 4096n;
   const iova = (1n << 64n) - PAGE;
@@ -619,10 +620,11 @@ function type1EndWrapProbe(container: VfioContainer): boolean | 'refused' | null
     try {
       if (child.ret !== 0) return 'refused';
       const mapped = vmPinAndLckKiBOf(child.pid).lck;
-      // 6.12's UNMAP_DMA of exactly this range finds nothing (its `iova + size` wraps too): UNMAP_ALL removes it.
+      // 6.12's UNMAP_DMA cannot find it (its range ends wrap too: size 0 back); the group leaving the
+      // container removes every mapping (vfio_iommu_unmap_unpin_all -> vfio_remove_dma) whatever its range.
       const ranged = container.unmapDma({ iova, size: PAGE });
-      const all = container.unmapDma({ flags: U.VFIO_DMA_UNMAP_FLAG_ALL, iova: 0n, size: 0n });
-      if (ranged.errno !== 0 || all.errno !== 0 || ranged.size + all.size !== PAGE) return null;
+      if (ranged.errno !== 0) return null;
+      if (group.unsetContainer().errno !== 0) return null;
       const left = vmPinAndLckKiBOf(child.pid).lck;
       return mapped > 0 ? left === mapped : null;
     } finally {

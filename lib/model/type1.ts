@@ -193,10 +193,16 @@ class Type1Iommu {
 
   /** vfio_find_dma_first_node: index of the lowest dma ending after start, unless it begins at or after start+size. */
   findFirstIndex(start: bigint, size: bigint): number {
-    const i = this.dmas.findIndex((d) => start < d.iova + d.size);
+    // 7.2.13: vfio_find_dma_first_node(iommu, start, end) with the inclusive end (U64_MAX for UNMAP_ALL),
+    // `start <= dma->iova + dma->size - 1`.
+    if (!this.older.unmapEndWrapLeaks) {
+      const j = this.dmas.findIndex((d) => start <= d.iova + d.size - 1n);
+      return j < 0 || this.dmas[j]!.iova > (size === 0n ? U64 : start + size - 1n) ? -1 : j;
+    }
+    // 6.12.117: `start < dma->iova + dma->size`, whose sum wraps to 0 for a dma that ends at 2^64: the walk
+    // never finds it, so no UNMAP_DMA (not even UNMAP_ALL) can remove it (KF-0006).
+    const i = this.dmas.findIndex((d) => start < u64(d.iova + d.size));
     if (i < 0) return -1;
-    // 7.2.13: vfio_find_dma_first_node(iommu, start, end) with the inclusive end (U64_MAX for UNMAP_ALL).
-    if (!this.older.unmapEndWrapLeaks) return this.dmas[i]!.iova > (size === 0n ? U64 : start + size - 1n) ? -1 : i;
     if (size !== 0n && this.dmas[i]!.iova >= u64(start + size)) return -1;
     return i;
   }
