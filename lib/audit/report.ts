@@ -12,6 +12,7 @@ import { BASELINE_SWITCHES } from '../model/kernel-behaviour.ts';
 import {
   AUDIT_RAW_FILE,
   BACKEND_IDS,
+  HELD_BACK_BY_FINDING,
   REFUSED_BY_PLATFORM,
   PROFILE_BACKENDS,
   type AuditProfile,
@@ -485,7 +486,8 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
         // missing or unavailable backend it cannot be checked, which that backend's own failure reports.
         // A cell the platform refused (no isolated MSI) says nothing of the scenario: not compared, like a
         // backend that did not run, so that an entry listed for other platforms neither passes nor goes stale.
-        const refused = [ca, cb].some((c) => c.status === 'not-applicable' && c.reason.startsWith(REFUSED_BY_PLATFORM));
+        // So is a cell a known kernel finding held back (HELD_BACK_BY_FINDING).
+        const refused = [ca, cb].some((c) => c.status === 'not-applicable' && (c.reason.startsWith(REFUSED_BY_PLATFORM) || c.reason.startsWith(HELD_BACK_BY_FINDING)));
         if (k && !refused && [ca, cb].some((c) => c.status === 'not-applicable')) {
           return { ...base, state: 'stale', points: [], detail: [`listed, but the scenario no longer runs on both: ${why.join('; ')}`] };
         }
@@ -646,10 +648,14 @@ export function summaryLines(a: Audit): string[] {
   // they show in no test count: say how many there are.
   // A cell the platform refused (REFUSED_BY_PLATFORM) is a test, skipped with that reason: counted apart.
   const refused = (c: Cell) => c.status === 'not-applicable' && c.reason.startsWith(REFUSED_BY_PLATFORM);
-  const na = BACKEND_IDS.map((b) => [b, a.rows.filter((r) => r.cells[b].status === 'not-applicable' && !refused(r.cells[b])).length] as const).filter(([, n]) => n > 0);
+  // A cell a known kernel finding held back (HELD_BACK_BY_FINDING) is a skipped test too.
+  const heldBack = (c: Cell) => c.status === 'not-applicable' && c.reason.startsWith(HELD_BACK_BY_FINDING);
+  const na = BACKEND_IDS.map((b) => [b, a.rows.filter((r) => r.cells[b].status === 'not-applicable' && !refused(r.cells[b]) && !heldBack(r.cells[b])).length] as const).filter(([, n]) => n > 0);
   if (na.length > 0) lines.push(`audit: not applicable (no test; each cell gives its reason): ${na.map(([b, n]) => `${b} ${n} of ${a.rows.length}`).join(', ')}`);
   const byPlatform = BACKEND_IDS.map((b) => [b, a.rows.filter((r) => refused(r.cells[b])).length] as const).filter(([, n]) => n > 0);
   if (byPlatform.length > 0) lines.push(`audit: refused by the platform in the setup, as the model predicts (skipped tests): ${byPlatform.map(([b, n]) => `${b} ${n} of ${a.rows.length}`).join(', ')}`);
+  const held = a.rows.flatMap((r) => BACKEND_IDS.filter((b) => heldBack(r.cells[b])).map((b) => `${r.id} on ${b}`));
+  if (held.length > 0) lines.push(`audit: held back by a known kernel finding (skipped tests): ${held.join(', ')}`);
   return lines;
 }
 

@@ -7,9 +7,9 @@ import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { observationDifferences, divergenceReport, StepRecorder } from './record.ts';
 import { applySetup, CATALOGUE, notApplicableOn, ScenarioContext, SETUP_DESCRIPTIONS, SetupError, type Scenario } from './scenarios.ts';
-import { NoNativeEquivalent, type AuditMemory, type AuditTarget } from './targets.ts';
+import { HeldBackByFinding, NoNativeEquivalent, type AuditMemory, type AuditTarget } from './targets.ts';
 import { kernelBehaviour, type1Behaviour } from '../lockstep/models.ts';
-import { AUDIT_RAW_FILE, REFUSED_BY_PLATFORM, type AuditPlatform, type AuditProfile, type AuditRaw, type BackendAvailability, type BackendId, type BackendResult, type Observation, type ScenarioResult } from './types.ts';
+import { AUDIT_RAW_FILE, HELD_BACK_BY_FINDING, REFUSED_BY_PLATFORM, type AuditPlatform, type AuditProfile, type AuditRaw, type BackendAvailability, type BackendId, type BackendResult, type Observation, type ScenarioResult } from './types.ts';
 
 const DMA_ENTRY_LIMIT = '/sys/module/vfio_iommu_type1/parameters/dma_entry_limit';
 
@@ -79,6 +79,8 @@ export function runScenario(s: Scenario, factory: BackendFactory, mem: AuditMemo
     try {
       kernel = observe(s, factory.kernel(), mem);
     } catch (e) {
+      // A known finding would damage this process (lib/audit/targets.ts HeldBackByFinding): not run here.
+      if (e instanceof HeldBackByFinding) return { result: { status: 'not-applicable', reason: `${HELD_BACK_BY_FINDING}${e.finding}: ${e.what}` }, failure: null };
       const refused = platformRefusal(s, factory, e, mem);
       if (refused) return refused;
       // A step with no native counterpart in a scenario declared to have a native equivalent: the declaration is wrong.

@@ -239,11 +239,6 @@ export interface DeviceEnvironment {
   /** /sys/kernel/iommu_groups/N/devices */
   devices: string[];
   userPtrMax: bigint;
-  /**
-   * Told when a target meets a known kernel finding that leaves no trace in the kernel log (the suites'
-   * reportFinding, suites/support/findings.ts); absent: not told.
-   */
-  reportFinding?: (id: string, what: string) => void;
 }
 
 export function readDeviceEnvironment(groupId: number, bdf: string): DeviceEnvironment {
@@ -335,16 +330,25 @@ export const MOCK_WINDOW_TOP = BigInt(U.MOCK_APERTURE_LAST) + 1n;
 // ---------------------------------------------------------------- KF-0006: type1 mappings that end at 2^64
 
 /**
+ * A kernel call the target does not make: a known finding, seen by its probe, would leave lasting damage in
+ * this process, which every later scenario and suite shares (lib/audit/run.ts turns it into a not-applicable
+ * cell whose reason starts with HELD_BACK_BY_FINDING, and the suite reports the finding).
+ */
+export class HeldBackByFinding extends Error {
+  constructor(readonly finding: string, readonly what: string) {
+    super(`${finding}: ${what}`);
+  }
+}
+
+/**
  * Whether a type1 MAP_DMA of this range is one the running kernel would never give back (KF-0006,
- * docs/findings/KF-0006.md: its last byte is IOVA 2^64 - 1 and the probe saw 6.12's vfio_unmap_unpin leave
- * such a mapping pinned and charged). Both sides then make it from a forked child, kept alive until the
- * target is disposed: the kernel charges the child's mm (`dma->mm = current->mm`), which goes away with the
- * child, so this process (and every later test in it) is not left charged. The MAP_DMA's result is the same
- * from either process.
+ * docs/findings/KF-0006.md: its last byte is IOVA 2^64 - 1 and the probe saw 6.12's type1 leave such a
+ * mapping pinned and charged to the mapping process until it exits).
  */
 function mapEndsAtTopAndLeaks(args: { iova: bigint; size: bigint }): boolean {
   return args.size !== 0n && ((args.iova + args.size) & ((1n << 64n) - 1n)) === 0n && type1UnmapEndWrapLeaks() === true;
 }
+
 /** `base` with its mapDma replaced (every other call goes to `base`, with `base` as this). */
 function withMapDma(base: ContainerOps, mapDma: ContainerOps['mapDma']): ContainerOps {
   return new Proxy(base, {
@@ -355,7 +359,6 @@ function withMapDma(base: ContainerOps, mapDma: ContainerOps['mapDma']): Contain
     },
   });
 }
-const KF_0006_WHAT = 'a type1 MAP_DMA ending at IOVA 2^64 is never unpinned nor uncharged on removal: made from a forked child, whose mm takes the charge away with it';
 
 // ---------------------------------------------------------------- kernel targets
 
@@ -395,16 +398,12 @@ export function kernelDeviceTarget(backend: 'type1' | 'compat-device', env: Devi
     deviceFd = -1;
     return { op: 'close(device fd)', errno: r < 0 ? -r : 0 };
   };
-  // KF-0006: type1 maps that would leak from this process are made by forked children (mapEndsAtTopAndLeaks).
-  const children: number[] = [];
+  // KF-0006: a type1 map the running kernel would never give back is not made (mapEndsAtTopAndLeaks).
   const ops: ContainerOps = backend !== 'type1' ? container : withMapDma(container, (args) => {
-    if (!mapEndsAtTopAndLeaks(args) || args.tail) return container.mapDma(args);
-    const arg = U.vfio_iommu_type1_dma_map.encode({ argsz: args.argsz ?? U.vfio_iommu_type1_dma_map.sizeof, flags: args.flags, vaddr: args.vaddr, iova: args.iova, size: args.size });
-    const child = sys().forkIoctl(container.fd, U.VFIO_IOMMU_MAP_DMA, arg, true);
-    if (typeof child === 'number') throw new Error(`fork for a MAP_DMA ending at 2^64 (KF-0006) failed: errno ${-child}`);
-    children.push(child.pid);
-    env.reportFinding?.('KF-0006', KF_0006_WHAT);
-    return { errno: child.ret < 0 ? -child.ret : 0 };
+    if (mapEndsAtTopAndLeaks(args)) {
+      throw new HeldBackByFinding('KF-0006', `VFIO_IOMMU_MAP_DMA of [0x${args.iova.toString(16)}, 2^64) not made on type1: this kernel never gives back the pages of a mapping that ends at 2^64 (no UNMAP_DMA finds it; removing it leaves them pinned and charged to this process until it exits), which would skew every later accounting check of the process; the finding's own test (findings KF-0006) shows it from a forked child`);
+    }
+    return container.mapDma(args);
   });
   return {
     backend,
@@ -434,8 +433,6 @@ export function kernelDeviceTarget(backend: 'type1' | 'compat-device', env: Devi
         file.close();
         state.checkNothingLeft(`${backend} (kernel)`);
       } finally {
-        // After the container's close (a child holds the file too): each child's mm takes its charge away.
-        for (const pid of children.splice(0)) sys().forkRelease(pid);
         state.restore();
       }
     },
@@ -527,7 +524,7 @@ export function modelDeviceTarget(backend: 'type1' | 'compat-device', env: Devic
     const model = new Type1ContainerModel(proc, type1ModelOptions(env.userPtrMax));
     const ops = model as unknown as ContainerOps;
     // KF-0006: as the kernel target does, a map that would leak is the forked child's (its own mm).
-    container = withMapDma(ops, (args) => (mapEndsAtTopAndLeaks(args) && !args.tail ? model.asProcess(proc.fork(), () => ops.mapDma(args)) : ops.mapDma(args)));
+    container = ops;
     attach = () => ({ op: 'VFIO_GROUP_SET_CONTAINER', errno: group.setContainer(model).errno });
     closeFile = () => void model.close();
   } else {

@@ -180,6 +180,14 @@ export interface HostFacts {
  */
 export const REFUSED_BY_PLATFORM = 'refused by the platform: ';
 
+/**
+ * How the reason of a not-applicable result begins when the kernel run stopped before an ioctl that a known
+ * kernel finding, seen by its probe, would turn into lasting damage to the test process (KF-0006: a type1
+ * mapping that ends at 2^64 stays charged to it for good): the cell is not run there, the run reports the
+ * finding, and it is compared with nothing, as a platform refusal is. The finding's own test shows it.
+ */
+export const HELD_BACK_BY_FINDING = 'held back by a known kernel finding: ';
+
 /** The name of the raw file inside a profile's results folder. */
 export const AUDIT_RAW_FILE = 'audit-raw.json';
 

@@ -9,7 +9,8 @@
 import { AuditRawCollector, runScenario, type BackendFactory } from '../../lib/audit/run.ts';
 import { CATALOGUE, notApplicableOn } from '../../lib/audit/scenarios.ts';
 import { freeAuditMemory, makeAuditMemory, type AuditMemory } from '../../lib/audit/targets.ts';
-import { REFUSED_BY_PLATFORM, type AuditPlatform, type AuditRaw, type BackendId } from '../../lib/audit/types.ts';
+import { reportFinding } from './findings.ts';
+import { HELD_BACK_BY_FINDING, REFUSED_BY_PLATFORM, type AuditPlatform, type AuditRaw, type BackendId } from '../../lib/audit/types.ts';
 import { skipBecause } from './skip.ts';
 import type { WhyNot } from '../../lib/audit/device-half.ts';
 
@@ -81,6 +82,12 @@ export function auditSuite<B extends BackendId>(suite: AuditSuite<B>): void {
             if (run.failure) throw new Error(run.failure);
             // The platform refused the device in the setup, as the model predicted: the scenario audited nothing.
             if (run.result.status === 'not-applicable' && run.result.reason.startsWith(REFUSED_BY_PLATFORM)) skipBecause(this, run.result.reason);
+            // A known kernel finding held the kernel run back (it would damage this process for good): say so, skip.
+            if (run.result.status === 'not-applicable' && run.result.reason.startsWith(HELD_BACK_BY_FINDING)) {
+              const [id] = run.result.reason.slice(HELD_BACK_BY_FINDING.length).split(':');
+              reportFinding(id!, `${s.id} on ${backend}: not run`);
+              skipBecause(this, run.result.reason);
+            }
           });
         }
       });

@@ -23,7 +23,6 @@ import { readRawFile } from '../../../lib/audit/report.ts';
 import { auditPlatform, type DeviceEnvironment } from '../../../lib/audit/targets.ts';
 import { auditSuite } from '../../support/audit.ts';
 import { cliCommand } from '../../support/cli.ts';
-import { reportFinding } from '../../support/findings.ts';
 import { skipBecause } from '../../support/skip.ts';
 
 let env: DeviceEnvironment | null = null;
@@ -34,8 +33,7 @@ auditSuite({
   whyNot() {
     const prepared = prepareDeviceHalf();
     if ('why' in prepared) return prepared.why;
-    // A known finding a target meets (KF-0006) is reported as the suites report one.
-    env = { ...prepared.env, reportFinding };
+    env = prepared.env;
     return null;
   },
   whyNotBackend: (backend) => deviceBackendWhyNot(backend, env!),

@@ -15,7 +15,7 @@ import { lockstep } from '../../support/lockstep.ts';
 import { deviceRefusal } from '../../support/platform.ts';
 import { skipBecause } from '../../support/skip.ts';
 
-const SIZE = 0x10000;
+const SIZE = 0x1000;
 const PAGES = SIZE / 4096;
 const TOP = (1n << 64n) - BigInt(SIZE);
 const RW = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
