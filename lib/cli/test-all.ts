@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULT_KERNEL_SERIES, type KernelSeries } from '../kbuild/series.ts';
 import { SetupError } from '../kbuild/source.ts';
-import { PLATFORM_PROFILES, PROFILES, profiles, type DeviceProfile, type ProfileName } from '../vm/profiles.ts';
+import { NPM_TEST_PLATFORM_AUDITS, PROFILES, profiles, type DeviceProfile, type ProfileName } from '../vm/profiles.ts';
 import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
 import type { KernelChoice } from './options.ts';
 import { PACKAGE_ROOT } from './paths.ts';
@@ -222,7 +222,7 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
   // main audit is (an unexplained difference or a model mismatch fails); never compared with docs/audit/,
   // which holds intel-iommu with interrupt remapping.
   let platformsOk = true;
-  for (const platform of auditSkipped === undefined && !shard ? PLATFORM_PROFILES : []) {
+  for (const platform of auditSkipped === undefined && !shard ? NPM_TEST_PLATFORM_AUDITS : []) {
     const dir = join(root, `audit-${platform}`);
     process.stdout.write(`\n=== audit on platform ${platform}: ${profiles[platform].description}\n`);
     try {
