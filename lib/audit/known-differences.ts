@@ -83,15 +83,26 @@ export interface PlatformSwitches {
   iommufdAllowUnsafeInterrupts: boolean;
   /** The IOMMU driver maps an IOVA with neither READ nor WRITE (virtio-iommu; AuditPlatform.domainMapsWithoutAccess). */
   domainMapsWithoutAccess: boolean;
+  /** The device's IOMMU is AMD-Vi (AuditPlatform.driver): its own page sizes, aperture and reserved regions. */
+  amdVi: boolean;
+  /** The device's IOMMU is virtio-iommu (AuditPlatform.driver). */
+  virtioIommu: boolean;
 }
 
 /** The platform the audit was first published on (viommu: intel-iommu with interrupt remapping, both parameters off). */
-export const BASELINE_PLATFORM: Readonly<PlatformSwitches> = { msiIsolated: true, type1AllowUnsafeInterrupts: false, iommufdAllowUnsafeInterrupts: false, domainMapsWithoutAccess: false };
+export const BASELINE_PLATFORM: Readonly<PlatformSwitches> = { msiIsolated: true, type1AllowUnsafeInterrupts: false, iommufdAllowUnsafeInterrupts: false, domainMapsWithoutAccess: false, amdVi: false, virtioIommu: false };
 
 /** The platform switches of a raw file's platform (BASELINE_PLATFORM where it records none). */
-export function platformSwitches(p: { interruptRemapping: boolean; type1AllowUnsafeInterrupts: boolean; iommufdAllowUnsafeInterrupts: boolean; domainMapsWithoutAccess?: boolean } | undefined): PlatformSwitches {
+export function platformSwitches(p: { interruptRemapping: boolean; type1AllowUnsafeInterrupts: boolean; iommufdAllowUnsafeInterrupts: boolean; domainMapsWithoutAccess?: boolean; driver?: string } | undefined): PlatformSwitches {
   if (!p) return { ...BASELINE_PLATFORM };
-  return { msiIsolated: p.interruptRemapping, type1AllowUnsafeInterrupts: p.type1AllowUnsafeInterrupts, iommufdAllowUnsafeInterrupts: p.iommufdAllowUnsafeInterrupts, domainMapsWithoutAccess: p.domainMapsWithoutAccess ?? false };
+  return {
+    msiIsolated: p.interruptRemapping,
+    type1AllowUnsafeInterrupts: p.type1AllowUnsafeInterrupts,
+    iommufdAllowUnsafeInterrupts: p.iommufdAllowUnsafeInterrupts,
+    domainMapsWithoutAccess: p.domainMapsWithoutAccess ?? false,
+    amdVi: p.driver === 'amd-iommu',
+    virtioIommu: p.driver === 'virtio-iommu',
+  };
 }
 
 const isPlatformKey = (key: string): key is keyof PlatformSwitches => key in BASELINE_PLATFORM;

@@ -189,8 +189,8 @@ export function validateRaw(doc: unknown, where: string): AuditRaw {
   if (typeof doc.kernel !== 'string') problems.push('"kernel" (uname -r) is missing');
   if (doc.platform !== undefined) {
     const pf = doc.platform;
-    if (!isRecord(pf) || typeof pf.name !== 'string' || pf.name === '' || !['interruptRemapping', 'type1AllowUnsafeInterrupts', 'iommufdAllowUnsafeInterrupts'].every((k) => typeof pf[k] === 'boolean') || !['undefined', 'boolean'].includes(typeof pf.domainMapsWithoutAccess)) {
-      problems.push('"platform" must be { name, interruptRemapping, type1AllowUnsafeInterrupts, iommufdAllowUnsafeInterrupts[, domainMapsWithoutAccess] } when given');
+    if (!isRecord(pf) || typeof pf.name !== 'string' || pf.name === '' || !['interruptRemapping', 'type1AllowUnsafeInterrupts', 'iommufdAllowUnsafeInterrupts'].every((k) => typeof pf[k] === 'boolean') || !['undefined', 'boolean'].includes(typeof pf.domainMapsWithoutAccess) || !(pf.driver === undefined || ['intel-iommu', 'amd-iommu', 'virtio-iommu'].includes(pf.driver as string))) {
+      problems.push('"platform" must be { name, interruptRemapping, type1AllowUnsafeInterrupts, iommufdAllowUnsafeInterrupts[, domainMapsWithoutAccess, driver] } when given');
     }
   }
   if (doc.behaviour !== undefined && (!isRecord(doc.behaviour) || !Object.values(doc.behaviour).every((v) => typeof v === 'boolean'))) {

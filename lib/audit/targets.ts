@@ -315,6 +315,7 @@ export function auditPlatform(env: DeviceEnvironment): AuditPlatform {
     type1AllowUnsafeInterrupts: p.allowUnsafeInterrupts,
     iommufdAllowUnsafeInterrupts: p.iommufdAllowUnsafeInterrupts,
     ...(p.domainMapsWithoutAccess ? { domainMapsWithoutAccess: true } : {}),
+    ...(p.driver && p.driver !== 'intel-iommu' ? { driver: p.driver } : {}),
   };
 }
 

@@ -116,6 +116,8 @@ export interface AuditPlatform {
   iommufdAllowUnsafeInterrupts: boolean;
   /** The IOMMU driver's domain maps an IOVA with neither READ nor WRITE (Type1Platform.domainMapsWithoutAccess); absent: false. */
   domainMapsWithoutAccess?: boolean;
+  /** The IOMMU driver serving the device, read from sysfs (lib/model/type1-platform.ts iommuUnitOfGroup); absent: intel-iommu. */
+  driver?: 'intel-iommu' | 'amd-iommu' | 'virtio-iommu';
 }
 
 export interface AuditRaw {
