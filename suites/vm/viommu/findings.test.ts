@@ -51,7 +51,7 @@ describe('findings', () => {
       if (child.ret !== 0) {
         // The aperture stops short of 2^64 (VT-d): no such mapping can exist, and the probe could not ask.
         expect(probe, 'the probe (type1UnmapEndWrapLeaks) on a platform that cannot map the top').to.equal(null);
-        skipBecause(this, `the IOMMU's aperture does not reach IOVA 2^64 - 1 (MAP_DMA of the last 64 KiB: ${errnoName(-child.ret)}): ${f.id} cannot occur on this platform`);
+        skipBecause(this, `the IOMMU's aperture does not reach IOVA 2^64 - 1 (MAP_DMA of the last page: ${errnoName(-child.ret)}): ${f.id} cannot occur on this platform`);
       }
       // The uAPI's contract: the child's 16 pages are charged to it while mapped, and given back at UNMAP_DMA.
       const charged = vmPinAndLckKiBOf(pid).lck / 4;
