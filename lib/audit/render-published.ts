@@ -5,7 +5,7 @@
 // page filters it); then which run produced each part, and when.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { platformLabel, PUBLISHED_AUDIT_DIR, publishedParts, type PublishedPart } from './published-layout.ts';
+import { platformLabel, platformOrder, PUBLISHED_AUDIT_DIR, publishedParts, type PublishedPart } from './published-layout.ts';
 import { SWITCHES } from './switches.ts';
 import { BACKEND_IDS, REFUSED_BY_PLATFORM, type BackendId } from './types.ts';
 
@@ -18,6 +18,7 @@ interface JsonCell {
   status: string;
   errno?: string;
   reason?: string;
+  steps?: { op: string; errno: string }[];
 }
 interface JsonScenario {
   id: string;
@@ -103,7 +104,7 @@ export function publishedMatrix(dir = PUBLISHED_AUDIT_DIR): PublishedMatrix {
 interface PartSummary {
   part: PublishedPart;
   verdict: string;
-  /** type1 / compat-device / native's errno in platform.msi-isolation. */
+  /** Whether type1, compat-device and native take the device (platform.msi-isolation): OK, or the first step that failed. */
   takingTheDevice: string;
   /** Per switch: scenarios whose result changes, of those compared. */
   switches: { changed: number; compared: number }[];
@@ -116,7 +117,11 @@ function summaryOf(part: PublishedPart): PartSummary {
   const verdict = `${v.ok ? 'PASS' : 'FAIL'}: ${v.scenarios ?? part.json.scenarios.length} scenarios; ${c.explained ?? 0} explained, ${c.unexplained ?? 0} unexplained, ${c.changed ?? 0} changed, ${c.stale ?? 0} stale; ${(v.modelMismatches ?? []).length} model mismatch(es)`;
   const ss = scenariosOf(part);
   const take = ss.find((s) => s.id === TAKING_THE_DEVICE);
-  const takingTheDevice = take ? (['type1', 'compat-device', 'native'] as const).map((b) => `${b} ${cellValue(take.backends[b])}`).join(', ') : '(no such scenario)';
+  const firstFailure = (c: JsonCell | undefined) => {
+    const failed = c?.status === 'ran' ? c.steps?.find((st) => st.errno !== 'OK') : undefined;
+    return failed ? `${failed.op} ${failed.errno}` : cellValue(c);
+  };
+  const takingTheDevice = take ? (['type1', 'compat-device', 'native'] as const).map((b) => `${b}: ${firstFailure(take.backends[b])}`).join('; ') : '(no such scenario)';
   const switches = SWITCHES.map((sw) => {
     const of = (s: JsonScenario) => s.comparisons.find((c) => c.between[0] === sw.between[0] && c.between[1] === sw.between[1]);
     return { changed: ss.filter((s) => { const c = of(s); return c !== undefined && differs(c); }).length, compared: ss.filter((s) => { const c = of(s); return c !== undefined && c.state !== 'not-compared'; }).length };
@@ -143,6 +148,8 @@ function switchChanges(parts: PublishedPart[], sw: (typeof SWITCHES)[number]): M
 /** "EINVAL -> OK" for a change: the errno of the step under audit on each side. */
 const errnos = (s: JsonScenario, c: JsonComparison) => `${cellValue(s.backends[c.between[0]])} → ${cellValue(s.backends[c.between[1]])}`;
 const sectionId = (platformKey: string, i: number) => `switch-${platformKey}-${i}`;
+/** The parts with each platform's kernels together (publishedParts orders by kernel first). */
+const byPlatform = (parts: PublishedPart[]) => [...parts].sort((a, b) => platformOrder(a.platform, b.platform) || parts.indexOf(a) - parts.indexOf(b));
 
 const md = (t: string) => t.replace(/([\\`*_{}[\]()#+!|<>])/g, '\\$1');
 
@@ -158,13 +165,13 @@ export function renderPublishedMarkdown(dir = PUBLISHED_AUDIT_DIR): string {
   L.push(`Platforms: ${platforms.map((p) => `${md(p)}`).join('; ')}. Kernels: ${kernels.join(', ')}.`, '', INTRO, '');
   L.push('## What changes when you switch, per platform and kernel', '');
   L.push(
-    'Per part: whether each mode takes the device at all (`platform.msi-isolation`: SET_IOMMU for type1, the device bind for iommufd), how many scenarios change result for each switch (of those both modes ran), ' +
+    'Per part: whether each mode takes the device at all (`platform.msi-isolation`: OK, or the first step that failed: SET_IOMMU for type1, the device bind for iommufd), how many scenarios change result for each switch (of those both modes ran), ' +
       'and how many scenarios the platform refused in their setup (those audit nothing there). Each count leads to its list below.',
     '',
     `| platform | kernel | taking the device | ${SWITCHES.map((sw) => md(sw.title)).join(' | ')} | refused by the platform |`,
     `|---|---|---|${SWITCHES.map(() => '---|').join('')}---|`,
   );
-  for (const p of parts) {
+  for (const p of byPlatform(parts)) {
     const s = summaryOf(p);
     L.push(`| ${md(p.platform)} | ${p.kernel} | ${s.takingTheDevice} | ${s.switches.map((x, i) => `[${x.changed} of ${x.compared}](#${sectionId(p.key, i)})`).join(' | ')} | ${s.refused} |`);
   }
@@ -255,9 +262,9 @@ td.differs-parts { font-weight: bold; outline: 2px dashed #268bd2; outline-offse
 <p>Platforms: ${platforms.map(esc).join('; ')}. Kernels: ${kernels.map(esc).join(', ')}.</p>
 <p>${esc(INTRO)}</p>
 <h2>What changes when you switch, per platform and kernel</h2>
-<p>Per part: whether each mode takes the device at all (<code>platform.msi-isolation</code>), how many scenarios change result for each switch (of those both modes ran), and how many scenarios the platform refused in their setup. Each count leads to its list below.</p>
+<p>Per part: whether each mode takes the device at all (<code>platform.msi-isolation</code>: OK, or the first step that failed), how many scenarios change result for each switch (of those both modes ran), and how many scenarios the platform refused in their setup. Each count leads to its list below.</p>
 <table id="summary"><thead><tr><th>platform</th><th>kernel</th><th>taking the device</th>${SWITCHES.map((sw) => `<th>${esc(sw.title)}</th>`).join('')}<th>refused by the platform</th></tr></thead><tbody>`);
-  for (const p of parts) {
+  for (const p of byPlatform(parts)) {
     const s = summaryOf(p);
     o.push(`<tr data-platform="${esc(p.key)}" data-kernel="${esc(p.kernel)}"><td>${esc(p.platform)}</td><td>${esc(p.kernel)}</td><td>${esc(s.takingTheDevice)}</td>${s.switches.map((x, i) => `<td><a href="#${sectionId(p.key, i)}">${x.changed} of ${x.compared}</a></td>`).join('')}<td>${esc(s.refused)}</td></tr>`);
   }
