@@ -62,6 +62,9 @@ export function differenceInto(part: PublishedPart, s: JsonScenario, b: BackendI
   return cmp ? modeDifference(part, s, cmp) : undefined;
 }
 
+/** The parts with each platform's kernels together (publishedParts orders by kernel first). */
+const byPlatform = (parts: PublishedPart[]) => [...parts].sort((a, b) => platformOrder(a.platform, b.platform) || parts.indexOf(a) - parts.indexOf(b));
+
 /** One scenario across every part: its cells, which differ between modes (linked) and which between parts. */
 export interface PublishedRow {
   id: string;
@@ -81,7 +84,8 @@ export interface PublishedMatrix {
 }
 
 export function publishedMatrix(dir = PUBLISHED_AUDIT_DIR): PublishedMatrix {
-  const parts = publishedParts(dir);
+  // Each platform's kernels side by side: what a kernel changed is read between neighbouring columns.
+  const parts = byPlatform(publishedParts(dir));
   const platforms = [...new Set(parts.map((p) => p.platform))];
   const kernels = [...new Set(parts.map((p) => p.kernel))];
   const order: { id: string; area: string; title: string }[] = [];
@@ -148,8 +152,6 @@ function switchChanges(parts: PublishedPart[], sw: (typeof SWITCHES)[number]): M
 /** "EINVAL -> OK" for a change: the errno of the step under audit on each side. */
 const errnos = (s: JsonScenario, c: JsonComparison) => `${cellValue(s.backends[c.between[0]])} → ${cellValue(s.backends[c.between[1]])}`;
 const sectionId = (platformKey: string, i: number) => `switch-${platformKey}-${i}`;
-/** The parts with each platform's kernels together (publishedParts orders by kernel first). */
-const byPlatform = (parts: PublishedPart[]) => [...parts].sort((a, b) => platformOrder(a.platform, b.platform) || parts.indexOf(a) - parts.indexOf(b));
 
 const md = (t: string) => t.replace(/([\\`*_{}[\]()#+!|<>])/g, '\\$1');
 
@@ -254,7 +256,7 @@ th { background: #eee; }
 #matrix thead th { position: sticky; top: 0; }
 td.differs-mode { background: #fff1c2; border: 2px solid #b58900; }
 td.differs-mode.failing { background: #ffd6d6; border-color: #c00; }
-td.differs-parts { font-weight: bold; outline: 2px dashed #268bd2; outline-offset: -3px; }
+td.differs-parts { font-weight: bold; }
 .hidden { display: none; }
 #filters label { margin-right: 1em; }
 </style></head><body>
@@ -303,7 +305,7 @@ td.differs-parts { font-weight: bold; outline: 2px dashed #268bd2; outline-offse
     '<h2>The matrix: scenario x mode x platform x kernel</h2>',
     '<p>The errno of the step under audit, per part and mode (<code>refused</code>: the platform refused the device in the scenario\'s setup; <code>n/a</code>: no such scenario in that mode). ' +
       'Colour and ≠ (explained) or ‼ (failing): the mode\'s result differs from the mode a VMM switches from (type1 to compat, compat-device to native), linked to the explanation in that part\'s report. ' +
-      'Bold with a dashed outline: that mode\'s result differs between the parts shown. Outputs, steps and the model\'s predictions are in each part\'s report.</p>',
+      'Bold: that mode\'s result differs between the parts. Outputs, steps and the model\'s predictions are in each part\'s report.</p>',
     `<div id="filters"><label>Area <select id="filter-area"><option value="">all</option>${[...new Set(rows.map((r) => r.area))].map((x) => `<option value="${esc(x)}">${esc(x)}</option>`).join('')}</select></label>` +
       `<label>Platform <select id="filter-platform"><option value="">all</option>${platforms.map((p) => `<option value="${esc(keyOf.get(p)!)}">${esc(p)}</option>`).join('')}</select></label>` +
       `<label>Kernel <select id="filter-kernel"><option value="">all</option>${kernels.map((k) => `<option value="${esc(k)}">${esc(k)}</option>`).join('')}</select></label>` +
