@@ -768,7 +768,8 @@ const platform: Scenario[] = [
   {
     id: 'platform.msi-isolation', area: 'PLATFORM', setup: 'raw',
     notApplicable: { 'compat-mock': 'the mock device is exempt from the MSI isolation check (iommufd_device_bind skips selftest devices)' },
-    title: 'Interrupt remapping on (intremap=on): SET_CONTAINER, SET_IOMMU (type1 checks MSI isolation at group attach) and GET_DEVICE_FD (iommufd checks it at bind)',
+    // Runs on every platform: whether each step succeeds is the platform's (interrupt remapping, allow_unsafe_interrupts).
+    title: "Taking the device under the platform's MSI isolation (interrupt remapping, else allow_unsafe_interrupts): SET_CONTAINER, SET_IOMMU (type1 checks MSI isolation at group attach) and GET_DEVICE_FD (iommufd checks it at bind)",
     body: (c) => (c.attach(), c.setIommu(U.VFIO_TYPE1v2_IOMMU), c.openDevice()),
     // native: BIND_IOMMUFD (where iommufd_device_bind checks MSI isolation), IOAS_ALLOC and ATTACH_IOMMUFD_PT,
     // step for step beside compat's SET_CONTAINER, SET_IOMMU and GET_DEVICE_FD.

@@ -203,7 +203,7 @@ const commands: Record<string, Command> = {
       ...OUT("results folder: the guests' results in OUT/<profile>/, the reports in OUT/audit/"),
       raw: { type: 'string', multiple: true, value: 'DIR', help: 'only render: a folder with audit-raw.json or <profile>/audit-raw.json; boots no VM' },
       known: { type: 'string', value: 'FILE', help: 'the known-differences table (default: fixtures/audit/known-differences.json)' },
-      publish: { type: 'boolean', help: "also add or replace this kernel's part of docs/audit/ (docs/audit/KERNEL/, and the kernels side by side in docs/audit/audit.md), if the audit passed" },
+      publish: { type: 'boolean', help: "also add or replace the part of this run's kernel and platform in docs/audit/ (docs/audit/KERNEL/PLATFORM/, and every part side by side in docs/audit/audit.md and audit.html), if the audit passed" },
       platform: { type: 'string', default: 'viommu', value: 'PROFILE', help: 'the device profile to boot beside mock: viommu (intel-iommu with interrupt remapping), viommu-noir, viommu-noir-unsafe-type1 or viommu-noir-unsafe (without it; allow_unsafe_interrupts off, on for type1 only, on for both)' },
       host: { type: 'boolean', help: 'run the device half (type1, compat-device, native) on this host against --device, in this process: no VM (root)' },
       device: { type: 'string', value: 'BDF', help: 'with --host: the PCI device to audit (e.g. 0000:03:00.0), which you have bound to vfio-pci' },

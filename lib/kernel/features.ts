@@ -99,8 +99,12 @@ export interface KernelFeatures {
   /** IOMMU_HWPT_ALLOC flags the kernel knows (pasid: IOMMU_HWPT_ALLOC_PASID, 7.x). */
   hwptAllocFlags: { nestParent: boolean; dirtyTracking: boolean; faultIdValid: boolean; pasid: boolean };
   options: { rlimitMode: boolean; hugePages: boolean };
-  /** type1Nesting: real type1 claims VFIO_TYPE1_NESTING_IOMMU (CHECK_EXTENSION on a bare /dev/vfio/vfio is 1). */
-  vfio: { container: boolean; compatOnIommufd: boolean; type1Nesting: boolean };
+  /**
+   * type1Nesting: real type1 claims VFIO_TYPE1_NESTING_IOMMU (CHECK_EXTENSION on a bare /dev/vfio/vfio is 1).
+   * type1: the bare container answers CHECK_EXTENSION(VFIO_TYPE1v2_IOMMU) with 1, so type1 is a registered
+   * driver and type1Nesting is its own answer, whether or not a group can be attached (no MSI isolation).
+   */
+  vfio: { container: boolean; compatOnIommufd: boolean; type1Nesting: boolean; type1: boolean };
   faultInjection: { failNth: boolean; failslab: boolean; failPageAlloc: boolean; failIommufd: boolean };
   /**
    * The kernel has hugetlbfs (CONFIG_HUGETLBFS: /proc/meminfo shows a
@@ -279,7 +283,7 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     mockIopf: { works: false, errno: 0 },
     hwptAllocFlags: { nestParent: false, dirtyTracking: false, faultIdValid: false, pasid: false },
     options: { rlimitMode: false, hugePages: false },
-    vfio: { container: false, compatOnIommufd: false, type1Nesting: true },
+    vfio: { container: false, compatOnIommufd: false, type1Nesting: true, type1: false },
     faultInjection: probeFaultInjection(),
     hugetlb: false,
     changes: { mockGenericPt: false, hwptInvalidateAnyObject: false, hwInfoAtsNotSupported: false, ioasMapFile: false, dirtyContigLeafShort: false, dirtyBitmapZeroLength: false, hwptPagingFault: false, dmabufGetFdUnreported: false },
@@ -290,6 +294,10 @@ export function probeFeatures(sys: SysCore = coreSys()): KernelFeatures {
     features.vfio.container = container.getApiVersion().errno === 0;
     // With no driver set, vfio_ioctl_check_extension asks every registered IOMMU driver.
     if (features.vfio.container) features.vfio.type1Nesting = container.checkExtension(U.VFIO_TYPE1_NESTING_IOMMU).value === 1;
+    // vfio_container_ioctl_check_extension polls every registered driver; only type1's
+    // vfio_iommu_type1_check_extension says 1 to VFIO_TYPE1v2_IOMMU with no container data (7.2.13 container.c
+    // 205-220, vfio_iommu_type1.c 2727-2730).
+    if (features.vfio.container) features.vfio.type1 = container.checkExtension(U.VFIO_TYPE1v2_IOMMU).value === 1;
     container.close();
   }
   features.hugetlbPageSize = hugetlbPool().pageSize;

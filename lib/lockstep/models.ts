@@ -56,12 +56,18 @@ export function kernelBehaviour(features: KernelFeatures = kernelFeatures()): Ke
  */
 export function type1Behaviour(): Partial<Type1Behaviour> {
   const wrap = type1WrapOverflow();
-  // A borrowed type1v2 container answered: type1 is registered, so the bare container's
-  // CHECK_EXTENSION(VFIO_TYPE1_NESTING_IOMMU) was type1's own answer.
-  if (wrap === null) return {};
+  // Nesting needs no group: where type1 is registered (a borrowed type1v2 container answered, or the bare
+  // container's CHECK_EXTENSION(VFIO_TYPE1v2_IOMMU) is 1), the bare container's
+  // CHECK_EXTENSION(VFIO_TYPE1_NESTING_IOMMU) was type1's own answer; so it is known on a platform whose
+  // type1 refuses every group (no isolated MSI) too.
+  const f = kernelFeatures().vfio;
   // KF-0006: only where the platform could make a mapping that ends at 2^64 (null elsewhere: not recorded).
-  const endWrap = type1UnmapEndWrapLeaks();
-  return { type1WrapOverflow: wrap, type1NestingRemoved: !kernelFeatures().vfio.type1Nesting, ...(endWrap !== null ? { type1UnmapEndWrapLeaks: endWrap } : {}) };
+  const endWrap = wrap !== null ? type1UnmapEndWrapLeaks() : null;
+  return {
+    ...(wrap !== null ? { type1WrapOverflow: wrap } : {}),
+    ...(wrap !== null || f.type1 ? { type1NestingRemoved: !f.type1Nesting } : {}),
+    ...(endWrap !== null ? { type1UnmapEndWrapLeaks: endWrap } : {}),
+  };
 }
 
 let zeroPageReader: Type1ModelOptions['zeroPage'] | undefined;

@@ -1,80 +1,139 @@
-// The published audit (docs/audit/): npm test compares its run with it, so a
-// change anywhere in what the report says fails until it is published again.
+// The published audit (docs/audit/<kernel>/<platform>/): npm test compares each of its audits with the part
+// of its kernel and platform, so a change anywhere in what a report says fails until it is published again,
+// and a platform whose part was never published fails too.
 import { expect } from 'chai';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkPublished, comparePublished, firstDifference, kernelsPageProblems, publishAudit, publishedKernels, PUBLISHED_AUDIT_DIR, readAuditJson } from '../../lib/audit/published.ts';
+import {
+  BASELINE_PLATFORM,
+  checkPublished,
+  comparePublished,
+  firstDifference,
+  platformKey,
+  platformLabel,
+  publishAudit,
+  publishedKernels,
+  publishedParts,
+  PUBLISHED_AUDIT_DIR,
+  readAuditJson,
+  reportPlatform,
+  type AuditJsonFile,
+} from '../../lib/audit/published.ts';
+import { publishedMatrix, publishedPageProblems } from '../../lib/audit/render-published.ts';
 import { chromiumMissing, probePage } from '../../lib/audit/browser.ts';
 import { PACKAGE_ROOT } from '../../lib/package-root.ts';
 
-describe('published audit (docs/audit/)', () => {
-  // npm test's kernel (6.12): its part must be there.
-  const publishedPath = join(PUBLISHED_AUDIT_DIR, '6.12.117', 'audit.json');
-  const copy = () => readAuditJson(publishedPath);
+const BASELINE_KEY = 'intel-iommu-with-interrupt-remapping';
+const NOIR = 'intel-iommu without interrupt remapping, allow_unsafe_interrupts: vfio_iommu_type1=N, iommufd=N';
 
-  it("is in the repository, one passing part per kernel, side by side in docs/audit/audit.md, linked from the top of the README", () => {
-    const kernels = publishedKernels();
-    expect(kernels).to.include('6.12.117');
-    const index = readFileSync(join(PUBLISHED_AUDIT_DIR, 'audit.md'), 'utf8');
-    for (const k of kernels) {
-      const j = readAuditJson(join(PUBLISHED_AUDIT_DIR, k, 'audit.json'));
-      expect(j.verdict.ok, `the published audit of ${k} passed`).to.equal(true);
-      expect(j.scenarios.length).to.be.greaterThan(100);
-      for (const f of ['audit.md', 'audit.html']) expect(readFileSync(join(PUBLISHED_AUDIT_DIR, k, f), 'utf8').length).to.be.greaterThan(1000);
-      expect(readFileSync(join(PUBLISHED_AUDIT_DIR, k, 'audit.md'), 'utf8')).to.match(/## What changes when you switch/);
-      expect(index).to.include(`| ${k} | PASS`).and.include(j.generated).and.include(`(${k}/audit.md)`);
+describe('published audit (docs/audit/KERNEL/PLATFORM/)', () => {
+  // npm test's kernel (6.12) on the baseline platform: its part must be there.
+  const publishedPath = join(PUBLISHED_AUDIT_DIR, '6.12.117', BASELINE_KEY, 'audit.json');
+  const copy = () => readAuditJson(publishedPath);
+  const onPlatform = (j: AuditJsonFile, platform: string, kernel?: string) => {
+    for (const p of Object.values(j.profiles)) {
+      if (kernel) p.kernel = kernel;
     }
-    expect(index).to.match(/## What changes when you switch, per kernel/).and.match(/## The matrix: scenario x kernel x backend/);
+    j.profiles['viommu']!.platform = platform;
+    return j;
+  };
+
+  it('is in the repository, one passing part per kernel and platform, side by side in docs/audit/audit.md, linked from the top of the README', () => {
+    const parts = publishedParts();
+    expect(parts.map((p) => p.path)).to.include.members([`6.12.117/${BASELINE_KEY}`, `7.2.13/${BASELINE_KEY}`]);
+    expect(publishedKernels()).to.include.members(['6.12.117', '7.2.13']);
+    const index = readFileSync(join(PUBLISHED_AUDIT_DIR, 'audit.md'), 'utf8');
+    for (const p of parts) {
+      expect(p.json.verdict.ok, `the published audit of ${p.path} passed`).to.equal(true);
+      expect(p.json.scenarios.length).to.be.greaterThan(100);
+      for (const f of ['audit.md', 'audit.html']) expect(readFileSync(join(PUBLISHED_AUDIT_DIR, p.path, f), 'utf8').length).to.be.greaterThan(1000);
+      expect(readFileSync(join(PUBLISHED_AUDIT_DIR, p.path, 'audit.md'), 'utf8')).to.match(/## What changes when you switch/);
+      expect(index).to.include(`| ${p.kernel} | ${p.platform.replace(/_/g, '\\_')} | PASS`).and.include(p.json.generated).and.include(`(${p.path}/audit.md)`);
+    }
+    // A VMM author reads what changes first, then the matrix; which run made each part is said.
+    const order = ['## What changes when you switch, per platform and kernel', '## The parts: which run produced each, and when', '## The matrix: scenario x mode x platform x kernel'].map((h) => index.indexOf(h));
+    expect(order.every((i) => i > 0)).to.equal(true);
+    expect([...order].sort((a, b) => a - b)).to.deep.equal(order);
     const readme = readFileSync(join(PACKAGE_ROOT, 'README.md'), 'utf8');
-    const top = readme.split('\n').slice(0, 30).join('\n');
-    expect(top).to.include('docs/audit/audit.md');
+    expect(readme.split('\n').slice(0, 30).join('\n')).to.include('docs/audit/audit.md');
   });
 
-  it("publish adds or replaces one kernel's part, keeps the others, and puts them side by side", () => {
+  it("names a platform's folder from the platform the audit recorded, so a new platform needs no code", () => {
+    expect(platformKey(BASELINE_PLATFORM)).to.equal(BASELINE_KEY);
+    expect(platformKey(NOIR)).to.equal('intel-iommu-without-interrupt-remapping-allow_unsafe_interrupts-vfio_iommu_type1-N-iommufd-N');
+    expect(platformKey('virtio-iommu without interrupt remapping, allow_unsafe_interrupts: vfio_iommu_type1=Y, iommufd=Y')).to.equal('virtio-iommu-without-interrupt-remapping-allow_unsafe_interrupts-vfio_iommu_type1-Y-iommufd-Y');
+    expect(() => platformKey('/..')).to.throw(RangeError);
+    expect(platformLabel(NOIR)).to.equal('intel-iommu, no IR, unsafe type1=N iommufd=N');
+    expect(platformLabel('amd-iommu with interrupt remapping')).to.equal('amd-iommu, IR');
+    expect(platformLabel('something new')).to.equal('something new');
+    // A report from before platforms were recorded ran on viommu: the baseline.
+    const legacy = copy();
+    delete legacy.profiles['viommu']!.platform;
+    expect(reportPlatform(legacy)).to.equal(BASELINE_PLATFORM);
+    expect(reportPlatform(onPlatform(copy(), NOIR))).to.equal(NOIR);
+  });
+
+  it('publish adds or replaces one (kernel, platform) part, keeps the others, and puts them side by side', () => {
     const dir = mkdtempSync(join(tmpdir(), 'published-audit-'));
     try {
-      const later = copy();
-      for (const p of Object.values(later.profiles)) p.kernel = '7.2.13';
-      later.generated = '2099-01-01T00:00:00.000Z';
-      (later.scenarios[0] as unknown as { backends: Record<string, { errno?: string }> }).backends['type1']!.errno = 'EOVERFLOW';
       const files = (name: string, j: object) => {
         const d = join(dir, 'runs', name);
         mkdirSync(d, { recursive: true });
         writeFileSync(join(d, 'audit.json'), JSON.stringify(j));
         writeFileSync(join(d, 'audit.md'), `# ${name}\n`);
         // The real page: the side-by-side page's links must find their ids in it.
-        writeFileSync(join(d, 'audit.html'), readFileSync(join(PUBLISHED_AUDIT_DIR, '6.12.117', 'audit.html')));
+        writeFileSync(join(d, 'audit.html'), readFileSync(join(PUBLISHED_AUDIT_DIR, '6.12.117', BASELINE_KEY, 'audit.html')));
         return { markdown: join(d, 'audit.md'), json: join(d, 'audit.json'), html: join(d, 'audit.html') };
       };
       const pub = join(dir, 'docs');
+      const later = onPlatform(copy(), BASELINE_PLATFORM, '7.2.13');
+      later.generated = '2099-01-01T00:00:00.000Z';
+      const id = later.scenarios[0]!.id;
+      (later.scenarios[0] as unknown as { backends: Record<string, { errno?: string }> }).backends['type1']!.errno = 'EOVERFLOW';
+      // A platform no code names: its part is made from the name the report records.
+      const amd = onPlatform(copy(), 'amd-iommu with interrupt remapping');
+      amd.generated = '2099-03-03T00:00:00.000Z';
       publishAudit(files('a', copy()), pub);
       publishAudit(files('b', later), pub);
-      expect(publishedKernels(pub)).to.deep.equal(['6.12.117', '7.2.13']);
-      expect(readAuditJson(join(pub, '6.12.117', 'audit.json')).generated).to.equal(copy().generated);
+      publishAudit(files('c', amd), pub);
+      expect(publishedParts(pub).map((p) => p.path)).to.deep.equal([`6.12.117/${BASELINE_KEY}`, '6.12.117/amd-iommu-with-interrupt-remapping', `7.2.13/${BASELINE_KEY}`]);
+      expect(readAuditJson(join(pub, '6.12.117', BASELINE_KEY, 'audit.json')).generated).to.equal(copy().generated);
       const index = readFileSync(join(pub, 'audit.md'), 'utf8');
-      expect(index).to.include('| 6.12.117 | PASS').and.include('| 7.2.13 | PASS').and.include('2099-01-01T00:00:00.000Z');
-      const id = copy().scenarios[0]!.id;
-      expect(index.split('\n').find((l) => l.startsWith(`| [\`${id}\`]`))).to.include('≠ EOVERFLOW');
-      // The page, in headless Chromium (as the run's own page is checked): exactly that cell pair marked.
+      expect(index).to.include('| 7.2.13 | intel-iommu with interrupt remapping | PASS').and.include('2099-01-01T00:00:00.000Z').and.include('| 6.12.117 | amd-iommu with interrupt remapping | PASS');
+      expect(index).to.include('### On amd-iommu with interrupt remapping');
+      // The matrix: the changed cell differs between parts (bold), and every mode difference links to its explanation.
+      const row = index.split('\n').find((l) => l.startsWith(`| [\`${id}\`]`))!;
+      expect(row).to.include('**EOVERFLOW**');
+      const m = publishedMatrix(pub);
+      expect(m.rows.find((r) => r.id === id)!.differsAcrossParts).to.deep.equal(['type1']);
+      const linked = m.rows.flatMap((r) => r.cells.flat().filter((c) => c.into));
+      expect(linked.length).to.be.greaterThan(100);
+      for (const c of linked) expect(c.into!.html).to.match(/^(6\.12\.117|7\.2\.13)\/[A-Za-z0-9._-]+\/audit\.html#kd-/);
+      // The page, in headless Chromium (as the run's own page is checked).
       const missing = chromiumMissing();
       if (!missing) {
         const html = readFileSync(join(pub, 'audit.html'), 'utf8');
-        expect(kernelsPageProblems(html, pub, probePage)).to.deep.equal([]);
-        const unmarked = html.replace(' class="differs-kernels">≠ EOVERFLOW', '>EOVERFLOW');
-        expect(kernelsPageProblems(unmarked, pub, probePage).join('\n')).to.match(/cells marked as differing between kernels: 1, expected 2/);
-        const broken = html.replace('href="7.2.13/audit.html#kd-', 'href="7.2.13/audit.html#nowhere-kd-');
-        expect(kernelsPageProblems(broken, pub, probePage).join('\n')).to.match(/no id nowhere-kd-/);
+        expect(publishedPageProblems(html, pub, probePage)).to.deep.equal([]);
+        const unmarked = html.replace(/<td class="cell differs-mode" /, '<td class="cell" ');
+        expect(publishedPageProblems(unmarked, pub, probePage).join('\n')).to.match(/cells marked as differing between modes: \d+, expected \d+/);
+        const broken = html.replace(`href="7.2.13/${BASELINE_KEY}/audit.html#kd-`, `href="7.2.13/${BASELINE_KEY}/audit.html#nowhere-kd-`);
+        expect(publishedPageProblems(broken, pub, probePage).join('\n')).to.match(/no id nowhere-kd-/);
       } else if (process.env.CI === 'true') throw new Error(`the side-by-side page cannot be checked in CI: ${missing}`);
-      // A run of 7.2.13 is compared with 7.2.13's part only; 6.12's part is not touched by it.
-      writeFileSync(join(dir, 'run.json'), JSON.stringify(later));
-      const r = checkPublished(join(dir, 'run.json'), pub);
-      expect(r).to.deep.include({ failures: 0 });
-      expect(r.lines[0]).to.match(/^published audit: 7\.2\.13: current .*the part for 6\.12\.117 not compared: no run of that kernel here/);
-      // Replacing: publishing 7.2.13 again overwrites its part.
-      publishAudit(files('c', { ...later, generated: '2099-02-02T00:00:00.000Z' }), pub);
-      expect(readAuditJson(join(pub, '7.2.13', 'audit.json')).generated).to.equal('2099-02-02T00:00:00.000Z');
-      expect(existsSync(join(pub, '6.12.117', 'audit.html'))).to.equal(true);
+      // Replacing: publishing 7.2.13 again overwrites its part only.
+      publishAudit(files('d', { ...later, generated: '2099-02-02T00:00:00.000Z' }), pub);
+      expect(readAuditJson(join(pub, '7.2.13', BASELINE_KEY, 'audit.json')).generated).to.equal('2099-02-02T00:00:00.000Z');
+      expect(readAuditJson(join(pub, '6.12.117', 'amd-iommu-with-interrupt-remapping', 'audit.json')).generated).to.equal('2099-03-03T00:00:00.000Z');
+      expect(existsSync(join(pub, '6.12.117', BASELINE_KEY, 'audit.html'))).to.equal(true);
+      // Two names, one folder: refused, nothing overwritten.
+      expect(() => publishAudit(files('e', onPlatform(copy(), 'amd-iommu with interrupt remapping!')), pub)).to.throw(/holds platform 'amd-iommu with interrupt remapping', not/);
+      // A part whose folder does not name its platform, or the layout before platforms, is an error, not a guess.
+      mkdirSync(join(pub, '6.12.117', 'elsewhere'));
+      writeFileSync(join(pub, '6.12.117', 'elsewhere', 'audit.json'), JSON.stringify(amd));
+      expect(() => publishedParts(pub)).to.throw(/whose folder is amd-iommu-with-interrupt-remapping, not elsewhere/);
+      rmSync(join(pub, '6.12.117', 'elsewhere'), { recursive: true });
+      writeFileSync(join(pub, '7.2.13', 'audit.json'), JSON.stringify(later));
+      expect(() => publishedParts(pub)).to.throw(/a part without its platform/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -102,39 +161,66 @@ describe('published audit (docs/audit/)', () => {
     expect(drift.some((d) => d.startsWith('verdict.ok'))).to.equal(true);
   });
 
-  it('does not compare reports of different kernels, and says so; a kernel with no part is not compared', () => {
-    const run = copy();
-    for (const p of Object.values(run.profiles)) p.kernel = '7.3.0';
-    const r = comparePublished(copy(), run);
+  it('does not compare reports of different kernels or platforms, and says so', () => {
+    const other = onPlatform(copy(), BASELINE_PLATFORM, '7.3.0');
+    const r = comparePublished(copy(), other);
     expect(r.compared).to.equal(false);
     expect(r.note).to.match(/published report is of .*6\.12.*this run of .*7\.3\.0/);
-    const dir = mkdtempSync(join(tmpdir(), 'published-audit-'));
-    try {
-      writeFileSync(join(dir, 'run.json'), JSON.stringify(run));
-      const c = checkPublished(join(dir, 'run.json'));
-      expect(c.failures).to.equal(0);
-      expect(c.lines[0]).to.match(/not compared: docs\/audit\/ has parts for .*6\.12\.117.*this run is of .*7\.3\.0/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const noir = comparePublished(copy(), onPlatform(copy(), NOIR));
+    expect(noir.compared).to.equal(false);
+    expect(noir.note).to.include(`platform ${NOIR}`);
   });
 
-  it('fails npm test on a stale report, and on a missing one, saying how to publish', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'published-audit-'));
-    try {
-      const run = copy();
-      run.scenarios.reverse();
-      (run.scenarios[0] as Record<string, unknown>)['title'] = 'changed';
-      writeFileSync(join(dir, 'run.json'), JSON.stringify(run));
-      const stale = checkPublished(join(dir, 'run.json'));
-      expect(stale.failures).to.equal(1);
-      expect(stale.lines.at(-1)).to.match(/FAILED: docs\/audit\/6\.12\.117\/ differs from this run in 1 place.*audit --raw OUT\/vm --publish/);
-      const missing = checkPublished(join(dir, 'run.json'), join(dir, 'nowhere'));
-      expect(missing.failures).to.equal(1);
-      expect(missing.lines[0]).to.match(/has no kernel's part/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  describe('npm test against the part of its kernel and platform', () => {
+    let dir: string;
+    let pub: string;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'published-audit-'));
+      pub = join(dir, 'docs');
+      // Two parts: the baseline platform and viommu-noir's, on 6.12.117.
+      for (const [platform, j] of [[BASELINE_PLATFORM, copy()], [NOIR, onPlatform(copy(), NOIR)]] as const) {
+        mkdirSync(join(pub, '6.12.117', platformKey(platform)), { recursive: true });
+        writeFileSync(join(pub, '6.12.117', platformKey(platform), 'audit.json'), JSON.stringify(j));
+      }
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+    const check = (j: AuditJsonFile, publish?: string) => {
+      writeFileSync(join(dir, 'run.json'), JSON.stringify(j));
+      return checkPublished(join(dir, 'run.json'), pub, publish);
+    };
+
+    it("is current when the run says what its platform's part says, and names the parts it did not compare", () => {
+      const r = check(onPlatform(copy(), NOIR));
+      expect(r.failures).to.equal(0);
+      expect(r.lines[0]).to.match(new RegExp(`^published audit: 6\\.12\\.117/${platformKey(NOIR)}: current .*not compared, no run of theirs here: 6\\.12\\.117/${BASELINE_KEY}`));
+    });
+
+    it("fails on a drifted part, printing what differs and how to publish the run", () => {
+      const run = onPlatform(copy(), NOIR);
+      (run.scenarios[3] as Record<string, unknown>)['title'] = 'changed';
+      const r = check(run, '`npx iommufd-conformance audit --raw /o/viommu-noir --raw /o/mock --publish`');
+      expect(r.failures).to.equal(1);
+      expect(r.lines[0]).to.match(new RegExp(`^published audit: STALE: scenario ${run.scenarios[3]!.id}: title: .* -> "changed"`));
+      expect(r.lines.at(-1)).to.match(new RegExp(`FAILED: docs/audit/6\\.12\\.117/${platformKey(NOIR)}/ differs from this run in 1 place.*--raw /o/viommu-noir --raw /o/mock --publish`));
+      // The baseline part is another platform's: the drift of the noir run is not laid at its door.
+      expect(r.lines.join('\n')).not.to.include(BASELINE_KEY);
+    });
+
+    it('fails, saying so, where the kernel is published but this platform is not', () => {
+      const r = check(onPlatform(copy(), 'virtio-iommu without interrupt remapping, allow_unsafe_interrupts: vfio_iommu_type1=N, iommufd=N'));
+      expect(r.failures).to.equal(1);
+      expect(r.lines[0]).to.match(/FAILED: NOT PUBLISHED: docs\/audit\/6\.12\.117\/virtio-iommu-without-interrupt-remapping-allow_unsafe_interrupts-vfio_iommu_type1-N-iommufd-N\/ \(platform 'virtio-iommu .*' on 6\.12\.117\) does not exist/);
+    });
+
+    it('does not compare a kernel no part is of (a user tree, a later release), and says so; no part at all fails', () => {
+      const r = check(onPlatform(copy(), NOIR, '7.3.0'));
+      expect(r.failures).to.equal(0);
+      expect(r.lines[0]).to.match(/not compared: docs\/audit\/ has parts for kernels 6\.12\.117, this run is of .*7\.3\.0/);
+      writeFileSync(join(dir, 'run.json'), JSON.stringify(copy()));
+      const none = checkPublished(join(dir, 'run.json'), join(dir, 'nowhere'));
+      expect(none.failures).to.equal(1);
+      expect(none.lines[0]).to.match(/has no part/);
+    });
   });
 
   it('finds the first difference between two JSON values by path', () => {
