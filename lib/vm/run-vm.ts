@@ -84,7 +84,7 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
   const kernel = await ensureGuestKernel({ flavour: opts.flavour, series: opts.kernelVersion, sourceDir: opts.kernelSrc, bzImage: opts.kernel, log });
   const { accel, why } = await chooseAccel(kernel.image, opts.accel);
   log(`guest kernel: ${kernel.source}, Linux ${kernel.version}: ${kernel.image} (${kernel.cached ? 'cached' : `built in ${kernel.buildSeconds.toFixed(0)} s`}); accelerator: ${accel} (${why})`);
-  const manifest = opts.exec ? null : await bundleGuest(out);
+  const manifest = opts.exec ? null : await bundleGuest(out, log);
   const outcomes: ProfileOutcome[] = [];
   const findings = loadFindings();
   for (const name of opts.profiles) {

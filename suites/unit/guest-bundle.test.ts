@@ -26,7 +26,7 @@ describe('guest bundle', function () {
 
   it('is one file that defines, per profile, the tests of the source files it names', async () => {
     const manifest = await bundleGuest(out);
-    expect(readdirSync(guestBundleDir(out)).sort()).to.deep.equal(['main.mjs', 'manifest.json']);
+    expect(readdirSync(guestBundleDir(out)).sort()).to.deep.equal(['bundle.js', 'bundle.js.cache', 'main.cjs', 'manifest.json']);
     for (const profile of PROFILES) {
       const files = manifest.suites[profile];
       expect(files.length, profile).to.be.greaterThan(0);
