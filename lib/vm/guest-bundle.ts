@@ -37,15 +37,14 @@ export interface GuestManifest {
 }
 
 /**
- * The bundle's entry: registers every test file, then runs the CLI. No top-level await (a script has
- * none): main() runs after the registrations, as the statements come.
+ * The bundle's entry: registers every test file and exports the CLI's main, which the loader
+ * (lib/vm/guest-loader.cjs) calls once the guest's init lets the job start.
  */
 export function guestEntrySource(tests: string[]): string {
   return [
     `import { bundledTestFiles } from ${JSON.stringify(join(PACKAGE_ROOT, 'lib/cli/bundled-tests.ts'))};`,
-    `import { main } from ${JSON.stringify(join(PACKAGE_ROOT, 'lib/cli/main.ts'))};`,
+    `export { main } from ${JSON.stringify(join(PACKAGE_ROOT, 'lib/cli/main.ts'))};`,
     ...tests.map((t) => `bundledTestFiles.set(${JSON.stringify(t)}, () => import(${JSON.stringify(t)}));`),
-    'main(process.argv.slice(2)).then((code) => { process.exitCode = code; });',
     '',
   ].join('\n');
 }

@@ -11,7 +11,14 @@
 //
 // With IOMMUFD_CONFORMANCE_WRITE_CODE_CACHE=1 it compiles without the cache
 // and writes one when the process exits with 0.
-const { readFileSync, writeFileSync } = require('node:fs');
+//
+// With IOMMUFD_CONFORMANCE_START_FD=N (the guest's init, lib/vm/guest-init.sh,
+// starts the suites' job while it is still mounting) it evaluates the bundle,
+// then waits for one byte on fd N before it runs the CLI: the init writes it
+// once every mount is made and checked. Node's own start (under TCG mostly
+// QEMU translating the code it runs for the first time) and the bundle's
+// load so overlap the mount processes.
+const { closeSync, readFileSync, readSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { Script } = require('node:vm');
 const { createRequire } = require('node:module');
@@ -39,3 +46,28 @@ if (writeCache) {
 }
 const module_ = { exports: {} };
 script.runInThisContext()(module_.exports, createRequire(file), module_, file, __dirname);
+
+const startFd = process.env.IOMMUFD_CONFORMANCE_START_FD;
+if (startFd !== undefined) {
+  // Not for this process's children (the CLI run as a user would, by some tests): they have no such fd.
+  delete process.env.IOMMUFD_CONFORMANCE_START_FD;
+  const fd = Number(startFd);
+  let n = 0;
+  try {
+    n = readSync(fd, Buffer.alloc(1));
+  } catch (err) {
+    process.stderr.write(`guest bundle: cannot read the init's go on fd ${fd}: ${err.message}\n`);
+  }
+  try {
+    closeSync(fd);
+  } catch {
+    // not open: said above
+  }
+  if (n !== 1) {
+    process.stderr.write(`guest bundle: the init closed fd ${fd} without starting the job (its mounts failed?)\n`);
+    process.exit(1);
+  }
+}
+module_.exports.main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

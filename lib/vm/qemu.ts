@@ -23,6 +23,13 @@ export interface BootRequest {
   accel: Accel;
   /** A bash script run in the guest as root, in `cwd`. */
   script: string;
+  /**
+   * The script waits itself, before it needs more than /proc and /sys, for one byte on fd 3
+   * (IOMMUFD_CONFORMANCE_START_FD; the suites' loader, lib/vm/guest-loader.cjs, does): the init then starts it
+   * as soon as those two are mounted and writes the byte once every mount is made. Otherwise it starts
+   * after the mounts.
+   */
+  startsEarly?: boolean;
   cwd: string;
   env?: Record<string, string>;
   /** Host paths the job needs to see (the Node binary): no tmpfs is mounted over them. */
@@ -127,6 +134,7 @@ export function boot(req: BootRequest): Promise<BootResult> {
   rmSync(vm, { recursive: true, force: true });
   mkdirSync(vm, { recursive: true });
   writeFileSync(join(vm, 'job.sh'), `${req.script}\n`);
+  if (req.startsEarly) writeFileSync(join(vm, 'start-early'), '');
   writeFileSync(join(vm, 'cwd'), req.cwd);
   writeFileSync(join(vm, 'fstab'), guestFstab(req.resultsDir, [req.cwd, PACKAGE_ROOT, ...(req.neededPaths ?? [])]));
   writeFileSync(

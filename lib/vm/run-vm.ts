@@ -102,6 +102,8 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
       profile,
       accel,
       script,
+      // The suites' loader waits for the init's go: Node starts while the init still mounts.
+      startsEarly: !opts.exec,
       cwd: process.cwd(),
       env: { ...guestEnvironment(process.env, name, kernel.source), PATH: `${dirname(process.execPath)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
       neededPaths: [process.execPath],
