@@ -141,8 +141,10 @@ export function boot(req: BootRequest): Promise<BootResult> {
     join(vm, 'job.env'),
     Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join(''),
   );
+  // Found before the clock starts: the times are QEMU's start to the guest's markers.
+  const qemu = qemuBinary();
   const started = Date.now();
-  const child = spawn(qemuBinary(), qemuArgs(req), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(qemu, qemuArgs(req), { stdio: ['ignore', 'pipe', 'pipe'] });
   let consoleText = '';
   let pending = '';
   let bootMs: number | null = null;
