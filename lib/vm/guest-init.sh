@@ -8,11 +8,13 @@
 # runs the job, records its exit code and the kernel log there, and powers
 # off. Every process it starts costs tens of milliseconds under TCG, so it
 # starts few. A job that waits for its go itself ($vm/start-early: the
-# suites' Node, lib/vm/guest-loader.cjs) is started as soon as /proc and /sys
-# are mounted (Node reads /proc/meminfo, /proc/self/cgroup and /proc/self/maps
-# as it starts: its heap limits come from them) and let go once every mount is
-# made and checked: Node's start, under TCG about a second of QEMU translating
-# the code it runs for the first time, overlaps the other mount processes.
+# suites' Node, lib/vm/guest-loader.cjs) is started as soon as /proc is
+# mounted (Node reads /proc/meminfo, /proc/self/cgroup and /proc/self/maps as
+# it starts: its heap limits and its stack come from them; of /sys, only the
+# memory cgroup's limit, which no guest mounts, so /sys or not it finds none)
+# and let go once every mount is made and checked: Node's start, under TCG
+# about a second of QEMU translating the code it runs for the first time,
+# overlaps the other mount processes.
 #
 # It must work on every kernel the tool builds and never hang: each fstab
 # entry is mounted on its own (`mount -a -T FILE` of Debian 12's util-linux
@@ -95,7 +97,7 @@ for entry in "${entries[@]}"; do
     fail "mount -t $type -o $opts $src $dst failed: ${err:-no message}"
   fi
   targets+=("$dst")
-  if [ "$early" = 1 ] && [ -z "$job" ] && [[ " ${targets[*]} " == *" /proc "* ]] && [[ " ${targets[*]} " == *" /sys "* ]]; then
+  if [ "$early" = 1 ] && [ -z "$job" ] && [ "$dst" = /proc ]; then
     start_early_job
   fi
 done
