@@ -2,8 +2,8 @@
 // The guest bundle's entry point (lib/vm/guest-bundle.ts copies it into the
 // bundle's folder as main.cjs). It runs bundle.js, beside it, through V8's
 // code cache bundle.js.cache, which the host made with this same Node binary
-// by running the bundle once (`run --list` of every profile): the guest then
-// deserializes the bytecode of everything that listing compiled instead of
+// by running the bundle once (`run` of every profile with no test selected):
+// the guest then deserializes the bytecode of everything that run compiled instead of
 // parsing and compiling 2.4 MB of JavaScript under TCG, where that cost about
 // half a second of each boot (docs/performance.md, "Boot to first test").
 // Node 20 has no compile cache of its own (module.enableCompileCache is 22.1+),
