@@ -41,7 +41,7 @@ export async function benchSelftestMirror(series: KernelSeries): Promise<void> {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const guestOut = join(out, 'mock');
-  const manifest = await bundleGuest(out);
+  const manifest = await bundleGuest(out, (line) => console.log(`  ${line}`));
   // Run in the guest; the results folder is the one path it can write.
   const script = [
     'set -u',

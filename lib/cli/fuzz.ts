@@ -67,7 +67,7 @@ export async function runFuzzCommand(o: ParsedOptions): Promise<number> {
   const { runInVm } = await import('../vm/run-vm.ts');
   // The guest runs the CLI bundled (lib/vm/guest-bundle.ts): tsx's esbuild does not run under TCG.
   const { bundleGuest } = await import('../vm/guest-bundle.ts');
-  const manifest = await bundleGuest(out);
+  const manifest = await bundleGuest(out, (line) => process.stderr.write(`${line}\n`));
   const { outcomes } = await runInVm({
     profiles: [profile as ProfileName],
     out,

@@ -69,7 +69,7 @@ export async function runKselftests(o: KselftestOptions): Promise<KselftestOutco
     }
     const built = buildSuite({ treeDir: o.tree.dir, treeKey: o.tree.key, includeDir: o.tree.includeDir, suite, log });
     log(`kselftest ${suite}: ${built.programs.join(', ')} (${built.cached ? 'cached' : 'built'} in ${built.dir})`);
-    manifest ??= await bundleGuest(out);
+    manifest ??= await bundleGuest(out, log);
     const resultsDir = join(out, profile);
     const ktapDir = join(resultsDir, 'kselftest');
     const oursCmd = `${shellQuote(process.execPath)} ${shellQuote(manifest.main)} run --profile ${profile} --out ${shellQuote(resultsDir)} --manifest ${shellQuote(manifest.path)}`;

@@ -7,7 +7,14 @@
 # as environment variables): fstab, job.sh, job.env, cwd. This script mounts,
 # runs the job, records its exit code and the kernel log there, and powers
 # off. Every process it starts costs tens of milliseconds under TCG, so it
-# starts few.
+# starts few. A job that waits for its go itself ($vm/start-early: the
+# suites' Node, lib/vm/guest-loader.cjs) is started as soon as /proc is
+# mounted (Node reads /proc/meminfo, /proc/self/cgroup and /proc/self/maps as
+# it starts: its heap limits and its stack come from them; of /sys, only the
+# memory cgroup's limit, which no guest mounts, so /sys or not it finds none)
+# and let go once every mount is made and checked: Node's start, under TCG
+# about a second of QEMU translating the code it runs for the first time,
+# overlaps the other mount processes.
 #
 # It must work on every kernel the tool builds and never hang: each fstab
 # entry is mounted on its own (`mount -a -T FILE` of Debian 12's util-linux
@@ -52,6 +59,36 @@ fail() {
 # mounted over it.
 [ -r "$vm/fstab" ] || fail "cannot read $vm/fstab through the 9p root (IOMMUFD_CONFORMANCE_RESULTS='$results')"
 mapfile -t entries < "$vm/fstab" || fail "cannot read $vm/fstab"
+
+# Runs the job in a subshell (not a second bash: one exec less before it
+# starts), in its folder, with its environment, stdin /dev/null.
+run_job() {
+  cd "$(< "$vm/cwd")" || cd /
+  set -a
+  . "$vm/job.env"
+  set +a
+  . "$vm/job.sh"
+}
+# An early job runs as a coprocess (a pipe of bash's own: a process
+# substitution needs /dev/fd, which nothing here creates): the read end of
+# its stdin pipe becomes its fd 3 (IOMMUFD_CONFORMANCE_START_FD=3), its stdout
+# is the console again (fd 5, saved for it), and this init keeps the write end.
+job=
+start_early_job() {
+  exec 5>&1
+  coproc JOB {
+    exec 3<&0 < /dev/null 1>&5 5>&-
+    export IOMMUFD_CONFORMANCE_START_FD=3
+    run_job
+  }
+  # At once: bash unsets JOB and JOB_PID when it reaps the coprocess ($! stays).
+  go_fd=${JOB[1]}
+  job=$!
+  exec 5>&-
+}
+early=0
+[ -e "$vm/start-early" ] && early=1
+
 targets=()
 for entry in "${entries[@]}"; do
   read -r src dst type opts _ <<< "$entry"
@@ -60,6 +97,9 @@ for entry in "${entries[@]}"; do
     fail "mount -t $type -o $opts $src $dst failed: ${err:-no message}"
   fi
   targets+=("$dst")
+  if [ "$early" = 1 ] && [ -z "$job" ] && [ "$dst" = /proc ]; then
+    start_early_job
+  fi
 done
 # Check each mount point in /proc/mounts (read with builtins): a mount that
 # "succeeded" without mounting anything is caught here, not by a silent job.
@@ -76,13 +116,18 @@ mkdir -p "$TMPDIR" "$HOME" || fail "cannot create $TMPDIR and $HOME on the tmpfs
 read -r uptime _ < /proc/uptime
 echo "${MARK}ready uptime=$uptime"
 
-cd "$(< "$vm/cwd")" || cd /
-set -a
-. "$vm/job.env"
-set +a
-# A subshell, not a second bash: one exec less before the job starts.
-( . "$vm/job.sh" ) < /dev/null
-rc=$?
+if [ -n "$job" ]; then
+  # Let the early job go (it may have ended already: no SIGPIPE for that), then wait for it.
+  trap '' PIPE
+  echo go 2>/dev/null >&"$go_fd"
+  trap - PIPE
+  { exec {go_fd}>&-; } 2>/dev/null
+  wait "$job"
+  rc=$?
+else
+  ( run_job ) < /dev/null
+  rc=$?
+fi
 dmesg > "$vm/dmesg.txt" 2>&1
 echo "$rc" > "$vm/exit-code"
 echo "${MARK}exit code=$rc"

@@ -23,6 +23,13 @@ export interface BootRequest {
   accel: Accel;
   /** A bash script run in the guest as root, in `cwd`. */
   script: string;
+  /**
+   * The script waits itself, before it needs more than /proc, for one byte on fd 3
+   * (IOMMUFD_CONFORMANCE_START_FD; the suites' loader, lib/vm/guest-loader.cjs, does): the init then starts it
+   * as soon as /proc is mounted and writes the byte once every mount is made. Otherwise it starts
+   * after the mounts.
+   */
+  startsEarly?: boolean;
   cwd: string;
   env?: Record<string, string>;
   /** Host paths the job needs to see (the Node binary): no tmpfs is mounted over them. */
@@ -127,14 +134,17 @@ export function boot(req: BootRequest): Promise<BootResult> {
   rmSync(vm, { recursive: true, force: true });
   mkdirSync(vm, { recursive: true });
   writeFileSync(join(vm, 'job.sh'), `${req.script}\n`);
+  if (req.startsEarly) writeFileSync(join(vm, 'start-early'), '');
   writeFileSync(join(vm, 'cwd'), req.cwd);
   writeFileSync(join(vm, 'fstab'), guestFstab(req.resultsDir, [req.cwd, PACKAGE_ROOT, ...(req.neededPaths ?? [])]));
   writeFileSync(
     join(vm, 'job.env'),
     Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join(''),
   );
+  // Found before the clock starts: the times are QEMU's start to the guest's markers.
+  const qemu = qemuBinary();
   const started = Date.now();
-  const child = spawn(qemuBinary(), qemuArgs(req), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(qemu, qemuArgs(req), { stdio: ['ignore', 'pipe', 'pipe'] });
   let consoleText = '';
   let pending = '';
   let bootMs: number | null = null;

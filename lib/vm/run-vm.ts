@@ -91,7 +91,7 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
   });
   const { accel, why } = await chooseAccel(kernel.image, opts.accel);
   log(`guest kernel: ${kernel.source}, Linux ${kernel.version}: ${kernel.image} (${kernel.cached ? 'cached' : `built in ${kernel.buildSeconds.toFixed(0)} s`}); accelerator: ${accel} (${why})`);
-  const manifest = opts.exec ? null : await bundleGuest(out);
+  const manifest = opts.exec ? null : await bundleGuest(out, log);
   const outcomes: ProfileOutcome[] = [];
   const findings = loadFindings();
   for (const name of opts.profiles) {
@@ -109,6 +109,8 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
       profile,
       accel,
       script,
+      // The suites' loader waits for the init's go: Node starts while the init still mounts.
+      startsEarly: !opts.exec,
       cwd: process.cwd(),
       env: { ...guestEnvironment(process.env, name, kernel.source), PATH: `${dirname(process.execPath)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
       neededPaths: [process.execPath],

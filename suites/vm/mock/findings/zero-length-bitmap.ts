@@ -108,13 +108,16 @@ export function zeroLengthRead(fd: IommuFd, sys: Sys, idevId: number): ZeroLengt
 // Standalone: prints what the kernel did. (Bundled into the guest's main.mjs, import.meta.url is the
 // bundle's, which is argv[1] there too: the file name says this module is the program.)
 if (import.meta.url.endsWith('/zero-length-bitmap.ts') && process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { IommuFd } = await import('../../../../lib/kernel/index.ts');
-  const { sys } = await import('../../../../lib/sys/index.ts');
-  const { iommufd, errno } = IommuFd.open();
-  if (!iommufd) throw new Error(`/dev/iommu: errno ${errno}`);
-  const ioas = iommufd.ioasAlloc();
-  const mock = iommufd.testMockDomain({ ptId: ioas.ioasId });
-  if (mock.errno) throw new Error(`IOMMU_TEST_OP_MOCK_DOMAIN: errno ${mock.errno}`);
-  console.log(JSON.stringify(zeroLengthRead(iommufd, sys(), mock.idevId)));
-  iommufd.close();
+  // No top-level await: the guest bundle is a CommonJS script (lib/vm/guest-bundle.ts).
+  void (async () => {
+    const { IommuFd } = await import('../../../../lib/kernel/index.ts');
+    const { sys } = await import('../../../../lib/sys/index.ts');
+    const { iommufd, errno } = IommuFd.open();
+    if (!iommufd) throw new Error(`/dev/iommu: errno ${errno}`);
+    const ioas = iommufd.ioasAlloc();
+    const mock = iommufd.testMockDomain({ ptId: ioas.ioasId });
+    if (mock.errno) throw new Error(`IOMMU_TEST_OP_MOCK_DOMAIN: errno ${mock.errno}`);
+    console.log(JSON.stringify(zeroLengthRead(iommufd, sys(), mock.idevId)));
+    iommufd.close();
+  })();
 }
