@@ -53,7 +53,7 @@ describe('findings', () => {
         expect(probe, 'the probe (type1UnmapEndWrapLeaks) on a platform that cannot map the top').to.equal(null);
         skipBecause(this, `the IOMMU's aperture does not reach IOVA 2^64 - 1 (MAP_DMA of the last page: ${errnoName(-child.ret)}): ${f.id} cannot occur on this platform`);
       }
-      // The uAPI's contract: the child's 16 pages are charged to it while mapped, and given back at UNMAP_DMA.
+      // The uAPI's contract: the child's pages (PAGES) are charged to it while mapped, and given back at UNMAP_DMA.
       const charged = vmPinAndLckKiBOf(pid).lck / 4;
       expect(charged, 'VmLck of the mapping child (pages)').to.equal(PAGES);
       // Its own range (6.12: finds nothing, `iova + size` wraps in vfio_dma_do_unmap's walk too), then the
