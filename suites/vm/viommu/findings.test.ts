@@ -68,7 +68,7 @@ describe('findings', () => {
       }
       expect(seen.left, `${f.id}: VmLck of the mapping child after the unmap (pages)`).to.equal(seen.charged);
       expect(probe, 'the probe (type1UnmapEndWrapLeaks)').to.equal(true);
-      reportFinding(f.id, `UNMAP_DMA of the ${PAGES} page ending at 2^64 unmapped ${seen.unmap.size} bytes; after the group left the container all ${seen.left} pages stayed charged to the (forked) process that mapped them`);
+      reportFinding(f.id, `UNMAP_DMA of the ${PAGES} page(s) ending at 2^64 unmapped ${seen.unmap.size} bytes; after the group left the container all ${seen.left} page(s) stayed charged to the (forked) process that mapped them`);
     } finally {
       group.close();
       container.close();
