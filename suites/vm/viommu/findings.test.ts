@@ -4,13 +4,16 @@
 // where it reproduces, fails where the probe says the kernel has it and it no
 // longer shows (or the other way round), and skips where it cannot occur.
 import { expect } from 'chai';
-import { type1UnmapEndWrapLeaks } from '../../../lib/kernel/features.ts';
+import { closeSync } from 'node:fs';
+import { iommufdTopAreaMapsFirstRun, kernelFeatures, permutedConsecutivePages, type1UnmapEndWrapLeaks } from '../../../lib/kernel/features.ts';
+import { IommuFd } from '../../../lib/kernel/iommufd.ts';
+import { VfioContainer, VfioGroup } from '../../../lib/kernel/vfio.ts';
 import { bindVfioPciGroup, findPciDevices, QEMU_EDU } from '../../../lib/kernel/index.ts';
 import { errnoName, MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../../lib/sys/index.ts';
 import { vmPinAndLckKiBOf } from '../../../lib/sys/proc-status.ts';
 import * as U from '../../../lib/uapi/index.ts';
 import { finding, reportFinding } from '../../support/findings.ts';
-import { requireVfioContainer } from '../../support/kernel.ts';
+import { requireTestOp, requireVfioContainer } from '../../support/kernel.ts';
 import { lockstep } from '../../support/lockstep.ts';
 import { deviceRefusal } from '../../support/platform.ts';
 import { skipBecause } from '../../support/skip.ts';
@@ -19,6 +22,12 @@ const SIZE = 0x1000;
 const PAGES = SIZE / 4096;
 const TOP = (1n << 64n) - BigInt(SIZE);
 const RW = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
+// KF-0007: three pages, at the top of the IOVA space and (the control) at 16 MiB.
+const KF7_SIZE = 3n * 4096n;
+const KF7_TOP = (1n << 64n) - KF7_SIZE;
+const KF7_LOW = 1n << 24n;
+/** iommufd_test_check_pages: a page the access got is not the user's page there. */
+const EBADE = 52;
 
 describe('findings', () => {
   it('KF-0006 UNMAP_DMA of a type1 mapping that ends at IOVA 2^64 leaves its pages pinned and charged', function () {
@@ -78,6 +87,73 @@ describe('findings', () => {
       container.close();
       if (pid) session.forkRelease(pid);
       session.munmap(buffer);
+    }
+  });
+  it('KF-0007 IOAS_MAP of an area that ends at IOVA 2^64 maps one physical run from its first page into the domain', function () {
+    requireTestOp(this, 'ACCESS_PAGES');
+    if (!kernelFeatures().vfio.compatOnIommufd) skipBecause(this, 'kernel lacks the VFIO container compat on /dev/iommu (CONFIG_IOMMUFD_VFIO_CONTAINER)');
+    const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
+    if (!edu) skipBecause(this, 'no QEMU edu device (PCI 1234:11e8): run in a profile with a vfio-pci device');
+    const bound = bindVfioPciGroup(edu!.bdf);
+    if (bound.why !== undefined) skipBecause(this, bound.why);
+    const refusal = deviceRefusal(bound.groupId!, 'iommufd');
+    if (refusal) skipBecause(this, refusal);
+    const f = finding('KF-0007');
+    // Asked before this test holds the group (the probe borrows it).
+    const probe = iommufdTopAreaMapsFirstRun();
+    // Three physically consecutive pages p, p+1, p+2 laid out p, p+2, p+1: the run 6.12 maps (p, p+1, p+2)
+    // is the same set of pages, so every pin still meets its unpin; only which IOVA reaches which page differs.
+    const pages = permutedConsecutivePages();
+    if (!pages) skipBecause(this, 'no three physically consecutive pages seen through /proc/self/pagemap (needs CAP_SYS_ADMIN): the harmless layout cannot be made');
+    const opened = IommuFd.open();
+    if (!opened.iommufd) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
+    const iommufd = opened.iommufd;
+    const g = VfioGroup.open(String(bound.groupId));
+    let deviceFd = -1;
+    let accessFd = -1;
+    try {
+      if (!g.group) throw new Error(`cannot open /dev/vfio/${bound.groupId}: errno ${g.errno}`);
+      expect(g.group.setContainer(iommufd.fd).errno, 'VFIO_GROUP_SET_CONTAINER (the iommufd)').to.equal(0);
+      expect(VfioContainer.compatOn(iommufd).setIommu(U.VFIO_TYPE1v2_IOMMU).errno, 'VFIO_SET_IOMMU').to.equal(0);
+      const dev = g.group.getDeviceFd(edu!.bdf);
+      expect(dev.errno, 'VFIO_GROUP_GET_DEVICE_FD (attaches the device to the compat IOAS)').to.equal(0);
+      deviceFd = dev.deviceFd;
+      const ioas = iommufd.vfioIoas({ op: U.IOMMU_VFIO_IOAS_GET });
+      expect(ioas.errno, 'IOMMU_VFIO_IOAS GET').to.equal(0);
+      const ioasId = ioas.ioasId;
+      const rw = U.IOMMU_IOAS_MAP_FIXED_IOVA | U.IOMMU_IOAS_MAP_READABLE | U.IOMMU_IOAS_MAP_WRITEABLE;
+      expect(iommufd.ioasMap({ ioasId, flags: rw, userVa: pages!.address, length: KF7_SIZE, iova: KF7_LOW }).errno, 'IOMMU_IOAS_MAP at a low IOVA').to.equal(0);
+      const top = iommufd.ioasMap({ ioasId, flags: rw, userVa: pages!.address, length: KF7_SIZE, iova: KF7_TOP });
+      if (top.errno !== 0) {
+        expect(probe, 'the probe (iommufdTopAreaMapsFirstRun) on a platform that cannot map the top').to.equal(null);
+        skipBecause(this, `the IOMMU's aperture does not reach IOVA 2^64 - 1 (IOMMU_IOAS_MAP of the last 3 pages: ${errnoName(top.errno)}): ${f.id} cannot occur on this platform`);
+      }
+      const access = iommufd.testCreateAccess({ ioasId, flags: U.MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES });
+      expect(access.errno, 'IOMMU_TEST_OP_CREATE_ACCESS').to.equal(0);
+      accessFd = access.accessFd;
+      // ACCESS_PAGES reads the area's pages back from the domain (it holds them) and checks them against the
+      // user's pages at uptr (iommufd_test_check_pages: EBADE at the first that differs).
+      const check = (iova: bigint) => {
+        const r = iommufd.testAccessPages({ accessFd, iova, length: KF7_SIZE, uptr: pages!.address });
+        if (r.errno === 0) expect(iommufd.testDestroyAccessPages({ accessFd, accessPagesId: r.accessPagesId }).errno, 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES').to.equal(0);
+        return r.errno;
+      };
+      expect(check(KF7_LOW), 'ACCESS_PAGES of the low mapping (the control)').to.equal(0);
+      const atTop = check(KF7_TOP);
+      if (atTop === 0) {
+        // 7.2.13's source still has the line (docs/findings/KF-0007.md); a kernel that maps the pages given is fixed.
+        expect(probe, 'the probe (iommufdTopAreaMapsFirstRun)').to.equal(false);
+        skipBecause(this, `kernel maps an area that ends at 2^64 page by page as pinned: ${f.id} does not occur on it`);
+      }
+      expect(atTop, `${f.id}: ACCESS_PAGES of the area that ends at 2^64 (the domain's pages against the user's): EBADE`).to.equal(EBADE);
+      expect(probe, 'the probe (iommufdTopAreaMapsFirstRun)').to.equal(true);
+      reportFinding(f.id, 'the 3 pages ending at IOVA 2^64 reach PFNs p, p+1, p+2 where the user gave p, p+2, p+1 (ACCESS_PAGES: EBADE; the same pages at a low IOVA: 0)');
+    } finally {
+      if (accessFd >= 0) iommufd.closeAccess(accessFd);
+      if (deviceFd >= 0) closeSync(deviceFd);
+      g.group?.close();
+      iommufd.close();
+      pages?.dispose();
     }
   });
 });
