@@ -13,13 +13,13 @@ import { type1EndWrapSteps, type Type1EndWrapSeen } from './type1-end-wrap.ts';
 import { IommuFd } from './iommufd.ts';
 import { VfioContainer, VfioDevice, VfioGroup } from './vfio.ts';
 import { borrowableVfioCdevs, borrowableVfioGroups } from './device-choice.ts';
+import { EBADE, permutedConsecutivePages, topAreaRunSteps } from './top-area-run.ts';
 
 const ENOENT = 2;
 const EINVAL = 22;
 const ENOTTY = 25;
 const EOPNOTSUPP = 95;
 const EOVERFLOW = 75;
-const EBADE = 52;
 
 // 7.x's uAPI (lib/uapi is 7.2.13's headers) is probed like everything else:
 // a kernel that has a feature is tested with it and one that lacks it is told
@@ -657,96 +657,18 @@ export function iommufdTopAreaMapsFirstRun(): boolean | null {
   return topAreaRun === 'refused' ? null : topAreaRun;
 }
 
-/** Three pages of a memfd whose PFNs are p, p+1, p+2, mapped in a three-page window in the order p, p+2, p+1. */
-export interface PermutedPages {
-  /** The window's address (its pages in the order p, p+2, p+1). */
-  address: bigint;
-  dispose(): void;
-}
-
-/** Makes PermutedPages, or null where no PFNs are visible or no three consecutive pages were found. */
-export function permutedConsecutivePages(pool = 256): PermutedPages | null {
-  const s = fullSys();
-  const PAGE = 4096;
-  const physical = pagemapReader();
-  if (!physical) return null;
-  const fd = s.memfdCreate('kf-0007', 0);
-  if (fd < 0) return null;
-  let all: ReturnType<typeof s.mmap> = -1;
-  let window: ReturnType<typeof s.mmap> = -1;
-  const dispose = () => {
-    if (typeof window !== 'number') s.munmap(window);
-    if (typeof all !== 'number') s.munmap(all);
-    s.close(fd);
-  };
-  try {
-    if (s.ftruncate(fd, pool * PAGE) < 0) return dispose(), null;
-    all = s.mmap(pool * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (typeof all === 'number') return dispose(), null;
-    const bytes = new Uint8Array(all.buffer);
-    for (let i = 0; i < pool; i++) bytes[i * PAGE] = (i % 251) + 1;
-    const pfnOf = new Map<bigint, number>();
-    for (let i = 0; i < pool; i++) {
-      const pa = physical(all.address + BigInt(i * PAGE));
-      if (pa !== null) pfnOf.set(pa / BigInt(PAGE), i);
-    }
-    let found: [number, number, number] | null = null;
-    for (const [pfn, i] of pfnOf) {
-      const j = pfnOf.get(pfn + 1n), k = pfnOf.get(pfn + 2n);
-      if (j !== undefined && k !== undefined) {
-        found = [i, j, k];
-        break;
-      }
-    }
-    if (!found) return dispose(), null;
-    window = s.mmap(3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-    if (typeof window === 'number') return dispose(), null;
-    const [p, p1, p2] = found;
-    for (const [slot, page] of [[0, p], [1, p2], [2, p1]] as const) {
-      if (s.mmapOver(window, slot * PAGE, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, page * PAGE) < 0) return dispose(), null;
-    }
-    return { address: window.address, dispose };
-  } catch (e) {
-    dispose();
-    throw e;
-  }
-}
-
 /**
- * What iommufdTopAreaMapsFirstRun asks, on an IOAS a device is attached to: 'refused' where the top
- * cannot be mapped, null where it cannot tell.
+ * What iommufdTopAreaMapsFirstRun asks (topAreaRunSteps), on an IOAS a device is attached to: 'refused' where
+ * the top cannot be mapped, null where it cannot tell.
  */
 function topAreaRunProbe(iommufd: IommuFd, ioasId: number): boolean | 'refused' | null {
-  const SIZE = 3n * 4096n;
-  const top = (1n << 64n) - SIZE;
-  const low = 1n << 24n;
   const pages = permutedConsecutivePages();
   if (!pages) return null;
   try {
-    const rw = U.IOMMU_IOAS_MAP_FIXED_IOVA | U.IOMMU_IOAS_MAP_READABLE | U.IOMMU_IOAS_MAP_WRITEABLE;
-    if (iommufd.ioasMap({ ioasId, flags: rw, userVa: pages.address, length: SIZE, iova: low }).errno !== 0) return null;
-    const atTop = iommufd.ioasMap({ ioasId, flags: rw, userVa: pages.address, length: SIZE, iova: top }).errno;
-    try {
-      if (atTop !== 0) return 'refused';
-      const access = iommufd.testCreateAccess({ ioasId, flags: U.MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES });
-      if (access.errno !== 0) return null;
-      try {
-        const check = (iova: bigint) => {
-          const r = iommufd.testAccessPages({ accessFd: access.accessFd, iova, length: SIZE, uptr: pages.address });
-          if (r.errno === 0) iommufd.testDestroyAccessPages({ accessFd: access.accessFd, accessPagesId: r.accessPagesId });
-          return r.errno;
-        };
-        // The control: the same pages at a low IOVA reach the pages the user gave.
-        if (check(low) !== 0) return null;
-        const e = check(top);
-        return e === EBADE ? true : e === 0 ? false : null;
-      } finally {
-        iommufd.closeAccess(access.accessFd);
-      }
-    } finally {
-      iommufd.ioasUnmap({ ioasId, iova: low, length: SIZE });
-      if (atTop === 0) iommufd.ioasUnmap({ ioasId, iova: top, length: SIZE });
-    }
+    const seen = topAreaRunSteps(iommufd, ioasId, pages);
+    if (seen.step === 'top-map') return 'refused';
+    if (seen.step !== 'checked') return null;
+    return seen.top === EBADE ? true : seen.top === 0 ? false : null;
   } finally {
     pages.dispose();
   }

@@ -5,10 +5,10 @@
 // longer shows (or the other way round), and skips where it cannot occur.
 import { expect } from 'chai';
 import { closeSync } from 'node:fs';
-import { iommufdTopAreaMapsFirstRun, kernelFeatures, permutedConsecutivePages, type1UnmapEndWrapLeaks } from '../../../lib/kernel/features.ts';
+import { iommufdTopAreaMapsFirstRun, kernelFeatures, type1UnmapEndWrapLeaks } from '../../../lib/kernel/features.ts';
 import { IommuFd } from '../../../lib/kernel/iommufd.ts';
 import { VfioContainer, VfioGroup } from '../../../lib/kernel/vfio.ts';
-import { bindVfioPciGroup, findPciDevices, QEMU_EDU, type1EndWrapSteps } from '../../../lib/kernel/index.ts';
+import { bindVfioPciGroup, EBADE, findPciDevices, permutedConsecutivePages, QEMU_EDU, topAreaRunSteps, type1EndWrapSteps } from '../../../lib/kernel/index.ts';
 import { errnoName, MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../../lib/sys/index.ts';
 import * as U from '../../../lib/uapi/index.ts';
 import { finding, reportFinding } from '../../support/findings.ts';
@@ -19,12 +19,6 @@ import { skipBecause } from '../../support/skip.ts';
 
 const SIZE = 0x1000;
 const PAGES = SIZE / 4096;
-// KF-0007: three pages, at the top of the IOVA space and (the control) at 16 MiB.
-const KF7_SIZE = 3n * 4096n;
-const KF7_TOP = (1n << 64n) - KF7_SIZE;
-const KF7_LOW = 1n << 24n;
-/** iommufd_test_check_pages: a page the access got is not the user's page there. */
-const EBADE = 52;
 
 describe('findings', () => {
   it('KF-0006 UNMAP_DMA of a type1 mapping that ends at IOVA 2^64 leaves its pages pinned and charged', function () {
@@ -106,7 +100,6 @@ describe('findings', () => {
     const iommufd = opened.iommufd;
     const g = VfioGroup.open(String(bound.groupId));
     let deviceFd = -1;
-    let accessFd = -1;
     try {
       if (!g.group) throw new Error(`cannot open /dev/vfio/${bound.groupId}: errno ${g.errno}`);
       expect(g.group.setContainer(iommufd.fd).errno, 'VFIO_GROUP_SET_CONTAINER (the iommufd)').to.equal(0);
@@ -117,25 +110,15 @@ describe('findings', () => {
       const ioas = iommufd.vfioIoas({ op: U.IOMMU_VFIO_IOAS_GET });
       expect(ioas.errno, 'IOMMU_VFIO_IOAS GET').to.equal(0);
       const ioasId = ioas.ioasId;
-      const rw = U.IOMMU_IOAS_MAP_FIXED_IOVA | U.IOMMU_IOAS_MAP_READABLE | U.IOMMU_IOAS_MAP_WRITEABLE;
-      expect(iommufd.ioasMap({ ioasId, flags: rw, userVa: pages!.address, length: KF7_SIZE, iova: KF7_LOW }).errno, 'IOMMU_IOAS_MAP at a low IOVA').to.equal(0);
-      const top = iommufd.ioasMap({ ioasId, flags: rw, userVa: pages!.address, length: KF7_SIZE, iova: KF7_TOP });
-      if (top.errno !== 0) {
+      // The probe's steps (topAreaRunSteps): the pages at 16 MiB (the control) and at [2^64 - 12 KiB, 2^64),
+      // each read back from the domain by IOMMU_TEST_OP_ACCESS_PAGES and checked against the user's pages.
+      const seen = topAreaRunSteps(iommufd, ioasId, pages!);
+      if (seen.step === 'top-map') {
         expect(probe, 'the probe (iommufdTopAreaMapsFirstRun) on a platform that cannot map the top').to.equal(null);
-        skipBecause(this, `the IOMMU's aperture does not reach IOVA 2^64 - 1 (IOMMU_IOAS_MAP of the last 3 pages: ${errnoName(top.errno)}): ${f.id} cannot occur on this platform`);
+        skipBecause(this, `the IOMMU's aperture does not reach IOVA 2^64 - 1 (IOMMU_IOAS_MAP of the last 3 pages: ${errnoName(seen.errno)}): ${f.id} cannot occur on this platform`);
       }
-      const access = iommufd.testCreateAccess({ ioasId, flags: U.MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES });
-      expect(access.errno, 'IOMMU_TEST_OP_CREATE_ACCESS').to.equal(0);
-      accessFd = access.accessFd;
-      // ACCESS_PAGES reads the area's pages back from the domain (it holds them) and checks them against the
-      // user's pages at uptr (iommufd_test_check_pages: EBADE at the first that differs).
-      const check = (iova: bigint) => {
-        const r = iommufd.testAccessPages({ accessFd, iova, length: KF7_SIZE, uptr: pages!.address });
-        if (r.errno === 0) expect(iommufd.testDestroyAccessPages({ accessFd, accessPagesId: r.accessPagesId }).errno, 'IOMMU_TEST_OP_DESTROY_ACCESS_PAGES').to.equal(0);
-        return r.errno;
-      };
-      expect(check(KF7_LOW), 'ACCESS_PAGES of the low mapping (the control)').to.equal(0);
-      const atTop = check(KF7_TOP);
+      expect(seen, 'the mappings, the access and ACCESS_PAGES of the control mapping (16 MiB)').to.have.property('step', 'checked');
+      const atTop = seen.step === 'checked' ? seen.top : -1;
       if (atTop === 0) {
         // 7.2.13's source still has the line (docs/findings/KF-0007.md); a kernel that maps the pages given is fixed.
         expect(probe, 'the probe (iommufdTopAreaMapsFirstRun)').to.equal(false);
@@ -145,7 +128,6 @@ describe('findings', () => {
       expect(probe, 'the probe (iommufdTopAreaMapsFirstRun)').to.equal(true);
       reportFinding(f.id, 'the 3 pages ending at IOVA 2^64 reach PFNs p, p+1, p+2 where the user gave p, p+2, p+1 (ACCESS_PAGES: EBADE; the same pages at a low IOVA: 0)');
     } finally {
-      if (accessFd >= 0) iommufd.closeAccess(accessFd);
       if (deviceFd >= 0) closeSync(deviceFd);
       g.group?.close();
       iommufd.close();
