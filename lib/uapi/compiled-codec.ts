@@ -56,9 +56,63 @@ const SCOPE = {
   writeU64Number: Bytes.writeU64Number,
 };
 
-function compile(layout: AnyStructLayout): Compiled {
+// The generated code made into functions ahead of time, by the text of each body: the guest
+// bundle carries them (lib/vm/guest-bundle.ts), so that the guest's V8 code cache holds them
+// compiled, where every `new Function` was compiled again at each start (~80 ms under TCG;
+// docs/performance.md, "Boot to first test"). A body not found here is compiled as before.
+type Factory = (h: unknown[], ...scope: unknown[]) => unknown;
+let precompiled: ReadonlyMap<string, Factory> | undefined;
+/** Bodies generated while precompiledCodecSource runs. */
+let recording: Set<string> | undefined;
+
+/** How many bodies `new Function` compiled (not found among the precompiled ones). */
+export let bodiesCompiledAtRunTime = 0;
+
+/** Takes the bundle's functions made from precompiledCodecSource's text (undefined: none). */
+export function usePrecompiledCodecs(factories: ReadonlyMap<string, Factory> | undefined): void {
+  precompiled = factories;
+}
+
+/**
+ * JavaScript source of an expression: a Map from every body the compiled codecs of `layouts` (and
+ * of the structs they nest) generate to the same body as a function, for usePrecompiledCodecs.
+ * Each function is in parentheses, which makes V8 compile it with the script (so a code cache made
+ * after a run holds it, called or not).
+ */
+export function precompiledCodecSource(layouts: readonly AnyStructLayout[]): string {
+  const all = new Set<AnyStructLayout>();
+  const walk = (t: ElementType | FlexArrayType): void => {
+    if (t.kind === 'struct') {
+      if (all.has(t as AnyStructLayout)) return;
+      all.add(t as AnyStructLayout);
+      for (const f of (t as AnyStructLayout).fields) walk(f.type);
+    } else if (t.kind === 'array' || t.kind === 'flex') walk((t as { of: ElementType }).of);
+  };
+  for (const l of layouts) walk(l);
+  recording = new Set();
+  try {
+    for (const l of all) compile(l);
+    const params = ['h', ...Object.keys(SCOPE)].join(', ');
+    // `return function ...;` becomes `return (function ...);`: the inner function compiled eagerly too.
+    const eager = (body: string) => body.replace(/^return function /, 'return (function ').replace(/;$/, ');');
+    return `new Map([\n${[...recording].map((b) => `[${JSON.stringify(b)}, (function (${params}) {\n${eager(b)}\n})]`).join(',\n')}\n])`;
+  } finally {
+    recording = undefined;
+  }
+}
+
+/** A layout's encoder and decoder, generated anew (not the ones compiledCodec keeps). */
+export function compile(layout: AnyStructLayout): Compiled {
   const helpers: unknown[] = [];
-  const generated = (body: string) => new Function('h', ...Object.keys(SCOPE), body)(helpers, ...Object.values(SCOPE));
+  const generated = (body: string) => {
+    recording?.add(body);
+    let factory = precompiled?.get(body);
+    if (!factory) {
+      factory = new Function('h', ...Object.keys(SCOPE), body) as Factory;
+      bodiesCompiledAtRunTime++;
+    }
+    return factory(helpers, ...Object.values(SCOPE));
+  };
   const helper = (fn: unknown): string => {
     helpers.push(fn);
     return `h[${helpers.length - 1}]`;
