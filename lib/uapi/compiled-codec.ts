@@ -56,30 +56,19 @@ const SCOPE = {
   writeU64Number: Bytes.writeU64Number,
 };
 
-// The generated code made into functions ahead of time, by the text of each body: the guest
-// bundle carries them (lib/vm/guest-bundle.ts), so that the guest's V8 code cache holds them
-// compiled, where every `new Function` was compiled again at each start (~80 ms under TCG;
-// docs/performance.md, "Boot to first test"). A body not found here is compiled as before.
+// The generated code made into functions ahead of time: the guest bundle carries them
+// (lib/vm/guest-bundle.ts), so that the guest's V8 code cache holds them compiled, where every
+// `new Function` was compiled again at each start (~80 ms under TCG; docs/performance.md, "Boot to
+// first test"). Per layout, its functions in the order compile() generates them, each with its
+// body's length as a check; a body that does not match is compiled as before.
 type Factory = (h: unknown[], ...scope: unknown[]) => unknown;
-let precompiled: ReadonlyMap<string, Factory> | undefined;
-/** Bodies generated while precompiledCodecSource runs. */
-let recording: Set<string> | undefined;
+type Precompiled = readonly (readonly [number, Factory])[];
+let precompiled: WeakMap<AnyStructLayout, Precompiled> | undefined;
+/** Set while precompiledCodecSource runs: each compile() reports the bodies it generated. */
+let recording: Map<AnyStructLayout, string[]> | undefined;
 
-/** How many bodies `new Function` compiled (not found among the precompiled ones). */
-export let bodiesCompiledAtRunTime = 0;
-
-/** Takes the bundle's functions made from precompiledCodecSource's text (undefined: none). */
-export function usePrecompiledCodecs(factories: ReadonlyMap<string, Factory> | undefined): void {
-  precompiled = factories;
-}
-
-/**
- * JavaScript source of an expression: a Map from every body the compiled codecs of `layouts` (and
- * of the structs they nest) generate to the same body as a function, for usePrecompiledCodecs.
- * Each function is in parentheses, which makes V8 compile it with the script (so a code cache made
- * after a run holds it, called or not).
- */
-export function precompiledCodecSource(layouts: readonly AnyStructLayout[]): string {
+/** `layouts` and every struct they nest, in a fixed order (the same here and in the guest). */
+function withNested(layouts: readonly AnyStructLayout[]): AnyStructLayout[] {
   const all = new Set<AnyStructLayout>();
   const walk = (t: ElementType | FlexArrayType): void => {
     if (t.kind === 'struct') {
@@ -89,13 +78,37 @@ export function precompiledCodecSource(layouts: readonly AnyStructLayout[]): str
     } else if (t.kind === 'array' || t.kind === 'flex') walk((t as { of: ElementType }).of);
   };
   for (const l of layouts) walk(l);
-  recording = new Set();
+  return [...all];
+}
+
+/** How many bodies `new Function` compiled (not found among the precompiled ones). */
+export let bodiesCompiledAtRunTime = 0;
+
+/**
+ * Takes the functions precompiledCodecSource(layouts) wrote, for the same `layouts` (undefined:
+ * none). Another set of layouts than the one they were made for: none are used.
+ */
+export function usePrecompiledCodecs(layouts?: readonly AnyStructLayout[], factories?: readonly Precompiled[]): void {
+  const all = layouts && withNested(layouts);
+  precompiled = all && factories && all.length === factories.length ? new WeakMap(all.map((l, i) => [l, factories[i]!])) : undefined;
+}
+
+/**
+ * JavaScript source of an array, per struct of `layouts` and the structs they nest, of the
+ * functions its compiled codec generates, for usePrecompiledCodecs. Each function is in
+ * parentheses, which makes V8 compile it with the script (so a code cache made after a run
+ * holds it, called or not).
+ */
+export function precompiledCodecSource(layouts: readonly AnyStructLayout[]): string {
+  const all = withNested(layouts);
+  recording = new Map();
   try {
     for (const l of all) compile(l);
     const params = ['h', ...Object.keys(SCOPE)].join(', ');
     // `return function ...;` becomes `return (function ...);`: the inner function compiled eagerly too.
     const eager = (body: string) => body.replace(/^return function /, 'return (function ').replace(/;$/, ');');
-    return `new Map([\n${[...recording].map((b) => `[${JSON.stringify(b)}, (function (${params}) {\n${eager(b)}\n})]`).join(',\n')}\n])`;
+    const one = (b: string) => `[${b.length}, (function (${params}) {\n${eager(b)}\n})]`;
+    return `[\n${all.map((l) => `[${recording!.get(l)!.map(one).join(', ')}]`).join(',\n')}\n]`;
   } finally {
     recording = undefined;
   }
@@ -104,9 +117,13 @@ export function precompiledCodecSource(layouts: readonly AnyStructLayout[]): str
 /** A layout's encoder and decoder, generated anew (not the ones compiledCodec keeps). */
 export function compile(layout: AnyStructLayout): Compiled {
   const helpers: unknown[] = [];
+  const ahead = precompiled?.get(layout);
+  const bodies: string[] = [];
+  recording?.set(layout, bodies);
   const generated = (body: string) => {
-    recording?.add(body);
-    let factory = precompiled?.get(body);
+    const made = ahead?.[bodies.length];
+    bodies.push(body);
+    let factory = made && made[0] === body.length ? made[1] : undefined;
     if (!factory) {
       factory = new Function('h', ...Object.keys(SCOPE), body) as Factory;
       bodiesCompiledAtRunTime++;

@@ -47,10 +47,11 @@ export function guestEntrySource(tests: string[], codecs?: string): string {
   return [
     `import { bundledTestFiles } from ${JSON.stringify(join(PACKAGE_ROOT, 'lib/cli/bundled-tests.ts'))};`,
     `export { main } from ${JSON.stringify(join(PACKAGE_ROOT, 'lib/cli/main.ts'))};`,
-    // Every struct's compiled codec, made here rather than by `new Function` in the guest, so that the code cache holds it.
+    // Every struct's compiled codec (precompiledCodecSource(ALL_STRUCTS)), made here rather than by `new Function` in the guest, so that the code cache holds it.
     ...(codecs === undefined ? [] : [
       `import { usePrecompiledCodecs } from ${JSON.stringify(join(PACKAGE_ROOT, 'lib/uapi/compiled-codec.ts'))};`,
-      `usePrecompiledCodecs(${codecs});`,
+      `import { ALL_STRUCTS } from ${JSON.stringify(join(PACKAGE_ROOT, 'lib/uapi/index.ts'))};`,
+      `usePrecompiledCodecs(ALL_STRUCTS, ${codecs});`,
     ]),
     ...tests.map((t) => `bundledTestFiles.set(${JSON.stringify(t)}, () => import(${JSON.stringify(t)}));`),
     '',

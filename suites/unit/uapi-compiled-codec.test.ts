@@ -120,10 +120,10 @@ describe('uapi: the compiled struct codec against the interpreted one', () => {
 describe('uapi: the compiled codecs made ahead of time for the guest bundle', () => {
   it('covers every body the layouts generate, and its functions encode and decode as those made at run time', () => {
     const source = precompiledCodecSource(LAYOUTS);
-    const factories = new Function(`return ${source}`)() as Parameters<typeof usePrecompiledCodecs>[0];
-    expect(factories!.size).to.be.greaterThan(LAYOUTS.length);
+    const factories = new Function(`return ${source}`)() as Parameters<typeof usePrecompiledCodecs>[1];
+    expect(factories!.length).to.be.at.least(LAYOUTS.length);
     const atRunTime = LAYOUTS.map(compile);
-    usePrecompiledCodecs(factories);
+    usePrecompiledCodecs(LAYOUTS, factories);
     let ahead: ReturnType<typeof compile>[];
     const compiledBefore = bodiesCompiledAtRunTime;
     try {
@@ -132,6 +132,14 @@ describe('uapi: the compiled codecs made ahead of time for the guest bundle', ()
       usePrecompiledCodecs(undefined);
     }
     expect(bodiesCompiledAtRunTime, 'bodies not found among the precompiled').to.equal(compiledBefore);
+    // Made for other layouts: not used.
+    usePrecompiledCodecs(LAYOUTS.slice(0, 1), factories);
+    try {
+      compile(LAYOUTS[0]!);
+    } finally {
+      usePrecompiledCodecs(undefined);
+    }
+    expect(bodiesCompiledAtRunTime).to.be.greaterThan(compiledBefore);
     LAYOUTS.forEach((layout, i) => {
       const size = layout.sizeof + 24;
       fc.assert(
