@@ -24,6 +24,7 @@ import {
 import { publishedMatrix, publishedPageProblems, renderPublishedHtml, renderPublishedMarkdown } from '../../lib/audit/render-published.ts';
 import { chromiumMissing, probePage } from '../../lib/audit/browser.ts';
 import { PACKAGE_ROOT } from '../../lib/package-root.ts';
+import { NPM_TEST_6_1_AUDIT_PLATFORMS, type1HalfAudits } from '../../lib/cli/test-all.ts';
 
 const BASELINE_KEY = 'intel-iommu-with-interrupt-remapping';
 const NOIR = 'intel-iommu without interrupt remapping, allow_unsafe_interrupts: vfio_iommu_type1=N, iommufd=N';
@@ -272,5 +273,30 @@ describe('published audit (docs/audit/KERNEL/PLATFORM/)', () => {
     expect(firstDifference({ a: [1, { b: 2 }] }, { a: [1, { b: 2 }] })).to.equal(undefined);
     expect(firstDifference({ a: [1, { b: 2 }] }, { a: [1, { b: 3 }] })).to.equal('a[1].b: 2 -> 3');
     expect(firstDifference({ a: 1 }, { a: 1, c: 'x' })).to.equal('c: (absent) -> "x"');
+  });
+});
+
+// 6.1's type1 half (issue 14): npm test audits it on each published 6.1 platform, so those parts cannot go stale.
+describe('npm test: the 6.1 audits it runs (type1 only: 6.1 has no iommufd)', () => {
+  it('runs one 6.1 audit per platform beside the default kernel, none beside 6.1 itself or a kernel not from Debian', () => {
+    expect(type1HalfAudits({ kernelVersion: '6.12', flavour: 'base' })).to.deep.equal(NPM_TEST_6_1_AUDIT_PLATFORMS.map((platform) => ({ series: '6.1', platform })));
+    expect(type1HalfAudits({ kernelVersion: '7.2', flavour: 'debug' }).map((r) => r.platform)).to.deep.equal([...NPM_TEST_6_1_AUDIT_PLATFORMS]);
+    expect(type1HalfAudits({ kernelVersion: '6.1', flavour: 'base' })).to.deep.equal([]);
+    expect(type1HalfAudits({ kernelVersion: '6.12', kernel: '/tmp/bzImage', flavour: 'base' })).to.deep.equal([]);
+    expect(type1HalfAudits({ kernelVersion: '6.12', kernelSrc: '/tmp/linux', flavour: 'base' })).to.deep.equal([]);
+  });
+
+  it('compares every published 6.1 part: one audit per part, each of the type1 half alone', () => {
+    const parts = publishedParts().filter((p) => p.kernel.startsWith('6.1.'));
+    // viommu-noir-unsafe is left out: on 6.1 it is viommu-noir-unsafe-type1's platform (no iommufd parameter).
+    expect(parts.length).to.equal(NPM_TEST_6_1_AUDIT_PLATFORMS.length);
+    for (const p of parts) {
+      const backends = p.json.backends;
+      expect(backends['type1']!.state, p.path).to.equal('ran');
+      for (const b of ['compat-device', 'compat-mock', 'native']) {
+        expect(backends[b]!.state, `${p.path} ${b}`).to.equal('skipped');
+        expect(backends[b]!.reason, `${p.path} ${b}`).to.match(/^no \/dev\/iommu: /);
+      }
+    }
   });
 });
