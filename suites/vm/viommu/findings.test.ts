@@ -5,12 +5,11 @@
 // longer shows (or the other way round), and skips where it cannot occur.
 import { expect } from 'chai';
 import { type1UnmapEndWrapLeaks } from '../../../lib/kernel/features.ts';
-import { bindVfioPciGroup, findPciDevices, QEMU_EDU } from '../../../lib/kernel/index.ts';
 import { errnoName, MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../../lib/sys/index.ts';
 import { vmPinAndLckKiBOf } from '../../../lib/sys/proc-status.ts';
 import * as U from '../../../lib/uapi/index.ts';
 import { finding, reportFinding } from '../../support/findings.ts';
-import { requireVfioContainer } from '../../support/kernel.ts';
+import { requireDeviceUnderTest, requireVfioContainer } from '../../support/kernel.ts';
 import { lockstep } from '../../support/lockstep.ts';
 import { deviceRefusal } from '../../support/platform.ts';
 import { skipBecause } from '../../support/skip.ts';
@@ -23,11 +22,8 @@ const RW = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
 describe('findings', () => {
   it('KF-0006 UNMAP_DMA of a type1 mapping that ends at IOVA 2^64 leaves its pages pinned and charged', function () {
     requireVfioContainer(this);
-    const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
-    if (!edu) skipBecause(this, 'no QEMU edu device (PCI 1234:11e8): run in a profile with a vfio-pci device');
-    const bound = bindVfioPciGroup(edu!.bdf);
-    if (bound.why !== undefined) skipBecause(this, bound.why);
-    const refusal = deviceRefusal(bound.groupId!, 'type1');
+    const device = requireDeviceUnderTest(this);
+    const refusal = deviceRefusal(device.groupId, 'type1');
     if (refusal) skipBecause(this, refusal);
     const f = finding('KF-0006');
     // Asked before this test holds the group (the probe borrows it); the model follows its answer.
@@ -39,7 +35,7 @@ describe('findings', () => {
     const session = lockstep();
     const buffer = session.mmap(SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
     const container = session.openContainer();
-    const group = session.openGroup(bound.groupId!);
+    const group = session.openGroup(device.groupId);
     let pid = 0;
     try {
       expect(group.setContainer(container).errno, 'VFIO_GROUP_SET_CONTAINER').to.equal(0);
