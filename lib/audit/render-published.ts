@@ -207,7 +207,7 @@ const md = (t: string) => t.replace(/([\\`*_{}[\]()#+!|<>])/g, '\\$1');
 const INTRO =
   'Each part is the report of one passing run on one kernel and one IOMMU platform (`iommufd-conformance audit --kernel-version V --platform P --publish`, ' +
   'which adds or replaces that part only), in `docs/audit/KERNEL/PLATFORM/`; its full report, with every cell, the model\'s prediction and every explanation with its kernel source, is linked from here. ' +
-  '`npm test` runs the audit of each platform on its kernel (6.12 by default) and fails when that part differs from its run, or was never published; a part of another kernel is compared only by an audit run on that kernel (`audit --kernel-version 7.2 --platform P` prints the comparison).';
+  '`npm test` runs the audit of each platform on its kernel (6.12 by default), and 6.1\'s type1 half on the platforms of its parts, and fails when a part differs from its run, or was never published; a part of another kernel is compared only by an audit run on that kernel (`audit --kernel-version 7.2 --platform P` prints the comparison).';
 
 /** docs/audit/audit.md: every published part, side by side, from the parts' audit.json. */
 export function renderPublishedMarkdown(dir = PUBLISHED_AUDIT_DIR): string {
