@@ -46,10 +46,11 @@ async function profileFiles(profile: ProfileName): Promise<string[]> {
  * profile has is a usage error; so is a --grep that matches nothing at all.
  */
 async function selectedByProfile(selected: ProfileName[], s: Selection, shard: Shard | null = null): Promise<Map<ProfileName, string[]>> {
-  const { listTests } = await import('./run.ts');
-  const byProfile = new Map<ProfileName, string[]>();
+  const { listTestsByFileSet } = await import('./run.ts');
   // Whether a selection matches is judged on the whole selection; --list then prints this shard's part.
-  for (const p of selected) byProfile.set(p, await listTests(await profileFiles(p), s));
+  const files = await Promise.all(selected.map(profileFiles));
+  const lists = await listTestsByFileSet(files, s);
+  const byProfile = new Map<ProfileName, string[]>(selected.map((p, i) => [p, lists[i]!]));
   const all = new Set([...byProfile.values()].flat());
   const unknown = (s.tests ?? []).filter((t) => !all.has(t));
   if (unknown.length > 0) {

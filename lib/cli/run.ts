@@ -118,6 +118,24 @@ export async function listTests(files: string[], selection: TestSelection = {}):
   return names;
 }
 
+/**
+ * The KTAP names, as selected, of the tests each set of files defines (one list per set, in its files'
+ * order), from one loading of every file: an ES module is evaluated once per process, so listing a second
+ * set that shares a file with the first (every VM profile shares suites/vm/common) would find its tests
+ * already defined elsewhere and list none of them.
+ */
+export async function listTestsByFileSet(fileSets: string[][], selection: Omit<TestSelection, 'shard'> = {}): Promise<string[][]> {
+  const mocha = await loadSuites(fileSets.flat());
+  selectTests(mocha.suite, selection);
+  const byFile = new Map<string, string[]>();
+  mocha.suite.eachTest((t) => {
+    const file = resolve(t.file ?? '');
+    byFile.set(file, [...(byFile.get(file) ?? []), ConformanceReporter.ktapName(t)]);
+  });
+  mocha.dispose();
+  return fileSets.map((files) => [...new Set(files.map((f) => resolve(f)))].flatMap((f) => byFile.get(f) ?? []));
+}
+
 /** Runs the suites and resolves with the number of failed tests. */
 /** A known kernel finding (fixtures/findings.json) is reported under its id and does not fail its test. */
 function knownFinding(): (problem: string) => string | null {

@@ -9,6 +9,7 @@ import { pagemapReader, sharedZeroPageAddress } from '../sys/pagemap.ts';
 import * as U from '../uapi/index.ts';
 import { contigLeafDirty } from './dirty-leaf.ts';
 import { dmabufGetSeen } from './fd-table.ts';
+import { type1EndWrapSteps, type Type1EndWrapSeen } from './type1-end-wrap.ts';
 import { IommuFd } from './iommufd.ts';
 import { VfioContainer, VfioDevice, VfioGroup } from './vfio.ts';
 import { borrowableVfioCdevs, borrowableVfioGroups } from './device-choice.ts';
@@ -605,40 +606,30 @@ export function type1UnmapEndWrapLeaks(): boolean | null {
 }
 
 /**
- * What type1UnmapEndWrapLeaks does on a type1v2 container that holds a group: 'refused' where the platform
- * cannot make the mapping (kept: asking again cannot change it), null where it cannot tell otherwise.
+ * What type1UnmapEndWrapLeaks does on a type1v2 container that holds a group (the steps: type1EndWrapSteps,
+ * which KF-0006's test takes too): 'refused' where the platform cannot make the mapping (kept: asking again
+ * cannot change it), null where it cannot tell otherwise.
  */
 function type1EndWrapProbe(container: VfioContainer, group: VfioGroup): boolean | 'refused' | null {
   const s = fullSys();
-  const PAGE = 4096n;
-  const iova = (1n << 64n) - PAGE;
-  const page = s.mmap(Number(PAGE), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+  const page = s.mmap(4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
   if (typeof page === 'number') return null;
+  let pid = 0;
   try {
     new Uint8Array(page.buffer)[0] = 1;
-    const rw = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
-    const arg = U.vfio_iommu_type1_dma_map.encode({ argsz: U.vfio_iommu_type1_dma_map.sizeof, flags: rw, vaddr: page.address, iova, size: PAGE });
-    let child: ReturnType<typeof s.forkIoctl>;
+    let seen: Type1EndWrapSeen;
     try {
-      child = s.forkIoctl(container.fd, U.VFIO_IOMMU_MAP_DMA, arg, true);
+      seen = type1EndWrapSteps(s, container, group, page);
     } catch {
       return null; // a backend without fork
     }
-    if (typeof child === 'number') return null;
-    try {
-      if (child.ret !== 0) return 'refused';
-      const mapped = vmPinAndLckKiBOf(child.pid).lck;
-      // 6.12's UNMAP_DMA cannot find it (its range ends wrap too: size 0 back); the group leaving the
-      // container removes every mapping (vfio_iommu_unmap_unpin_all -> vfio_remove_dma) whatever its range.
-      const ranged = container.unmapDma({ iova, size: PAGE });
-      if (ranged.errno !== 0) return null;
-      if (group.unsetContainer().errno !== 0) return null;
-      const left = vmPinAndLckKiBOf(child.pid).lck;
-      return mapped > 0 ? left === mapped : null;
-    } finally {
-      s.forkRelease(child.pid);
-    }
+    if (seen.step === 'fork') return null;
+    pid = seen.pid;
+    if (seen.step === 'map') return 'refused';
+    if (seen.unmap.errno !== 0 || seen.unset !== 0 || seen.charged === 0) return null;
+    return seen.left === seen.charged;
   } finally {
+    if (pid) s.forkRelease(pid);
     s.munmap(page);
   }
 }

@@ -5,3 +5,4 @@ export * from './features.ts';
 export * from './pci.ts';
 export * from './fail-nth.ts';
 export * from './fd-table.ts';
+export * from './type1-end-wrap.ts';

@@ -72,6 +72,18 @@ describe('command line', function () {
     expect(unknown.stderr).to.match(/no test named no\.such\.test/);
   });
 
+  it('--list gives each profile all of its tests, whatever the order of the profiles: they share suites/vm/common', () => {
+    const counts = (out: string) => Object.fromEntries([...out.matchAll(/^# profile (\S+): (\d+) test\(s\)$/gm)].map((m) => [m[1], Number(m[2])]));
+    const alone = { mock: counts(cli('vm', '--list', '--profile', 'mock').stdout).mock, viommu: counts(cli('vm', '--list', '--profile', 'viommu').stdout).viommu };
+    expect(alone.mock).to.be.above(0);
+    expect(alone.viommu).to.be.above(0);
+    expect(counts(cli('vm', '--list', '--profile', 'mock,viommu').stdout)).to.deep.equal(alone);
+    expect(counts(cli('vm', '--list', '--profile', 'viommu,mock').stdout)).to.deep.equal(alone);
+    // Two profiles with the same suites, and a --grep that only the shared files' tests match.
+    const shared = cli('vm', '--list', '--profile', 'amd,viommu', '--grep', '^findings KF-0006 ');
+    expect(counts(shared.stdout)).to.deep.equal({ amd: 1, viommu: 1 });
+  });
+
   it('doctor reports every check at once, each gap with the command that fixes it', () => {
     const r = cli('doctor');
     expect([0, 3]).to.include(r.code);

@@ -5,8 +5,8 @@
 // longer shows (or the other way round), and skips where it cannot occur.
 import { expect } from 'chai';
 import { type1UnmapEndWrapLeaks } from '../../../lib/kernel/features.ts';
+import { type1EndWrapSteps } from '../../../lib/kernel/index.ts';
 import { errnoName, MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../../lib/sys/index.ts';
-import { vmPinAndLckKiBOf } from '../../../lib/sys/proc-status.ts';
 import * as U from '../../../lib/uapi/index.ts';
 import { finding, reportFinding } from '../../support/findings.ts';
 import { requireDeviceUnderTest, requireVfioContainer } from '../../support/kernel.ts';
@@ -16,8 +16,6 @@ import { skipBecause } from '../../support/skip.ts';
 
 const SIZE = 0x1000;
 const PAGES = SIZE / 4096;
-const TOP = (1n << 64n) - BigInt(SIZE);
-const RW = U.VFIO_DMA_MAP_FLAG_READ | U.VFIO_DMA_MAP_FLAG_WRITE;
 
 describe('findings', () => {
   it('KF-0006 UNMAP_DMA of a type1 mapping that ends at IOVA 2^64 leaves its pages pinned and charged', function () {
@@ -40,35 +38,34 @@ describe('findings', () => {
     try {
       expect(group.setContainer(container).errno, 'VFIO_GROUP_SET_CONTAINER').to.equal(0);
       expect(container.setIommu(U.VFIO_TYPE1v2_IOMMU).errno, 'VFIO_SET_IOMMU').to.equal(0);
-      const arg = U.vfio_iommu_type1_dma_map.encode({ argsz: U.vfio_iommu_type1_dma_map.sizeof, flags: RW, vaddr: buffer.address, iova: TOP, size: BigInt(SIZE) });
-      const child = session.forkIoctl(container.fd, U.VFIO_IOMMU_MAP_DMA, arg, true);
-      if (typeof child === 'number') throw new Error(`fork failed: ${errnoName(-child)}`);
-      pid = child.pid;
-      if (child.ret !== 0) {
+      // The probe's steps (type1EndWrapSteps), here in lockstep: a forked child maps the last page of the
+      // IOVA space; this process unmaps its range (6.12: finds nothing, `iova + size` wraps in
+      // vfio_dma_do_unmap's walk too), then takes the group out of the container, which removes every
+      // mapping whatever its range (the last group: vfio_iommu_unmap_unpin_all): between them the mapping is
+      // gone, and so must be its charge.
+      const seen = type1EndWrapSteps(session, container, group, buffer);
+      if (seen.step === 'fork') throw new Error(`fork failed: ${errnoName(seen.errno)}`);
+      pid = seen.pid;
+      if (seen.step === 'map') {
         // The aperture stops short of 2^64 (VT-d): no such mapping can exist, and the probe could not ask.
         expect(probe, 'the probe (type1UnmapEndWrapLeaks) on a platform that cannot map the top').to.equal(null);
-        skipBecause(this, `the IOMMU's aperture does not reach IOVA 2^64 - 1 (MAP_DMA of the last page: ${errnoName(-child.ret)}): ${f.id} cannot occur on this platform`);
+        skipBecause(this, `the IOMMU's aperture does not reach IOVA 2^64 - 1 (MAP_DMA of the last page: ${errnoName(seen.errno)}): ${f.id} cannot occur on this platform`);
       }
-      // The uAPI's contract: the child's pages (PAGES) are charged to it while mapped, and given back at UNMAP_DMA.
-      const charged = vmPinAndLckKiBOf(pid).lck / 4;
-      expect(charged, 'VmLck of the mapping child (pages)').to.equal(PAGES);
-      // Its own range (6.12: finds nothing, `iova + size` wraps in vfio_dma_do_unmap's walk too), then the
-      // group leaving the container, which removes every mapping whatever its range (the last group:
-      // vfio_iommu_unmap_unpin_all): between them the mapping is gone, and so must be its charge.
-      const ranged = container.unmapDma({ iova: TOP, size: BigInt(SIZE) });
-      expect(ranged.errno, 'VFIO_IOMMU_UNMAP_DMA of its range').to.equal(0);
-      expect(group.unsetContainer().errno, 'VFIO_GROUP_UNSET_CONTAINER').to.equal(0);
       session.checkForkedChild(pid, 'VFIO_IOMMU_UNMAP_DMA and VFIO_GROUP_UNSET_CONTAINER');
-      const left = vmPinAndLckKiBOf(pid).lck / 4;
-      if (left === 0) {
-        // 7.2.13 (and a fixed 6.12): the pages come back (at the unmap already: its size is the mapping's). Nothing tells a kernel that never had the bug from a
-        // fixed one, so this is not a failure; the probe must agree.
+      // The uAPI's contract: the child's page is charged to it while mapped, and given back at UNMAP_DMA.
+      expect(seen.charged, 'VmLck of the mapping child (pages)').to.equal(PAGES);
+      expect(seen.unmap.errno, 'VFIO_IOMMU_UNMAP_DMA of its range').to.equal(0);
+      expect(seen.unset, 'VFIO_GROUP_UNSET_CONTAINER').to.equal(0);
+      if (seen.left === 0) {
+        // 7.2.13 (and a fixed 6.12): the pages come back (at the unmap already: its size is the mapping's).
+        // Nothing tells a kernel that never had the bug from a fixed one, so this is not a failure; the
+        // probe must agree.
         expect(probe, 'the probe (type1UnmapEndWrapLeaks)').to.equal(false);
         skipBecause(this, `kernel gives back the pages of a mapping that ends at 2^64 at UNMAP_DMA: ${f.id} does not occur on it`);
       }
-      expect(left, `${f.id}: VmLck of the mapping child after the unmap (pages)`).to.equal(charged);
+      expect(seen.left, `${f.id}: VmLck of the mapping child after the unmap (pages)`).to.equal(seen.charged);
       expect(probe, 'the probe (type1UnmapEndWrapLeaks)').to.equal(true);
-      reportFinding(f.id, `UNMAP_DMA of the ${PAGES} pages ending at 2^64 unmapped ${ranged.size} bytes; after the group left the container all ${left} pages stayed charged to the (forked) process that mapped them`);
+      reportFinding(f.id, `UNMAP_DMA of the ${PAGES} page(s) ending at 2^64 unmapped ${seen.unmap.size} bytes; after the group left the container all ${seen.left} page(s) stayed charged to the (forked) process that mapped them`);
     } finally {
       group.close();
       container.close();
