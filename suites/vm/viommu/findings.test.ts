@@ -8,11 +8,11 @@ import { closeSync } from 'node:fs';
 import { iommufdTopAreaMapsFirstRun, kernelFeatures, type1UnmapEndWrapLeaks } from '../../../lib/kernel/features.ts';
 import { IommuFd } from '../../../lib/kernel/iommufd.ts';
 import { VfioContainer, VfioGroup } from '../../../lib/kernel/vfio.ts';
-import { bindVfioPciGroup, EBADE, findPciDevices, permutedConsecutivePages, QEMU_EDU, topAreaRunSteps, type1EndWrapSteps } from '../../../lib/kernel/index.ts';
+import { EBADE, permutedConsecutivePages, topAreaRunSteps, type1EndWrapSteps } from '../../../lib/kernel/index.ts';
 import { errnoName, MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../../lib/sys/index.ts';
 import * as U from '../../../lib/uapi/index.ts';
 import { finding, reportFinding } from '../../support/findings.ts';
-import { requireTestOp, requireVfioContainer } from '../../support/kernel.ts';
+import { requireDeviceUnderTest, requireTestOp, requireVfioContainer } from '../../support/kernel.ts';
 import { lockstep } from '../../support/lockstep.ts';
 import { deviceRefusal } from '../../support/platform.ts';
 import { skipBecause } from '../../support/skip.ts';
@@ -23,11 +23,8 @@ const PAGES = SIZE / 4096;
 describe('findings', () => {
   it('KF-0006 UNMAP_DMA of a type1 mapping that ends at IOVA 2^64 leaves its pages pinned and charged', function () {
     requireVfioContainer(this);
-    const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
-    if (!edu) skipBecause(this, 'no QEMU edu device (PCI 1234:11e8): run in a profile with a vfio-pci device');
-    const bound = bindVfioPciGroup(edu!.bdf);
-    if (bound.why !== undefined) skipBecause(this, bound.why);
-    const refusal = deviceRefusal(bound.groupId!, 'type1');
+    const device = requireDeviceUnderTest(this);
+    const refusal = deviceRefusal(device.groupId, 'type1');
     if (refusal) skipBecause(this, refusal);
     const f = finding('KF-0006');
     // Asked before this test holds the group (the probe borrows it); the model follows its answer.
@@ -39,7 +36,7 @@ describe('findings', () => {
     const session = lockstep();
     const buffer = session.mmap(SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
     const container = session.openContainer();
-    const group = session.openGroup(bound.groupId!);
+    const group = session.openGroup(device.groupId);
     let pid = 0;
     try {
       expect(group.setContainer(container).errno, 'VFIO_GROUP_SET_CONTAINER').to.equal(0);
@@ -82,11 +79,8 @@ describe('findings', () => {
   it('KF-0007 IOAS_MAP of an area that ends at IOVA 2^64 maps one physical run from its first page into the domain', function () {
     requireTestOp(this, 'ACCESS_PAGES');
     if (!kernelFeatures().vfio.compatOnIommufd) skipBecause(this, 'kernel lacks the VFIO container compat on /dev/iommu (CONFIG_IOMMUFD_VFIO_CONTAINER)');
-    const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
-    if (!edu) skipBecause(this, 'no QEMU edu device (PCI 1234:11e8): run in a profile with a vfio-pci device');
-    const bound = bindVfioPciGroup(edu!.bdf);
-    if (bound.why !== undefined) skipBecause(this, bound.why);
-    const refusal = deviceRefusal(bound.groupId!, 'iommufd');
+    const device = requireDeviceUnderTest(this);
+    const refusal = deviceRefusal(device.groupId, 'iommufd');
     if (refusal) skipBecause(this, refusal);
     const f = finding('KF-0007');
     // Asked before this test holds the group (the probe borrows it).
@@ -98,13 +92,13 @@ describe('findings', () => {
     const opened = IommuFd.open();
     if (!opened.iommufd) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
     const iommufd = opened.iommufd;
-    const g = VfioGroup.open(String(bound.groupId));
+    const g = VfioGroup.open(String(device.groupId));
     let deviceFd = -1;
     try {
-      if (!g.group) throw new Error(`cannot open /dev/vfio/${bound.groupId}: errno ${g.errno}`);
+      if (!g.group) throw new Error(`cannot open /dev/vfio/${device.groupId}: errno ${g.errno}`);
       expect(g.group.setContainer(iommufd.fd).errno, 'VFIO_GROUP_SET_CONTAINER (the iommufd)').to.equal(0);
       expect(VfioContainer.compatOn(iommufd).setIommu(U.VFIO_TYPE1v2_IOMMU).errno, 'VFIO_SET_IOMMU').to.equal(0);
-      const dev = g.group.getDeviceFd(edu!.bdf);
+      const dev = g.group.getDeviceFd(device.bdf);
       expect(dev.errno, 'VFIO_GROUP_GET_DEVICE_FD (attaches the device to the compat IOAS)').to.equal(0);
       deviceFd = dev.deviceFd;
       const ioas = iommufd.vfioIoas({ op: U.IOMMU_VFIO_IOAS_GET });
