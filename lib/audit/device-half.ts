@@ -7,9 +7,9 @@
 import type { BackendFactory } from './run.ts';
 import { kernelDeviceTarget, kernelNativeTarget, modelDeviceTarget, modelNativeTarget, msiRefusal, readDeviceEnvironment, type AuditMemory, type DeviceEnvironment } from './targets.ts';
 import type { BackendId } from './types.ts';
-import { deviceUnderTest, type DeviceChoice } from '../kernel/device-choice.ts';
+import { deviceUnderTest, vfioDeviceUnderTest, type DeviceChoice } from '../kernel/device-choice.ts';
 import { kernelHasIommufd } from '../kernel/features.ts';
-import { bindVfioPciGroup, driverOf, iommuGroupOf, isRoot, kernelFeatures } from '../kernel/index.ts';
+import { isRoot, kernelFeatures } from '../kernel/index.ts';
 
 /**
  * Why a backend cannot run: a string for anything that fails the audit (not root, no device), or
@@ -29,17 +29,10 @@ export function prepareDeviceHalf(choice: DeviceChoice | null = deviceUnderTest(
   if (!isRoot()) return { why: 'not root (/dev/vfio needs root)' };
   const f = kernelFeatures();
   if (!f.vfio.container) return { why: 'no VFIO container at /dev/vfio/vfio (CONFIG_VFIO_CONTAINER)' };
-  if (!choice) return { why: 'no QEMU edu device (PCI 1234:11e8) and no IOMMUFD_CONFORMANCE_DEVICE: run in the viommu profile, or name a vfio-pci device' };
-  if (choice.named) {
-    if (driverOf(choice.bdf) !== 'vfio-pci') return { why: `${choice.bdf} (IOMMUFD_CONFORMANCE_DEVICE) is not bound to vfio-pci (driver: ${driverOf(choice.bdf) ?? 'none'}); bind it first` };
-    const group = iommuGroupOf(choice.bdf);
-    if (group === null) return { why: `${choice.bdf} has no IOMMU group (no vIOMMU)` };
-    return { env: readDeviceEnvironment(group, choice.bdf) };
-  }
-  // Bound first, then its group read: under a VIOT (virtio-iommu) the group appears at driver bind (bindVfioPciGroup).
-  const bound = bindVfioPciGroup(choice.bdf);
-  if (bound.why !== undefined) return { why: bound.why };
-  return { env: readDeviceEnvironment(bound.groupId, choice.bdf) };
+  // Bound first, then its group read: under a VIOT (virtio-iommu) the group appears at driver bind (vfioDeviceUnderTest).
+  const device = vfioDeviceUnderTest(choice);
+  if ('why' in device) return { why: device.why };
+  return { env: readDeviceEnvironment(device.groupId, device.bdf) };
 }
 
 /** Why this one backend cannot run on the device when the others can (type1 always can). */

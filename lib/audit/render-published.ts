@@ -33,12 +33,41 @@ const idOf = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_');
 /** The scenario that takes the device on the platform: whether each backend gets it at all. */
 const TAKING_THE_DEVICE = 'platform.msi-isolation';
 
+/**
+ * How a cell reads when its mode could not run on the part's kernel at all: the kernel lacks it, as the guest
+ * probed at run time (BackendAvailability.skipped: no /dev/iommu on 6.1). Such a cell has no result, so it is
+ * neither a difference between modes nor between parts; the reason is shown beside it.
+ */
+export const BLOCKED = 'blocked';
+
 /** A cell's short value: the errno of the step under audit, or why there is none. */
 export function cellValue(c: JsonCell | undefined): string {
   if (!c) return 'absent';
   if (c.status === 'ran') return c.errno ?? '?';
   if (c.status === 'not-applicable') return c.reason?.startsWith(REFUSED_BY_PLATFORM) ? 'refused' : 'n/a';
+  if (c.status === 'skipped') return BLOCKED;
   return c.status;
+}
+
+/** The modes a part's kernel lacked (skipped, with the reason its guest probed), in BACKEND_IDS order. */
+export function blockedModes(part: PublishedPart): { backend: BackendId; reason: string }[] {
+  return BACKEND_IDS.flatMap((b) => {
+    const s = part.json.backends[b];
+    return s?.state === 'skipped' ? [{ backend: b, reason: s.reason ?? 'no reason recorded' }] : [];
+  });
+}
+
+/** "compat-device, native: blocked (REASON)", the blocked modes grouped by reason; '' when none. */
+function blockedText(blocked: { backend: BackendId; reason: string }[]): string {
+  const byReason = new Map<string, BackendId[]>();
+  for (const { backend, reason } of blocked) byReason.set(reason, [...(byReason.get(reason) ?? []), backend]);
+  return [...byReason].map(([reason, bs]) => `${bs.join(', ')}: ${BLOCKED} (${reason})`).join('; ');
+}
+
+/** Why a switch is not available on a part (one of its two modes blocked), or null when it is. */
+export function switchBlocked(part: PublishedPart, sw: (typeof SWITCHES)[number]): string | null {
+  const blocked = blockedModes(part).filter((m) => sw.between.includes(m.backend));
+  return blocked.length === 0 ? null : `not available: ${blockedText(blocked)}`;
 }
 
 /** A difference between two modes in one part: the comparison and where its explanation is, relative to docs/audit/. */
@@ -71,7 +100,7 @@ export interface PublishedRow {
   area: string;
   title: string;
   /** [part index][backend] */
-  cells: { value: string; into?: ModeDifference }[][];
+  cells: { value: string; into?: ModeDifference; blocked?: string }[][];
   /** Backends whose value differs between the parts that have the scenario. */
   differsAcrossParts: BackendId[];
 }
@@ -96,10 +125,12 @@ export function publishedMatrix(dir = PUBLISHED_AUDIT_DIR): PublishedMatrix {
       const s = scenariosOf(p).find((x) => x.id === id);
       return BACKEND_IDS.map((b) => {
         const into = s ? differenceInto(p, s, b) : undefined;
-        return { value: cellValue(s?.backends[b]), ...(into ? { into } : {}) };
+        const c = s?.backends[b];
+        return { value: cellValue(c), ...(into ? { into } : {}), ...(c?.status === 'skipped' ? { blocked: c.reason ?? 'no reason recorded' } : {}) };
       });
     });
-    const differsAcrossParts = BACKEND_IDS.filter((_, bi) => new Set(cells.map((c) => c[bi]!.value)).size > 1);
+    // A blocked cell has no result: it differs from nothing (the page's filter skips it the same way).
+    const differsAcrossParts = BACKEND_IDS.filter((_, bi) => new Set(cells.map((c) => c[bi]!.value).filter((v) => v !== BLOCKED)).size > 1);
     return { id, area, title, cells, differsAcrossParts };
   });
   return { parts, platforms, kernels, rows };
@@ -110,9 +141,11 @@ interface PartSummary {
   verdict: string;
   /** Whether type1, compat-device and native take the device (platform.msi-isolation): OK, or the first step that failed. */
   takingTheDevice: string;
-  /** Per switch: scenarios whose result changes, of those compared. */
-  switches: { changed: number; compared: number }[];
+  /** Per switch: scenarios whose result changes, of those compared; `blocked`: why the switch is not available on this part. */
+  switches: { changed: number; compared: number; blocked: string | null }[];
   refused: string;
+  /** The modes this part's kernel lacks, with the reason probed at run time; '' when none. */
+  blocked: string;
 }
 
 function summaryOf(part: PublishedPart): PartSummary {
@@ -125,14 +158,21 @@ function summaryOf(part: PublishedPart): PartSummary {
     const failed = c?.status === 'ran' ? c.steps?.find((st) => st.errno !== 'OK') : undefined;
     return failed ? `${failed.op} ${failed.errno}` : cellValue(c);
   };
-  const takingTheDevice = take ? (['type1', 'compat-device', 'native'] as const).map((b) => `${b}: ${firstFailure(take.backends[b])}`).join('; ') : '(no such scenario)';
+  const blocked = blockedModes(part);
+  const blockedDevice = blocked.filter((m) => m.backend !== 'compat-mock');
+  const takingTheDevice = take
+    ? [
+        ...(['type1', 'compat-device', 'native'] as const).filter((b) => !blockedDevice.some((m) => m.backend === b)).map((b) => `${b}: ${firstFailure(take.backends[b])}`),
+        ...(blockedDevice.length > 0 ? [blockedText(blockedDevice)] : []),
+      ].join('; ')
+    : '(no such scenario)';
   const switches = SWITCHES.map((sw) => {
     const of = (s: JsonScenario) => s.comparisons.find((c) => c.between[0] === sw.between[0] && c.between[1] === sw.between[1]);
-    return { changed: ss.filter((s) => { const c = of(s); return c !== undefined && differs(c); }).length, compared: ss.filter((s) => { const c = of(s); return c !== undefined && c.state !== 'not-compared'; }).length };
+    return { changed: ss.filter((s) => { const c = of(s); return c !== undefined && differs(c); }).length, compared: ss.filter((s) => { const c = of(s); return c !== undefined && c.state !== 'not-compared'; }).length, blocked: switchBlocked(part, sw) };
   });
   const refusedIn = BACKEND_IDS.map((b) => [b, ss.filter((s) => cellValue(s.backends[b]) === 'refused').length] as const).filter(([, n]) => n > 0);
   const refused = refusedIn.length === 0 ? 'none' : refusedIn.map(([b, n]) => `${b} ${n}`).join(', ');
-  return { part, verdict, takingTheDevice, switches, refused };
+  return { part, verdict, takingTheDevice, switches, refused, blocked: blockedText(blocked) };
 }
 
 /** Each switch on one platform: the scenarios whose result changes on any kernel, with each kernel's change. */
@@ -149,6 +189,15 @@ function switchChanges(parts: PublishedPart[], sw: (typeof SWITCHES)[number]): M
   return changed;
 }
 
+/** A platform's kernels on which a switch is available, and those on which it is not, with why. */
+function switchAvailability(parts: PublishedPart[], sw: (typeof SWITCHES)[number]): { available: string[]; blocked: { kernel: string; why: string }[] } {
+  const blocked = parts.flatMap((p) => {
+    const why = switchBlocked(p, sw);
+    return why ? [{ kernel: p.kernel, why }] : [];
+  });
+  return { available: parts.filter((p) => !blocked.some((b) => b.kernel === p.kernel)).map((p) => p.kernel), blocked };
+}
+
 /** "EINVAL -> OK" for a change: the errno of the step under audit on each side. */
 const errnos = (s: JsonScenario, c: JsonComparison) => `${cellValue(s.backends[c.between[0]])} → ${cellValue(s.backends[c.between[1]])}`;
 const sectionId = (platformKey: string, i: number) => `switch-${platformKey}-${i}`;
@@ -158,7 +207,7 @@ const md = (t: string) => t.replace(/([\\`*_{}[\]()#+!|<>])/g, '\\$1');
 const INTRO =
   'Each part is the report of one passing run on one kernel and one IOMMU platform (`iommufd-conformance audit --kernel-version V --platform P --publish`, ' +
   'which adds or replaces that part only), in `docs/audit/KERNEL/PLATFORM/`; its full report, with every cell, the model\'s prediction and every explanation with its kernel source, is linked from here. ' +
-  '`npm test` runs the audit of each platform on its kernel (6.12 by default) and fails when that part differs from its run, or was never published; a part of another kernel is compared only by an audit run on that kernel (`audit --kernel-version 7.2 --platform P` prints the comparison).';
+  '`npm test` runs the audit of each platform on its kernel (6.12 by default), and 6.1\'s type1 half on the platforms of its parts, and fails when a part differs from its run, or was never published; a part of another kernel is compared only by an audit run on that kernel (`audit --kernel-version 7.2 --platform P` prints the comparison).';
 
 /** docs/audit/audit.md: every published part, side by side, from the parts' audit.json. */
 export function renderPublishedMarkdown(dir = PUBLISHED_AUDIT_DIR): string {
@@ -175,25 +224,27 @@ export function renderPublishedMarkdown(dir = PUBLISHED_AUDIT_DIR): string {
   );
   for (const p of byPlatform(parts)) {
     const s = summaryOf(p);
-    L.push(`| ${md(p.platform)} | ${p.kernel} | ${s.takingTheDevice} | ${s.switches.map((x, i) => `[${x.changed} of ${x.compared}](#${sectionId(p.key, i)})`).join(' | ')} | ${s.refused} |`);
+    L.push(`| ${md(p.platform)} | ${p.kernel} | ${s.takingTheDevice} | ${s.switches.map((x, i) => (x.blocked ? md(x.blocked) : `[${x.changed} of ${x.compared}](#${sectionId(p.key, i)})`)).join(' | ')} | ${s.refused} |`);
   }
   L.push('');
   for (const platform of platforms) {
     const ofPlatform = parts.filter((p) => p.platform === platform);
     const pk = ofPlatform[0]!.key;
-    const ks = ofPlatform.map((p) => p.kernel);
     L.push(`### On ${md(platform)}`, '');
     SWITCHES.forEach((sw, i) => {
       const changed = switchChanges(ofPlatform, sw);
       L.push(`#### <a id="${sectionId(pk, i)}"></a>${md(sw.title)}`, '', md(sw.note), '');
+      const { available, blocked } = switchAvailability(ofPlatform, sw);
+      for (const b of blocked) L.push(`On ${b.kernel}: ${md(b.why)}.`, '');
       if (changed.size === 0) {
-        L.push(`No scenario changes result (${ks.join(', ')}).`, '');
+        if (available.length > 0) L.push(`No scenario changes result (${available.join(', ')}).`, '');
         return;
       }
-      L.push(`Scenarios whose result changes (${ofPlatform.map((p) => `${p.kernel}: ${[...changed.values()].filter((m) => m.has(p.kernel)).length}`).join(', ')}); a blank cell: the same result on that kernel, or not compared there.`, '');
-      L.push(`| scenario | ${ks.join(' | ')} |`, `|---|${ks.map(() => '---|').join('')}`);
+      L.push(`Scenarios whose result changes (${ofPlatform.map((p) => `${p.kernel}: ${blocked.some((b) => b.kernel === p.kernel) ? 'not available' : [...changed.values()].filter((m) => m.has(p.kernel)).length}`).join(', ')}); a blank cell: the same result on that kernel, or not compared there.`, '');
+      // A kernel on which the switch is not available has no column: the line above says why.
+      L.push(`| scenario | ${available.join(' | ')} |`, `|---|${available.map(() => '---|').join('')}`);
       for (const [id, byKernel] of changed) {
-        const cells = ks.map((k) => {
+        const cells = available.map((k) => {
           const c = byKernel.get(k);
           if (!c) return '';
           const what = c.d.cmp.known && c.d.cmp.state === 'explained' ? md(c.d.cmp.known.summary) : `‼ ${c.d.cmp.state}`;
@@ -214,7 +265,7 @@ export function renderPublishedMarkdown(dir = PUBLISHED_AUDIT_DIR): string {
   L.push('', '## The matrix: scenario x mode x platform x kernel', '');
   L.push(
     'A column per part; in each cell the errno of the step under audit in each mode: type1 · compat-device · compat-mock · native ' +
-      '(`refused`: the platform refused the device in the scenario\'s setup; `n/a`: no such scenario in that mode). ' +
+      '(`refused`: the platform refused the device in the scenario\'s setup; `n/a`: no such scenario in that mode; `blocked`: the part\'s kernel lacks the mode, as its guest probed at run time, the reason in the first table). ' +
       '≠ (explained) or ‼ (failing) before a mode whose result differs from the mode a VMM switches from, linked to the explanation; **bold**: that mode\'s result differs between the parts. ' +
       'Outputs, steps and the model\'s predictions are in each part\'s report; the HTML page filters by area, platform, kernel and mode.',
     '',
@@ -257,6 +308,7 @@ th { background: #eee; }
 td.differs-mode { background: #fff1c2; border: 2px solid #b58900; }
 td.differs-mode.failing { background: #ffd6d6; border-color: #c00; }
 td.differs-parts { font-weight: bold; }
+td.blocked, td.cell[data-value="${BLOCKED}"] { color: #666; font-style: italic; }
 .hidden { display: none; }
 #filters label { margin-right: 1em; }
 </style></head><body>
@@ -268,24 +320,25 @@ td.differs-parts { font-weight: bold; }
 <table id="summary"><thead><tr><th>platform</th><th>kernel</th><th>taking the device</th>${SWITCHES.map((sw) => `<th>${esc(sw.title)}</th>`).join('')}<th>refused by the platform</th></tr></thead><tbody>`);
   for (const p of byPlatform(parts)) {
     const s = summaryOf(p);
-    o.push(`<tr data-platform="${esc(p.key)}" data-kernel="${esc(p.kernel)}"><td>${esc(p.platform)}</td><td>${esc(p.kernel)}</td><td>${esc(s.takingTheDevice)}</td>${s.switches.map((x, i) => `<td><a href="#${sectionId(p.key, i)}">${x.changed} of ${x.compared}</a></td>`).join('')}<td>${esc(s.refused)}</td></tr>`);
+    o.push(`<tr data-platform="${esc(p.key)}" data-kernel="${esc(p.kernel)}"><td>${esc(p.platform)}</td><td>${esc(p.kernel)}</td><td>${esc(s.takingTheDevice)}</td>${s.switches.map((x, i) => (x.blocked ? `<td class="blocked">${esc(x.blocked)}</td>` : `<td><a href="#${sectionId(p.key, i)}">${x.changed} of ${x.compared}</a></td>`)).join('')}<td>${esc(s.refused)}</td></tr>`);
   }
   o.push('</tbody></table>');
   for (const platform of platforms) {
     const ofPlatform = parts.filter((p) => p.platform === platform);
     const pk = keyOf.get(platform)!;
-    const ks = ofPlatform.map((p) => p.kernel);
     o.push(`<h3>On ${esc(platform)}</h3>`);
     SWITCHES.forEach((sw, i) => {
       const changed = switchChanges(ofPlatform, sw);
       o.push(`<h4 id="${sectionId(pk, i)}">${esc(sw.title)}</h4>`, `<p>${esc(sw.note)}</p>`);
+      const { available, blocked } = switchAvailability(ofPlatform, sw);
+      for (const b of blocked) o.push(`<p class="blocked" data-kernel="${esc(b.kernel)}">On ${esc(b.kernel)}: ${esc(b.why)}.</p>`);
       if (changed.size === 0) {
-        o.push(`<p>No scenario changes result (${esc(ks.join(', '))}).</p>`);
+        if (available.length > 0) o.push(`<p>No scenario changes result (${esc(available.join(', '))}).</p>`);
         return;
       }
-      o.push(`<table class="switch" data-platform="${esc(pk)}" data-between="${esc(sw.between.join('/'))}"><thead><tr><th>scenario</th>${ks.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>`);
+      o.push(`<table class="switch" data-platform="${esc(pk)}" data-between="${esc(sw.between.join('/'))}"><thead><tr><th>scenario</th>${available.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>`);
       for (const [id, byKernel] of changed) {
-        o.push(`<tr data-scenario="${esc(id)}"><td><code>${esc(id)}</code></td>${ks.map((k) => {
+        o.push(`<tr data-scenario="${esc(id)}"><td><code>${esc(id)}</code></td>${available.map((k) => {
           const c = byKernel.get(k);
           if (!c) return '<td></td>';
           const what = c.d.cmp.known && c.d.cmp.state === 'explained' ? esc(c.d.cmp.known.summary) : `‼ ${esc(c.d.cmp.state)}`;
@@ -303,7 +356,7 @@ td.differs-parts { font-weight: bold; }
   o.push(
     '</tbody></table>',
     '<h2>The matrix: scenario x mode x platform x kernel</h2>',
-    '<p>The errno of the step under audit, per part and mode (<code>refused</code>: the platform refused the device in the scenario\'s setup; <code>n/a</code>: no such scenario in that mode). ' +
+    '<p>The errno of the step under audit, per part and mode (<code>refused</code>: the platform refused the device in the scenario\'s setup; <code>n/a</code>: no such scenario in that mode; <code>blocked</code>: the part\'s kernel lacks the mode, as its guest probed at run time, the reason in the cell\'s title and the first table). ' +
       'Colour and ≠ (explained) or ‼ (failing): the mode\'s result differs from the mode a VMM switches from (type1 to compat, compat-device to native), linked to the explanation in that part\'s report. ' +
       'Bold: that mode\'s result differs between the parts. Outputs, steps and the model\'s predictions are in each part\'s report.</p>',
     `<div id="filters"><label>Area <select id="filter-area"><option value="">all</option>${[...new Set(rows.map((r) => r.area))].map((x) => `<option value="${esc(x)}">${esc(x)}</option>`).join('')}</select></label>` +
@@ -323,7 +376,8 @@ td.differs-parts { font-weight: bold; }
             const c = r.cells[pi]![bi]!;
             const classes = ['cell', ...(c.into ? ['differs-mode', ...(c.into.cmp.state === 'explained' ? [] : ['failing'])] : []), ...(r.differsAcrossParts.includes(b) ? ['differs-parts'] : [])];
             const text = c.into ? `${c.into.cmp.state === 'explained' ? '≠' : '‼'} <a class="why" href="${esc(c.into.html)}" title="${esc(c.into.cmp.known?.summary ?? c.into.cmp.state)}">${esc(c.value)}</a>` : esc(c.value);
-            return `<td class="${classes.join(' ')}" data-platform="${esc(p.key)}" data-kernel="${esc(p.kernel)}" data-backend="${esc(b)}" data-value="${esc(c.value)}">${text}</td>`;
+            const title = c.blocked ? ` title="${esc(c.blocked)}"` : '';
+            return `<td class="${classes.join(' ')}"${title} data-platform="${esc(p.key)}" data-kernel="${esc(p.kernel)}" data-backend="${esc(b)}" data-value="${esc(c.value)}">${text}</td>`;
           }).join(''),
         )
         .join('')}</tr>`,
@@ -359,6 +413,7 @@ td.differs-parts { font-weight: bold; }
         if (!on) continue;
         if (c.classList.contains('differs-mode')) anyMode = true;
         var b = c.getAttribute('data-backend');
+        if (c.getAttribute('data-value') === '${BLOCKED}') continue;
         if (!(b in values)) values[b] = c.getAttribute('data-value');
         else if (values[b] !== c.getAttribute('data-value')) anyParts = true;
       }
@@ -392,7 +447,7 @@ const PUBLISHED_PROBE = `<script>
   for (var i = 0; i < cells.length; i++) {
     var c = cells[i];
     var a = c.querySelector('a.why');
-    res.cells.push({ scenario: c.parentNode.getAttribute('data-scenario'), platform: c.getAttribute('data-platform'), kernel: c.getAttribute('data-kernel'), backend: c.getAttribute('data-backend'), value: c.getAttribute('data-value'), classes: c.className, text: c.textContent, href: a ? a.getAttribute('href') : null, background: getComputedStyle(c).backgroundColor });
+    res.cells.push({ scenario: c.parentNode.getAttribute('data-scenario'), platform: c.getAttribute('data-platform'), kernel: c.getAttribute('data-kernel'), backend: c.getAttribute('data-backend'), value: c.getAttribute('data-value'), classes: c.className, text: c.textContent, title: c.getAttribute('title'), href: a ? a.getAttribute('href') : null, background: getComputedStyle(c).backgroundColor });
   }
   var as = document.querySelectorAll('a[href]');
   for (var j = 0; j < as.length; j++) res.links.push(as[j].getAttribute('href'));
@@ -413,7 +468,7 @@ interface PublishedProbe {
   ready: string | null;
   rows: number;
   visible: number;
-  cells: { scenario: string; platform: string; kernel: string; backend: string; value: string; classes: string; text: string; href: string | null; background: string }[];
+  cells: { scenario: string; platform: string; kernel: string; backend: string; value: string; classes: string; text: string; title: string | null; href: string | null; background: string }[];
   links: string[];
   differsMode: string[];
   differsParts: string[];
@@ -448,6 +503,7 @@ export function publishedPageProblems(html: string, dir: string, probe: (html: s
         const c = cellAt.get(`${r.id} ${p.key} ${p.kernel} ${b}`);
         if (!c) return void problems.push(`${r.id} ${p.path} ${b}: no cell`);
         if (c.value !== want.value) problems.push(`${r.id} ${p.path} ${b}: shows ${c.value}, the part says ${want.value}`);
+        if (c.title !== (want.blocked ?? null)) problems.push(`${r.id} ${p.path} ${b}: ${want.blocked ? `blocked, but its title is ${c.title ?? 'absent'}, not the reason ${want.blocked}` : `a title (${c.title}) on a cell that is not blocked`}`);
         const classes = c.classes.split(/\s+/);
         if (classes.includes('differs-mode') !== !!want.into) wrongMode++;
         if (want.into) {
@@ -470,7 +526,7 @@ export function publishedPageProblems(html: string, dir: string, probe: (html: s
   const first = parts.filter((p) => p.key === got.firstPlatform);
   if (first.length === 0 || got.platformCells !== rows.length * first.length * BACKEND_IDS.length) problems.push(`the platform filter (${got.firstPlatform || 'none'}) shows ${got.platformCells} cells, expected ${rows.length * first.length * BACKEND_IDS.length}`);
   const firstIdx = parts.flatMap((p, i) => (p.key === got.firstPlatform ? [i] : []));
-  const kernelRows = rows.filter((r) => BACKEND_IDS.some((_, bi) => new Set(firstIdx.map((i) => r.cells[i]![bi]!.value)).size > 1)).map((r) => r.id);
+  const kernelRows = rows.filter((r) => BACKEND_IDS.some((_, bi) => new Set(firstIdx.map((i) => r.cells[i]![bi]!.value).filter((v) => v !== BLOCKED)).size > 1)).map((r) => r.id);
   if (!same(got.platformDiffersParts, kernelRows)) problems.push(`on platform ${got.firstPlatform}, "differs between the platforms or kernels" shows ${got.platformDiffersParts.length} rows, ${kernelRows.length} differ between its kernels`);
   if (got.nativeCells !== rows.length * parts.length) problems.push(`the mode filter (native) shows ${got.nativeCells} cells, expected ${rows.length * parts.length}`);
   if (got.afterReset !== rows.length) problems.push(`after clearing the filters ${got.afterReset} of ${rows.length} rows show`);

@@ -25,7 +25,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import { errnoOf, IommuFd, VfioContainer, VfioDevice, VfioGroup, type Type1Info } from '../kernel/index.ts';
 import { kernelBehaviour, type1ModelOptions } from '../lockstep/models.ts';
-import { kernelFeatures, type1UnmapEndWrapLeaks } from '../kernel/features.ts';
+import { iommufdTopAreaMapsFirstRun, kernelFeatures, type1UnmapEndWrapLeaks } from '../kernel/features.ts';
 import { IommufdModel } from '../model/iommufd.ts';
 import { iommufdDomainSpec } from '../model/mock.ts';
 import { ModelProcess } from '../model/process.ts';
@@ -357,6 +357,20 @@ function mapEndsAtTopAndLeaks(args: { iova: bigint; size: bigint }): boolean {
   return args.size !== 0n && ((args.iova + args.size) & ((1n << 64n) - 1n)) === 0n && type1UnmapEndWrapLeaks() === true;
 }
 
+// ---------------------------------------------------------------- KF-0007: iommufd areas that end at 2^64
+
+/**
+ * Whether an iommufd map (IOMMU_IOAS_MAP, or the compat MAP_DMA) of this range is one the running kernel
+ * maps into the device's domain as one physical run from its first page (KF-0007, docs/findings/KF-0007.md:
+ * its last byte is IOVA 2^64 - 1, it is more than a page, and the probe saw it): the IOMMU would reach pages
+ * the audit never gave, and the unmap would unpin those, driving their refcounts negative.
+ */
+function mapEndsAtTopAndRemaps(args: { iova: bigint; size: bigint }): boolean {
+  return args.size > 4096n && ((args.iova + args.size) & ((1n << 64n) - 1n)) === 0n && iommufdTopAreaMapsFirstRun() === true;
+}
+
+const KF_0007_WHAT = (call: string, iova: bigint) => `${call} of [0x${iova.toString(16)}, 2^64) not made on iommufd: this kernel maps such an area into the device's domain as one physical run from its first page, so the IOMMU reaches pages never given and the unmap unpins those (their refcounts go negative: WARN in mm/gup.c, then ENOMEM on later maps of them) while the pinned ones leak; the finding's own test (findings KF-0007) shows it with pages laid out so that nothing is harmed`;
+
 /** `base` with its mapDma replaced (every other call goes to `base`, with `base` as this). */
 function withMapDma(base: ContainerOps, mapDma: ContainerOps['mapDma']): ContainerOps {
   return new Proxy(base, {
@@ -379,8 +393,9 @@ function groupTargetParts(env: DeviceEnvironment) {
 /** type1 or compat-device on the kernel. */
 export function kernelDeviceTarget(backend: 'type1' | 'compat-device', env: DeviceEnvironment): AuditTarget {
   const state = new RealProcessState();
-  // KF-0006's probe borrows the group: asked (once; the answer is kept) before this target opens it.
+  // KF-0006's and KF-0007's probes borrow the group: asked (once; the answers are kept) before this target opens it.
   if (backend === 'type1') type1UnmapEndWrapLeaks();
+  else iommufdTopAreaMapsFirstRun();
   let file: VfioContainer | IommuFd;
   let container: VfioContainer;
   if (backend === 'type1') {
@@ -407,7 +422,11 @@ export function kernelDeviceTarget(backend: 'type1' | 'compat-device', env: Devi
     return { op: 'close(device fd)', errno: r < 0 ? -r : 0 };
   };
   // KF-0006: a type1 map the running kernel would never give back is not made (mapEndsAtTopAndLeaks).
-  const ops: ContainerOps = backend !== 'type1' ? container : withMapDma(container, (args) => {
+  const ops: ContainerOps = backend !== 'type1' ? withMapDma(container, (args) => {
+    // KF-0007: an iommufd area at the top would map pages never given and unpin them later (mapEndsAtTopAndRemaps).
+    if (mapEndsAtTopAndRemaps({ iova: BigInt(args.iova), size: BigInt(args.size) })) throw new HeldBackByFinding('KF-0007', KF_0007_WHAT('VFIO_IOMMU_MAP_DMA', BigInt(args.iova)));
+    return container.mapDma(args);
+  }) : withMapDma(container, (args) => {
     if (mapEndsAtTopAndLeaks(args)) {
       throw new HeldBackByFinding('KF-0006', `VFIO_IOMMU_MAP_DMA of [0x${args.iova.toString(16)}, 2^64) not made on type1: this kernel never gives back the pages of a mapping that ends at 2^64 (no UNMAP_DMA finds it; removing it leaves them pinned and charged to this process until it exits), which would skew every later accounting check of the process; the finding's own test (findings KF-0006) shows it from a forked child`);
     }
@@ -692,6 +711,8 @@ function requireCdev(env: DeviceEnvironment): string {
 /** native on the kernel: /dev/iommu and /dev/vfio/devices/vfioN of the edu device. */
 export function kernelNativeTarget(env: DeviceEnvironment): AuditTarget {
   const cdev = requireCdev(env);
+  // KF-0007's probe borrows the device's group: asked (once; the answer is kept) before this target opens its cdev.
+  iommufdTopAreaMapsFirstRun();
   const state = new RealProcessState();
   const opened = IommuFd.open();
   if (!opened.iommufd) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
@@ -708,7 +729,14 @@ export function kernelNativeTarget(env: DeviceEnvironment): AuditTarget {
     attachPt: (ptId) => device.attachPt(ptId).errno,
     detachPt: () => device.detachPt().errno,
     ioasAlloc: () => iommufd.ioasAlloc(),
-    ioctl: (request, bytes) => errnoOf(sys().ioctl(iommufd.fd, request, bytes)),
+    ioctl: (request, bytes) => {
+      // KF-0007: an area at the top would map pages never given and unpin them later (mapEndsAtTopAndRemaps).
+      if (request === U.IOMMU_IOAS_MAP) {
+        const m = U.iommu_ioas_map.decode(bytes);
+        if ((m.flags & U.IOMMU_IOAS_MAP_FIXED_IOVA) !== 0 && mapEndsAtTopAndRemaps({ iova: m.iova, size: m.length })) throw new HeldBackByFinding('KF-0007', KF_0007_WHAT('IOMMU_IOAS_MAP', m.iova));
+      }
+      return errnoOf(sys().ioctl(iommufd.fd, request, bytes));
+    },
     ioasIovaRanges: (args) => iommufd.ioasIovaRanges(args),
     proc: {
       charged: () => state.charged(),

@@ -17,7 +17,8 @@ import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '
 import { KernelLogTail, kernelProblems } from '../vm/kernel-log.ts';
 import { PACKAGE_ROOT } from '../package-root.ts';
 import { BUFFER_BYTES } from './arbitraries.ts';
-import { bindVfioPciGroup, findPciDevices, QEMU_EDU, type VfioContainer } from '../kernel/index.ts';
+import type { VfioContainer } from '../kernel/index.ts';
+import { vfioDeviceUnderTest } from '../kernel/device-choice.ts';
 import { commandArbitraries, compareAll, emptyIds, reviveArgs, runStep, CONTEXTS, FuzzCommand, type FuzzIds, type FuzzProfile, type FuzzWorld, type StepName } from './commands.ts';
 
 export interface ReplayStep {
@@ -59,13 +60,11 @@ export function guestProfile(): FuzzProfile {
   return process.env.IOMMUFD_CONFORMANCE_PROFILE === 'viommu' ? 'viommu' : 'mock';
 }
 
-/** The viommu profile's device: QEMU's edu bound to vfio-pci, and its IOMMU group. */
+/** The viommu profile's device (lib/kernel/device-choice.ts vfioDeviceUnderTest), bound to vfio-pci, and its IOMMU group. */
 function vfioDevice(): { bdf: string; groupId: number } {
-  const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
-  if (!edu) throw new Error('no QEMU edu device (PCI 1234:11e8): the viommu profile fuzzes its VFIO group');
-  const bound = bindVfioPciGroup(edu.bdf);
-  if (bound.why !== undefined) throw new Error(`binding ${edu.bdf} to vfio-pci: ${bound.why}`);
-  return { bdf: edu.bdf, groupId: bound.groupId };
+  const device = vfioDeviceUnderTest();
+  if ('why' in device) throw new Error(`the viommu profile fuzzes the device under test's VFIO group: ${device.why}`);
+  return { bdf: device.bdf, groupId: device.groupId };
 }
 
 export interface FuzzResult {

@@ -6,7 +6,7 @@
 // user's host no other device is touched.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { findPciDevices, iommuGroupOf, QEMU_EDU } from './pci.ts';
+import { bindVfioPciGroup, driverOf, findPciDevices, iommuGroupOf, QEMU_EDU } from './pci.ts';
 
 export const DEVICE_ENV = 'IOMMUFD_CONFORMANCE_DEVICE';
 
@@ -45,6 +45,34 @@ export function deviceUnderTest(env: NodeJS.ProcessEnv = process.env): DeviceCho
   if (named) return { bdf: named, named: true };
   const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
   return edu ? { bdf: edu.bdf, named: false } : null;
+}
+
+/** What no device at all means, for a skip or an audit failure: nothing named, and no edu found. */
+export const NO_DEVICE_UNDER_TEST = `no device under test: ${DEVICE_ENV} names none and there is no QEMU edu device (PCI 1234:11e8); run in a profile with a vfio-pci device (viommu), or name one`;
+
+/** The device under test, bound to vfio-pci, and its IOMMU group. */
+export interface BoundDevice extends DeviceChoice {
+  groupId: number;
+}
+
+/**
+ * The device under test ready for VFIO, or why not: what every suite and the audit's device half use, so
+ * that each takes the same device. `none` is true only when there is no device at all (the suites skip,
+ * naming NO_DEVICE_UNDER_TEST). QEMU's edu is bound to vfio-pci here (the guest is ours; its group appears
+ * at the bind under a VIOT); a named device must already be bound (the host is the user's: never rebound).
+ */
+export function vfioDeviceUnderTest(choice: DeviceChoice | null = deviceUnderTest()): BoundDevice | { why: string; none: boolean } {
+  if (!choice) return { why: NO_DEVICE_UNDER_TEST, none: true };
+  if (choice.named) {
+    const driver = driverOf(choice.bdf);
+    if (driver !== 'vfio-pci') return { why: `${choice.bdf} (${DEVICE_ENV}) is not bound to vfio-pci (driver: ${driver ?? 'none'}); bind it first`, none: false };
+    const groupId = iommuGroupOf(choice.bdf);
+    if (groupId === null) return { why: `${choice.bdf} has no IOMMU group (no vIOMMU)`, none: false };
+    return { ...choice, groupId };
+  }
+  const bound = bindVfioPciGroup(choice.bdf);
+  if (bound.why !== undefined) return { why: bound.why, none: false };
+  return { ...choice, groupId: bound.groupId };
 }
 
 /**

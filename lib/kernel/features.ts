@@ -13,6 +13,7 @@ import { type1EndWrapSteps, type Type1EndWrapSeen } from './type1-end-wrap.ts';
 import { IommuFd } from './iommufd.ts';
 import { VfioContainer, VfioDevice, VfioGroup } from './vfio.ts';
 import { borrowableVfioCdevs, borrowableVfioGroups } from './device-choice.ts';
+import { EBADE, permutedConsecutivePages, topAreaRunSteps } from './top-area-run.ts';
 
 const ENOENT = 2;
 const EINVAL = 22;
@@ -632,6 +633,88 @@ function type1EndWrapProbe(container: VfioContainer, group: VfioGroup): boolean 
     if (pid) s.forkRelease(pid);
     s.munmap(page);
   }
+}
+
+// KF-0007: an IOAS area whose last IOVA is 2^64 - 1 is mapped into a domain as one physical run
+/**
+ * Whether IOMMU_IOAS_MAP of an area whose last byte is IOVA 2^64 - 1 maps it into a hardware domain as one
+ * physically contiguous run from the area's first page, instead of the pages the area pinned (KF-0007,
+ * docs/findings/KF-0007.md: `batch_to_domain`'s `min(last_iova + 1, ...)` is min(0, ...) there, so the first
+ * iommu_map covers the whole rest of the area and the others map 0 bytes; the unmap later reads those PFNs
+ * back from the domain and unpins them). Asked harmlessly: the three pages mapped are physically
+ * consecutive (p, p+1, p+2, found through /proc/self/pagemap) laid out p, p+2, p+1, so the run the bug
+ * maps (p, p+1, p+2) is the same set of pages and every pin is still matched by its unpin; what differs is
+ * which page each IOVA reaches, and IOMMU_TEST_OP_ACCESS_PAGES, which checks the pages an access gets (read
+ * back from the domain) against the user's, says so with EBADE. A control mapping of the same pages at a
+ * low IOVA must pass that check. On a borrowed group's device, attached to iommufd's compat IOAS. Null
+ * where this cannot be asked (no group, no IOMMUFD_TEST, no pagemap PFNs, no three consecutive pages) or
+ * where the IOMMU's aperture stops short of 2^64 (VT-d: no such area can be mapped into its domain). An
+ * answer is kept.
+ */
+let topAreaRun: boolean | 'refused' | null = null;
+export function iommufdTopAreaMapsFirstRun(): boolean | null {
+  topAreaRun ??= withBorrowedCompatDevice((iommufd, ioasId) => topAreaRunProbe(iommufd, ioasId));
+  return topAreaRun === 'refused' ? null : topAreaRun;
+}
+
+/**
+ * What iommufdTopAreaMapsFirstRun asks (topAreaRunSteps), on an IOAS a device is attached to: 'refused' where
+ * the top cannot be mapped, null where it cannot tell.
+ */
+function topAreaRunProbe(iommufd: IommuFd, ioasId: number): boolean | 'refused' | null {
+  const pages = permutedConsecutivePages();
+  if (!pages) return null;
+  try {
+    const seen = topAreaRunSteps(iommufd, ioasId, pages);
+    if (seen.step === 'top-map') return 'refused';
+    if (seen.step !== 'checked') return null;
+    return seen.top === EBADE ? true : seen.top === 0 ? false : null;
+  } finally {
+    pages.dispose();
+  }
+}
+
+/**
+ * Runs fn on iommufd's compat IOAS with a borrowed group's device attached to it (its device fd open): a
+ * domain of the platform's IOMMU under the IOAS. Null where no group can be borrowed or fn cannot tell.
+ */
+function withBorrowedCompatDevice<T>(fn: (iommufd: IommuFd, ioasId: number) => T | null): T | null {
+  const s = coreSys();
+  let names: string[];
+  try {
+    names = borrowableVfioGroups();
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    let bdfs: string[];
+    try {
+      bdfs = readdirSync(`/sys/kernel/iommu_groups/${name}/devices`);
+    } catch {
+      continue;
+    }
+    if (bdfs.length !== 1) continue;
+    const { iommufd } = IommuFd.open(s);
+    if (!iommufd) return null;
+    const { group } = VfioGroup.open(name, s);
+    let deviceFd = -1;
+    try {
+      if (!group || !group.getStatus().viable || group.setContainer(iommufd.fd).errno) continue;
+      if (VfioContainer.compatOn(iommufd).setIommu(U.VFIO_TYPE1v2_IOMMU).errno) continue;
+      const dev = group.getDeviceFd(bdfs[0]!);
+      if (dev.errno) continue;
+      deviceFd = dev.deviceFd;
+      const ioas = iommufd.vfioIoas({ op: U.IOMMU_VFIO_IOAS_GET });
+      if (ioas.errno) continue;
+      const answer = fn(iommufd, ioas.ioasId);
+      if (answer !== null) return answer;
+    } finally {
+      if (deviceFd >= 0) s.close(deviceFd);
+      group?.close();
+      iommufd.close();
+    }
+  }
+  return null;
 }
 
 let cached: KernelFeatures | undefined;

@@ -6,3 +6,4 @@ export * from './pci.ts';
 export * from './fail-nth.ts';
 export * from './fd-table.ts';
 export * from './type1-end-wrap.ts';
+export * from './top-area-run.ts';

@@ -68,6 +68,10 @@ export interface Type1ModelOptions {
    * (vfio_main.c:vfio_info_cap_add, `size = ALIGN(size, sizeof(u64))`). Without it (6.1) the chain is
    * packed: dma_avail takes 12 bytes, so the iova_range capability starts 4 bytes earlier and argsz is
    * 4 bytes less. Probed: lib/kernel/features.ts type1InfoCapsAligned. Default: 6.12's (aligned).
+   * 6.1.192 (the published 6.1.192 audit parts, GET_INFO's argsz 116 where 6.12.117's is 120):
+   * drivers/vfio/vfio_main.c:vfio_info_cap_add, lines 1711 and 1733, `buf = krealloc(caps->buf, caps->size
+   * + size, GFP_KERNEL);` ... `caps->size += size;` (no ALIGN), and vfio_iommu_type1.c:
+   * vfio_iommu_dma_avail_build_caps, lines 2855-2856, adds `sizeof(cap_dma_avail)` (12 bytes).
    */
   capsAligned?: boolean;
   /**
@@ -77,7 +81,9 @@ export interface Type1ModelOptions {
    * shows it after the kernel's pin (/proc/self/pagemap). The zero page is PageReserved, so
    * vfio_pin_pages_remote finds it is_invalid_reserved_pfn and neither limits nor charges it ("Reserved
    * pages aren't counted against the user"); put_pfn never unpins it. Unset (6.12: GUP unshares it
-   * into a new anonymous page): every pinned page is charged.
+   * into a new anonymous page): every pinned page is charged. 6.1.192: drivers/vfio/vfio_iommu_type1.c:
+   * vfio_pin_pages_remote, lines 733-737, "Reserved pages aren't counted against the user" ... `if (!rsvd &&
+   * !vfio_find_vpfn(dma, iova)) {`.
    */
   zeroPage?: ((address: bigint) => boolean) | null;
   /**

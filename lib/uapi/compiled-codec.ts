@@ -56,9 +56,80 @@ const SCOPE = {
   writeU64Number: Bytes.writeU64Number,
 };
 
-function compile(layout: AnyStructLayout): Compiled {
+// The generated code made into functions ahead of time: the guest bundle carries them
+// (lib/vm/guest-bundle.ts), so that the guest's V8 code cache holds them compiled, where every
+// `new Function` was compiled again at each start (~80 ms under TCG; docs/performance.md, "Boot to
+// first test"). Per layout, its functions in the order compile() generates them, each with its
+// body's length as a check; a body that does not match is compiled as before.
+type Factory = (h: unknown[], ...scope: unknown[]) => unknown;
+type Precompiled = readonly (readonly [number, Factory])[];
+let precompiled: WeakMap<AnyStructLayout, Precompiled> | undefined;
+/** Set while precompiledCodecSource runs: each compile() reports the bodies it generated. */
+let recording: Map<AnyStructLayout, string[]> | undefined;
+
+/** `layouts` and every struct they nest, in a fixed order (the same here and in the guest). */
+function withNested(layouts: readonly AnyStructLayout[]): AnyStructLayout[] {
+  const all = new Set<AnyStructLayout>();
+  const walk = (t: ElementType | FlexArrayType): void => {
+    if (t.kind === 'struct') {
+      if (all.has(t as AnyStructLayout)) return;
+      all.add(t as AnyStructLayout);
+      for (const f of (t as AnyStructLayout).fields) walk(f.type);
+    } else if (t.kind === 'array' || t.kind === 'flex') walk((t as { of: ElementType }).of);
+  };
+  for (const l of layouts) walk(l);
+  return [...all];
+}
+
+/** How many bodies `new Function` compiled (not found among the precompiled ones). */
+export let bodiesCompiledAtRunTime = 0;
+
+/**
+ * Takes the functions precompiledCodecSource(layouts) wrote, for the same `layouts` (undefined:
+ * none). Another set of layouts than the one they were made for: none are used.
+ */
+export function usePrecompiledCodecs(layouts?: readonly AnyStructLayout[], factories?: readonly Precompiled[]): void {
+  const all = layouts && withNested(layouts);
+  precompiled = all && factories && all.length === factories.length ? new WeakMap(all.map((l, i) => [l, factories[i]!])) : undefined;
+}
+
+/**
+ * JavaScript source of an array, per struct of `layouts` and the structs they nest, of the
+ * functions its compiled codec generates, for usePrecompiledCodecs. Each function is in
+ * parentheses, which makes V8 compile it with the script (so a code cache made after a run
+ * holds it, called or not).
+ */
+export function precompiledCodecSource(layouts: readonly AnyStructLayout[]): string {
+  const all = withNested(layouts);
+  recording = new Map();
+  try {
+    for (const l of all) compile(l);
+    const params = ['h', ...Object.keys(SCOPE)].join(', ');
+    // `return function ...;` becomes `return (function ...);`: the inner function compiled eagerly too.
+    const eager = (body: string) => body.replace(/^return function /, 'return (function ').replace(/;$/, ');');
+    const one = (b: string) => `[${b.length}, (function (${params}) {\n${eager(b)}\n})]`;
+    return `[\n${all.map((l) => `[${recording!.get(l)!.map(one).join(', ')}]`).join(',\n')}\n]`;
+  } finally {
+    recording = undefined;
+  }
+}
+
+/** A layout's encoder and decoder, generated anew (not the ones compiledCodec keeps). */
+export function compile(layout: AnyStructLayout): Compiled {
   const helpers: unknown[] = [];
-  const generated = (body: string) => new Function('h', ...Object.keys(SCOPE), body)(helpers, ...Object.values(SCOPE));
+  const ahead = precompiled?.get(layout);
+  const bodies: string[] = [];
+  recording?.set(layout, bodies);
+  const generated = (body: string) => {
+    const made = ahead?.[bodies.length];
+    bodies.push(body);
+    let factory = made && made[0] === body.length ? made[1] : undefined;
+    if (!factory) {
+      factory = new Function('h', ...Object.keys(SCOPE), body) as Factory;
+      bodiesCompiledAtRunTime++;
+    }
+    return factory(helpers, ...Object.values(SCOPE));
+  };
   const helper = (fn: unknown): string => {
     helpers.push(fn);
     return `h[${helpers.length - 1}]`;

@@ -22,6 +22,8 @@ import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { PACKAGE_ROOT } from '../cli/paths.ts';
 import { testFilesIn } from '../cli/run.ts';
+import { ALL_STRUCTS } from '../uapi/index.ts';
+import { precompiledCodecSource } from '../uapi/compiled-codec.ts';
 import { ALL_PROFILES, profiles, type ProfileName } from './profiles.ts';
 
 export function guestBundleDir(out: string): string {
@@ -41,10 +43,16 @@ export interface GuestManifest {
  * The bundle's entry: registers every test file and exports the CLI's main, which the loader
  * (lib/vm/guest-loader.cjs) calls once the guest's init lets the job start.
  */
-export function guestEntrySource(tests: string[]): string {
+export function guestEntrySource(tests: string[], codecs?: string): string {
   return [
     `import { bundledTestFiles } from ${JSON.stringify(join(PACKAGE_ROOT, 'lib/cli/bundled-tests.ts'))};`,
     `export { main } from ${JSON.stringify(join(PACKAGE_ROOT, 'lib/cli/main.ts'))};`,
+    // Every struct's compiled codec (precompiledCodecSource(ALL_STRUCTS)), made here rather than by `new Function` in the guest, so that the code cache holds it.
+    ...(codecs === undefined ? [] : [
+      `import { usePrecompiledCodecs } from ${JSON.stringify(join(PACKAGE_ROOT, 'lib/uapi/compiled-codec.ts'))};`,
+      `import { ALL_STRUCTS } from ${JSON.stringify(join(PACKAGE_ROOT, 'lib/uapi/index.ts'))};`,
+      `usePrecompiledCodecs(ALL_STRUCTS, ${codecs});`,
+    ]),
     ...tests.map((t) => `bundledTestFiles.set(${JSON.stringify(t)}, () => import(${JSON.stringify(t)}));`),
     '',
   ].join('\n');
@@ -88,7 +96,7 @@ export async function bundleGuest(out: string, log?: (line: string) => void): Pr
   // package would load it (from node_modules, over 9p) at every guest start.
   const { build } = await import('esbuild');
   await build({
-    stdin: { contents: guestEntrySource(tests), resolveDir: PACKAGE_ROOT, sourcefile: 'guest-entry.ts', loader: 'ts' },
+    stdin: { contents: guestEntrySource(tests, precompiledCodecSource(ALL_STRUCTS)), resolveDir: PACKAGE_ROOT, sourcefile: 'guest-entry.ts', loader: 'ts' },
     outfile: join(GUEST_BUNDLE_DIR, 'bundle.js'),
     bundle: true,
     format: 'cjs',

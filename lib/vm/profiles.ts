@@ -14,12 +14,11 @@ export const PROFILES: readonly ProfileName[] = ['mock', 'viommu'];
 export const PLATFORM_PROFILES: readonly ProfileName[] = ['viommu-noir', 'viommu-noir-unsafe-type1', 'viommu-noir-unsafe', 'amd', 'virtio', 'virtio-unsafe'];
 export const ALL_PROFILES: readonly ProfileName[] = [...PROFILES, ...PLATFORM_PROFILES];
 /**
- * The platforms whose audit `npm test` runs (lib/cli/test-all.ts). amd and virtio-unsafe are left out while
- * docs/findings/KF-0007.md is under analysis: on 6.12.117 their guests meet, now and then, that page-refcount
- * WARN in mm/gup.c (a whole virtio-unsafe run twice, an amd audit once, in its audit --host pass), which
- * fails the run; `audit --platform amd|virtio-unsafe` still runs them. virtio refuses the device (no pins).
+ * The platforms whose audit `npm test` runs (lib/cli/test-all.ts): every one. virtio refuses the device (no
+ * pins); amd and virtio-unsafe hold back the maps that meet docs/findings/KF-0006.md (type1) and KF-0007.md
+ * (iommufd) where the running kernel's probes see them.
  */
-export const NPM_TEST_PLATFORM_AUDITS: readonly ProfileName[] = PLATFORM_PROFILES.filter((p) => p !== 'amd' && p !== 'virtio-unsafe');
+export const NPM_TEST_PLATFORM_AUDITS: readonly ProfileName[] = PLATFORM_PROFILES;
 /**
  * The profiles with the edu device, whose guest runs the audit's device backends (type1, compat-device,
  * native), each on its platform; their raw files say profile 'viommu' and name the platform they read.

@@ -4,6 +4,7 @@
 import type { Context } from 'mocha';
 import { hugetlbPool, isRoot, kernelFeatures, type KernelFeatures } from '../../lib/kernel/index.ts';
 import type { TestOpName } from '../../lib/kernel/features.ts';
+import { vfioDeviceUnderTest, type BoundDevice } from '../../lib/kernel/device-choice.ts';
 import { errnoName, errnoNumber, PROT_READ, PROT_WRITE, type Mapping } from '../../lib/sys/index.ts';
 import { lockstep } from './lockstep.ts';
 import { skipBecause } from './skip.ts';
@@ -49,6 +50,20 @@ export function requireVfioContainer(ctx: Context): KernelFeatures {
   const f = kernelFeatures();
   if (!f.vfio.container) skipBecause(ctx, 'no VFIO container at /dev/vfio/vfio (CONFIG_VFIO_CONTAINER)');
   return f;
+}
+
+/**
+ * The device under test bound to vfio-pci, and its group (lib/kernel/device-choice.ts vfioDeviceUnderTest:
+ * the one IOMMUFD_CONFORMANCE_DEVICE names, else QEMU's edu). Skips only when there is no device at all; a
+ * device that is there but cannot be used (not bound, no group) fails the suite, naming why.
+ */
+export function requireDeviceUnderTest(ctx: Context): BoundDevice {
+  const device = vfioDeviceUnderTest();
+  if ('why' in device) {
+    if (device.none) skipBecause(ctx, device.why);
+    throw new Error(device.why);
+  }
+  return device;
 }
 
 export function inTestVm(): boolean {

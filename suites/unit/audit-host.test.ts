@@ -12,7 +12,7 @@ import { buildAudit, HOST_AUDIT_SCOPE, validateRaw } from '../../lib/audit/repor
 import { renderHtml } from '../../lib/audit/render-html.ts';
 import { renderMarkdown } from '../../lib/audit/render-markdown.ts';
 import type { AuditRaw } from '../../lib/audit/types.ts';
-import { DEVICE_ENV, namedDevice, parseBdf } from '../../lib/kernel/device-choice.ts';
+import { DEVICE_ENV, namedDevice, NO_DEVICE_UNDER_TEST, parseBdf, vfioDeviceUnderTest } from '../../lib/kernel/device-choice.ts';
 import { runHostAudit } from '../../lib/cli/audit-host.ts';
 import { main } from '../../lib/cli/main.ts';
 import { catalogue, knownForCatalogue, knownJson, ran, step, viommuRaw, writeRunFolder } from './fixtures/audit-raw.fixture.ts';
@@ -112,6 +112,14 @@ describe('audit --host', () => {
       expect(namedDevice({})).to.equal(null);
       expect(namedDevice({ [DEVICE_ENV]: '0000:00:03.0' })).to.equal('0000:00:03.0');
       expect(() => namedDevice({ [DEVICE_ENV]: '00:03.0' })).to.throw(RangeError, /IOMMUFD_CONFORMANCE_DEVICE: '00:03.0' is not a PCI address/);
+    });
+
+    // Every suite with a device (smoke, fuzz, vfio_cdev, findings, accounting.vfio) and the audit take it here.
+    it('gives every suite the device the same way: no device at all is a skip, a named device not bound is not', () => {
+      expect(vfioDeviceUnderTest(null)).to.deep.equal({ why: NO_DEVICE_UNDER_TEST, none: true });
+      expect(NO_DEVICE_UNDER_TEST).to.include(DEVICE_ENV).and.include('1234:11e8');
+      // A named device is never bound here: one that is not vfio-pci's (here: no such device) is an error, not a skip.
+      expect(vfioDeviceUnderTest({ bdf: '0000:7f:1f.7', named: true })).to.deep.equal({ why: '0000:7f:1f.7 (IOMMUFD_CONFORMANCE_DEVICE) is not bound to vfio-pci (driver: none); bind it first', none: false });
     });
   });
 

@@ -17,12 +17,14 @@ import {
   publishedParts,
   PUBLISHED_AUDIT_DIR,
   readAuditJson,
+  reportKernel,
   reportPlatform,
   type AuditJsonFile,
 } from '../../lib/audit/published.ts';
-import { publishedMatrix, publishedPageProblems } from '../../lib/audit/render-published.ts';
+import { publishedMatrix, publishedPageProblems, renderPublishedHtml, renderPublishedMarkdown } from '../../lib/audit/render-published.ts';
 import { chromiumMissing, probePage } from '../../lib/audit/browser.ts';
 import { PACKAGE_ROOT } from '../../lib/package-root.ts';
+import { NPM_TEST_6_1_AUDIT_PLATFORMS, type1HalfAudits } from '../../lib/cli/test-all.ts';
 
 const BASELINE_KEY = 'intel-iommu-with-interrupt-remapping';
 const NOIR = 'intel-iommu without interrupt remapping, allow_unsafe_interrupts: vfio_iommu_type1=N, iommufd=N';
@@ -223,9 +225,78 @@ describe('published audit (docs/audit/KERNEL/PLATFORM/)', () => {
     });
   });
 
+  // 6.1: no iommufd, so type1 runs alone; compat and native are blocked by what the kernel lacks, probed.
+  it("shows a mode the part's kernel lacks as blocked with the probed reason: no difference, the switch not available", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'published-audit-'));
+    try {
+      const lacks = 'no /dev/iommu: /dev/iommu does not exist and the kernel has no iommufd';
+      const old = onPlatform(copy(), BASELINE_PLATFORM, '6.1.192');
+      for (const b of ['compat-device', 'compat-mock', 'native']) old.backends[b] = { profile: b === 'compat-mock' ? 'mock' : 'viommu', state: 'skipped', reason: lacks };
+      for (const s of old.scenarios as unknown as { backends: Record<string, unknown>; comparisons: { state: string; known?: unknown }[] }[]) {
+        for (const b of ['compat-device', 'compat-mock', 'native']) s.backends[b] = { status: 'skipped', reason: lacks };
+        for (const c of s.comparisons) (c.state = 'not-compared'), delete c.known;
+      }
+      const pub = join(dir, 'docs');
+      for (const j of [copy(), old]) {
+        const d = join(pub, reportKernel(j)!, BASELINE_KEY);
+        mkdirSync(d, { recursive: true });
+        writeFileSync(join(d, 'audit.json'), JSON.stringify(j));
+        writeFileSync(join(d, 'audit.html'), readFileSync(join(PUBLISHED_AUDIT_DIR, '6.12.117', BASELINE_KEY, 'audit.html')));
+        writeFileSync(join(d, 'audit.md'), '# part\n');
+      }
+      const m = publishedMatrix(pub);
+      const oldIdx = m.parts.findIndex((p) => p.kernel === '6.1.192');
+      for (const r of m.rows) {
+        expect(r.cells[oldIdx]!.map((c) => c.value)).to.deep.equal([r.cells[1 - oldIdx]![0]!.value, 'blocked', 'blocked', 'blocked']);
+        expect(r.cells[oldIdx]!.slice(1).every((c) => c.blocked === lacks && !c.into)).to.equal(true);
+        // The same copy on both kernels: a blocked cell differs from nothing.
+        expect(r.differsAcrossParts).to.deep.equal([]);
+      }
+      const index = renderPublishedMarkdown(pub);
+      expect(index).to.include(`| 6.1.192 | type1: OK; compat-device, native: blocked (${lacks}) | not available: compat-device: blocked`);
+      expect(index).to.include('On 6.1.192: not available: compat-device, native: blocked');
+      expect(index).to.match(/Scenarios whose result changes \(6\.1\.192: not available, 6\.12\.117: \d+\)/);
+      expect(index).not.to.match(/\| scenario \| 6\.1\.192/);
+      const missing = chromiumMissing();
+      if (!missing) {
+        const html = renderPublishedHtml(pub);
+        expect(publishedPageProblems(html, pub, probePage)).to.deep.equal([]);
+        const untitled = html.replace(/ title="no \/dev\/iommu[^"]*"( data-platform)/, '$1');
+        expect(publishedPageProblems(untitled, pub, probePage).join('\n')).to.match(/blocked, but its title is absent/);
+      } else if (process.env.CI === 'true') throw new Error(`the side-by-side page cannot be checked in CI: ${missing}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('finds the first difference between two JSON values by path', () => {
     expect(firstDifference({ a: [1, { b: 2 }] }, { a: [1, { b: 2 }] })).to.equal(undefined);
     expect(firstDifference({ a: [1, { b: 2 }] }, { a: [1, { b: 3 }] })).to.equal('a[1].b: 2 -> 3');
     expect(firstDifference({ a: 1 }, { a: 1, c: 'x' })).to.equal('c: (absent) -> "x"');
+  });
+});
+
+// 6.1's type1 half (issue 14): npm test audits it on each published 6.1 platform, so those parts cannot go stale.
+describe('npm test: the 6.1 audits it runs (type1 only: 6.1 has no iommufd)', () => {
+  it('runs one 6.1 audit per platform beside the default kernel, none beside 6.1 itself or a kernel not from Debian', () => {
+    expect(type1HalfAudits({ kernelVersion: '6.12', flavour: 'base' })).to.deep.equal(NPM_TEST_6_1_AUDIT_PLATFORMS.map((platform) => ({ series: '6.1', platform })));
+    expect(type1HalfAudits({ kernelVersion: '7.2', flavour: 'debug' }).map((r) => r.platform)).to.deep.equal([...NPM_TEST_6_1_AUDIT_PLATFORMS]);
+    expect(type1HalfAudits({ kernelVersion: '6.1', flavour: 'base' })).to.deep.equal([]);
+    expect(type1HalfAudits({ kernelVersion: '6.12', kernel: '/tmp/bzImage', flavour: 'base' })).to.deep.equal([]);
+    expect(type1HalfAudits({ kernelVersion: '6.12', kernelSrc: '/tmp/linux', flavour: 'base' })).to.deep.equal([]);
+  });
+
+  it('compares every published 6.1 part: one audit per part, each of the type1 half alone', () => {
+    const parts = publishedParts().filter((p) => p.kernel.startsWith('6.1.'));
+    // viommu-noir-unsafe is left out: on 6.1 it is viommu-noir-unsafe-type1's platform (no iommufd parameter).
+    expect(parts.length).to.equal(NPM_TEST_6_1_AUDIT_PLATFORMS.length);
+    for (const p of parts) {
+      const backends = p.json.backends;
+      expect(backends['type1']!.state, p.path).to.equal('ran');
+      for (const b of ['compat-device', 'compat-mock', 'native']) {
+        expect(backends[b]!.state, `${p.path} ${b}`).to.equal('skipped');
+        expect(backends[b]!.reason, `${p.path} ${b}`).to.match(/^no \/dev\/iommu: /);
+      }
+    }
   });
 });

@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import * as U from '../../lib/uapi/index.ts';
 import { isStructLayout, withInterpretedCodec, type AnyStructLayout, type ElementType, type FlexArrayType } from '../../lib/uapi/layout.ts';
+import { bodiesCompiledAtRunTime, compile, precompiledCodecSource, usePrecompiledCodecs } from '../../lib/uapi/compiled-codec.ts';
 
 const LAYOUTS: AnyStructLayout[] = Object.values(U).filter(isStructLayout);
 
@@ -111,5 +112,47 @@ describe('uapi: the compiled struct codec against the interpreted one', () => {
     expect(() => U.iommu_ioas_map.encode({ iovaa: 1 } as never)).to.throw(TypeError, /struct iommu_ioas_map has no member iovaa/);
     expect(() => U.iommu_ioas_map.encode({ ioas_id: 2 ** 32 })).to.throw(RangeError, /iommu_ioas_map\.ioas_id: 4294967296 is out of u32 range/);
     expect(() => U.iommu_test_cmd.encode({ access_rw: { iova: -1n } } as never)).to.throw(RangeError, /iommu_test_cmd\.access_rw\.iova: -1 is out of u64 range/);
+  });
+});
+
+// The guest bundle's codecs, generated when it is built (lib/vm/guest-bundle.ts) instead of by
+// `new Function` at the guest's start: the same code, found by its text.
+describe('uapi: the compiled codecs made ahead of time for the guest bundle', () => {
+  it('covers every body the layouts generate, and its functions encode and decode as those made at run time', () => {
+    const source = precompiledCodecSource(LAYOUTS);
+    const factories = new Function(`return ${source}`)() as Parameters<typeof usePrecompiledCodecs>[1];
+    expect(factories!.length).to.be.at.least(LAYOUTS.length);
+    const atRunTime = LAYOUTS.map(compile);
+    usePrecompiledCodecs(LAYOUTS, factories);
+    let ahead: ReturnType<typeof compile>[];
+    const compiledBefore = bodiesCompiledAtRunTime;
+    try {
+      ahead = LAYOUTS.map(compile);
+    } finally {
+      usePrecompiledCodecs(undefined);
+    }
+    expect(bodiesCompiledAtRunTime, 'bodies not found among the precompiled').to.equal(compiledBefore);
+    // Made for other layouts: not used.
+    usePrecompiledCodecs(LAYOUTS.slice(0, 1), factories);
+    try {
+      compile(LAYOUTS[0]!);
+    } finally {
+      usePrecompiledCodecs(undefined);
+    }
+    expect(bodiesCompiledAtRunTime).to.be.greaterThan(compiledBefore);
+    LAYOUTS.forEach((layout, i) => {
+      const size = layout.sizeof + 24;
+      fc.assert(
+        fc.property(inputOf(layout), fc.uint8Array({ minLength: size, maxLength: size }), (values, bytes) => {
+          const a = new Uint8Array(size);
+          const b = new Uint8Array(size);
+          const okA = outcome(() => (atRunTime[i]!.encode(a, 0, values) ? a : new Uint8Array()));
+          const okB = outcome(() => (ahead[i]!.encode(b, 0, values) ? b : new Uint8Array()));
+          sameShape(okB, okA);
+          sameShape(ahead[i]!.decode(bytes, 0), atRunTime[i]!.decode(bytes, 0));
+        }),
+        { numRuns: 30 },
+      );
+    });
   });
 });

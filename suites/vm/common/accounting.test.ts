@@ -28,13 +28,13 @@
 // touched (VmPin unchanged). vfio_pin_pages_remote fails with ENOMEM before
 // locked_vm + 1 would pass RLIMIT_MEMLOCK.
 import { expect } from 'chai';
-import { bindVfioPciGroup, findPciDevices, QEMU_EDU, type VfioContainer } from '../../../lib/kernel/index.ts';
+import type { VfioContainer } from '../../../lib/kernel/index.ts';
 import { type1ReadOnlyPinsZeroPage } from '../../../lib/kernel/features.ts';
 import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, RLIMIT_MEMLOCK, sys, type Mapping } from '../../../lib/sys/index.ts';
 import { vmPinAndLckKiB } from '../../../lib/sys/proc-status.ts';
 import * as U from '../../../lib/uapi/index.ts';
 import { assertOk, expectErrno, type Iommufd } from '../../support/iommufd-utils.ts';
-import { requireIommufd, requireMockDomain, requireVfioCompat, requireVfioContainer } from '../../support/kernel.ts';
+import { requireDeviceUnderTest, requireIommufd, requireMockDomain, requireVfioCompat, requireVfioContainer } from '../../support/kernel.ts';
 import { lockstep } from '../../support/lockstep.ts';
 import { deviceRefusal } from '../../support/platform.ts';
 import { skipBecause } from '../../support/skip.ts';
@@ -381,12 +381,7 @@ describe('accounting', function () {
 
     before(function () {
       requireVfioContainer(this);
-      const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
-      if (!edu) skipBecause(this, 'no QEMU edu device (PCI 1234:11e8): run in the viommu profile');
-      const bound = bindVfioPciGroup(edu.bdf);
-      if (bound.why !== undefined) skipBecause(this, bound.why);
-      groupId = bound.groupId;
-      bdf = edu.bdf;
+      ({ groupId, bdf } = requireDeviceUnderTest(this));
       type1Refusal = deviceRefusal(groupId, 'type1');
       iommufdRefusal = deviceRefusal(groupId, 'iommufd');
     });

@@ -1,10 +1,10 @@
 // Smoke test of the viommu profile: QEMU's edu device bound to vfio-pci, its
 // group driven through a real type1 container and through iommufd's compat.
 import { expect } from 'chai';
-import { bindVfioPciGroup, findPciDevices, QEMU_EDU, type VfioContainer } from '../../../lib/kernel/index.ts';
+import type { VfioContainer } from '../../../lib/kernel/index.ts';
 import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, type Mapping } from '../../../lib/sys/index.ts';
 import * as U from '../../../lib/uapi/index.ts';
-import { requireVfioCompat, requireVfioContainer } from '../../support/kernel.ts';
+import { requireDeviceUnderTest, requireVfioCompat, requireVfioContainer } from '../../support/kernel.ts';
 import { lockstep } from '../../support/lockstep.ts';
 import { deviceRefusal } from '../../support/platform.ts';
 import { skipBecause } from '../../support/skip.ts';
@@ -21,11 +21,7 @@ describe('smoke.viommu', () => {
 
   before(function () {
     requireVfioContainer(this);
-    const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
-    if (!edu) skipBecause(this, "no QEMU edu device (PCI 1234:11e8): run in the viommu profile");
-    const bound = bindVfioPciGroup(edu.bdf);
-    if (bound.why !== undefined) skipBecause(this, bound.why);
-    groupId = bound.groupId;
+    groupId = requireDeviceUnderTest(this).groupId;
     type1Refusal = deviceRefusal(groupId, 'type1');
     buffer = lockstep().mmap(SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
   });

@@ -4,8 +4,8 @@
 // detach) and an attach must agree, and VFIO_DEVICE_FEATURE_DMA_BUF.
 import { expect } from 'chai';
 import { existsSync, readdirSync } from 'node:fs';
-import { bindVfioPci, findPciDevices, iommuGroupOf, IommuFd, QEMU_EDU, VfioDevice, vfioCdevFeatures } from '../../../lib/kernel/index.ts';
-import { requireIommufd } from '../../support/kernel.ts';
+import { IommuFd, VfioDevice, vfioCdevFeatures } from '../../../lib/kernel/index.ts';
+import { requireDeviceUnderTest, requireIommufd } from '../../support/kernel.ts';
 import { deviceRefusal } from '../../support/platform.ts';
 import { skipBecause } from '../../support/skip.ts';
 
@@ -22,15 +22,12 @@ describe('vfio_cdev', () => {
 
   before(function () {
     requireIommufd(this);
-    const [edu] = findPciDevices(QEMU_EDU.vendor, QEMU_EDU.device);
-    if (!edu) skipBecause(this, 'no QEMU edu device (PCI 1234:11e8): run in the viommu profile');
-    expect(bindVfioPci(edu.bdf), 'binding the edu device to vfio-pci').to.equal(null);
+    const device = requireDeviceUnderTest(this);
     // drivers/vfio/vfio_main.c names the cdev under the device: vfio-dev/vfioN.
-    const dir = `/sys/bus/pci/devices/${edu.bdf}/vfio-dev`;
+    const dir = `/sys/bus/pci/devices/${device.bdf}/vfio-dev`;
     if (!existsSync(dir)) skipBecause(this, 'kernel lacks the VFIO device cdev (CONFIG_VFIO_DEVICE_CDEV)');
     cdev = `/dev/vfio/devices/${readdirSync(dir)[0]}`;
-    const group = iommuGroupOf(edu.bdf);
-    bindRefusal = group === null ? null : deviceRefusal(group, 'iommufd');
+    bindRefusal = deviceRefusal(device.groupId, 'iommufd');
   });
 
   // iommufd_device_bind: without isolated MSI the bind is EPERM unless iommufd's allow_unsafe_interrupts
