@@ -8,7 +8,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DEFAULT_KERNEL_SERIES, type KernelSeries } from '../kbuild/series.ts';
 import { SetupError } from '../kbuild/source.ts';
-import { NPM_TEST_PLATFORM_AUDITS, PROFILES, profiles, type DeviceProfile, type ProfileName } from '../vm/profiles.ts';
+import { DEVICE_PROFILES, NPM_TEST_7_2_AUDIT_EXCLUSIONS, NPM_TEST_PLATFORM_AUDITS, PROFILES, profiles, type DeviceProfile, type ProfileName } from '../vm/profiles.ts';
+import { platformKey, publishedParts } from '../audit/published-layout.ts';
 import { EXIT_ENVIRONMENT, vmExitCode } from './exit-codes.ts';
 import type { KernelChoice } from './options.ts';
 import { PACKAGE_ROOT } from './paths.ts';
@@ -79,6 +80,44 @@ export function extraVmRuns(main: KernelSeries): { series: KernelSeries; profile
 }
 
 
+/** One platform audit npm test runs: `audit --platform PROFILE` on a kernel, into OUT/DIR. */
+export interface PlatformAuditRun {
+  kernel: KernelChoice;
+  profile: DeviceProfile;
+  dir: string;
+}
+
+/**
+ * The platform audits npm test runs, and the published parts it leaves uncompared with the reason:
+ * - on the main kernel, NPM_TEST_PLATFORM_AUDITS (the main audit, `viommu`'s, comes from the VM run);
+ * - when the main kernel is a Debian series other than 7.2, on Debian's 7.2 the audit of every device
+ *   profile whose 7.2 part is published (`parts`: docs/audit/KERNEL/KEY, lib/audit/published-layout.ts
+ *   publishedParts), `viommu` included, so that every published 7.2 part is proven current, except those
+ *   NPM_TEST_7_2_AUDIT_EXCLUSIONS names (the part is then listed as not compared, with its reason). A 7.2 part
+ *   whose platform no device profile records (Profile.auditPlatform) can be compared by no run: a problem.
+ */
+export function platformAuditRuns(
+  main: KernelChoice,
+  parts: readonly { kernel: string; key: string; path: string }[],
+  exclusions: Partial<Record<DeviceProfile, string>> = NPM_TEST_7_2_AUDIT_EXCLUSIONS,
+): { runs: PlatformAuditRun[]; notCompared: string[]; problems: string[] } {
+  const runs: PlatformAuditRun[] = NPM_TEST_PLATFORM_AUDITS.map((p) => ({ kernel: main, profile: p as DeviceProfile, dir: `audit-${p}` }));
+  const notCompared: string[] = [];
+  const problems: string[] = [];
+  if (main.kernel !== undefined || main.kernelSrc !== undefined || main.kernelVersion === '7.2') return { runs, notCompared, problems };
+  const sevenTwo: KernelChoice = { kernelVersion: '7.2', flavour: 'base' };
+  for (const part of parts.filter((p) => p.kernel.startsWith('7.2.'))) {
+    const profile = DEVICE_PROFILES.find((d) => profiles[d].auditPlatform !== undefined && platformKey(profiles[d].auditPlatform!) === part.key);
+    if (profile === undefined) {
+      problems.push(`docs/audit/${part.path}/: no device profile records this platform (lib/vm/profiles.ts auditPlatform), so no run can prove it current`);
+      continue;
+    }
+    const excluded = exclusions[profile];
+    if (excluded !== undefined) notCompared.push(`docs/audit/${part.path}/ (audit --platform ${profile} --kernel-version 7.2): not compared: ${excluded}`);
+    else runs.push({ kernel: sevenTwo, profile, dir: `audit-7.2-${profile}` });
+  }
+  return { runs, notCompared, problems };
+}
 // ---- 6.1's type1 half of the audit (issue 14), compared with docs/audit/6.1.192/.
 /**
  * The platforms whose 6.1 audit npm test runs beside the main kernel's. 6.1 has no iommufd, so only type1
@@ -238,25 +277,42 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
   // The audit on the other IOMMU platforms (issue 14): each platform's guest beside mock, judged as the
   // main audit is (an unexplained difference or a model mismatch fails) and compared with the published part
   // of its kernel and platform (docs/audit/KERNEL/PLATFORM/): a drift, or a part never published, fails.
+  // On 7.2 as well (platformAuditRuns): every device profile whose 7.2 part is published, so no part goes stale.
   let platformsOk = true;
-  for (const platform of auditSkipped === undefined && !shard ? NPM_TEST_PLATFORM_AUDITS : []) {
-    const dir = join(root, `audit-${platform}`);
-    process.stdout.write(`\n=== audit on platform ${platform}: ${profiles[platform].description}\n`);
+  let platformAudits: ReturnType<typeof platformAuditRuns> = { runs: [], notCompared: [], problems: [] };
+  if (auditSkipped === undefined && !shard) {
     try {
-      const { rc, published } = await runAudit({ out: dir, rawDirs: [], ...kernel, accel: 'auto', timeoutSeconds: 1800, deviceProfile: platform as DeviceProfile, publishedMustMatch: true });
+      platformAudits = platformAuditRuns(kernel, publishedParts());
+    } catch (err) {
+      platformAudits.problems.push(`docs/audit/: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  for (const { kernel: auditKernel, profile: platform, dir: dirName } of platformAudits.runs) {
+    const dir = join(root, dirName);
+    const label = auditKernel === kernel ? platform : `${auditKernel.kernelVersion} ${platform}`;
+    process.stdout.write(`\n=== audit on platform ${platform}${auditKernel === kernel ? '' : ` on ${auditKernel.kernelVersion}`}: ${profiles[platform].description}\n`);
+    const started = Date.now();
+    try {
+      const { rc, published } = await runAudit({ out: dir, rawDirs: [], ...auditKernel, accel: 'auto', timeoutSeconds: 1800, deviceProfile: platform, publishedMustMatch: true });
       if (rc === EXIT_ENVIRONMENT) infrastructure = true;
       for (const p of [platform, 'mock']) add(countsOf(join(dir, p, 'results.json')));
       if (rc !== 0) {
         platformsOk = false;
         total.failed += 1;
       }
-      lines.push(`audit ${platform}: ${rc === 0 ? 'passed' : 'FAILED'} (${join(dir, 'audit', 'audit.md')})`);
+      lines.push(`audit ${label}: ${rc === 0 ? 'passed' : 'FAILED'} in ${Math.round((Date.now() - started) / 1000)} s (${join(dir, 'audit', 'audit.md')})`);
       if (published) lines.push(`  ${published.lines.at(-1)}`);
     } catch (err) {
       platformsOk = false;
       total.failed += 1;
-      lines.push(`audit ${platform}: FAILED: ${(err as Error).message.split('\n')[0]}`);
+      lines.push(`audit ${label}: FAILED: ${(err as Error).message.split('\n')[0]}`);
     }
+  }
+  lines.push(...platformAudits.notCompared.map((n) => `published audit: ${n}`));
+  for (const p of platformAudits.problems) {
+    platformsOk = false;
+    total.failed += 1;
+    lines.push(`published audit: FAILED: ${p}`);
   }
   // ---- 6.1's type1 half (issue 14): each platform's audit on 6.1, compared with docs/audit/6.1.192/.
   let type1HalfOk = true;

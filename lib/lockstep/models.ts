@@ -104,6 +104,6 @@ export function modelFactories(): ModelPlatform {
     iommufd: (process) => new IommufdModel(process, undefined, behaviour),
     // The wrap probe borrows a VFIO group: asked when a container model is made (before its group opens).
     type1: (process) => new Type1ContainerModel(process, type1ModelOptions((userPtrMax ??= readUserPtrMax()))),
-    group: (groupId) => new Type1GroupModel(groupId, readType1Platform(groupId), readGroupDevices(groupId)),
+    group: (groupId) => new Type1GroupModel(groupId, readType1Platform(groupId, undefined, { genericPt: behaviour.mockGenericPt }), readGroupDevices(groupId)),
   };
 }

@@ -88,6 +88,22 @@ export interface Type1PlatformSources {
   dmaEntryLimit: string;
   /** CONFIG_INTEL_IOMMU_SCALABLE_MODE_DEFAULT_ON of the guest kernel (the test kernel has it =y). */
   scalableModeDefaultOn?: boolean;
+  /** amd-iommu: the IVinfo field of the ACPI IVRS table (/sys/firmware/acpi/tables/IVRS, the u32 at offset 36). */
+  amdIvinfo?: number;
+  /** The facts the caller probes (Type1PlatformProbes). */
+  probes?: Type1PlatformProbes;
+}
+
+/** Facts about the running kernel's code that no sysfs file shows, probed by the caller (lib/lockstep/models.ts). */
+export interface Type1PlatformProbes {
+  /**
+   * The kernel builds its page tables on the generic page table code (drivers/iommu/generic_pt, 7.x):
+   * KernelBehaviour.mockGenericPt, probed on the selftest mock domain, whose table is generic_pt's amdv1
+   * format (generic_pt/fmt/iommu_mock.c: PT_FMT amdv1, the AMDV1_IOMMUFD_SELFTEST variant), the format AMD-Vi's
+   * v1 domain is (amd/iommu.c amd_iommu_domain_alloc_paging_v1: pt_iommu_amdv1_init). 6.12's kernel has no
+   * generic_pt: its AMD-Vi v1 table is io-pgtable's (amd/io_pgtable.c). Absent: false.
+   */
+  genericPt?: boolean;
 }
 
 const bit = (v: bigint, n: number) => (v >> BigInt(n)) & 1n;
@@ -160,32 +176,60 @@ export const AMD_IOMMU_PGSIZES_4K = 0x1000n;
 export const AMD_IOMMU_PGSIZES_V2 = 0x1000n | (1n << 21n) | (1n << 30n);
 
 /**
- * The VFIO (IOMMU_DOMAIN_UNMANAGED) domain the AMD driver gives a group, as 6.12 builds it:
- * - protection_domain_alloc forces the v1 page table for UNMANAGED, whose io-pgtable
- *   (io_pgtable.c v1_alloc_pgtable) takes cfg->pgsize_bitmap = amd_iommu_pgsize_bitmap:
- *   AMD_IOMMU_PGSIZES, or what amd_iommu=nohugepages / v2_pgsizes_only set (init.c parse_amd_iommu_options,
- *   options matched by prefix, comma-separated, the last one wins);
- * - do_iommu_domain_alloc: aperture 0 .. dma_max_address(), ~0ULL while the global amd_iommu_pgtable is v1
- *   (the default); with amd_iommu=pgtbl_v2 it is the v2 table's width (amd_iommu_gpt_level), not derived
- *   here: that throws rather than guess;
- * - amd_iommu_enforce_cache_coherency returns true ("IOMMU_PTE_FC is always set").
- * 7.x builds the v1 table on generic_pt (amd_iommu_domain_alloc_paging_v1: hw_max_vasz_lg2 =
- * amd_iommu_hpt_vasize): not derived here either.
+ * The VFIO (IOMMU_DOMAIN_UNMANAGED) domain the AMD driver gives a group. Both kernels build the v1 (host) page
+ * table for it unless amd_iommu=pgtbl_v2 (its aperture, the v2 table's width amd_iommu_gpt_level, is not
+ * derived: that throws rather than guess); page sizes narrowed by amd_iommu=nohugepages / v2_pgsizes_only
+ * (init.c parse_amd_iommu_options: options matched by prefix, comma-separated, the last one wins);
+ * enforce_cache_coherency true (amd_iommu_enforce_cache_coherency: "IOMMU_PTE_FC is always set").
+ * - 6.12 (io-pgtable; `table.genericPt` false): protection_domain_alloc forces the v1 table for UNMANAGED,
+ *   v1_alloc_pgtable takes cfg->pgsize_bitmap = amd_iommu_pgsize_bitmap (AMD_IOMMU_PGSIZES by default), and
+ *   do_iommu_domain_alloc the aperture 0 .. dma_max_address(), ~0ULL with the v1 table;
+ * - 7.x (generic_pt; `table.genericPt`): amd_iommu_domain_alloc_paging_v1 gives pt_iommu_amdv1_init
+ *   hw_max_vasz_lg2 = amd_iommu_hpt_vasize, which early_amd_iommu_init sets to min(IVinfo's VASIZE (0: 64),
+ *   (EFR.HATS + PAGE_MODE_4_LEVEL - 1) * 9 + 21) from the global IVHD EFR of that moment (the kernel log's
+ *   "AMD-Vi: Using global IVHD EFR:0x..": get_global_efr; the MMIO EFR read later, which sysfs shows, does
+ *   not change it); HATS 3 disables the v1 table (amd_iommu_hatdis: not derived). The aperture is 0 ..
+ *   2^vasz - 1 (pt_iommu_init_domain over the DYNAMIC_TOP table's top range) and the page sizes those of
+ *   the levels whose items are smaller than 2^vasz (amdv1pt_possible_sizes, every power of two from 4K to
+ *   2^51 but 512G), below 2^(vasz - 1) and 2^52 (NS(get_info)), narrowed by amd_iommu_pgsize_bitmap.
  */
-export function amdViDomain(cmdline: string) {
-  let pgsizeBitmap = AMD_IOMMU_PGSIZES;
+export function amdViDomain(cmdline: string, table: { genericPt?: boolean; dmesg?: string; ivinfo?: number } = {}) {
+  let cmdlinePgsizes = AMD_IOMMU_PGSIZES;
   let pgtableV2 = false;
   for (const arg of cmdline.split(/\s+/)) {
     if (!arg.startsWith('amd_iommu=')) continue;
     for (const opt of arg.slice('amd_iommu='.length).split(',')) {
-      if (opt.startsWith('nohugepages')) pgsizeBitmap = AMD_IOMMU_PGSIZES_4K;
-      else if (opt.startsWith('v2_pgsizes_only')) pgsizeBitmap = AMD_IOMMU_PGSIZES_V2;
+      if (opt.startsWith('nohugepages')) cmdlinePgsizes = AMD_IOMMU_PGSIZES_4K;
+      else if (opt.startsWith('v2_pgsizes_only')) cmdlinePgsizes = AMD_IOMMU_PGSIZES_V2;
       else if (opt.startsWith('pgtbl_v2')) pgtableV2 = true;
       else if (opt.startsWith('pgtbl_v1')) pgtableV2 = false;
     }
   }
   if (pgtableV2) throw new Error('amd_iommu=pgtbl_v2: the aperture of a v2 table (dma_max_address, amd_iommu_gpt_level) is not derived by the model');
-  return { pgsizeBitmap, aperture: { start: 0n, last: (1n << 64n) - 1n }, enforceCacheCoherency: true };
+  if (!table.genericPt) return { pgsizeBitmap: cmdlinePgsizes, aperture: { start: 0n, last: (1n << 64n) - 1n }, enforceCacheCoherency: true };
+  const vasz = amdHptVasize(table.dmesg ?? '', table.ivinfo);
+  let sizes = 0n;
+  for (let level = 0; level <= 4; level++) {
+    const itemLg2 = 12 + 9 * level;
+    if (itemLg2 >= vasz) break;
+    sizes |= genmask(Math.min(51, itemLg2 + 9 - 1), itemLg2) & ~(1n << 39n);
+  }
+  sizes &= (1n << BigInt(Math.min(vasz - 1, 52))) - 1n;
+  return { pgsizeBitmap: sizes & cmdlinePgsizes, aperture: { start: 0n, last: (1n << BigInt(vasz)) - 1n }, enforceCacheCoherency: true };
+}
+
+/**
+ * amd_iommu_hpt_vasize (7.x drivers/iommu/amd/init.c early_amd_iommu_init) from the global IVHD EFR the kernel
+ * logged ("AMD-Vi: Using global IVHD EFR:%#llx, EFR2:%#llx") and IVRS's IVinfo (IOMMU_IVINFO_VASIZE: bits 21:15).
+ */
+export function amdHptVasize(dmesg: string, ivinfo: number | undefined): number {
+  const efrText = /AMD-Vi: Using global IVHD EFR:(0x[0-9a-f]+|0)\b/.exec(dmesg)?.[1];
+  if (efrText === undefined) throw new Error('the kernel log has no "AMD-Vi: Using global IVHD EFR:" line (get_global_efr): amd_iommu_hpt_vasize is not known');
+  if (ivinfo === undefined) throw new Error('no IVinfo of the ACPI IVRS table (/sys/firmware/acpi/tables/IVRS): amd_iommu_hpt_vasize is not known');
+  const hats = Number((BigInt(efrText) >> 10n) & 3n); // FEATURE_HATS: GENMASK_ULL(11, 10)
+  if (hats === 3) throw new Error('EFR.HATS 3: the kernel disables the v1 table (amd_iommu_hatdis) and uses the v2 one, which the model does not derive');
+  const maxVasize = (ivinfo >>> 15) & 0x7f || 64;
+  return Math.min(maxVasize, (hats + 4 - 1) * 9 + 21);
 }
 
 /**
@@ -240,7 +284,7 @@ export function type1PlatformFrom(src: Type1PlatformSources): Type1Platform {
   if (driver === 'intel-iommu') {
     if (src.intelCap === undefined || src.intelEcap === undefined) throw new Error('intel-iommu: the unit\'s cap and ecap are needed');
     domain = intelVtdDomain(src.intelCap, src.intelEcap, src.cmdline, src.scalableModeDefaultOn ?? true);
-  } else if (driver === 'amd-iommu') domain = amdViDomain(src.cmdline);
+  } else if (driver === 'amd-iommu') domain = amdViDomain(src.cmdline, { genericPt: src.probes?.genericPt ?? false, dmesg: src.dmesg, ...(src.amdIvinfo !== undefined ? { ivinfo: src.amdIvinfo } : {}) });
   else domain = virtioIommuDomain(src.dmesg);
   return {
     driver,
@@ -295,7 +339,7 @@ function iommuPciDevices(sysfs = '/sys'): string[] {
 }
 
 /** The boot-time log lines the derivation reads (each printed once, by a driver's probe), as first seen. */
-const BOOT_FACT_LINES = /virtio_iommu \S+: (?:page mask|input address):|DMAR-IR: Enabled IRQ remapping|AMD-Vi: Interrupt remapping enabled/;
+const BOOT_FACT_LINES = /virtio_iommu \S+: (?:page mask|input address):|DMAR-IR: Enabled IRQ remapping|AMD-Vi: Interrupt remapping enabled|AMD-Vi: Using global IVHD EFR:/;
 const bootFactLines = new Set<string>();
 
 /**
@@ -313,7 +357,7 @@ function kernelLogWithBootFacts(): string {
  * Reads the platform of IOMMU group `groupId` in the running (guest) kernel; `iommuUnit` is the unit serving
  * the device of interest (default: the one serving the group's first device).
  */
-export function readType1Platform(groupId: number, iommuUnit?: string): Type1Platform {
+export function readType1Platform(groupId: number, iommuUnit?: string, probes: Type1PlatformProbes = {}): Type1Platform {
   const read = (p: string) => readFileSync(p, 'utf8');
   const params = '/sys/module/vfio_iommu_type1/parameters';
   const { unit, driver } = iommuUnit === undefined ? iommuUnitOfGroup(groupId) : { unit: iommuUnit, driver: iommuDriverOfUnit(iommuUnit) };
@@ -329,6 +373,8 @@ export function readType1Platform(groupId: number, iommuUnit?: string): Type1Pla
     allowUnsafeInterrupts: read(`${params}/allow_unsafe_interrupts`),
     ...(existsSync(iommufdParam) ? { iommufdAllowUnsafeInterrupts: read(iommufdParam) } : {}),
     dmaEntryLimit: read(`${params}/dma_entry_limit`),
+    ...(driver === 'amd-iommu' ? { amdIvinfo: readFileSync('/sys/firmware/acpi/tables/IVRS').readUInt32LE(36) } : {}),
+    probes,
   });
 }
 

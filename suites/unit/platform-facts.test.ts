@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AMD_IOMMU_PGSIZES, amdViDomain, interruptRemappingFrom, iommuUnitOfGroup, type1PlatformFrom, virtioIommuDomain } from '../../lib/model/type1-platform.ts';
+import { AMD_IOMMU_PGSIZES, amdHptVasize, amdViDomain, interruptRemappingFrom, iommuUnitOfGroup, type1PlatformFrom, virtioIommuDomain } from '../../lib/model/type1-platform.ts';
 import { fragmentsFor } from '../../lib/vm/kernel.ts';
 import { kernelFragmentsOf, parseProfiles } from '../../lib/vm/profiles.ts';
 
@@ -39,6 +39,46 @@ describe('platform facts: AMD-Vi', () => {
     const interrupts = ' 24:  1  PCI-MSI-0000:00:03.0    0-edge      AMD-Vi\n 25:  9  IR-PCI-MSIX-0000:00:01.0    0-edge      virtio0-config\n';
     expect(() => interruptRemappingFrom('', interrupts)).to.throw(/mixes/);
     expect(interruptRemappingFrom('', interrupts, ['0000:00:03.0'])).to.equal(true);
+  });
+});
+
+// 7.x builds AMD-Vi's v1 table on generic_pt, sized by amd_iommu_hpt_vasize (amdViDomain's comment). QEMU 7.2's
+// IVHD carries no EFR ("Using global IVHD EFR:0x0", as on 6.12.117's boot), so HATS is 0: a 48-bit table.
+const AMD_EFR_LINE = '[    0.234474] AMD-Vi: Using global IVHD EFR:0x0, EFR2:0x0\n';
+const hatsEfr = (hats: number) => `AMD-Vi: Using global IVHD EFR:${`0x${(BigInt(hats) << 10n).toString(16)}`}, EFR2:0x0\n`;
+const vasizeIvinfo = (bits: number) => (bits << 15) | 1;
+
+describe('platform facts: AMD-Vi on the generic page table (7.x)', () => {
+  it('takes amd_iommu_hpt_vasize from the IVHD EFR at boot and IVinfo: min(VASIZE or 64, (HATS + 3) * 9 + 21)', () => {
+    expect(amdHptVasize(AMD_EFR_LINE, 0)).to.equal(48);
+    expect(amdHptVasize(hatsEfr(1), 0)).to.equal(57);
+    expect(amdHptVasize(hatsEfr(2), 0)).to.equal(64);
+    expect(amdHptVasize(hatsEfr(2), vasizeIvinfo(48))).to.equal(48);
+    expect(amdHptVasize(hatsEfr(1), vasizeIvinfo(64))).to.equal(57);
+    expect(() => amdHptVasize(hatsEfr(3), 0)).to.throw(/amd_iommu_hatdis/);
+    expect(() => amdHptVasize(AMD_DMESG, 0)).to.throw(/Using global IVHD EFR/);
+    expect(() => amdHptVasize(AMD_EFR_LINE, undefined)).to.throw(/IVRS/);
+  });
+  it('gives a 48-bit table: aperture 2^48 - 1, every size from 4 KiB to 2^46 but 512 GiB (no level-4 leaf, no whole-table size)', () => {
+    const d = amdViDomain('', { genericPt: true, dmesg: AMD_EFR_LINE, ivinfo: 0 });
+    expect(d.aperture).to.deep.equal({ start: 0n, last: (1n << 48n) - 1n });
+    expect(d.pgsizeBitmap).to.equal(0x7f7ffffff000n);
+    expect(d.enforceCacheCoherency).to.equal(true);
+  });
+  it('gives the 64-bit table 6.12 gives where HATS and VASIZE allow 64 bits', () => {
+    const d = amdViDomain('', { genericPt: true, dmesg: hatsEfr(2), ivinfo: 0 });
+    expect(d.aperture).to.deep.equal({ start: 0n, last: U64_MAX });
+    expect(d.pgsizeBitmap).to.equal(AMD_IOMMU_PGSIZES);
+  });
+  it('narrows by amd_iommu= as 6.12 does, and a 57-bit table keeps its level-4 sizes up to 2^51', () => {
+    expect(amdViDomain('amd_iommu=nohugepages', { genericPt: true, dmesg: AMD_EFR_LINE, ivinfo: 0 }).pgsizeBitmap).to.equal(0x1000n);
+    expect(amdViDomain('amd_iommu=v2_pgsizes_only', { genericPt: true, dmesg: AMD_EFR_LINE, ivinfo: 0 }).pgsizeBitmap).to.equal(0x40201000n);
+    expect(amdViDomain('', { genericPt: true, dmesg: hatsEfr(1), ivinfo: 0 }).pgsizeBitmap).to.equal(AMD_IOMMU_PGSIZES);
+  });
+  it('is chosen by the generic page table probe, not by anything else the guest shows', () => {
+    const sources = { ...common, driver: 'amd-iommu' as const, cmdline: '', dmesg: AMD_EFR_LINE + AMD_DMESG, amdIvinfo: 0 };
+    expect(type1PlatformFrom(sources).aperture.last).to.equal(U64_MAX);
+    expect(type1PlatformFrom({ ...sources, probes: { genericPt: true } }).aperture.last).to.equal((1n << 48n) - 1n);
   });
 });
 
