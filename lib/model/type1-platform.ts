@@ -249,6 +249,16 @@ export function virtioIommuDomain(dmesg: string) {
   return { pgsizeBitmap: BigInt(mask), aperture: { start: 0n, last: (1n << BigInt(Math.min(bits, 64))) - 1n }, enforceCacheCoherency: false };
 }
 
+/** The PCI function an MSI line of /proc/interrupts belongs to: from its chip's name, else from its hwirq. */
+function msiChipFunction(chip: string, hwirq: number): string {
+  const named = /-([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])$/.exec(chip)?.[1];
+  if (named !== undefined) return named;
+  const id = Math.floor(hwirq / 2 ** 11) & 0xffff;
+  const domain = Math.floor(hwirq / 2 ** 27);
+  const hex = (v: number, n: number) => v.toString(16).padStart(n, '0');
+  return `${hex(domain, 4)}:${hex(id >> 8, 2)}:${hex((id >> 3) & 0x1f, 2)}.${id & 7}`;
+}
+
 /**
  * Whether the PCI devices' MSIs are isolated, i.e. what iommu_group_has_isolated_msi answers for the
  * group: msi_device_has_isolated_msi (kernel/irq/msi.c) walks the device's MSI irq domain and its
@@ -267,8 +277,14 @@ export function virtioIommuDomain(dmesg: string) {
  *   buffer can lose on a long, noisy run: used only when no PCI MSI is allocated.
  */
 export function interruptRemappingFrom(dmesg: string, interrupts?: string, iommuPciDevices: readonly string[] = []): boolean {
-  // drivers/iommu/amd/init.c iommu_setup_msi: AMD-Vi's own event interrupt is a plain MSI of the IOMMU's PCI function.
-  const chips = [...(interrupts ?? '').matchAll(/\s((?:IR-)?PCI-MSI\S*)/g)].map((m) => m[1]!).filter((c) => !iommuPciDevices.some((bdf) => c.endsWith(`-${bdf}`)));
+  // drivers/iommu/amd/init.c iommu_setup_msi: AMD-Vi's own event interrupt is a plain MSI of the IOMMU's PCI
+  // function, left out by its function: named in the chip since per-device MSI domains (6.2: "PCI-MSI-BDF"),
+  // before them (6.1's one "PCI-MSI" domain) in the hwirq, pci_msi_domain_calc_hwirq's
+  // msi_index | pci_dev_id << 11 | domain << 27 (6.1 drivers/pci/msi/irqdomain.c:57-64).
+  const chips = [...(interrupts ?? '').matchAll(/\s((?:IR-)?PCI-MSI\S*)\s+(\d+)-/g)]
+    .map((m) => ({ chip: m[1]!, bdf: msiChipFunction(m[1]!, Number(m[2]!)) }))
+    .filter((c) => !iommuPciDevices.includes(c.bdf))
+    .map((c) => c.chip);
   if (chips.length > 0) {
     const remapped = chips.filter((c) => c.startsWith('IR-')).length;
     if (remapped !== 0 && remapped !== chips.length) throw new Error(`/proc/interrupts mixes remapped and plain PCI MSI chips: ${chips.join(', ')}`);

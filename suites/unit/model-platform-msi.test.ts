@@ -65,6 +65,14 @@ describe('model.platform-msi', () => {
     it('a table that mixes remapped and plain PCI MSIs is an error, not a guess', () => {
       expect(() => interruptRemappingFrom('', `${INTERRUPTS_IR} 27:  0  0  PCI-MSI-0000:00:05.0   0-edge   x\n`)).to.throw(/mixes/);
     });
+    it('leaves out AMD-Vi\'s own plain MSI, by the function its chip names (6.2+) or its hwirq encodes (6.1\'s one PCI-MSI domain)', () => {
+      // 6.1.192's amd guest: AMD-Vi at 00:03.0 (hwirq 49152 = pci_dev_id 0x18 << 11), the virtio devices remapped.
+      const amd61 = '            CPU0       CPU1\n 24:   0   0   PCI-MSI 49152-edge      AMD-Vi\n 25:   0   0  IR-PCI-MSI 16384-edge      virtio0-config\n 26:  1101   0  IR-PCI-MSI 16385-edge      virtio0-requests\n';
+      expect(interruptRemappingFrom('', amd61, ['0000:00:03.0'])).to.equal(true);
+      expect(() => interruptRemappingFrom('', amd61, ['0000:00:04.0']), 'another function is the IOMMU').to.throw(/mixes/);
+      const amd612 = '            CPU0\n 24:   0   PCI-MSI-0000:00:03.0    0-edge      AMD-Vi\n 25:   0  IR-PCI-MSIX-0000:00:02.0    0-edge      virtio0-config\n';
+      expect(interruptRemappingFrom('', amd612, ['0000:00:03.0'])).to.equal(true);
+    });
   });
 
   it('reads both allow_unsafe_interrupts parameters, iommufd\'s as N where the kernel has no iommufd', () => {
