@@ -9,7 +9,7 @@ import { pagemapReader, sharedZeroPageAddress } from '../sys/pagemap.ts';
 import * as U from '../uapi/index.ts';
 import { contigLeafDirty } from './dirty-leaf.ts';
 import { dmabufGetSeen } from './fd-table.ts';
-import { type1EndWrapSteps, type Type1EndWrapSeen } from './type1-end-wrap.ts';
+import { type1EndWrapSteps } from './type1-end-wrap.ts';
 import { IommuFd } from './iommufd.ts';
 import { VfioContainer, VfioDevice, VfioGroup } from './vfio.ts';
 import { borrowableVfioCdevs, borrowableVfioGroups } from './device-choice.ts';
@@ -612,18 +612,18 @@ export function type1UnmapEndWrapLeaks(): boolean | null {
  * cannot change it), null where it cannot tell otherwise.
  */
 function type1EndWrapProbe(container: VfioContainer, group: VfioGroup): boolean | 'refused' | null {
-  const s = fullSys();
+  let s: ReturnType<typeof fullSys>;
+  try {
+    s = fullSys();
+  } catch {
+    return null; // no addon (the koffi backend): no fork
+  }
   const page = s.mmap(4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
   if (typeof page === 'number') return null;
   let pid = 0;
   try {
     new Uint8Array(page.buffer)[0] = 1;
-    let seen: Type1EndWrapSeen;
-    try {
-      seen = type1EndWrapSteps(s, container, group, page);
-    } catch {
-      return null; // a backend without fork
-    }
+    const seen = type1EndWrapSteps(s, container, group, page);
     if (seen.step === 'fork') return null;
     pid = seen.pid;
     if (seen.step === 'map') return 'refused';
