@@ -24,11 +24,16 @@ export function hex(v: bigint | number): string {
 export class StepRecorder {
   readonly steps: Step[] = [];
 
-  record(op: string, errno: number, parts: { in?: Record<string, OutValue>; out?: Record<string, OutValue>; normalised?: Record<string, OutValue> } = {}): Step {
+  record(
+    op: string,
+    errno: number,
+    parts: { in?: Record<string, OutValue>; out?: Record<string, OutValue>; normalised?: Record<string, OutValue>; unknown?: Step['unknown'] } = {},
+  ): Step {
     const step: Step = { op, errno: errnoLabel(errno) };
     if (parts.in && Object.keys(parts.in).length > 0) step.in = parts.in;
     if (parts.out && Object.keys(parts.out).length > 0) step.out = parts.out;
     if (parts.normalised && Object.keys(parts.normalised).length > 0) step.normalised = parts.normalised;
+    if (parts.unknown && Object.keys(parts.unknown).length > 0) step.unknown = parts.unknown;
     this.steps.push(step);
     return step;
   }
@@ -68,10 +73,23 @@ export function observationDifferences(kernel: Observation, model: Observation):
     for (const key of keys) {
       const kv = k.out?.[key];
       const mv = m.out?.[key];
-      if (kv !== mv) out.push({ step: i, op: k.op, field: `out.${key}`, kernel: kv, model: mv });
+      if (kv !== mv && !sameButUnknownBits(kv, mv, m.unknown?.[key]?.bits)) out.push({ step: i, op: k.op, field: `out.${key}`, kernel: kv, model: mv });
     }
   }
   return out;
+}
+
+/** Two hex values equal but for the bits the model left unknown (Step.unknown). */
+function sameButUnknownBits(kernel: OutValue | undefined, model: OutValue | undefined, bits: string | undefined): boolean {
+  const hexValue = /^0x[0-9a-f]+$/;
+  if (bits === undefined || typeof kernel !== 'string' || typeof model !== 'string' || !hexValue.test(kernel) || !hexValue.test(model)) return false;
+  const known = ~BigInt(bits);
+  return (BigInt(kernel) & known) === (BigInt(model) & known);
+}
+
+/** What the model left unchecked in its observation: "step 0 VFIO_IOMMU_GET_INFO: out.iova_pgsizes bits 0x...: reason". */
+export function modelUnknowns(model: Observation): string[] {
+  return model.steps.flatMap((s, i) => Object.entries(s.unknown ?? {}).map(([key, u]) => `step ${i} ${s.op}: out.${key} bits ${u.bits}: ${u.reason}`));
 }
 
 /** A readable report of the differences, with both observations' steps for context. */

@@ -111,7 +111,9 @@ function cellHtml(row: AuditRow, b: BackendId): string {
   const model =
     c.modelMismatch.length > 0
       ? `<div class="model mismatch"><span class="marker">${MARKERS.modelMismatch}</span>model differs: ${escapeHtml(c.modelMismatch[0]!)}${c.modelMismatch.length > 1 ? ` (+${c.modelMismatch.length - 1} more)` : ''}</div>`
-      : '<div class="model">model ✓</div>';
+      : c.modelUnchecked
+        ? `<div class="model">model ✓ but for <a href="#model-unchecked">bits it cannot tell</a></div>`
+        : '<div class="model">model ✓</div>';
   const notCompared = row.comparisons
     .filter((m) => m.between.includes(b) && m.state === 'not-compared' && row.platformDependent && m.normalised)
     .map((m) => `<div class="not-compared">not compared with ${m.between[0] === b ? m.between[1] : m.between[0]}: platform-dependent</div>`)
@@ -249,6 +251,13 @@ ${a.known.length === 0 ? '<p>None listed.</p>' : a.known.map((k) => knownArticle
 ${
   v.modelMismatches.length > 0
     ? `<section id="model-mismatches"><h2>Model mismatches (model bugs: they always fail the audit)</h2><ul>${v.modelMismatches
+        .map((m) => `<li><a href="#${scenarioAnchor(m.scenario)}"><code>${escapeHtml(m.scenario)}</code></a> on ${m.backend}<ul>${m.detail.map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul></li>`)
+        .join('')}</ul></section>`
+    : ''
+}
+${
+  v.modelUnchecked
+    ? `<section id="model-unchecked"><h2>Checked without bits the model cannot tell</h2><ul>${v.modelUnchecked
         .map((m) => `<li><a href="#${scenarioAnchor(m.scenario)}"><code>${escapeHtml(m.scenario)}</code></a> on ${m.backend}<ul>${m.detail.map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul></li>`)
         .join('')}</ul></section>`
     : ''

@@ -47,7 +47,7 @@ function cellText(row: AuditRow, b: BackendId): string {
     const bad = cmp.state !== 'explained';
     parts.push(`${bad ? MARKERS.unexplained : MARKERS.explained} [${bad ? `${cmp.state.toUpperCase()} vs ${other}` : `differs from ${other}`}](#${comparisonLink(cmp)})`);
   }
-  parts.push(c.modelMismatch.length > 0 ? `${MARKERS.modelMismatch} **model differs**: ${mdText(c.modelMismatch[0]!)}${c.modelMismatch.length > 1 ? ` (+${c.modelMismatch.length - 1} more)` : ''}` : 'model ✓');
+  parts.push(c.modelMismatch.length > 0 ? `${MARKERS.modelMismatch} **model differs**: ${mdText(c.modelMismatch[0]!)}${c.modelMismatch.length > 1 ? ` (+${c.modelMismatch.length - 1} more)` : ''}` : c.modelUnchecked ? `model ✓ but for [bits it cannot tell](#model-unchecked)` : 'model ✓');
   return parts.join('<br>');
 }
 
@@ -170,6 +170,14 @@ export function renderMarkdown(a: Audit): string {
   if (v.modelMismatches.length > 0) {
     lines.push('## Model mismatches (model bugs: they always fail the audit)', '');
     for (const m of v.modelMismatches) {
+      lines.push(`- ${mdCode(m.scenario)} on ${m.backend}:`);
+      for (const d of m.detail) lines.push(`  - ${mdText(d)}`);
+    }
+    lines.push('');
+  }
+  if (v.modelUnchecked) {
+    lines.push('<a id="model-unchecked"></a>', '', '## Checked without bits the model cannot tell', '');
+    for (const m of v.modelUnchecked) {
       lines.push(`- ${mdCode(m.scenario)} on ${m.backend}:`);
       for (const d of m.detail) lines.push(`  - ${mdText(d)}`);
     }

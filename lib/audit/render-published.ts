@@ -149,9 +149,11 @@ interface PartSummary {
 }
 
 function summaryOf(part: PublishedPart): PartSummary {
-  const v = part.json.verdict as { ok: boolean; scenarios?: number; comparisons?: Record<string, number>; modelMismatches?: unknown[] };
+  const v = part.json.verdict as { ok: boolean; scenarios?: number; comparisons?: Record<string, number>; modelMismatches?: unknown[]; modelUnchecked?: unknown[] };
   const c = v.comparisons ?? {};
-  const verdict = `${v.ok ? 'PASS' : 'FAIL'}: ${v.scenarios ?? part.json.scenarios.length} scenarios; ${c.explained ?? 0} explained, ${c.unexplained ?? 0} unexplained, ${c.changed ?? 0} changed, ${c.stale ?? 0} stale; ${(v.modelMismatches ?? []).length} model mismatch(es)`;
+  const verdict =
+    `${v.ok ? 'PASS' : 'FAIL'}: ${v.scenarios ?? part.json.scenarios.length} scenarios; ${c.explained ?? 0} explained, ${c.unexplained ?? 0} unexplained, ${c.changed ?? 0} changed, ${c.stale ?? 0} stale; ${(v.modelMismatches ?? []).length} model mismatch(es)` +
+    (v.modelUnchecked ? `; ${v.modelUnchecked.length} cell(s) checked without bits the model cannot tell` : '');
   const ss = scenariosOf(part);
   const take = ss.find((s) => s.id === TAKING_THE_DEVICE);
   const firstFailure = (c: JsonCell | undefined) => {

@@ -6,7 +6,7 @@
 // that was unavailable, a scenario without a result, are failures of the
 // audit, named as such.
 import { readFileSync } from 'node:fs';
-import { observationDifferences } from './record.ts';
+import { modelUnknowns, observationDifferences } from './record.ts';
 import { appliesTo, appliesToPlatform, COMPARED_PAIRS, kernelCitations, knownDifferenceAnchor, platformSwitches, type ExpectedStep, type KnownDifference } from './known-differences.ts';
 import { BASELINE_SWITCHES } from '../model/kernel-behaviour.ts';
 import {
@@ -45,6 +45,8 @@ export type Cell =
       model: Observation | { error: string };
       /** How the model's prediction differs from the kernel; empty when it agrees. */
       modelMismatch: string[];
+      /** Bits the model's prediction left unknown (Step.unknown), compared without them: absent when none. */
+      modelUnchecked?: string[];
     }
   | { status: 'not-applicable'; reason: string }
   /** The backend could not run in its profile (the guest said why). */
@@ -125,6 +127,8 @@ export interface AuditVerdict {
   scenarios: number;
   comparisons: { same: number; explained: number; unexplained: number; changed: number; stale: number; notCompared: number };
   modelMismatches: { scenario: string; backend: BackendId; detail: string[] }[];
+  /** Cells the model predicted but for bits it cannot tell (Step.unknown), each with its reason: absent when none. */
+  modelUnchecked?: { scenario: string; backend: BackendId; detail: string[] }[];
   /** Structural problems: missing profiles or backends, inconsistent raw files, a bad known-differences table. */
   problems: string[];
   /** One line for each reason the audit fails. */
@@ -449,6 +453,7 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
   const specificity = (k: KnownDifference) => Object.keys(k.when ?? {}).length;
   const knownBy = new Map([...applicable].sort((x, y) => specificity(x) - specificity(y)).map((k) => [`${k.scenario} ${k.between.join('/')}`, k]));
   const modelMismatches: AuditVerdict['modelMismatches'] = [];
+  const modelUnchecked: NonNullable<AuditVerdict['modelUnchecked']> = [];
   const rows: AuditRow[] = order.map(({ id, area, title, setup, platformDependent }) => {
     const cells = {} as Record<BackendId, Cell>;
     for (const b of BACKEND_IDS) {
@@ -463,8 +468,10 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
       } else if (result.status === 'not-applicable') cells[b] = { status: 'not-applicable', reason: result.reason };
       else {
         const mm = modelMismatch(result.kernel, result.model);
-        cells[b] = { status: 'ran', kernel: result.kernel, model: result.model, modelMismatch: mm };
+        const mu = isObservation(result.model) ? modelUnknowns(result.model) : [];
+        cells[b] = { status: 'ran', kernel: result.kernel, model: result.model, modelMismatch: mm, ...(mu.length > 0 ? { modelUnchecked: mu } : {}) };
         if (mm.length > 0) modelMismatches.push({ scenario: id, backend: b, detail: mm });
+        if (mu.length > 0) modelUnchecked.push({ scenario: id, backend: b, detail: mu });
       }
     }
     const comparisons = COMPARED_PAIRS.map(([a, b]): Comparison => {
@@ -531,7 +538,7 @@ export function buildAudit(raws: LoadedRaw[], known: KnownDifference[], extraPro
     rows,
     known: ofPlatform,
     behaviour,
-    verdict: { ok: failures.length === 0, scenarios: rows.length, comparisons: counts, modelMismatches, problems, failures },
+    verdict: { ok: failures.length === 0, scenarios: rows.length, comparisons: counts, modelMismatches, ...(modelUnchecked.length > 0 ? { modelUnchecked } : {}), problems, failures },
     ...(host ? { host } : {}),
   };
 }
@@ -549,6 +556,7 @@ export interface AuditJsonBackend {
   model?: { errno: string; out?: Record<string, OutValue>; steps: Step[] } | { error: string };
   modelAgrees?: boolean;
   modelMismatch?: string[];
+  modelUnchecked?: string[];
 }
 
 /** audit.json: one entry a scenario, each backend's errno name and outputs, the model's prediction, the verdict. */
@@ -582,6 +590,7 @@ export function auditJson(a: Audit): object {
               model: isObservation(c.model) ? { errno: mlast?.errno ?? ABSENT, ...(mlast?.out ? { out: mlast.out } : {}), steps: c.model.steps } : { error: c.model.error },
               modelAgrees: c.modelMismatch.length === 0,
               ...(c.modelMismatch.length > 0 ? { modelMismatch: c.modelMismatch } : {}),
+              ...(c.modelUnchecked ? { modelUnchecked: c.modelUnchecked } : {}),
             },
           ];
         }),
@@ -644,6 +653,7 @@ export function summaryLines(a: Audit): string[] {
     `audit: differences: ${c.explained} explained, ${c.unexplained} unexplained, ${c.changed} changed, ${c.stale} stale (listed, no longer shows); ${c.same} pairs agree, ${c.notCompared} not compared`,
     `audit: model mismatches: ${v.modelMismatches.length}`,
   ];
+  if (v.modelUnchecked) lines.push(`audit: cells the model predicted but for bits it cannot tell (compared without them): ${v.modelUnchecked.length} (${[...new Set(v.modelUnchecked.flatMap((m) => m.detail.map((d) => d.replace(/^.*?bits \S+: /, ''))))].join('; ')})`);
   // Not-applicable cells are no tests in the guests (a scenario declared to have no counterpart there), so
   // they show in no test count: say how many there are.
   // A cell the platform refused (REFUSED_BY_PLATFORM) is a test, skipped with that reason: counted apart.

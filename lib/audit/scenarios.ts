@@ -12,7 +12,8 @@
 import * as U from '../uapi/index.ts';
 import { hex, outValue, StepRecorder } from './record.ts';
 import { AUDIT_IOVA, NATIVE_NO_CONTAINER, NoNativeEquivalent, type AuditMemory, type AuditTarget, type NativeIoas, type RoleResult } from './targets.ts';
-import type { BackendId, OutValue } from './types.ts';
+import type { BackendId, OutValue, Step } from './types.ts';
+import { PGSIZE_BITS_UNKNOWN } from '../model/type1-platform.ts';
 
 const KiB = 1024n;
 const SZ = 64n * KiB;
@@ -243,6 +244,7 @@ export class ScenarioContext {
     const r = this.target.container.getInfo({ argsz, bufferSize: 4096 });
     const out: Record<string, OutValue> = {};
     const normalised: Record<string, OutValue> = {};
+    const unknown: NonNullable<Step['unknown']> = {};
     const chain = r.caps;
     const cap = <K extends string>(kind: K) => chain.caps.find((c) => c.kind === kind);
     for (const f of fields) {
@@ -260,6 +262,8 @@ export class ScenarioContext {
           out.iova_pgsizes = hex(r.iovaPgsizes);
           // The page sizes are the IOMMU's; the smallest is what a VMM aligns to.
           normalised.iova_pgsizes = r.iovaPgsizes === 0n ? '0x0' : hex(r.iovaPgsizes & -r.iovaPgsizes);
+          // A model's answer may leave bits unknown (Type1Platform.pgsizeBitsUnknown): said, and compared without them.
+          if (r.iovaPgsizesUnknown) unknown.iova_pgsizes = { bits: hex(r.iovaPgsizesUnknown), reason: PGSIZE_BITS_UNKNOWN };
           break;
         case 'cap_offset':
           out.cap_offset = r.capOffset;
@@ -290,7 +294,7 @@ export class ScenarioContext {
           break;
       }
     }
-    this.rec.record('VFIO_IOMMU_GET_INFO', r.errno, { in: { argsz }, out, normalised });
+    this.rec.record('VFIO_IOMMU_GET_INFO', r.errno, { in: { argsz }, out, normalised, unknown });
     return { errno: r.errno, argsz: r.argsz };
   }
 

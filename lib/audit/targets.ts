@@ -55,7 +55,8 @@ export interface ContainerOps {
   getApiVersion(): { errno: number; version: number };
   checkExtension(extension: number): { errno: number; value: number };
   setIommu(type: number): { errno: number };
-  getInfo(args: { argsz?: number; bufferSize?: number }): Type1Info;
+  /** A model's answer may leave bits of iova_pgsizes unknown (Type1Platform.pgsizeBitsUnknown, written as 0). */
+  getInfo(args: { argsz?: number; bufferSize?: number }): Type1Info & { iovaPgsizesUnknown?: bigint };
   mapDma(args: { flags: number; vaddr: bigint; iova: bigint; size: bigint; argsz?: number; tail?: Uint8Array }): { errno: number };
   unmapDma(args: { flags?: number; iova: bigint; size: bigint; argsz?: number; tail?: Uint8Array }): { errno: number; size: bigint };
   dirtyPages(args: { flags: number; argsz?: number; tail?: Uint8Array }): { errno: number };

@@ -52,6 +52,12 @@ export interface Step {
    * replaces the same key of `out`; the raw value stays in `out` for the reader.
    */
   normalised?: Record<string, OutValue>;
+  /**
+   * On a model's step only: bits of a hex `out` value the model cannot tell (written as 0), with the reason on
+   * lib/lockstep/unchecked.ts's list; the kernel's value is compared with it without them
+   * (record.ts observationDifferences) and the cell says so.
+   */
+  unknown?: Record<string, { bits: string; reason: string }>;
 }
 
 export interface Observation {

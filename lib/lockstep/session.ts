@@ -20,7 +20,7 @@ import { CAP_IPC_LOCK, CAP_SYS_RESOURCE, capBit, coreSys, MAP_ANONYMOUS, MAP_PRI
 import { pagemapReader } from '../sys/pagemap.ts';
 import { pinnedAndLockedPages, vmPinAndLckKiBOf } from '../sys/proc-status.ts';
 import { show, type FieldDifference } from './compare.ts';
-import { countOp, lockstepStats } from './stats.ts';
+import { countOp, countPartly, lockstepStats } from './stats.ts';
 import { DivergenceError, LockstepSys, showRet, type LockstepHost, type SysHistoryEntry } from './sys.ts';
 import { isListedReason, UNCHECKED_REASONS } from './unchecked.ts';
 
@@ -268,6 +268,10 @@ export class LockstepProcess implements LockstepHost {
 
   countUnchecked(name: string, reason: string): void {
     countOp(name, false, reason);
+  }
+
+  countPartlyUnchecked(name: string, reason: string): void {
+    countPartly(name, reason);
   }
 
   notListed(call: string, reason: string, detail: string): Error {

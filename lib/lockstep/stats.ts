@@ -13,6 +13,8 @@ export interface LockstepStats {
   ops: Record<string, OpStats>;
   /** Unchecked calls per reason. */
   reasons: Record<string, number>;
+  /** Checked calls with output bits the model cannot tell (compared without them), per reason. */
+  partly?: Record<string, number>;
   /** Time spent in kernel calls and in model calls of checked operations, in ns. */
   kernelNs: number;
   modelNs: number;
@@ -43,6 +45,12 @@ export function countOp(name: string, checked: boolean, reason?: string): void {
   }
 }
 
+export function countPartly(_name: string, reason: string): void {
+  const stats = lockstepStats();
+  stats.partly ??= {};
+  stats.partly[reason] = (stats.partly[reason] ?? 0) + 1;
+}
+
 /** "lockstep (lockstep): 97.5% of 400 calls checked against the model (unchecked: failed by fault injection 10)". */
 export function describeStats(stats: LockstepStats = lockstepStats()): string | null {
   const entries = Object.entries(stats.ops);
@@ -58,6 +66,8 @@ export function describeStats(stats: LockstepStats = lockstepStats()): string | 
   const label = stats.mode === 'model' ? 'MODEL ONLY (no kernel: not a conformance result)' : stats.mode;
   const overhead = stats.kernelNs > 0 ? `; model time / kernel time ${((100 * stats.modelNs) / stats.kernelNs).toFixed(1)}%` : '';
   const accounting = stats.accountingReads ? `; VmPin/VmLck read ${stats.accountingReads} times (${((stats.accountingNs ?? 0) / 1e6).toFixed(0)} ms)` : '';
+  const partly = Object.entries(stats.partly ?? {}).map(([reason, n]) => `${reason} ${n}`);
   return `lockstep (${label}): ${share.toFixed(1)}% of ${total} calls checked against the model` +
-    (unchecked.length > 0 ? ` (unchecked: ${unchecked.join(', ')})` : '') + overhead + accounting;
+    (unchecked.length > 0 ? ` (unchecked: ${unchecked.join(', ')})` : '') +
+    (partly.length > 0 ? `; checked but for bits the model cannot tell: ${partly.join(', ')}` : '') + overhead + accounting;
 }

@@ -15,7 +15,7 @@ import type { ModelSyscalls } from '../model/syscalls.ts';
 import type { ModelProcess } from '../model/process.ts';
 import { absorbedFaultResult } from '../model/iommufd/selftest.ts';
 import { IoctlArgument, MMAP_MIN_ADDR, ModelCannotAnswer, type UserAccess } from '../model/uaccess.ts';
-import { readS32, sameBytes, writeU32 } from '../uapi/bytes.ts';
+import { readS32, readU64, sameBytes, writeU32, writeU64 } from '../uapi/bytes.ts';
 import { fdsOpenedSince, openFds } from '../kernel/fd-table.ts';
 import { show, type FieldDifference } from './compare.ts';
 import { DESYNCING_REASONS, isListedReason } from './unchecked.ts';
@@ -54,6 +54,8 @@ export interface LockstepHost {
   history(): readonly SysHistoryEntry[];
   countChecked(name: string, kernelNs: number, modelNs: number): void;
   countUnchecked(name: string, reason: string): void;
+  /** A checked call whose output had bits the model cannot tell (IoctlArgument.unknownBits), under their reason. */
+  countPartlyUnchecked(name: string, reason: string): void;
   accountingDifferences(): FieldDifference[];
   /** The model cannot answer, for a reason not on the list: fails the test. */
   notListed(call: string, reason: string, detail: string): Error;
@@ -541,6 +543,12 @@ export class LockstepSys implements SysCore {
       }
       // fds the caller passed in went to the model as its own numbers: put the caller's back before comparing.
       for (const f of shape!.fdIn) if (f.offset + 4 <= view.length) for (let i = 0; i < 4; i++) modelBytes[f.offset + i] = before![f.offset + i]!;
+      // Bits the model wrote without knowing them: the kernel's stand there, and the call is counted partly unchecked.
+      for (const u of marg.unknownBits ?? []) {
+        if (!isListedReason(u.reason)) throw host.notListed(call, u.reason, `bits 0x${u.mask.toString(16)} of the u64 at offset ${u.offset}`);
+        if (u.offset + 8 <= view.length) writeU64(modelBytes, u.offset, (readU64(modelBytes, u.offset) & ~u.mask) | (readU64(view, u.offset) & u.mask));
+        host.countPartlyUnchecked(name, u.reason);
+      }
       if (!sameBytes(view, modelBytes)) diffs.push(...bufferDifferences(shape!.layout, view, modelBytes, 'arg', shape!.member));
     }
     for (const s of snapshots) {

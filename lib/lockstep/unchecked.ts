@@ -5,6 +5,7 @@
 // calls each reason left unchecked (stats.ts).
 import { PAGE_FAULT_UNDER_FAULT_INJECTION } from '../model/iommufd/fault.ts';
 import { DIRTY_BITMAP_ZERO_LENGTH_PAST_BUFFER } from '../model/uaccess.ts';
+import { PGSIZE_BITS_UNKNOWN } from '../model/type1-platform.ts';
 
 export const UNCHECKED_REASONS: ReadonlyMap<string, string> = new Map([
   [
@@ -35,6 +36,13 @@ export const UNCHECKED_REASONS: ReadonlyMap<string, string> = new Map([
     'a kernel that takes a length of 0 (KernelBehaviour.dirtyBitmapZeroLength, KF-0004) reads the areas contiguous ' +
       'from IOVA 0 into a bitmap with no end, writing into the user memory after the buffer, which the model was not ' +
       'given; the iommufd context runs on the kernel alone from there until it is closed',
+  ],
+  [
+    PGSIZE_BITS_UNKNOWN,
+    'bits 2^52..2^63 of GET_INFO\'s iova_pgsizes on AMD-Vi\'s io-pgtable (not generic_pt) kernels: a constant of the ' +
+      'kernel\'s tree (6.1: AMD_IOMMU_PGSIZES = ~0xFFF & ~SZ_512G sets them, 6.12: GENMASK_ULL(51, 12) ^ SZ_512G does not) ' +
+      'that neither sysfs nor the kernel log shows and no mapping can use; the call is checked without those bits ' +
+      '(type1-platform.ts AMD_IO_PGTABLE_PGSIZES_UNKNOWN)',
   ],
 ]);
 

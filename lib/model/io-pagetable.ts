@@ -18,7 +18,10 @@ export const IOMMU_CACHE = 4;
 
 /** What the io_pagetable needs from an iommu_domain. */
 export interface IommuDomainLike {
+  /** Its bits in pgsizeBitsUnknown are 0 here. */
   readonly pgsizeBitmap: bigint;
+  /** Bits of pgsize_bitmap the model cannot tell (Type1Platform.pgsizeBitsUnknown); absent: none. */
+  readonly pgsizeBitsUnknown?: bigint;
   /** domain->geometry, inclusive. */
   readonly aperture: { start: bigint; last: bigint };
   /** Called when [iova, last] stops being mapped in this domain (iommu_unmap). */

@@ -253,6 +253,8 @@ export class MockNestedDomain {
 /** How the lockstep layer describes a real IOMMU domain (e.g. intel-iommu in the viommu profile). */
 export interface HardwareDomainSpec {
   pgsizeBitmap: bigint;
+  /** Type1Platform.pgsizeBitsUnknown */
+  pgsizeBitsUnknown?: bigint;
   aperture: { start: bigint; last: bigint };
   /** The device's reserved regions (iommu_get_resv_regions, minus DIRECT_RELAXABLE), inclusive. */
   reservedRegions: { start: bigint; last: bigint }[];
@@ -272,6 +274,7 @@ export interface HardwareDomainSpec {
 export function iommufdDomainSpec(platform: Type1Platform): HardwareDomainSpec {
   return {
     pgsizeBitmap: platform.pgsizeBitmap,
+    ...(platform.pgsizeBitsUnknown !== undefined ? { pgsizeBitsUnknown: platform.pgsizeBitsUnknown } : {}),
     aperture: { ...platform.aperture },
     reservedRegions: platform.reservedRegions.filter((r) => r.type !== 'direct-relaxable').map((r) => ({ start: r.start, last: r.last })),
     enforceCacheCoherency: platform.enforceCacheCoherency,
@@ -283,9 +286,11 @@ export function iommufdDomainSpec(platform: Type1Platform): HardwareDomainSpec {
 export class HardwareDomain implements IommuDomainLike {
   readonly kind = 'hardware';
   readonly pgsizeBitmap: bigint;
+  readonly pgsizeBitsUnknown: bigint;
   readonly aperture: { start: bigint; last: bigint };
   constructor(readonly spec: HardwareDomainSpec) {
     this.pgsizeBitmap = spec.pgsizeBitmap;
+    this.pgsizeBitsUnknown = spec.pgsizeBitsUnknown ?? 0n;
     this.aperture = { start: spec.aperture.start, last: spec.aperture.last > ULONG_MAX ? ULONG_MAX : spec.aperture.last };
   }
   unmapped(): void {}

@@ -24,8 +24,14 @@ export interface Type1ReservedRegion {
 export interface Type1Platform {
   /** The IOMMU driver whose domain this is (type1PlatformFrom sets it; absent: intel-iommu). */
   driver?: IommuDriverName;
-  /** iommu_domain->pgsize_bitmap of a paging domain for this group. */
+  /** iommu_domain->pgsize_bitmap of a paging domain for this group (its bits in pgsizeBitsUnknown taken as 0). */
   pgsizeBitmap: bigint;
+  /**
+   * Bits of pgsize_bitmap that no fact the model reads tells (PGSIZE_BITS_UNKNOWN): a constant of the
+   * kernel's tree that only VFIO_IOMMU_GET_INFO shows. Lockstep and the audit compare iova_pgsizes without
+   * them and say so (lib/lockstep/unchecked.ts). Absent: every bit is known.
+   */
+  pgsizeBitsUnknown?: bigint;
   /** iommu_domain->geometry: aperture_start .. aperture_end (inclusive). */
   aperture: { start: bigint; last: bigint };
   /** iommu_get_group_resv_regions(), merged as sysfs shows them. */
@@ -174,6 +180,17 @@ const genmask = (hi: number, lo: number) => ((1n << BigInt(hi + 1)) - 1n) ^ ((1n
 export const AMD_IOMMU_PGSIZES = genmask(51, 12) ^ (1n << 39n); // ^ SZ_512G: "512GB Pages are not supported due to a hardware bug"
 export const AMD_IOMMU_PGSIZES_4K = 0x1000n;
 export const AMD_IOMMU_PGSIZES_V2 = 0x1000n | (1n << 21n) | (1n << 30n);
+/**
+ * The page sizes of 2^52 and above, which AMD-Vi's io-pgtable kernels claim or not by a constant of their
+ * tree: 6.1's AMD_IOMMU_PGSIZES is ((~0xFFFUL) & ~(2ULL << 38)) (6.1 drivers/iommu/amd/amd_iommu_types.h:280:
+ * every size from 4K up, 2^52..2^63 included), 6.12's GENMASK_ULL(51, 12) ^ SZ_512G ("Page sizes >= the 52 bit
+ * max physical address of the CPU are not supported"). No mapping can use such a page (user memory is far
+ * smaller) and neither sysfs nor the kernel log shows the bitmap, so nothing but GET_INFO's iova_pgsizes, the
+ * call under test, tells which the kernel has.
+ */
+export const AMD_IO_PGTABLE_PGSIZES_UNKNOWN = genmask(63, 52);
+/** The reason on lib/lockstep/unchecked.ts's list for Type1Platform.pgsizeBitsUnknown. */
+export const PGSIZE_BITS_UNKNOWN = 'page sizes no fact shows (AMD-Vi io-pgtable, 2^52 and above)';
 
 /**
  * The VFIO (IOMMU_DOMAIN_UNMANAGED) domain the AMD driver gives a group. Both kernels build the v1 (host) page
@@ -206,7 +223,17 @@ export function amdViDomain(cmdline: string, table: { genericPt?: boolean; dmesg
     }
   }
   if (pgtableV2) throw new Error('amd_iommu=pgtbl_v2: the aperture of a v2 table (dma_max_address, amd_iommu_gpt_level) is not derived by the model');
-  if (!table.genericPt) return { pgsizeBitmap: cmdlinePgsizes, aperture: { start: 0n, last: (1n << 64n) - 1n }, enforceCacheCoherency: true };
+  if (!table.genericPt) {
+    // The sizes of 2^52 and above are the tree's constant (AMD_IO_PGTABLE_PGSIZES_UNKNOWN) unless an option
+    // chose a bitmap without them (6.12's nohugepages / v2_pgsizes_only).
+    const unknown = cmdlinePgsizes === AMD_IOMMU_PGSIZES ? AMD_IO_PGTABLE_PGSIZES_UNKNOWN : 0n;
+    return {
+      pgsizeBitmap: cmdlinePgsizes & ~unknown,
+      ...(unknown !== 0n ? { pgsizeBitsUnknown: unknown } : {}),
+      aperture: { start: 0n, last: (1n << 64n) - 1n },
+      enforceCacheCoherency: true,
+    };
+  }
   const vasz = amdHptVasize(table.dmesg ?? '', table.ivinfo);
   let sizes = 0n;
   for (let level = 0; level <= 4; level++) {
@@ -296,7 +323,7 @@ export function interruptRemappingFrom(dmesg: string, interrupts?: string, iommu
 /** Derives the platform from the gathered texts (pure). */
 export function type1PlatformFrom(src: Type1PlatformSources): Type1Platform {
   const driver = src.driver ?? 'intel-iommu';
-  let domain: { pgsizeBitmap: bigint; aperture: { start: bigint; last: bigint }; enforceCacheCoherency: boolean };
+  let domain: { pgsizeBitmap: bigint; pgsizeBitsUnknown?: bigint; aperture: { start: bigint; last: bigint }; enforceCacheCoherency: boolean };
   if (driver === 'intel-iommu') {
     if (src.intelCap === undefined || src.intelEcap === undefined) throw new Error('intel-iommu: the unit\'s cap and ecap are needed');
     domain = intelVtdDomain(src.intelCap, src.intelEcap, src.cmdline, src.scalableModeDefaultOn ?? true);
@@ -305,6 +332,7 @@ export function type1PlatformFrom(src: Type1PlatformSources): Type1Platform {
   return {
     driver,
     pgsizeBitmap: domain.pgsizeBitmap,
+    ...(domain.pgsizeBitsUnknown !== undefined ? { pgsizeBitsUnknown: domain.pgsizeBitsUnknown } : {}),
     aperture: domain.aperture,
     reservedRegions: parseReservedRegions(src.reservedRegions),
     enforceCacheCoherency: domain.enforceCacheCoherency,

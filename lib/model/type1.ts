@@ -151,6 +151,8 @@ class Type1Iommu {
   dmaAvail: number;
   vaddrInvalidCount = 0;
   pgsizeBitmap = PAGE_MASK;
+  /** The bits of pgsizeBitmap the domains' platforms leave unknown (Type1Platform.pgsizeBitsUnknown), written as 0. */
+  pgsizeBitsUnknown = 0n;
   dirtyPageTracking = false;
 
   constructor(
@@ -278,9 +280,17 @@ class Type1Iommu {
   /** vfio_update_pgsize_bitmap: AND of the domains' bitmaps, sub-page sizes shown as PAGE_SIZE. */
   updatePgsizeBitmap(): void {
     let bitmap = U64;
-    for (const d of this.domains) bitmap &= d.platform.pgsizeBitmap;
+    let unknown = 0n;
+    // An unknown bit stays unknown unless another domain's known 0 clears it from the AND.
+    for (const d of this.domains) {
+      const u = d.platform.pgsizeBitsUnknown ?? 0n;
+      bitmap &= d.platform.pgsizeBitmap | u;
+      unknown |= u;
+    }
+    unknown &= bitmap;
     if ((bitmap & ~PAGE_MASK & U64) !== 0n) bitmap = (bitmap & PAGE_MASK) | PAGE_SIZE;
-    this.pgsizeBitmap = bitmap;
+    this.pgsizeBitmap = bitmap & ~unknown;
+    this.pgsizeBitsUnknown = unknown;
   }
 
   // ------------------------------------------------------------ groups
@@ -850,12 +860,19 @@ export class Type1ContainerModel {
   }
 
   /** VFIO_IOMMU_GET_INFO with a buffer of `bufferSize` bytes (default 4 KiB) and argsz (default: the buffer size), as VfioContainer.getInfo. */
-  getInfo(args: { argsz?: number; bufferSize?: number } = {}): Type1Info {
+  getInfo(args: { argsz?: number; bufferSize?: number } = {}): Type1Info & { iovaPgsizesUnknown?: bigint } {
     const bufferSize = args.bufferSize ?? 4096;
     const argsz = args.argsz ?? bufferSize;
     const bytes = U.vfio_iommu_type1_info.encode({ argsz }, { length: Math.max(bufferSize, U.vfio_iommu_type1_info.sizeof) });
     const errno = this.getInfoInto(bytes);
-    return { errno, ...U.readType1Info(bytes, argsz) };
+    const unknown = errno === 0 ? this.iovaPgsizesUnknown() : 0n;
+    return { errno, ...U.readType1Info(bytes, argsz), ...(unknown !== 0n ? { iovaPgsizesUnknown: unknown } : {}) };
+  }
+
+  /** The bits of the iova_pgsizes GET_INFO writes that the model cannot tell (Type1Platform.pgsizeBitsUnknown; written as 0). */
+  iovaPgsizesUnknown(): bigint {
+    const d = this.#driver();
+    return d instanceof IoctlError ? 0n : d.pgsizeBitsUnknown;
   }
 
   /**

@@ -56,6 +56,16 @@ export class IoctlArgument {
     readonly user: UserAccess,
   ) {}
 
+  /**
+   * Bits of u64s the model wrote into the argument without knowing them, each with its reason (one on
+   * lib/lockstep/unchecked.ts's list): lockstep compares the call without them and counts it partly unchecked.
+   */
+  unknownBits: { offset: number; mask: bigint; reason: string }[] | null = null;
+
+  leaveUnknown(offset: number, mask: bigint, reason: string): void {
+    (this.unknownBits ??= []).push({ offset, mask, reason });
+  }
+
   read(offset: number, length: number): Uint8Array | null {
     if (this.buffer) {
       if (offset + length <= this.buffer.length) return this.buffer.subarray(offset, offset + length);

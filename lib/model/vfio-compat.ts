@@ -11,7 +11,7 @@ import type { IommufdModel, IoasObject, U64 } from './iommufd.ts';
 import { ULONG_MAX } from './pages.ts';
 import { PAGE_SIZE } from './process.ts';
 
-export type CompatInfo = { errno: number } & U.Type1InfoFields;
+export type CompatInfo = { errno: number } & U.Type1InfoFields & { iovaPgsizesUnknown?: bigint };
 
 const PAGE_MASK = ~(PAGE_SIZE - 1n) & ULONG_MAX;
 const u64 = (v: U64 | undefined): bigint => BigInt.asUintN(64, BigInt(v ?? 0));
@@ -57,16 +57,33 @@ export class VfioCompatModel {
     return { errno: 0 };
   }
 
-  /** vfio_compat.c:iommufd_get_pagesizes */
-  #pagesizes(ioas: IoasObject): bigint {
+  /**
+   * vfio_compat.c:iommufd_get_pagesizes, with the bits no domain's facts tell (IommuDomainLike.pgsizeBitsUnknown:
+   * unknown unless another domain's known 0 clears them) written as 0 and returned apart. Comparing with the
+   * IOAS's alignment on the known bits alone answers the same: they hold the 4K bit below any unknown one.
+   */
+  #pagesizes(ioas: IoasObject): { bitmap: bigint; unknown: bigint } {
     let bitmap = ULONG_MAX;
-    for (const d of ioas.iopt.domains) bitmap &= d.pgsizeBitmap;
+    let unknown = 0n;
+    for (const d of ioas.iopt.domains) {
+      const u = d.pgsizeBitsUnknown ?? 0n;
+      bitmap &= d.pgsizeBitmap | u;
+      unknown |= u;
+    }
+    unknown &= bitmap;
+    bitmap &= ~unknown;
     // See vfio_update_pgsize_bitmap()
     if (bitmap & ~PAGE_MASK & ULONG_MAX) {
       bitmap &= PAGE_MASK;
       bitmap |= PAGE_SIZE;
     }
-    return bitmap > ioas.iopt.iovaAlignment ? bitmap : ioas.iopt.iovaAlignment;
+    return bitmap > ioas.iopt.iovaAlignment ? { bitmap, unknown } : { bitmap: ioas.iopt.iovaAlignment, unknown: 0n };
+  }
+
+  /** The bits of the iova_pgsizes GET_INFO writes that the model cannot tell (written as 0). */
+  iovaPgsizesUnknown(): bigint {
+    const ioas = this.#ioas();
+    return ioas ? this.#pagesizes(ioas).unknown : 0n;
   }
 
   /**
@@ -79,7 +96,8 @@ export class VfioCompatModel {
     const argsz = args.argsz ?? bufferSize;
     const bytes = U.vfio_iommu_type1_info.encode({ argsz }, { length: Math.max(bufferSize, U.vfio_iommu_type1_info.sizeof) });
     const errno = this.getInfoInto(bytes);
-    return { errno, ...U.readType1Info(bytes, argsz) };
+    const unknown = errno === 0 ? this.iovaPgsizesUnknown() : 0n;
+    return { errno, ...U.readType1Info(bytes, argsz), ...(unknown !== 0n ? { iovaPgsizesUnknown: unknown } : {}) };
   }
 
   /**
@@ -100,7 +118,7 @@ export class VfioCompatModel {
     const minsz = Math.min(userArgsz, 24);
     const ioas = this.#ioas();
     if (!ioas) return ENODEV;
-    const pgsizes = this.#pagesizes(ioas);
+    const pgsizes = this.#pagesizes(ioas).bitmap;
 
     let total = 24;
     let lastCap = -1;

@@ -15,7 +15,9 @@ import { BASELINE_BEHAVIOUR } from '../../lib/model/kernel-behaviour.ts';
 import { IOMMUFD_IOCTL_TABLE } from '../../lib/model/iommufd/main.ts';
 import { ModelProcess } from '../../lib/model/process.ts';
 import { ModelSyscalls, type ModelPlatform } from '../../lib/model/syscalls.ts';
-import { Type1ContainerModel } from '../../lib/model/type1.ts';
+import { Type1ContainerModel, Type1GroupModel } from '../../lib/model/type1.ts';
+import { PGSIZE_BITS_UNKNOWN, type1PlatformFrom } from '../../lib/model/type1-platform.ts';
+import { VfioContainer, VfioGroup } from '../../lib/kernel/vfio.ts';
 import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../lib/sys/index.ts';
 import * as U from '../../lib/uapi/index.ts';
 
@@ -112,6 +114,29 @@ describe('lockstep', () => {
     // A file the model has no platform for is refused at open.
     const noType1 = withStandInKernel({}, (k) => Object.assign(k.platform, { type1: (p: ModelProcess) => new Type1ContainerModel(p) }));
     expect(() => noType1.proc.sys.open('/dev/vfio/vfio', 2)).to.throw(UncheckedCallError, /open of a file the model does not know/);
+  });
+
+  it('compares GET_INFO without the iova_pgsizes bits the model cannot tell, counts them, and still catches a known bit', () => {
+    // The model's AMD-Vi platform leaves 2^52.. unknown (type1-platform.ts AMD_IO_PGTABLE_PGSIZES_UNKNOWN); the
+    // stand-in kernel has 6.1's constant, ((~0xFFFUL) & ~(2ULL << 38)), which claims them all.
+    const amd = type1PlatformFrom({ driver: 'amd-iommu', reservedRegions: '', cmdline: '', dmesg: 'AMD-Vi: Interrupt remapping enabled\n', allowUnsafeInterrupts: 'N\n', dmaEntryLimit: '65535\n' });
+    const run = (kernelBitmap: bigint) => {
+      const kernelAmd = { ...amd, pgsizeBitmap: kernelBitmap, pgsizeBitsUnknown: 0n };
+      const type1 = (p: ModelProcess) => new Type1ContainerModel(p);
+      const { proc } = withStandInKernel({ type1, group: (id) => new Type1GroupModel(id, amd) }, (k) =>
+        Object.assign(k.platform, { type1, group: (id: number) => new Type1GroupModel(id, kernelAmd) }));
+      const { container } = VfioContainer.open(proc.sys);
+      const { group } = VfioGroup.open(7, proc.sys);
+      expect(group!.setContainer(container!.fd).errno).to.equal(0);
+      expect(container!.setIommu(U.VFIO_TYPE1v2_IOMMU).errno).to.equal(0);
+      return container!.getInfo();
+    };
+    const before = lockstepStats().partly?.[PGSIZE_BITS_UNKNOWN] ?? 0;
+    expect(run(0xffffff7ffffff000n).iovaPgsizes).to.equal(0xffffff7ffffff000n);
+    expect(lockstepStats().partly?.[PGSIZE_BITS_UNKNOWN]).to.equal(before + 1);
+    expect(describeStats()).to.include(`checked but for bits the model cannot tell: ${PGSIZE_BITS_UNKNOWN}`);
+    // 512 GiB (bit 39) is known: a kernel that claims it differs from the model.
+    expect(() => run(0xffffffffffffff000n & ((1n << 64n) - 1n))).to.throw(DivergenceError, /VFIO_IOMMU_GET_INFO/);
   });
 
   it('pairs an fd a call makes and does not return (KF-0005\'s DMABUF_GET), and catches a model that expects it returned', () => {

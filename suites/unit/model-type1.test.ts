@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { ModelProcess, PROT_READ, PROT_WRITE } from '../../lib/model/process.ts';
 import { Type1ContainerModel, Type1GroupModel, type Type1Platform } from '../../lib/model/type1.ts';
-import { intelVtdDomain, type1PlatformFrom, userPtrMaxFrom } from '../../lib/model/type1-platform.ts';
+import { AMD_IO_PGTABLE_PGSIZES_UNKNOWN, AMD_IOMMU_PGSIZES, intelVtdDomain, type1PlatformFrom, userPtrMaxFrom } from '../../lib/model/type1-platform.ts';
 import * as U from '../../lib/uapi/index.ts';
 
 const EPERM = 1, ENOENT = 2, EBADF = 9, ENOMEM = 12, EACCES = 13, EFAULT = 14, EEXIST = 17, ENODEV = 19, EINVAL = 22, ENOTTY = 25,
@@ -490,6 +490,17 @@ describe('model.type1: KF-0006, a mapping that ends at IOVA 2^64', () => {
     expect(c.setIommu(U.VFIO_TYPE1v2_IOMMU).errno).to.equal(0);
     return { proc, c, g };
   }
+  it('GET_INFO leaves iova_pgsizes bits 2^52.. unknown (written as 0) unless another domain\'s known 0 clears them', () => {
+    const { c } = topMapping(true);
+    const info = c.getInfo();
+    expect(info.iovaPgsizes).to.equal(AMD_IOMMU_PGSIZES);
+    expect(info.iovaPgsizesUnknown).to.equal(AMD_IO_PGTABLE_PGSIZES_UNKNOWN);
+    // A VT-d group in the same container (its own domain, 4K|2M|1G): the AND is known.
+    const vtd = new Type1GroupModel(4, VM_PLATFORM);
+    expect(vtd.setContainer(c).errno).to.equal(0);
+    expect(c.getInfo()).to.include({ iovaPgsizes: 0x40201000n });
+    expect(c.getInfo().iovaPgsizesUnknown).to.equal(undefined);
+  });
   it('6.12: UNMAP_DMA of its range finds nothing (0, size 0); UNMAP_ALL removes it after a lower mapping, and its 16 pages stay charged', () => {
     const { proc, c } = topMapping(true);
     expect(c.mapDma({ flags: RW, vaddr: VA, iova: TOP, size: 0x10000n }).errno).to.equal(0);

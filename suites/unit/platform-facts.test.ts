@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AMD_IOMMU_PGSIZES, amdHptVasize, amdViDomain, interruptRemappingFrom, iommuUnitOfGroup, type1PlatformFrom, virtioIommuDomain } from '../../lib/model/type1-platform.ts';
+import { AMD_IO_PGTABLE_PGSIZES_UNKNOWN, AMD_IOMMU_PGSIZES, amdHptVasize, amdViDomain, interruptRemappingFrom, iommuUnitOfGroup, type1PlatformFrom, virtioIommuDomain } from '../../lib/model/type1-platform.ts';
 import { fragmentsFor } from '../../lib/vm/kernel.ts';
 import { kernelFragmentsOf, parseProfiles } from '../../lib/vm/profiles.ts';
 
@@ -23,6 +23,19 @@ describe('platform facts: AMD-Vi', () => {
     expect(d.pgsizeBitmap >> 52n).to.equal(0n);
     expect(d.aperture).to.deep.equal({ start: 0n, last: U64_MAX });
     expect(d.enforceCacheCoherency).to.equal(true);
+  });
+  it('leaves the sizes of 2^52 and above unknown on io-pgtable: 6.1 claims them, 6.12 does not, and only GET_INFO shows it', () => {
+    // 6.1 amd_iommu_types.h:280 ((~0xFFFUL) & ~(2ULL << 38)) against 6.12's GENMASK_ULL(51, 12) ^ SZ_512G:
+    // the same below 2^52, apart above; the 6.1 amd guest's GET_INFO gave 0xffffff7ffffff000.
+    const sixOne = ~0xfffn & ~(2n << 38n) & U64_MAX;
+    const d = amdViDomain('console=ttyS0');
+    expect(d.pgsizeBitsUnknown).to.equal(AMD_IO_PGTABLE_PGSIZES_UNKNOWN);
+    expect(AMD_IO_PGTABLE_PGSIZES_UNKNOWN).to.equal(0xfff0000000000000n);
+    expect(sixOne & ~AMD_IO_PGTABLE_PGSIZES_UNKNOWN).to.equal(d.pgsizeBitmap);
+    expect(sixOne).to.equal(0xffffff7ffffff000n);
+    // An option that picks the bitmap, and 7.x's generic_pt table sized by the logged EFR, leave nothing unknown.
+    expect(amdViDomain('amd_iommu=nohugepages').pgsizeBitsUnknown).to.equal(undefined);
+    expect(type1PlatformFrom({ ...common, driver: 'amd-iommu', cmdline: '', dmesg: AMD_DMESG }).pgsizeBitsUnknown).to.equal(AMD_IO_PGTABLE_PGSIZES_UNKNOWN);
   });
   it('narrows the page sizes by amd_iommu=, the last option winning', () => {
     expect(amdViDomain('amd_iommu=nohugepages').pgsizeBitmap).to.equal(0x1000n);
@@ -74,6 +87,7 @@ describe('platform facts: AMD-Vi on the generic page table (7.x)', () => {
     expect(amdViDomain('amd_iommu=nohugepages', { genericPt: true, dmesg: AMD_EFR_LINE, ivinfo: 0 }).pgsizeBitmap).to.equal(0x1000n);
     expect(amdViDomain('amd_iommu=v2_pgsizes_only', { genericPt: true, dmesg: AMD_EFR_LINE, ivinfo: 0 }).pgsizeBitmap).to.equal(0x40201000n);
     expect(amdViDomain('', { genericPt: true, dmesg: hatsEfr(1), ivinfo: 0 }).pgsizeBitmap).to.equal(AMD_IOMMU_PGSIZES);
+    expect(amdViDomain('', { genericPt: true, dmesg: hatsEfr(1), ivinfo: 0 }).pgsizeBitsUnknown).to.equal(undefined);
   });
   it('is chosen by the generic page table probe, not by anything else the guest shows', () => {
     const sources = { ...common, driver: 'amd-iommu' as const, cmdline: '', dmesg: AMD_EFR_LINE + AMD_DMESG, amdIvinfo: 0 };

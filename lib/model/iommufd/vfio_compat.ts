@@ -4,6 +4,7 @@
 import * as U from '../../uapi/index.ts';
 import { EFAULT, ENOTTY } from '../errno.ts';
 import type { IommufdModel } from '../iommufd.ts';
+import { PGSIZE_BITS_UNKNOWN } from '../type1-platform.ts';
 import { ModelCannotAnswer, type IoctlArgument } from '../uaccess.ts';
 import { field, iommufdUcmdRespond, type Ucmd } from './ucmd.ts';
 
@@ -50,7 +51,11 @@ export function iommufdVfioIoctl(ctx: IommufdModel, request: number, arg: IoctlA
       // copy_from_user(&info, arg, minsz = 16); the rest goes straight to user memory.
       if (!arg.read(0, 16)) return -EFAULT;
       if (!arg.buffer) throw new ModelCannotAnswer('VFIO_IOMMU_GET_INFO by address');
-      return -compat.getInfoInto(arg.buffer) || 0;
+      const errno = compat.getInfoInto(arg.buffer);
+      // iova_pgsizes (offset 8) is written whenever the call succeeds (argsz >= 16).
+      const unknown = errno === 0 ? compat.iovaPgsizesUnknown() : 0n;
+      if (unknown !== 0n) arg.leaveUnknown(8, unknown, PGSIZE_BITS_UNKNOWN);
+      return -errno || 0;
     }
     case U.VFIO_IOMMU_MAP_DMA: {
       const b = copyIn(arg, U.vfio_iommu_type1_dma_map.sizeof);

@@ -5,6 +5,7 @@
 import * as U from '../../uapi/index.ts';
 import { EFAULT } from '../errno.ts';
 import type { Type1ContainerModel } from '../type1.ts';
+import { PGSIZE_BITS_UNKNOWN } from '../type1-platform.ts';
 import { ModelCannotAnswer, type IoctlArgument } from '../uaccess.ts';
 
 function value(arg: IoctlArgument): number {
@@ -31,7 +32,11 @@ export function vfioContainerIoctl(c: Type1ContainerModel, request: number, arg:
     case U.VFIO_IOMMU_GET_INFO: {
       if (!arg.read(0, 16)) return -EFAULT;
       if (!arg.buffer) throw new ModelCannotAnswer('VFIO_IOMMU_GET_INFO by address');
-      return -c.getInfoInto(arg.buffer) || 0;
+      const errno = c.getInfoInto(arg.buffer);
+      // iova_pgsizes (offset 8) is written whenever the call succeeds (argsz >= 16).
+      const unknown = errno === 0 ? c.iovaPgsizesUnknown() : 0n;
+      if (unknown !== 0n) arg.leaveUnknown(8, unknown, PGSIZE_BITS_UNKNOWN);
+      return -errno || 0;
     }
     case U.VFIO_IOMMU_MAP_DMA: {
       const b = arg.read(0, U.vfio_iommu_type1_dma_map.sizeof);
