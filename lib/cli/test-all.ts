@@ -125,12 +125,11 @@ export function platformAuditRuns(
  * compared with its published part, as the main kernel's platforms are. viommu-noir-unsafe is left out:
  * without iommufd there is no iommufd.allow_unsafe_interrupts, so on 6.1 it is the platform of
  * viommu-noir-unsafe-type1 (one part, the same results); virtio-iommu's two settings are each their own part.
- * amd is not published on 6.1: 6.1's AMD_IOMMU_PGSIZES is ~0xFFF & ~512G (6.1 amd/amd_iommu_types.h:280,
- * 0xffffff7ffffff000), 6.12's GENMASK_ULL(51, 12) ^ SZ_512G, and nothing the guest can read besides
- * VFIO_IOMMU_GET_INFO itself (the call under test) tells which the kernel has: the model would predict
- * 6.12's (4 model mismatches, iova_pgsizes, in `audit --kernel-version 6.1 --platform amd`).
+ * On amd, 6.1's AMD_IOMMU_PGSIZES (~0xFFF & ~512G, amd/amd_iommu_types.h:280) claims the page sizes of 2^52 and
+ * above that 6.12's does not, and only GET_INFO shows which: the model leaves those bits unknown and the part
+ * says which cells it checked without them (type1-platform.ts AMD_IO_PGTABLE_PGSIZES_UNKNOWN).
  */
-export const NPM_TEST_6_1_AUDIT_PLATFORMS: readonly DeviceProfile[] = ['viommu', 'viommu-noir', 'viommu-noir-unsafe-type1', 'virtio', 'virtio-unsafe'];
+export const NPM_TEST_6_1_AUDIT_PLATFORMS: readonly DeviceProfile[] = ['viommu', 'viommu-noir', 'viommu-noir-unsafe-type1', 'amd', 'virtio', 'virtio-unsafe'];
 
 /** The 6.1 audits npm test runs: none when the main kernel is 6.1 itself (its own audits are those) or not Debian's. */
 export function type1HalfAudits(main: KernelChoice): { series: KernelSeries; platform: DeviceProfile }[] {
