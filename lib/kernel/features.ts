@@ -14,6 +14,7 @@ import { IommuFd } from './iommufd.ts';
 import { VfioContainer, VfioDevice, VfioGroup } from './vfio.ts';
 import { borrowableVfioCdevs, borrowableVfioGroups } from './device-choice.ts';
 import { EBADE, permutedConsecutivePages, topAreaRunSteps } from './top-area-run.ts';
+import { attachCompatDevice } from './compat-attach.ts';
 
 const ENOENT = 2;
 const EINVAL = 22;
@@ -471,15 +472,18 @@ export function vfioCdevFeatures(sys: SysCore = coreSys()): VfioCdevFeatures | n
   return cdevFeatures;
 }
 
-function probeVfioCdev(sys: SysCore): VfioCdevFeatures | null {
-  let names: string[];
+/** What a probe may borrow (device-choice.ts lists it), or nothing where the list cannot be read: no answer then. */
+function borrowable(list: () => string[]): string[] {
   try {
-    // Only the device under audit's cdev where one is named (lib/kernel/device-choice.ts).
-    names = borrowableVfioCdevs();
+    return list();
   } catch {
-    return null;
+    return [];
   }
-  for (const name of names) {
+}
+
+function probeVfioCdev(sys: SysCore): VfioCdevFeatures | null {
+  // Only the device under audit's cdev where one is named (lib/kernel/device-choice.ts).
+  for (const name of borrowable(borrowableVfioCdevs)) {
     const path = `/dev/vfio/devices/${name}`;
     const { device } = VfioDevice.openCdev(path, sys);
     if (!device) continue;
@@ -508,14 +512,8 @@ function probeVfioCdev(sys: SysCore): VfioCdevFeatures | null {
  * null when this one could not tell, and the next group is tried). Null where no group answered.
  */
 function withBorrowedType1<T>(sys: SysCore, fn: (container: VfioContainer, group: VfioGroup) => T | null): T | null {
-  let names: string[];
-  try {
-    // Only the device under audit's group where one is named (lib/kernel/device-choice.ts).
-    names = borrowableVfioGroups();
-  } catch {
-    return null;
-  }
-  for (const name of names) {
+  // Only the device under audit's group where one is named (lib/kernel/device-choice.ts).
+  for (const name of borrowable(borrowableVfioGroups)) {
     const { group } = VfioGroup.open(name, sys);
     if (!group) continue;
     const { container } = VfioContainer.open(sys);
@@ -680,13 +678,7 @@ function topAreaRunProbe(iommufd: IommuFd, ioasId: number): boolean | 'refused' 
  */
 function withBorrowedCompatDevice<T>(fn: (iommufd: IommuFd, ioasId: number) => T | null): T | null {
   const s = coreSys();
-  let names: string[];
-  try {
-    names = borrowableVfioGroups();
-  } catch {
-    return null;
-  }
-  for (const name of names) {
+  for (const name of borrowable(borrowableVfioGroups)) {
     let bdfs: string[];
     try {
       bdfs = readdirSync(`/sys/kernel/iommu_groups/${name}/devices`);
@@ -696,21 +688,13 @@ function withBorrowedCompatDevice<T>(fn: (iommufd: IommuFd, ioasId: number) => T
     if (bdfs.length !== 1) continue;
     const { iommufd } = IommuFd.open(s);
     if (!iommufd) return null;
-    const { group } = VfioGroup.open(name, s);
-    let deviceFd = -1;
+    const attach = attachCompatDevice(iommufd, name, bdfs[0]!, s);
     try {
-      if (!group || !group.getStatus().viable || group.setContainer(iommufd.fd).errno) continue;
-      if (VfioContainer.compatOn(iommufd).setIommu(U.VFIO_TYPE1v2_IOMMU).errno) continue;
-      const dev = group.getDeviceFd(bdfs[0]!);
-      if (dev.errno) continue;
-      deviceFd = dev.deviceFd;
-      const ioas = iommufd.vfioIoas({ op: U.IOMMU_VFIO_IOAS_GET });
-      if (ioas.errno) continue;
-      const answer = fn(iommufd, ioas.ioasId);
+      if (!attach.attached) continue;
+      const answer = fn(iommufd, attach.ioasId);
       if (answer !== null) return answer;
     } finally {
-      if (deviceFd >= 0) s.close(deviceFd);
-      group?.close();
+      attach.release();
       iommufd.close();
     }
   }

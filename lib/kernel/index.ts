@@ -7,3 +7,4 @@ export * from './fail-nth.ts';
 export * from './fd-table.ts';
 export * from './type1-end-wrap.ts';
 export * from './top-area-run.ts';
+export * from './compat-attach.ts';

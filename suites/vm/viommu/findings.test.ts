@@ -4,11 +4,9 @@
 // where it reproduces, fails where the probe says the kernel has it and it no
 // longer shows (or the other way round), and skips where it cannot occur.
 import { expect } from 'chai';
-import { closeSync } from 'node:fs';
 import { iommufdTopAreaMapsFirstRun, kernelFeatures, type1UnmapEndWrapLeaks } from '../../../lib/kernel/features.ts';
 import { IommuFd } from '../../../lib/kernel/iommufd.ts';
-import { VfioContainer, VfioGroup } from '../../../lib/kernel/vfio.ts';
-import { EBADE, permutedConsecutivePages, topAreaRunSteps, type1EndWrapSteps } from '../../../lib/kernel/index.ts';
+import { attachCompatDevice, EBADE, permutedConsecutivePages, topAreaRunSteps, type1EndWrapSteps } from '../../../lib/kernel/index.ts';
 import { errnoName, MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../../lib/sys/index.ts';
 import * as U from '../../../lib/uapi/index.ts';
 import { finding, reportFinding } from '../../support/findings.ts';
@@ -92,18 +90,11 @@ describe('findings', () => {
     const opened = IommuFd.open();
     if (!opened.iommufd) throw new Error(`cannot open /dev/iommu: errno ${opened.errno}`);
     const iommufd = opened.iommufd;
-    const g = VfioGroup.open(String(device.groupId));
-    let deviceFd = -1;
+    // The device on iommufd's compat IOAS, as the probe puts it there (attachCompatDevice).
+    const attach = attachCompatDevice(iommufd, String(device.groupId), device.bdf);
     try {
-      if (!g.group) throw new Error(`cannot open /dev/vfio/${device.groupId}: errno ${g.errno}`);
-      expect(g.group.setContainer(iommufd.fd).errno, 'VFIO_GROUP_SET_CONTAINER (the iommufd)').to.equal(0);
-      expect(VfioContainer.compatOn(iommufd).setIommu(U.VFIO_TYPE1v2_IOMMU).errno, 'VFIO_SET_IOMMU').to.equal(0);
-      const dev = g.group.getDeviceFd(device.bdf);
-      expect(dev.errno, 'VFIO_GROUP_GET_DEVICE_FD (attaches the device to the compat IOAS)').to.equal(0);
-      deviceFd = dev.deviceFd;
-      const ioas = iommufd.vfioIoas({ op: U.IOMMU_VFIO_IOAS_GET });
-      expect(ioas.errno, 'IOMMU_VFIO_IOAS GET').to.equal(0);
-      const ioasId = ioas.ioasId;
+      if (!attach.attached) expect.fail(`putting the device on the compat IOAS: ${attach.step} failed (${attach.errno ? errnoName(attach.errno) : 'not viable'})`);
+      const ioasId = attach.ioasId;
       // The probe's steps (topAreaRunSteps): the pages at 16 MiB (the control) and at [2^64 - 12 KiB, 2^64),
       // each read back from the domain by IOMMU_TEST_OP_ACCESS_PAGES and checked against the user's pages.
       const seen = topAreaRunSteps(iommufd, ioasId, pages!);
@@ -122,8 +113,7 @@ describe('findings', () => {
       expect(probe, 'the probe (iommufdTopAreaMapsFirstRun)').to.equal(true);
       reportFinding(f.id, 'the 3 pages ending at IOVA 2^64 reach PFNs p, p+1, p+2 where the user gave p, p+2, p+1 (ACCESS_PAGES: EBADE; the same pages at a low IOVA: 0)');
     } finally {
-      if (deviceFd >= 0) closeSync(deviceFd);
-      g.group?.close();
+      attach.release();
       iommufd.close();
       pages?.dispose();
     }
