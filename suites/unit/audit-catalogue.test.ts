@@ -13,6 +13,7 @@ import { CATALOGUE, nativeNotApplicable, notApplicableOn, SETUP_DESCRIPTIONS } f
 import { freeAuditMemory, makeAuditMemory, modelDeviceTarget, modelMockTarget, modelNativeTarget, type AuditMemory, type DeviceEnvironment } from '../../lib/audit/targets.ts';
 import { BACKEND_IDS } from '../../lib/audit/types.ts';
 import { PGSIZE_BITS_UNKNOWN, type1PlatformFrom } from '../../lib/model/type1-platform.ts';
+import { AMD_IO_PGTABLE_PLATFORM } from '../support/platforms.ts';
 
 /** The viommu profile's platform, from its guest's sysfs and dmesg (see suites/unit/model-type1.test.ts). */
 const VIOMMU_ENV: DeviceEnvironment = {
@@ -124,17 +125,7 @@ describe('audit.models', () => {
   // AMD-Vi on io-pgtable (6.1 and 6.12): the model cannot tell iova_pgsizes' bits of 2^52 and above, on type1 and
   // on compat alike (the same driver gives both domains); the step says so and the audit compares without them.
   it('type1 and compat on AMD-Vi (io-pgtable): GET_INFO\'s iova_pgsizes bits of 2^52 and above are said unknown', () => {
-    const amd: DeviceEnvironment = {
-      ...VIOMMU_ENV,
-      platform: type1PlatformFrom({
-        driver: 'amd-iommu',
-        reservedRegions: '0x00000000fee00000 0x00000000feefffff msi\n',
-        cmdline: 'console=ttyS0',
-        dmesg: 'AMD-Vi: Interrupt remapping enabled\n',
-        allowUnsafeInterrupts: 'N\n',
-        dmaEntryLimit: '65535\n',
-      }),
-    };
+    const amd: DeviceEnvironment = { ...VIOMMU_ENV, platform: AMD_IO_PGTABLE_PLATFORM };
     const scenario = CATALOGUE.find((x) => x.id === 'get-info.iova-pgsizes')!;
     for (const backend of ['type1', 'compat-device'] as const) {
       const target = () => modelDeviceTarget(backend, amd, mem);

@@ -16,7 +16,8 @@ import { IOMMUFD_IOCTL_TABLE } from '../../lib/model/iommufd/main.ts';
 import { ModelProcess } from '../../lib/model/process.ts';
 import { ModelSyscalls, type ModelPlatform } from '../../lib/model/syscalls.ts';
 import { Type1ContainerModel, Type1GroupModel } from '../../lib/model/type1.ts';
-import { PGSIZE_BITS_UNKNOWN, type1PlatformFrom } from '../../lib/model/type1-platform.ts';
+import { PGSIZE_BITS_UNKNOWN } from '../../lib/model/type1-platform.ts';
+import { AMD_IO_PGTABLE_PLATFORM } from '../support/platforms.ts';
 import { VfioContainer, VfioGroup } from '../../lib/kernel/vfio.ts';
 import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../lib/sys/index.ts';
 import * as U from '../../lib/uapi/index.ts';
@@ -119,7 +120,7 @@ describe('lockstep', () => {
   it('compares GET_INFO without the iova_pgsizes bits the model cannot tell, counts them, and still catches a known bit', () => {
     // The model's AMD-Vi platform leaves 2^52.. unknown (type1-platform.ts AMD_IO_PGTABLE_PGSIZES_UNKNOWN); the
     // stand-in kernel has 6.1's constant, ((~0xFFFUL) & ~(2ULL << 38)), which claims them all.
-    const amd = type1PlatformFrom({ driver: 'amd-iommu', reservedRegions: '', cmdline: '', dmesg: 'AMD-Vi: Interrupt remapping enabled\n', allowUnsafeInterrupts: 'N\n', dmaEntryLimit: '65535\n' });
+    const amd = AMD_IO_PGTABLE_PLATFORM;
     const run = (kernelBitmap: bigint) => {
       const kernelAmd = { ...amd, pgsizeBitmap: kernelBitmap, pgsizeBitsUnknown: 0n };
       const type1 = (p: ModelProcess) => new Type1ContainerModel(p);

@@ -10,6 +10,7 @@ import { ModelProcess, PROT_READ, PROT_WRITE } from '../../lib/model/process.ts'
 import { Type1ContainerModel, Type1GroupModel, type Type1Platform } from '../../lib/model/type1.ts';
 import { AMD_IO_PGTABLE_PGSIZES_UNKNOWN, AMD_IOMMU_PGSIZES, intelVtdDomain, type1PlatformFrom, userPtrMaxFrom } from '../../lib/model/type1-platform.ts';
 import * as U from '../../lib/uapi/index.ts';
+import { AMD_IO_PGTABLE_PLATFORM } from '../support/platforms.ts';
 
 const EPERM = 1, ENOENT = 2, EBADF = 9, ENOMEM = 12, EACCES = 13, EFAULT = 14, EEXIST = 17, ENODEV = 19, EINVAL = 22, ENOTTY = 25,
   ENOSPC = 28, EBADFD = 77;
@@ -472,14 +473,7 @@ describe('model.type1', () => {
 // last byte is IOVA 2^64 - 1 (AMD-Vi's v1 aperture reaches it) is removed but stays charged, to the mm that
 // made it; 7.2.13 gives it back. Both as Type1ModelOptions.unmapEndWrapLeaks says.
 describe('model.type1: KF-0006, a mapping that ends at IOVA 2^64', () => {
-  const AMD_PLATFORM: Type1Platform = type1PlatformFrom({
-    driver: 'amd-iommu',
-    reservedRegions: '0x00000000fee00000 0x00000000feefffff msi\n',
-    cmdline: 'console=ttyS0',
-    dmesg: 'AMD-Vi: Interrupt remapping enabled\n',
-    allowUnsafeInterrupts: 'N\n',
-    dmaEntryLimit: '65535\n',
-  });
+  const AMD_PLATFORM = AMD_IO_PGTABLE_PLATFORM;
   const TOP = (1n << 64n) - 0x10000n;
   function topMapping(unmapEndWrapLeaks: boolean) {
     const proc = new ModelProcess();
