@@ -213,9 +213,13 @@ export const PGSIZE_BITS_UNKNOWN = 'page sizes no fact shows (AMD-Vi io-pgtable,
 export function amdViDomain(cmdline: string, table: { genericPt?: boolean; dmesg?: string; ivinfo?: number } = {}) {
   let cmdlinePgsizes = AMD_IOMMU_PGSIZES;
   let pgtableV2 = false;
+  // An option the kernel did not know it logged as such and ignored (parse_amd_iommu_options: "AMD-Vi: Unknown
+  // option - '%s'", the rest of the string from that option on): 6.1 has neither nohugepages nor v2_pgsizes_only.
+  const unknownToKernel = (opt: string) => (table.dmesg ?? '').includes(`AMD-Vi: Unknown option - '${opt}`);
   for (const arg of cmdline.split(/\s+/)) {
     if (!arg.startsWith('amd_iommu=')) continue;
     for (const opt of arg.slice('amd_iommu='.length).split(',')) {
+      if (opt === '' || unknownToKernel(opt)) continue;
       if (opt.startsWith('nohugepages')) cmdlinePgsizes = AMD_IOMMU_PGSIZES_4K;
       else if (opt.startsWith('v2_pgsizes_only')) cmdlinePgsizes = AMD_IOMMU_PGSIZES_V2;
       else if (opt.startsWith('pgtbl_v2')) pgtableV2 = true;

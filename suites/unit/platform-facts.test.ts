@@ -41,6 +41,14 @@ describe('platform facts: AMD-Vi', () => {
     expect(amdViDomain('amd_iommu=nohugepages').pgsizeBitmap).to.equal(0x1000n);
     expect(amdViDomain('amd_iommu=nohugepages,v2_pgsizes_only').pgsizeBitmap).to.equal(0x40201000n);
   });
+  it('ignores an option the kernel logged as unknown (6.1 has no nohugepages)', () => {
+    const log = "[    0.000000] AMD-Vi: Unknown option - 'nohugepages,pgtbl_v1'\n";
+    const d = amdViDomain('amd_iommu=nohugepages,pgtbl_v1', { dmesg: log });
+    expect(d.pgsizeBitmap).to.equal(AMD_IOMMU_PGSIZES);
+    expect(d.pgsizeBitsUnknown).to.equal(AMD_IO_PGTABLE_PGSIZES_UNKNOWN);
+    // Known where the kernel logged nothing of it.
+    expect(amdViDomain('amd_iommu=nohugepages,pgtbl_v1', { dmesg: '' }).pgsizeBitmap).to.equal(0x1000n);
+  });
   it('refuses to guess the aperture of a v2 table', () => {
     expect(() => amdViDomain('amd_iommu=pgtbl_v2')).to.throw(/not derived/);
   });
