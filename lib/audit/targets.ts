@@ -25,7 +25,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import { errnoOf, IommuFd, VfioContainer, VfioDevice, VfioGroup, type Type1Info } from '../kernel/index.ts';
 import { kernelBehaviour, type1ModelOptions } from '../lockstep/models.ts';
-import { iommufdTopAreaMapsFirstRun, kernelFeatures, type1UnmapEndWrapLeaks } from '../kernel/features.ts';
+import { iommufdTopAreaMapsFirstRun, type1UnmapEndWrapLeaks } from '../kernel/features.ts';
 import { IommufdModel } from '../model/iommufd.ts';
 import { iommufdDomainSpec } from '../model/mock.ts';
 import { ModelProcess } from '../model/process.ts';
@@ -249,16 +249,10 @@ export function readDeviceEnvironment(groupId: number, bdf: string): DeviceEnvir
     bdf,
     // The unit that serves the device (a host has several: dmar0, dmar1, ...), else the group's first device's.
     // The generic page table probe (KernelBehaviour.mockGenericPt) decides how AMD-Vi's v1 domain is built.
-    platform: readType1Platform(groupId, iommuUnitOf(bdf) ?? undefined, { genericPt: genericPtProbe() }),
+    platform: readType1Platform(groupId, iommuUnitOf(bdf) ?? undefined, { genericPt: kernelBehaviour().mockGenericPt }),
     devices: readdirSync(`/sys/kernel/iommu_groups/${groupId}/devices`),
     userPtrMax: readUserPtrMax(),
   };
-}
-
-/** KernelFeatures.changes.mockGenericPt where the kernel has iommufd (lib/lockstep/models.ts kernelBehaviour reads it the same way). */
-function genericPtProbe(): boolean {
-  const f = kernelFeatures();
-  return f.iommufd && f.changes.mockGenericPt;
 }
 
 /** The IOMMU unit serving the device: /sys/bus/pci/devices/BDF/iommu links to /sys/class/iommu/UNIT (iommu_device_link). */
