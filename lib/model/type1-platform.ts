@@ -11,6 +11,8 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { ULONG_MAX } from './pages.ts';
+import { PAGE_SIZE } from './process.ts';
 
 export interface Type1ReservedRegion {
   start: bigint;
@@ -191,6 +193,27 @@ export const AMD_IOMMU_PGSIZES_V2 = 0x1000n | (1n << 21n) | (1n << 30n);
 export const AMD_IO_PGTABLE_PGSIZES_UNKNOWN = genmask(63, 52);
 /** The reason on lib/lockstep/unchecked.ts's list for Type1Platform.pgsizeBitsUnknown. */
 export const PGSIZE_BITS_UNKNOWN = 'page sizes no fact shows (AMD-Vi io-pgtable, 2^52 and above)';
+
+/**
+ * The page sizes of several domains together, as type1's vfio_update_pgsize_bitmap and iommufd's
+ * iommufd_get_pagesizes (vfio_compat.c, "See vfio_update_pgsize_bitmap()") compute them: the AND of the
+ * domains' bitmaps, sub-page sizes shown as PAGE_SIZE. A bit a domain leaves unknown (pgsizeBitsUnknown)
+ * stays unknown unless another domain's known 0 clears it from the AND; it is written as 0 in `bitmap` and
+ * returned apart. No domain: every size (ULONG_MAX).
+ */
+export function domainsPgsizeBitmap(domains: Iterable<{ pgsizeBitmap: bigint; pgsizeBitsUnknown?: bigint }>): { bitmap: bigint; unknown: bigint } {
+  let bitmap = ULONG_MAX;
+  let unknown = 0n;
+  for (const d of domains) {
+    const u = d.pgsizeBitsUnknown ?? 0n;
+    bitmap &= d.pgsizeBitmap | u;
+    unknown |= u;
+  }
+  unknown &= bitmap;
+  const pageMask = ~(PAGE_SIZE - 1n) & ULONG_MAX;
+  if ((bitmap & ~pageMask) !== 0n) bitmap = (bitmap & pageMask) | PAGE_SIZE;
+  return { bitmap: bitmap & ~unknown, unknown };
+}
 
 /**
  * The VFIO (IOMMU_DOMAIN_UNMANAGED) domain the AMD driver gives a group. Both kernels build the v1 (host) page

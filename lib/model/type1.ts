@@ -16,7 +16,7 @@
 import * as U from '../uapi/index.ts';
 import type { ModelProcess } from './process.ts';
 import { PAGE_SIZE } from './process.ts';
-import type { Type1Platform, Type1ReservedRegion } from './type1-platform.ts';
+import { domainsPgsizeBitmap, type Type1Platform, type Type1ReservedRegion } from './type1-platform.ts';
 
 export type { Type1Platform, Type1ReservedRegion } from './type1-platform.ts';
 
@@ -277,19 +277,10 @@ class Type1Iommu {
     return errno;
   }
 
-  /** vfio_update_pgsize_bitmap: AND of the domains' bitmaps, sub-page sizes shown as PAGE_SIZE. */
+  /** vfio_update_pgsize_bitmap: AND of the domains' bitmaps, sub-page sizes shown as PAGE_SIZE (domainsPgsizeBitmap). */
   updatePgsizeBitmap(): void {
-    let bitmap = U64;
-    let unknown = 0n;
-    // An unknown bit stays unknown unless another domain's known 0 clears it from the AND.
-    for (const d of this.domains) {
-      const u = d.platform.pgsizeBitsUnknown ?? 0n;
-      bitmap &= d.platform.pgsizeBitmap | u;
-      unknown |= u;
-    }
-    unknown &= bitmap;
-    if ((bitmap & ~PAGE_MASK & U64) !== 0n) bitmap = (bitmap & PAGE_MASK) | PAGE_SIZE;
-    this.pgsizeBitmap = bitmap & ~unknown;
+    const { bitmap, unknown } = domainsPgsizeBitmap(this.domains.map((d) => d.platform));
+    this.pgsizeBitmap = bitmap;
     this.pgsizeBitsUnknown = unknown;
   }
 

@@ -8,12 +8,10 @@ import * as U from '../uapi/index.ts';
 import { EINVAL, ENODEV, ENOTTY } from './errno.ts';
 import { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE } from './io-pagetable.ts';
 import type { IommufdModel, IoasObject, U64 } from './iommufd.ts';
-import { ULONG_MAX } from './pages.ts';
-import { PAGE_SIZE } from './process.ts';
+import { domainsPgsizeBitmap } from './type1-platform.ts';
 
 export type CompatInfo = { errno: number } & U.Type1InfoFields & { iovaPgsizesUnknown?: bigint };
 
-const PAGE_MASK = ~(PAGE_SIZE - 1n) & ULONG_MAX;
 const u64 = (v: U64 | undefined): bigint => BigInt.asUintN(64, BigInt(v ?? 0));
 
 export class VfioCompatModel {
@@ -58,25 +56,12 @@ export class VfioCompatModel {
   }
 
   /**
-   * vfio_compat.c:iommufd_get_pagesizes, with the bits no domain's facts tell (IommuDomainLike.pgsizeBitsUnknown:
-   * unknown unless another domain's known 0 clears them) written as 0 and returned apart. Comparing with the
-   * IOAS's alignment on the known bits alone answers the same: they hold the 4K bit below any unknown one.
+   * vfio_compat.c:iommufd_get_pagesizes: the domains' page sizes together (domainsPgsizeBitmap, the bits no
+   * domain's facts tell written as 0 and returned apart), at least the IOAS's alignment. Comparing with the
+   * alignment on the known bits alone answers the same: they hold the 4K bit below any unknown one.
    */
   #pagesizes(ioas: IoasObject): { bitmap: bigint; unknown: bigint } {
-    let bitmap = ULONG_MAX;
-    let unknown = 0n;
-    for (const d of ioas.iopt.domains) {
-      const u = d.pgsizeBitsUnknown ?? 0n;
-      bitmap &= d.pgsizeBitmap | u;
-      unknown |= u;
-    }
-    unknown &= bitmap;
-    bitmap &= ~unknown;
-    // See vfio_update_pgsize_bitmap()
-    if (bitmap & ~PAGE_MASK & ULONG_MAX) {
-      bitmap &= PAGE_MASK;
-      bitmap |= PAGE_SIZE;
-    }
+    const { bitmap, unknown } = domainsPgsizeBitmap(ioas.iopt.domains);
     return bitmap > ioas.iopt.iovaAlignment ? { bitmap, unknown } : { bitmap: ioas.iopt.iovaAlignment, unknown: 0n };
   }
 
