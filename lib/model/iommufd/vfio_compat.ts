@@ -4,7 +4,7 @@
 import * as U from '../../uapi/index.ts';
 import { EFAULT, ENOTTY } from '../errno.ts';
 import type { IommufdModel } from '../iommufd.ts';
-import { PGSIZE_BITS_UNKNOWN } from '../type1-platform.ts';
+import { getInfoIoctl } from '../vfio/container.ts';
 import { ModelCannotAnswer, type IoctlArgument } from '../uaccess.ts';
 import { field, iommufdUcmdRespond, type Ucmd } from './ucmd.ts';
 
@@ -47,16 +47,9 @@ export function iommufdVfioIoctl(ctx: IommufdModel, request: number, arg: IoctlA
       const r = compat.checkExtension(v > 0xffff_ffffn ? -1 : Number(v));
       return r.errno ? -r.errno : r.value;
     }
-    case U.VFIO_IOMMU_GET_INFO: {
+    case U.VFIO_IOMMU_GET_INFO:
       // copy_from_user(&info, arg, minsz = 16); the rest goes straight to user memory.
-      if (!arg.read(0, 16)) return -EFAULT;
-      if (!arg.buffer) throw new ModelCannotAnswer('VFIO_IOMMU_GET_INFO by address');
-      const errno = compat.getInfoInto(arg.buffer);
-      // iova_pgsizes (offset 8) is written whenever the call succeeds (argsz >= 16).
-      const unknown = errno === 0 ? compat.iovaPgsizesUnknown() : 0n;
-      if (unknown !== 0n) arg.leaveUnknown(8, unknown, PGSIZE_BITS_UNKNOWN);
-      return -errno || 0;
-    }
+      return getInfoIoctl(compat, arg);
     case U.VFIO_IOMMU_MAP_DMA: {
       const b = copyIn(arg, U.vfio_iommu_type1_dma_map.sizeof);
       if (!b) return -EFAULT;

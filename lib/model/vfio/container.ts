@@ -13,6 +13,20 @@ function value(arg: IoctlArgument): number {
   return arg.value > 0xffff_ffffn ? -1 : Number(arg.value);
 }
 
+/**
+ * VFIO_IOMMU_GET_INFO on a container model, type1's or iommufd's compat: copy_from_user of the 16 bytes up to
+ * iova_pgsizes, then the model's answer written into the argument, with the bits of iova_pgsizes (offset 8,
+ * written whenever the call succeeds) the model cannot tell left to lockstep (IoctlArgument.leaveUnknown).
+ */
+export function getInfoIoctl(c: { getInfoInto(bytes: Uint8Array): number; iovaPgsizesUnknown(): bigint }, arg: IoctlArgument): number {
+  if (!arg.read(0, 16)) return -EFAULT;
+  if (!arg.buffer) throw new ModelCannotAnswer('VFIO_IOMMU_GET_INFO by address');
+  const errno = c.getInfoInto(arg.buffer);
+  const unknown = errno === 0 ? c.iovaPgsizesUnknown() : 0n;
+  if (unknown !== 0n) arg.leaveUnknown(8, unknown, PGSIZE_BITS_UNKNOWN);
+  return -errno || 0;
+}
+
 /** The bytes the caller passed after minsz (the type1 driver copies what it needs from there). */
 function tail(arg: IoctlArgument, minsz: number): Uint8Array | undefined {
   return arg.buffer && arg.buffer.length > minsz ? arg.buffer.slice(minsz) : undefined;
@@ -29,15 +43,8 @@ export function vfioContainerIoctl(c: Type1ContainerModel, request: number, arg:
   }
   if (!c.driverSet) return -c.ioctl(request, 0).errno;
   switch (request) {
-    case U.VFIO_IOMMU_GET_INFO: {
-      if (!arg.read(0, 16)) return -EFAULT;
-      if (!arg.buffer) throw new ModelCannotAnswer('VFIO_IOMMU_GET_INFO by address');
-      const errno = c.getInfoInto(arg.buffer);
-      // iova_pgsizes (offset 8) is written whenever the call succeeds (argsz >= 16).
-      const unknown = errno === 0 ? c.iovaPgsizesUnknown() : 0n;
-      if (unknown !== 0n) arg.leaveUnknown(8, unknown, PGSIZE_BITS_UNKNOWN);
-      return -errno || 0;
-    }
+    case U.VFIO_IOMMU_GET_INFO:
+      return getInfoIoctl(c, arg);
     case U.VFIO_IOMMU_MAP_DMA: {
       const b = arg.read(0, U.vfio_iommu_type1_dma_map.sizeof);
       if (!b) return -EFAULT;
