@@ -89,6 +89,13 @@ function stepsList(o: Observation, label: string): string {
   return `<div>${escapeHtml(label)}</div><ol start="0">${o.steps.map(li).join('')}</ol>`;
 }
 
+/** A section of cells by scenario and mode, each with its lines (the model's mismatches, or the bits it cannot tell); '' when none. */
+function cellListSection(id: string, title: string, entries: readonly { scenario: string; backend: BackendId; detail: string[] }[]): string {
+  if (entries.length === 0) return '';
+  const items = entries.map((m) => `<li><a href="#${scenarioAnchor(m.scenario)}"><code>${escapeHtml(m.scenario)}</code></a> on ${m.backend}<ul>${m.detail.map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul></li>`);
+  return `<section id="${id}"><h2>${title}</h2><ul>${items.join('')}</ul></section>`;
+}
+
 function cellHtml(row: AuditRow, b: BackendId): string {
   const c = row.cells[b];
   if (c.status !== 'ran') {
@@ -248,20 +255,8 @@ ${failing.length > 0 ? `<section id="failing"><h2>Differences that fail the audi
 <section id="explanations"><h2>Known differences and their explanations</h2>
 ${a.known.length === 0 ? '<p>None listed.</p>' : a.known.map((k) => knownArticle(a, k)).join('\n')}
 </section>
-${
-  v.modelMismatches.length > 0
-    ? `<section id="model-mismatches"><h2>Model mismatches (model bugs: they always fail the audit)</h2><ul>${v.modelMismatches
-        .map((m) => `<li><a href="#${scenarioAnchor(m.scenario)}"><code>${escapeHtml(m.scenario)}</code></a> on ${m.backend}<ul>${m.detail.map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul></li>`)
-        .join('')}</ul></section>`
-    : ''
-}
-${
-  v.modelUnchecked
-    ? `<section id="model-unchecked"><h2>Checked without bits the model cannot tell</h2><ul>${v.modelUnchecked
-        .map((m) => `<li><a href="#${scenarioAnchor(m.scenario)}"><code>${escapeHtml(m.scenario)}</code></a> on ${m.backend}<ul>${m.detail.map((d) => `<li>${escapeHtml(d)}</li>`).join('')}</ul></li>`)
-        .join('')}</ul></section>`
-    : ''
-}
+${cellListSection('model-mismatches', 'Model mismatches (model bugs: they always fail the audit)', v.modelMismatches)}
+${cellListSection('model-unchecked', 'Checked without bits the model cannot tell', v.modelUnchecked ?? [])}
 ${v.problems.length > 0 ? `<section id="problems"><h2>Problems</h2><ul>${v.problems.map((p) => `<li>${escapeHtml(p)}</li>`).join('')}</ul></section>` : ''}
 </main>
 <script>${SCRIPT}</script>

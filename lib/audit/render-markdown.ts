@@ -99,6 +99,18 @@ function switchSummary(a: Audit): string[] {
   return lines;
 }
 
+/** A section of cells by scenario and mode, each with its lines (the model's mismatches, or the bits it cannot tell); none when empty. */
+function cellListLines(heading: string[], entries: readonly { scenario: string; backend: BackendId; detail: string[] }[]): string[] {
+  if (entries.length === 0) return [];
+  const lines = [...heading, ''];
+  for (const m of entries) {
+    lines.push(`- ${mdCode(m.scenario)} on ${m.backend}:`);
+    for (const d of m.detail) lines.push(`  - ${mdText(d)}`);
+  }
+  lines.push('');
+  return lines;
+}
+
 export function renderMarkdown(a: Audit): string {
   const v = a.verdict;
   const c = v.comparisons;
@@ -167,22 +179,8 @@ export function renderMarkdown(a: Audit): string {
     lines.push(mdText(k.explanation), '', 'Kernel source:', '', ...sourceLines(a, k), '');
   }
 
-  if (v.modelMismatches.length > 0) {
-    lines.push('## Model mismatches (model bugs: they always fail the audit)', '');
-    for (const m of v.modelMismatches) {
-      lines.push(`- ${mdCode(m.scenario)} on ${m.backend}:`);
-      for (const d of m.detail) lines.push(`  - ${mdText(d)}`);
-    }
-    lines.push('');
-  }
-  if (v.modelUnchecked) {
-    lines.push('<a id="model-unchecked"></a>', '', '## Checked without bits the model cannot tell', '');
-    for (const m of v.modelUnchecked) {
-      lines.push(`- ${mdCode(m.scenario)} on ${m.backend}:`);
-      for (const d of m.detail) lines.push(`  - ${mdText(d)}`);
-    }
-    lines.push('');
-  }
+  lines.push(...cellListLines(['## Model mismatches (model bugs: they always fail the audit)'], v.modelMismatches));
+  lines.push(...cellListLines(['<a id="model-unchecked"></a>', '', '## Checked without bits the model cannot tell'], v.modelUnchecked ?? []));
   if (v.problems.length > 0) {
     lines.push('## Problems', '');
     for (const p of v.problems) lines.push(`- ${mdText(p)}`);
