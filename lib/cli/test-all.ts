@@ -290,26 +290,30 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
       platformAudits.problems.push(`docs/audit/: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  for (const { kernel: auditKernel, profile: platform, dir: dirName } of platformAudits.runs) {
-    const dir = join(root, dirName);
-    const label = auditKernel === kernel ? platform : `${auditKernel.kernelVersion} ${platform}`;
-    process.stdout.write(`\n=== audit on platform ${platform}${auditKernel === kernel ? '' : ` on ${auditKernel.kernelVersion}`}: ${profiles[platform].description}\n`);
+  /** One platform audit, compared with its published part: counted, and its line added; false when it failed. */
+  const runPlatformAudit = async (run: PlatformAuditRun, heading: string, label: string): Promise<boolean> => {
+    const dir = join(root, run.dir);
+    process.stdout.write(`\n=== ${heading}: ${profiles[run.profile].description}\n`);
     const started = Date.now();
     try {
-      const { rc, published } = await runAudit({ out: dir, rawDirs: [], ...auditKernel, accel: 'auto', timeoutSeconds: 1800, deviceProfile: platform, publishedMustMatch: true });
+      const { rc, published } = await runAudit({ out: dir, rawDirs: [], ...run.kernel, accel: 'auto', timeoutSeconds: 1800, deviceProfile: run.profile, publishedMustMatch: true });
       if (rc === EXIT_ENVIRONMENT) infrastructure = true;
-      for (const p of [platform, 'mock']) add(countsOf(join(dir, p, 'results.json')));
-      if (rc !== 0) {
-        platformsOk = false;
-        total.failed += 1;
-      }
+      for (const p of [run.profile, 'mock']) add(countsOf(join(dir, p, 'results.json')));
+      if (rc !== 0) total.failed += 1;
       lines.push(`audit ${label}: ${rc === 0 ? 'passed' : 'FAILED'} in ${Math.round((Date.now() - started) / 1000)} s (${join(dir, 'audit', 'audit.md')})`);
       if (published) lines.push(`  ${published.lines.at(-1)}`);
+      return rc === 0;
     } catch (err) {
-      platformsOk = false;
       total.failed += 1;
       lines.push(`audit ${label}: FAILED: ${(err as Error).message.split('\n')[0]}`);
+      return false;
     }
+  };
+  for (const run of platformAudits.runs) {
+    // A run on another kernel than the main one (7.2's parts) names that kernel.
+    const other = run.kernel === kernel ? null : run.kernel.kernelVersion;
+    const heading = `audit on platform ${run.profile}${other ? ` on ${other}` : ''}`;
+    if (!(await runPlatformAudit(run, heading, other ? `${other} ${run.profile}` : run.profile))) platformsOk = false;
   }
   lines.push(...platformAudits.notCompared.map((n) => `published audit: ${n}`));
   for (const p of platformAudits.problems) {
@@ -320,23 +324,8 @@ export async function testAll(out: string, kernel: KernelChoice = { kernelVersio
   // ---- 6.1's type1 half (issue 14): each platform's audit on 6.1, compared with docs/audit/6.1.192/.
   let type1HalfOk = true;
   for (const { series, platform } of auditSkipped === undefined && !shard ? type1HalfAudits(kernel) : []) {
-    const dir = join(root, `audit-${series}-${platform}`);
-    process.stdout.write(`\n=== audit on ${series} (type1 only: no iommufd), platform ${platform}: ${profiles[platform].description}\n`);
-    try {
-      const { rc, published } = await runAudit({ out: dir, rawDirs: [], kernelVersion: series, flavour: 'base', accel: 'auto', timeoutSeconds: 1800, deviceProfile: platform, publishedMustMatch: true });
-      if (rc === EXIT_ENVIRONMENT) infrastructure = true;
-      for (const p of [platform, 'mock']) add(countsOf(join(dir, p, 'results.json')));
-      if (rc !== 0) {
-        type1HalfOk = false;
-        total.failed += 1;
-      }
-      lines.push(`audit ${series} ${platform}: ${rc === 0 ? 'passed' : 'FAILED'} (${join(dir, 'audit', 'audit.md')})`);
-      if (published) lines.push(`  ${published.lines.at(-1)}`);
-    } catch (err) {
-      type1HalfOk = false;
-      total.failed += 1;
-      lines.push(`audit ${series} ${platform}: FAILED: ${(err as Error).message.split('\n')[0]}`);
-    }
+    const run: PlatformAuditRun = { kernel: { kernelVersion: series, flavour: 'base' }, profile: platform, dir: `audit-${series}-${platform}` };
+    if (!(await runPlatformAudit(run, `audit on ${series} (type1 only: no iommufd), platform ${platform}`, `${series} ${platform}`))) type1HalfOk = false;
   }
   // ---- end of 6.1's type1 half
   let extraOk = true;
