@@ -92,6 +92,11 @@ export function modelUnknowns(model: Observation): string[] {
   return model.steps.flatMap((s, i) => Object.entries(s.unknown ?? {}).map(([key, u]) => `step ${i} ${s.op}: out.${key} bits ${u.bits}: ${u.reason}`));
 }
 
+/** The reasons the model left something unchecked in its observation (Step.unknown). */
+export function modelUnknownReasons(model: Observation): string[] {
+  return model.steps.flatMap((s) => Object.values(s.unknown ?? {}).map((u) => u.reason));
+}
+
 /** A readable report of the differences, with both observations' steps for context. */
 export function divergenceReport(title: string, kernel: Observation, model: Observation, diffs: StepDifference[]): string {
   const show = (v: OutValue | undefined) => (v === undefined ? '(absent)' : JSON.stringify(v));

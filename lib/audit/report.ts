@@ -6,7 +6,7 @@
 // that was unavailable, a scenario without a result, are failures of the
 // audit, named as such.
 import { readFileSync } from 'node:fs';
-import { modelUnknowns, observationDifferences } from './record.ts';
+import { modelUnknownReasons, modelUnknowns, observationDifferences } from './record.ts';
 import { appliesTo, appliesToPlatform, COMPARED_PAIRS, kernelCitations, knownDifferenceAnchor, platformSwitches, type ExpectedStep, type KnownDifference } from './known-differences.ts';
 import { BASELINE_SWITCHES } from '../model/kernel-behaviour.ts';
 import {
@@ -653,7 +653,10 @@ export function summaryLines(a: Audit): string[] {
     `audit: differences: ${c.explained} explained, ${c.unexplained} unexplained, ${c.changed} changed, ${c.stale} stale (listed, no longer shows); ${c.same} pairs agree, ${c.notCompared} not compared`,
     `audit: model mismatches: ${v.modelMismatches.length}`,
   ];
-  if (v.modelUnchecked) lines.push(`audit: cells the model predicted but for bits it cannot tell (compared without them): ${v.modelUnchecked.length} (${[...new Set(v.modelUnchecked.flatMap((m) => m.detail.map((d) => d.replace(/^.*?bits \S+: /, ''))))].join('; ')})`);
+  if (v.modelUnchecked) {
+    const reasons = new Set(a.rows.flatMap((r) => BACKEND_IDS.flatMap((b) => { const c = r.cells[b]; return c.status === 'ran' && isObservation(c.model) ? modelUnknownReasons(c.model) : []; })));
+    lines.push(`audit: cells the model predicted but for bits it cannot tell (compared without them): ${v.modelUnchecked.length} (${[...reasons].join('; ')})`);
+  }
   // Not-applicable cells are no tests in the guests (a scenario declared to have no counterpart there), so
   // they show in no test count: say how many there are.
   // A cell the platform refused (REFUSED_BY_PLATFORM) is a test, skipped with that reason: counted apart.

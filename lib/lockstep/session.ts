@@ -270,8 +270,8 @@ export class LockstepProcess implements LockstepHost {
     countOp(name, false, reason);
   }
 
-  countPartlyUnchecked(name: string, reason: string): void {
-    countPartly(name, reason);
+  countPartlyUnchecked(reason: string): void {
+    countPartly(reason);
   }
 
   notListed(call: string, reason: string, detail: string): Error {

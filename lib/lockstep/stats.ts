@@ -45,7 +45,7 @@ export function countOp(name: string, checked: boolean, reason?: string): void {
   }
 }
 
-export function countPartly(_name: string, reason: string): void {
+export function countPartly(reason: string): void {
   const stats = lockstepStats();
   stats.partly ??= {};
   stats.partly[reason] = (stats.partly[reason] ?? 0) + 1;

@@ -55,7 +55,7 @@ export interface LockstepHost {
   countChecked(name: string, kernelNs: number, modelNs: number): void;
   countUnchecked(name: string, reason: string): void;
   /** A checked call whose output had bits the model cannot tell (IoctlArgument.unknownBits), under their reason. */
-  countPartlyUnchecked(name: string, reason: string): void;
+  countPartlyUnchecked(reason: string): void;
   accountingDifferences(): FieldDifference[];
   /** The model cannot answer, for a reason not on the list: fails the test. */
   notListed(call: string, reason: string, detail: string): Error;
@@ -547,7 +547,7 @@ export class LockstepSys implements SysCore {
       for (const u of marg.unknownBits ?? []) {
         if (!isListedReason(u.reason)) throw host.notListed(call, u.reason, `bits 0x${u.mask.toString(16)} of the u64 at offset ${u.offset}`);
         if (u.offset + 8 <= view.length) writeU64(modelBytes, u.offset, (readU64(modelBytes, u.offset) & ~u.mask) | (readU64(view, u.offset) & u.mask));
-        host.countPartlyUnchecked(name, u.reason);
+        host.countPartlyUnchecked(u.reason);
       }
       if (!sameBytes(view, modelBytes)) diffs.push(...bufferDifferences(shape!.layout, view, modelBytes, 'arg', shape!.member));
     }
