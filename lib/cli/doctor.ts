@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromiumMissing } from '../audit/browser.ts';
-import { packageInstalled } from '../kbuild/apt.ts';
+import { KERNEL_BUILD_PACKAGES, KERNEL_HEADERS_PACKAGES, packageInstalled } from '../kbuild/apt.ts';
 import { cacheRoot } from '../kbuild/cache.ts';
 import { machineAptSources, privateSourcesList, releaseCodename } from '../kbuild/debian-archive.ts';
 import { cachedDebianSources, describeOrigin } from '../kbuild/source.ts';
@@ -26,9 +26,10 @@ export interface Check {
   neededBy: string;
 }
 
-const KERNEL_BUILD_PACKAGES = ['make', 'gcc', 'bc', 'flex', 'bison', 'libelf-dev', 'libssl-dev'];
-/** Packages of KERNEL_BUILD_PACKAGES named after the command they install. */
-const KERNEL_BUILD_COMMANDS = new Set(['make', 'gcc', 'bc', 'flex', 'bison']);
+/** The guest kernel's build and the headers its layout check and kselftest builds install. */
+const KERNEL_TOOL_PACKAGES = [...new Set([...KERNEL_BUILD_PACKAGES, ...KERNEL_HEADERS_PACKAGES])];
+/** Packages of KERNEL_TOOL_PACKAGES named after the command they install. */
+const KERNEL_BUILD_COMMANDS = new Set(['make', 'gcc', 'bc', 'flex', 'bison', 'rsync']);
 
 function commandPath(cmd: string): string | null {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
@@ -103,11 +104,11 @@ export function doctorChecks(): Check[] {
   });
 
   // The tools by command (what make will run), the libraries by package.
-  const missingBuild = KERNEL_BUILD_PACKAGES.filter((p) => (KERNEL_BUILD_COMMANDS.has(p) ? commandPath(p) === null : !packageInstalled(p)));
+  const missingBuild = KERNEL_TOOL_PACKAGES.filter((p) => (KERNEL_BUILD_COMMANDS.has(p) ? commandPath(p) === null : !packageInstalled(p)));
   checks.push({
     what: 'kernel build tools',
     status: missingBuild.length === 0 ? 'ok' : kernels.length > 0 ? 'note' : 'missing',
-    detail: missingBuild.length === 0 ? KERNEL_BUILD_PACKAGES.join(' ') : `missing ${missingBuild.join(', ')}${kernels.length > 0 ? ' (a cached kernel needs none)' : ''}`,
+    detail: missingBuild.length === 0 ? KERNEL_TOOL_PACKAGES.join(' ') : `missing ${missingBuild.join(', ')}${kernels.length > 0 ? ' (a cached kernel needs none)' : ''}`,
     packages: missingBuild,
     neededBy: 'vm, test, audit (building the guest kernel), the layout unit test',
   });

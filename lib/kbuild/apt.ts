@@ -4,6 +4,15 @@ import { spawnSync } from 'node:child_process';
 import { isRoot } from '../sys/credentials.ts';
 import { SetupError } from './setup-error.ts';
 
+/** What building a guest kernel needs (lib/vm/kernel.ts), and `doctor` checks. */
+export const KERNEL_BUILD_PACKAGES = ['make', 'gcc', 'bc', 'flex', 'bison', 'libelf-dev', 'libssl-dev'];
+/**
+ * What `make headers_install` needs (lib/kbuild/source.ts: the layout check and the kselftest
+ * builds read installed headers): gcc for its host programs, and rsync, which the top Makefile's
+ * cmd_headers_install copies the headers with (`rsync -mrl --include='*\.h' ...`, 6.1 to 7.x).
+ */
+export const KERNEL_HEADERS_PACKAGES = ['make', 'gcc', 'rsync'];
+
 export function packageInstalled(pkg: string): boolean {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
   return r.status === 0 && r.stdout.includes('install ok installed');

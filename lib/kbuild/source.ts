@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ensurePackages, KERNEL_HEADERS_PACKAGES } from './apt.ts';
 import { cacheDir } from './cache.ts';
 import { PrivateApt } from './debian-archive.ts';
 import { withLock } from './lock.ts';
@@ -176,6 +177,7 @@ export async function ensureKernelHeaders(src: KernelSource, log: (line: string)
   if (!done()) {
     await withLock(join(root, `${src.key}.lock`), `the ${src.version} headers`, log, () => {
       if (done()) return;
+      ensurePackages(KERNEL_HEADERS_PACKAGES, `installing the ${src.version} kernel headers`, log);
       log(`make headers_install for ${src.version}`);
       const tmp = mkdtempSync(join(root, `.install-${src.key}-`));
       try {

@@ -15,7 +15,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, 
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensurePackages } from '../kbuild/apt.ts';
+import { ensurePackages, KERNEL_BUILD_PACKAGES } from '../kbuild/apt.ts';
 import { cacheDir } from '../kbuild/cache.ts';
 import { withLock } from '../kbuild/lock.ts';
 import type { KernelSeries } from '../kbuild/series.ts';
@@ -76,7 +76,7 @@ export function fragmentsFor(flavour: KernelFlavour, treeDir: string, extra: rea
 
 function compilerId(): string {
   const r = spawnSync('gcc', ['--version'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new SetupError('no C compiler (gcc) to build the guest kernel', 'apt-get install gcc make bc flex bison libelf-dev libssl-dev');
+  if (r.status !== 0) throw new SetupError('no C compiler (gcc) to build the guest kernel', `apt-get install ${KERNEL_BUILD_PACKAGES.join(' ')}`);
   return r.stdout.split('\n')[0] ?? '';
 }
 
@@ -93,7 +93,7 @@ function checkDiskSpace(dir: string, neededBytes = 2e9): void {
 }
 
 function checkBuildTools(log: (line: string) => void): void {
-  ensurePackages(['make', 'gcc', 'bc', 'flex', 'bison', 'libelf-dev', 'libssl-dev'], 'building the guest kernel', log);
+  ensurePackages(KERNEL_BUILD_PACKAGES, 'building the guest kernel', log);
 }
 
 /** Options as `NAME -> value` ("y", "m", a string, or "n" for "is not set"). */
