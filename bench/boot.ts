@@ -3,8 +3,8 @@
 // QEMU start to the reporter's first-test marker (lib/vm/qemu.ts) and not the
 // suites' run time. Prints each boot and the median (goal: at most 3 s), with
 // QEMU start to the init's ready marker (its mounts done, lib/vm/guest-init.sh)
-// beside it to show where the time goes (Node starts before it, once /proc is
-// mounted, and waits there for the init's go); load on a shared host
+// beside it to show where the time goes (Node starts before it, before the first
+// mount, and waits there for the init's go); load on a shared host
 // moves both.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';

@@ -8,13 +8,15 @@
 # runs the job, records its exit code and the kernel log there, and powers
 # off. Every process it starts costs tens of milliseconds under TCG, so it
 # starts few. A job that waits for its go itself ($vm/start-early: the
-# suites' Node, lib/vm/guest-loader.cjs) is started as soon as /proc is
-# mounted (Node reads /proc/meminfo, /proc/self/cgroup and /proc/self/maps as
-# it starts: its heap limits and its stack come from them; of /sys, only the
-# memory cgroup's limit, which no guest mounts, so /sys or not it finds none)
+# suites' Node, lib/vm/guest-loader.cjs) is started before the first mount
 # and let go once every mount is made and checked: Node's start, under TCG
 # about a second of QEMU translating the code it runs for the first time,
-# overlaps the other mount processes.
+# overlaps the mount processes, the first (/proc) included. Node starts as
+# well without /proc: the total memory its heap limits come from is libuv's
+# sysinfo(2) fallback for /proc/meminfo (the same MemTotal), it finds no
+# memory cgroup either way (no guest mounts one), and process.execPath falls
+# back from /proc/self/exe to argv[0], the absolute path job.sh execs. What
+# the job reads of /proc, /sys or the results folder, it reads after its go.
 #
 # It must work on every kernel the tool builds and never hang: each fstab
 # entry is mounted on its own (`mount -a -T FILE` of Debian 12's util-linux
@@ -89,6 +91,8 @@ start_early_job() {
 early=0
 [ -e "$vm/start-early" ] && early=1
 
+# Before the first mount (above): the early job needs none of them until its go.
+[ "$early" = 1 ] && start_early_job
 targets=()
 for entry in "${entries[@]}"; do
   read -r src dst type opts _ <<< "$entry"
@@ -97,9 +101,6 @@ for entry in "${entries[@]}"; do
     fail "mount -t $type -o $opts $src $dst failed: ${err:-no message}"
   fi
   targets+=("$dst")
-  if [ "$early" = 1 ] && [ -z "$job" ] && [ "$dst" = /proc ]; then
-    start_early_job
-  fi
 done
 # Check each mount point in /proc/mounts (read with builtins): a mount that
 # "succeeded" without mounting anything is caught here, not by a silent job.

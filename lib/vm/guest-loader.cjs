@@ -34,8 +34,10 @@ if (!writeCache) {
     // no cache (the host could not make one): compile here
   }
 }
-// CommonJS's own wrapper, strict as the ES modules the sources are. One line: line numbers stay the file's.
-const script = new Script(`(function (exports, require, module, __filename, __dirname) { 'use strict'; ${readFileSync(file, 'utf8')}\n})`, { filename: file, cachedData });
+// bundle.js is a function expression, CommonJS's wrapper around the code (lib/vm/guest-bundle.ts), with every
+// non-ASCII character of its code escaped: read as latin1 (one byte a character, no UTF-8 to decode; only
+// comments can hold UTF-8, which this turns into other characters of the same comments) and compiled as read.
+const script = new Script(readFileSync(file, 'latin1'), { filename: file, cachedData });
 if (cachedData && script.cachedDataRejected) {
   process.stderr.write(`guest bundle: V8 rejected the code cache ${cacheFile} (made by another Node binary or with other V8 flags): compiling here\n`);
 }

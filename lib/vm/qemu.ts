@@ -24,9 +24,9 @@ export interface BootRequest {
   /** A bash script run in the guest as root, in `cwd`. */
   script: string;
   /**
-   * The script waits itself, before it needs more than /proc, for one byte on fd 3
+   * The script waits itself, before it needs any mount, for one byte on fd 3
    * (IOMMUFD_CONFORMANCE_START_FD; the suites' loader, lib/vm/guest-loader.cjs, does): the init then starts it
-   * as soon as /proc is mounted and writes the byte once every mount is made. Otherwise it starts
+   * before its first mount and writes the byte once every mount is made. Otherwise it starts
    * after the mounts.
    */
   startsEarly?: boolean;
