@@ -7,7 +7,7 @@ import type { KernelSeries } from '../kbuild/series.ts';
 import { chooseAccel, type Accel } from './accel.ts';
 import { ensureGuestKernel, type KernelFlavour } from './kernel.ts';
 import { kernelFragmentsOf, profiles, type ProfileName } from './profiles.ts';
-import { bundleGuest, guestBundleFiles } from './guest-bundle.ts';
+import { bundleGuest } from './guest-bundle.ts';
 import { boot, qemuBinary, type BootResult } from './qemu.ts';
 import { classifyProblems, loadFindings, reportedFindings } from './findings.ts';
 import { recordVmRun } from './run-record.ts';
@@ -100,10 +100,6 @@ export async function runInVm(opts: VmRunOptions): Promise<{ ok: boolean; outcom
     freshResultsDir(resultsDir);
     // The guest runs the very Node binary that runs this process (the host's root is the guest's).
     const script = opts.exec ?? [
-      // The bundle and its code cache read into the guest's page cache in the background, on the other
-      // vCPU, while Node starts (~0.9 s under TCG): the loader's reads then come from memory, not 9p.
-      // In a subshell, so that the finished `cat` is reaped by the init, not left to Node.
-      `( cat ${guestBundleFiles(manifest!).map(shellQuote).join(' ')} > /dev/null 2>&1 & );`,
       `exec ${shellQuote(process.execPath)} ${manifest!.main} run --profile ${name} --out ${resultsDir} --manifest ${manifest!.path}`,
       ...[...(opts.runArgs ?? []), ...(opts.shard ? ['--shard', shardLabel(opts.shard)] : [])].map(shellQuote),
     ].join(' ');
