@@ -29,7 +29,7 @@ export interface Check {
 /** The guest kernel's build and the headers its layout check and kselftest builds install. */
 const KERNEL_TOOL_PACKAGES = [...new Set([...KERNEL_BUILD_PACKAGES, ...KERNEL_HEADERS_PACKAGES])];
 /** Packages of KERNEL_TOOL_PACKAGES named after the command they install. */
-const KERNEL_BUILD_COMMANDS = new Set(['make', 'gcc', 'bc', 'flex', 'bison', 'rsync']);
+const KERNEL_TOOL_COMMANDS = new Set(['make', 'gcc', 'bc', 'flex', 'bison', 'rsync']);
 
 function commandPath(cmd: string): string | null {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
@@ -104,13 +104,13 @@ export function doctorChecks(): Check[] {
   });
 
   // The tools by command (what make will run), the libraries by package.
-  const missingBuild = KERNEL_TOOL_PACKAGES.filter((p) => (KERNEL_BUILD_COMMANDS.has(p) ? commandPath(p) === null : !packageInstalled(p)));
+  const missingBuild = KERNEL_TOOL_PACKAGES.filter((p) => (KERNEL_TOOL_COMMANDS.has(p) ? commandPath(p) === null : !packageInstalled(p)));
   checks.push({
     what: 'kernel build tools',
     status: missingBuild.length === 0 ? 'ok' : kernels.length > 0 ? 'note' : 'missing',
     detail: missingBuild.length === 0 ? KERNEL_TOOL_PACKAGES.join(' ') : `missing ${missingBuild.join(', ')}${kernels.length > 0 ? ' (a cached kernel needs none)' : ''}`,
     packages: missingBuild,
-    neededBy: 'vm, test, audit (building the guest kernel), the layout unit test',
+    neededBy: 'vm, test, audit (building the guest kernel), the layout unit test and kselftest (its headers)',
   });
 
   const chromium = chromiumMissing();
