@@ -26,14 +26,19 @@ export interface Check {
   neededBy: string;
 }
 
-/** The guest kernel's build and the headers its layout check and kselftest builds install. */
-const KERNEL_TOOL_PACKAGES = [...new Set([...KERNEL_BUILD_PACKAGES, ...KERNEL_HEADERS_PACKAGES])];
-/** Packages of KERNEL_TOOL_PACKAGES named after the command they install. */
+/** Packages of KERNEL_BUILD_PACKAGES and KERNEL_HEADERS_PACKAGES named after the command they install. */
 const KERNEL_TOOL_COMMANDS = new Set(['make', 'gcc', 'bc', 'flex', 'bison', 'rsync']);
 
 function commandPath(cmd: string): string | null {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/** The trees whose installed headers are cached (lib/kbuild/source.ts:ensureKernelHeaders). */
+function cachedHeaders(): string[] {
+  const dir = join(cacheRoot(), 'headers');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((d) => existsSync(join(dir, d, '.installed')));
 }
 
 function cachedKernels(): string[] {
@@ -103,14 +108,28 @@ export function doctorChecks(): Check[] {
     neededBy: 'vm, test, audit (building the guest kernel), parity, the layout unit test',
   });
 
-  // The tools by command (what make will run), the libraries by package.
-  const missingBuild = KERNEL_TOOL_PACKAGES.filter((p) => (KERNEL_TOOL_COMMANDS.has(p) ? commandPath(p) === null : !packageInstalled(p)));
+  // The tools by command (what make will run), the libraries by package. Building a guest kernel and installing a
+  // tree's headers are two checks: a cached kernel makes the build's tools optional, but not the headers', which the
+  // layout unit test and every kselftest build install from the tree unless they are cached too.
+  const missing = (packages: readonly string[]) => packages.filter((p) => (KERNEL_TOOL_COMMANDS.has(p) ? commandPath(p) === null : !packageInstalled(p)));
+  const missingBuild = missing(KERNEL_BUILD_PACKAGES);
   checks.push({
     what: 'kernel build tools',
     status: missingBuild.length === 0 ? 'ok' : kernels.length > 0 ? 'note' : 'missing',
-    detail: missingBuild.length === 0 ? KERNEL_TOOL_PACKAGES.join(' ') : `missing ${missingBuild.join(', ')}${kernels.length > 0 ? ' (a cached kernel needs none)' : ''}`,
+    detail: missingBuild.length === 0 ? KERNEL_BUILD_PACKAGES.join(' ') : `missing ${missingBuild.join(', ')}${kernels.length > 0 ? ' (the cached guest kernels need none; a new version or config does)' : ''}`,
     packages: missingBuild,
-    neededBy: 'vm, test, audit (building the guest kernel), the layout unit test and kselftest (its headers)',
+    neededBy: 'vm, test, audit (building the guest kernel)',
+  });
+  const missingHeaders = missing(KERNEL_HEADERS_PACKAGES);
+  const headers = cachedHeaders();
+  checks.push({
+    what: 'kernel headers tools',
+    status: missingHeaders.length === 0 ? 'ok' : headers.length > 0 ? 'note' : 'missing',
+    detail: missingHeaders.length === 0
+      ? `${KERNEL_HEADERS_PACKAGES.join(' ')} (make headers_install)`
+      : `missing ${missingHeaders.join(', ')}${headers.length > 0 ? ` (the cached headers of ${headers.join(', ')} need none; another tree's do)` : ''}`,
+    packages: missingHeaders,
+    neededBy: 'the layout unit test, kselftest and npm run bench (make headers_install of a tree)',
   });
 
   const chromium = chromiumMissing();

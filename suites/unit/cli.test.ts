@@ -87,7 +87,7 @@ describe('command line', function () {
   it('doctor reports every check at once, each gap with the command that fixes it', () => {
     const r = cli('doctor');
     expect([0, 3]).to.include(r.code);
-    for (const what of ['Node.js', 'system-call backend', 'QEMU', 'KVM', 'kernel source', 'kernel build tools', 'Chromium']) {
+    for (const what of ['Node.js', 'system-call backend', 'QEMU', 'KVM', 'kernel source', 'kernel build tools', 'kernel headers tools', 'Chromium']) {
       expect(r.stdout).to.match(new RegExp(`^(ok     |MISSING|note   ) ${what}`, 'm'));
     }
     const missing = r.stdout.split('\n').filter((l) => l.startsWith('MISSING')).length;
