@@ -50,9 +50,15 @@ export class IntervalTree<N extends IntervalNode = IntervalNode> {
   #root: IntervalNode | null = null;
   #size = 0;
   #seq = 0;
+  #version = 0;
 
   get size(): number {
     return this.#size;
+  }
+
+  /** Changes with every insert, remove and clear: a lookup remembered with it holds while it is unchanged. */
+  get version(): number {
+    return this.#version;
   }
 
   get empty(): boolean {
@@ -68,6 +74,7 @@ export class IntervalTree<N extends IntervalNode = IntervalNode> {
     node.itMaxLast = node.last;
     this.#root = this.#insert(this.#root, node);
     this.#size++;
+    this.#version++;
   }
 
   #insert(root: IntervalNode | null, node: IntervalNode): IntervalNode {
@@ -121,6 +128,7 @@ export class IntervalTree<N extends IntervalNode = IntervalNode> {
     node.itSeq = -1;
     node.itLeft = node.itRight = null;
     this.#size--;
+    this.#version++;
   }
 
   #remove(root: IntervalNode | null, node: IntervalNode, found: { done: boolean }): IntervalNode | null {
@@ -245,6 +253,7 @@ export class IntervalTree<N extends IntervalNode = IntervalNode> {
     }
     this.#root = null;
     this.#size = 0;
+    this.#version++;
   }
 }
 

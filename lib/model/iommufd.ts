@@ -28,6 +28,7 @@ import {
 import { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE, IoPageTable, type AccessLike, type Area } from './io-pagetable.ts';
 import {
   HardwareDomain,
+  MAX_CHUNK,
   MOCK_FLAGS_DEVICE_HUGE_IOVA,
   MOCK_FLAGS_DEVICE_NO_DIRTY,
   MOCK_FLAGS_DEVICE_PASID,
@@ -1443,6 +1444,11 @@ export class IommufdModel {
       // iova_bitmap_set: bits for [at, at+size-1] relative to the bitmap's iova
       const firstBit = (at - iova) >> shift;
       const lastBit = (at + size - 1n - iova) >> shift;
+      if (lastBit < BigInt(args.bitmap.length) * 8n) {
+        // Within the bitmap (every read but KF-0004's): the same bits, counted in doubles.
+        for (let b = Number(firstBit), l = Number(lastBit); b <= l; b++) args.bitmap[b >> 3]! |= 1 << (b & 7);
+        return;
+      }
       for (let b = firstBit; b <= lastBit; b++) {
         const byte = Number(b >> 3n);
         if (byte < args.bitmap.length) args.bitmap[byte]! |= 1 << Number(b & 7n);
@@ -1476,11 +1482,32 @@ export class IommufdModel {
         }
         continue;
       }
+      if (!(domain.pgsizeBitmap & MOCK_HUGE_PAGE_SIZE)) {
+        // No 1 MiB IOPTE in this domain, ever: the walk below would visit the chunks of [cur, last] one by one,
+        // recording at `cur + k * 2048` each that has an entry and is dirty. The dirty ones are found from
+        // whichever is smaller, the dirty set or the range, and taken in the walk's order.
+        const first = step.cur / MOCK_IO_PAGE_SIZE;
+        const offset = step.cur - first * MOCK_IO_PAGE_SIZE;
+        const firstChunk = Number(first);
+        const lastChunk = Number(first + (step.last - step.cur) / MOCK_IO_PAGE_SIZE);
+        const dirty: number[] = [];
+        if (domain.dirty.size <= lastChunk - firstChunk + 1) {
+          for (const c of domain.dirty) if (c >= firstChunk && c <= lastChunk) dirty.push(c);
+          dirty.sort((a, b) => a - b);
+        } else {
+          for (let c = firstChunk; c <= lastChunk; c++) if (domain.dirty.has(c)) dirty.push(c);
+        }
+        for (const c of dirty) {
+          if (!domain.hasEntry(c)) continue;
+          if (!(flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR)) domain.dirty.delete(c);
+          record(BigInt(c) * MOCK_IO_PAGE_SIZE + offset, MOCK_IO_PAGE_SIZE);
+        }
+        continue;
+      }
       const stop = step.last + 1n;
       let at = step.cur;
       do {
-        const chunk = at / MOCK_IO_PAGE_SIZE;
-        if (!domain.entryAt(chunk)) {
+        if (!domain.hasEntry(Number(at / MOCK_IO_PAGE_SIZE))) {
           at += MOCK_IO_PAGE_SIZE;
           continue;
         }
@@ -1490,8 +1517,8 @@ export class IommufdModel {
         const pgsize = huge ? MOCK_HUGE_PAGE_SIZE : MOCK_IO_PAGE_SIZE;
         const head = at - (at % pgsize);
         let dirty = false;
-        for (let c = head / MOCK_IO_PAGE_SIZE; c < (head + pgsize) / MOCK_IO_PAGE_SIZE; c++) {
-          if (!domain.dirty.has(c) || !domain.entryAt(c)) continue;
+        for (let c = Number(head / MOCK_IO_PAGE_SIZE), end = Number((head + pgsize) / MOCK_IO_PAGE_SIZE); c < end; c++) {
+          if (!domain.dirty.has(c) || !domain.hasEntry(c)) continue;
           dirty = true;
           if (!(flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR)) domain.dirty.delete(c);
         }
@@ -1968,19 +1995,26 @@ export class IommufdModel {
     if (!this.#userRangeOk(uptr, (max + 7n) / 8n, false)) return fail(EFAULT);
     if (!args.bits) throw new Error('IommufdModel.testDirty needs `bits`: the bytes of the user bitmap at uptr');
     let count = 0n;
-    for (let i = 0n; i < max; i++) {
-      const byte = args.bits[Number(i >> 3n)] ?? 0;
-      if (!(byte & (1 << Number(i & 7n)))) continue;
+    // max is at most 2^27 (the EOVERFLOW above): the bit index counts in a double. The xarray index of bit i is
+    // (iova + i * page_size) / page_size = iova / page_size + i, iova being a multiple of page_size (EINVAL
+    // above); past MAX_CHUNK it is an IOVA past ULONG_MAX, where nothing is mapped.
+    const bits = Number(max);
+    const base = iova / pageSize;
+    const baseChunk = base + max - 1n <= MAX_CHUNK ? Number(base) : -1;
+    const chunkOf = (i: number) => (baseChunk >= 0 ? baseChunk + i : base + BigInt(i) <= MAX_CHUNK ? Number(base + BigInt(i)) : -1);
+    for (let i = 0; i < bits; i++) {
+      const byte = args.bits[i >> 3] ?? 0;
+      if (!(byte & (1 << (i & 7)))) continue;
       if (domain!.genericPt) {
         // mock->iommu.ops->set_dirty(iova + i * page_size) marks the leaf holding it
         // (iommu_pt.h:__set_dirty; -ENOENT where nothing is mapped), and every bit counts.
-        const at = iova + i * pageSize;
-        if (domain!.entryAt(at / MOCK_IO_PAGE_SIZE)) domain!.dirty.add(at / MOCK_IO_PAGE_SIZE);
+        const leafChunk = (iova + BigInt(i) * pageSize) / MOCK_IO_PAGE_SIZE;
+        if (leafChunk <= MAX_CHUNK && domain!.hasEntry(Number(leafChunk))) domain!.dirty.add(Number(leafChunk));
         count++;
         continue;
       }
-      const chunk = (iova + i * pageSize) / pageSize;
-      if (domain!.entryAt(chunk)) {
+      const chunk = chunkOf(i);
+      if (chunk >= 0 && domain!.hasEntry(chunk)) {
         domain!.dirty.add(chunk);
         count++;
       }

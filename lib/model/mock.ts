@@ -21,13 +21,15 @@
 // taken never to span two pages, which is exact when the IOAS maps page by
 // page (IOMMU_OPTION_HUGE_PAGES = 0, pages.c:batch_iommu_map_small), as
 // 7.x's dirty-tracking selftest makes it.
-import { IOMMU_READ, IOMMU_WRITE, type IoPageTable, type IommuDomainLike } from './io-pagetable.ts';
+import { IOMMU_READ, IOMMU_WRITE, type Area, type IoPageTable, type IommuDomainLike } from './io-pagetable.ts';
 import { EINVAL } from './errno.ts';
 import { PAGE_SIZE } from './process.ts';
 import { ULONG_MAX } from './pages.ts';
 import type { Type1Platform } from './type1-platform.ts';
 
 export const MOCK_IO_PAGE_SIZE = PAGE_SIZE / 2n;
+/** The last chunk index (iova / MOCK_IO_PAGE_SIZE of ULONG_MAX, 2^53 - 1): every index is exact in a double. */
+export const MAX_CHUNK = ULONG_MAX / MOCK_IO_PAGE_SIZE;
 export const MOCK_HUGE_PAGE_SIZE = 512n * MOCK_IO_PAGE_SIZE;
 export const MOCK_APERTURE_START = 1n << 24n;
 export const MOCK_APERTURE_LAST = (1n << 31n) - 1n;
@@ -95,8 +97,12 @@ export class MockDomain implements IommuDomainLike {
   readonly dirtyOps: boolean;
   /** MOCK_DIRTY_TRACK */
   tracking = false;
-  /** Chunk indexes (iova / 2048) whose entry carries MOCK_PFN_DIRTY_IOVA. */
-  readonly dirty = new Set<bigint>();
+  /**
+   * Chunk indexes (iova / 2048) whose entry carries MOCK_PFN_DIRTY_IOVA. An index is at most MAX_CHUNK, so a
+   * double holds it exactly: the dirty-tracking calls touch every chunk of a buffer (the selftests' 128 MiB:
+   * 65,536 a call), and BigInt arithmetic costs several times a double's (docs/performance.md).
+   */
+  readonly dirty = new Set<number>();
   /** The IOAS this domain is added to (set by iopt_table_add_domain's caller). */
   iopt: IoPageTable | null = null;
 
@@ -155,19 +161,47 @@ export class MockDomain implements IommuDomainLike {
 
   /** Whether any 2 KiB item of the leaf [start, last] carries the dirty bit (amdv1.h:amdv1pt_entry_is_write_dirty). */
   leafDirty(leaf: { start: bigint; last: bigint }): boolean {
-    for (let c = leaf.start / MOCK_IO_PAGE_SIZE; c <= leaf.last / MOCK_IO_PAGE_SIZE; c++) if (this.dirty.has(c)) return true;
+    for (let c = Number(leaf.start / MOCK_IO_PAGE_SIZE), l = Number(leaf.last / MOCK_IO_PAGE_SIZE); c <= l; c++) if (this.dirty.has(c)) return true;
     return false;
   }
 
   /** amdv1.h:amdv1pt_entry_make_write_clean clears every item of the leaf. */
   cleanLeaf(leaf: { start: bigint; last: bigint }): void {
-    for (let c = leaf.start / MOCK_IO_PAGE_SIZE; c <= leaf.last / MOCK_IO_PAGE_SIZE; c++) this.dirty.delete(c);
+    for (let c = Number(leaf.start / MOCK_IO_PAGE_SIZE), l = Number(leaf.last / MOCK_IO_PAGE_SIZE); c <= l; c++) this.dirty.delete(c);
   }
 
   /** mock_domain_nop_attach: a NO_DIRTY device cannot join a domain with dirty ops. */
   attachErrno(device: MockDevice): number {
     return this.dirtyOps && device.noDirty ? 22 /* EINVAL */ : 0;
   }
+
+  /**
+   * Whether xa_load(&mock->pfns, chunk) finds an entry, as entryAt(BigInt(chunk)) would, counted in doubles
+   * (`chunk` at most MAX_CHUNK): the chunks of the area found last are kept as a run while the tree is
+   * unchanged, so a walk over a buffer looks each area up once.
+   */
+  hasEntry(chunk: number): boolean {
+    const iopt = this.iopt;
+    if (!iopt) return false;
+    let run = this.#lastRun;
+    if (!run || run.iopt !== iopt || run.version !== iopt.areas.version || chunk < run.first || chunk > run.last) {
+      run = this.#lastRun = this.#runAt(iopt, chunk);
+      if (!run) return false;
+    }
+    if (!run.area.storageDomain) return false;
+    // area.startByteOf(chunk * 2048): `firstByte` is the first chunk's.
+    return run.area.pages.pinned.has(Math.floor(((chunk - run.first) * Number(MOCK_IO_PAGE_SIZE) + run.firstByte) / Number(PAGE_SIZE)));
+  }
+
+  /** The area holding chunk * 2048, with its chunks [first, last] (those whose first byte it holds). */
+  #runAt(iopt: IoPageTable, chunk: number): { iopt: IoPageTable; version: number; area: Area; first: number; last: number; firstByte: number } | null {
+    const iova = BigInt(chunk) * MOCK_IO_PAGE_SIZE;
+    const area = iopt.areas.iterFirst(iova, iova);
+    if (!area) return null;
+    const first = (area.start + MOCK_IO_PAGE_SIZE - 1n) / MOCK_IO_PAGE_SIZE;
+    return { iopt, version: iopt.areas.version, area, first: Number(first), last: Number(area.last / MOCK_IO_PAGE_SIZE), firstByte: Number(area.startByteOf(first * MOCK_IO_PAGE_SIZE)) };
+  }
+  #lastRun: { iopt: IoPageTable; version: number; area: Area; first: number; last: number; firstByte: number } | null = null;
 
   /** xa_load(&mock->pfns, iova / MOCK_IO_PAGE_SIZE) */
   entryAt(chunk: bigint): MockEntry | null {
@@ -230,8 +264,8 @@ export class MockDomain implements IommuDomainLike {
   unmapped(iova: bigint, last: bigint): void {
     for (const head of [...this.#huge.keys()]) if (head + MOCK_HUGE_PAGE_SIZE - 1n >= iova && head <= last) this.#huge.delete(head);
     if (!this.dirty.size) return;
-    const first = iova / MOCK_IO_PAGE_SIZE;
-    const lastChunk = last / MOCK_IO_PAGE_SIZE;
+    const first = Number(iova / MOCK_IO_PAGE_SIZE);
+    const lastChunk = Number(last / MOCK_IO_PAGE_SIZE);
     for (const c of [...this.dirty]) if (c >= first && c <= lastChunk) this.dirty.delete(c);
   }
 }
