@@ -2001,7 +2001,11 @@ export class IommufdModel {
     const bits = Number(max);
     const base = iova / pageSize;
     const baseChunk = base + max - 1n <= MAX_CHUNK ? Number(base) : -1;
-    const chunkOf = (i: number) => (baseChunk >= 0 ? baseChunk + i : base + BigInt(i) <= MAX_CHUNK ? Number(base + BigInt(i)) : -1);
+    const chunkOf = (i: number): number => {
+      if (baseChunk >= 0) return baseChunk + i;
+      const chunk = base + BigInt(i);
+      return chunk <= MAX_CHUNK ? Number(chunk) : -1;
+    };
     for (let i = 0; i < bits; i++) {
       const byte = args.bits[i >> 3] ?? 0;
       if (!(byte & (1 << (i & 7)))) continue;
