@@ -111,7 +111,9 @@ export function doctorChecks(): Check[] {
   // The tools by command (what make will run), the libraries by package. Building a guest kernel and installing a
   // tree's headers are two checks: a cached kernel makes the build's tools optional, but not the headers', which the
   // layout unit test and every kselftest build install from the tree unless they are cached too.
-  const missing = (packages: readonly string[]) => packages.filter((p) => (KERNEL_TOOL_COMMANDS.has(p) ? commandPath(p) === null : !packageInstalled(p)));
+  // make and gcc are in both lists: each package is looked for once.
+  const absent = new Set([...new Set([...KERNEL_BUILD_PACKAGES, ...KERNEL_HEADERS_PACKAGES])].filter((p) => (KERNEL_TOOL_COMMANDS.has(p) ? commandPath(p) === null : !packageInstalled(p))));
+  const missing = (packages: readonly string[]) => packages.filter((p) => absent.has(p));
   const missingBuild = missing(KERNEL_BUILD_PACKAGES);
   checks.push({
     what: 'kernel build tools',
